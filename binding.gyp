@@ -1,0 +1,29 @@
+{
+  "targets": [
+    {
+      "target_name": "inferzip",
+      "sources": [
+        "<!@(node scripts/list-sources.cjs native/core native/napi)"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "."
+      ],
+      "defines": [
+        "NAPI_VERSION=9",
+        "NAPI_CPP_EXCEPTIONS",
+        "NODE_ADDON_API_DISABLE_DEPRECATED",
+        "INFERZIP_WITH_CUDA=0",
+        "INFERZIP_BUILD_SYSTEM=\"node-gyp\""
+      ],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fexceptions"],
+      "xcode_settings": {
+        "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+        "CLANG_CXX_LANGUAGE_STANDARD": "c++17"
+      },
+      "msvs_settings": { "VCCLCompilerTool": { "ExceptionHandling": 1 } }
+    }
+  ]
+}

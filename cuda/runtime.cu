@@ -1,0 +1,83 @@
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "../native/core/error.h"
+#include "runtime.h"
+
+namespace iz::cuda {
+
+namespace {
+[[noreturn]] void Throw(cudaError_t err, const char* what) {
+  std::string msg = std::string(what) + ": " + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")";
+  Fail(err == cudaErrorMemoryAllocation ? ErrorCode::OutOfMemory : ErrorCode::Internal, msg);
+}
+void Check(cudaError_t err, const char* what) {
+  if (err != cudaSuccess) Throw(err, what);
+}
+}  // namespace
+
+bool QueryDevices(std::vector<DeviceInfo>* devices, std::string* reason) {
+  devices->clear();
+  int count = 0;
+  cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky error so later calls start clean
+    if (err == cudaErrorInsufficientDriver) {
+      *reason = "no CUDA driver (libcuda) is installed or it is older than the CUDA runtime inferzip was built with";
+    } else if (err == cudaErrorNoDevice) {
+      *reason = "the CUDA driver reports no GPU";
+    } else {
+      *reason = std::string("CUDA is unavailable: ") + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")";
+    }
+    return false;
+  }
+  if (count == 0) {
+    *reason = "the CUDA driver reports no GPU";
+    return false;
+  }
+  for (int i = 0; i < count; ++i) {
+    cudaDeviceProp prop{};
+    if (cudaGetDeviceProperties(&prop, i) != cudaSuccess) continue;
+    DeviceInfo info;
+    info.name = prop.name;
+    info.memory = prop.totalGlobalMem;
+    info.major = prop.major;
+    info.minor = prop.minor;
+    devices->push_back(info);
+  }
+  if (devices->empty()) {
+    *reason = "no CUDA device could be queried";
+    return false;
+  }
+  return true;
+}
+
+void* Malloc(size_t bytes) {
+  void* ptr = nullptr;
+  cudaError_t err = cudaMalloc(&ptr, bytes == 0 ? 1 : bytes);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    Fail(ErrorCode::OutOfMemory, "cudaMalloc of " + std::to_string(bytes) + " bytes failed: " + cudaGetErrorString(err));
+  }
+  return ptr;
+}
+
+void Free(void* ptr) noexcept {
+  if (ptr) cudaFree(ptr);
+}
+
+void CopyHostToDevice(void* dst, const void* src, size_t bytes) {
+  Check(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "copy to device");
+}
+void CopyDeviceToHost(void* dst, const void* src, size_t bytes) {
+  Check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), "copy from device");
+}
+void CopyDeviceToDevice(void* dst, const void* src, size_t bytes) {
+  Check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice), "device copy");
+}
+void Memset(void* dst, int value, size_t bytes) { Check(cudaMemset(dst, value, bytes), "cudaMemset"); }
+void Synchronize() { Check(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); }
+void CheckLastError(const char* what) { Check(cudaGetLastError(), what); }
+
+}  // namespace iz::cuda

@@ -1,0 +1,34 @@
+// Plain C++ interface to the CUDA runtime, implemented in runtime.cu. Nothing here
+// includes CUDA headers, so the CPU backend and N-API layer compile without nvcc.
+// Only declared when the addon is built with INFERZIP_WITH_CUDA.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace iz::cuda {
+
+struct DeviceInfo {
+  std::string name;
+  size_t memory = 0;
+  int major = 0;
+  int minor = 0;
+};
+
+// Lists usable devices. Returns false (and a reason) when none answers: no driver
+// (cudaErrorInsufficientDriver), no GPU (cudaErrorNoDevice) and so on.
+bool QueryDevices(std::vector<DeviceInfo>* devices, std::string* reason);
+
+// Each throws iz::Error (OutOfMemory, Internal) with the CUDA error string.
+void* Malloc(size_t bytes);
+void Free(void* ptr) noexcept;
+void CopyHostToDevice(void* dst, const void* src, size_t bytes);
+void CopyDeviceToHost(void* dst, const void* src, size_t bytes);
+void CopyDeviceToDevice(void* dst, const void* src, size_t bytes);
+void Memset(void* dst, int value, size_t bytes);
+void Synchronize();
+// Throws iz::Error when the last kernel launch failed.
+void CheckLastError(const char* what);
+
+}  // namespace iz::cuda

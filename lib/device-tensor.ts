@@ -1,0 +1,141 @@
+/**
+ * DeviceTensor: a tensor whose memory lives on the active backend (cudaMalloc'd GPU
+ * memory, or host memory for the CPU backend). Dispose it explicitly (`dispose()` or a
+ * `using` declaration); a FinalizationRegistry frees it if you forget.
+ */
+import { resolveDevice, type DeviceKind } from './backend.js';
+import { InferzipError, check, nativeAwait, nativeCall } from './errors.js';
+import { native, type NativeBuffer } from './native.js';
+import {
+  allocArray,
+  assertTensor,
+  elementSize,
+  fromNdarray,
+  shapeSize,
+  tensor,
+  type DType,
+  type NdArrayLike,
+  type Tensor,
+} from './tensor.js';
+
+export interface DeviceOptions {
+  /** 'cpu', 'cuda' or 'auto' (the active backend, the default). */
+  device?: DeviceKind | 'auto';
+}
+
+// Frees native memory of tensors that were dropped without dispose().
+const registry = new FinalizationRegistry<NativeBuffer>((buffer) => {
+  if (!buffer.disposed) buffer.dispose();
+});
+
+export class DeviceTensor<D extends DType = DType> implements Disposable {
+  readonly dtype: D;
+  readonly shape: readonly number[];
+  #buffer: NativeBuffer | undefined;
+
+  /** Wraps an existing native buffer (used by inferzip's own operations). */
+  constructor(dtype: D, shape: readonly number[], buffer: NativeBuffer) {
+    const n = shapeSize(shape);
+    check(buffer.bytes >= n * elementSize(dtype), `buffer of ${buffer.bytes} bytes is too small for ${dtype}[${shape.join(', ')}]`, 'SHAPE_MISMATCH');
+    this.dtype = dtype;
+    this.shape = Object.freeze([...shape]);
+    this.#buffer = buffer;
+    registry.register(this, buffer, this);
+  }
+
+  /** Allocates a tensor (zero-filled when `zero` is true). */
+  static empty<D extends DType>(dtype: D, shape: readonly number[], options: DeviceOptions & { zero?: boolean } = {}): DeviceTensor<D> {
+    const bytes = shapeSize(shape) * elementSize(dtype);
+    const device = resolveDevice(options.device);
+    const buffer = nativeCall(() => new (native().NativeBuffer)(device, bytes, options.zero ?? false), 'DeviceTensor.empty');
+    return new DeviceTensor(dtype, shape, buffer);
+  }
+
+  /** Copies a host tensor (or ndarray) to the device, synchronously. */
+  static fromSync<D extends DType>(source: Tensor<D> | NdArrayLike, options: DeviceOptions = {}): DeviceTensor<D> {
+    const t = fromNdarray(source) as Tensor<D>;
+    const out = DeviceTensor.empty(t.dtype, t.shape, options);
+    nativeCall(() => out.buffer.upload(t.data, 0), 'DeviceTensor.from');
+    return out;
+  }
+
+  /** Copies a host tensor (or ndarray) to the device off the main thread. */
+  static async from<D extends DType>(source: Tensor<D> | NdArrayLike, options: DeviceOptions = {}): Promise<DeviceTensor<D>> {
+    const t = fromNdarray(source) as Tensor<D>;
+    const out = DeviceTensor.empty(t.dtype, t.shape, options);
+    try {
+      await nativeAwait(() => out.buffer.uploadAsync(t.data, 0), 'DeviceTensor.from');
+    } catch (err) {
+      out.dispose();
+      throw err;
+    }
+    return out;
+  }
+
+  /** The native buffer; throws DISPOSED after dispose(). */
+  get buffer(): NativeBuffer {
+    const b = this.#buffer;
+    if (!b || b.disposed) throw new InferzipError('DISPOSED', `this DeviceTensor (${this.dtype}[${this.shape.join(', ')}]) was disposed`);
+    return b;
+  }
+
+  get device(): DeviceKind {
+    return this.buffer.device as DeviceKind;
+  }
+  get size(): number {
+    return shapeSize(this.shape);
+  }
+  get byteLength(): number {
+    return this.size * elementSize(this.dtype);
+  }
+  get disposed(): boolean {
+    return !this.#buffer || this.#buffer.disposed;
+  }
+
+  /** Copies the tensor back to the host. */
+  async download(): Promise<Tensor<D>> {
+    const data = allocArray(this.dtype, this.size);
+    await nativeAwait(() => this.buffer.downloadAsync(data, 0), 'DeviceTensor.download');
+    return tensor(this.dtype, this.shape, data);
+  }
+
+  downloadSync(): Tensor<D> {
+    const data = allocArray(this.dtype, this.size);
+    nativeCall(() => this.buffer.download(data, 0), 'DeviceTensor.download');
+    return tensor(this.dtype, this.shape, data);
+  }
+
+  /** Overwrites the contents from a host tensor of the same dtype and shape. */
+  uploadSync(source: Tensor<D>): void {
+    this.#checkSame(source);
+    nativeCall(() => this.buffer.upload(source.data, 0), 'DeviceTensor.upload');
+  }
+
+  async upload(source: Tensor<D>): Promise<void> {
+    this.#checkSame(source);
+    await nativeAwait(() => this.buffer.uploadAsync(source.data, 0), 'DeviceTensor.upload');
+  }
+
+  #checkSame(source: Tensor): void {
+    assertTensor(source, 'source');
+    check(source.dtype === this.dtype, `source is ${source.dtype} but this tensor is ${this.dtype}`, 'DTYPE_MISMATCH');
+    check(
+      source.shape.length === this.shape.length && source.shape.every((d, i) => d === this.shape[i]),
+      `source shape [${source.shape.join(', ')}] differs from [${this.shape.join(', ')}]`,
+      'SHAPE_MISMATCH',
+    );
+  }
+
+  /** Frees the memory now. Safe to call twice. */
+  dispose(): void {
+    const b = this.#buffer;
+    if (!b) return;
+    this.#buffer = undefined;
+    registry.unregister(this);
+    b.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}

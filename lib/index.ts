@@ -1,0 +1,8 @@
+/**
+ * inferzip: lossless BF16 weight compression (DFloat11), mixed-precision KV-cache
+ * quantization and token merging, on CUDA or the C++ CPU backend.
+ */
+export { InferzipError, type InferzipErrorCode } from './errors.js';
+export { backend, activeDevice, setDevice, setThreads, type BackendInfo, type DeviceKind, type GpuDevice } from './backend.js';
+export * from './tensor.js';
+export { DeviceTensor, type DeviceOptions } from './device-tensor.js';

@@ -1,0 +1,161 @@
+// NativeBuffer: the JS handle of a DeviceMemory block (host or CUDA memory).
+// lib/device-tensor.ts builds the typed DeviceTensor API on top of it.
+#include <napi.h>
+
+#include "registry.h"
+#include "util.h"
+
+namespace iz::napi {
+
+namespace {
+
+class NativeBuffer : public Napi::ObjectWrap<NativeBuffer> {
+ public:
+  static Napi::FunctionReference* constructor;
+
+  static void Init(Napi::Env env, Napi::Object exports) {
+    Napi::Function fn = DefineClass(env, "NativeBuffer",
+                                    {
+                                        InstanceAccessor<&NativeBuffer::Bytes>("bytes"),
+                                        InstanceAccessor<&NativeBuffer::DeviceGetter>("device"),
+                                        InstanceAccessor<&NativeBuffer::Disposed>("disposed"),
+                                        InstanceMethod<&NativeBuffer::Upload>("upload"),
+                                        InstanceMethod<&NativeBuffer::Download>("download"),
+                                        InstanceMethod<&NativeBuffer::UploadAsync>("uploadAsync"),
+                                        InstanceMethod<&NativeBuffer::DownloadAsync>("downloadAsync"),
+                                        InstanceMethod<&NativeBuffer::CopyFrom>("copyFrom"),
+                                        InstanceMethod<&NativeBuffer::Dispose>("dispose"),
+                                    });
+    constructor = new Napi::FunctionReference(Napi::Persistent(fn));
+    exports.Set("NativeBuffer", fn);
+  }
+
+  // new NativeBuffer(device, bytes, zero?) or, internally, new NativeBuffer(External<MemoryPtr>)
+  explicit NativeBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeBuffer>(info) {
+    Guard(info, [this](const Napi::CallbackInfo& info) -> Napi::Value {
+      if (info.Length() == 1 && info[0].IsExternal()) {
+        memory_ = *info[0].As<Napi::External<MemoryPtr>>().Data();
+      } else {
+        Device device = ParseDevice(ArgString(info, 0, "device"));
+        auto bytes = static_cast<size_t>(ArgInt(info, 1, "bytes", 0, int64_t(kMaxAllocationBytes)));
+        bool zero = info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
+        memory_ = DeviceMemory::Allocate(device, bytes, zero);
+      }
+      reported_ = static_cast<int64_t>(memory_->bytes());
+      Napi::MemoryManagement::AdjustExternalMemory(info.Env(), reported_);
+      return info.Env().Undefined();
+    });
+  }
+
+  void Finalize(Napi::Env env) override { Release(env); }
+
+  MemoryPtr memory(Napi::Env env) const {
+    if (!memory_) ThrowJs(env, ErrorCode::Disposed, "this buffer was disposed; create a new one");
+    return memory_;
+  }
+
+ private:
+  void Release(Napi::Env env) {
+    if (!memory_) return;
+    memory_.reset();
+    if (reported_) Napi::MemoryManagement::AdjustExternalMemory(env, -reported_);
+    reported_ = 0;
+  }
+
+  Napi::Value Bytes(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), memory_ ? double(memory_->bytes()) : 0.0);
+  }
+  Napi::Value DeviceGetter(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), memory_ ? DeviceName(memory_->device()) : "disposed");
+  }
+  Napi::Value Disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !memory_); }
+
+  // upload(src, dstOffset)
+  Napi::Value Upload(const Napi::CallbackInfo& info) {
+    return Guard(info, [this](const Napi::CallbackInfo& info) -> Napi::Value {
+      auto mem = memory(info.Env());
+      HostView src = ArgHostView(info, 0, "source");
+      auto offset = static_cast<size_t>(ArgInt(info, 1, "offset", 0, int64_t(kMaxAllocationBytes)));
+      mem->CopyFromHost(offset, src.data, src.bytes);
+      return info.Env().Undefined();
+    });
+  }
+
+  // download(dst, srcOffset)
+  Napi::Value Download(const Napi::CallbackInfo& info) {
+    return Guard(info, [this](const Napi::CallbackInfo& info) -> Napi::Value {
+      auto mem = memory(info.Env());
+      HostView dst = ArgHostView(info, 0, "destination");
+      auto offset = static_cast<size_t>(ArgInt(info, 1, "offset", 0, int64_t(kMaxAllocationBytes)));
+      mem->CopyToHost(offset, dst.data, dst.bytes);
+      return info.Env().Undefined();
+    });
+  }
+
+  Napi::Value UploadAsync(const Napi::CallbackInfo& info) {
+    return Guard(info, [this](const Napi::CallbackInfo& info) -> Napi::Value {
+      auto mem = memory(info.Env());
+      HostView src = ArgHostView(info, 0, "source");
+      auto offset = static_cast<size_t>(ArgInt(info, 1, "offset", 0, int64_t(kMaxAllocationBytes)));
+      return RunAsync(info.Env(), "inferzip.upload", [mem, src, offset]() -> Completion {
+        mem->CopyFromHost(offset, src.data, src.bytes);
+        return nullptr;
+      });
+    });
+  }
+
+  Napi::Value DownloadAsync(const Napi::CallbackInfo& info) {
+    return Guard(info, [this](const Napi::CallbackInfo& info) -> Napi::Value {
+      auto mem = memory(info.Env());
+      HostView dst = ArgHostView(info, 0, "destination");
+      auto offset = static_cast<size_t>(ArgInt(info, 1, "offset", 0, int64_t(kMaxAllocationBytes)));
+      return RunAsync(info.Env(), "inferzip.download", [mem, dst, offset]() -> Completion {
+        mem->CopyToHost(offset, dst.data, dst.bytes);
+        return nullptr;
+      });
+    });
+  }
+
+  // copyFrom(src: NativeBuffer, dstOffset, srcOffset, bytes)
+  Napi::Value CopyFrom(const Napi::CallbackInfo& info) {
+    return Guard(info, [this](const Napi::CallbackInfo& info) -> Napi::Value {
+      auto mem = memory(info.Env());
+      MemoryPtr src = ArgMemory(info, 0, "source");
+      auto dst_off = static_cast<size_t>(ArgInt(info, 1, "dstOffset", 0, int64_t(kMaxAllocationBytes)));
+      auto src_off = static_cast<size_t>(ArgInt(info, 2, "srcOffset", 0, int64_t(kMaxAllocationBytes)));
+      auto n = static_cast<size_t>(ArgInt(info, 3, "bytes", 0, int64_t(kMaxAllocationBytes)));
+      mem->CopyFrom(dst_off, *src, src_off, n);
+      return info.Env().Undefined();
+    });
+  }
+
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    Release(info.Env());
+    return info.Env().Undefined();
+  }
+
+  MemoryPtr memory_;
+  int64_t reported_ = 0;
+};
+
+Napi::FunctionReference* NativeBuffer::constructor = nullptr;
+
+}  // namespace
+
+MemoryPtr ToMemory(Napi::Env env, Napi::Value value, const char* name) {
+  if (!value.IsObject() || !NativeBuffer::constructor ||
+      !value.As<Napi::Object>().InstanceOf(NativeBuffer::constructor->Value())) {
+    ThrowJs(env, ErrorCode::InvalidArgument, std::string("'") + name + "' must be a NativeBuffer (DeviceTensor.buffer)");
+  }
+  return NativeBuffer::Unwrap(value.As<Napi::Object>())->memory(env);
+}
+
+Napi::Object WrapMemory(Napi::Env env, MemoryPtr memory) {
+  auto external = Napi::External<MemoryPtr>::New(env, &memory);
+  return NativeBuffer::constructor->New({external});
+}
+
+static void InitBuffer(Napi::Env env, Napi::Object exports) { NativeBuffer::Init(env, exports); }
+IZ_REGISTER_MODULE(buffer, InitBuffer);
+
+}  // namespace iz::napi

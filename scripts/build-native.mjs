@@ -1,0 +1,98 @@
+#!/usr/bin/env node
+// Builds the inferzip addon. Used by `npm install` (with --if-needed), `npm run build:native`
+// and the prebuild shim.
+//   cmake-js + CMakeLists.txt when CMake is available (CPU backend, plus CUDA when nvcc is found);
+//   node-gyp + binding.gyp otherwise (CPU backend only).
+// Environment: INFERZIP_CUDA=auto|on|off, INFERZIP_CUDA_ARCHS="80-real;90-real",
+//   INFERZIP_SANITIZE=1, INFERZIP_BUILD_DIR=build, INFERZIP_DEBUG=1.
+import { spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { delimiter, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
+const args = new Set(process.argv.slice(2));
+const log = (msg) => process.stderr.write(`[inferzip] ${msg}\n`);
+
+function fail(msg) {
+  log(`error: ${msg}`);
+  process.exit(1);
+}
+
+function which(cmd) {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const p = join(dir, cmd);
+    try {
+      if (statSync(p).isFile()) return p;
+    } catch {}
+  }
+  return null;
+}
+
+function findNvcc() {
+  if (process.env.CUDACXX && existsSync(process.env.CUDACXX)) return process.env.CUDACXX;
+  const onPath = which('nvcc');
+  if (onPath) return onPath;
+  for (const base of [process.env.CUDA_PATH, process.env.CUDA_HOME, '/usr/local/cuda']) {
+    if (base && existsSync(join(base, 'bin', 'nvcc'))) return join(base, 'bin', 'nvcc');
+  }
+  return null;
+}
+
+function canLoadExisting() {
+  // A local build, or a prebuild for this platform, that actually loads.
+  try {
+    require('node-gyp-build')(root);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function run(cmd, argv, env) {
+  log(`${cmd} ${argv.join(' ')}`);
+  const r = spawnSync(cmd, argv, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
+  if (r.error) fail(`${cmd} could not start: ${r.error.message}`);
+  return r.status === 0;
+}
+
+const cudaMode = args.has('--cpu') ? 'off' : (process.env.INFERZIP_CUDA ?? 'auto').toLowerCase();
+if (!['auto', 'on', 'off'].includes(cudaMode)) fail(`INFERZIP_CUDA must be auto, on or off (got '${cudaMode}')`);
+
+if (args.has('--if-needed') && process.env.INFERZIP_FORCE_BUILD !== '1' && canLoadExisting()) {
+  log('using the existing build or prebuilt binary (set INFERZIP_FORCE_BUILD=1 to rebuild)');
+  process.exit(0);
+}
+
+const nvcc = cudaMode === 'off' ? null : findNvcc();
+if (cudaMode === 'on' && !nvcc) {
+  fail('INFERZIP_CUDA=on but nvcc was not found on PATH, in CUDA_PATH/CUDA_HOME or in /usr/local/cuda/bin. Install the CUDA toolkit or use INFERZIP_CUDA=auto.');
+}
+
+const cmake = which('cmake');
+if (cmake) {
+  const cmakeJs = join(dirname(require.resolve('cmake-js/package.json')), 'bin', 'cmake-js');
+  const buildDir = process.env.INFERZIP_BUILD_DIR ?? 'build';
+  const defs = [
+    `--CDINFERZIP_CUDA=${nvcc ? cudaMode : 'off'}`,
+    `--CDINFERZIP_SANITIZE=${process.env.INFERZIP_SANITIZE === '1' ? 'ON' : 'OFF'}`,
+  ];
+  if (process.env.INFERZIP_CUDA_ARCHS) defs.push(`--CDINFERZIP_CUDA_ARCHS=${process.env.INFERZIP_CUDA_ARCHS}`);
+  if (nvcc) log(`CUDA backend: using ${nvcc}`);
+  else log(cudaMode === 'off' ? 'CUDA backend: off (requested)' : 'CUDA backend: nvcc not found, building the CPU backend only');
+  const env = nvcc ? { CUDACXX: nvcc, PATH: `${dirname(nvcc)}${delimiter}${process.env.PATH ?? ''}` } : {};
+  const argv = [cmakeJs, 'rebuild', '--out', buildDir, ...defs];
+  if (process.env.INFERZIP_DEBUG === '1') argv.push('--debug');
+  if (!run(process.execPath, argv, { ...env, CMAKE_BUILD_PARALLEL_LEVEL: process.env.CMAKE_BUILD_PARALLEL_LEVEL ?? '2' })) {
+    fail('the CMake build failed (see above). Try INFERZIP_CUDA=off to build without CUDA.');
+  }
+} else {
+  if (cudaMode === 'on') fail('INFERZIP_CUDA=on needs CMake (the node-gyp fallback builds the CPU backend only)');
+  log('CMake not found: building the CPU backend with node-gyp (binding.gyp)');
+  const nodeGyp = process.env.npm_config_node_gyp;
+  const ok = nodeGyp ? run(process.execPath, [nodeGyp, 'rebuild']) : run('node-gyp', ['rebuild']);
+  if (!ok) fail('node-gyp failed (see above). Install CMake (and a C++17 compiler) and run `npm rebuild inferzip`.');
+}
