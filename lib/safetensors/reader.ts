@@ -1,0 +1,174 @@
+/**
+ * Reads safetensors files tensor by tensor with positional reads, so files of any size
+ * (over 2 GiB, too) never have to fit in memory at once.
+ */
+import { closeSync, fstatSync, openSync, read as readCb, readSync } from 'node:fs';
+import { promisify } from 'node:util';
+
+import { InferzipError, check } from '../errors.js';
+import { tensor, viewBytes, type Tensor } from '../tensor.js';
+import { tensorDType } from './dtypes.js';
+import { parseHeader, parseHeaderLength, type SafetensorsEntry } from './header.js';
+
+const readAsync = promisify(readCb);
+
+/** What every safetensors reader offers (a single file, a shard set or an in-memory buffer). */
+export interface SafetensorsReader extends Disposable {
+  /** Tensors in header order (shard order, then header order, for sharded models). */
+  readonly tensors: readonly SafetensorsEntry[];
+  /** `__metadata__` of the (first) file. */
+  readonly metadata: Readonly<Record<string, string>>;
+  has(name: string): boolean;
+  /** The header entry of a tensor; throws INVALID_ARGUMENT for unknown names. */
+  entry(name: string): SafetensorsEntry;
+  /** The raw little-endian bytes of a tensor. */
+  readBytes(name: string): Promise<Uint8Array>;
+  readBytesSync(name: string): Uint8Array;
+  /** A tensor as a typed array (UNSUPPORTED for dtypes inferzip has no array type for, e.g. F64). */
+  read(name: string): Promise<Tensor>;
+  readSync(name: string): Tensor;
+  close(): void;
+}
+
+export function entryToTensor(entry: SafetensorsEntry, bytes: Uint8Array): Tensor {
+  const dtype = tensorDType(entry.dtype);
+  if (!dtype) {
+    throw new InferzipError('UNSUPPORTED', `tensor '${entry.name}' is ${entry.dtype}, which has no inferzip tensor type; use readBytes() for its raw bytes`);
+  }
+  return tensor(dtype, entry.shape, viewBytes(dtype, bytes));
+}
+
+/** Shared lookup logic of the readers. */
+export abstract class BaseReader implements SafetensorsReader {
+  abstract readonly tensors: readonly SafetensorsEntry[];
+  abstract readonly metadata: Readonly<Record<string, string>>;
+  #index: Map<string, SafetensorsEntry> | undefined;
+
+  protected index(): Map<string, SafetensorsEntry> {
+    this.#index ??= new Map(this.tensors.map((e) => [e.name, e]));
+    return this.#index;
+  }
+  has(name: string): boolean {
+    return this.index().has(name);
+  }
+  entry(name: string): SafetensorsEntry {
+    const e = this.index().get(name);
+    if (!e) throw new InferzipError('INVALID_ARGUMENT', `no tensor named '${name}' (the file has ${this.tensors.length} tensors)`);
+    return e;
+  }
+  abstract readBytes(name: string): Promise<Uint8Array>;
+  abstract readBytesSync(name: string): Uint8Array;
+  async read(name: string): Promise<Tensor> {
+    return entryToTensor(this.entry(name), await this.readBytes(name));
+  }
+  readSync(name: string): Tensor {
+    return entryToTensor(this.entry(name), this.readBytesSync(name));
+  }
+  abstract close(): void;
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** One .safetensors file on disk. */
+export class SafetensorsFile extends BaseReader {
+  readonly path: string;
+  readonly tensors: readonly SafetensorsEntry[];
+  readonly metadata: Readonly<Record<string, string>>;
+  /** The raw JSON header bytes (for byte-exact rewrites). */
+  readonly headerBytes: Uint8Array;
+  /** File offset where the data section starts. */
+  readonly dataStart: number;
+  readonly fileSize: number;
+  #fd: number | undefined;
+
+  private constructor(path: string, fd: number) {
+    super();
+    this.path = path;
+    this.#fd = fd;
+    try {
+      this.fileSize = fstatSync(fd).size;
+      const prefix = new Uint8Array(8);
+      readFully(fd, prefix, 0);
+      const len = parseHeaderLength(prefix, this.fileSize, path);
+      this.headerBytes = new Uint8Array(len);
+      readFully(fd, this.headerBytes, 8);
+      this.dataStart = 8 + len;
+      const parsed = parseHeader(this.headerBytes, this.fileSize - this.dataStart, path);
+      this.tensors = parsed.entries;
+      this.metadata = parsed.metadata;
+    } catch (err) {
+      closeSync(fd);
+      this.#fd = undefined;
+      throw err;
+    }
+  }
+
+  /** Opens and validates a file (IO_ERROR if it cannot be opened, CORRUPT_DATA if malformed). */
+  static open(path: string): SafetensorsFile {
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch (err) {
+      throw new InferzipError('IO_ERROR', `cannot open '${path}': ${(err as Error).message}`, { cause: err });
+    }
+    return new SafetensorsFile(path, fd);
+  }
+
+  get closed(): boolean {
+    return this.#fd === undefined;
+  }
+
+  #fdOrThrow(): number {
+    if (this.#fd === undefined) throw new InferzipError('DISPOSED', `safetensors file '${this.path}' was closed`);
+    return this.#fd;
+  }
+
+  /** Raw bytes of [offset, offset+length) of the data section. */
+  readRangeSync(offset: number, length: number): Uint8Array {
+    const fd = this.#fdOrThrow();
+    check(offset >= 0 && length >= 0 && this.dataStart + offset + length <= this.fileSize, `range [${offset}, +${length}) is outside the data section of '${this.path}'`, 'CORRUPT_DATA');
+    const out = new Uint8Array(length);
+    readFully(fd, out, this.dataStart + offset);
+    return out;
+  }
+
+  async readRange(offset: number, length: number): Promise<Uint8Array> {
+    const fd = this.#fdOrThrow();
+    check(offset >= 0 && length >= 0 && this.dataStart + offset + length <= this.fileSize, `range [${offset}, +${length}) is outside the data section of '${this.path}'`, 'CORRUPT_DATA');
+    const out = new Uint8Array(length);
+    let done = 0;
+    while (done < length) {
+      const chunk = Math.min(length - done, 1 << 30);
+      const { bytesRead } = await readAsync(fd, out, done, chunk, this.dataStart + offset + done);
+      if (bytesRead === 0) throw new InferzipError('CORRUPT_DATA', `'${this.path}' ended early (truncated while reading?)`);
+      done += bytesRead;
+    }
+    return out;
+  }
+
+  readBytesSync(name: string): Uint8Array {
+    const e = this.entry(name);
+    return this.readRangeSync(e.dataOffsets[0], e.byteLength);
+  }
+
+  async readBytes(name: string): Promise<Uint8Array> {
+    const e = this.entry(name);
+    return this.readRange(e.dataOffsets[0], e.byteLength);
+  }
+
+  close(): void {
+    if (this.#fd === undefined) return;
+    closeSync(this.#fd);
+    this.#fd = undefined;
+  }
+}
+
+function readFully(fd: number, out: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < out.byteLength) {
+    const n = readSync(fd, out, done, Math.min(out.byteLength - done, 1 << 30), position + done);
+    if (n === 0) throw new InferzipError('CORRUPT_DATA', `file ended early at byte ${position + done} (truncated?)`);
+    done += n;
+  }
+}

@@ -1,0 +1,112 @@
+/** Atomic safetensors writes: everything goes to a temp file that is renamed into place. */
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { open, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+import { InferzipError, toInferzipError } from '../errors.js';
+import { buildHeader, toRawEntries, type SafetensorsInput } from './encode.js';
+
+export interface WriteOptions {
+  /** String key/value pairs stored as `__metadata__`. */
+  metadata?: Record<string, string>;
+}
+
+/** A temp path beside the target, so the final rename stays on one filesystem. */
+export function tempPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
+function asBytes(view: ArrayBufferView): Uint8Array {
+  return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+}
+
+function lengthPrefix(n: number): Uint8Array {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, BigInt(n), true);
+  return b;
+}
+
+/**
+ * Writes tensors (in order, with metadata) to `path` atomically. Entries may supply
+ * their data through a loader, so a large model is written without holding it whole.
+ */
+export async function writeSafetensors(path: string, input: SafetensorsInput, options: WriteOptions = {}): Promise<void> {
+  const entries = toRawEntries(input);
+  const header = buildHeader(entries, options.metadata);
+  const tmp = tempPathFor(path);
+  let handle;
+  try {
+    handle = await open(tmp, 'wx');
+    await handle.write(lengthPrefix(header.byteLength));
+    await handle.write(header);
+    for (const e of entries) {
+      const data = typeof e.data === 'function' ? await e.data() : e.data;
+      if (data.byteLength !== e.byteLength) {
+        throw new InferzipError('SHAPE_MISMATCH', `loader for '${e.name}' returned ${data.byteLength} bytes, expected ${e.byteLength}`);
+      }
+      const bytes = asBytes(data);
+      for (let off = 0; off < bytes.byteLength; off += 1 << 30) await handle.write(bytes.subarray(off, off + (1 << 30)));
+    }
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await rename(tmp, path);
+  } catch (err) {
+    await handle?.close().catch(() => {});
+    await rm(tmp, { force: true }).catch(() => {});
+    throw toInferzipError(err, `writing '${path}'`);
+  }
+}
+
+/** Synchronous variant of writeSafetensors (loaders must return data synchronously). */
+export function writeSafetensorsSync(path: string, input: SafetensorsInput, options: WriteOptions = {}): void {
+  const entries = toRawEntries(input);
+  const header = buildHeader(entries, options.metadata);
+  const tmp = tempPathFor(path);
+  let fd: number | undefined;
+  try {
+    fd = openSync(tmp, 'wx');
+    writeAll(fd, lengthPrefix(header.byteLength));
+    writeAll(fd, header);
+    for (const e of entries) {
+      const data = typeof e.data === 'function' ? e.data() : e.data;
+      if (data instanceof Promise) throw new InferzipError('INVALID_ARGUMENT', `loader for '${e.name}' is async; use writeSafetensors`);
+      if (data.byteLength !== e.byteLength) {
+        throw new InferzipError('SHAPE_MISMATCH', `loader for '${e.name}' returned ${data.byteLength} bytes, expected ${e.byteLength}`);
+      }
+      writeAll(fd, asBytes(data));
+    }
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    renameSync(tmp, path);
+  } catch (err) {
+    if (fd !== undefined) closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw toInferzipError(err, `writing '${path}'`);
+  }
+}
+
+function writeAll(fd: number, bytes: Uint8Array): void {
+  let done = 0;
+  while (done < bytes.byteLength) done += writeSync(fd, bytes, done, Math.min(bytes.byteLength - done, 1 << 30));
+}
+
+/** Writes any bytes atomically (temp file + rename). */
+export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  const tmp = tempPathFor(path);
+  try {
+    const h = await open(tmp, 'wx');
+    try {
+      await h.write(typeof data === 'string' ? Buffer.from(data) : data);
+      await h.sync();
+    } finally {
+      await h.close();
+    }
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => {});
+    throw toInferzipError(err, `writing '${path}'`);
+  }
+}
