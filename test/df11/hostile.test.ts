@@ -124,7 +124,7 @@ describe('df11 decoder: hostile units give CORRUPT_DATA', () => {
       const key = keys[iter % keys.length]!;
       const buf = copy(base.buffers[key]);
       const flips = 1 + Math.floor(r() * 3);
-      for (let f = 0; f < flips; f++) buf[Math.floor(r() * buf.byteLength)] ^= 1 << Math.floor(r() * 8);
+      for (let f = 0; f < flips; f++) { const at = Math.floor(r() * buf.byteLength); buf[at] = buf[at]! ^ (1 << Math.floor(r() * 8)); }
       const unit = tamper(base, { [key]: buf });
       let cpu: Uint16Array | string;
       let sim: Uint16Array | string;
