@@ -8,3 +8,4 @@ export * from './tensor.js';
 export { DeviceTensor, type DeviceOptions } from './device-tensor.js';
 export * from './safetensors/index.js';
 export * from './df11/index.js';
+export * from './tokens/index.js';
