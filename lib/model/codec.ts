@@ -1,0 +1,125 @@
+/**
+ * The one place the model layer talks to the DFloat11 codec (lib/df11). Everything else
+ * in lib/model works on `EncodedUnit` (the six DFloat11 buffers, host side) and
+ * `DeviceUnit` (the same buffers resident on the device).
+ */
+import type { NativeBuffer } from '../native.js';
+import type { DeviceKind } from '../backend.js';
+import type { SafetensorsReader } from '../safetensors/index.js';
+import type { OutputEntry } from './output-layout.js';
+import { InferzipError } from '../errors.js';
+import { UNIT_BUFFERS, type UnitBufferName } from './plan.js';
+
+/** The six DFloat11 v0.5.0 buffers of one unit, as stored in a file. */
+export interface EncodedUnit {
+  readonly encodedExponent: Uint8Array;
+  readonly signMantissa: Uint8Array;
+  readonly luts: Uint8Array;
+  readonly outputPositions: Uint8Array;
+  readonly gaps: Uint8Array;
+  /** Cumulative element counts between concatenated matrices (m-1 values). */
+  readonly splitPositions: BigInt64Array;
+}
+
+/** Elements a unit decodes to (one per sign_mantissa byte). */
+export function unitElements(unit: EncodedUnit): number {
+  return unit.signMantissa.byteLength;
+}
+
+/** Stored bytes of a unit (all six buffers). */
+export function unitBytes(unit: EncodedUnit): number {
+  return unit.encodedExponent.byteLength + unit.signMantissa.byteLength + unit.luts.byteLength + unit.outputPositions.byteLength + unit.gaps.byteLength + unit.splitPositions.byteLength;
+}
+
+/** Safetensors entries `<prefix>.<buffer>` of a unit, with the dtypes and shapes DFloat11 uses. */
+export function unitEntries(prefix: string, unit: EncodedUnit): OutputEntry[] {
+  const lutRows = unit.luts.byteLength / 256;
+  return [
+    { name: `${prefix}.encoded_exponent`, dtype: 'U8', shape: [unit.encodedExponent.byteLength], data: unit.encodedExponent },
+    { name: `${prefix}.sign_mantissa`, dtype: 'U8', shape: [unit.signMantissa.byteLength], data: unit.signMantissa },
+    { name: `${prefix}.luts`, dtype: 'U8', shape: Number.isInteger(lutRows) ? [lutRows, 256] : [unit.luts.byteLength], data: unit.luts },
+    { name: `${prefix}.output_positions`, dtype: 'U8', shape: [unit.outputPositions.byteLength], data: unit.outputPositions },
+    { name: `${prefix}.gaps`, dtype: 'U8', shape: [unit.gaps.byteLength], data: unit.gaps },
+    { name: `${prefix}.split_positions`, dtype: 'I64', shape: [unit.splitPositions.length], data: unit.splitPositions },
+  ];
+}
+
+const EXPECTED_DTYPE: Record<UnitBufferName, string[]> = {
+  encoded_exponent: ['U8'],
+  sign_mantissa: ['U8'],
+  luts: ['U8'],
+  // Published checkpoints store output_positions as U8 bytes; accept a U32/I32 view too.
+  output_positions: ['U8', 'U32', 'I32'],
+  gaps: ['U8'],
+  split_positions: ['I64', 'U64'],
+};
+
+/** True when the reader holds all six buffers of `prefix`. */
+export function hasUnit(reader: SafetensorsReader, prefix: string): boolean {
+  return UNIT_BUFFERS.every((b) => reader.has(`${prefix}.${b}`));
+}
+
+/** Reads a unit's buffers from a file (checks presence and dtypes; the codec checks contents). */
+export async function readUnit(reader: SafetensorsReader, prefix: string): Promise<EncodedUnit> {
+  const parts = {} as Record<UnitBufferName, Uint8Array>;
+  for (const b of UNIT_BUFFERS) {
+    const name = `${prefix}.${b}`;
+    if (!reader.has(name)) throw new InferzipError('CORRUPT_DATA', `unit '${prefix}' has no '${name}' tensor`);
+    const e = reader.entry(name);
+    if (!EXPECTED_DTYPE[b].includes(e.dtype)) throw new InferzipError('CORRUPT_DATA', `'${name}' is ${e.dtype}, expected ${EXPECTED_DTYPE[b].join(' or ')}`);
+    parts[b] = await reader.readBytes(name);
+  }
+  const sp = parts.split_positions;
+  const splitPositions = new BigInt64Array(sp.byteLength / 8);
+  new Uint8Array(splitPositions.buffer).set(sp);
+  return {
+    encodedExponent: parts.encoded_exponent,
+    signMantissa: parts.sign_mantissa,
+    luts: parts.luts,
+    outputPositions: parts.output_positions,
+    gaps: parts.gaps,
+    splitPositions,
+  };
+}
+
+// ---- codec binding (lib/df11) ----------------------------------------------------------
+
+export interface EncodeOptions {
+  threads?: number;
+}
+
+/** Encodes BF16 matrices (concatenated in order) into one unit. */
+export async function encodeUnit(parts: readonly Uint16Array[], options: EncodeOptions = {}): Promise<EncodedUnit> {
+  void parts;
+  void options;
+  throw new InferzipError('UNSUPPORTED', 'the DFloat11 codec (lib/df11) is not available in this build');
+}
+
+/** Decodes a unit on the host (off the main thread) into `out` (or a new array). */
+export async function decodeUnit(unit: EncodedUnit, out?: Uint16Array): Promise<Uint16Array> {
+  void unit;
+  void out;
+  throw new InferzipError('UNSUPPORTED', 'the DFloat11 codec (lib/df11) is not available in this build');
+}
+
+/** A unit whose buffers live on a device (CUDA memory, or host memory for the CPU backend). */
+export interface DeviceUnit extends Disposable {
+  readonly elements: number;
+  /** Device bytes held by the compressed buffers. */
+  readonly bytes: number;
+  dispose(): void;
+}
+
+/** Copies a unit's buffers to the device. */
+export async function uploadUnit(unit: EncodedUnit, device: DeviceKind): Promise<DeviceUnit> {
+  void unit;
+  void device;
+  throw new InferzipError('UNSUPPORTED', 'the DFloat11 codec (lib/df11) is not available in this build');
+}
+
+/** Decodes a device-resident unit into `out` (BF16, at least `elements` * 2 bytes) off the main thread. */
+export async function decodeDeviceUnit(unit: DeviceUnit, out: NativeBuffer): Promise<void> {
+  void unit;
+  void out;
+  throw new InferzipError('UNSUPPORTED', 'the DFloat11 codec (lib/df11) is not available in this build');
+}

@@ -1,0 +1,261 @@
+/**
+ * compressModel: a Hugging Face safetensors model (file or shards) in, one DFloat11-layout
+ * safetensors file out. Reads the input once, in file order; holds at most the tensors of
+ * the unit being assembled (a transformer block), never the whole model; writes to a temp
+ * file that is renamed into place only when complete.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import { crc32 } from 'node:zlib';
+
+import { InferzipError } from '../errors.js';
+import type { SafetensorsEntry } from '../safetensors/index.js';
+import { AtomicFile } from './atomic-file.js';
+import { encodeUnit, unitBytes, unitElements, unitEntries } from './codec.js';
+import {
+  FORMAT_KEY,
+  FORMAT_VERSION,
+  MANIFEST_KEY,
+  bytesToLatin1,
+  packManifest,
+  segmentsOf,
+  type Manifest,
+  type ManifestFile,
+  type ManifestUnit,
+} from './manifest.js';
+import { planModel, type PlanOptions, type PlannedUnit } from './plan.js';
+import { checkAborted, checkThreads, type ModelTaskOptions } from './progress.js';
+import { openModelSource } from './source.js';
+import { addExponentHistogram, entropyBits, hasUncodableExponent, sparseHistogram } from './stats.js';
+import { OutputLayout, type OutputEntry } from './output-layout.js';
+
+export interface CompressModelOptions extends ModelTaskOptions, PlanOptions {}
+
+export interface CompressModelResult {
+  output: string;
+  /** Bytes of the original model (all shards). */
+  inputBytes: number;
+  /** Bytes of the compressed file. */
+  outputBytes: number;
+  /** BF16 elements in the whole model (compressed or not). */
+  bf16Weights: number;
+  /** BF16 elements stored in compressed units. */
+  compressedWeights: number;
+  units: number;
+  verbatimTensors: number;
+  /** BF16 matrices kept raw because they hold exponents DFloat11 cannot code (Inf, NaN, |x| >= 2^113). */
+  rawTensors: string[];
+  /** Bytes of all unit buffers. */
+  unitBytes: number;
+  /** unitBytes * 8 / compressedWeights. */
+  bitsPerWeight: number;
+  /** 8 + exponent entropy of the compressed weights: the lossless bound for bitsPerWeight. */
+  entropyBound: number;
+  /** outputBytes * 8 / bf16Weights: the whole file, headers, norms and metadata included. */
+  fileBitsPerWeight: number;
+  seconds: number;
+}
+
+/** Name of the tensor that keeps the bytes between original tensors (rare; padding). */
+export function gapTensorName(file: number, offset: number): string {
+  return `__inferzip__.gap.${file}.${offset}`;
+}
+
+/**
+ * Compresses a model. `input`: a .safetensors file, a model directory, or an index json.
+ * `output`: the compressed .safetensors file to write.
+ * @example
+ *   const r = await compressModel('fixtures/stories260K', '/tmp/stories.df11.safetensors',
+ *     { onProgress: (p) => console.log(p.unitsDone, '/', p.unitsTotal) });
+ *   console.log(r.bitsPerWeight, r.entropyBound);
+ */
+export async function compressModel(input: string, output: string, options: CompressModelOptions = {}): Promise<CompressModelResult> {
+  const started = performance.now();
+  checkThreads(options.threads);
+  checkAborted(options.signal);
+  if (typeof output !== 'string' || output.length === 0) throw new InferzipError('INVALID_ARGUMENT', 'output must be a file path');
+  let outStat;
+  try {
+    outStat = statSync(output);
+  } catch {
+    // does not exist yet: fine
+  }
+  if (outStat?.isDirectory()) throw new InferzipError('INVALID_ARGUMENT', `output '${output}' is a directory; give the path of the .safetensors file to write`);
+
+  using src = openModelSource(input);
+  for (const f of src.files) {
+    if (resolve(f.path) === resolve(output)) throw new InferzipError('INVALID_ARGUMENT', `output '${output}' would overwrite the input`);
+  }
+  const inOrder: SafetensorsEntry[] = src.files.flatMap((f) => [...f.tensors].sort((a, b) => a.dataOffsets[0] - b.dataOffsets[0]));
+  const plan = planModel(inOrder, options);
+  const unitOfMember = new Map<string, PlannedUnit>();
+  for (const u of plan.units) for (const m of u.members) unitOfMember.set(m, u);
+
+  const inputBytes = src.files.reduce((s, f) => s + f.fileSize, 0);
+  const bf16Weights = inOrder.filter((e) => e.dtype === 'BF16').reduce((s, e) => s + e.byteLength / 2, 0);
+  let bytesDone = 0;
+  let unitsDone = 0;
+  const report = (current?: string): void => {
+    options.onProgress?.({ phase: 'compress', bytesDone, bytesTotal: inputBytes, unitsDone, unitsTotal: plan.units.length, ...(current ? { current } : {}) });
+  };
+
+  const manifest: Manifest = { version: 1, source: src.kind, files: [], units: [], crc32: {}, gaps: [], histogram: [] };
+  if (src.index) manifest.index = { name: src.index.name, data: bytesToLatin1(src.index.bytes), sha256: createHash('sha256').update(src.index.bytes).digest('hex') };
+  const modelHist = new Float64Array(256);
+  const rawTensors: string[] = [];
+  let compressedWeights = 0;
+  let totalUnitBytes = 0;
+  let verbatimTensors = 0;
+
+  const layout = await OutputLayout.create(output, estimateEntries(src.files.map((f) => f.tensors), plan.units, src.files), placeholderMetadata(src.files, plan.units, manifest));
+  try {
+    const pending = new Map<string, Map<string, Uint8Array>>();
+
+    const processUnit = async (unit: PlannedUnit, parts: Map<string, Uint8Array>): Promise<void> => {
+      const unitHist = new Float64Array(256);
+      const kept: string[] = [];
+      const keptBits: Uint16Array[] = [];
+      for (const name of unit.members) {
+        const bytes = parts.get(name)!;
+        const bits = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
+        const hist = new Float64Array(256);
+        addExponentHistogram(bits, hist);
+        if (hasUncodableExponent(hist)) {
+          // Inf/NaN/huge values cannot be coded: keep the tensor exactly as it was.
+          rawTensors.push(name);
+          await layout.append(verbatimEntry(src.reader.entry(name), bytes));
+          verbatimTensors++;
+          continue;
+        }
+        for (let e = 0; e < 256; e++) unitHist[e]! += hist[e]!;
+        kept.push(name);
+        keptBits.push(bits);
+      }
+      if (kept.length > 0) {
+        const encoded = await encodeUnit(keptBits, options.threads === undefined ? {} : { threads: options.threads });
+        const expected = keptBits.reduce((s, b) => s + b.length, 0);
+        if (unitElements(encoded) !== expected) throw new InferzipError('INTERNAL', `unit '${unit.prefix}' encoded ${unitElements(encoded)} elements, expected ${expected}`);
+        for (const entry of unitEntries(unit.prefix, encoded)) await layout.append(entry);
+        const record: ManifestUnit = { prefix: unit.prefix, kind: unit.kind, members: kept, entropy: Math.round(entropyBits(unitHist) * 1e6) / 1e6 };
+        if (unit.kind === 'block') record.block = unit.block!;
+        manifest.units.push(record);
+        for (let e = 0; e < 256; e++) modelHist[e]! += unitHist[e]!;
+        compressedWeights += expected;
+        totalUnitBytes += unitBytes(encoded);
+      }
+      unitsDone++;
+      report(unit.prefix);
+    };
+
+    for (const [fi, file] of src.files.entries()) {
+      const sha = createHash('sha256');
+      const prefix = new Uint8Array(8);
+      new DataView(prefix.buffer).setBigUint64(0, BigInt(file.headerBytes.byteLength), true);
+      sha.update(prefix).update(file.headerBytes);
+      bytesDone += 8 + file.headerBytes.byteLength;
+      for (const seg of segmentsOf(file.tensors, file.fileSize - file.dataStart)) {
+        checkAborted(options.signal);
+        if (seg.kind === 'gap') {
+          const bytes = await file.readRange(seg.offset, seg.length);
+          sha.update(bytes);
+          const name = gapTensorName(fi, seg.offset);
+          manifest.gaps.push({ file: fi, offset: seg.offset, length: seg.length, name });
+          await layout.append({ name, dtype: 'U8', shape: [seg.length], data: bytes });
+          bytesDone += seg.length;
+          continue;
+        }
+        const e = seg.entry;
+        const bytes = await file.readRange(e.dataOffsets[0], e.byteLength);
+        sha.update(bytes);
+        manifest.crc32[e.name] = crc32(bytes).toString(16).padStart(8, '0');
+        bytesDone += e.byteLength;
+        const unit = unitOfMember.get(e.name);
+        if (!unit) {
+          await layout.append(verbatimEntry(e, bytes));
+          verbatimTensors++;
+          report();
+          continue;
+        }
+        let parts = pending.get(unit.prefix);
+        if (!parts) pending.set(unit.prefix, (parts = new Map()));
+        parts.set(e.name, bytes);
+        if (parts.size === unit.members.length) {
+          pending.delete(unit.prefix);
+          await processUnit(unit, parts);
+        }
+      }
+      const record: ManifestFile = { name: basename(file.path), header: bytesToLatin1(file.headerBytes), headerLength: file.headerBytes.byteLength, size: file.fileSize, sha256: sha.digest('hex') };
+      manifest.files.push(record);
+    }
+    if (pending.size > 0) throw new InferzipError('INTERNAL', `units never completed: ${[...pending.keys()].join(', ')}`);
+    manifest.histogram = sparseHistogram(modelHist);
+    checkAborted(options.signal);
+    const outputBytes = await layout.finish(metadataFor(manifest));
+    report();
+    return {
+      output,
+      inputBytes,
+      outputBytes,
+      bf16Weights,
+      compressedWeights,
+      units: manifest.units.length,
+      verbatimTensors,
+      rawTensors,
+      unitBytes: totalUnitBytes,
+      bitsPerWeight: compressedWeights > 0 ? (totalUnitBytes * 8) / compressedWeights : 0,
+      entropyBound: compressedWeights > 0 ? 8 + entropyBits(modelHist) : 0,
+      fileBitsPerWeight: bf16Weights > 0 ? (outputBytes * 8) / bf16Weights : 0,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } catch (err) {
+    await layout.abort();
+    throw err;
+  }
+}
+
+function verbatimEntry(e: SafetensorsEntry, bytes: Uint8Array): OutputEntry {
+  return { name: e.name, dtype: e.dtype, shape: e.shape, data: bytes };
+}
+
+/** `__metadata__` of the compressed file. */
+function metadataFor(manifest: Manifest): Record<string, string> {
+  return {
+    [FORMAT_KEY]: FORMAT_VERSION,
+    [MANIFEST_KEY]: packManifest(manifest),
+  };
+}
+
+// ---- header size estimate (see OutputLayout) ------------------------------------------
+
+/** Larger than any offset, dimension or count that can occur. */
+const BIG = Number.MAX_SAFE_INTEGER;
+
+/** Every entry the output may hold, with the largest numbers it may carry. */
+function estimateEntries(fileTensors: readonly (readonly SafetensorsEntry[])[], units: readonly PlannedUnit[], files: readonly { fileSize: number; dataStart: number; tensors: readonly SafetensorsEntry[] }[]): OutputEntry[] {
+  const inUnit = new Set(units.flatMap((u) => u.members));
+  const out: OutputEntry[] = [];
+  for (const tensors of fileTensors) for (const t of tensors) if (!inUnit.has(t.name)) out.push({ name: t.name, dtype: t.dtype, shape: t.shape, data: new Uint8Array(0) });
+  for (const u of units) for (const b of ['encoded_exponent', 'sign_mantissa', 'luts', 'output_positions', 'gaps', 'split_positions']) {
+    out.push({ name: `${u.prefix}.${b}`, dtype: b === 'split_positions' ? 'I64' : 'U8', shape: b === 'luts' ? [BIG, 256] : [BIG], data: new Uint8Array(0) });
+  }
+  files.forEach((f, fi) => {
+    for (const seg of segmentsOf(f.tensors, f.fileSize - f.dataStart)) {
+      if (seg.kind === 'gap') out.push({ name: gapTensorName(fi, seg.offset), dtype: 'U8', shape: [seg.length], data: new Uint8Array(0) });
+    }
+  });
+  return out;
+}
+
+/** Metadata as large as the real one can be (placeholders are as long as real values). */
+function placeholderMetadata(files: readonly { path: string; headerBytes: Uint8Array; fileSize: number; tensors: readonly SafetensorsEntry[] }[], units: readonly PlannedUnit[], base: Manifest): Record<string, string> {
+  const m: Manifest = {
+    ...base,
+    files: files.map((f) => ({ name: basename(f.path), header: bytesToLatin1(f.headerBytes), headerLength: f.headerBytes.byteLength, size: f.fileSize, sha256: randomBytes(32).toString('hex') })),
+    units: units.map((u) => ({ prefix: u.prefix, kind: u.kind, block: BIG, members: [...u.members], entropy: 7.777777 })),
+    // Random digits deflate like real checksums do.
+    crc32: Object.fromEntries(files.flatMap((f) => f.tensors.map((t) => [t.name, randomBytes(4).toString('hex')]))),
+    histogram: Array.from({ length: 256 }, (_, e) => [e, BIG] as [number, number]),
+  };
+  return metadataFor(m);
+}
