@@ -24,7 +24,7 @@ export class AtomicFile {
   static async create(path: string): Promise<AtomicFile> {
     const tmp = tempPathFor(path);
     try {
-      return new AtomicFile(path, await open(tmp, 'wx'), tmp);
+      return new AtomicFile(path, await open(tmp, 'wx+'), tmp);
     } catch (err) {
       throw toInferzipError(err, `creating '${path}'`);
     }
