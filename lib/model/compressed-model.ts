@@ -1,7 +1,8 @@
 /**
  * Transformer-block-level decompression: every unit stays compressed in device memory;
  * a block is decoded just before it is needed into one reused BF16 buffer sized for the
- * largest unit, and its matrices are views into that buffer. `blocks()` decodes block i+1
+ * largest block, and its matrices are views into that buffer. Standalone units (embedding,
+ * lm_head) decode into a buffer of their own, allocated on first use. `blocks()` decodes block i+1
  * into a second buffer while the caller works on block i. Decoding runs off the main
  * thread (the codec's async decode: a libuv worker on the CPU, a CUDA stream on a GPU).
  */
@@ -71,8 +72,12 @@ export class CompressedModel implements Disposable {
   /** The transformer-block units, in order. */
   readonly blockUnits: readonly UnitInfo[];
   readonly #resident: Map<string, DeviceUnit>;
-  readonly #scratch: (Scratch | undefined)[] = [undefined, undefined];
-  readonly #maxElements: number;
+  /** Decode buffers of the blocks: [0] for decompressBlock and even blocks, [1] for prefetching. */
+  readonly #blockScratch: (Scratch | undefined)[] = [undefined, undefined];
+  /** Decode buffer of standalone units (embedding, lm_head), allocated on first use. */
+  #unitScratch: Scratch | undefined;
+  readonly #maxBlockElements: number;
+  readonly #maxUnitElements: number;
   #disposed = false;
 
   private constructor(catalog: ModelCatalog, device: DeviceKind, resident: Map<string, DeviceUnit>) {
@@ -82,7 +87,8 @@ export class CompressedModel implements Disposable {
     this.units = catalog.units;
     this.blockUnits = catalog.units.filter((u) => u.kind === 'block');
     this.#resident = resident;
-    this.#maxElements = Math.max(0, ...catalog.units.map((u) => u.elements));
+    this.#maxBlockElements = Math.max(0, ...this.blockUnits.map((u) => u.elements));
+    this.#maxUnitElements = Math.max(0, ...catalog.units.filter((u) => u.kind !== 'block').map((u) => u.elements));
   }
 
   /**
@@ -121,26 +127,27 @@ export class CompressedModel implements Disposable {
   get deviceBytes(): DeviceBytes {
     let compressed = 0;
     for (const r of this.#resident.values()) compressed += r.bytes;
-    const scratch = this.#scratch.reduce((s, b) => s + (b && !b.buffer.disposed ? b.buffer.bytes : 0), 0);
+    const scratch = [...this.#blockScratch, this.#unitScratch].reduce((s, b) => s + (b && !b.buffer.disposed ? b.buffer.bytes : 0), 0);
     return { compressed, scratch, total: compressed + scratch };
   }
 
-  /** Bytes one decode buffer takes (the largest unit, BF16). */
-  get scratchBytesPerBuffer(): number {
-    return this.#maxElements * 2;
+  /** Bytes of one block decode buffer (the largest block, BF16). */
+  get blockBufferBytes(): number {
+    return this.#maxBlockElements * 2;
   }
 
   #live(): void {
     if (this.#disposed) throw new InferzipError('DISPOSED', `CompressedModel '${this.path}' was disposed`);
   }
 
-  #scratchAt(slot: 0 | 1): Scratch {
-    let s = this.#scratch[slot];
-    if (!s) {
-      const buffer = nativeCall(() => new (native().NativeBuffer)(this.device, Math.max(2, this.#maxElements * 2), false), 'CompressedModel decode buffer');
-      this.#scratch[slot] = s = { buffer, generation: 0, queue: Promise.resolve() };
-    }
-    return s;
+  #allocScratch(elements: number): Scratch {
+    const buffer = nativeCall(() => new (native().NativeBuffer)(this.device, elements * 2, false), 'CompressedModel decode buffer');
+    return { buffer, generation: 0, queue: Promise.resolve() };
+  }
+
+  #scratchFor(unit: UnitInfo, slot: 0 | 1): Scratch {
+    if (unit.kind === 'block') return (this.#blockScratch[slot] ??= this.#allocScratch(this.#maxBlockElements));
+    return (this.#unitScratch ??= this.#allocScratch(this.#maxUnitElements));
   }
 
   #blockAt(ordinal: number): UnitInfo {
@@ -153,11 +160,25 @@ export class CompressedModel implements Disposable {
   /** Decodes a unit into a decode buffer; earlier views of that buffer become stale. */
   #decodeInto(unit: UnitInfo, ordinal: number, slot: 0 | 1): Promise<DecodedBlock> {
     this.#live();
-    const scratch = this.#scratchAt(slot);
+    const scratch = this.#scratchFor(unit, slot);
     const run = async (): Promise<DecodedBlock> => {
       this.#live();
       const generation = ++scratch.generation;
-      await decodeDeviceUnit(this.#resident.get(unit.prefix)!, scratch.buffer);
+      const resident = this.#resident.get(unit.prefix)!;
+      const bytes = unit.elements * 2;
+      if (bytes === scratch.buffer.bytes) {
+        await decodeDeviceUnit(resident, scratch.buffer);
+      } else if (bytes > 0) {
+        // The codec decodes into an exactly-sized output: a smaller unit than the buffer is
+        // sized for (blocks of unequal size) goes through a temporary and one device copy.
+        const temp = nativeCall(() => new (native().NativeBuffer)(this.device, bytes, false), 'CompressedModel decode buffer');
+        try {
+          await decodeDeviceUnit(resident, temp);
+          nativeCall(() => scratch.buffer.copyFrom(temp, 0, 0, bytes), 'CompressedModel decode buffer');
+        } finally {
+          temp.dispose();
+        }
+      }
       return makeBlock(unit, ordinal, scratch, generation, this);
     };
     const result = scratch.queue.then(run, run);
@@ -173,7 +194,10 @@ export class CompressedModel implements Disposable {
     return this.#decodeInto(this.#blockAt(ordinal), ordinal, 0);
   }
 
-  /** Decodes any unit (e.g. `model.embed_tokens`) into the decode buffer. */
+  /**
+   * Decodes any unit: a block goes to the block buffer (like decompressBlock), a standalone
+   * matrix (e.g. `model.embed_tokens`) to the standalone-unit buffer.
+   */
   decompressUnit(prefix: string): Promise<DecodedBlock> {
     const unit = this.units.find((u) => u.prefix === prefix);
     if (!unit) throw new InferzipError('INVALID_ARGUMENT', `no unit '${prefix}' (units: ${this.units.map((u) => u.prefix).join(', ')})`);
@@ -216,7 +240,7 @@ export class CompressedModel implements Disposable {
     this.#disposed = true;
     for (const r of this.#resident.values()) r.dispose();
     this.#resident.clear();
-    for (const s of this.#scratch) s?.buffer.dispose();
+    for (const s of [...this.#blockScratch, this.#unitScratch]) s?.buffer.dispose();
   }
 
   [Symbol.dispose](): void {

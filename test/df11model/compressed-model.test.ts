@@ -51,13 +51,17 @@ describe.each([
       }
       expect(block.get('mlp.down_proj.weight').shape).toEqual([64, 172]);
     }
-    // One reused buffer sized for the largest unit (the embedding or a block).
-    expect(model.deviceBytes.scratch).toBe(model.scratchBytesPerBuffer);
-    expect(model.scratchBytesPerBuffer).toBe(2 * Math.max(...model.units.map((u) => u.elements)));
-    expect(model.deviceBytes.total).toBe(compressed + model.scratchBytesPerBuffer);
+    // One reused buffer sized for the largest block.
+    expect(model.blockBufferBytes).toBe(2 * Math.max(...model.blockUnits.map((u) => u.elements)));
+    expect(model.deviceBytes.scratch).toBe(model.blockBufferBytes);
+    expect(model.deviceBytes.total).toBe(compressed + model.blockBufferBytes);
 
+    // The embedding decodes into a buffer of its own (blocks' views stay valid).
+    const last = await model.decompressBlock(4);
     const embed = await model.decompressUnit('model.embed_tokens');
     expectBitsEqual(embed.get('model.embed_tokens.weight').toTensorSync().data, original('model.embed_tokens.weight'), 'embedding');
+    expect(model.deviceBytes.scratch).toBe(model.blockBufferBytes + 512 * 64 * 2);
+    expectBitsEqual(last.get('mlp.up_proj.weight').toTensorSync().data, original('model.layers.4.mlp.up_proj.weight'), 'block 4 after the embedding');
   });
 
   it.skipIf(skip)('the prefetching iterator yields every block in order, each intact while the next decodes', async () => {
@@ -73,7 +77,7 @@ describe.each([
       expectBitsEqual(down.toTensorSync().data, original(down.name), down.name);
     }
     expect(seen).toEqual([0, 1, 2, 3, 4]);
-    expect(model.deviceBytes.scratch).toBe(2 * model.scratchBytesPerBuffer);
+    expect(model.deviceBytes.scratch).toBe(2 * model.blockBufferBytes);
 
     const plain: number[] = [];
     for await (const block of model.blocks({ prefetch: false })) plain.push(block.ordinal);
