@@ -7,4 +7,5 @@ export { backend, activeDevice, setDevice, setThreads, type BackendInfo, type De
 export * from './tensor.js';
 export { DeviceTensor, type DeviceOptions } from './device-tensor.js';
 export * from './safetensors/index.js';
+export * from './df11/index.js';
 export * from './model/index.js';
