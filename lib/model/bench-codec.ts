@@ -53,7 +53,11 @@ export async function benchCodec(path: string, options: { runs?: number; threads
   for (let r = 0; r < runs; r++) {
     let t = performance.now();
     const encoded = [];
-    for (const parts of units) encoded.push(await encodeUnit(parts, threadOpt));
+    for (const parts of units) {
+      const r = await encodeUnit(parts, threadOpt);
+      if (!r.unit || r.raw.length > 0) throw new InferzipError('UNSUPPORTED', `'${path}': a unit holds tensors DFloat11 cannot code (Inf/NaN); bench needs codable weights`);
+      encoded.push(r.unit);
+    }
     enc.push((performance.now() - t) / 1000);
     stored = encoded.reduce((s, e) => s + unitBytes(e), 0);
     const outs = units.map((parts) => new Uint16Array(parts.reduce((a, p) => a + p.length, 0)));

@@ -3,11 +3,13 @@
  * in lib/model works on `EncodedUnit` (the six DFloat11 buffers, host side) and
  * `DeviceUnit` (the same buffers resident on the device).
  */
-import type { NativeBuffer } from '../native.js';
+import { native, type NativeBuffer } from '../native.js';
 import type { DeviceKind } from '../backend.js';
 import type { SafetensorsReader } from '../safetensors/index.js';
 import type { OutputEntry } from './output-layout.js';
-import { InferzipError } from '../errors.js';
+import { InferzipError, nativeAwait, nativeCall } from '../errors.js';
+import { tensor } from '../tensor.js';
+import { compress, decodeUnitBuffers, exponentHistogram, type UnitBufferSources } from '../df11/index.js';
 import { UNIT_BUFFERS, type UnitBufferName } from './plan.js';
 
 /** The six DFloat11 v0.5.0 buffers of one unit, as stored in a file. */
@@ -88,18 +90,48 @@ export interface EncodeOptions {
   threads?: number;
 }
 
-/** Encodes BF16 matrices (concatenated in order) into one unit. */
-export async function encodeUnit(parts: readonly Uint16Array[], options: EncodeOptions = {}): Promise<EncodedUnit> {
-  void parts;
-  void options;
-  throw new InferzipError('UNSUPPORTED', 'the DFloat11 codec (lib/df11) is not available in this build');
+export interface EncodeResult {
+  /** The unit holding the coded matrices (undefined when none could be coded). */
+  unit?: EncodedUnit;
+  /** Indices (into the input) of the matrices coded into the unit, in stream order. */
+  encoded: number[];
+  /** Indices of matrices holding exponents >= 240 (Inf, NaN, |x| >= 2^113): kept raw. */
+  raw: number[];
+  /** Exponent histogram of the coded matrices (256 counts). */
+  histogram: Float64Array;
+}
+
+/**
+ * Encodes BF16 matrices (concatenated in order) into one unit off the main thread. The
+ * codec leaves out matrices it cannot code (they must be stored raw by the caller).
+ */
+export async function encodeUnit(parts: readonly Uint16Array[], options: EncodeOptions = {}): Promise<EncodeResult> {
+  const pairs = parts.map((p, i) => [String(i), tensor('bf16', [p.length], p)] as const);
+  const unit = await compress(pairs, options.threads === undefined ? {} : { threads: options.threads });
+  const encoded: number[] = [];
+  const raw: number[] = [];
+  const histogram = new Float64Array(256);
+  const byOffset = unit.slices.map((s, i) => ({ s, i })).filter((x) => !x.s.raw).sort((a, b) => a.s.offset - b.s.offset);
+  for (const { i } of byOffset) {
+    encoded.push(i);
+    const h = exponentHistogram(pairs[i]![1]);
+    for (let e = 0; e < 256; e++) histogram[e]! += h[e]!;
+  }
+  unit.slices.forEach((s, i) => {
+    if (s.raw) raw.push(i);
+  });
+  return { ...(encoded.length > 0 ? { unit: unit.buffers } : {}), encoded, raw, histogram };
 }
 
 /** Decodes a unit on the host (off the main thread) into `out` (or a new array). */
-export async function decodeUnit(unit: EncodedUnit, out?: Uint16Array): Promise<Uint16Array> {
-  void unit;
-  void out;
-  throw new InferzipError('UNSUPPORTED', 'the DFloat11 codec (lib/df11) is not available in this build');
+export async function decodeUnit(unit: EncodedUnit, out?: Uint16Array, options: EncodeOptions = {}): Promise<Uint16Array> {
+  const target = out ?? new Uint16Array(unitElements(unit));
+  await decodeUnitBuffers(decodeParts(unit), target, options.threads === undefined ? {} : { threads: options.threads });
+  return target;
+}
+
+function decodeParts(unit: EncodedUnit): UnitBufferSources {
+  return { luts: unit.luts, encodedExponent: unit.encodedExponent, signMantissa: unit.signMantissa, outputPositions: unit.outputPositions, gaps: unit.gaps };
 }
 
 /** A unit whose buffers live on a device (CUDA memory, or host memory for the CPU backend). */
@@ -107,19 +139,35 @@ export interface DeviceUnit extends Disposable {
   readonly elements: number;
   /** Device bytes held by the compressed buffers. */
   readonly bytes: number;
+  readonly parts: UnitBufferSources;
   dispose(): void;
 }
 
-/** Copies a unit's buffers to the device. */
+/** Copies a unit's five decode buffers to the device (split positions stay on the host). */
 export async function uploadUnit(unit: EncodedUnit, device: DeviceKind): Promise<DeviceUnit> {
-  void unit;
-  void device;
-  throw new InferzipError('UNSUPPORTED', 'the DFloat11 codec (lib/df11) is not available in this build');
+  const host = decodeParts(unit);
+  const buffers: NativeBuffer[] = [];
+  try {
+    const parts = {} as Record<keyof UnitBufferSources, NativeBuffer>;
+    for (const key of Object.keys(host) as (keyof UnitBufferSources)[]) {
+      const src = host[key] as Uint8Array;
+      const b = nativeCall(() => new (native().NativeBuffer)(device, src.byteLength, false), `uploading unit buffer '${key}'`);
+      buffers.push(b);
+      if (src.byteLength > 0) await nativeAwait(() => b.uploadAsync(src, 0), `uploading unit buffer '${key}'`);
+      parts[key] = b;
+    }
+    const bytes = buffers.reduce((s, b) => s + b.bytes, 0);
+    const dispose = (): void => {
+      for (const b of buffers) b.dispose();
+    };
+    return { elements: unitElements(unit), bytes, parts, dispose, [Symbol.dispose]: dispose };
+  } catch (err) {
+    for (const b of buffers) b.dispose();
+    throw err;
+  }
 }
 
-/** Decodes a device-resident unit into `out` (BF16, at least `elements` * 2 bytes) off the main thread. */
+/** Decodes a device-resident unit into `out` (exactly `elements` BF16) off the main thread; CUDA memory runs the kernel. */
 export async function decodeDeviceUnit(unit: DeviceUnit, out: NativeBuffer): Promise<void> {
-  void unit;
-  void out;
-  throw new InferzipError('UNSUPPORTED', 'the DFloat11 codec (lib/df11) is not available in this build');
+  await decodeUnitBuffers(unit.parts, out);
 }

@@ -27,7 +27,7 @@ import {
 import { planModel, type PlanOptions, type PlannedUnit } from './plan.js';
 import { checkAborted, checkThreads, type ModelTaskOptions } from './progress.js';
 import { openModelSource } from './source.js';
-import { addExponentHistogram, entropyBits, hasUncodableExponent, sparseHistogram } from './stats.js';
+import { entropyBits, sparseHistogram } from './stats.js';
 import { OutputLayout, type OutputEntry } from './output-layout.js';
 
 export interface CompressModelOptions extends ModelTaskOptions, PlanOptions {}
@@ -113,36 +113,29 @@ export async function compressModel(input: string, output: string, options: Comp
     const pending = new Map<string, Map<string, Uint8Array>>();
 
     const processUnit = async (unit: PlannedUnit, parts: Map<string, Uint8Array>): Promise<void> => {
-      const unitHist = new Float64Array(256);
-      const kept: string[] = [];
-      const keptBits: Uint16Array[] = [];
-      for (const name of unit.members) {
+      const bits = unit.members.map((name) => {
         const bytes = parts.get(name)!;
-        const bits = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
-        const hist = new Float64Array(256);
-        addExponentHistogram(bits, hist);
-        if (hasUncodableExponent(hist)) {
-          // Inf/NaN/huge values cannot be coded: keep the tensor exactly as it was.
-          rawTensors.push(name);
-          await layout.append(verbatimEntry(src.reader.entry(name), bytes));
-          verbatimTensors++;
-          continue;
-        }
-        for (let e = 0; e < 256; e++) unitHist[e]! += hist[e]!;
-        kept.push(name);
-        keptBits.push(bits);
+        return new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
+      });
+      const r = await encodeUnit(bits, options.threads === undefined ? {} : { threads: options.threads });
+      // Inf/NaN/huge values cannot be coded: the codec leaves those tensors out, kept exactly as they were.
+      for (const i of r.raw) {
+        const name = unit.members[i]!;
+        rawTensors.push(name);
+        await layout.append(verbatimEntry(src.reader.entry(name), parts.get(name)!));
+        verbatimTensors++;
       }
-      if (kept.length > 0) {
-        const encoded = await encodeUnit(keptBits, options.threads === undefined ? {} : { threads: options.threads });
-        const expected = keptBits.reduce((s, b) => s + b.length, 0);
-        if (unitElements(encoded) !== expected) throw new InferzipError('INTERNAL', `unit '${unit.prefix}' encoded ${unitElements(encoded)} elements, expected ${expected}`);
-        for (const entry of unitEntries(unit.prefix, encoded)) await layout.append(entry);
-        const record: ManifestUnit = { prefix: unit.prefix, kind: unit.kind, members: kept, entropy: Math.round(entropyBits(unitHist) * 1e6) / 1e6 };
+      if (r.unit) {
+        const kept = r.encoded.map((i) => unit.members[i]!);
+        const expected = r.encoded.reduce((s, i) => s + bits[i]!.length, 0);
+        if (unitElements(r.unit) !== expected) throw new InferzipError('INTERNAL', `unit '${unit.prefix}' encoded ${unitElements(r.unit)} elements, expected ${expected}`);
+        for (const entry of unitEntries(unit.prefix, r.unit)) await layout.append(entry);
+        const record: ManifestUnit = { prefix: unit.prefix, kind: unit.kind, members: kept, entropy: Math.round(entropyBits(r.histogram) * 1e6) / 1e6 };
         if (unit.kind === 'block') record.block = unit.block!;
         manifest.units.push(record);
-        for (let e = 0; e < 256; e++) modelHist[e]! += unitHist[e]!;
+        for (let e = 0; e < 256; e++) modelHist[e]! += r.histogram[e]!;
         compressedWeights += expected;
-        totalUnitBytes += unitBytes(encoded);
+        totalUnitBytes += unitBytes(r.unit);
       }
       unitsDone++;
       report(unit.prefix);

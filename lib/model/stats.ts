@@ -1,8 +1,5 @@
 /** Exponent statistics of BF16 weights: the histogram, its entropy and the lossless bound. */
 
-/** Exponents >= this cannot be coded by DFloat11 (|x| >= 2^113, Inf, NaN): such tensors stay raw. */
-export const FIRST_UNCODABLE_EXPONENT = 240;
-
 /** Adds the exponent histogram of BF16 bit patterns to `hist` (256 counters). */
 export function addExponentHistogram(bits: Uint16Array, hist: Float64Array): void {
   const local = new Uint32Array(256);
@@ -14,12 +11,6 @@ export function addExponentHistogram(bits: Uint16Array, hist: Float64Array): voi
     for (let i = start; i < end; i++) local[(bits[i]! >> 7) & 0xff]!++;
     for (let e = 0; e < 256; e++) hist[e]! += local[e]!;
   }
-}
-
-/** True when the histogram holds an exponent DFloat11 cannot code. */
-export function hasUncodableExponent(hist: Float64Array): boolean {
-  for (let e = FIRST_UNCODABLE_EXPONENT; e < 256; e++) if (hist[e]! > 0) return true;
-  return false;
 }
 
 /** Shannon entropy of the histogram, in bits per symbol (0 for an empty one). */

@@ -19,11 +19,11 @@ export async function buildDFloat11Fixture(dir: string): Promise<string> {
   using src = openSafetensors(MODEL);
   const first: SafetensorsWriteEntry[] = [];
   const second: SafetensorsWriteEntry[] = [];
-  const embed = await encodeUnit([bits(src.readBytesSync('model.embed_tokens.weight'))]);
+  const embed = (await encodeUnit([bits(src.readBytesSync('model.embed_tokens.weight'))])).unit!;
   first.push(...unitEntries('model.embed_tokens', embed));
   for (let i = 0; i < 5; i++) {
     const p = `model.layers.${i}`;
-    const unit = await encodeUnit(LLAMA_ORDER.map((m) => bits(src.readBytesSync(`${p}.${m}.weight`))));
+    const unit = (await encodeUnit(LLAMA_ORDER.map((m) => bits(src.readBytesSync(`${p}.${m}.weight`))))).unit!;
     const target = i < 3 ? first : second;
     target.push(...unitEntries(p, unit));
     for (const norm of ['input_layernorm', 'post_attention_layernorm']) {
