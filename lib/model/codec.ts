@@ -8,8 +8,8 @@ import type { DeviceKind } from '../backend.js';
 import type { SafetensorsReader } from '../safetensors/index.js';
 import type { OutputEntry } from './output-layout.js';
 import { InferzipError, nativeAwait, nativeCall } from '../errors.js';
-import { tensor } from '../tensor.js';
-import { compress, decodeUnitBuffers, exponentHistogram, type UnitBufferSources } from '../df11/index.js';
+import { decodeUnitBuffers, type UnitBufferSources } from '../df11/index.js';
+import '../df11/native.js';
 import { UNIT_BUFFERS, type UnitBufferName } from './plan.js';
 
 /** The six DFloat11 v0.5.0 buffers of one unit, as stored in a file. */
@@ -106,21 +106,25 @@ export interface EncodeResult {
  * codec leaves out matrices it cannot code (they must be stored raw by the caller).
  */
 export async function encodeUnit(parts: readonly Uint16Array[], options: EncodeOptions = {}): Promise<EncodeResult> {
-  const pairs = parts.map((p, i) => [String(i), tensor('bf16', [p.length], p)] as const);
-  const unit = await compress(pairs, options.threads === undefined ? {} : { threads: options.threads });
-  const encoded: number[] = [];
-  const raw: number[] = [];
-  const histogram = new Float64Array(256);
-  const byOffset = unit.slices.map((s, i) => ({ s, i })).filter((x) => !x.s.raw).sort((a, b) => a.s.offset - b.s.offset);
-  for (const { i } of byOffset) {
-    encoded.push(i);
-    const h = exponentHistogram(pairs[i]![1]);
-    for (let e = 0; e < 256; e++) histogram[e]! += h[e]!;
+  for (const [i, p] of parts.entries()) {
+    if (!(p instanceof Uint16Array)) throw new InferzipError('DTYPE_MISMATCH', `matrix ${i} must be a Uint16Array of BF16 bits`);
   }
-  unit.slices.forEach((s, i) => {
-    if (s.raw) raw.push(i);
-  });
-  return { ...(encoded.length > 0 ? { unit: unit.buffers } : {}), encoded, raw, histogram };
+  // The addon's encoder reports the exponent histogram it builds anyway (saves a pass).
+  const r = await nativeAwait(() => native().df11EncodeAsync([...parts], options.threads === undefined ? {} : { threads: options.threads }), 'df11 encode');
+  const encoded = [...r.encodedInputs];
+  const raw = [...r.rawInputs];
+  if (encoded.length + raw.length !== parts.length || new Set([...encoded, ...raw]).size !== parts.length) {
+    throw new InferzipError('INTERNAL', `the encoder accounted for ${encoded.length + raw.length} of ${parts.length} matrices`);
+  }
+  const unit: EncodedUnit = {
+    encodedExponent: r.encodedExponent,
+    signMantissa: r.signMantissa,
+    luts: r.luts,
+    outputPositions: r.outputPositions,
+    gaps: r.gaps,
+    splitPositions: r.splitPositions,
+  };
+  return { ...(encoded.length > 0 ? { unit } : {}), encoded, raw, histogram: Float64Array.from(r.histogram) };
 }
 
 /** Decodes a unit on the host (off the main thread) into `out` (or a new array). */

@@ -108,37 +108,60 @@ export async function compressModel(input: string, output: string, options: Comp
   let totalUnitBytes = 0;
   let verbatimTensors = 0;
 
+  // Writes run in order on a queue, so reading and hashing the next tensors overlaps the
+  // encoding of the current unit. One encode at a time keeps memory near two units.
+  let queue: Promise<void> = Promise.resolve();
+  let failure: { error: unknown } | undefined;
   const layout = await OutputLayout.create(output, estimateEntries(src.files.map((f) => f.tensors), plan.units, src.files), placeholderMetadata(src.files, plan.units, manifest));
   try {
     const pending = new Map<string, Map<string, Uint8Array>>();
+    const enqueue = (task: () => Promise<void>): void => {
+      queue = queue
+        .then(async () => {
+          if (!failure) await task();
+        })
+        .catch((error: unknown) => {
+          failure ??= { error };
+        });
+    };
+    const rethrow = (): void => {
+      if (failure) throw failure.error;
+    };
+    let encoding: Promise<unknown> = Promise.resolve();
 
-    const processUnit = async (unit: PlannedUnit, parts: Map<string, Uint8Array>): Promise<void> => {
+    const startUnit = async (unit: PlannedUnit, parts: Map<string, Uint8Array>): Promise<void> => {
+      await encoding;
+      rethrow();
       const bits = unit.members.map((name) => {
         const bytes = parts.get(name)!;
         return new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
       });
-      const r = await encodeUnit(bits, options.threads === undefined ? {} : { threads: options.threads });
-      // Inf/NaN/huge values cannot be coded: the codec leaves those tensors out, kept exactly as they were.
-      for (const i of r.raw) {
-        const name = unit.members[i]!;
-        rawTensors.push(name);
-        await layout.append(verbatimEntry(src.reader.entry(name), parts.get(name)!));
-        verbatimTensors++;
-      }
-      if (r.unit) {
-        const kept = r.encoded.map((i) => unit.members[i]!);
-        const expected = r.encoded.reduce((s, i) => s + bits[i]!.length, 0);
-        if (unitElements(r.unit) !== expected) throw new InferzipError('INTERNAL', `unit '${unit.prefix}' encoded ${unitElements(r.unit)} elements, expected ${expected}`);
-        for (const entry of unitEntries(unit.prefix, r.unit)) await layout.append(entry);
-        const record: ManifestUnit = { prefix: unit.prefix, kind: unit.kind, members: kept, entropy: Math.round(entropyBits(r.histogram) * 1e6) / 1e6 };
-        if (unit.kind === 'block') record.block = unit.block!;
-        manifest.units.push(record);
-        for (let e = 0; e < 256; e++) modelHist[e]! += r.histogram[e]!;
-        compressedWeights += expected;
-        totalUnitBytes += unitBytes(r.unit);
-      }
-      unitsDone++;
-      report(unit.prefix);
+      const encode = encodeUnit(bits, options.threads === undefined ? {} : { threads: options.threads });
+      encoding = encode.catch(() => {});
+      enqueue(async () => {
+        const r = await encode;
+        // Inf/NaN/huge values cannot be coded: the codec leaves those tensors out, kept exactly as they were.
+        for (const i of r.raw) {
+          const name = unit.members[i]!;
+          rawTensors.push(name);
+          await layout.append(verbatimEntry(src.reader.entry(name), parts.get(name)!));
+          verbatimTensors++;
+        }
+        if (r.unit) {
+          const kept = r.encoded.map((i) => unit.members[i]!);
+          const expected = r.encoded.reduce((s, i) => s + bits[i]!.length, 0);
+          if (unitElements(r.unit) !== expected) throw new InferzipError('INTERNAL', `unit '${unit.prefix}' encoded ${unitElements(r.unit)} elements, expected ${expected}`);
+          for (const entry of unitEntries(unit.prefix, r.unit)) await layout.append(entry);
+          const record: ManifestUnit = { prefix: unit.prefix, kind: unit.kind, members: kept, entropy: Math.round(entropyBits(r.histogram) * 1e6) / 1e6 };
+          if (unit.kind === 'block') record.block = unit.block!;
+          manifest.units.push(record);
+          for (let e = 0; e < 256; e++) modelHist[e]! += r.histogram[e]!;
+          compressedWeights += expected;
+          totalUnitBytes += unitBytes(r.unit);
+        }
+        unitsDone++;
+        report(unit.prefix);
+      });
     };
 
     for (const [fi, file] of src.files.entries()) {
@@ -149,12 +172,13 @@ export async function compressModel(input: string, output: string, options: Comp
       bytesDone += 8 + file.headerBytes.byteLength;
       for (const seg of segmentsOf(file.tensors, file.fileSize - file.dataStart)) {
         checkAborted(options.signal);
+        rethrow();
         if (seg.kind === 'gap') {
           const bytes = await file.readRange(seg.offset, seg.length);
           sha.update(bytes);
           const name = gapTensorName(fi, seg.offset);
           manifest.gaps.push({ file: fi, offset: seg.offset, length: seg.length, name });
-          await layout.append({ name, dtype: 'U8', shape: [seg.length], data: bytes });
+          enqueue(() => layout.append({ name, dtype: 'U8', shape: [seg.length], data: bytes }));
           bytesDone += seg.length;
           continue;
         }
@@ -165,9 +189,11 @@ export async function compressModel(input: string, output: string, options: Comp
         bytesDone += e.byteLength;
         const unit = unitOfMember.get(e.name);
         if (!unit) {
-          await layout.append(verbatimEntry(e, bytes));
-          verbatimTensors++;
-          report();
+          enqueue(async () => {
+            await layout.append(verbatimEntry(e, bytes));
+            verbatimTensors++;
+            report();
+          });
           continue;
         }
         let parts = pending.get(unit.prefix);
@@ -175,12 +201,14 @@ export async function compressModel(input: string, output: string, options: Comp
         parts.set(e.name, bytes);
         if (parts.size === unit.members.length) {
           pending.delete(unit.prefix);
-          await processUnit(unit, parts);
+          await startUnit(unit, parts);
         }
       }
       const record: ManifestFile = { name: basename(file.path), header: bytesToLatin1(file.headerBytes), headerLength: file.headerBytes.byteLength, size: file.fileSize, sha256: sha.digest('hex') };
       manifest.files.push(record);
     }
+    await queue;
+    rethrow();
     if (pending.size > 0) throw new InferzipError('INTERNAL', `units never completed: ${[...pending.keys()].join(', ')}`);
     manifest.histogram = sparseHistogram(modelHist);
     checkAborted(options.signal);
@@ -202,6 +230,8 @@ export async function compressModel(input: string, output: string, options: Comp
       seconds: (performance.now() - started) / 1000,
     };
   } catch (err) {
+    failure ??= { error: err };
+    await queue;
     await layout.abort();
     throw err;
   }
