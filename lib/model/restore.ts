@@ -58,7 +58,7 @@ export async function restoreModel(reader: SafetensorsReader, manifest: ParsedMa
   const unitsTotal = manifest.units.length;
   const report = (current?: string): void => options.onProgress?.({ phase: options.phase, bytesDone, bytesTotal, unitsDone, unitsTotal, ...(current ? { current } : {}) });
 
-  // The last two decoded units: a block's tensors are usually contiguous, so each unit is
+  // The last few decoded units: a block's tensors are usually contiguous, so each unit is
   // decoded once; interleaved layouts still work, at the cost of decoding again.
   const cache = new Map<string, Promise<Uint16Array>>();
   const decoded = new Set<string>();
@@ -72,9 +72,20 @@ export async function restoreModel(reader: SafetensorsReader, manifest: ParsedMa
     p = decodeManifestUnit(reader, manifest, prefix);
     p.catch(() => {});
     cache.set(prefix, p);
-    while (cache.size > 2) cache.delete(cache.keys().next().value!);
+    while (cache.size > 3) cache.delete(cache.keys().next().value!);
     return p;
   };
+  // Units in the order the rebuilt files need them: while one unit's tensors are checked
+  // and written, the next one decodes.
+  const unitOrder: string[] = [];
+  for (const file of manifest.restoreFiles) {
+    for (const seg of segmentsOf(file.tensors, file.dataSize)) {
+      const p = seg.kind === 'tensor' ? manifest.unitOf.get(seg.entry.name) : undefined;
+      if (p !== undefined && unitOrder[unitOrder.length - 1] !== p) unitOrder.push(p);
+    }
+  }
+  const nextUnit = new Map<string, string>();
+  for (let i = 0; i + 1 < unitOrder.length; i++) if (!nextUnit.has(unitOrder[i]!)) nextUnit.set(unitOrder[i]!, unitOrder[i + 1]!);
   const failedUnits = new Set<string>();
 
   /** The original bytes of a tensor, or undefined when they cannot be produced. */
@@ -106,6 +117,8 @@ export async function restoreModel(reader: SafetensorsReader, manifest: ParsedMa
     if (!decoded.has(prefix)) {
       decoded.add(prefix);
       unitsDone++;
+      const next = nextUnit.get(prefix);
+      if (next !== undefined && !cache.has(next) && !failedUnits.has(next)) void unitData(next);
     }
     const unit = manifest.units.find((u) => u.prefix === prefix)!;
     let offset = 0;
