@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { native } from '../../lib/native.js';
-import { CompressedModel, compressModel, inspectModel } from '../../lib/model/index.js';
-import { openSafetensors } from '../../lib/safetensors/index.js';
+import { CompressedModel, compressModel, inspectModel, verifyModel } from '../../lib/model/index.js';
+import { openSafetensors, writeSafetensorsSync } from '../../lib/safetensors/index.js';
 import { buildDFloat11Fixture, buildReferenceUnitFixture } from './df11-fixture.js';
 import { LLAMA_ORDER, MODEL, REFERENCE_UNIT, cleanupTempDirs, tempDir } from './helpers.js';
 
@@ -148,6 +148,28 @@ describe('published DFloat11 checkpoints', () => {
     using ref = openSafetensors(REFERENCE_UNIT);
     expectBitsEqual((await block.get('a.weight').toTensor()).data, ref.readSync('original.a').data as Uint16Array, 'original.a');
     expectBitsEqual((await block.get('b.weight').toTensor()).data, ref.readSync('original.b').data as Uint16Array, 'original.b');
+  });
+
+  it('a damaged unit in a DFloat11 directory is a typed error: verify reports it, decode rejects', async () => {
+    const dir = await buildDFloat11Fixture(tempDir('df11bad'));
+    expect(await verifyModel(dir)).toMatchObject({ ok: true, units: 6, tensors: 36, problems: [] });
+    const shard = join(dir, 'model-00001-of-00002.safetensors');
+    {
+      using f = openSafetensors(shard);
+      const entries = f.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, data: new Uint8Array(f.readBytesSync(t.name)) }));
+      // output_positions must end at n: make the last one overrun.
+      const pos = entries.find((e) => e.name === 'model.layers.1.output_positions')!.data;
+      new DataView(pos.buffer, pos.byteOffset).setUint32(pos.byteLength - 4, 0x7fffffff, true);
+      writeSafetensorsSync(shard, entries);
+    }
+    const r = await verifyModel(dir);
+    expect(r.ok).toBe(false);
+    expect(r.problems.map((p) => p.name)).toEqual(['model.layers.1']);
+    using model = await CompressedModel.open(dir, { device: 'cpu' });
+    await expect(model.decompressBlock(1)).rejects.toMatchObject({ name: 'InferzipError', code: 'CORRUPT_DATA' });
+    // The model stays usable after a failed decode.
+    const b2 = await model.decompressBlock(2);
+    expectBitsEqual(b2.get('self_attn.o_proj.weight').toTensorSync().data, original('model.layers.2.self_attn.o_proj.weight'), 'block 2');
   });
 
   it('rejects directories that are not DFloat11 checkpoints with typed errors', async () => {
