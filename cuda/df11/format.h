@@ -36,6 +36,16 @@ enum Status : unsigned {
   kGapMismatch = 16,   // a chunk's last code does not end where the next chunk's gap says
 };
 
+// What a Status means, for error messages (host only).
+inline const char* StatusText(unsigned status) {
+  if (status & kBadPointer) return "a table entry points to a missing table";
+  if (status & kTooDeep) return "a code needs more than 4 table levels";
+  if (status & kBadLength) return "a decoded exponent has no valid code length (0 or > 32) in the length row";
+  if (status & kCountMismatch) return "the number of codes disagrees with output_positions";
+  if (status & kGapMismatch) return "a chunk's codes do not end where the next chunk's gap says";
+  return "unknown error";
+}
+
 // BF16 word from a decoded exponent and its sign+mantissa byte.
 IZ_HD_INLINE uint16_t RebuildBf16(uint32_t exponent, uint32_t sign_mantissa) {
   uint32_t hi = (sign_mantissa & 0x80u) | (exponent >> 1);

@@ -24,15 +24,6 @@ namespace {
 
 constexpr unsigned kFastBits = 12;
 
-const char* StatusText(unsigned status) {
-  if (status & kBadPointer) return "a table entry points to a missing table";
-  if (status & kTooDeep) return "a code needs more than 4 table levels";
-  if (status & kBadLength) return "a decoded exponent has no valid code length (0 or > 32) in the length row";
-  if (status & kCountMismatch) return "the number of codes disagrees with output_positions";
-  if (status & kGapMismatch) return "a chunk's codes do not end where the next chunk's gap says";
-  return "unknown error";
-}
-
 [[noreturn]] void Corrupt(unsigned status, uint64_t block, uint64_t thread) {
   Fail(ErrorCode::CorruptData, std::string("DFloat11 unit: ") + StatusText(status) + " (block " + std::to_string(block) +
                                    ", chunk " + std::to_string(thread) + ")");
