@@ -14,18 +14,22 @@ export function progressBar(stream: NodeJS.WriteStream, label: string): Progress
   const started = performance.now();
   let last = 0;
   let drawn = false;
+  let lastLength = 0;
   const draw = (p: ModelProgress, force: boolean): void => {
     const now = performance.now();
     if (!force && now - last < 100) return;
     last = now;
     const frac = p.bytesTotal > 0 ? Math.min(1, p.bytesDone / p.bytesTotal) : 0;
-    const width = Math.max(10, Math.min(30, (stream.columns ?? 80) - 70));
-    const filled = Math.round(frac * width);
+    const cols = stream.columns || 80;
     const rate = p.bytesDone / Math.max(1e-3, (now - started) / 1000);
     const unit = p.unitsTotal > 0 ? ` ${p.unitsDone}/${p.unitsTotal} units` : '';
-    const line = `${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(frac * 100).toFixed(0).padStart(3)}% ${mb(p.bytesDone)}/${mb(p.bytesTotal)}${unit} ${mb(rate)}/s`;
-    const cols = stream.columns ?? 120;
-    stream.write(`\r${line.slice(0, cols - 1).padEnd(Math.min(cols - 1, line.length + 2))}`);
+    const tail = ` ${(frac * 100).toFixed(0).padStart(3)}% ${mb(p.bytesDone)} of ${mb(p.bytesTotal)}${unit}, ${mb(rate)}/s`;
+    const width = Math.max(10, Math.min(40, cols - 1 - label.length - 3 - tail.length));
+    const filled = Math.round(frac * width);
+    const line = `${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}]${tail}`;
+    // Pad over what the previous (possibly longer) line left behind.
+    stream.write(`\r${line.slice(0, cols - 1).padEnd(Math.min(cols - 1, lastLength))}`);
+    lastLength = Math.min(cols - 1, line.length);
     drawn = true;
   };
   let lastProgress: ModelProgress | undefined;

@@ -160,6 +160,7 @@ export async function compressModel(input: string, output: string, options: Comp
           totalUnitBytes += unitBytes(r.unit);
         }
         unitsDone++;
+        bytesDone += bits.reduce((s, b) => s + b.byteLength, 0);
         report(unit.prefix);
       });
     };
@@ -169,7 +170,9 @@ export async function compressModel(input: string, output: string, options: Comp
       const prefix = new Uint8Array(8);
       new DataView(prefix.buffer).setBigUint64(0, BigInt(file.headerBytes.byteLength), true);
       sha.update(prefix).update(file.headerBytes);
-      bytesDone += 8 + file.headerBytes.byteLength;
+      enqueue(async () => {
+        bytesDone += 8 + file.headerBytes.byteLength;
+      });
       for (const seg of segmentsOf(file.tensors, file.fileSize - file.dataStart)) {
         checkAborted(options.signal);
         rethrow();
@@ -178,20 +181,22 @@ export async function compressModel(input: string, output: string, options: Comp
           sha.update(bytes);
           const name = gapTensorName(fi, seg.offset);
           manifest.gaps.push({ file: fi, offset: seg.offset, length: seg.length, name });
-          enqueue(() => layout.append({ name, dtype: 'U8', shape: [seg.length], data: bytes }));
-          bytesDone += seg.length;
+          enqueue(async () => {
+            await layout.append({ name, dtype: 'U8', shape: [seg.length], data: bytes });
+            bytesDone += seg.length;
+          });
           continue;
         }
         const e = seg.entry;
         const bytes = await file.readRange(e.dataOffsets[0], e.byteLength);
         sha.update(bytes);
         manifest.crc32[e.name] = crc32(bytes).toString(16).padStart(8, '0');
-        bytesDone += e.byteLength;
         const unit = unitOfMember.get(e.name);
         if (!unit) {
           enqueue(async () => {
             await layout.append(verbatimEntry(e, bytes));
             verbatimTensors++;
+            bytesDone += e.byteLength;
             report();
           });
           continue;
