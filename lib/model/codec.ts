@@ -3,6 +3,8 @@
  * in lib/model works on `EncodedUnit` (the six DFloat11 buffers, host side) and
  * `DeviceUnit` (the same buffers resident on the device).
  */
+import { crc32 } from 'node:zlib';
+
 import { native, type NativeBuffer } from '../native.js';
 import type { DeviceKind } from '../backend.js';
 import type { SafetensorsReader } from '../safetensors/index.js';
@@ -31,6 +33,15 @@ export function unitElements(unit: EncodedUnit): number {
 /** Stored bytes of a unit (all six buffers). */
 export function unitBytes(unit: EncodedUnit): number {
   return unit.encodedExponent.byteLength + unit.signMantissa.byteLength + unit.luts.byteLength + unit.outputPositions.byteLength + unit.gaps.byteLength + unit.splitPositions.byteLength;
+}
+
+/** crc32 (8 hex digits) of a unit's six buffers as stored, in file order. */
+export function unitCrc32(unit: EncodedUnit): string {
+  let c = 0;
+  for (const b of [unit.encodedExponent, unit.signMantissa, unit.luts, unit.outputPositions, unit.gaps, new Uint8Array(unit.splitPositions.buffer, unit.splitPositions.byteOffset, unit.splitPositions.byteLength)]) {
+    c = crc32(b, c);
+  }
+  return c.toString(16).padStart(8, '0');
 }
 
 /** Safetensors entries `<prefix>.<buffer>` of a unit, with the dtypes and shapes DFloat11 uses. */

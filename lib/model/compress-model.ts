@@ -12,7 +12,7 @@ import { crc32 } from 'node:zlib';
 import { InferzipError } from '../errors.js';
 import type { SafetensorsEntry } from '../safetensors/index.js';
 import { AtomicFile } from './atomic-file.js';
-import { encodeUnit, unitBytes, unitElements, unitEntries } from './codec.js';
+import { encodeUnit, unitBytes, unitCrc32, unitElements, unitEntries } from './codec.js';
 import {
   FORMAT_KEY,
   FORMAT_VERSION,
@@ -152,7 +152,7 @@ export async function compressModel(input: string, output: string, options: Comp
           const expected = r.encoded.reduce((s, i) => s + bits[i]!.length, 0);
           if (unitElements(r.unit) !== expected) throw new InferzipError('INTERNAL', `unit '${unit.prefix}' encoded ${unitElements(r.unit)} elements, expected ${expected}`);
           for (const entry of unitEntries(unit.prefix, r.unit)) await layout.append(entry);
-          const record: ManifestUnit = { prefix: unit.prefix, kind: unit.kind, members: kept, entropy: Math.round(entropyBits(r.histogram) * 1e6) / 1e6 };
+          const record: ManifestUnit = { prefix: unit.prefix, kind: unit.kind, members: kept, entropy: Math.round(entropyBits(r.histogram) * 1e6) / 1e6, crc32: unitCrc32(r.unit) };
           if (unit.kind === 'block') record.block = unit.block!;
           manifest.units.push(record);
           for (let e = 0; e < 256; e++) modelHist[e]! += r.histogram[e]!;
@@ -280,7 +280,7 @@ function placeholderMetadata(files: readonly { path: string; headerBytes: Uint8A
   const m: Manifest = {
     ...base,
     files: files.map((f) => ({ name: basename(f.path), header: bytesToLatin1(f.headerBytes), headerLength: f.headerBytes.byteLength, size: f.fileSize, sha256: randomBytes(32).toString('hex') })),
-    units: units.map((u) => ({ prefix: u.prefix, kind: u.kind, block: BIG, members: [...u.members], entropy: 7.777777 })),
+    units: units.map((u) => ({ prefix: u.prefix, kind: u.kind, block: BIG, members: [...u.members], entropy: 7.777777, crc32: randomBytes(4).toString('hex') })),
     // Random digits deflate like real checksums do.
     crc32: Object.fromEntries(files.flatMap((f) => f.tensors.map((t) => [t.name, randomBytes(4).toString('hex')]))),
     histogram: Array.from({ length: 256 }, (_, e) => [e, BIG] as [number, number]),

@@ -35,6 +35,11 @@ export interface ManifestUnit {
   members: string[];
   /** Entropy of the unit's exponents, bits per weight (8 + this is the lossless bound). */
   entropy: number;
+  /**
+   * crc32 of the six stored buffers: catches damage even in bits the decoder never reads
+   * (padding of gaps and of the last code byte, unused table entries).
+   */
+  crc32?: string;
 }
 
 export interface ManifestGap {
@@ -163,6 +168,7 @@ export function parseManifest(metadata: Readonly<Record<string, string>>): Parse
       bad(`units[${i}] is malformed`);
     }
     if (u.kind === 'block' && !isCount(u.block)) bad(`units[${i}] (block) needs a block index`);
+    if (u.crc32 !== undefined && !/^[0-9a-f]{8}$/.test(String(u.crc32))) bad(`units[${i}] has a malformed crc32`);
     if (prefixes.has(u.prefix)) bad(`unit prefix '${u.prefix}' appears twice`);
     prefixes.add(u.prefix);
     for (const name of u.members) {

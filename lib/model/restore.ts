@@ -8,7 +8,7 @@ import { crc32 } from 'node:zlib';
 
 import { InferzipError, toInferzipError } from '../errors.js';
 import type { SafetensorsReader } from '../safetensors/index.js';
-import { decodeUnit, readUnit, unitElements } from './codec.js';
+import { decodeUnit, readUnit, unitCrc32, unitElements } from './codec.js';
 import { latin1ToBytes, segmentsOf, type ParsedManifest, type RestoreFile } from './manifest.js';
 import { checkAborted, type ModelProgress } from './progress.js';
 
@@ -27,17 +27,28 @@ export interface RestoreSink {
 export interface RestoreOptions {
   phase: ModelProgress['phase'];
   sink?: RestoreSink;
+  /** Also check each unit's stored bytes against their crc32. */
+  checkStored?: boolean;
   /** Called for each problem found; throw from it to stop at the first one. */
   onMismatch(m: Mismatch): void;
   onProgress?: (p: ModelProgress) => void;
   signal?: AbortSignal;
 }
 
-/** Checks a unit's buffers against what the manifest says it holds, then decodes it. */
-export async function decodeManifestUnit(reader: SafetensorsReader, manifest: ParsedManifest, prefix: string): Promise<Uint16Array> {
+/**
+ * Checks a unit's buffers against what the manifest says it holds, then decodes it.
+ * With `onStoredMismatch`, the stored bytes are also compared with their crc32 (verify
+ * does; rebuilding need not, the rebuilt tensors are checked anyway); decoding goes on so
+ * the damaged tensors get named too.
+ */
+export async function decodeManifestUnit(reader: SafetensorsReader, manifest: ParsedManifest, prefix: string, onStoredMismatch?: (message: string) => void): Promise<Uint16Array> {
   const unit = manifest.units.find((u) => u.prefix === prefix);
   if (!unit) throw new InferzipError('INVALID_ARGUMENT', `no unit '${prefix}'`);
   const encoded = await readUnit(reader, prefix);
+  if (onStoredMismatch && unit.crc32 !== undefined) {
+    const crc = unitCrc32(encoded);
+    if (crc !== unit.crc32) onStoredMismatch(`the stored buffers of unit '${prefix}' do not match their checksum (crc32 ${crc}, expected ${unit.crc32})`);
+  }
   const counts = unit.members.map((n) => manifest.tensorIndex.get(n)!.entry.byteLength / 2);
   const total = counts.reduce((s, c) => s + c, 0);
   if (unitElements(encoded) !== total) throw new InferzipError('CORRUPT_DATA', `unit '${prefix}' holds ${unitElements(encoded)} elements, but its ${counts.length} tensors need ${total}`);
@@ -69,7 +80,7 @@ export async function restoreModel(reader: SafetensorsReader, manifest: ParsedMa
       cache.set(prefix, p);
       return p;
     }
-    p = decodeManifestUnit(reader, manifest, prefix);
+    p = decodeManifestUnit(reader, manifest, prefix, options.checkStored ? (message) => options.onMismatch({ kind: 'unit', name: prefix, message }) : undefined);
     p.catch(() => {});
     cache.set(prefix, p);
     while (cache.size > 3) cache.delete(cache.keys().next().value!);

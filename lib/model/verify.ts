@@ -62,6 +62,7 @@ export async function verifyModel(path: string, options: ModelTaskOptions = {}):
     }
     await restoreModel(reader, manifest, {
       phase: 'verify',
+      checkStored: true,
       onMismatch: (m) => problems.push(m),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       ...(options.signal ? { signal: options.signal } : {}),

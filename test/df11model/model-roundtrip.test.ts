@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
@@ -136,6 +136,8 @@ describe('verifyModel and inspectModel', () => {
     writeFileSync(bad, bytes);
     const r = await verifyModel(bad);
     expect(r.ok).toBe(false);
+    // Named twice: the unit's stored bytes, and the tensor that decodes differently.
+    expect(r.problems.some((p) => p.kind === 'unit' && p.name === 'model.layers.2')).toBe(true);
     expect(r.problems.some((p) => p.kind === 'tensor' && p.name.startsWith('model.layers.2.'))).toBe(true);
     await expect(decompressModel(bad, join(dir, 'never.safetensors'))).rejects.toMatchObject({ code: 'CORRUPT_DATA' });
     expect(existsSync(join(dir, 'never.safetensors'))).toBe(false);
@@ -232,5 +234,49 @@ describe('failures leave nothing behind and give typed errors', () => {
       await expect(decompressModel(p, join(dir, `o${i}`))).rejects.toMatchObject({ code: 'CORRUPT_DATA' });
       expect((await verifyModel(p)).ok).toBe(false);
     }
+  });
+});
+
+describe('random damage', () => {
+  it('any flipped byte of a compressed file is caught by verify (never a crash or a false OK)', async () => {
+    const dir = tempDir();
+    const packed = join(dir, 'fuzz.df11.safetensors');
+    await compressModel(MODEL, packed);
+    const clean = readFileSync(packed);
+    const hlen = Number(clean.readBigUInt64LE(0));
+    const damaged = join(dir, 'damaged.safetensors');
+    // Deterministic positions: the length prefix, the header (JSON and metadata), every unit buffer kind.
+    let seed = 7;
+    const next = (): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % clean.byteLength);
+    const positions = [0, 3, 8, 9, 100, hlen + 7, ...Array.from({ length: 150 }, next)];
+    let caught = 0;
+    for (const at of positions) {
+      const bytes = Buffer.from(clean);
+      bytes[at]! ^= 1 << (at % 8);
+      writeFileSync(damaged, bytes);
+      const header = bytes.subarray(8, 8 + hlen).toString('latin1');
+      let r;
+      try {
+        r = await verifyModel(damaged);
+      } catch (err) {
+        // Only typed errors may escape (e.g. the length prefix now points past the file).
+        expect(err, `flip at ${at}`).toBeInstanceOf(InferzipError);
+        caught++;
+        continue;
+      }
+      // A flip that turns one header padding space into another whitespace-free char is
+      // still a flip: the only bytes allowed to change without notice are none.
+      if (r.ok) expect.fail(`flip at byte ${at} (${at < 8 + hlen ? `header: ${JSON.stringify(header.slice(Math.max(0, at - 8 - 20), at - 8 + 20))}` : 'data'}) went unnoticed`);
+      caught++;
+      // Rebuilding either refuses with a typed error or gives the exact original.
+      if (at % 4 === 0) {
+        const out = join(dir, 'rebuilt.safetensors');
+        const err = await decompressModel(damaged, out).then(() => undefined, (e: unknown) => e);
+        if (err === undefined) expect(sameBytes(MODEL, out), `flip at ${at}`).toBe(true);
+        else expect(err, `flip at ${at}`).toBeInstanceOf(InferzipError);
+        rmSync(out, { force: true });
+      }
+    }
+    expect(caught).toBe(positions.length);
   });
 });
