@@ -64,6 +64,7 @@ export async function decompressModel(input: string, output: string, options: Mo
       phase: 'decompress',
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.threads !== undefined ? { threads: options.threads } : {}),
       onMismatch: (m) => {
         throw new InferzipError('CORRUPT_DATA', `${input}: ${m.message}; nothing was written`);
       },

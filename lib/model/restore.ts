@@ -29,6 +29,8 @@ export interface RestoreOptions {
   sink?: RestoreSink;
   /** Also check each unit's stored bytes against their crc32. */
   checkStored?: boolean;
+  /** Decoder threads (default: all cores). */
+  threads?: number;
   /** Called for each problem found; throw from it to stop at the first one. */
   onMismatch(m: Mismatch): void;
   onProgress?: (p: ModelProgress) => void;
@@ -41,7 +43,7 @@ export interface RestoreOptions {
  * does; rebuilding need not, the rebuilt tensors are checked anyway); decoding goes on so
  * the damaged tensors get named too.
  */
-export async function decodeManifestUnit(reader: SafetensorsReader, manifest: ParsedManifest, prefix: string, onStoredMismatch?: (message: string) => void): Promise<Uint16Array> {
+export async function decodeManifestUnit(reader: SafetensorsReader, manifest: ParsedManifest, prefix: string, onStoredMismatch?: (message: string) => void, threads?: number): Promise<Uint16Array> {
   const unit = manifest.units.find((u) => u.prefix === prefix);
   if (!unit) throw new InferzipError('INVALID_ARGUMENT', `no unit '${prefix}'`);
   const encoded = await readUnit(reader, prefix);
@@ -59,7 +61,7 @@ export async function decodeManifestUnit(reader: SafetensorsReader, manifest: Pa
     acc += counts[i]!;
     if (sp[i] !== BigInt(acc)) throw new InferzipError('CORRUPT_DATA', `unit '${prefix}': split position ${i} is ${sp[i]}, expected ${acc}`);
   }
-  return decodeUnit(encoded);
+  return decodeUnit(encoded, undefined, threads === undefined ? {} : { threads });
 }
 
 export async function restoreModel(reader: SafetensorsReader, manifest: ParsedManifest, options: RestoreOptions): Promise<void> {
@@ -80,7 +82,7 @@ export async function restoreModel(reader: SafetensorsReader, manifest: ParsedMa
       cache.set(prefix, p);
       return p;
     }
-    p = decodeManifestUnit(reader, manifest, prefix, options.checkStored ? (message) => options.onMismatch({ kind: 'unit', name: prefix, message }) : undefined);
+    p = decodeManifestUnit(reader, manifest, prefix, options.checkStored ? (message) => options.onMismatch({ kind: 'unit', name: prefix, message }) : undefined, options.threads);
     p.catch(() => {});
     cache.set(prefix, p);
     while (cache.size > 3) cache.delete(cache.keys().next().value!);

@@ -66,6 +66,7 @@ export async function verifyModel(path: string, options: ModelTaskOptions = {}):
       onMismatch: (m) => problems.push(m),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.threads !== undefined ? { threads: options.threads } : {}),
     });
     return { ok: problems.length === 0, tensors: manifest.tensorIndex.size, units: manifest.units.length, files: manifest.restoreFiles.length, problems, seconds: (performance.now() - started) / 1000 };
   } finally {
