@@ -25,6 +25,7 @@ export function decompressSummary(r: DecompressModelResult): string {
 }
 
 export function verifySummary(path: string, r: VerifyModelResult): string {
+  if (r.ok && !r.checksums) return `OK ${path}: ${r.units} units (${r.tensors} matrices) decode and validate; a DFloat11 checkpoint carries no checksums to compare (${r.seconds.toFixed(2)} s)`;
   if (r.ok) return `OK ${path}: ${r.units} units decoded, ${r.tensors} tensors and ${r.files} file(s) match their checksums (${r.seconds.toFixed(2)} s)`;
   return [`FAILED ${path}: ${r.problems.length} problem(s)`, ...r.problems.map((p) => `  [${p.kind}] ${p.message}`)].join('\n');
 }

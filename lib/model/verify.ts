@@ -23,6 +23,8 @@ export interface VerifyModelResult {
   files: number;
   /** What did not match (empty when ok). */
   problems: Mismatch[];
+  /** False for DFloat11 checkpoints, which carry no checksums (units are only decoded and validated). */
+  checksums: boolean;
   seconds: number;
 }
 
@@ -49,7 +51,7 @@ export async function verifyModel(path: string, options: ModelTaskOptions = {}):
     // A damaged header is a verification failure; a missing or unreadable file is an error.
     const e = toInferzipError(err);
     if (e.code !== 'CORRUPT_DATA') throw e;
-    return { ok: false, tensors: 0, units: 0, files: 0, problems: [{ kind: 'file', name: path, message: e.message }], seconds: (performance.now() - started) / 1000 };
+    return { ok: false, tensors: 0, units: 0, files: 0, problems: [{ kind: 'file', name: path, message: e.message }], checksums: true, seconds: (performance.now() - started) / 1000 };
   }
   try {
     let manifest;
@@ -58,7 +60,7 @@ export async function verifyModel(path: string, options: ModelTaskOptions = {}):
     } catch (err) {
       const e = toInferzipError(err);
       if (e.code !== 'CORRUPT_DATA') throw e;
-      return { ok: false, tensors: 0, units: 0, files: 0, problems: [{ kind: 'file', name: path, message: e.message }], seconds: (performance.now() - started) / 1000 };
+      return { ok: false, tensors: 0, units: 0, files: 0, problems: [{ kind: 'file', name: path, message: e.message }], checksums: true, seconds: (performance.now() - started) / 1000 };
     }
     await restoreModel(reader, manifest, {
       phase: 'verify',
@@ -68,7 +70,7 @@ export async function verifyModel(path: string, options: ModelTaskOptions = {}):
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.threads !== undefined ? { threads: options.threads } : {}),
     });
-    return { ok: problems.length === 0, tensors: manifest.tensorIndex.size, units: manifest.units.length, files: manifest.restoreFiles.length, problems, seconds: (performance.now() - started) / 1000 };
+    return { ok: problems.length === 0, tensors: manifest.tensorIndex.size, units: manifest.units.length, files: manifest.restoreFiles.length, problems, checksums: true, seconds: (performance.now() - started) / 1000 };
   } finally {
     reader.close();
   }
@@ -93,5 +95,5 @@ async function verifyDFloat11(path: string, options: ModelTaskOptions, started: 
     options.onProgress?.({ phase: 'verify', bytesDone, bytesTotal, unitsDone, unitsTotal: catalog.units.length, current: u.prefix });
   }
   const tensors = catalog.units.reduce((s, u) => s + u.members.length, 0);
-  return { ok: problems.length === 0, tensors, units: catalog.units.length, files: 0, problems, seconds: (performance.now() - started) / 1000 };
+  return { ok: problems.length === 0, tensors, units: catalog.units.length, files: 0, problems, checksums: false, seconds: (performance.now() - started) / 1000 };
 }

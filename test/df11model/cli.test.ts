@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { openSafetensors } from '../../lib/safetensors/index.js';
+import { buildDFloat11Fixture } from './df11-fixture.js';
 import { MODEL, cleanupTempDirs, listDir, makeShardedCopy, runCli, sameBytes, tempDir } from './helpers.js';
 
 afterAll(cleanupTempDirs);
@@ -101,6 +102,19 @@ describe('inferzip CLI', () => {
     expect(JSON.parse(missing.stdout)).toMatchObject({ ok: false, error: { code: 'IO_ERROR' } });
     const notCompressed = await runCli(['decompress', MODEL, '-o', join(tempDir('cli'), 'x')]);
     expect(notCompressed.code).toBe(1);
+  });
+
+  it('inspect --decode and verify work on a published-layout DFloat11 directory', async () => {
+    const dir = await buildDFloat11Fixture(tempDir('cli-df11'));
+    const i = await runCli(['inspect', dir, '--decode', '--json']);
+    expect(i.code).toBe(0);
+    const r = JSON.parse(i.stdout) as { format: string; units: { prefix: string; tensors: { name: string; shape: number[] }[] }[]; totals: { entropyBound: number } };
+    expect(r.format).toBe('dfloat11');
+    expect(r.units[0]!.tensors[6]).toEqual({ name: 'model.layers.0.mlp.down_proj.weight', shape: [64, 172] });
+    expect(r.totals.entropyBound).toBeGreaterThan(10.5);
+    const v = await runCli(['verify', dir]);
+    expect(v.code).toBe(0);
+    expect(v.stdout).toMatch(/^OK /);
   });
 
   it('bench measures the codec on the bundled model', async () => {
