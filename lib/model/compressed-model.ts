@@ -71,6 +71,9 @@ export class CompressedModel implements Disposable {
   readonly units: readonly UnitInfo[];
   /** The transformer-block units, in order. */
   readonly blockUnits: readonly UnitInfo[];
+  /** Tensors stored uncompressed (norms, biases, matrices DFloat11 cannot code): read them with readTensor. */
+  readonly rawTensorNames: readonly string[];
+  readonly #catalog: ModelCatalog;
   readonly #resident: Map<string, DeviceUnit>;
   /** Decode buffers of the blocks: [0] for decompressBlock and even blocks, [1] for prefetching. */
   readonly #blockScratch: (Scratch | undefined)[] = [undefined, undefined];
@@ -81,6 +84,8 @@ export class CompressedModel implements Disposable {
   #disposed = false;
 
   private constructor(catalog: ModelCatalog, device: DeviceKind, resident: Map<string, DeviceUnit>) {
+    this.#catalog = catalog;
+    this.rawTensorNames = catalog.rawTensors.map((t) => t.name);
     this.path = catalog.path;
     this.format = catalog.format;
     this.device = device;
@@ -102,7 +107,7 @@ export class CompressedModel implements Disposable {
    */
   static async open(path: string, options: CompressedModelOptions = {}): Promise<CompressedModel> {
     const device = resolveDevice(options.device);
-    using catalog = openCatalog(path);
+    const catalog = openCatalog(path);
     const resident = new Map<string, DeviceUnit>();
     try {
       for (const u of catalog.units) {
@@ -114,6 +119,7 @@ export class CompressedModel implements Disposable {
       }
     } catch (err) {
       for (const r of resident.values()) r.dispose();
+      catalog.close();
       throw err;
     }
     return new CompressedModel(catalog, device, resident);
@@ -234,10 +240,20 @@ export class CompressedModel implements Disposable {
     }
   }
 
-  /** Frees the compressed units and the decode buffers. Safe to call twice. */
+  /** Reads a tensor stored uncompressed (e.g. `model.norm.weight`) from the file, to the host. */
+  async readTensor(name: string): Promise<Tensor> {
+    this.#live();
+    if (!this.rawTensorNames.includes(name)) {
+      throw new InferzipError('INVALID_ARGUMENT', `'${name}' is not an uncompressed tensor of this model (compressed matrices come from decompressBlock / decompressUnit)`);
+    }
+    return this.#catalog.reader.read(name);
+  }
+
+  /** Frees the compressed units and the decode buffers and closes the file. Safe to call twice. */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    this.#catalog.close();
     for (const r of this.#resident.values()) r.dispose();
     this.#resident.clear();
     for (const s of [...this.#blockScratch, this.#unitScratch]) s?.buffer.dispose();

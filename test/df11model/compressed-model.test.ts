@@ -95,6 +95,8 @@ describe.each([
     copy.dispose();
     expect(() => model.decompressBlock(5)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
     expect(() => model.decompressUnit('lm_head')).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expectBitsEqual((await model.readTensor('model.layers.3.input_layernorm.weight')).data as Uint16Array, original('model.layers.3.input_layernorm.weight'), 'norm');
+    await expect(model.readTensor('model.layers.3.self_attn.q_proj.weight')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     model.dispose();
     model.dispose();
     expect(() => model.decompressBlock(0)).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
@@ -123,6 +125,8 @@ describe('published DFloat11 checkpoints', () => {
     }
     const embed = await model.decompressUnit('model.embed_tokens');
     expect(embed.get('model.embed_tokens.weight').shape).toEqual([512, 64]);
+    expect(model.rawTensorNames).toHaveLength(11);
+    expectBitsEqual((await model.readTensor('model.norm.weight')).data as Uint16Array, original('model.norm.weight'), 'norm');
     expectBitsEqual((await embed.get('model.embed_tokens.weight').toTensor()).data, original('model.embed_tokens.weight'), 'embedding');
 
     const report = await inspectModel(dir, { decode: true });
