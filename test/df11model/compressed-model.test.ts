@@ -1,3 +1,4 @@
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -174,6 +175,26 @@ describe('published DFloat11 checkpoints', () => {
     // The model stays usable after a failed decode.
     const b2 = await model.decompressBlock(2);
     expectBitsEqual(b2.get('self_attn.o_proj.weight').toTensorSync().data, original('model.layers.2.self_attn.o_proj.weight'), 'block 2');
+  });
+
+  it('hostile config.json and unit layouts give typed errors', async () => {
+    const dir = await buildDFloat11Fixture(tempDir('df11hostile'));
+    const configPath = join(dir, 'config.json');
+    const good = JSON.parse(readFileSync(configPath, 'utf8')) as { dfloat11_config: Record<string, unknown> };
+    const withConfig = (df11: Record<string, unknown>): void => writeFileSync(configPath, JSON.stringify({ ...good, dfloat11_config: { ...good.dfloat11_config, ...df11 } }));
+    const cases: [Record<string, unknown>, string][] = [
+      [{ pattern_dict: { '(a+)+$': [] } }, 'UNSUPPORTED'], // catastrophic backtracking
+      [{ pattern_dict: { 'model\\.layers\\.(\\d+': ['x'] } }, 'CORRUPT_DATA'], // not a regex
+      [{ pattern_dict: { 'model\\.layers\\.\\d+': ['self_attn.q_proj'] } }, 'CORRUPT_DATA'], // 1 matrix, 6 split positions
+      [{ pattern_dict: ['x'] }, 'CORRUPT_DATA'],
+      [{ threads_per_block: [256] }, 'UNSUPPORTED'],
+    ];
+    for (const [df11, code] of cases) {
+      withConfig(df11);
+      await expect(CompressedModel.open(dir, { device: 'cpu' }), JSON.stringify(df11)).rejects.toMatchObject({ name: 'InferzipError', code });
+    }
+    writeFileSync(configPath, '{ not json');
+    await expect(CompressedModel.open(dir, { device: 'cpu' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 
   it('rejects directories that are not DFloat11 checkpoints with typed errors', async () => {
