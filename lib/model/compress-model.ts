@@ -11,7 +11,6 @@ import { crc32 } from 'node:zlib';
 
 import { InferzipError } from '../errors.js';
 import type { SafetensorsEntry } from '../safetensors/index.js';
-import { AtomicFile } from './atomic-file.js';
 import { encodeUnit, unitBytes, unitCrc32, unitElements, unitEntries } from './codec.js';
 import {
   FORMAT_KEY,

@@ -6,7 +6,9 @@ import { SafetensorsFile, ShardedSafetensors, type SafetensorsReader } from '../
 import { openCatalog, type UnitInfo } from './catalog.js';
 import { decodeUnit, readUnit } from './codec.js';
 import { UNIT_BUFFERS, type UnitBufferName } from './plan.js';
-import { addExponentHistogram, denseHistogram, entropyBits } from './stats.js';
+import { denseHistogram, entropyBits } from './stats.js';
+import { exponentHistogram } from '../df11/index.js';
+import { tensor } from '../tensor.js';
 
 export interface UnitReport {
   prefix: string;
@@ -70,8 +72,8 @@ export async function inspectModel(path: string, options: InspectOptions = {}): 
     }
     let entropy = u.entropy;
     if (entropy === undefined && options.decode) {
-      const hist = new Float64Array(256);
-      addExponentHistogram(await decodeUnit(await readUnit(catalog.reader, u.prefix)), hist);
+      const data = await decodeUnit(await readUnit(catalog.reader, u.prefix));
+      const hist = exponentHistogram(tensor('bf16', [data.length], data));
       entropy = entropyBits(hist);
       for (let e = 0; e < 256; e++) modelHist[e]! += hist[e]!;
     } else if (catalog.format === 'dfloat11') {
