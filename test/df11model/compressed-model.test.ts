@@ -83,6 +83,11 @@ describe.each([
     const plain: number[] = [];
     for await (const block of model.blocks({ prefetch: false })) plain.push(block.ordinal);
     expect(plain).toEqual([0, 1, 2, 3, 4]);
+
+    // Leaving early waits for the prefetch in flight; the model stays usable.
+    for await (const block of model.blocks()) if (block.ordinal === 1) break;
+    const b4 = await model.decompressBlock(4);
+    expectBitsEqual(b4.get('self_attn.v_proj.weight').toTensorSync().data, original('model.layers.4.self_attn.v_proj.weight'), 'block 4 after break');
   });
 
   it.skipIf(skip)('stale views refuse to read, copies survive, dispose is final', async () => {
