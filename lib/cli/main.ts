@@ -24,7 +24,9 @@ const HELP = `inferzip: lossless DFloat11 compression of BF16 safetensors models
 
 Usage:
   inferzip compress IN -o OUT      compress a model (a .safetensors file, a model directory
-                                   or a model.safetensors.index.json) into one DFloat11 file
+                                   or a model.safetensors.index.json) into one DFloat11 file;
+                                   OUT a directory (or ending in /): a DFloat11 model directory
+                                   (model.safetensors + config.json with dfloat11_config)
   inferzip decompress IN -o OUT    rebuild the original file(s) byte for byte (a sharded
                                    original comes back as a directory OUT)
   inferzip verify FILE             decode every unit and check every checksum

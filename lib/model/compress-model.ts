@@ -5,12 +5,13 @@
  * file that is renamed into place only when complete.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { statSync } from 'node:fs';
-import { basename, resolve } from 'node:path';
+import { mkdirSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { crc32 } from 'node:zlib';
 
 import { InferzipError } from '../errors.js';
-import type { SafetensorsEntry } from '../safetensors/index.js';
+import { writeFileAtomic, type SafetensorsEntry } from '../safetensors/index.js';
+import { dfloat11ConfigJson, findModelConfig } from './dfloat11-config.js';
 import { encodeUnit, unitBytes, unitCrc32, unitElements, unitEntries } from './codec.js';
 import {
   FORMAT_KEY,
@@ -32,7 +33,10 @@ import { OutputLayout, type OutputEntry } from './output-layout.js';
 export interface CompressModelOptions extends ModelTaskOptions, PlanOptions {}
 
 export interface CompressModelResult {
+  /** The compressed file (`<dir>/model.safetensors` when the output was a directory). */
   output: string;
+  /** config.json written beside it (directory output: a DFloat11 model directory). */
+  config?: string;
   /** Bytes of the original model (all shards). */
   inputBytes: number;
   /** Bytes of the compressed file. */
@@ -63,7 +67,9 @@ export function gapTensorName(file: number, offset: number): string {
 
 /**
  * Compresses a model. `input`: a .safetensors file, a model directory, or an index json.
- * `output`: the compressed .safetensors file to write.
+ * `output`: the compressed .safetensors file to write, or a directory (existing, or a path
+ * ending in `/`) to get a DFloat11 model directory: `model.safetensors` plus a config.json
+ * (the input's config.json, when there is one, with `dfloat11_config` added).
  * @example
  *   const r = await compressModel('fixtures/stories260K', '/tmp/stories.df11.safetensors',
  *     { onProgress: (p) => console.log(p.unitsDone, '/', p.unitsTotal) });
@@ -80,7 +86,16 @@ export async function compressModel(input: string, output: string, options: Comp
   } catch {
     // does not exist yet: fine
   }
-  if (outStat?.isDirectory()) throw new InferzipError('INVALID_ARGUMENT', `output '${output}' is a directory; give the path of the .safetensors file to write`);
+  // A directory output becomes a DFloat11 model directory: model.safetensors + config.json.
+  const configPath = outStat?.isDirectory() || /[/\\]$/.test(output) ? join(output, 'config.json') : undefined;
+  if (configPath) {
+    try {
+      mkdirSync(output, { recursive: true });
+    } catch (err) {
+      throw new InferzipError('IO_ERROR', `cannot create output directory '${output}': ${(err as Error).message}`, { cause: err });
+    }
+    output = join(output, 'model.safetensors');
+  }
 
   using src = openModelSource(input);
   for (const f of src.files) {
@@ -217,9 +232,11 @@ export async function compressModel(input: string, output: string, options: Comp
     manifest.histogram = sparseHistogram(modelHist);
     checkAborted(options.signal);
     const outputBytes = await layout.finish(metadataFor(manifest));
+    if (configPath) await writeFileAtomic(configPath, dfloat11ConfigJson(findModelConfig(input), manifest.units));
     report();
     return {
       output,
+      ...(configPath ? { config: configPath } : {}),
       inputBytes,
       outputBytes,
       bf16Weights,
