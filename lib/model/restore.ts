@@ -75,6 +75,7 @@ export async function restoreModel(reader: SafetensorsReader, manifest: ParsedMa
   // decoded once; interleaved layouts still work, at the cost of decoding again.
   const cache = new Map<string, Promise<Uint16Array>>();
   const decoded = new Set<string>();
+  const storedReported = new Set<string>();
   const unitData = (prefix: string): Promise<Uint16Array> => {
     let p = cache.get(prefix);
     if (p) {
@@ -82,7 +83,13 @@ export async function restoreModel(reader: SafetensorsReader, manifest: ParsedMa
       cache.set(prefix, p);
       return p;
     }
-    p = decodeManifestUnit(reader, manifest, prefix, options.checkStored ? (message) => options.onMismatch({ kind: 'unit', name: prefix, message }) : undefined, options.threads);
+    const onStored = (message: string): void => {
+      // A unit decoded again after eviction is reported once.
+      if (storedReported.has(prefix)) return;
+      storedReported.add(prefix);
+      options.onMismatch({ kind: 'unit', name: prefix, message });
+    };
+    p = decodeManifestUnit(reader, manifest, prefix, options.checkStored ? onStored : undefined, options.threads);
     p.catch(() => {});
     cache.set(prefix, p);
     while (cache.size > 3) cache.delete(cache.keys().next().value!);
