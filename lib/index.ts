@@ -7,3 +7,4 @@ export { backend, activeDevice, setDevice, setThreads, type BackendInfo, type De
 export * from './tensor.js';
 export { DeviceTensor, type DeviceOptions } from './device-tensor.js';
 export * from './safetensors/index.js';
+export * from './kvquant/index.js';
