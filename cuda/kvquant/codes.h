@@ -91,13 +91,16 @@ IZ_HD_INLINE void OrHalfField(uint32_t* words, uint64_t bitpos, uint16_t v) {
 // ---------------------------------------------------------------------------
 // Uniform asymmetric quantization: scale = (max-min)/(2^b-1), code = rne(clamp((x-min)/scale)).
 
-// Round half to even for non-negative finite values below 2^23 (always true for codes).
+// Round half to even for non-negative finite values below 2^22 (always true for codes).
+// Branch-free: adding 2^23 leaves no fraction bits, so the FPU's default rounding (to
+// nearest, ties to even) does the work; rintf is the same rounding on the GPU.
 IZ_HD_INLINE float RoundHalfEven(float x) {
-  float f = static_cast<float>(static_cast<int32_t>(x));  // trunc (x >= 0)
-  float r = x - f;
-  if (r > 0.5f) return f + 1.0f;
-  if (r < 0.5f) return f;
-  return (static_cast<int32_t>(f) & 1) ? f + 1.0f : f;
+#if defined(__CUDA_ARCH__)
+  return rintf(x);
+#else
+  const float big = 8388608.0f;  // 2^23
+  return (x + big) - big;
+#endif
 }
 
 struct Affine {
@@ -120,7 +123,7 @@ IZ_HD_INLINE uint32_t QuantizeUniform(float x, Affine a, int bits) {
   if (a.scale == 0.0f) return 0u;
   float levels = static_cast<float>((1 << bits) - 1);
   float t = (x - a.min) / a.scale;
-  t = t < 0.0f ? 0.0f : (t > levels ? levels : t);
+  t = fminf(fmaxf(t, 0.0f), levels);
   return static_cast<uint32_t>(RoundHalfEven(t));
 }
 

@@ -11,22 +11,15 @@
 #include "../error.h"
 #include "../parallel.h"
 #include "cache.h"
+#include "kivi_cpu.h"
 
 namespace iz::kv {
 
+const cpu::Luts cpu::kLuts;
+
 namespace {
 
-struct Luts {
-  float two[256][4];   // byte -> four 2-bit codes
-  float four[256][2];  // byte -> two 4-bit codes
-  Luts() {
-    for (int b = 0; b < 256; ++b) {
-      for (int e = 0; e < 4; ++e) two[b][e] = static_cast<float>((b >> (2 * e)) & 3);
-      for (int e = 0; e < 2; ++e) four[b][e] = static_cast<float>((b >> (4 * e)) & 15);
-    }
-  }
-};
-const Luts kLut;
+
 
 // Online softmax over a block of nb logits for each row; writes probabilities into p and
 // rescales the row's accumulator.
@@ -167,7 +160,7 @@ void KvCache::Attention(const float* q, int q_heads, int64_t nq, float scale, bo
   for (size_t s = 0; s < S_; ++s) rows[s] = MakeRows(q, q_heads, opt_.heads, nq, d, s / opt_.heads, s % opt_.heads, scale, causal, T);
 
   ParallelFor(S_ * nchunks, 1, [&](size_t i0, size_t i1) {
-    std::vector<float> logits, probs, qp;
+    std::vector<float> logits, probs, qp, minsum;
     std::vector<float> krow(static_cast<size_t>(d)), vrow(static_cast<size_t>(d)), qs(static_cast<size_t>(d));
     for (size_t item = i0; item < i1; ++item) {
       const size_t s = item / nchunks, chunk = item % nchunks;
@@ -186,38 +179,8 @@ void KvCache::Attention(const float* q, int q_heads, int64_t nq, float scale, bo
         // --- logits
         if (fast_kivi && e <= Tk_ && nb == L_.G) {
           const uint8_t* block = view.p[KBLK] + uint64_t(a / L_.G) * L_.kblock_bytes;
-          const uint16_t* par = reinterpret_cast<const uint16_t*>(block + KiviKeyParamOffset(L_));
-          const int bytes_per_chan = L_.G * L_.bits / 8;
-          for (int r = 0; r < R.count; ++r) {
-            const float* qr = R.q.data() + size_t(r) * d;
-            float bias = 0.0f;
-            for (int c = 0; c < d; ++c) {
-              qs[size_t(c)] = qr[c] * F16ToF32(par[2 * c]);
-              bias += qr[c] * F16ToF32(par[2 * c + 1]);
-            }
-            float* lg = logits.data() + size_t(r) * nb;
-            for (int j = 0; j < nb; ++j) lg[j] = bias;
-            for (int c = 0; c < d; ++c) {
-              const uint8_t* codes = block + size_t(c) * bytes_per_chan;
-              const float w = qs[size_t(c)];
-              if (L_.bits == 2) {
-                for (int k = 0; k < bytes_per_chan; ++k) {
-                  const float* lut = kLut.two[codes[k]];
-                  float* o = lg + 4 * k;
-                  o[0] += w * lut[0];
-                  o[1] += w * lut[1];
-                  o[2] += w * lut[2];
-                  o[3] += w * lut[3];
-                }
-              } else {
-                for (int k = 0; k < bytes_per_chan; ++k) {
-                  const float* lut = kLut.four[codes[k]];
-                  lg[2 * k] += w * lut[0];
-                  lg[2 * k + 1] += w * lut[1];
-                }
-              }
-            }
-          }
+          for (int r = 0; r < R.count; ++r)
+            cpu::KiviKeyGroupLogits(block, KiviKeyParamOffset(L_), d, L_.G, L_.bits, R.q.data() + size_t(r) * d, qs.data(), logits.data() + size_t(r) * nb);
         } else {
           for (int64_t t = a; t < e; ++t) {
             const int j = static_cast<int>(t - a);
@@ -244,32 +207,33 @@ void KvCache::Attention(const float* q, int q_heads, int64_t nq, float scale, bo
         }
         SoftmaxBlock(R.count, nb, d, logits.data(), P.m.data(), P.l.data(), P.acc.data(), probs.data());
         // --- P.V
+        const int groups = d / L_.Cg;
+        bool any_min = false;
+        if (fast_kivi && e <= Tv_) {
+          // whole block of packed values: channel groups in registers, tokens streamed
+          const uint8_t* codes = view.p[VCODE] + uint64_t(a) * d * L_.bits / 8;
+          const uint16_t* par = reinterpret_cast<const uint16_t*>(view.p[VPARAM]) + uint64_t(a) * 2 * groups;
+          bool done = true;
+          for (int r = 0; r < R.count && done; ++r)
+            done = cpu::ValueBlockFast(codes, par, d, L_.Cg, L_.bits, nb, probs.data() + size_t(r) * nb, P.acc.data() + size_t(r) * d);
+          if (done) continue;
+        }
         for (int64_t t = a; t < e; ++t) {
           const int j = static_cast<int>(t - a);
-          const float* vr;
+          const float* vr = nullptr;
           if (t >= Tv_) {
             vr = rv_[s].data() + size_t(t - Tv_) * d;
           } else if (fast_kivi) {
-            // decode one token's values in registers: table lookup * scale + min per group
+            // straight from the codes: acc += (p*scale)*code per group, p*min summed per block
+            if (!any_min) minsum.assign(size_t(R.count) * groups, 0.0f);
+            any_min = true;
             const uint8_t* codes = view.p[VCODE] + uint64_t(t) * d * L_.bits / 8;
-            const uint16_t* par = reinterpret_cast<const uint16_t*>(view.p[VPARAM]) + uint64_t(t) * 2 * (d / L_.Cg);
-            if (L_.bits == 2) {
-              for (int c = 0; c < d; c += 4) {
-                const float* lut = kLut.two[codes[c / 4]];
-                const int g = c / L_.Cg;
-                const float sc = F16ToF32(par[2 * g]), mn = F16ToF32(par[2 * g + 1]);
-                for (int k = 0; k < 4; ++k) vrow[size_t(c + k)] = lut[k] * sc + mn;
-              }
-            } else {
-              for (int c = 0; c < d; c += 2) {
-                const float* lut = kLut.four[codes[c / 2]];
-                const int g = c / L_.Cg;
-                const float sc = F16ToF32(par[2 * g]), mn = F16ToF32(par[2 * g + 1]);
-                vrow[size_t(c)] = lut[0] * sc + mn;
-                vrow[size_t(c + 1)] = lut[1] * sc + mn;
-              }
+            const uint16_t* par = reinterpret_cast<const uint16_t*>(view.p[VPARAM]) + uint64_t(t) * 2 * groups;
+            for (int r = 0; r < R.count; ++r) {
+              float p = probs[size_t(r) * nb + j];
+              if (p != 0.0f) cpu::KiviValueAccumulate(codes, par, d, L_.Cg, L_.bits, p, P.acc.data() + size_t(r) * d, minsum.data() + size_t(r) * groups);
             }
-            vr = vrow.data();
+            continue;
           } else {
             for (int c = 0; c < d; ++c) vrow[size_t(c)] = ValueElem(L_, view, uint64_t(t), c);
             vr = vrow.data();
@@ -277,6 +241,13 @@ void KvCache::Attention(const float* q, int q_heads, int64_t nq, float scale, bo
           for (int r = 0; r < R.count; ++r) {
             float p = probs[size_t(r) * nb + j];
             if (p != 0.0f) Axpy(p, vr, P.acc.data() + size_t(r) * d, d);
+          }
+        }
+        if (any_min) {
+          for (int r = 0; r < R.count; ++r) {
+            float* acc = P.acc.data() + size_t(r) * d;
+            const float* ms = minsum.data() + size_t(r) * groups;
+            for (int c = 0; c < d; ++c) acc[c] += ms[c / L_.Cg];
           }
         }
       }
