@@ -228,15 +228,23 @@ void KvCache::Append(const AppendInput& in) {
            "query heads must be a multiple of the KV heads");
   const int d = L_.d;
   const size_t n = static_cast<size_t>(in.n);
-  for (size_t s = 0; s < S_; ++s) {
-    const float* ks = in.k + s * n * d;
-    const float* vs = in.v + s * n * d;
-    for (size_t i = 0; i < n * d; ++i) {
-      IZ_CHECK(std::isfinite(ks[i]) && std::isfinite(vs[i]), InvalidArgument,
-               "K or V holds NaN or Infinity (stream " + std::to_string(s) + ", token " + std::to_string(i / d) + "): quantization needs finite values");
+  // Validate everything before touching state, so a rejected append leaves the cache as it was.
+  for (size_t i = 0; i < S_ * n * d; ++i) {
+    if (!std::isfinite(in.k[i]) || !std::isfinite(in.v[i])) {
+      size_t s = i / (n * d), t = (i / d) % n;
+      Fail(ErrorCode::InvalidArgument, std::string(std::isfinite(in.k[i]) ? "V" : "K") + " holds NaN or Infinity at batch " +
+                                           std::to_string(s / opt_.heads) + ", head " + std::to_string(s % opt_.heads) + ", token " +
+                                           std::to_string(t) + ": quantization needs finite values");
     }
-    rk_[s].insert(rk_[s].end(), ks, ks + n * d);
-    rv_[s].insert(rv_[s].end(), vs, vs + n * d);
+  }
+  if (in.scores)
+    for (size_t i = 0; i < S_ * n; ++i) IZ_CHECK(std::isfinite(in.scores[i]), InvalidArgument, "scores hold NaN or Infinity");
+  if (in.queries)
+    for (size_t i = 0; i < size_t(opt_.batch) * in.q_heads * n * d; ++i)
+      IZ_CHECK(std::isfinite(in.queries[i]), InvalidArgument, "queries hold NaN or Infinity");
+  for (size_t s = 0; s < S_; ++s) {
+    rk_[s].insert(rk_[s].end(), in.k + s * n * d, in.k + (s + 1) * n * d);
+    rv_[s].insert(rv_[s].end(), in.v + s * n * d, in.v + (s + 1) * n * d);
   }
   const bool salience = opt_.scheme == kZipCache || opt_.scheme == kVidKV;
   if (salience) {
@@ -247,9 +255,7 @@ void KvCache::Append(const AppendInput& in) {
     if (in.scores) {
       for (size_t s = 0; s < S_; ++s)
         for (size_t i = 0; i < n; ++i) {
-          float sc = in.scores[s * n + i];
-          IZ_CHECK(std::isfinite(sc), InvalidArgument, "scores hold NaN or Infinity");
-          rscore_[s][rscore_[s].size() - n + i] = sc;
+          rscore_[s][rscore_[s].size() - n + i] = in.scores[s * n + i];
           rcount_[s][rcount_[s].size() - n + i] = 1.0f;
         }
     } else {
