@@ -200,18 +200,16 @@ IZ_HD_INLINE float ValueElem(const Layout& L, const StreamView& s, uint64_t t, i
 // Query prepared for the fused key dot product. For vidkv it holds the anomalous part
 // of q in chan_order, then the spectral weights w_j = sum_i q_i basis[j][i], so that
 // q . k = sum_a q_a k_a + sum_j w_j y_j reads 1-bit codes directly (Parseval).
+IZ_HD_INLINE float PrepareQueryEntry(const Layout& L, const float* q, const float* basis, int e) {
+  if (L.scheme != kVidKV) return q[e];
+  if (e < L.n_anom) return q[L.chan_order[e]];
+  int n = L.n_norm, jj = e - L.n_anom;
+  float w = 0.0f;
+  for (int i = 0; i < n; ++i) w += q[L.chan_order[L.n_anom + i]] * basis[jj * n + i];
+  return w;
+}
 IZ_HD_INLINE void PrepareQuery(const Layout& L, const float* q, const float* basis, float* qp) {
-  if (L.scheme != kVidKV) {
-    for (int c = 0; c < L.d; ++c) qp[c] = q[c];
-    return;
-  }
-  for (int a = 0; a < L.n_anom; ++a) qp[a] = q[L.chan_order[a]];
-  int n = L.n_norm;
-  for (int jj = 0; jj < n; ++jj) {
-    float w = 0.0f;
-    for (int i = 0; i < n; ++i) w += q[L.chan_order[L.n_anom + i]] * basis[jj * n + i];
-    qp[L.n_anom + jj] = w;
-  }
+  for (int e = 0; e < L.d; ++e) qp[e] = PrepareQueryEntry(L, q, basis, e);
 }
 
 // q . k_t from packed codes, dequantizing each element in registers.

@@ -2,7 +2,7 @@
  * QuantizedKVCache: one layer's KV cache stored as packed codes plus a full-precision
  * residual window; attention is computed from the packed codes without materializing K or V.
  */
-import { activeDevice } from '../backend.js';
+import { resolveDevice, type DeviceKind } from '../backend.js';
 import { InferzipError, check, nativeAwait, nativeCall } from '../errors.js';
 import { native } from '../native.js';
 import { openSafetensors, writeSafetensors, type SafetensorsWriteEntry } from '../safetensors/index.js';
@@ -75,8 +75,6 @@ export class QuantizedKVCache implements Disposable {
    */
   static create(options: KVCacheOptions): QuantizedKVCache {
     const resolved = resolveOptions(options, 128);
-    const device = activeDevice();
-    void device; // packed planes live in host memory on both backends today (see docs/kvquant.md)
     const handle = nativeCall(() => new (native().KvCacheHandle)(toNative(resolved)), 'QuantizedKVCache.create');
     return new QuantizedKVCache(resolved, handle);
   }
@@ -194,8 +192,12 @@ export class QuantizedKVCache implements Disposable {
     await writeSafetensors(path, entries, { metadata });
   }
 
-  /** Restores a cache written by save(). Hostile or mismatched files raise CORRUPT_DATA. */
-  static async load(path: string): Promise<QuantizedKVCache> {
+  /**
+   * Restores a cache written by save() onto `device` (default: the active backend). Hostile or
+   * mismatched files raise CORRUPT_DATA.
+   */
+  static async load(path: string, opts: { device?: DeviceKind | 'auto' } = {}): Promise<QuantizedKVCache> {
+    const device = resolveDevice(opts.device);
     const reader = openSafetensors(path);
     try {
       const meta = reader.metadata;
@@ -209,7 +211,7 @@ export class QuantizedKVCache implements Disposable {
       }
       let options: ResolvedKVOptions;
       try {
-        options = resolveOptions(parsed.options, 128);
+        options = resolveOptions({ ...parsed.options, device: 'cpu' }, 128);
       } catch (err) {
         throw new InferzipError('CORRUPT_DATA', `'${path}': saved options are invalid: ${(err as Error).message}`, { cause: err });
       }
@@ -240,6 +242,7 @@ export class QuantizedKVCache implements Disposable {
         residualCount: await readF32('residual.count'),
         planes,
       };
+      options = { ...options, device };
       const handle = nativeCall(() => new (native().KvCacheHandle)(toNative(options)), 'QuantizedKVCache.load');
       try {
         nativeCall(() => handle.setState(state), `QuantizedKVCache.load('${path}')`);

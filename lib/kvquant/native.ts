@@ -47,6 +47,7 @@ export interface NativeKvOptions {
   lowFraction: number;
   probeFraction: number;
   seed: number;
+  device: 'cpu' | 'cuda';
 }
 
 export interface NativeKvCacheHandle {

@@ -1,4 +1,5 @@
 /** Options of KV-cache quantization: types, defaults from the spec, validation. */
+import { resolveDevice, type DeviceKind } from '../backend.js';
 import { check } from '../errors.js';
 import type { NativeKvOptions } from './native.js';
 
@@ -33,6 +34,8 @@ export interface KVQuantOptions {
   probeFraction?: number;
   /** Seed of the random probe queries (default 0). */
   seed?: number;
+  /** Backend for attention and dequantization: 'cpu', 'cuda' or 'auto' (the active backend, default). */
+  device?: DeviceKind | 'auto';
 }
 
 /** Options of a QuantizedKVCache. */
@@ -62,6 +65,7 @@ export interface ResolvedKVOptions {
   lowFraction: number;
   probeFraction: number;
   seed: number;
+  device: DeviceKind;
   batch: number;
   heads: number;
   headDim: number;
@@ -110,6 +114,7 @@ export function resolveOptions(o: KVQuantOptions & { batch?: number; heads: numb
     lowFraction: frac('lowFraction', o.lowFraction ?? 0.4),
     probeFraction: frac('probeFraction', o.probeFraction ?? 0.05, 0, 0.5, true),
     seed: int('seed', o.seed ?? 0, 0, 0x7fffffff),
+    device: resolveDevice(o.device),
     batch,
     heads,
     headDim,

@@ -64,6 +64,13 @@ CacheOptions ParseOptions(Napi::Object o) {
   c.low_fraction = OptNumber(o, "lowFraction", 0.4);
   c.probe_fraction = OptNumber(o, "probeFraction", 0.05);
   c.seed = static_cast<uint64_t>(OptInt(o, "seed", 0, 0, 0x7fffffff));
+  Napi::Value dev = o.Get("device");
+  if (!dev.IsUndefined() && !dev.IsNull()) {
+    if (!dev.IsString()) Fail(ErrorCode::InvalidArgument, "option 'device' must be 'cpu' or 'cuda'");
+    c.device = ParseDevice(dev.As<Napi::String>().Utf8Value());
+    if (c.device == Device::Cuda && !GetBackendInfo().cuda_available)
+      Fail(ErrorCode::NoDevice, "device 'cuda' was requested but " + GetBackendInfo().reason);
+  }
   kv::ValidateOptions(c);
   return c;
 }

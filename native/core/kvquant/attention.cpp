@@ -149,6 +149,7 @@ void KvCache::Attention(const float* q, int q_heads, int64_t nq, float scale, bo
   const int d = L_.d;
   CheckAttentionArgs(q_heads, opt_.heads, nq, T_, causal, q, d, opt_.batch);
   IZ_CHECK(std::isfinite(scale), InvalidArgument, "scale must be finite");
+  if (on_cuda()) return AttentionCuda(q, q_heads, nq, scale, causal, out);
   const int64_t T = T_;
   const bool fast_kivi = L_.scheme == kKivi && (L_.G * L_.bits) % 32 == 0 && (d * L_.bits) % 32 == 0 && L_.Cg % 4 == 0;
   const int64_t blk = L_.scheme == kKivi ? L_.G : std::max(1, std::min(L_.G, 32));

@@ -81,6 +81,7 @@ void ValidateOptions(const CacheOptions& o) {
 
 KvCache::KvCache(const CacheOptions& options) : opt_(options) {
   ValidateOptions(opt_);
+  IZ_CHECK(opt_.device == Device::Cpu || CudaCompiled(), NoDevice, "this inferzip build has no CUDA backend");
   S_ = size_t(opt_.batch) * size_t(opt_.heads);
   L_.scheme = opt_.scheme;
   L_.bits = opt_.bits;
@@ -281,8 +282,20 @@ void KvCache::Finalize() {
 
 void KvCache::Flush(int64_t nk, int64_t nv, bool) {
   if (nk == 0 && nv == 0) return;
-  if (opt_.scheme == kKivi) FlushKivi(nk, nv);
-  else FlushJoint(nk);
+  std::vector<std::vector<size_t>> before;
+  if (on_cuda()) for (int p = 0; p < kNumPlanes; ++p) before.push_back(UsedBytes(p));
+  if (opt_.scheme == kKivi) {
+    if (on_cuda()) FlushKiviCuda(nk, nv);
+    else FlushKivi(nk, nv);
+  } else if (opt_.scheme == kFp8 && on_cuda()) {
+    FlushFp8Cuda(nk);
+  } else {
+    FlushJoint(nk);
+    if (on_cuda()) {  // encoded on the host: mirror the new bytes
+      EnsureDevice();
+      for (int p = 0; p < kNumPlanes; ++p) SyncRange(p, before[size_t(p)], true);
+    }
+  }
   const size_t d = L_.d;
   for (size_t s = 0; s < S_; ++s) {
     rk_[s].erase(rk_[s].begin(), rk_[s].begin() + static_cast<ptrdiff_t>(size_t(nk) * d));
@@ -431,6 +444,7 @@ void KvCache::FlushJoint(int64_t n) {
 }
 
 void KvCache::Dequantize(float* k, float* v) const {
+  if (on_cuda()) return DequantizeCuda(k, v);
   const int d = L_.d;
   const size_t T = size_t(T_);
   ParallelFor(S_, 1, [&](size_t s0, size_t s1) {
@@ -545,6 +559,7 @@ void KvCache::SetState(const State& st, const std::vector<std::vector<uint8_t>>&
     planes_[p].cap = strides[p];
     std::memcpy(planes_[p].mem->data(), planes[p].data(), planes[p].size());
   }
+  if (on_cuda()) UploadAll();
   // Hostile index data must not point outside the pools: recompute units from the masks.
   if (salience && Tk_ > 0) {
     for (size_t s = 0; s < S_; ++s) {

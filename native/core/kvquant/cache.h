@@ -103,6 +103,17 @@ class KvCache {
   void ChooseAnomalous(int64_t n);
   void ProbeScores(const AppendInput& in);
   StreamView View(size_t s) const;
+  bool on_cuda() const { return opt_.device == Device::Cuda; }
+  // CUDA backend (cache_cuda.cpp): the host planes stay the source of truth for state and
+  // saving; a device mirror holds the same bytes for the kernels.
+  void EnsureDevice();
+  void SyncRange(int p, const std::vector<size_t>& old_used, bool to_device);
+  std::vector<size_t> UsedBytes(int p) const;
+  void FlushKiviCuda(int64_t nk, int64_t nv);
+  void FlushFp8Cuda(int64_t n);
+  void UploadAll();
+  void AttentionCuda(const float* q, int q_heads, int64_t nq, float scale, bool causal, float* out) const;
+  void DequantizeCuda(float* k, float* v) const;
 
   CacheOptions opt_;
   Layout L_{};
@@ -115,6 +126,8 @@ class KvCache {
   std::vector<std::vector<float>> rk_, rv_;        // residual rows per stream
   std::vector<std::vector<float>> rscore_, rcount_;  // attention received by residual tokens
   std::vector<float> fwd_, basis_;                 // vidkv spectrum tables
+  PlaneBuf dev_[kNumPlanes];                        // CUDA mirror of planes_
+  MemoryPtr dev_basis_;
 };
 
 // Plain f32 attention over dense K, V [batch][heads][tokens][d] (the baseline and the
