@@ -129,3 +129,23 @@ describe('tensor dtypes', () => {
     expect(d.k.data.every((x) => x >= 1 && x < 2)).toBe(true);
   });
 });
+
+describe('KIVI fast loops for every group size they specialize (AVX2 where the CPU has it)', () => {
+  it.each([
+    [16, 8],
+    [32, 32],
+    [64, 64],
+    [8, 16],
+    [48, 32],
+  ])('groupSize %i, channelGroupSize %i', (G, Cg) => {
+    const H = 2, T = 150, d = 64;
+    const k = randTensor([H, T, d], G + 1);
+    const v = randTensor([H, T, d], Cg + 2);
+    for (const bits of [2, 4]) {
+      using q = quantizeKVSync(k, v, { scheme: 'kivi', bits, groupSize: G, channelGroupSize: Cg });
+      const deq = dequantizeKVSync(q);
+      const query = randTensor([6, 2, d], 7);
+      expectClose(q.attentionSync(query), denseAttentionSync(query, deq.k, deq.v));
+    }
+  });
+});

@@ -162,7 +162,8 @@ void KvCache::Attention(const float* q, int q_heads, int64_t nq, float scale, bo
 
   ParallelFor(S_ * nchunks, 1, [&](size_t i0, size_t i1) {
     std::vector<float> logits, probs, qp, minsum;
-    std::vector<float> krow(static_cast<size_t>(d)), vrow(static_cast<size_t>(d)), qs(static_cast<size_t>(d));
+    std::vector<float> krow(static_cast<size_t>(d)), vrow(static_cast<size_t>(d)), qs(static_cast<size_t>(2 * d));
+    std::vector<float> vscratch(static_cast<size_t>(2 * blk * (d / L_.Cg) + 8));
     for (size_t item = i0; item < i1; ++item) {
       const size_t s = item / nchunks, chunk = item % nchunks;
       const Rows& R = rows[s];
@@ -216,7 +217,7 @@ void KvCache::Attention(const float* q, int q_heads, int64_t nq, float scale, bo
           const uint16_t* par = reinterpret_cast<const uint16_t*>(view.p[VPARAM]) + uint64_t(a) * 2 * groups;
           bool done = true;
           for (int r = 0; r < R.count && done; ++r)
-            done = cpu::ValueBlockFast(codes, par, d, L_.Cg, L_.bits, nb, probs.data() + size_t(r) * nb, P.acc.data() + size_t(r) * d);
+            done = cpu::ValueBlockFast(codes, par, d, L_.Cg, L_.bits, nb, probs.data() + size_t(r) * nb, P.acc.data() + size_t(r) * d, vscratch.data());
           if (done) continue;
         }
         for (int64_t t = a; t < e; ++t) {

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "../../../cuda/kvquant/codes.h"
+#include "kivi_avx2.h"
 
 namespace iz::kv::cpu {
 
@@ -102,7 +103,9 @@ inline void ValueBlock2(const uint8_t* codes, const uint16_t* par, int d, int nt
 }
 
 // Returns false when no specialization fits (the caller falls back to per-token decoding).
-inline bool ValueBlockFast(const uint8_t* codes, const uint16_t* par, int d, int Cg, int bits, int nt, const float* p, float* acc) {
+// scratch: at least 2 * nt * d / Cg floats.
+inline bool ValueBlockFast(const uint8_t* codes, const uint16_t* par, int d, int Cg, int bits, int nt, const float* p, float* acc, float* scratch) {
+  if (bits == 2 && HasAvx2() && ValueBlock2Avx2(codes, par, d, Cg, nt, p, acc, scratch)) return true;
 #if IZ_KV_VECTOR
   if (bits != 2) return false;
   switch (Cg) {
@@ -113,14 +116,16 @@ inline bool ValueBlockFast(const uint8_t* codes, const uint16_t* par, int d, int
     default: return false;
   }
 #else
-  (void)codes, (void)par, (void)d, (void)Cg, (void)bits, (void)nt, (void)p, (void)acc;
+  (void)codes, (void)par, (void)d, (void)Cg, (void)bits, (void)nt, (void)p, (void)acc, (void)scratch;
   return false;
 #endif
 }
 
 // Logits of one full key group: lg[j] = q . k_j for j < G, from the block at `block`
 // (codes channel-major, then (scale, min) f16 pairs). `qs` is scratch for d floats.
+// `qs` is scratch for 2*d floats.
 inline void KiviKeyGroupLogits(const uint8_t* block, uint32_t param_offset, int d, int G, int bits, const float* q, float* qs, float* lg) {
+  if (bits == 2 && HasAvx2() && KeyGroup2Avx2(block, param_offset, d, G * bits / 8, q, qs, lg)) return;
   const uint16_t* par = reinterpret_cast<const uint16_t*>(block + param_offset);
   float bias = 0.0f;
   for (int c = 0; c < d; ++c) {
