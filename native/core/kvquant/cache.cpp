@@ -452,9 +452,38 @@ void KvCache::Dequantize(float* k, float* v) const {
       StreamView view = View(s);
       float* ks = k + s * T * d;
       float* vs = v + s * T * d;
+      size_t t_fast = 0;
+      if (L_.scheme == kKivi) {
+        // Whole key groups: scale and min once per channel and group, then the codes.
+        const size_t G = size_t(L_.G), full = size_t(Tk_) / G;
+        for (size_t blk = 0; blk < full; ++blk) {
+          const uint8_t* block = view.p[KBLK] + blk * L_.kblock_bytes;
+          const uint32_t* codes = reinterpret_cast<const uint32_t*>(block);
+          const uint16_t* par = reinterpret_cast<const uint16_t*>(block + KiviKeyParamOffset(L_));
+          for (int c = 0; c < d; ++c) {
+            const Affine a{F16ToF32(par[2 * c]), F16ToF32(par[2 * c + 1])};
+            for (size_t j = 0; j < G; ++j)
+              ks[(blk * G + j) * d + c] = DequantizeUniform(ReadCode(codes, (uint64_t(c) * G + j) * L_.bits, L_.bits), a);
+          }
+        }
+        t_fast = full * G;
+        const uint32_t* vcodes = reinterpret_cast<const uint32_t*>(view.p[VCODE]);
+        const uint16_t* vpar = reinterpret_cast<const uint16_t*>(view.p[VPARAM]);
+        const int groups = d / L_.Cg;
+        for (size_t t = 0; t < size_t(Tv_); ++t)
+          for (int g = 0; g < groups; ++g) {
+            const Affine a{F16ToF32(vpar[(t * groups + g) * 2]), F16ToF32(vpar[(t * groups + g) * 2 + 1])};
+            for (int c = g * L_.Cg; c < (g + 1) * L_.Cg; ++c)
+              vs[t * d + c] = DequantizeUniform(ReadCode(vcodes, (uint64_t(t) * d + c) * L_.bits, L_.bits), a);
+          }
+      }
       for (size_t t = 0; t < T; ++t) {
-        if (int64_t(t) < Tk_) DecodeKeyToken(L_, view, t, basis_.data(), ks + t * d);
-        else std::memcpy(ks + t * d, rk_[s].data() + (t - size_t(Tk_)) * d, sizeof(float) * d);
+        if (int64_t(t) < Tk_) {
+          if (t >= t_fast) DecodeKeyToken(L_, view, t, basis_.data(), ks + t * d);
+        } else {
+          std::memcpy(ks + t * d, rk_[s].data() + (t - size_t(Tk_)) * d, sizeof(float) * d);
+        }
+        if (L_.scheme == kKivi && int64_t(t) < Tv_) continue;
         if (int64_t(t) < Tv_) {
           for (int c = 0; c < d; ++c) vs[t * d + c] = ValueElem(L_, view, t, c);
         } else {
