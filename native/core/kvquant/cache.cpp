@@ -188,7 +188,7 @@ void KvCache::ProbeScores(const AppendInput& in) {
   }
   const float inv_sqrt_d = 1.0f / std::sqrt(float(d));
   ParallelFor(S_, 1, [&](size_t s0, size_t s1) {
-    std::vector<float> p;
+    std::vector<float> p, lg;
     for (size_t s = s0; s < s1; ++s) {
       const size_t b = s / opt_.heads, h = s % opt_.heads;
       const std::vector<float>& rows = rk_[s];
@@ -201,10 +201,14 @@ void KvCache::ProbeScores(const AppendInput& in) {
         for (int r = 0; r < gq; ++r) {
           const float* q = in.queries ? in.queries + ((b * in.q_heads + h * gq + r) * uint64_t(n) + pi) * d : rows.data() + qi * d;
           float mx = -INFINITY;
-          std::vector<float> lg(static_cast<size_t>(visible));
+          lg.resize(static_cast<size_t>(visible));
           for (int64_t j = 0; j < visible; ++j) {
-            float acc = 0;
-            for (int c = 0; c < d; ++c) acc += q[c] * rows[size_t(j) * d + c];
+            // eight partial sums: lets the compiler use SIMD without reassociation flags
+            float part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            const float* kr = rows.data() + size_t(j) * d;
+            for (int c = 0; c < d; c += 8)
+              for (int e = 0; e < 8; ++e) part[e] += q[c + e] * kr[c + e];
+            float acc = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
             lg[size_t(j)] = acc * inv_sqrt_d;
             mx = std::max(mx, lg[size_t(j)]);
           }
