@@ -62,6 +62,27 @@ describe.each(SCHEMES)('fused attention == dequantize-then-attend: $scheme $bits
   });
 });
 
+describe('cache with a batch', () => {
+  it.each(['kivi', 'zipcache'] as KVScheme[])('%s: batch 3, GQA 2:1, prefill + decode == dequantize-then-attend', (scheme) => {
+    const B = 3, H = 2, d = 16, T = 41;
+    const k = randTensor([B, H, T, d], 40);
+    const v = randTensor([B, H, T, d], 41);
+    using cache = QuantizedKVCache.create({ scheme, batch: B, heads: H, headDim: d, groupSize: 8, residualLength: 8 });
+    const part = (t: Tensor<'f32'>, a: number, e: number) => {
+      const out = new Float32Array(B * H * (e - a) * d);
+      for (let i = 0; i < B * H; i++) out.set(t.data.subarray((i * T + a) * d, (i * T + e) * d), i * (e - a) * d);
+      return tensor('f32', [B, H, e - a, d], out);
+    };
+    cache.appendSync(part(k, 0, 30), part(v, 0, 30));
+    for (let t = 30; t < T; t++) cache.appendSync(part(k, t, t + 1), part(v, t, t + 1));
+    const deq = cache.dequantizeSync();
+    expect(deq.k.shape).toEqual([B, H, T, d]);
+    const q = randTensor([B, 2 * H, 2, d], 42);
+    expectClose(cache.attentionSync(q), denseAttentionSync(q, deq.k, deq.v));
+    expect(() => cache.appendSync(randTensor([H, 1, d], 1), randTensor([H, 1, d], 2))).toThrow(/batch/);
+  });
+});
+
 describe('residual window flush rules', () => {
   it('kivi: keys flush whole blocks of R tokens, values keep at most R tokens', () => {
     const H = 1, d = 16, R = 32;

@@ -48,6 +48,7 @@ std::vector<uint8_t> SelectByScore(const float* score, size_t n, size_t count, b
 void ValidateOptions(const CacheOptions& o) {
   IZ_CHECK(o.batch >= 1 && o.batch <= (1 << 20), InvalidArgument, "batch must be in [1, 2^20]");
   IZ_CHECK(o.heads >= 1 && o.heads <= 4096, InvalidArgument, "heads must be in [1, 4096]");
+  IZ_CHECK(int64_t(o.batch) * o.heads <= (int64_t(1) << 20), InvalidArgument, "batch x heads must be at most 2^20 streams");
   IZ_CHECK(o.head_dim >= 8 && o.head_dim <= kMaxHeadDim && o.head_dim % 8 == 0, InvalidArgument,
            "headDim must be a multiple of 8 in [8, 256], got " + std::to_string(o.head_dim));
   IZ_CHECK(o.group >= 1 && o.group <= 4096, InvalidArgument, "groupSize must be in [1, 4096], got " + std::to_string(o.group));
