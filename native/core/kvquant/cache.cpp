@@ -572,6 +572,7 @@ void KvCache::SetState(const State& st, const std::vector<std::vector<uint8_t>>&
     uint64_t need = 0;
     for (size_t s = 0; s < S_; ++s) need = std::max<uint64_t>(need, PlaneNeed(p, st.quantized_keys, st.quantized_values, st.units[s]));
     IZ_CHECK(strides[p] >= need, CorruptData, "saved KV cache: plane " + std::to_string(p) + " is smaller than its token counts need");
+    IZ_CHECK(strides[p] % 4 == 0, CorruptData, "saved KV cache: plane " + std::to_string(p) + " stride is not a multiple of 4 bytes");
     IZ_CHECK(planes[p].size() == strides[p] * S_, CorruptData, "saved KV cache: plane " + std::to_string(p) + " has the wrong byte count");
   }
   // Everything checked: adopt.
