@@ -59,8 +59,12 @@ IZ_HD_INLINE uint32_t VidTernScaleOffset(const Layout& L) { return Pad4((uint64_
 IZ_HD_INLINE uint32_t Popcount(uint32_t x) {
 #if defined(__CUDA_ARCH__)
   return __popc(x);
-#else
+#elif defined(__GNUC__) || defined(__clang__)
   return static_cast<uint32_t>(__builtin_popcount(x));
+#else
+  x = x - ((x >> 1) & 0x55555555u);
+  x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+  return (((x + (x >> 4)) & 0x0f0f0f0fu) * 0x01010101u) >> 24;
 #endif
 }
 

@@ -52,6 +52,7 @@ void SoftmaxBlock(int rows, int nb, int d, const float* logits, float* m, float*
 }
 
 inline float Dot(const float* a, const float* b, int d) {
+  if (cpu::HasAvx2()) return cpu::DotAvx2(a, b, d);
   float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
   int c = 0;
   for (; c + 4 <= d; c += 4) {
@@ -65,6 +66,7 @@ inline float Dot(const float* a, const float* b, int d) {
 }
 
 inline void Axpy(float a, const float* x, float* y, int d) {
+  if (cpu::HasAvx2()) return cpu::AxpyAvx2(a, x, y, d);
   for (int c = 0; c < d; ++c) y[c] += a * x[c];
 }
 

@@ -4,6 +4,7 @@
 #include "kivi_avx2.h"
 
 #if IZ_KV_HAVE_AVX2_BUILD
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <cstdlib>
@@ -73,12 +74,38 @@ IZ_AVX2 void ValueBlock(const uint8_t* codes, const uint16_t* par, int d, int nt
 
 }  // namespace
 
+IZ_AVX2 float DotAvx2(const float* a, const float* b, int d) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  int c = 0;
+  for (; c + 16 <= d; c += 16) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + c), _mm256_loadu_ps(b + c), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + c + 8), _mm256_loadu_ps(b + c + 8), s1);
+  }
+  for (; c + 8 <= d; c += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + c), _mm256_loadu_ps(b + c), s0);
+  __m256 s = _mm256_add_ps(s0, s1);
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+  float r = _mm_cvtss_f32(h);
+  for (; c < d; ++c) r += a[c] * b[c];
+  return r;
+}
+
+IZ_AVX2 void AxpyAvx2(float alpha, const float* x, float* y, int d) {
+  const __m256 a = _mm256_set1_ps(alpha);
+  int c = 0;
+  for (; c + 8 <= d; c += 8) _mm256_storeu_ps(y + c, _mm256_fmadd_ps(a, _mm256_loadu_ps(x + c), _mm256_loadu_ps(y + c)));
+  for (; c < d; ++c) y[c] += alpha * x[c];
+}
+
 bool HasAvx2() {
   // INFERZIP_KV_SIMD=portable forces the portable loops (tests cover both paths).
   static const bool ok = [] {
     const char* env = std::getenv("INFERZIP_KV_SIMD");
     if (env && std::string(env) == "portable") return false;
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    const bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) != 0;  // CPUID.1:ECX.F16C
+    return f16c && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   }();
   return ok;
 }
@@ -108,6 +135,8 @@ bool ValueBlock2Avx2(const uint8_t* codes, const uint16_t* par, int d, int Cg, i
 
 namespace iz::kv::cpu {
 bool HasAvx2() { return false; }
+float DotAvx2(const float*, const float*, int) { return 0.0f; }
+void AxpyAvx2(float, const float*, float*, int) {}
 bool KeyGroup2Avx2(const uint8_t*, uint32_t, int, int, const float*, float*, float*) { return false; }
 bool ValueBlock2Avx2(const uint8_t*, const uint16_t*, int, int, int, const float*, float*, float*) { return false; }
 }  // namespace iz::kv::cpu

@@ -13,6 +13,9 @@ namespace iz::kv::cpu {
 
 // True when this CPU runs AVX2 and FMA.
 bool HasAvx2();
+// Dense f32 helpers (the baseline and the residual window get the same SIMD as the packed path).
+float DotAvx2(const float* a, const float* b, int d);
+void AxpyAvx2(float alpha, const float* x, float* y, int d);
 // Return false when no specialization fits (the caller uses the portable loop).
 // scratch: 2*d floats (keys) / 2*nt*d/Cg floats (values).
 bool KeyGroup2Avx2(const uint8_t* block, uint32_t param_offset, int d, int bytes_per_chan, const float* q, float* scratch, float* lg);
