@@ -327,7 +327,9 @@ void KvCache::FlushKivi(int64_t nk, int64_t nv) {
       EncodeKiviKeyBlock(L_, rk_[s].data() + blk * G * d, d, ntok, out);
     }
   });
-  // Values: per stream (tokens of tiny heads can share a word).
+  // Values: per stream (tokens of tiny heads can share a word). A flush may move keys
+  // only (nv == 0), when the value plane may not exist yet.
+  if (nv == 0) return;
   ParallelFor(S_, 1, [&](size_t s0, size_t s1) {
     for (size_t s = s0; s < s1; ++s) {
       uint32_t* codes = reinterpret_cast<uint32_t*>(planes_[VCODE].mem->as<uint8_t>() + s * planes_[VCODE].cap);
