@@ -22,8 +22,8 @@ describe('quantized KV cache with head_dim 8 (the bundled model)', () => {
       expect(out.shape).toEqual([8, 1, 8]);
       expect(Array.from(out.data).every(Number.isFinite)).toBe(true);
       const { k, v } = cache.dequantizeSync();
-      expect(k.shape).toEqual([4, 300, 8]);
-      expect(v.shape).toEqual([4, 300, 8]);
+      expect(k.shape).toEqual([1, 4, 300, 8]); // the cache always reports its batch dimension
+      expect(v.shape).toEqual([1, 4, 300, 8]);
     });
   }
 });
