@@ -9,3 +9,4 @@ export { DeviceTensor, type DeviceOptions } from './device-tensor.js';
 export * from './safetensors/index.js';
 export * from './df11/index.js';
 export * from './model/index.js';
+export * from './tokens/index.js';

@@ -63,11 +63,20 @@ let cached: NativeAddon | undefined;
 export function native(): NativeAddon {
   if (cached) return cached;
   const require = createRequire(import.meta.url);
+  const explicit = process.env.INFERZIP_ADDON_PATH;
   try {
+    if (explicit) {
+      // A specific build (e.g. CI's CPU-only or sanitizer build): a .node file or a folder holding build/ or prebuilds/.
+      cached = (explicit.endsWith('.node') ? require(explicit) : (require('node-gyp-build') as (dir: string) => NativeAddon)(explicit)) as NativeAddon;
+      return cached;
+    }
     const load = require('node-gyp-build') as (dir: string) => NativeAddon;
     cached = load(packageRoot);
     return cached;
   } catch (err) {
+    if (explicit) {
+      throw new InferzipError('NATIVE_LOAD_FAILED', `INFERZIP_ADDON_PATH=${explicit} could not be loaded: ${(err as Error).message}`, { cause: err });
+    }
     throw new InferzipError(
       'NATIVE_LOAD_FAILED',
       `the inferzip native addon could not be loaded (${(err as Error).message}). ` +

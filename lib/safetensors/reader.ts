@@ -88,7 +88,7 @@ export class SafetensorsFile extends BaseReader {
     this.#fd = fd;
     try {
       this.fileSize = fstatSync(fd).size;
-      const prefix = new Uint8Array(8);
+      const prefix = new Uint8Array(Math.min(8, this.fileSize));
       readFully(fd, prefix, 0);
       const len = parseHeaderLength(prefix, this.fileSize, path);
       this.headerBytes = new Uint8Array(len);

@@ -79,28 +79,21 @@ std::vector<uint8_t> BuildLuts(const std::array<Code, 256>& codes,
   return luts;
 }
 
-// The encoded inputs seen as one array; visits [begin, end) piece by piece.
-struct Concat {
-  std::vector<Span> spans;
-  std::vector<uint64_t> starts;  // global index of each span's first element
-  uint64_t size = 0;
-
-  template <class F>
-  void Visit(uint64_t begin, uint64_t end, F&& f) const {
-    size_t k = std::upper_bound(starts.begin(), starts.end(), begin) - starts.begin() - 1;
-    while (begin < end) {
-      uint64_t off = begin - starts[k];
-      uint64_t take = std::min<uint64_t>(spans[k].size - off, end - begin);
-      if (take) f(spans[k].data + off, take, begin);
-      begin += take;
-      ++k;
-    }
-  }
-  uint16_t At(uint64_t i) const {
-    size_t k = std::upper_bound(starts.begin(), starts.end(), i) - starts.begin() - 1;
-    return spans[k].data[i - starts[k]];
-  }
+// A piece of one input: the unit of parallel work (histogram, then packing).
+struct Piece {
+  const uint16_t* data;
+  uint64_t size;
+  uint32_t input;
+  uint64_t first;  // global index of its first element in the unit (encoded pieces)
+  uint64_t bit;    // stream bit of its first code
+  std::array<uint32_t, 256> hist;
 };
+
+// Big-endian store of the top `bytes` bytes of `word` at out (plain stores).
+inline void StoreBE32(uint8_t* out, uint32_t word) {
+  word = __builtin_bswap32(word);
+  std::memcpy(out, &word, 4);
+}
 
 inline void OrByte(uint8_t* p, uint8_t v) { __atomic_fetch_or(p, v, __ATOMIC_RELAXED); }
 
@@ -110,25 +103,60 @@ EncodedUnit Encode(const std::vector<Span>& inputs, const EncodeOptions& options
   EncodedUnit unit;
   const int threads = options.threads;
 
-  // 1. Exponent histograms; inputs holding exponents >= 240 are kept out (stored raw by the caller).
-  Concat all;
+  // 1. Exponent histograms per piece; inputs holding exponents >= 240 are kept out
+  //    (stored raw by the caller).
+  constexpr uint64_t kPiece = uint64_t(1) << 18;
+  std::vector<Piece> pieces;
   for (size_t i = 0; i < inputs.size(); ++i) {
     IZ_CHECK(inputs[i].data != nullptr || inputs[i].size == 0, InvalidArgument, "input " + std::to_string(i) + " has no data");
-    auto h = ExponentHistogram(inputs[i].data, inputs[i].size, threads);
-    bool codable = true;
-    for (uint32_t e = kFirstPointer; e < 256; ++e) codable = codable && h[e] == 0;
-    if (!codable) {
+    for (uint64_t off = 0; off < inputs[i].size; off += kPiece) {
+      Piece p{};
+      p.data = inputs[i].data + off;
+      p.size = std::min<uint64_t>(kPiece, inputs[i].size - off);
+      p.input = static_cast<uint32_t>(i);
+      pieces.push_back(p);
+    }
+  }
+  ParallelFor(
+      pieces.size(), 1,
+      [&](size_t p0, size_t p1) {
+        for (size_t k = p0; k < p1; ++k) {
+          Piece& p = pieces[k];
+          std::array<std::array<uint32_t, 256>, 4> h{};
+          uint64_t j = 0;
+          for (; j + 4 <= p.size; j += 4) {
+            ++h[0][ExponentOf(p.data[j])];
+            ++h[1][ExponentOf(p.data[j + 1])];
+            ++h[2][ExponentOf(p.data[j + 2])];
+            ++h[3][ExponentOf(p.data[j + 3])];
+          }
+          for (; j < p.size; ++j) ++h[0][ExponentOf(p.data[j])];
+          for (int e = 0; e < 256; ++e) p.hist[e] = h[0][e] + h[1][e] + h[2][e] + h[3][e];
+        }
+      },
+      threads);
+  std::vector<bool> codable(inputs.size(), true);
+  for (const Piece& p : pieces) {
+    for (uint32_t e = kFirstPointer; e < 256; ++e) {
+      if (p.hist[e]) codable[p.input] = false;
+    }
+  }
+  uint64_t n = 0;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!codable[i]) {
       unit.raw_inputs.push_back(static_cast<uint32_t>(i));
       continue;
     }
+    if (!unit.encoded_inputs.empty()) unit.split_positions.push_back(static_cast<int64_t>(n));
     unit.encoded_inputs.push_back(static_cast<uint32_t>(i));
-    for (int e = 0; e < 256; ++e) unit.histogram[e] += h[e];
-    all.starts.push_back(all.size);
-    all.spans.push_back(inputs[i]);
-    all.size += inputs[i].size;
-    if (unit.encoded_inputs.size() > 1) unit.split_positions.push_back(static_cast<int64_t>(all.starts.back()));
+    n += inputs[i].size;
   }
-  const uint64_t n = all.size;
+  std::vector<Piece*> enc;  // encoded pieces in stream order
+  for (Piece& p : pieces) {
+    if (!codable[p.input]) continue;
+    for (int e = 0; e < 256; ++e) unit.histogram[e] += p.hist[e];
+    enc.push_back(&p);
+  }
   IZ_CHECK(n <= 0xFFFFFFFFull, InvalidArgument,
            "a unit holds at most 4294967295 elements (output_positions are 32-bit); split the tensors into several units");
   unit.n_elements = n;
@@ -156,29 +184,20 @@ EncodedUnit Encode(const std::vector<Span>& inputs, const EncodeOptions& options
     return unit;
   }
 
-  // 3. Bits per segment, then each segment's first bit.
-  const uint64_t seg_size = std::max<uint64_t>(uint64_t(1) << 16, std::min<uint64_t>(uint64_t(1) << 20, n / 64 + 1));
-  const uint64_t n_segs = (n + seg_size - 1) / seg_size;
-  std::vector<uint64_t> seg_bits(n_segs + 1, 0);
-  ParallelFor(
-      n_segs, 1,
-      [&](size_t s0, size_t s1) {
-        for (size_t s = s0; s < s1; ++s) {
-          uint64_t bits = 0;
-          all.Visit(s * seg_size, std::min(n, (s + 1) * seg_size), [&](const uint16_t* p, uint64_t len, uint64_t) {
-            for (uint64_t i = 0; i < len; ++i) bits += codes[(p[i] >> 7) & 0xFF].length;
-          });
-          seg_bits[s + 1] = bits;
-        }
-      },
-      threads);
-  for (uint64_t s = 0; s < n_segs; ++s) seg_bits[s + 1] += seg_bits[s];
-  const uint64_t total_bits = seg_bits[n_segs];
+  // 3. Each piece's first element and first bit follow from the histograms alone.
+  uint64_t elem = 0, bit = 0;
+  for (Piece* p : enc) {
+    p->first = elem;
+    p->bit = bit;
+    elem += p->size;
+    for (int e = 0; e < 256; ++e) bit += uint64_t(p->hist[e]) * codes[e].length;
+  }
+  const uint64_t total_bits = bit;
   unit.code_bits = total_bits;
   const uint64_t n_bytes = (total_bits + 7) / 8;
   const uint64_t n_blocks = (n_bytes + kBytesPerBlock - 1) / kBytesPerBlock;
   const uint64_t n_threads = n_blocks * kThreadsPerBlock;
-  unit.encoded_exponent.assign(n_bytes, 0);
+  unit.encoded_exponent.assign(n_bytes + 4, 0);  // 4 spare bytes for the 32-bit flushes, trimmed below
   std::vector<uint8_t> gap_values(n_threads, 0);  // chunks where no code starts keep 0
   std::vector<uint32_t> positions(n_blocks + 1, static_cast<uint32_t>(n));
 
@@ -186,59 +205,76 @@ EncodedUnit Encode(const std::vector<Span>& inputs, const EncodeOptions& options
   uint8_t* out = unit.encoded_exponent.data();
   uint8_t* sm = unit.sign_mantissa.data();
   ParallelFor(
-      n_segs, 1,
+      enc.size(), 1,
       [&](size_t s0, size_t s1) {
         for (size_t s = s0; s < s1; ++s) {
-          const uint64_t first_elem = s * seg_size;
-          uint64_t pos = seg_bits[s];
-          // Chunk / block of the previous code's start (it may belong to the previous segment).
+          const Piece& piece = *enc[s];
+          uint64_t pos = piece.bit;
+          // Chunk / block of the previous code's start (it may belong to the previous piece).
           uint64_t prev_chunk = UINT64_MAX, prev_block = UINT64_MAX;
-          if (first_elem > 0) {
-            uint64_t prev_start = pos - codes[ExponentOf(all.At(first_elem - 1))].length;
+          if (s > 0) {
+            const Piece& prev = *enc[s - 1];
+            uint64_t prev_start = pos - codes[ExponentOf(prev.data[prev.size - 1])].length;
             prev_chunk = prev_start / kBitsPerThread;
             prev_block = prev_start / (8 * kBytesPerBlock);
           }
-          const uint64_t first_byte = pos >> 3;
-          uint64_t byte = first_byte;
+          // The first byte may be shared with the previous piece and the last with the
+          // next: those two are OR-ed atomically, everything between is plain stores.
+          uint64_t byte = pos >> 3;
           uint64_t acc = 0;
           uint32_t nacc = static_cast<uint32_t>(pos & 7);
-          auto emit = [&](uint8_t v) {
-            if (byte == first_byte) {
-              OrByte(out + byte, v);  // shared with the previous segment
+          bool first_flush = true;
+          uint8_t* smp = sm + piece.first;
+          for (uint64_t i = 0; i < piece.size; ++i) {
+            const uint16_t w = piece.data[i];
+            smp[i] = SignMantissaOf(w);
+            const uint64_t pc = packed[ExponentOf(w)];
+            const uint64_t chunk = pos / kBitsPerThread;
+            if (chunk != prev_chunk) {
+              gap_values[chunk] = static_cast<uint8_t>(pos & 63);
+              prev_chunk = chunk;
+              const uint64_t block = pos / (8 * kBytesPerBlock);
+              if (block != prev_block) {
+                for (uint64_t b = prev_block + 1; b <= block; ++b) positions[b] = static_cast<uint32_t>(piece.first + i);
+                prev_block = block;
+              }
+            }
+            const uint32_t clen = static_cast<uint32_t>(pc >> 32);
+            acc = (acc << clen) | (pc & 0xFFFFFFFFu);
+            nacc += clen;
+            pos += clen;
+            if (nacc >= 32) {
+              nacc -= 32;
+              const uint32_t word = static_cast<uint32_t>(acc >> nacc);
+              if (first_flush) {
+                OrByte(out + byte, static_cast<uint8_t>(word >> 24));
+                out[byte + 1] = static_cast<uint8_t>(word >> 16);
+                out[byte + 2] = static_cast<uint8_t>(word >> 8);
+                out[byte + 3] = static_cast<uint8_t>(word);
+                first_flush = false;
+              } else {
+                StoreBE32(out + byte, word);
+              }
+              byte += 4;
+            }
+          }
+          // The rest: whole bytes (the first one still shared if nothing was flushed), then the partial last.
+          while (nacc >= 8) {
+            nacc -= 8;
+            const uint8_t v = static_cast<uint8_t>(acc >> nacc);
+            if (first_flush) {
+              OrByte(out + byte, v);
+              first_flush = false;
             } else {
               out[byte] = v;
             }
             ++byte;
-          };
-          all.Visit(first_elem, std::min(n, first_elem + seg_size), [&](const uint16_t* p, uint64_t len, uint64_t g0) {
-            for (uint64_t i = 0; i < len; ++i) {
-              const uint16_t w = p[i];
-              sm[g0 + i] = SignMantissaOf(w);
-              const uint64_t pc = packed[ExponentOf(w)];
-              const uint64_t chunk = pos / kBitsPerThread;
-              if (chunk != prev_chunk) {
-                gap_values[chunk] = static_cast<uint8_t>(pos & 63);
-                prev_chunk = chunk;
-                const uint64_t block = pos / (8 * kBytesPerBlock);
-                if (block != prev_block) {
-                  for (uint64_t b = prev_block + 1; b <= block; ++b) positions[b] = static_cast<uint32_t>(g0 + i);
-                  prev_block = block;
-                }
-              }
-              const uint32_t clen = static_cast<uint32_t>(pc >> 32);
-              acc = (acc << clen) | (pc & 0xFFFFFFFFu);
-              nacc += clen;
-              pos += clen;
-              while (nacc >= 8) {
-                nacc -= 8;
-                emit(static_cast<uint8_t>(acc >> nacc));
-              }
-            }
-          });
-          if (nacc > 0) OrByte(out + byte, static_cast<uint8_t>(acc << (8 - nacc)));  // shared with the next
+          }
+          if (nacc > 0) OrByte(out + byte, static_cast<uint8_t>(acc << (8 - nacc)));
         }
       },
       threads);
+  unit.encoded_exponent.resize(n_bytes);
   positions[0] = 0;
   positions[n_blocks] = static_cast<uint32_t>(n);
 
@@ -250,10 +286,10 @@ EncodedUnit Encode(const std::vector<Span>& inputs, const EncodeOptions& options
   unit.gaps.assign(GapBytes(n_threads), 0);
   for (uint64_t t = 0; t < n_threads; ++t) {
     uint32_t g = gap_values[t];
-    uint64_t bit = t * kGapBits;
-    uint32_t shifted = g << (11 - (bit & 7));  // 5 bits placed MSB-first across two bytes
-    unit.gaps[bit >> 3] |= static_cast<uint8_t>(shifted >> 8);
-    if ((bit >> 3) + 1 < unit.gaps.size()) unit.gaps[(bit >> 3) + 1] |= static_cast<uint8_t>(shifted);
+    uint64_t gbit = t * kGapBits;
+    uint32_t shifted = g << (11 - (gbit & 7));  // 5 bits placed MSB-first across two bytes
+    unit.gaps[gbit >> 3] |= static_cast<uint8_t>(shifted >> 8);
+    if ((gbit >> 3) + 1 < unit.gaps.size()) unit.gaps[(gbit >> 3) + 1] |= static_cast<uint8_t>(shifted);
   }
   return unit;
 }

@@ -12,9 +12,11 @@ namespace df11 {
 
 namespace {
 
+// A package-merge item: a leaf (symbol index) or a package of two items of the level below.
 struct Item {
   uint64_t weight;
-  std::vector<uint8_t> uses;  // how many times each leaf is inside this item
+  int32_t leaf;      // >= 0: index into the sorted symbols
+  uint32_t a, b;     // packages: the two items in the previous level's list
 };
 
 }  // namespace
@@ -36,41 +38,44 @@ std::array<uint8_t, 256> LimitedCodeLengths(const std::array<uint64_t, 256>& cou
   // Leaves ordered by (count, symbol): ties broken by value so the result is deterministic.
   std::stable_sort(symbols.begin(), symbols.end(), [&](uint32_t a, uint32_t b) { return counts[a] < counts[b]; });
   const size_t m = symbols.size();
-  std::vector<Item> leaves(m);
-  for (size_t i = 0; i < m; ++i) {
-    leaves[i].weight = counts[symbols[i]];
-    leaves[i].uses.assign(m, 0);
-    leaves[i].uses[i] = 1;
-  }
   // Package-merge (Larmore & Hirschberg): start at the deepest level with the leaves,
   // pair neighbours into packages and merge them with the leaves, max_length - 1 times.
-  std::vector<Item> list = leaves;
+  std::vector<std::vector<Item>> levels(max_length);
+  levels[0].reserve(m);
+  for (size_t i = 0; i < m; ++i) levels[0].push_back(Item{counts[symbols[i]], static_cast<int32_t>(i), 0, 0});
   for (uint32_t level = 1; level < max_length; ++level) {
-    std::vector<Item> packages;
-    packages.reserve(list.size() / 2);
-    for (size_t i = 0; i + 1 < list.size(); i += 2) {
-      Item p;
-      p.weight = list[i].weight + list[i + 1].weight;
-      p.uses.resize(m);
-      for (size_t k = 0; k < m; ++k) p.uses[k] = static_cast<uint8_t>(list[i].uses[k] + list[i + 1].uses[k]);
-      packages.push_back(std::move(p));
-    }
-    std::vector<Item> merged;
-    merged.reserve(leaves.size() + packages.size());
-    size_t a = 0, b = 0;
-    while (a < leaves.size() || b < packages.size()) {
-      if (b >= packages.size() || (a < leaves.size() && leaves[a].weight <= packages[b].weight)) {
-        merged.push_back(leaves[a++]);
+    const std::vector<Item>& prev = levels[level - 1];
+    std::vector<Item>& cur = levels[level];
+    cur.reserve(m + prev.size() / 2);
+    size_t leaf = 0, pair = 0;
+    const size_t pairs = prev.size() / 2;
+    while (leaf < m || pair < pairs) {
+      const uint64_t pw = pair < pairs ? prev[2 * pair].weight + prev[2 * pair + 1].weight : UINT64_MAX;
+      if (pair >= pairs || (leaf < m && counts[symbols[leaf]] <= pw)) {
+        cur.push_back(Item{counts[symbols[leaf]], static_cast<int32_t>(leaf), 0, 0});
+        ++leaf;
       } else {
-        merged.push_back(std::move(packages[b++]));
+        cur.push_back(Item{pw, -1, static_cast<uint32_t>(2 * pair), static_cast<uint32_t>(2 * pair + 1)});
+        ++pair;
       }
     }
-    list = std::move(merged);
   }
-  // The 2m - 2 lightest items of the top level: a leaf's code length is how often it appears.
+  // The 2m - 2 lightest items of the top level: a leaf's code length is how often it
+  // appears in them (counted by walking the packages down, at most max_length deep).
   std::vector<uint32_t> len(m, 0);
-  for (size_t i = 0; i < 2 * m - 2; ++i) {
-    for (size_t k = 0; k < m; ++k) len[k] += list[i].uses[k];
+  std::vector<std::pair<uint32_t, uint32_t>> stack;  // (level, index)
+  const uint32_t top = max_length - 1;
+  for (uint32_t i = 0; i < 2 * m - 2; ++i) stack.emplace_back(top, i);
+  while (!stack.empty()) {
+    auto [level, index] = stack.back();
+    stack.pop_back();
+    const Item& it = levels[level][index];
+    if (it.leaf >= 0) {
+      ++len[it.leaf];
+    } else {
+      stack.emplace_back(level - 1, it.a);
+      stack.emplace_back(level - 1, it.b);
+    }
   }
   for (size_t k = 0; k < m; ++k) lengths[symbols[k]] = static_cast<uint8_t>(len[k]);
   return lengths;

@@ -1,0 +1,91 @@
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+
+import { InferzipError, backend, setDevice, setThreads } from '../../lib/index.js';
+import { native } from '../../lib/native.js';
+
+const hasCuda = native().backendInfo().cudaAvailable;
+
+/** Runs a snippet in a fresh Node process (backend choice is made once per process). */
+function runChild(code: string, env: Record<string, string>): { ok: boolean; out: string } {
+  try {
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return { ok: true, out };
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string };
+    return { ok: false, out: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+  }
+}
+
+const SNIPPET = `
+import { backend } from '${new URL('../../lib/index.ts', import.meta.url).pathname}';
+try { console.log(JSON.stringify(backend())); }
+catch (e) { console.log(JSON.stringify({ error: e.code, message: e.message })); }`;
+
+describe('backend', () => {
+  it('loads and reports a backend, the CUDA build flag and a reason', () => {
+    const b = backend();
+    expect(['cpu', 'cuda']).toContain(b.name);
+    expect(typeof b.cudaCompiled).toBe('boolean');
+    expect(b.reason.length).toBeGreaterThan(0);
+    expect(b.cpuThreads).toBeGreaterThanOrEqual(1);
+    if (!hasCuda) {
+      expect(b.name).toBe('cpu');
+      expect(b.devices).toEqual([]);
+      expect(b.reason).toMatch(/^CPU: /);
+    }
+  });
+
+  it.skipIf(hasCuda)('falls back to the CPU without a GPU (CUDA compiled in where nvcc was found)', () => {
+    const b = backend();
+    expect(b.name).toBe('cpu');
+    // The CI build compiles CUDA in: the addon must still load and say why CUDA is unused.
+    if (b.cudaCompiled) expect(b.reason).toMatch(/driver|GPU|CUDA/);
+  });
+
+  it('INFERZIP_DEVICE=cpu forces the CPU', () => {
+    const r = runChild(SNIPPET, { INFERZIP_DEVICE: 'cpu' });
+    expect(r.ok).toBe(true);
+    expect(JSON.parse(r.out.trim().split('\n').pop()!).name).toBe('cpu');
+  });
+
+  it.skipIf(hasCuda)('INFERZIP_DEVICE=cuda without a device is a NO_DEVICE error', () => {
+    const r = runChild(SNIPPET, { INFERZIP_DEVICE: 'cuda' });
+    const res = JSON.parse(r.out.trim().split('\n').pop()!);
+    expect(res.error).toBe('NO_DEVICE');
+    expect(res.message).toMatch(/INFERZIP_DEVICE=cuda/);
+  });
+
+  it('an unknown INFERZIP_DEVICE is INVALID_ARGUMENT', () => {
+    const r = runChild(SNIPPET, { INFERZIP_DEVICE: 'tpu' });
+    expect(JSON.parse(r.out.trim().split('\n').pop()!).error).toBe('INVALID_ARGUMENT');
+  });
+
+  it('setDevice validates and switches', () => {
+    expect(setDevice('cpu')).toBe('cpu');
+    expect(backend().name).toBe('cpu');
+    expect(() => setDevice('gpu' as never)).toThrow(InferzipError);
+    if (!hasCuda) {
+      try {
+        setDevice('cuda');
+        expect.unreachable();
+      } catch (e) {
+        expect((e as InferzipError).code).toBe('NO_DEVICE');
+      }
+    }
+    setDevice('auto');
+  });
+
+  it('setThreads validates its argument', () => {
+    const before = backend().cpuThreads;
+    expect(setThreads(1)).toBe(1);
+    expect(setThreads(0)).toBeGreaterThanOrEqual(1);
+    expect(() => setThreads(-1)).toThrow(/threads/);
+    expect(() => setThreads(1.5)).toThrow(InferzipError);
+    expect(backend().cpuThreads).toBe(before);
+  });
+});
