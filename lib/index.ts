@@ -10,3 +10,4 @@ export * from './safetensors/index.js';
 export * from './df11/index.js';
 export * from './model/index.js';
 export * from './tokens/index.js';
+export * from './kvquant/index.js';

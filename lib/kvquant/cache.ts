@@ -1,0 +1,293 @@
+/**
+ * QuantizedKVCache: one layer's KV cache stored as packed codes plus a full-precision
+ * residual window; attention is computed from the packed codes without materializing K or V.
+ */
+import { resolveDevice, type DeviceKind } from '../backend.js';
+import { InferzipError, check, nativeAwait, nativeCall } from '../errors.js';
+import { native } from '../native.js';
+import { openSafetensors, writeSafetensors, type SafetensorsWriteEntry } from '../safetensors/index.js';
+import { tensor, type Tensor } from '../tensor.js';
+import { PLANE_NAMES, type NativeKvCacheHandle, type NativeKvState } from './native.js';
+import { resolveOptions, toNative, type KVCacheOptions, type ResolvedKVOptions } from './options.js';
+import { f32, kvPair, queryShape } from './shapes.js';
+
+export interface AppendOptions {
+  /** Queries of the appended tokens [batch?, qHeads, tokens, head_dim], used as probe queries for saliency (zipcache, vidkv). Keys stand in when absent. */
+  queries?: Tensor;
+  /** Caller saliency score per token [batch?, heads, tokens] (zipcache, vidkv); replaces the probe-query score. */
+  scores?: Tensor;
+}
+
+export interface AttentionOptions {
+  /** Logit scale (default 1/sqrt(head_dim)). */
+  scale?: number;
+  /** Query i of n sees cached tokens up to position tokens - n + i (default true). */
+  causal?: boolean;
+}
+
+/** Memory of the cache, bytes. */
+export interface KVCacheMemory {
+  tokens: number;
+  quantizedKeys: number;
+  quantizedValues: number;
+  /** Packed key codes + scales + metadata. */
+  packedKeyBytes: number;
+  packedValueBytes: number;
+  /** f32 residual window. */
+  residualBytes: number;
+  /** Everything allocated (plane capacity grows by doubling). */
+  capacityBytes: number;
+  /** Bits stored per quantized key element, scales and metadata included. */
+  keyBits: number;
+  /** Bits stored per quantized value element, scales and metadata included. */
+  valueBits: number;
+}
+
+const FORMAT = 'inferzip-kvcache';
+const VERSION = '1';
+
+export function statsOf(handle: NativeKvCacheHandle, o: ResolvedKVOptions): KVCacheMemory {
+  const s = handle.stats();
+  const per = o.batch * o.heads * o.headDim;
+  return {
+    ...s,
+    keyBits: s.quantizedKeys ? (8 * s.packedKeyBytes) / (s.quantizedKeys * per) : 0,
+    valueBits: s.quantizedValues ? (8 * s.packedValueBytes) / (s.quantizedValues * per) : 0,
+  };
+}
+
+function reshapeOut(data: Float32Array, shape: readonly number[]): Tensor<'f32'> {
+  return tensor('f32', shape, data);
+}
+
+export class QuantizedKVCache implements Disposable {
+  readonly options: Readonly<ResolvedKVOptions>;
+  #handle: NativeKvCacheHandle | undefined;
+
+  protected constructor(options: ResolvedKVOptions, handle: NativeKvCacheHandle) {
+    this.options = Object.freeze({ ...options });
+    this.#handle = handle;
+  }
+
+  /**
+   * Creates an empty cache.
+   * @example const cache = QuantizedKVCache.create({ scheme: 'kivi', heads: 8, headDim: 128 });
+   */
+  static create(options: KVCacheOptions): QuantizedKVCache {
+    const resolved = resolveOptions(options, 128);
+    const handle = nativeCall(() => new (native().KvCacheHandle)(toNative(resolved)), 'QuantizedKVCache.create');
+    return new QuantizedKVCache(resolved, handle);
+  }
+
+  /** @internal */
+  get handle(): NativeKvCacheHandle {
+    const h = this.#handle;
+    if (!h) throw new InferzipError('DISPOSED', 'this QuantizedKVCache was disposed');
+    return h;
+  }
+
+  get disposed(): boolean {
+    return !this.#handle;
+  }
+
+  #appendArgs(k: Tensor, v: Tensor, opts: AppendOptions) {
+    const shape = kvPair(k, v, this.options);
+    let queries: Float32Array | null = null;
+    let qHeads = 0;
+    let scores: Float32Array | null = null;
+    if (opts.queries !== undefined) {
+      const qs = queryShape(opts.queries, this.options, 'queries');
+      check(qs.tokens === shape.tokens, `queries have ${qs.tokens} tokens but k and v have ${shape.tokens}`, 'SHAPE_MISMATCH');
+      queries = f32(opts.queries);
+      qHeads = qs.heads;
+    }
+    if (opts.scores !== undefined) {
+      const sc = opts.scores;
+      check(sc && typeof sc === 'object' && 'shape' in sc, 'scores must be a tensor [batch?, heads, tokens]');
+      const want = [this.options.batch, this.options.heads, shape.tokens];
+      const got = sc.shape.length === 2 ? [1, ...sc.shape] : [...sc.shape];
+      check(got.length === 3 && got.every((d, i) => d === want[i]), `scores [${sc.shape.join(', ')}] must be [batch?, heads, tokens] = [${want.join(', ')}]`, 'SHAPE_MISMATCH');
+      scores = f32(sc);
+    }
+    return [f32(k), f32(v), shape.tokens, queries, qHeads, scores] as const;
+  }
+
+  /** Appends tokens (prefill or one decode step), quantizing what leaves the residual window. */
+  async append(k: Tensor, v: Tensor, opts: AppendOptions = {}): Promise<void> {
+    const args = this.#appendArgs(k, v, opts);
+    await nativeAwait(() => this.handle.appendAsync(...args), 'QuantizedKVCache.append');
+  }
+
+  appendSync(k: Tensor, v: Tensor, opts: AppendOptions = {}): void {
+    const args = this.#appendArgs(k, v, opts);
+    nativeCall(() => this.handle.append(...args), 'QuantizedKVCache.append');
+  }
+
+  #attentionArgs(q: Tensor, opts: AttentionOptions) {
+    const qs = queryShape(q, this.options);
+    check(qs.tokens >= 1, 'q needs at least one query token', 'SHAPE_MISMATCH');
+    const scale = opts.scale ?? 1 / Math.sqrt(this.options.headDim);
+    check(typeof scale === 'number' && Number.isFinite(scale), `scale must be a finite number, got ${String(scale)}`);
+    const causal = opts.causal ?? true;
+    check(typeof causal === 'boolean', 'causal must be a boolean');
+    return [f32(q), qs.heads, qs.tokens, scale, causal] as const;
+  }
+
+  /**
+   * softmax(q.K^T * scale).V over every cached token, computed from the packed codes plus the
+   * residual window. q is [batch?, qHeads, n, head_dim] with qHeads a multiple of the KV heads.
+   */
+  async attention(q: Tensor, opts: AttentionOptions = {}): Promise<Tensor<'f32'>> {
+    const args = this.#attentionArgs(q, opts);
+    const out = await nativeAwait(() => this.handle.attentionAsync(...args), 'QuantizedKVCache.attention');
+    return reshapeOut(out, q.shape);
+  }
+
+  attentionSync(q: Tensor, opts: AttentionOptions = {}): Tensor<'f32'> {
+    const args = this.#attentionArgs(q, opts);
+    return reshapeOut(
+      nativeCall(() => this.handle.attention(...args), 'QuantizedKVCache.attention'),
+      q.shape,
+    );
+  }
+
+  /** All cached K and V as f32 [batch, heads, tokens, head_dim] (the reference path; materializes everything). */
+  async dequantize(): Promise<{ k: Tensor<'f32'>; v: Tensor<'f32'> }> {
+    const { k, v } = await nativeAwait(() => this.handle.dequantizeAsync(), 'QuantizedKVCache.dequantize');
+    const shape = [this.options.batch, this.options.heads, this.tokens, this.options.headDim];
+    return { k: tensor('f32', shape, k), v: tensor('f32', shape, v) };
+  }
+
+  dequantizeSync(): { k: Tensor<'f32'>; v: Tensor<'f32'> } {
+    const { k, v } = nativeCall(() => this.handle.dequantize(), 'QuantizedKVCache.dequantize');
+    const shape = [this.options.batch, this.options.heads, this.tokens, this.options.headDim];
+    return { k: tensor('f32', shape, k), v: tensor('f32', shape, v) };
+  }
+
+  /** Tokens held (quantized + residual). */
+  get tokens(): number {
+    return this.handle.stats().tokens;
+  }
+
+  /** Memory in use and the bits really stored per element. */
+  get memory(): KVCacheMemory {
+    return statsOf(this.handle, this.options);
+  }
+
+  /** Bytes in use: packed codes, scales, metadata and the residual window. */
+  get memoryBytes(): number {
+    const s = this.handle.stats();
+    return s.packedKeyBytes + s.packedValueBytes + s.residualBytes;
+  }
+
+  /** Bytes per cached token (all heads, K and V), averaged over the tokens held. */
+  get bytesPerToken(): number {
+    const t = this.tokens;
+    return t ? this.memoryBytes / t : 0;
+  }
+
+  /** Saves the cache (packed planes, residual window, options) as safetensors. */
+  async save(path: string): Promise<void> {
+    const { entries, metadata } = serialize(this.handle, this.options);
+    await writeSafetensors(path, entries, { metadata });
+  }
+
+  /**
+   * Restores a cache written by save() onto `device` (default: the active backend). Hostile or
+   * mismatched files raise CORRUPT_DATA.
+   */
+  static async load(path: string, opts: { device?: DeviceKind | 'auto' } = {}): Promise<QuantizedKVCache> {
+    const device = resolveDevice(opts.device);
+    const reader = openSafetensors(path);
+    try {
+      const meta = reader.metadata;
+      if (meta.format !== FORMAT) throw new InferzipError('CORRUPT_DATA', `'${path}' is not an inferzip KV cache (metadata format is '${String(meta.format)}')`);
+      if (meta.version !== VERSION) throw new InferzipError('CORRUPT_DATA', `'${path}' has KV cache format version '${String(meta.version)}'; this inferzip reads version ${VERSION}`);
+      let parsed: { options: ResolvedKVOptions; state: Omit<NativeKvState, 'channelOrder' | 'units' | 'residualK' | 'residualV' | 'residualScore' | 'residualCount' | 'planes'> & { channelOrder: number[]; units: number[]; strides: number[] } };
+      try {
+        parsed = JSON.parse(meta.state ?? '') as typeof parsed;
+      } catch (err) {
+        throw new InferzipError('CORRUPT_DATA', `'${path}': KV cache state metadata is not valid JSON`, { cause: err });
+      }
+      let options: ResolvedKVOptions;
+      try {
+        options = resolveOptions({ ...parsed.options, device: 'cpu' }, 128);
+      } catch (err) {
+        throw new InferzipError('CORRUPT_DATA', `'${path}': saved options are invalid: ${(err as Error).message}`, { cause: err });
+      }
+      check(Array.isArray(parsed.state?.channelOrder) && Array.isArray(parsed.state.units) && Array.isArray(parsed.state.strides), `'${path}': KV cache state is incomplete`, 'CORRUPT_DATA');
+      const readF32 = async (name: string): Promise<Float32Array> => {
+        if (!reader.has(name)) throw new InferzipError('CORRUPT_DATA', `'${path}' lacks tensor '${name}'`);
+        const t = await reader.read(name);
+        if (t.dtype !== 'f32') throw new InferzipError('CORRUPT_DATA', `'${path}': tensor '${name}' must be F32`);
+        return t.data as Float32Array;
+      };
+      const planes = [];
+      for (let p = 0; p < PLANE_NAMES.length; p++) {
+        const name = `plane.${PLANE_NAMES[p]!}`;
+        const data = reader.has(name) ? await reader.readBytes(name) : new Uint8Array(0);
+        planes.push({ stride: Number(parsed.state.strides[p] ?? 0), data });
+      }
+      const state: NativeKvState = {
+        tokens: parsed.state.tokens,
+        quantizedKeys: parsed.state.quantizedKeys,
+        quantizedValues: parsed.state.quantizedValues,
+        finalized: !!parsed.state.finalized,
+        anomalousChosen: !!parsed.state.anomalousChosen,
+        channelOrder: Int16Array.from(parsed.state.channelOrder),
+        units: Float64Array.from(parsed.state.units),
+        residualK: await readF32('residual.k'),
+        residualV: await readF32('residual.v'),
+        residualScore: await readF32('residual.score'),
+        residualCount: await readF32('residual.count'),
+        planes,
+      };
+      options = { ...options, device };
+      const handle = nativeCall(() => new (native().KvCacheHandle)(toNative(options)), 'QuantizedKVCache.load');
+      try {
+        nativeCall(() => handle.setState(state), `QuantizedKVCache.load('${path}')`);
+      } catch (err) {
+        handle.dispose();
+        throw err;
+      }
+      return new QuantizedKVCache(options, handle);
+    } finally {
+      reader.close();
+    }
+  }
+
+  /** Frees native memory now. Safe to call twice. */
+  dispose(): void {
+    const h = this.#handle;
+    this.#handle = undefined;
+    h?.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+function serialize(handle: NativeKvCacheHandle, options: ResolvedKVOptions): { entries: SafetensorsWriteEntry[]; metadata: Record<string, string> } {
+  const st = handle.getState();
+  const entries: SafetensorsWriteEntry[] = [];
+  st.planes.forEach((p, i) => {
+    if (p.data.byteLength === 0) return;
+    entries.push({ name: `plane.${PLANE_NAMES[i]!}`, dtype: 'u8', shape: [options.batch, options.heads, p.stride], data: p.data });
+  });
+  entries.push({ name: 'residual.k', dtype: 'f32', shape: [st.residualK.length], data: st.residualK });
+  entries.push({ name: 'residual.v', dtype: 'f32', shape: [st.residualV.length], data: st.residualV });
+  entries.push({ name: 'residual.score', dtype: 'f32', shape: [st.residualScore.length], data: st.residualScore });
+  entries.push({ name: 'residual.count', dtype: 'f32', shape: [st.residualCount.length], data: st.residualCount });
+  const state = {
+    tokens: st.tokens,
+    quantizedKeys: st.quantizedKeys,
+    quantizedValues: st.quantizedValues,
+    finalized: st.finalized,
+    anomalousChosen: st.anomalousChosen,
+    channelOrder: Array.from(st.channelOrder),
+    units: Array.from(st.units),
+    strides: st.planes.map((p) => p.stride),
+  };
+  return { entries, metadata: { format: FORMAT, version: VERSION, state: JSON.stringify({ options, state }) } };
+}

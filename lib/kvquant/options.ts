@@ -1,0 +1,126 @@
+/** Options of KV-cache quantization: types, defaults from the spec, validation. */
+import { resolveDevice, type DeviceKind } from '../backend.js';
+import { check } from '../errors.js';
+import type { NativeKvOptions } from './native.js';
+
+/**
+ * - `kivi`: 2/4-bit asymmetric; keys per channel in groups of G tokens, values per token in groups of channels.
+ * - `vidkv`: keys: top-range channels 2-bit per channel, the rest 1-bit signs of their real spectrum;
+ *   values: 1.58-bit ternary per channel, salient tokens 2-bit.
+ * - `zipcache`: per-token 2 or 4 bits by normalized attention score (least salient 40% at 2 bits).
+ * - `fp8`: E4M3 / E5M2 with a per-head scale (amax / max_finite) per block of G tokens.
+ */
+export type KVScheme = 'kivi' | 'vidkv' | 'zipcache' | 'fp8';
+export const KV_SCHEMES: readonly KVScheme[] = ['kivi', 'vidkv', 'zipcache', 'fp8'];
+
+export interface KVQuantOptions {
+  /** Quantization scheme (default 'kivi'). */
+  scheme?: KVScheme;
+  /** Code bits: kivi 2 (default) or 4; vidkv 2; zipcache 4 (salient tokens; the rest use 2); fp8 8. */
+  bits?: number;
+  /** fp8 only: 'e4m3' (default, max 448) or 'e5m2' (max 57344). */
+  fp8Format?: 'e4m3' | 'e5m2';
+  /** G: tokens per key group / per scale block (default 32). */
+  groupSize?: number;
+  /** Channels per per-token group (values of kivi, zipcache, salient vidkv values). Default min(groupSize, headDim). */
+  channelGroupSize?: number;
+  /** vidkv: fraction of key channels (by range) kept at 2 bits (default 0.5, "1.5-bit keys"). */
+  anomalousFraction?: number;
+  /** vidkv: fraction of tokens whose values stay 2-bit (default 0.2). */
+  salientFraction?: number;
+  /** zipcache: fraction of least salient tokens stored at 2 bits (default 0.4). */
+  lowFraction?: number;
+  /** zipcache / vidkv: probe queries = the last `probeFraction` of tokens + as many random earlier ones (default 0.05). */
+  probeFraction?: number;
+  /** Seed of the random probe queries (default 0). */
+  seed?: number;
+  /** Backend for attention and dequantization: 'cpu', 'cuda' or 'auto' (the active backend, default). */
+  device?: DeviceKind | 'auto';
+}
+
+/** Options of a QuantizedKVCache. */
+export interface KVCacheOptions extends KVQuantOptions {
+  /** KV heads. */
+  heads: number;
+  /** Channels per head (a multiple of 8, at most 256). */
+  headDim: number;
+  /** Batch size (default 1). */
+  batch?: number;
+  /**
+   * R: newest tokens kept in full precision (default 128, a multiple of groupSize). Keys flush a whole
+   * block of R tokens at a time; kivi values quantize the oldest token once more than R are held.
+   */
+  residualLength?: number;
+}
+
+export interface ResolvedKVOptions {
+  scheme: KVScheme;
+  bits: number;
+  fp8Format: 'e4m3' | 'e5m2';
+  groupSize: number;
+  channelGroupSize: number;
+  residualLength: number;
+  anomalousFraction: number;
+  salientFraction: number;
+  lowFraction: number;
+  probeFraction: number;
+  seed: number;
+  device: DeviceKind;
+  batch: number;
+  heads: number;
+  headDim: number;
+}
+
+const DEFAULT_BITS: Record<KVScheme, number> = { kivi: 2, vidkv: 2, zipcache: 4, fp8: 8 };
+const ALLOWED_BITS: Record<KVScheme, readonly number[]> = { kivi: [2, 4], vidkv: [2], zipcache: [4], fp8: [8] };
+
+function int(name: string, v: number, lo: number, hi: number): number {
+  check(Number.isInteger(v) && v >= lo && v <= hi, `${name} must be an integer in [${lo}, ${hi}], got ${String(v)}`);
+  return v;
+}
+function frac(name: string, v: number, lo = 0, hi = 1, openLow = false): number {
+  check(typeof v === 'number' && Number.isFinite(v) && (openLow ? v > lo : v >= lo) && v <= hi, `${name} must be a number in ${openLow ? '(' : '['}${lo}, ${hi}], got ${String(v)}`);
+  return v;
+}
+
+/** Fills defaults and validates (INVALID_ARGUMENT with the option's name). */
+export function resolveOptions(o: KVQuantOptions & { batch?: number; heads: number; headDim: number; residualLength?: number }, residualDefault: number): ResolvedKVOptions {
+  check(o && typeof o === 'object', 'options must be an object');
+  const scheme = o.scheme ?? 'kivi';
+  check(KV_SCHEMES.includes(scheme), `scheme must be one of ${KV_SCHEMES.join(', ')}, got '${String(scheme)}'`);
+  const headDim = int('headDim', o.headDim, 8, 256);
+  check(headDim % 8 === 0, `headDim must be a multiple of 8, got ${headDim}`);
+  const heads = int('heads', o.heads, 1, 4096);
+  const batch = int('batch', o.batch ?? 1, 1, 1 << 20);
+  const bits = o.bits ?? DEFAULT_BITS[scheme];
+  check(ALLOWED_BITS[scheme].includes(bits), `${scheme} supports bits ${ALLOWED_BITS[scheme].join(' or ')}, got ${String(bits)}`);
+  const fp8Format = o.fp8Format ?? 'e4m3';
+  check(fp8Format === 'e4m3' || fp8Format === 'e5m2', `fp8Format must be 'e4m3' or 'e5m2', got '${String(fp8Format)}'`);
+  const groupSize = int('groupSize', o.groupSize ?? 32, 1, 4096);
+  const channelGroupSize = int('channelGroupSize', o.channelGroupSize ?? Math.min(groupSize, headDim), 1, headDim);
+  check(headDim % channelGroupSize === 0, `channelGroupSize ${channelGroupSize} does not divide headDim ${headDim}`);
+  check(channelGroupSize % 2 === 0 || scheme === 'fp8', `channelGroupSize must be even, got ${channelGroupSize}`);
+  const residualLength = int('residualLength', o.residualLength ?? residualDefault, 0, 1 << 20);
+  check(residualLength % groupSize === 0, `residualLength ${residualLength} must be a multiple of groupSize ${groupSize}`);
+  return {
+    scheme,
+    bits,
+    fp8Format,
+    groupSize,
+    channelGroupSize,
+    residualLength,
+    anomalousFraction: frac('anomalousFraction', o.anomalousFraction ?? 0.5),
+    salientFraction: frac('salientFraction', o.salientFraction ?? 0.2),
+    lowFraction: frac('lowFraction', o.lowFraction ?? 0.4),
+    probeFraction: frac('probeFraction', o.probeFraction ?? 0.05, 0, 0.5, true),
+    seed: int('seed', o.seed ?? 0, 0, 0x7fffffff),
+    device: resolveDevice(o.device),
+    batch,
+    heads,
+    headDim,
+  };
+}
+
+export function toNative(o: ResolvedKVOptions): NativeKvOptions {
+  return { ...o, fp8Format: o.fp8Format === 'e4m3' ? 0 : 1 };
+}

@@ -1,0 +1,174 @@
+/** One-shot quantization of a layer's K and V: quantizeKV / dequantizeKV. */
+import { DeviceTensor } from '../device-tensor.js';
+import { InferzipError, check, nativeAwait, nativeCall } from '../errors.js';
+import { native } from '../native.js';
+import { tensor, type Tensor } from '../tensor.js';
+import { statsOf, type AttentionOptions, type KVCacheMemory } from './cache.js';
+import { PLANE_NAMES, type NativeKvCacheHandle, type PlaneName } from './native.js';
+import { resolveOptions, toNative, type KVQuantOptions, type ResolvedKVOptions } from './options.js';
+import { f32, kvPair, queryShape, type KVShape } from './shapes.js';
+
+export interface QuantizeKVOptions extends KVQuantOptions {
+  /** Probe queries for saliency (zipcache, vidkv): [batch?, qHeads, tokens, head_dim]. Keys stand in when absent. */
+  queries?: Tensor;
+  /** Caller saliency score per token [batch?, heads, tokens] (zipcache, vidkv). */
+  scores?: Tensor;
+}
+
+/** Packed K and V of one layer. Codes and scales live in native memory (`planes`). */
+export class QuantizedKV implements Disposable {
+  readonly options: Readonly<ResolvedKVOptions>;
+  /** [batch, heads, tokens, head_dim] of the input (batch 1 when the input had none). */
+  readonly shape: readonly [number, number, number, number];
+  readonly batched: boolean;
+  #handle: NativeKvCacheHandle | undefined;
+  #planes: Partial<Record<PlaneName, DeviceTensor<'u8'>>> | undefined;
+
+  /** @internal */
+  constructor(options: ResolvedKVOptions, shape: KVShape, handle: NativeKvCacheHandle) {
+    this.options = Object.freeze({ ...options });
+    this.shape = Object.freeze([shape.batch, shape.heads, shape.tokens, shape.headDim]) as readonly [number, number, number, number];
+    this.batched = shape.batched;
+    this.#handle = handle;
+  }
+
+  /** @internal */
+  get handle(): NativeKvCacheHandle {
+    if (!this.#handle) throw new InferzipError('DISPOSED', 'this QuantizedKV was disposed');
+    return this.#handle;
+  }
+
+  get disposed(): boolean {
+    return !this.#handle;
+  }
+
+  /**
+   * Packed codes and scales as u8 device tensors [batch, heads, bytesPerStream], by plane
+   * (layout in docs/kvquant.md). They share memory with this object.
+   */
+  get planes(): Partial<Record<PlaneName, DeviceTensor<'u8'>>> {
+    if (!this.#planes) {
+      const out: Partial<Record<PlaneName, DeviceTensor<'u8'>>> = {};
+      PLANE_NAMES.forEach((name, i) => {
+        const p = this.handle.plane(i);
+        if (p) out[name] = new DeviceTensor('u8', [this.shape[0], this.shape[1], p.stride], p.buffer);
+      });
+      this.#planes = out;
+    }
+    return this.#planes;
+  }
+
+  /** Bytes and bits per element really stored (codes + scales + metadata). */
+  get memory(): KVCacheMemory {
+    return statsOf(this.handle, this.options);
+  }
+
+  /** Average bits per stored element over K and V. */
+  get bitsPerElement(): number {
+    const m = this.memory;
+    return (m.keyBits + m.valueBits) / 2;
+  }
+
+  /** softmax(q.K^T*scale).V from the packed codes (see QuantizedKVCache.attention). */
+  async attention(q: Tensor, opts: AttentionOptions = {}): Promise<Tensor<'f32'>> {
+    const args = attentionArgs(q, this, opts);
+    const out = await nativeAwait(() => this.handle.attentionAsync(...args), 'QuantizedKV.attention');
+    return tensor('f32', q.shape, out);
+  }
+
+  attentionSync(q: Tensor, opts: AttentionOptions = {}): Tensor<'f32'> {
+    const args = attentionArgs(q, this, opts);
+    return tensor('f32', q.shape, nativeCall(() => this.handle.attention(...args), 'QuantizedKV.attention'));
+  }
+
+  dispose(): void {
+    for (const t of Object.values(this.#planes ?? {})) t?.dispose();
+    this.#planes = undefined;
+    const h = this.#handle;
+    this.#handle = undefined;
+    h?.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+function attentionArgs(q: Tensor, kv: QuantizedKV, opts: AttentionOptions) {
+  const [batch, heads, , headDim] = kv.shape;
+  const qs = queryShape(q, { batch, heads, headDim });
+  const scale = opts.scale ?? 1 / Math.sqrt(headDim);
+  check(Number.isFinite(scale), `scale must be a finite number, got ${String(scale)}`);
+  const causal = opts.causal ?? true;
+  return [f32(q), qs.heads, qs.tokens, scale, causal] as const;
+}
+
+function prepare(k: Tensor, v: Tensor, options: QuantizeKVOptions) {
+  check(options && typeof options === 'object', 'options must be an object');
+  const shape = kvPair(k, v);
+  check(shape.tokens >= 1, 'k and v need at least one token', 'SHAPE_MISMATCH');
+  const resolved = resolveOptions({ ...options, batch: shape.batch, heads: shape.heads, headDim: shape.headDim, residualLength: 0 }, 0);
+  let queries: Float32Array | null = null;
+  let qHeads = 0;
+  if (options.queries !== undefined) {
+    const qs = queryShape(options.queries, shape, 'queries');
+    check(qs.tokens === shape.tokens, `queries have ${qs.tokens} tokens but k and v have ${shape.tokens}`, 'SHAPE_MISMATCH');
+    queries = f32(options.queries);
+    qHeads = qs.heads;
+  }
+  let scores: Float32Array | null = null;
+  if (options.scores !== undefined) {
+    const sc = options.scores;
+    const want = [shape.batch, shape.heads, shape.tokens];
+    const got = sc.shape.length === 2 ? [1, ...sc.shape] : [...sc.shape];
+    check(got.length === 3 && got.every((d, i) => d === want[i]), `scores [${sc.shape.join(', ')}] must be [batch?, heads, tokens] = [${want.join(', ')}]`, 'SHAPE_MISMATCH');
+    scores = f32(sc);
+  }
+  const handle = nativeCall(() => new (native().KvCacheHandle)(toNative(resolved)), 'quantizeKV');
+  return { shape, resolved, handle, args: [f32(k), f32(v), shape.tokens, queries, qHeads, scores] as const };
+}
+
+/**
+ * Quantizes K and V ([batch?, heads, tokens, head_dim], f32/f16/bf16) with the chosen scheme.
+ * @example const q = await quantizeKV(k, v, { scheme: 'kivi', bits: 2 });
+ */
+export async function quantizeKV(k: Tensor, v: Tensor, options: QuantizeKVOptions = {}): Promise<QuantizedKV> {
+  const { shape, resolved, handle, args } = prepare(k, v, options);
+  try {
+    await nativeAwait(() => handle.appendAsync(...args), 'quantizeKV');
+    nativeCall(() => handle.finalize(), 'quantizeKV');
+  } catch (err) {
+    handle.dispose();
+    throw err;
+  }
+  return new QuantizedKV(resolved, shape, handle);
+}
+
+export function quantizeKVSync(k: Tensor, v: Tensor, options: QuantizeKVOptions = {}): QuantizedKV {
+  const { shape, resolved, handle, args } = prepare(k, v, options);
+  try {
+    nativeCall(() => handle.append(...args), 'quantizeKV');
+    nativeCall(() => handle.finalize(), 'quantizeKV');
+  } catch (err) {
+    handle.dispose();
+    throw err;
+  }
+  return new QuantizedKV(resolved, shape, handle);
+}
+
+function outShape(q: QuantizedKV): number[] {
+  return q.batched ? [...q.shape] : q.shape.slice(1);
+}
+
+/** Reconstructs f32 K and V in the input's shape. */
+export async function dequantizeKV(q: QuantizedKV): Promise<{ k: Tensor<'f32'>; v: Tensor<'f32'> }> {
+  check(q instanceof QuantizedKV, 'dequantizeKV expects a QuantizedKV from quantizeKV');
+  const { k, v } = await nativeAwait(() => q.handle.dequantizeAsync(), 'dequantizeKV');
+  return { k: tensor('f32', outShape(q), k), v: tensor('f32', outShape(q), v) };
+}
+
+export function dequantizeKVSync(q: QuantizedKV): { k: Tensor<'f32'>; v: Tensor<'f32'> } {
+  check(q instanceof QuantizedKV, 'dequantizeKV expects a QuantizedKV from quantizeKV');
+  const { k, v } = nativeCall(() => q.handle.dequantize(), 'dequantizeKV');
+  return { k: tensor('f32', outShape(q), k), v: tensor('f32', outShape(q), v) };
+}

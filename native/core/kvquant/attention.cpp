@@ -1,0 +1,311 @@
+// Attention over the quantized cache on the CPU, computed from packed codes: tokens are
+// split into chunks across cores, each chunk keeps an online-softmax state per query row
+// (all query heads of a GQA group share one pass over the codes), and chunks merge at the end.
+// KIVI keys take a fast path: per group of G tokens the inner loop is a table lookup
+// (4 codes per byte -> 4 floats) times q*scale, plus one q.min term per group.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "../error.h"
+#include "../parallel.h"
+#include "cache.h"
+#include "kivi_cpu.h"
+
+namespace iz::kv {
+
+const cpu::Luts cpu::kLuts;
+
+namespace {
+
+
+
+// Online softmax over a block of nb logits for each row; writes probabilities into p and
+// rescales the row's accumulator.
+void SoftmaxBlock(int rows, int nb, int d, const float* logits, float* m, float* l, float* acc, float* p) {
+  for (int r = 0; r < rows; ++r) {
+    const float* lg = logits + size_t(r) * nb;
+    float* pr = p + size_t(r) * nb;
+    float mb = -INFINITY;
+    for (int j = 0; j < nb; ++j) mb = std::max(mb, lg[j]);
+    if (mb == -INFINITY) {
+      for (int j = 0; j < nb; ++j) pr[j] = 0.0f;
+      continue;
+    }
+    float mn = std::max(m[r], mb);
+    if (mn != m[r]) {
+      float corr = m[r] == -INFINITY ? 0.0f : std::exp(m[r] - mn);
+      l[r] *= corr;
+      float* a = acc + size_t(r) * d;
+      for (int c = 0; c < d; ++c) a[c] *= corr;
+      m[r] = mn;
+    }
+    float sum = 0.0f;
+    for (int j = 0; j < nb; ++j) {
+      float e = lg[j] == -INFINITY ? 0.0f : std::exp(lg[j] - mn);
+      pr[j] = e;
+      sum += e;
+    }
+    l[r] += sum;
+  }
+}
+
+inline float Dot(const float* a, const float* b, int d) {
+  if (cpu::HasAvx2()) return cpu::DotAvx2(a, b, d);
+  float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int c = 0;
+  for (; c + 4 <= d; c += 4) {
+    s0 += a[c] * b[c];
+    s1 += a[c + 1] * b[c + 1];
+    s2 += a[c + 2] * b[c + 2];
+    s3 += a[c + 3] * b[c + 3];
+  }
+  for (; c < d; ++c) s0 += a[c] * b[c];
+  return (s0 + s1) + (s2 + s3);
+}
+
+inline void Axpy(float a, const float* x, float* y, int d) {
+  if (cpu::HasAvx2()) return cpu::AxpyAvx2(a, x, y, d);
+  for (int c = 0; c < d; ++c) y[c] += a * x[c];
+}
+
+// Rows of one stream: row r is query head (h*gq + r/nq), query r%nq.
+struct Rows {
+  int count;
+  int nq;
+  int gq;
+  std::vector<float> q;         // [rows][d] scaled queries
+  std::vector<int64_t> limit;   // last visible token per row
+};
+
+Rows MakeRows(const float* q, int q_heads, int heads, int64_t nq, int d, size_t b, size_t h, float scale, bool causal, int64_t T) {
+  Rows rows;
+  rows.gq = q_heads / heads;
+  rows.nq = static_cast<int>(nq);
+  rows.count = rows.gq * rows.nq;
+  rows.q.resize(size_t(rows.count) * d);
+  rows.limit.resize(size_t(rows.count));
+  for (int r = 0; r < rows.count; ++r) {
+    int hq = static_cast<int>(h) * rows.gq + r / rows.nq;
+    int i = r % rows.nq;
+    const float* src = q + ((b * q_heads + size_t(hq)) * size_t(nq) + size_t(i)) * d;
+    for (int c = 0; c < d; ++c) rows.q[size_t(r) * d + c] = src[c] * scale;
+    rows.limit[size_t(r)] = causal ? T - nq + i : T - 1;
+  }
+  return rows;
+}
+
+struct Partial {
+  std::vector<float> m, l, acc;
+  void Init(int rows, int d) {
+    m.assign(size_t(rows), -INFINITY);
+    l.assign(size_t(rows), 0.0f);
+    acc.assign(size_t(rows) * d, 0.0f);
+  }
+};
+
+// Merges chunk partials of one stream and writes the rows' outputs.
+void MergeAndStore(const std::vector<Partial>& parts, const Rows& rows, int q_heads, int64_t nq, int d, size_t b, size_t h, float* out) {
+  for (int r = 0; r < rows.count; ++r) {
+    float M = -INFINITY;
+    for (const Partial& p : parts) M = std::max(M, p.m[size_t(r)]);
+    int hq = static_cast<int>(h) * rows.gq + r / rows.nq;
+    float* o = out + ((b * q_heads + size_t(hq)) * size_t(nq) + size_t(r % rows.nq)) * d;
+    std::fill(o, o + d, 0.0f);
+    if (M == -INFINITY) continue;
+    float L = 0;
+    for (const Partial& p : parts) {
+      if (p.m[size_t(r)] == -INFINITY) continue;
+      float w = std::exp(p.m[size_t(r)] - M);
+      L += p.l[size_t(r)] * w;
+      Axpy(w, p.acc.data() + size_t(r) * d, o, d);
+    }
+    float inv = 1.0f / L;
+    for (int c = 0; c < d; ++c) o[c] *= inv;
+  }
+}
+
+// How to split T tokens into chunks (multiples of `align`) so every core has work.
+int64_t ChunkSize(int64_t T, size_t streams, int rows, int64_t align) {
+  int64_t want = std::max<int64_t>(1, (int64_t(CpuThreads()) * 4 + int64_t(streams) - 1) / int64_t(streams));
+  if (rows > 64) want = 1;  // many rows: partial states get large; streams give the parallelism
+  int64_t ch = std::max<int64_t>(256, (T + want - 1) / want);
+  return (ch + align - 1) / align * align;
+}
+
+void CheckAttentionArgs(int q_heads, int heads, int64_t nq, int64_t T, bool causal, const float* q, int d, int batch) {
+  IZ_CHECK(q_heads >= heads && q_heads % heads == 0, ShapeMismatch,
+           "query heads (" + std::to_string(q_heads) + ") must be a multiple of the KV heads (" + std::to_string(heads) + ")");
+  IZ_CHECK(nq >= 1, ShapeMismatch, "attention needs at least one query");
+  IZ_CHECK(T >= 1, InvalidArgument, "the KV cache is empty: append keys and values first");
+  IZ_CHECK(!causal || nq <= T, ShapeMismatch,
+           "causal attention with " + std::to_string(nq) + " queries needs at least as many cached tokens (have " + std::to_string(T) + ")");
+  size_t n = size_t(batch) * size_t(q_heads) * size_t(nq) * size_t(d);
+  for (size_t i = 0; i < n; ++i) IZ_CHECK(std::isfinite(q[i]), InvalidArgument, "queries hold NaN or Infinity");
+}
+
+}  // namespace
+
+void KvCache::Attention(const float* q, int q_heads, int64_t nq, float scale, bool causal, float* out) const {
+  const int d = L_.d;
+  CheckAttentionArgs(q_heads, opt_.heads, nq, T_, causal, q, d, opt_.batch);
+  IZ_CHECK(std::isfinite(scale), InvalidArgument, "scale must be finite");
+  if (on_cuda()) return AttentionCuda(q, q_heads, nq, scale, causal, out);
+  const int64_t T = T_;
+  const bool fast_kivi = L_.scheme == kKivi && (L_.G * L_.bits) % 32 == 0 && (d * L_.bits) % 32 == 0 && L_.Cg % 4 == 0;
+  const int64_t blk = L_.scheme == kKivi ? L_.G : std::max(1, std::min(L_.G, 32));
+  const int rows_per_stream = (q_heads / opt_.heads) * static_cast<int>(nq);
+  const int64_t ch = ChunkSize(T, S_, rows_per_stream, blk);
+  const size_t nchunks = size_t((T + ch - 1) / ch);
+  std::vector<Rows> rows(S_);
+  std::vector<std::vector<Partial>> parts(S_, std::vector<Partial>(nchunks));
+  for (size_t s = 0; s < S_; ++s) rows[s] = MakeRows(q, q_heads, opt_.heads, nq, d, s / opt_.heads, s % opt_.heads, scale, causal, T);
+
+  ParallelFor(S_ * nchunks, 1, [&](size_t i0, size_t i1) {
+    std::vector<float> logits, probs, qp, minsum;
+    std::vector<float> krow(static_cast<size_t>(d)), vrow(static_cast<size_t>(d)), qs(static_cast<size_t>(2 * d));
+    std::vector<float> vscratch(static_cast<size_t>(2 * blk * (d / L_.Cg) + 8));
+    for (size_t item = i0; item < i1; ++item) {
+      const size_t s = item / nchunks, chunk = item % nchunks;
+      const Rows& R = rows[s];
+      const StreamView view = View(s);
+      Partial& P = parts[s][chunk];
+      P.Init(R.count, d);
+      qp.resize(size_t(R.count) * d);
+      for (int r = 0; r < R.count; ++r) PrepareQuery(L_, R.q.data() + size_t(r) * d, basis_.data(), qp.data() + size_t(r) * d);
+      const int64_t t_begin = int64_t(chunk) * ch, t_end = std::min(T, t_begin + ch);
+      logits.resize(size_t(R.count) * blk);
+      probs.resize(size_t(R.count) * blk);
+      for (int64_t a = t_begin; a < t_end; a += blk) {
+        const int64_t e = std::min(t_end, a + blk);
+        const int nb = static_cast<int>(e - a);
+        // --- logits
+        if (fast_kivi && e <= Tk_ && nb == L_.G) {
+          const uint8_t* block = view.p[KBLK] + uint64_t(a / L_.G) * L_.kblock_bytes;
+          for (int r = 0; r < R.count; ++r)
+            cpu::KiviKeyGroupLogits(block, KiviKeyParamOffset(L_), d, L_.G, L_.bits, R.q.data() + size_t(r) * d, qs.data(), logits.data() + size_t(r) * nb);
+        } else {
+          for (int64_t t = a; t < e; ++t) {
+            const int j = static_cast<int>(t - a);
+            const float* kr = nullptr;
+            bool direct = false;
+            if (t >= Tk_) {
+              kr = rk_[s].data() + size_t(t - Tk_) * d;
+            } else if (L_.scheme == kVidKV) {
+              direct = true;
+            } else {
+              DecodeKeyToken(L_, view, uint64_t(t), nullptr, krow.data());
+              kr = krow.data();
+            }
+            for (int r = 0; r < R.count; ++r)
+              logits[size_t(r) * nb + j] = direct ? KeyDot(L_, view, uint64_t(t), qp.data() + size_t(r) * d) : Dot(R.q.data() + size_t(r) * d, kr, d);
+          }
+        }
+        // causal mask
+        for (int r = 0; r < R.count; ++r) {
+          int64_t lim = R.limit[size_t(r)];
+          if (lim >= e - 1) continue;
+          for (int j = 0; j < nb; ++j)
+            if (a + j > lim) logits[size_t(r) * nb + j] = -INFINITY;
+        }
+        SoftmaxBlock(R.count, nb, d, logits.data(), P.m.data(), P.l.data(), P.acc.data(), probs.data());
+        // --- P.V
+        const int groups = d / L_.Cg;
+        bool any_min = false;
+        if (fast_kivi && e <= Tv_) {
+          // whole block of packed values: channel groups in registers, tokens streamed
+          const uint8_t* codes = view.p[VCODE] + uint64_t(a) * d * L_.bits / 8;
+          const uint16_t* par = reinterpret_cast<const uint16_t*>(view.p[VPARAM]) + uint64_t(a) * 2 * groups;
+          bool done = true;
+          for (int r = 0; r < R.count && done; ++r)
+            done = cpu::ValueBlockFast(codes, par, d, L_.Cg, L_.bits, nb, probs.data() + size_t(r) * nb, P.acc.data() + size_t(r) * d, vscratch.data());
+          if (done) continue;
+        }
+        for (int64_t t = a; t < e; ++t) {
+          const int j = static_cast<int>(t - a);
+          const float* vr = nullptr;
+          if (t >= Tv_) {
+            vr = rv_[s].data() + size_t(t - Tv_) * d;
+          } else if (fast_kivi) {
+            // straight from the codes: acc += (p*scale)*code per group, p*min summed per block
+            if (!any_min) minsum.assign(size_t(R.count) * groups, 0.0f);
+            any_min = true;
+            const uint8_t* codes = view.p[VCODE] + uint64_t(t) * d * L_.bits / 8;
+            const uint16_t* par = reinterpret_cast<const uint16_t*>(view.p[VPARAM]) + uint64_t(t) * 2 * groups;
+            for (int r = 0; r < R.count; ++r) {
+              float p = probs[size_t(r) * nb + j];
+              if (p != 0.0f) cpu::KiviValueAccumulate(codes, par, d, L_.Cg, L_.bits, p, P.acc.data() + size_t(r) * d, minsum.data() + size_t(r) * groups);
+            }
+            continue;
+          } else {
+            for (int c = 0; c < d; ++c) vrow[size_t(c)] = ValueElem(L_, view, uint64_t(t), c);
+            vr = vrow.data();
+          }
+          for (int r = 0; r < R.count; ++r) {
+            float p = probs[size_t(r) * nb + j];
+            if (p != 0.0f) Axpy(p, vr, P.acc.data() + size_t(r) * d, d);
+          }
+        }
+        if (any_min) {
+          for (int r = 0; r < R.count; ++r) {
+            float* acc = P.acc.data() + size_t(r) * d;
+            const float* ms = minsum.data() + size_t(r) * groups;
+            for (int c = 0; c < d; ++c) acc[c] += ms[c / L_.Cg];
+          }
+        }
+      }
+    }
+  });
+  ParallelFor(S_, 1, [&](size_t s0, size_t s1) {
+    for (size_t s = s0; s < s1; ++s) MergeAndStore(parts[s], rows[s], q_heads, nq, d, s / opt_.heads, s % opt_.heads, out);
+  });
+}
+
+void DenseAttention(const float* q, int batch, int q_heads, int64_t nq, const float* k, const float* v, int heads, int64_t T, int d, float scale,
+                    bool causal, float* out) {
+  IZ_CHECK(batch >= 1 && heads >= 1 && d >= 1, InvalidArgument, "attention needs batch, heads and head_dim >= 1");
+  CheckAttentionArgs(q_heads, heads, nq, T, causal, q, d, batch);
+  const size_t S = size_t(batch) * size_t(heads);
+  const int64_t blk = 32;
+  const int rows_per_stream = (q_heads / heads) * static_cast<int>(nq);
+  const int64_t ch = ChunkSize(T, S, rows_per_stream, blk);
+  const size_t nchunks = size_t((T + ch - 1) / ch);
+  std::vector<Rows> rows(S);
+  std::vector<std::vector<Partial>> parts(S, std::vector<Partial>(nchunks));
+  for (size_t s = 0; s < S; ++s) rows[s] = MakeRows(q, q_heads, heads, nq, d, s / heads, s % heads, scale, causal, T);
+  ParallelFor(S * nchunks, 1, [&](size_t i0, size_t i1) {
+    std::vector<float> logits, probs;
+    for (size_t item = i0; item < i1; ++item) {
+      const size_t s = item / nchunks, chunk = item % nchunks;
+      const Rows& R = rows[s];
+      Partial& P = parts[s][chunk];
+      P.Init(R.count, d);
+      const float* ks = k + s * size_t(T) * d;
+      const float* vs = v + s * size_t(T) * d;
+      const int64_t t_begin = int64_t(chunk) * ch, t_end = std::min(T, t_begin + ch);
+      logits.resize(size_t(R.count) * blk);
+      probs.resize(size_t(R.count) * blk);
+      for (int64_t a = t_begin; a < t_end; a += blk) {
+        const int64_t e = std::min(t_end, a + blk);
+        const int nb = static_cast<int>(e - a);
+        for (int64_t t = a; t < e; ++t)
+          for (int r = 0; r < R.count; ++r) {
+            float lg = Dot(R.q.data() + size_t(r) * d, ks + size_t(t) * d, d);
+            logits[size_t(r) * nb + size_t(t - a)] = t > R.limit[size_t(r)] ? -INFINITY : lg;
+          }
+        SoftmaxBlock(R.count, nb, d, logits.data(), P.m.data(), P.l.data(), P.acc.data(), probs.data());
+        for (int64_t t = a; t < e; ++t)
+          for (int r = 0; r < R.count; ++r) {
+            float p = probs[size_t(r) * nb + size_t(t - a)];
+            if (p != 0.0f) Axpy(p, vs + size_t(t) * d, P.acc.data() + size_t(r) * d, d);
+          }
+      }
+    }
+  });
+  ParallelFor(S, 1, [&](size_t s0, size_t s1) {
+    for (size_t s = s0; s < s1; ++s) MergeAndStore(parts[s], rows[s], q_heads, nq, d, s / heads, s % heads, out);
+  });
+}
+
+}  // namespace iz::kv

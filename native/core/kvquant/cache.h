@@ -1,0 +1,138 @@
+// A quantized KV cache for one layer: packed codes and scales per (batch, kv-head) stream,
+// a full-precision residual window, and attention computed from the packed codes.
+// quantizeKV is the same object with no window, finalized (partial blocks allowed).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "../../../cuda/kvquant/layout.h"
+#include "../device.h"
+
+namespace iz::kv {
+
+struct CacheOptions {
+  Scheme scheme = kKivi;
+  int bits = 2;              // kivi: 2 | 4; zipcache: high bits (4); vidkv: 2 (salient values, anomalous keys)
+  int fp8_format = kE4M3;    // fp8
+  int batch = 1;
+  int heads = 1;             // KV heads
+  int head_dim = 0;
+  int group = 32;            // G: tokens per key group / scale block
+  int channel_group = 32;    // Cg: channels per per-token group (divides head_dim)
+  int window = 128;          // R: full-precision residual window (multiple of G, or 0)
+  double anomalous_fraction = 0.5;
+  double salient_fraction = 0.2;
+  double low_fraction = 0.4;
+  double probe_fraction = 0.05;
+  uint64_t seed = 0;
+  Device device = Device::Cpu;
+};
+
+// Throws INVALID_ARGUMENT / UNSUPPORTED with a message naming the option.
+void ValidateOptions(const CacheOptions& o);
+
+// Input of one append: f32 rows, layouts [batch][heads][n][head_dim]. `queries`
+// ([batch][q_heads][n][head_dim]) and `scores` ([batch][heads][n]) are optional saliency inputs.
+struct AppendInput {
+  const float* k = nullptr;
+  const float* v = nullptr;
+  int64_t n = 0;
+  const float* queries = nullptr;
+  int q_heads = 0;
+  const float* scores = nullptr;
+};
+
+struct CacheStats {
+  int64_t tokens = 0;
+  int64_t quantized_keys = 0;
+  int64_t quantized_values = 0;
+  uint64_t packed_key_bytes = 0;    // codes + scales + metadata of quantized keys (all streams)
+  uint64_t packed_value_bytes = 0;
+  uint64_t residual_bytes = 0;      // f32 residual window
+  uint64_t capacity_bytes = 0;      // allocated (planes + residual)
+};
+
+class KvCache {
+ public:
+  explicit KvCache(const CacheOptions& options);
+
+  void Append(const AppendInput& in);
+  // Quantizes everything still in the window (partial blocks allowed); no appends afterwards.
+  void Finalize();
+  bool finalized() const { return finalized_; }
+
+  // out[b][hq][i][d] = softmax(q . K^T * scale) . V over all cached tokens, from packed codes.
+  // Query i sits at position tokens - nq + i (causal masks later tokens).
+  void Attention(const float* q, int q_heads, int64_t nq, float scale, bool causal, float* out) const;
+  // Dequantizes all tokens (quantized + residual) into k, v [batch][heads][tokens][d].
+  void Dequantize(float* k, float* v) const;
+
+  CacheStats Stats() const;
+  const CacheOptions& options() const { return opt_; }
+  const Layout& layout() const { return L_; }
+  int64_t tokens() const { return T_; }
+
+  // Serialization: plane bytes are [streams][stride] with stride = PlaneStride(p).
+  size_t PlaneStride(int p) const { return planes_[p].cap; }
+  const uint8_t* PlaneData(int p) const { return planes_[p].mem ? planes_[p].mem->as<uint8_t>() : nullptr; }
+  MemoryPtr PlaneMemory(int p) const { return planes_[p].mem; }
+  struct State {
+    int64_t tokens, quantized_keys, quantized_values;
+    bool finalized, anomalous_chosen;
+    std::vector<int16_t> chan_order;
+    int n_anom;
+    std::vector<uint64_t> units;           // per stream
+    std::vector<std::vector<float>> rk, rv, rscore, rcount;  // per stream
+  };
+  State GetState() const;
+  // Restores a state saved by GetState with the same options; plane bytes [streams][stride].
+  void SetState(const State& st, const std::vector<std::vector<uint8_t>>& planes, const std::vector<size_t>& strides);
+
+ private:
+  struct PlaneBuf {
+    MemoryPtr mem;
+    size_t cap = 0;  // bytes per stream
+  };
+  void Ensure(int p, size_t per_stream);
+  size_t PlaneNeed(int p, int64_t tk, int64_t tv, uint64_t max_units) const;
+  void Flush(int64_t nk, int64_t nv, bool final_partial);
+  void FlushKivi(int64_t nk, int64_t nv);
+  void FlushJoint(int64_t n);
+  void ChooseAnomalous(int64_t n);
+  void ProbeScores(const AppendInput& in);
+  StreamView View(size_t s) const;
+  bool on_cuda() const { return opt_.device == Device::Cuda; }
+  // CUDA backend (cache_cuda.cpp): the host planes stay the source of truth for state and
+  // saving; a device mirror holds the same bytes for the kernels.
+  void EnsureDevice();
+  void SyncRange(int p, const std::vector<size_t>& old_used, bool to_device);
+  std::vector<size_t> UsedBytes(int p) const;
+  void FlushKiviCuda(int64_t nk, int64_t nv);
+  void FlushFp8Cuda(int64_t n);
+  void UploadAll();
+  void AttentionCuda(const float* q, int q_heads, int64_t nq, float scale, bool causal, float* out) const;
+  void DequantizeCuda(float* k, float* v) const;
+
+  CacheOptions opt_;
+  Layout L_{};
+  size_t S_;
+  int64_t T_ = 0, Tk_ = 0, Tv_ = 0;
+  bool finalized_ = false;
+  bool anom_chosen_ = false;
+  PlaneBuf planes_[kNumPlanes];
+  std::vector<uint64_t> units_;                    // pool units used per stream
+  std::vector<std::vector<float>> rk_, rv_;        // residual rows per stream
+  std::vector<std::vector<float>> rscore_, rcount_;  // attention received by residual tokens
+  std::vector<float> fwd_, basis_;                 // vidkv spectrum tables
+  PlaneBuf dev_[kNumPlanes];                        // CUDA mirror of planes_
+  MemoryPtr dev_basis_;
+};
+
+// Plain f32 attention over dense K, V [batch][heads][tokens][d] (the baseline and the
+// reference path). Same threading and online softmax as the packed path.
+void DenseAttention(const float* q, int batch, int q_heads, int64_t nq, const float* k, const float* v, int heads, int64_t tokens, int d,
+                    float scale, bool causal, float* out);
+
+}  // namespace iz::kv

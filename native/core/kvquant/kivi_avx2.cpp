@@ -1,0 +1,144 @@
+// AVX2 + FMA versions of the 2-bit KIVI inner loops (kivi_cpu.h), chosen at run time when the
+// CPU has them. Same regrouped arithmetic: byte -> four code floats by table lookup, two
+// lookups fill one 8-wide register, one fused multiply-add per 8 codes.
+#include "kivi_avx2.h"
+
+#if IZ_KV_HAVE_AVX2_BUILD
+#include <cpuid.h>
+#include <immintrin.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "kivi_cpu.h"
+
+namespace iz::kv::cpu {
+
+namespace {
+
+#define IZ_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+// Exact f16 -> f32 for a run of halves (F16C), tail by the shared scalar decoder.
+IZ_AVX2 void HalvesToFloats(const uint16_t* src, int n, float* dst) {
+  int i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+  for (; i < n; ++i) dst[i] = F16ToF32(src[i]);
+}
+
+IZ_AVX2 inline __m256 Lut2x(const uint8_t* b) {
+  return _mm256_set_m128(_mm_load_ps(kLuts.two[b[1]]), _mm_load_ps(kLuts.two[b[0]]));
+}
+
+template <int KB>
+IZ_AVX2 void KeyGroup(const uint8_t* block, uint32_t param_offset, int d, const float* q, float* qs, float* lg) {
+  constexpr int N = KB / 2;  // 8 tokens per register
+  HalvesToFloats(reinterpret_cast<const uint16_t*>(block + param_offset), 2 * d, qs);  // (scale, min) pairs
+  float bias = 0.0f;
+  for (int c = 0; c < d; ++c) {
+    bias += q[c] * qs[2 * c + 1];
+    qs[c] = q[c] * qs[2 * c];  // in place: slot c is read before it is overwritten
+  }
+  __m256 acc[N];
+  for (int k = 0; k < N; ++k) acc[k] = _mm256_set1_ps(bias);
+  for (int c = 0; c < d; ++c) {
+    const uint8_t* codes = block + size_t(c) * KB;
+    const __m256 w = _mm256_set1_ps(qs[c]);
+    for (int k = 0; k < N; ++k) acc[k] = _mm256_fmadd_ps(w, Lut2x(codes + 2 * k), acc[k]);
+  }
+  for (int k = 0; k < N; ++k) _mm256_storeu_ps(lg + 8 * k, acc[k]);
+}
+
+template <int GB>
+IZ_AVX2 void ValueBlock(const uint8_t* codes, const uint16_t* par, int d, int nt, const float* p, float* acc, float* parf) {
+  constexpr int N = GB / 2;  // 8 channels per register
+  const int groups = d / (4 * GB), tok_bytes = d / 4;
+  HalvesToFloats(par, nt * 2 * groups, parf);
+  for (int g = 0; g < groups; ++g) {
+    float* ag = acc + g * 4 * GB;
+    __m256 a[N];
+    for (int k = 0; k < N; ++k) a[k] = _mm256_loadu_ps(ag + 8 * k);
+    float ms = 0.0f;
+    for (int t = 0; t < nt; ++t) {
+      const float pt = p[t];
+      if (pt == 0.0f) continue;
+      const float* pr = parf + size_t(t) * 2 * groups + 2 * g;
+      const __m256 w = _mm256_set1_ps(pt * pr[0]);
+      ms += pt * pr[1];
+      const uint8_t* b = codes + size_t(t) * tok_bytes + g * GB;
+      for (int k = 0; k < N; ++k) a[k] = _mm256_fmadd_ps(w, Lut2x(b + 2 * k), a[k]);
+    }
+    const __m256 m8 = _mm256_set1_ps(ms);
+    for (int k = 0; k < N; ++k) _mm256_storeu_ps(ag + 8 * k, _mm256_add_ps(a[k], m8));
+  }
+}
+
+}  // namespace
+
+IZ_AVX2 float DotAvx2(const float* a, const float* b, int d) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  int c = 0;
+  for (; c + 16 <= d; c += 16) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + c), _mm256_loadu_ps(b + c), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + c + 8), _mm256_loadu_ps(b + c + 8), s1);
+  }
+  for (; c + 8 <= d; c += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + c), _mm256_loadu_ps(b + c), s0);
+  __m256 s = _mm256_add_ps(s0, s1);
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+  float r = _mm_cvtss_f32(h);
+  for (; c < d; ++c) r += a[c] * b[c];
+  return r;
+}
+
+IZ_AVX2 void AxpyAvx2(float alpha, const float* x, float* y, int d) {
+  const __m256 a = _mm256_set1_ps(alpha);
+  int c = 0;
+  for (; c + 8 <= d; c += 8) _mm256_storeu_ps(y + c, _mm256_fmadd_ps(a, _mm256_loadu_ps(x + c), _mm256_loadu_ps(y + c)));
+  for (; c < d; ++c) y[c] += alpha * x[c];
+}
+
+bool HasAvx2() {
+  // INFERZIP_KV_SIMD=portable forces the portable loops (tests cover both paths).
+  static const bool ok = [] {
+    const char* env = std::getenv("INFERZIP_KV_SIMD");
+    if (env && std::string(env) == "portable") return false;
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    const bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) != 0;  // CPUID.1:ECX.F16C
+    return f16c && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
+  return ok;
+}
+
+bool KeyGroup2Avx2(const uint8_t* block, uint32_t param_offset, int d, int bytes_per_chan, const float* q, float* scratch, float* lg) {
+  switch (bytes_per_chan) {
+    case 4: KeyGroup<4>(block, param_offset, d, q, scratch, lg); return true;
+    case 8: KeyGroup<8>(block, param_offset, d, q, scratch, lg); return true;
+    case 16: KeyGroup<16>(block, param_offset, d, q, scratch, lg); return true;
+    default: return false;
+  }
+}
+
+bool ValueBlock2Avx2(const uint8_t* codes, const uint16_t* par, int d, int Cg, int nt, const float* p, float* acc, float* scratch) {
+  switch (Cg) {
+    case 8: ValueBlock<2>(codes, par, d, nt, p, acc, scratch); return true;
+    case 16: ValueBlock<4>(codes, par, d, nt, p, acc, scratch); return true;
+    case 32: ValueBlock<8>(codes, par, d, nt, p, acc, scratch); return true;
+    case 64: ValueBlock<16>(codes, par, d, nt, p, acc, scratch); return true;
+    default: return false;
+  }
+}
+
+}  // namespace iz::kv::cpu
+
+#else
+
+namespace iz::kv::cpu {
+bool HasAvx2() { return false; }
+float DotAvx2(const float*, const float*, int) { return 0.0f; }
+void AxpyAvx2(float, const float*, float*, int) {}
+bool KeyGroup2Avx2(const uint8_t*, uint32_t, int, int, const float*, float*, float*) { return false; }
+bool ValueBlock2Avx2(const uint8_t*, const uint16_t*, int, int, int, const float*, float*, float*) { return false; }
+}  // namespace iz::kv::cpu
+
+#endif

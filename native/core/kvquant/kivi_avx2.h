@@ -1,0 +1,24 @@
+// Run-time dispatched AVX2 + FMA inner loops for 2-bit KIVI attention (x86-64 GCC/Clang).
+#pragma once
+
+#include <cstdint>
+
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#define IZ_KV_HAVE_AVX2_BUILD 1
+#else
+#define IZ_KV_HAVE_AVX2_BUILD 0
+#endif
+
+namespace iz::kv::cpu {
+
+// True when this CPU runs AVX2 and FMA.
+bool HasAvx2();
+// Dense f32 helpers (the baseline and the residual window get the same SIMD as the packed path).
+float DotAvx2(const float* a, const float* b, int d);
+void AxpyAvx2(float alpha, const float* x, float* y, int d);
+// Return false when no specialization fits (the caller uses the portable loop).
+// scratch: 2*d floats (keys) / 2*nt*d/Cg floats (values).
+bool KeyGroup2Avx2(const uint8_t* block, uint32_t param_offset, int d, int bytes_per_chan, const float* q, float* scratch, float* lg);
+bool ValueBlock2Avx2(const uint8_t* codes, const uint16_t* par, int d, int Cg, int nt, const float* p, float* acc, float* scratch);
+
+}  // namespace iz::kv::cpu
