@@ -369,7 +369,7 @@ void DecodeCpu(const UnitView& unit, uint16_t* out, size_t out_elements, int thr
   const uint64_t inner = c.layout.n_blocks - 1;
   const uint64_t groups = (inner + 3) / 4;
   ParallelFor(
-      groups + 1, 2,
+      groups + 1, 8,  // >= 32 blocks (~400k weights) per thread: small units stay on one core
       [&](size_t g0, size_t g1) {
         std::vector<uint8_t> scratch(4 * (kMaxCodesPerBlock + 8));
         std::vector<uint64_t> starts(4 * kBitmapWords);
