@@ -6,7 +6,7 @@
  * Run: node --import tsx bench/kv-attention.ts [--quick]   (writes bench/results/kv-speed.md)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -73,6 +73,7 @@ const info = backend();
 log('# KV-cache quantization: speed (CPU backend)');
 log();
 log(`Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores (VM), Node ${process.version}, backend ${info.name} (${info.cpuThreads} threads).`);
+log(`Load average at start: ${loadavg().map((x) => x.toFixed(1)).join(', ')} (other engineers share this VM: absolute times vary run to run; the interleaved ratios are the figure to read).`);
 log(`Workload: batch 1, ${HEADS} KV heads = ${HEADS} query heads, head_dim ${D}, one decode query per head, random normal K/V. Medians of repeated runs, all rows of a table measured in the same process.`);
 log();
 log('## Attention over T cached tokens');
@@ -94,6 +95,21 @@ for (const T of LENGTHS) {
   const denseBytes = 2 * HEADS * T * D * 4;
   const packedBytes = m.packedKeyBytes + m.packedValueBytes;
   log(`| ${T} | ${dense.toFixed(2)} | ${packed.toFixed(2)} | ${deq.toFixed(2)} | ${(dense / packed).toFixed(2)}x | ${(denseBytes / packedBytes).toFixed(1)}x |`);
+  qkv.dispose();
+}
+
+log();
+log('### Grouped-query attention: 32 query heads over the 8 KV heads (one pass over the codes serves the 4 heads of a group)');
+log();
+log('| T | dense f32 (ms) | packed KIVI-2 (ms) | packed vs dense |');
+log('|---:|---:|---:|---:|');
+for (const T of [16384]) {
+  const k = tensor('f32', [HEADS, T, D], randn(HEADS * T * D, T + 5));
+  const v = tensor('f32', [HEADS, T, D], randn(HEADS * T * D, T + 6));
+  const q = tensor('f32', [4 * HEADS, 1, D], randn(4 * HEADS * D, 9));
+  const qkv = quantizeKVSync(k, v, { scheme: 'kivi', bits: 2 });
+  const [dense, packed] = timeInterleaved([() => denseAttentionSync(q, k, v), () => qkv.attentionSync(q)], 15) as [number, number];
+  log(`| ${T} | ${dense.toFixed(2)} | ${packed.toFixed(2)} | ${(dense / packed).toFixed(2)}x |`);
   qkv.dispose();
 }
 
@@ -126,6 +142,7 @@ for (const s of schemes) {
   last!.dispose();
 }
 log();
+log(`Load average at end: ${loadavg().map((x) => x.toFixed(1)).join(', ')}.`);
 log('GPU: not measured (this machine has no GPU; the CUDA kernels compile for sm_75..sm_120 but were not run).');
 
 const here = dirname(fileURLToPath(import.meta.url));

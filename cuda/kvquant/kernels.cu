@@ -23,12 +23,12 @@ __device__ StreamView ViewOf(const Planes& P, size_t s) {
   return v;
 }
 
-__global__ void KiviKeysKernel(Layout L, Planes P, size_t streams, const float* x, uint64_t first_block, int nblocks, int ntok_last) {
+__global__ void KiviKeysKernel(Layout L, Planes P, size_t streams, const float* x, uint64_t first_block, int nblocks, int ntok_last, int64_t n) {
   size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= streams * size_t(nblocks)) return;
   size_t s = i / nblocks, b = i % nblocks;
   int ntok = (int(b) == nblocks - 1) ? ntok_last : L.G;
-  const float* rows = x + (s * size_t(nblocks) * L.G + b * L.G) * L.d;
+  const float* rows = x + (s * size_t(n) + b * L.G) * L.d;  // n tokens per stream (last block may be partial)
   uint8_t* out = P.base[KBLK] + s * P.stride[KBLK] + (first_block + b) * L.kblock_bytes;
   EncodeKiviKeyBlock(L, rows, L.d, ntok, out);
 }
@@ -198,8 +198,10 @@ unsigned Blocks(size_t n, int threads) { return static_cast<unsigned>((n + threa
 
 void KiviEncodeKeys(const Layout& L, const Planes& P, size_t streams, const float* x, uint64_t first_block, int nblocks, int ntok_last) {
   if (nblocks <= 0) return;
-  KiviKeysKernel<<<Blocks(streams * nblocks, 128), 128>>>(L, P, streams, x, first_block, nblocks, ntok_last);
+  const int64_t n = int64_t(nblocks - 1) * L.G + ntok_last;
+  KiviKeysKernel<<<Blocks(streams * nblocks, 128), 128>>>(L, P, streams, x, first_block, nblocks, ntok_last, n);
   cuda::CheckLastError("kvquant KIVI key encode");
+  cuda::Synchronize();  // the caller frees the staging rows next
 }
 
 void KiviEncodeValues(const Layout& L, const Planes& P, size_t streams, const float* x, uint64_t t0, int64_t n) {
@@ -207,6 +209,7 @@ void KiviEncodeValues(const Layout& L, const Planes& P, size_t streams, const fl
   int64_t chunks = int64_t((t0 + n + 31) / 32 - t0 / 32);
   KiviValuesKernel<<<Blocks(streams * chunks, 128), 128>>>(L, P, streams, x, t0, n, chunks);
   cuda::CheckLastError("kvquant KIVI value encode");
+  cuda::Synchronize();
 }
 
 void Fp8Encode(const Layout& L, const Planes& P, size_t streams, const float* k, const float* v, uint64_t t0, int64_t n) {
@@ -214,6 +217,7 @@ void Fp8Encode(const Layout& L, const Planes& P, size_t streams, const float* k,
   int nblocks = int((n + L.G - 1) / L.G);
   Fp8Kernel<<<Blocks(streams * nblocks * 2, 128), 128>>>(L, P, streams, k, v, t0, n, nblocks);
   cuda::CheckLastError("kvquant FP8 encode");
+  cuda::Synchronize();
 }
 
 void Dequantize(const Layout& L, const Planes& P, size_t streams, int64_t tk, int64_t tv, int64_t T, const float* basis, float* k, float* v) {
@@ -221,6 +225,7 @@ void Dequantize(const Layout& L, const Planes& P, size_t streams, int64_t tk, in
   if (tmax <= 0) return;
   DequantKernel<<<Blocks(streams * size_t(tmax), 128), 128>>>(L, P, streams, tk, tv, T, basis, k, v);
   cuda::CheckLastError("kvquant dequantize");
+  cuda::Synchronize();
 }
 
 void Attention(const Layout& L, const Planes& P, const AttentionArgs& a) {
