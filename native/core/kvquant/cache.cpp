@@ -319,7 +319,7 @@ void KvCache::FlushKivi(int64_t nk, int64_t nv) {
   const int d = L_.d, G = L_.G, b = L_.bits, groups = d / L_.Cg;
   const int64_t nblocks = static_cast<int64_t>(CeilDiv(uint64_t(nk), uint64_t(G)));
   // Keys: whole blocks are independent (block bytes are word aligned).
-  ParallelFor(S_ * size_t(nblocks), 1, [&](size_t i0, size_t i1) {
+  if (nblocks > 0) ParallelFor(S_ * size_t(nblocks), 1, [&](size_t i0, size_t i1) {
     for (size_t i = i0; i < i1; ++i) {
       size_t s = i / size_t(nblocks), blk = i % size_t(nblocks);
       int ntok = static_cast<int>(std::min<int64_t>(G, nk - int64_t(blk) * G));
@@ -327,8 +327,9 @@ void KvCache::FlushKivi(int64_t nk, int64_t nv) {
       EncodeKiviKeyBlock(L_, rk_[s].data() + blk * G * d, d, ntok, out);
     }
   });
-  // Values: per stream (tokens of tiny heads can share a word).
-  ParallelFor(S_, 1, [&](size_t s0, size_t s1) {
+  // Values: per stream (tokens of tiny heads can share a word). A key flush may come with
+  // no value to quantize, and the value planes may not exist yet then.
+  if (nv > 0) ParallelFor(S_, 1, [&](size_t s0, size_t s1) {
     for (size_t s = s0; s < s1; ++s) {
       uint32_t* codes = reinterpret_cast<uint32_t*>(planes_[VCODE].mem->as<uint8_t>() + s * planes_[VCODE].cap);
       uint16_t* params = reinterpret_cast<uint16_t*>(planes_[VPARAM].mem->as<uint8_t>() + s * planes_[VPARAM].cap);
