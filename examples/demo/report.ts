@@ -14,6 +14,7 @@ interface Table {
 export function runTable(r: DemoReport): Table {
   const headers = ['run', 'weights', 'KV cache', 'tokens/s', 'logits vs (1)', 'top-1 agreement', 'mean KL (nats)', 'KV bytes/token'];
   const rows: string[][] = [
+    ['(0)', 'F32 original', 'f32', r.f32.tokensPerSecond.toFixed(0), 'calibration', pct(r.f32.top1Agreement), r.f32.meanKL.toExponential(2), int(r.denseKvBytesPerToken)],
     ['(1)', 'plain BF16', 'f32', r.bf16.tokensPerSecond.toFixed(0), 'reference', '100.0%', '0', int(r.denseKvBytesPerToken)],
     [
       '(2)',
@@ -83,7 +84,8 @@ export function formatText(r: DemoReport): string {
 }
 
 const NOTES = [
-  '(1) and (2) decode greedily; (3) is fed the tokens of (1) so every step compares next-token distributions over the same context.',
+  '(1) and (2) decode greedily; (0) and (3) are fed the tokens of (1), so every step compares next-token distributions over the same context.',
+  '(0) is the F32 original: how much BF16 rounding of the weights alone moves this tiny model, a yardstick for the KV rows.',
   'KV bytes/token: all layers, K and V, at the end of the run: packed codes + scales + the f32 window of the newest tokens.',
 ];
 
@@ -113,9 +115,9 @@ export function formatSvg(r: DemoReport): string {
   const H = 400;
   const m = { l: 70, r: 30, t: 40, b: 60 };
   const xMax = Math.ceil((Math.max(...points.map((p) => p.x)) * 1.1) / 100) * 100;
-  const yMin = Math.min(0.9, Math.floor(Math.min(...points.map((p) => p.y)) * 20) / 20);
-  const sx = (x: number) => m.l + (x / xMax) * (W - m.l - m.r);
-  const sy = (y: number) => H - m.b - ((y - yMin) / (1 - yMin)) * (H - m.t - m.b);
+  const yMin = Math.min(0.9, Math.floor(Math.min(r.f32.top1Agreement, ...points.map((p) => p.y)) * 10) / 10);
+  const sx = (x: number) => +(m.l + (x / xMax) * (W - m.l - m.r)).toFixed(1);
+  const sy = (y: number) => +(H - m.b - ((y - yMin) / (1 - yMin)) * (H - m.t - m.b)).toFixed(1);
   const s: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
@@ -133,6 +135,10 @@ export function formatSvg(r: DemoReport): string {
   s.push(`<line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" stroke="black"/>`);
   s.push(`<text x="${(m.l + W - m.r) / 2}" y="${H - 18}" text-anchor="middle">KV bytes per token (all layers, K+V)</text>`);
   s.push(`<text transform="translate(18 ${(m.t + H - m.b) / 2}) rotate(-90)" text-anchor="middle">top-1 agreement with plain BF16</text>`);
+  // Yardstick: BF16 rounding of the weights alone (F32 original vs BF16), independent of the KV cache.
+  const yf = sy(r.f32.top1Agreement);
+  s.push(`<line x1="${m.l}" y1="${yf}" x2="${W - m.r}" y2="${yf}" stroke="#d33" stroke-dasharray="5 4"/>`);
+  s.push(`<text x="${W - m.r - 4}" y="${yf + 14}" text-anchor="end" fill="#d33">${esc(`F32 vs BF16 weights (no KV change): ${(100 * r.f32.top1Agreement).toFixed(1)}%`)}</text>`);
   for (const p of points) {
     const x = sx(p.x);
     const y = sy(p.y);

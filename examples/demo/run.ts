@@ -75,6 +75,11 @@ export interface DemoReport {
     /** Seconds run (2) waited for decoded blocks (with prefetch, decode overlaps compute). */
     streamedWaitSeconds: number;
   };
+  /**
+   * Calibration: the F32 original fed run (1)'s tokens. How far BF16 rounding of the weights
+   * alone moves this tiny model's next-token distributions, to read the KV rows against.
+   */
+  f32: { top1Agreement: number; meanKL: number; tokensPerSecond: number };
   bf16: GenerationRun;
   streamed: GenerationRun & { bitIdenticalSteps: number; bitIdentical: boolean; firstMismatch: number | null };
   denseKvBytesPerToken: number;
@@ -119,6 +124,22 @@ export async function runDemo(o: DemoOptions, log: (line: string) => void = () =
         refTokens.push(token);
       }
       bf16Seconds = (performance.now() - t0) / 1000;
+    }
+
+    // Calibration: the F32 original on the same tokens.
+    log(`    ${n} tokens with the F32 original, for calibration...`);
+    let f32Agree = 0;
+    let f32Kl = 0;
+    let f32Seconds = 0;
+    {
+      const llama = newLlama(cfg, loadAllWeights(join(FIXTURE_DIR, 'model.f32.safetensors'), cfg.layers), new DenseCache(cfg.layers, cfg.heads, cfg.kvHeads, cfg.headDim, n));
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) {
+        const logits = llama.stepSync(inputs[i]!);
+        if (argmax(logits) === refTokens[i]) f32Agree++;
+        f32Kl += klDivergence(refLogits[i]!, logits);
+      }
+      f32Seconds = (performance.now() - t0) / 1000;
     }
 
     using model = await CompressedModel.open(packed, { device });
@@ -217,6 +238,7 @@ export async function runDemo(o: DemoOptions, log: (line: string) => void = () =
       },
       verify: { ok: v.ok, tensors: v.tensors, checksums: v.checksums, seconds: v.seconds },
       decode: { bytesPerSecond: blockBytes / median(roundSeconds), blockBytes, rounds, streamedWaitSeconds: streamedWait },
+      f32: { top1Agreement: f32Agree / n, meanKL: f32Kl / n, tokensPerSecond: n / f32Seconds },
       bf16: { name: 'plain BF16 weights', tokens: refTokens, seconds: bf16Seconds, tokensPerSecond: n / bf16Seconds },
       streamed: {
         name: 'streamed from compressed file',

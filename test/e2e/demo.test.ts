@@ -26,6 +26,8 @@ describe('npm start (examples/demo.ts)', () => {
     expect(r.files.bitsPerWeight).toBeGreaterThanOrEqual(r.files.entropyBound);
     expect(r.files.bitsPerWeight).toBeLessThan(16);
     expect(r.decode.bytesPerSecond).toBeGreaterThan(0);
+    expect(r.f32.top1Agreement).toBeGreaterThan(0.5); // F32 vs BF16 weights: close, not equal
+    expect(r.f32.meanKL).toBeGreaterThan(0);
     expect(r.kv.map((k) => k.scheme)).toEqual([...KV_SCHEMES]);
     for (const k of r.kv) {
       expect(k.available, `${k.scheme}: ${k.error}`).toBe(true);
