@@ -12,10 +12,10 @@ interface Table {
 
 /** The comparison of the three ways of generating, one row per run. */
 export function runTable(r: DemoReport): Table {
-  const headers = ['run', 'weights', 'KV cache', 'tokens/s', 'logits vs (1)', 'top-1 agreement', 'mean KL (nats)', 'KV bytes/token'];
+  const headers = ['run', 'weights', 'KV cache', 'tokens/s', 'logits vs (1)', 'top-1 agreement', 'mean KL (nats)', 'KV bytes/token', 'packed bytes/token'];
   const rows: string[][] = [
-    ['(0)', 'F32 original', 'f32', r.f32.tokensPerSecond.toFixed(0), 'calibration', pct(r.f32.top1Agreement), r.f32.meanKL.toExponential(2), int(r.denseKvBytesPerToken)],
-    ['(1)', 'plain BF16', 'f32', r.bf16.tokensPerSecond.toFixed(0), 'reference', '100.0%', '0', int(r.denseKvBytesPerToken)],
+    ['(0)', 'F32 original', 'f32', r.f32.tokensPerSecond.toFixed(0), 'calibration', pct(r.f32.top1Agreement), r.f32.meanKL.toExponential(2), int(r.denseKvBytesPerToken), int(r.denseKvBytesPerToken)],
+    ['(1)', 'plain BF16', 'f32', r.bf16.tokensPerSecond.toFixed(0), 'reference', '100.0%', '0', int(r.denseKvBytesPerToken), int(r.denseKvBytesPerToken)],
     [
       '(2)',
       'streamed, DFloat11',
@@ -25,6 +25,7 @@ export function runTable(r: DemoReport): Table {
       pct(r.streamed.tokens.filter((t, i) => t === r.bf16.tokens[i]).length / r.tokens),
       '0',
       int(r.denseKvBytesPerToken),
+      int(r.denseKvBytesPerToken),
     ],
   ];
   for (const k of r.kv) rows.push(kvRow(k));
@@ -32,7 +33,7 @@ export function runTable(r: DemoReport): Table {
 }
 
 function kvRow(k: KVRow): string[] {
-  if (!k.available) return ['(3)', 'streamed, DFloat11', k.scheme, 'unavailable', k.error ?? '', '', '', ''];
+  if (!k.available) return ['(3)', 'streamed, DFloat11', k.scheme, 'unavailable', k.error ?? '', '', '', '', ''];
   return [
     '(3)',
     'streamed, DFloat11',
@@ -42,6 +43,7 @@ function kvRow(k: KVRow): string[] {
     pct(k.top1Agreement!),
     k.meanKL!.toExponential(2),
     int(k.bytesPerToken!),
+    k.packedBytesPerToken! > 0 ? int(k.packedBytesPerToken!) : 'none quantized yet',
   ];
 }
 
@@ -87,6 +89,7 @@ const NOTES = [
   '(1) and (2) decode greedily; (0) and (3) are fed the tokens of (1), so every step compares next-token distributions over the same context.',
   '(0) is the F32 original: how much BF16 rounding of the weights alone moves this tiny model, a yardstick for the KV rows.',
   'KV bytes/token: all layers, K and V, at the end of the run: packed codes + scales + the f32 window of the newest tokens.',
+  'packed bytes/token: the same for quantized tokens only (codes + scales + metadata), what each token costs in a long context.',
 ];
 
 export function formatMarkdown(r: DemoReport, svgName?: string): string {

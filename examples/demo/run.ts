@@ -43,6 +43,8 @@ export interface KVRow {
   residualLength?: number;
   /** KV bytes per token over all layers, residual window included, at the end of the run. */
   bytesPerToken?: number;
+  /** Packed bytes per quantized token over all layers, K and V (what long contexts cost per token). */
+  packedBytesPerToken?: number;
   /** Fraction of steps whose greedy token equals run (1)'s. */
   top1Agreement?: number;
   /** Mean KL(P_bf16 || P_kv) of the next-token distributions, nats. */
@@ -207,6 +209,7 @@ export async function runDemo(o: DemoOptions, log: (line: string) => void = () =
           quantizedTokens: mem[0]!.quantizedKeys,
           residualLength: opt.residualLength,
           bytesPerToken: cache.bytesPerToken(),
+          packedBytesPerToken: mem.reduce((sum, m) => sum + (m.quantizedKeys ? m.packedKeyBytes / m.quantizedKeys : 0) + (m.quantizedValues ? m.packedValueBytes / m.quantizedValues : 0), 0),
           top1Agreement: agree / n,
           meanKL: klSum / n,
           maxKL: klMax,

@@ -36,6 +36,8 @@ describe('npm start (examples/demo.ts)', () => {
       expect(k.meanKL).toBeGreaterThanOrEqual(0);
       expect(k.quantizedTokens).toBe(32); // --residual 32 by default: the 32nd token flushes the window
       expect(k.bytesPerToken).toBeLessThan(r.denseKvBytesPerToken);
+      expect(k.packedBytesPerToken).toBeGreaterThan(0);
+      expect(k.packedBytesPerToken).toBeLessThan(r.denseKvBytesPerToken);
     }
     const text = formatText(r);
     expect(text).toContain('bit-identical 32/32 steps');
