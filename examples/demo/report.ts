@@ -59,7 +59,7 @@ export function factLines(r: DemoReport): [string, string][] {
     ['compressed file', `${int(f.compressedBytes)} bytes (${pct(f.compressedBytes / f.bf16Bytes)} of BF16), compressed in ${f.compressSeconds.toFixed(2)} s`],
     ['bits/weight', `${f.bitsPerWeight.toFixed(2)} in compressed units (lossless bound ${f.entropyBound.toFixed(2)}); ${f.fileBitsPerWeight.toFixed(2)} for the whole file`],
     ['verify', `${r.verify.ok ? 'ok' : 'FAILED'}: ${r.verify.tensors} tensors${r.verify.checksums ? ', checksums' : ''} (${r.verify.seconds.toFixed(2)} s)`],
-    ['decode throughput', `${mb(r.decode.bytesPerSecond)} of BF16 (median of ${r.decode.rounds} rounds decoding all ${int(r.decode.blockBytes)} block bytes); run (2) waited ${r.decode.streamedWaitSeconds.toFixed(2)} s for blocks`],
+    ['decode throughput', `${mb(r.decode.bytesPerSecond)} of BF16 (median of ${r.decode.rounds} rounds decoding all ${int(r.decode.blockBytes)} block bytes); run (2) spent ${r.decode.streamedWaitSeconds.toFixed(2)} s waiting for blocks and copying them out as f32`],
     ['KV caches', r.kv.length ? `default bits per scheme, group size 32, newest ${r.kv[0]?.residualLength ?? '?'} tokens kept in f32; f32 cache: ${int(r.denseKvBytesPerToken)} bytes/token` : 'none requested (--kv none)'],
     ['bit-identity', r.streamed.bitIdentical
       ? `streamed logits are bit-identical to plain BF16 at every one of ${r.tokens} steps`

@@ -74,7 +74,7 @@ export interface DemoReport {
     bytesPerSecond: number;
     blockBytes: number;
     rounds: number;
-    /** Seconds run (2) waited for decoded blocks (with prefetch, decode overlaps compute). */
+    /** Seconds run (2) waited for decoded blocks plus their copy to host f32 (with prefetch, decoding overlaps compute). */
     streamedWaitSeconds: number;
   };
   /**

@@ -16,7 +16,7 @@ export interface DecodeStats {
   blocks: number;
   /** BF16 bytes produced by the decoder. */
   bytes: number;
-  /** Seconds the forward pass waited for decoded blocks. */
+  /** Seconds the forward pass waited for decoded blocks, including their copy to host f32. */
   waitSeconds: number;
 }
 
