@@ -135,7 +135,7 @@ export class Llama {
     rope(this.#q, heads, headDim, this.pos, ropeTheta);
     rope(this.#k, kvHeads, headDim, this.pos, ropeTheta);
     this.trace?.({ layer: l, pos: this.pos, q: this.#q.slice(), k: this.#k.slice(), v: this.#v.slice() });
-    this.cache.append(l, this.#k, this.#v);
+    this.cache.append(l, this.#k, this.#v, this.#q);
     this.cache.attend(l, this.#q, this.#att);
     matvec(w.wo, this.#att, xb, hidden, heads * headDim);
     for (let i = 0; i < hidden; i++) x[i] = x[i]! + xb[i]!;

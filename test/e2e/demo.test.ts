@@ -1,30 +1,65 @@
-// The end-to-end demo in its short form: compress + verify the bundled model, stream its
-// blocks from the compressed file (logits must be bit-identical to plain BF16), and run
-// the quantized KV caches.
-import { execFileSync } from 'node:child_process';
+// `npm start` in its short scripted form: the whole pipeline runs and reports honestly.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
-const root = new URL('../..', import.meta.url).pathname;
+import { KV_SCHEMES } from '../../lib/index.js';
+import { parseArgs } from '../../examples/demo/args.js';
+import { formatMarkdown, formatSvg, formatText } from '../../examples/demo/report.js';
+import type { DemoReport } from '../../examples/demo/run.js';
 
-describe('npm start (end-to-end demo)', () => {
-  it('runs 32 tokens: verified file, bit-identical streamed logits, every KV scheme reported', () => {
-    const out = execFileSync(process.execPath, ['--import', 'tsx', 'examples/demo.ts', '--tokens', '32', '--json', '--device', 'cpu'], {
-      cwd: root,
-      encoding: 'utf8',
-      timeout: 120_000,
-    });
-    const report = JSON.parse(out);
-    expect(report.model.verified).toBe(true);
-    expect(report.model.compressedBytes).toBeLessThan(report.model.bf16Bytes * 0.72);
-    expect(report.streamed.bitIdentical).toBe(true);
-    expect(report.streamed.stepsCompared).toBe(32);
-    expect(report.plain.firstTokens).toEqual([461, 461, 401, 401, 401, 461, 378, 455, 473, 456]);
-    expect(report.kv.map((k: { scheme: string }) => k.scheme)).toEqual(['kivi', 'vidkv', 'zipcache', 'fp8']);
-    for (const k of report.kv) {
-      expect(k.agreement).toBeGreaterThan(0);
-      expect(k.agreement).toBeLessThanOrEqual(1);
-      expect(k.kvBytesPerToken).toBeLessThan(report.plain.kvBytesPerToken);
-      expect(Number.isFinite(k.meanKl)).toBe(true);
+const exec = promisify(execFile);
+const root = new URL('../..', import.meta.url).pathname;
+const demo = (...args: string[]) => exec(process.execPath, ['--import', 'tsx', 'examples/demo.ts', ...args], { cwd: root, maxBuffer: 1 << 24 });
+
+describe('npm start (examples/demo.ts)', () => {
+  it('--tokens 32 --json: verified, streamed logits bit-identical, every KV scheme measured', async () => {
+    const { stdout } = await demo('--tokens', '32', '--json');
+    const r = JSON.parse(stdout) as DemoReport;
+    expect(r.tokens).toBe(32);
+    expect(r.verify.ok).toBe(true);
+    expect(r.streamed.bitIdentical).toBe(true);
+    expect(r.streamed.bitIdenticalSteps).toBe(32);
+    expect(r.streamed.tokens).toEqual(r.bf16.tokens);
+    expect(r.bf16.tokens).toHaveLength(32);
+    expect(r.files.compressedBytes).toBeLessThan(r.files.bf16Bytes);
+    expect(r.files.bitsPerWeight).toBeGreaterThanOrEqual(r.files.entropyBound);
+    expect(r.files.bitsPerWeight).toBeLessThan(16);
+    expect(r.decode.bytesPerSecond).toBeGreaterThan(0);
+    expect(r.f32.top1Agreement).toBeGreaterThan(0.5); // F32 vs BF16 weights: close, not equal
+    expect(r.f32.meanKL).toBeGreaterThan(0);
+    expect(r.kv.map((k) => k.scheme)).toEqual([...KV_SCHEMES]);
+    for (const k of r.kv) {
+      expect(k.available, `${k.scheme}: ${k.error}`).toBe(true);
+      expect(k.top1Agreement).toBeGreaterThanOrEqual(0);
+      expect(k.top1Agreement).toBeLessThanOrEqual(1);
+      expect(k.meanKL).toBeGreaterThanOrEqual(0);
+      expect(k.quantizedTokens).toBe(32); // --residual 32 by default: the 32nd token flushes the window
+      expect(k.bytesPerToken).toBeLessThan(r.denseKvBytesPerToken);
+      expect(k.packedBytesPerToken).toBeGreaterThan(0);
+      expect(k.packedBytesPerToken).toBeLessThan(r.denseKvBytesPerToken);
     }
+    const text = formatText(r);
+    expect(text).toContain('bit-identical 32/32 steps');
+    expect(formatMarkdown(r)).toContain('| (2) | streamed, DFloat11 |');
+    expect(formatSvg(r)).toMatch(/^<svg[\s\S]*<\/svg>\n$/);
+  }, 120_000);
+
+  it('--kv none runs without KV rows; bad options exit 2 with the usage', async () => {
+    const { stdout } = await demo('--tokens', '4', '--kv', 'none', '--json');
+    expect((JSON.parse(stdout) as DemoReport).kv).toEqual([]);
+    await expect(demo('--tokens', '0')).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('--tokens must be an integer in 1..511') });
+  }, 60_000);
+
+  it('parses options strictly', () => {
+    expect(parseArgs([])).toMatchObject({ tokens: 256, kv: [...KV_SCHEMES], residual: 32, device: 'auto', json: false });
+    expect(parseArgs(['--tokens=8', '--kv', 'fp8,kivi', '--device', 'cpu'])).toMatchObject({ tokens: 8, kv: ['fp8', 'kivi'], device: 'cpu' });
+    expect(() => parseArgs(['--kv', 'int3'])).toThrow(/unknown scheme 'int3'/);
+    expect(() => parseArgs(['--tokens', '512'])).toThrow(/1\.\.511/);
+    expect(() => parseArgs(['--tokens', '1.5'])).toThrow(/1\.\.511/);
+    expect(() => parseArgs(['--residual', '33'])).toThrow(/multiple of 32/);
+    expect(() => parseArgs(['--device', 'tpu'])).toThrow(/cpu, cuda or auto/);
+    expect(() => parseArgs(['--frobnicate'])).toThrow(/unknown option/);
+    expect(() => parseArgs(['--tokens'])).toThrow(/needs a value/);
   });
 });
