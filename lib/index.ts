@@ -6,3 +6,4 @@ export { InferzipError, type InferzipErrorCode } from './errors.js';
 export { backend, activeDevice, setDevice, setThreads, type BackendInfo, type DeviceKind, type GpuDevice } from './backend.js';
 export * from './tensor.js';
 export { DeviceTensor, type DeviceOptions } from './device-tensor.js';
+export * from './tokens/index.js';
