@@ -12,3 +12,22 @@ export {
   type MergeTokensOptions,
   type ProtectedTokens,
 } from './tome.js';
+export {
+  densityPeakClusters,
+  segmentFrames,
+  temporalMerge,
+  type DyCokeOptions,
+  type HoliTomOptions,
+  type TemporalMergeOptions,
+  type TemporalMergeResult,
+} from './temporal.js';
+export {
+  DynamicKVPruner,
+  meanAttention,
+  pruneByAttention,
+  type DynamicKVPrunerOptions,
+  type KVPruneStep,
+  type PruneByAttentionOptions,
+  type PruneResult,
+  type TokenSpan,
+} from './prune.js';

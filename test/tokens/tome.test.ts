@@ -11,6 +11,8 @@ import {
   mergeTokens,
   mergeTokensSync,
   scheduleTokens,
+  SourceMap,
+  type MergeResult,
 } from '../../lib/tokens/index.js';
 
 const hasCuda = (() => {
@@ -149,10 +151,10 @@ describe('ToMe mergeTokens', () => {
     const c = 12;
     let x: Tensor = tensor('f32', [2, n, c], randn(2 * n * c, rand));
     let sizes: Tensor<'f32'> | undefined;
-    let source;
+    let source: SourceMap | undefined;
     let tokens = n;
     for (const r of mergeSchedule(4, { r: 12, inflection: 0.5 }, { tokens: n, protectedTokens: [0, 1] })) {
-      const res = mergeTokensSync(x, { r, sizes, source, protectedTokens: [0, 1], keepOrder: true });
+      const res: MergeResult<Tensor> = mergeTokensSync(x, { r, sizes, source, protectedTokens: [0, 1], keepOrder: true });
       expect(res.tokens.shape).toEqual([2, tokens - r, c]);
       tokens -= r;
       for (let b = 0; b < 2; b++) {
