@@ -312,13 +312,25 @@ function holitom(x: Float32Array, t: number, p: number, c: number, o: HoliTomOpt
   return result(g, p, dtype, segments);
 }
 
+/** Largest token set clustered at once: the pairwise distances take chunk^2 doubles (32 MiB here). */
+const MAX_CLUSTER_CHUNK = 2048;
+
 function clusterGroup(g: Groups, ids: number[], centres: number, knn: number): void {
   if (centres >= ids.length) return;
-  const { centres: cs, label } = densityPeakClusters(g.x, g.c, ids, centres, knn);
-  ids.forEach((id, i) => {
-    const centre = ids[cs[label[i]!]!]!;
-    if (centre !== id) g.merge(id, centre);
-  });
+  // Bound memory on long segments: cluster consecutive chunks, centres shared out by size.
+  const chunks = Math.ceil(ids.length / MAX_CLUSTER_CHUNK);
+  let given = 0;
+  for (let ci = 0; ci < chunks; ci++) {
+    const part = ids.slice(Math.floor((ci * ids.length) / chunks), Math.floor(((ci + 1) * ids.length) / chunks));
+    const want = Math.round(((ci + 1) * centres) / chunks) - given;
+    given += want;
+    if (want >= part.length) continue;
+    const { centres: cs, label } = densityPeakClusters(g.x, g.c, part, want, knn);
+    part.forEach((id, i) => {
+      const centre = part[cs[label[i]!]!]!;
+      if (centre !== id) g.merge(id, centre);
+    });
+  }
 }
 
 /**
