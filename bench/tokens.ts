@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 
-import { backend, mergeSchedule, mergeTokensSync, scheduleTokens, setThreads, tensor } from '../lib/index.js';
+import { backend, mergeSchedule, mergeTokensSync, scheduleTokens, setThreads, tensor, type MergeResult, type Tensor } from '../lib/index.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => {
@@ -148,11 +148,11 @@ for (const m of [
   const perLayer = counts.slice(0, m.layers);
   const attn = perLayer.reduce((a, v) => a + v * v, 0) / (m.layers * m.n * m.n);
   const mlp = perLayer.reduce((a, v) => a + v, 0) / (m.layers * m.n);
-  let x = tensor('f32', [m.n, m.c], randomTokens(m.n, m.c, 7));
+  let x: Tensor = tensor('f32', [m.n, m.c], randomTokens(m.n, m.c, 7));
   const t0 = performance.now();
-  let sizes;
+  let sizes: Tensor<'f32'> | undefined;
   for (const r of sched) {
-    const res = mergeTokensSync(x, { r, sizes, protectedTokens: 1 });
+    const res: MergeResult<Tensor> = mergeTokensSync(x, { r, sizes, protectedTokens: 1 });
     x = res.tokens;
     sizes = res.sizes;
   }

@@ -221,6 +221,25 @@ describe('ToMe mergeTokens', () => {
     un.dispose();
   });
 
+  it('f16/bf16 DeviceTensors use the shared kernel conversions and match the host path', () => {
+    const rand = rng(14);
+    const f = tensor('f32', [3, 41, 24], randn(3 * 41 * 24, rand));
+    for (const dt of ['f16', 'bf16'] as const) {
+      const xs = castFloat(f, dt);
+      const sizes = tensor('f32', [3, 41], new Float32Array(123).map(() => 1 + Math.floor(rand() * 3)));
+      const dx = DeviceTensor.fromSync(xs, { device: 'cpu' });
+      const ds = DeviceTensor.fromSync(sizes, { device: 'cpu' });
+      const dev = mergeTokensSync(dx, { r: 15, sizes: ds, protectedTokens: [0, 5] });
+      const host = mergeTokensSync(xs, { r: 15, sizes, protectedTokens: [0, 5] });
+      expect(dev.tokens.dtype).toBe(dt);
+      expect(Array.from(dev.dest)).toEqual(Array.from(host.dest));
+      // both round the same f32 results to nearest even: identical bits
+      expect(Array.from(dev.tokens.downloadSync().data)).toEqual(Array.from(host.tokens.data));
+      expect(Array.from(dev.sizes.downloadSync().data)).toEqual(Array.from(host.sizes.data));
+      for (const t of [dx, ds, dev.tokens, dev.sizes]) t.dispose();
+    }
+  });
+
   it.skipIf(!hasCuda)('CUDA gives the CPU result', async () => {
     const rand = rng(13);
     for (const dt of ['f32', 'bf16'] as const) {
