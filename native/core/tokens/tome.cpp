@@ -92,6 +92,54 @@ inline void Dot4x2(const float* a0, const float* a1, const float* a2, const floa
   }
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define IZ_TOKENS_AVX2 1
+#include <immintrin.h>
+
+// The same 4x2 block with 8-wide FMA, used when the CPU has AVX2 + FMA (checked at run
+// time, so the portable build still runs everywhere).
+__attribute__((target("avx2,fma"))) void Dot4x2Avx2(const float* a0, const float* a1, const float* a2,
+                                                    const float* a3, const float* b0, const float* b1, int64_t cm,
+                                                    float out[4][2]) {
+  __m256 s[4][2];
+  for (int i = 0; i < 4; ++i) s[i][0] = s[i][1] = _mm256_setzero_ps();
+  const float* as[4] = {a0, a1, a2, a3};
+  int64_t k = 0;
+  for (; k + 8 <= cm; k += 8) {
+    const __m256 vb0 = _mm256_loadu_ps(b0 + k), vb1 = _mm256_loadu_ps(b1 + k);
+    for (int i = 0; i < 4; ++i) {
+      const __m256 va = _mm256_loadu_ps(as[i] + k);
+      s[i][0] = _mm256_fmadd_ps(va, vb0, s[i][0]);
+      s[i][1] = _mm256_fmadd_ps(va, vb1, s[i][1]);
+    }
+  }
+  for (int i = 0; i < 4; ++i) {
+    for (int j = 0; j < 2; ++j) {
+      const __m128 lo = _mm256_castps256_ps128(s[i][j]), hi = _mm256_extractf128_ps(s[i][j], 1);
+      alignas(16) float t[4];
+      _mm_store_ps(t, _mm_add_ps(lo, hi));
+      out[i][j] = (t[0] + t[1]) + (t[2] + t[3]);
+    }
+  }
+  for (; k < cm; ++k) {
+    for (int i = 0; i < 4; ++i) {
+      out[i][0] += as[i][k] * b0[k];
+      out[i][1] += as[i][k] * b1[k];
+    }
+  }
+}
+#endif
+
+using Dot4x2Fn = void (*)(const float*, const float*, const float*, const float*, const float*, const float*, int64_t,
+                          float[4][2]);
+
+Dot4x2Fn PickDot4x2() {
+#if IZ_TOKENS_AVX2
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Dot4x2Avx2;
+#endif
+  return Dot4x2;
+}
+
 // Best unprotected B for every A row of one batch row. an/bn: normalized sides.
 void BestMatchRow(const float* an, const float* bn, int64_t n, int64_t cm, const uint8_t* protect, int32_t* best_b,
                   float* best_score) {
@@ -104,6 +152,7 @@ void BestMatchRow(const float* an, const float* bn, int64_t n, int64_t cm, const
   for (int64_t b = 0; b < nb; ++b)
     if (!protect || !protect[2 * b + 1]) usable_b.push_back(static_cast<int32_t>(b));
   const int64_t nu = static_cast<int64_t>(usable_b.size());
+  static const Dot4x2Fn dot4x2 = PickDot4x2();
   ParallelFor(static_cast<size_t>(blocks), 1, [&](size_t lo, size_t hi) {
     for (size_t blk = lo; blk < hi; ++blk) {
       const int64_t a_lo = static_cast<int64_t>(blk) * kABlock, a_hi = std::min(na, a_lo + kABlock);
@@ -118,7 +167,7 @@ void BestMatchRow(const float* an, const float* bn, int64_t n, int64_t cm, const
           for (int64_t t = t0; t < t1; t += 2) {
             const int32_t b0 = usable_b[t], b1 = usable_b[std::min(t + 1, t1 - 1)];
             float d[4][2];
-            Dot4x2(ar[0], ar[1], ar[2], ar[3], bn + b0 * cm, bn + b1 * cm, cm, d);
+            dot4x2(ar[0], ar[1], ar[2], ar[3], bn + b0 * cm, bn + b1 * cm, cm, d);
             for (int i = 0; i < 4 && a + i < a_hi; ++i) {
               const int64_t s = a + i - a_lo;
               if (ArgmaxBetter(d[i][0], b0, bs[s], bi[s]) || bi[s] < 0) bs[s] = d[i][0], bi[s] = b0;
