@@ -106,7 +106,7 @@ const c0 = cpus();
 const threads = backend().cpuThreads;
 log('# Token merging benchmark');
 log();
-log(`Machine: ${c0.length} x ${c0[0]?.model ?? 'unknown CPU'} (2-core x86-64 VM, SSE2 baseline build), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.versions.node}; backend ${backend().name}.`);
+log(`Machine: ${c0.length} x ${c0[0]?.model ?? 'unknown CPU'} (2-core x86-64 VM shared with other jobs; dot products use AVX2+FMA when the CPU has them, picked at run time), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.versions.node}; backend ${backend().name}.`);
 log(`Median of ${runs} runs after one warm-up; both implementations run in this process.`);
 log();
 log('## One ToMe step (C = 1024, metric = x, r = N / 4)');

@@ -143,6 +143,7 @@ void TomeMerge(int64_t batch, int64_t n, int64_t c, int64_t cm, int64_t r, bool 
                const void* x, const void* metric, const float* sizes, const uint8_t* protect_host, void* out_x,
                float* out_sizes, int32_t* dest) {
   IZ_CHECK(batch <= 65535, Unsupported, "the CUDA token merge handles at most 65535 batch rows per call");
+  IZ_CHECK(batch * n < (int64_t(1) << 31), Unsupported, "the CUDA token merge handles fewer than 2^31 tokens per call");
   const int64_t na = iz::tokens::SideCountA(n), n_out = n - r;
   Scratch nm(size_t(batch * n * cm) * 4);
   Scratch best_b(size_t(batch * na) * 4), best_score(size_t(batch * na) * 4), merged(size_t(batch * na));

@@ -24,7 +24,10 @@ export {
 export {
   DynamicKVPruner,
   meanAttention,
+  mergeByAttention,
   pruneByAttention,
+  type MergeByAttentionOptions,
+  type MergeByAttentionResult,
   type DynamicKVPrunerOptions,
   type KVPruneStep,
   type PruneByAttentionOptions,

@@ -3,7 +3,7 @@
  * image tokens at layer K, and DyCoke's decode-time dynamic KV pruning.
  */
 import { InferzipError, check } from '../errors.js';
-import { assertTensor, tensor, toFloat32, type DType, type Tensor, type TypedArrayFor } from '../tensor.js';
+import { assertTensor, castFloat, tensor, toFloat32, type DType, type Tensor, type TypedArrayFor } from '../tensor.js';
 import { cosine, rankIndices } from './similarity.js';
 import { checkFinite, checkInt, checkNumber, FLOAT_DTYPES } from './validate.js';
 
@@ -177,4 +177,76 @@ export class DynamicKVPruner {
     this.#previous = undefined;
     this.#kept = undefined;
   }
+}
+
+export interface MergeByAttentionOptions extends PruneByAttentionOptions {
+  /** How many original tokens each input token already holds [N] (default all 1). */
+  sizes?: Float32Array;
+}
+
+export interface MergeByAttentionResult extends PruneResult<'f32' | 'f16' | 'bf16'> {
+  /** Sizes of the output tokens (dropped tokens add their size to the kept token they joined). */
+  sizes: Float32Array;
+  /** [N]: output index holding each input token. */
+  assignment: Int32Array;
+}
+
+/**
+ * HoliTom's inner-LLM step: like {@link pruneByAttention}, but every dropped span token is merged
+ * (size-weighted average) into its most similar kept span token (cosine; ties: lower index)
+ * instead of being thrown away. tokens: [N, C] float.
+ */
+export function mergeByAttention(tokens: Tensor, attention: Tensor | Float32Array, options: MergeByAttentionOptions = {}): MergeByAttentionResult {
+  assertTensor(tokens, 'tokens', { dtypes: FLOAT_DTYPES, rank: [2] });
+  const [n, c] = tokens.shape as [number, number];
+  const { sizes: sizesIn, ...pruneOptions } = options;
+  const pruned = pruneByAttention(tokens, attention, pruneOptions);
+  const x = toFloat32(tokens);
+  checkFinite(x, 'tokens');
+  const sizes = sizesIn ?? new Float32Array(n).fill(1);
+  check(sizes.length === n, `sizes must hold ${n} values (got ${sizes.length})`, 'SHAPE_MISMATCH');
+  for (let i = 0; i < n; i++) if (!(Number.isFinite(sizes[i]!) && sizes[i]! > 0)) throw new InferzipError('INVALID_ARGUMENT', `sizes[${i}] = ${sizes[i]} must be finite and > 0`);
+  const [start, end] = checkSpan(options.span, n);
+  const kept = Array.from(pruned.kept);
+  const slot = new Int32Array(n).fill(-1);
+  kept.forEach((i, j) => (slot[i] = j));
+  const keptInSpan = kept.filter((i) => i >= start && i < end);
+  const assignment = new Int32Array(n);
+  const acc = new Float64Array(kept.length * c);
+  const outSizes = new Float32Array(kept.length);
+  kept.forEach((i, j) => {
+    outSizes[j] = sizes[i]!;
+    for (let k = 0; k < c; k++) acc[j * c + k] = x[i * c + k]! * sizes[i]!;
+    assignment[i] = j;
+  });
+  for (const d of pruned.dropped) {
+    let best = -1;
+    let bestSim = -Infinity;
+    for (const kIdx of keptInSpan) {
+      let dot = 0;
+      let na = 0;
+      let nb = 0;
+      for (let k = 0; k < c; k++) {
+        dot += x[d * c + k]! * x[kIdx * c + k]!;
+        na += x[d * c + k]! ** 2;
+        nb += x[kIdx * c + k]! ** 2;
+      }
+      const sim = na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : 0;
+      if (sim > bestSim) {
+        bestSim = sim;
+        best = kIdx;
+      }
+    }
+    if (best < 0) {
+      throw new InferzipError('INVALID_ARGUMENT', 'mergeByAttention needs at least one kept token in the span (keep >= 1)');
+    }
+    const j = slot[best]!;
+    assignment[d] = j;
+    outSizes[j]! += sizes[d]!;
+    for (let k = 0; k < c; k++) acc[j * c + k]! += x[d * c + k]! * sizes[d]!;
+  }
+  const out = new Float32Array(kept.length * c);
+  for (let j = 0; j < kept.length; j++) for (let k = 0; k < c; k++) out[j * c + k] = acc[j * c + k]! / outSizes[j]!;
+  const merged = castFloat(tensor('f32', [kept.length, c], out), tokens.dtype as 'f32' | 'f16' | 'bf16');
+  return { tokens: merged, kept: pruned.kept, dropped: pruned.dropped, sizes: outSizes, assignment };
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { InferzipError } from '../../lib/errors.js';
 import { tensor } from '../../lib/tensor.js';
-import { DynamicKVPruner, meanAttention, pruneByAttention } from '../../lib/tokens/index.js';
+import { DynamicKVPruner, meanAttention, mergeByAttention, pruneByAttention } from '../../lib/tokens/index.js';
 
 const code = (fn: () => unknown) => {
   try {
@@ -86,5 +86,25 @@ describe('DynamicKVPruner (DyCoke decode-time pruning)', () => {
     expect(code(() => p.attendMask(4))).toBe('INVALID_ARGUMENT');
     expect(code(() => p.update(new Float32Array(3)))).toBe('SHAPE_MISMATCH');
     expect(code(() => p.update(new Float32Array([1, NaN, 0, 0])))).toBe('INVALID_ARGUMENT');
+  });
+});
+
+describe('mergeByAttention (HoliTom inner-LLM merging)', () => {
+  it('merges each dropped token into its most similar kept token, size-weighted', () => {
+    // 6 tokens, span [1, 5): kept by attention are 2 and 4; 1 resembles 2, 3 resembles 4
+    const x = tensor('f32', [6, 2], new Float32Array([9, 9, 1, 0.1, 1, 0, 0, 1, 0.1, 1, 5, 5]));
+    const attention = new Float32Array([0, 0.1, 0.5, 0.2, 0.6, 0]);
+    const sizes = new Float32Array([1, 3, 1, 1, 1, 1]);
+    const res = mergeByAttention(x, attention, { span: [1, 5], keep: 2, sizes });
+    expect(Array.from(res.kept)).toEqual([0, 2, 4, 5]);
+    expect(Array.from(res.assignment)).toEqual([0, 1, 1, 2, 2, 3]);
+    expect(Array.from(res.sizes)).toEqual([1, 4, 2, 1]);
+    const d = Array.from(res.tokens.data);
+    expect(d[2]).toBeCloseTo(1, 6); // (3*1 + 1*1) / 4
+    expect(d[3]).toBeCloseTo(0.075, 6); // (3*0.1 + 0) / 4
+    expect(d[4]).toBeCloseTo(0.05, 6);
+    expect(d[5]).toBeCloseTo(1, 6);
+    expect(code(() => mergeByAttention(x, attention, { span: [1, 5], keep: 0 }))).toBe('INVALID_ARGUMENT');
+    expect(code(() => mergeByAttention(x, attention, { sizes: new Float32Array(2) }))).toBe('SHAPE_MISMATCH');
   });
 });
