@@ -3,7 +3,7 @@
 // whole-model token reduction of merge schedules.
 //   node --import tsx bench/tokens.ts [--runs 5] [--out bench/results/tokens.md]
 import { writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 
 import { backend, mergeSchedule, mergeTokensSync, scheduleTokens, setThreads, tensor, type MergeResult, type Tensor } from '../lib/index.js';
 
@@ -107,7 +107,7 @@ const threads = backend().cpuThreads;
 log('# Token merging benchmark');
 log();
 log(`Machine: ${c0.length} x ${c0[0]?.model ?? 'unknown CPU'} (2-core x86-64 VM shared with other jobs; dot products use AVX2+FMA when the CPU has them, picked at run time), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.versions.node}; backend ${backend().name}.`);
-log(`Median of ${runs} runs after one warm-up; both implementations run in this process.`);
+log(`Median of ${runs} runs after one warm-up; both implementations run in this process. Load average at start: ${loadavg().map((v) => v.toFixed(1)).join(', ')} (other jobs share the cores, so absolute times are inflated; the ratios compare equal conditions).`);
 log();
 log('## One ToMe step (C = 1024, metric = x, r = N / 4)');
 log();
