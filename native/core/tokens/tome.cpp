@@ -34,16 +34,17 @@ void CheckFinite(const float* v, int64_t count, const char* what) {
   }
 }
 
-// Copies rows of one side (start = 0 for A, 1 for B; stride 2) normalized to unit length.
-void NormalizeSide(const float* metric, int64_t n, int64_t cm, int64_t start, float* out) {
-  const int64_t rows = start == 0 ? SideCountA(n) : SideCountB(n);
-  ParallelFor(static_cast<size_t>(rows), 64, [&](size_t lo, size_t hi) {
-    for (size_t r = lo; r < hi; ++r) {
-      const float* src = metric + (start + 2 * static_cast<int64_t>(r)) * cm;
+// Splits every batch row into unit-length A (even) and B (odd) rows, in one parallel pass.
+void NormalizeSides(const float* metric, int64_t batch, int64_t n, int64_t cm, float* an, float* bn) {
+  const int64_t na = SideCountA(n), nb = SideCountB(n);
+  ParallelFor(static_cast<size_t>(batch * n), 64, [&](size_t lo, size_t hi) {
+    for (size_t row = lo; row < hi; ++row) {
+      const int64_t b = static_cast<int64_t>(row) / n, i = static_cast<int64_t>(row) % n;
+      const float* src = metric + static_cast<int64_t>(row) * cm;
       double ss = 0;
       for (int64_t k = 0; k < cm; ++k) ss += double(src[k]) * src[k];
       const float inv = InvNorm(static_cast<float>(ss));
-      float* dst = out + static_cast<int64_t>(r) * cm;
+      float* dst = (i & 1) ? bn + (b * nb + i / 2) * cm : an + (b * na + i / 2) * cm;
       for (int64_t k = 0; k < cm; ++k) dst[k] = src[k] * inv;
     }
   });
@@ -140,49 +141,39 @@ Dot4x2Fn PickDot4x2() {
   return Dot4x2;
 }
 
-// Best unprotected B for every A row of one batch row. an/bn: normalized sides.
-void BestMatchRow(const float* an, const float* bn, int64_t n, int64_t cm, const uint8_t* protect, int32_t* best_b,
-                  float* best_score) {
-  const int64_t na = SideCountA(n), nb = SideCountB(n);
-  constexpr int64_t kABlock = 16, kBTile = 64;
-  const int64_t blocks = (na + kABlock - 1) / kABlock;
-  // Protected B rows are skipped; keep the list of usable ones.
-  std::vector<int32_t> usable_b;
-  usable_b.reserve(static_cast<size_t>(nb));
-  for (int64_t b = 0; b < nb; ++b)
-    if (!protect || !protect[2 * b + 1]) usable_b.push_back(static_cast<int32_t>(b));
+constexpr int64_t kABlock = 16, kBTile = 64;
+
+// Best unprotected B for A rows [a_lo, a_hi) of one batch row (an/bn: that row's
+// normalized sides). B is walked in tiles that stay in cache while 4 A rows reuse them.
+void BestMatchBlock(const float* an, const float* bn, int64_t na, int64_t cm, const std::vector<int32_t>& usable_b,
+                    const uint8_t* protect, int64_t a_lo, int64_t a_hi, Dot4x2Fn dot4x2, int32_t* best_b,
+                    float* best_score) {
   const int64_t nu = static_cast<int64_t>(usable_b.size());
-  static const Dot4x2Fn dot4x2 = PickDot4x2();
-  ParallelFor(static_cast<size_t>(blocks), 1, [&](size_t lo, size_t hi) {
-    for (size_t blk = lo; blk < hi; ++blk) {
-      const int64_t a_lo = static_cast<int64_t>(blk) * kABlock, a_hi = std::min(na, a_lo + kABlock);
-      float bs[kABlock];
-      int32_t bi[kABlock];
-      for (int64_t i = 0; i < kABlock; ++i) bs[i] = kProtectedScore, bi[i] = -1;
-      for (int64_t t0 = 0; t0 < nu; t0 += kBTile) {
-        const int64_t t1 = std::min(nu, t0 + kBTile);
-        for (int64_t a = a_lo; a < a_hi; a += 4) {
-          const float* ar[4];
-          for (int i = 0; i < 4; ++i) ar[i] = an + std::min(a + i, na - 1) * cm;
-          for (int64_t t = t0; t < t1; t += 2) {
-            const int32_t b0 = usable_b[t], b1 = usable_b[std::min(t + 1, t1 - 1)];
-            float d[4][2];
-            dot4x2(ar[0], ar[1], ar[2], ar[3], bn + b0 * cm, bn + b1 * cm, cm, d);
-            for (int i = 0; i < 4 && a + i < a_hi; ++i) {
-              const int64_t s = a + i - a_lo;
-              if (ArgmaxBetter(d[i][0], b0, bs[s], bi[s]) || bi[s] < 0) bs[s] = d[i][0], bi[s] = b0;
-              if (ArgmaxBetter(d[i][1], b1, bs[s], bi[s])) bs[s] = d[i][1], bi[s] = b1;
-            }
-          }
+  float bs[kABlock];
+  int32_t bi[kABlock];
+  for (int64_t i = 0; i < kABlock; ++i) bs[i] = kProtectedScore, bi[i] = -1;
+  for (int64_t t0 = 0; t0 < nu; t0 += kBTile) {
+    const int64_t t1 = std::min(nu, t0 + kBTile);
+    for (int64_t a = a_lo; a < a_hi; a += 4) {
+      const float* ar[4];
+      for (int i = 0; i < 4; ++i) ar[i] = an + std::min(a + i, na - 1) * cm;
+      for (int64_t t = t0; t < t1; t += 2) {
+        const int32_t b0 = usable_b[t], b1 = usable_b[std::min(t + 1, t1 - 1)];
+        float d[4][2];
+        dot4x2(ar[0], ar[1], ar[2], ar[3], bn + b0 * cm, bn + b1 * cm, cm, d);
+        for (int i = 0; i < 4 && a + i < a_hi; ++i) {
+          const int64_t s = a + i - a_lo;
+          if (bi[s] < 0 || ArgmaxBetter(d[i][0], b0, bs[s], bi[s])) bs[s] = d[i][0], bi[s] = b0;
+          if (ArgmaxBetter(d[i][1], b1, bs[s], bi[s])) bs[s] = d[i][1], bi[s] = b1;
         }
       }
-      for (int64_t a = a_lo; a < a_hi; ++a) {
-        const bool prot = protect && protect[2 * a];
-        best_b[a] = prot ? -1 : bi[a - a_lo];
-        best_score[a] = prot || bi[a - a_lo] < 0 ? kProtectedScore : bs[a - a_lo];
-      }
     }
-  });
+  }
+  for (int64_t a = a_lo; a < a_hi; ++a) {
+    const bool prot = protect && protect[2 * a];
+    best_b[a] = prot ? -1 : bi[a - a_lo];
+    best_score[a] = prot || bi[a - a_lo] < 0 ? kProtectedScore : bs[a - a_lo];
+  }
 }
 
 // Marks the r best-scoring unprotected A tokens (score desc, index asc).
@@ -229,13 +220,25 @@ void TomeBestMatchCpu(const TomeShape& s, const float* metric, const uint8_t* pr
   TomeValidateShape(s, protect);
   const int64_t na = SideCountA(s.n), nb = SideCountB(s.n);
   CheckFinite(metric, s.batch * s.n * s.cm, "metric");
-  std::vector<float> an(static_cast<size_t>(na * s.cm)), bn(static_cast<size_t>(std::max<int64_t>(nb, 1) * s.cm));
-  for (int64_t b = 0; b < s.batch; ++b) {
-    const float* m = metric + b * s.n * s.cm;
-    NormalizeSide(m, s.n, s.cm, 0, an.data());
-    NormalizeSide(m, s.n, s.cm, 1, bn.data());
-    BestMatchRow(an.data(), bn.data(), s.n, s.cm, protect, best_b + b * na, best_score + b * na);
-  }
+  std::vector<float> an(static_cast<size_t>(s.batch * na * s.cm));
+  std::vector<float> bn(static_cast<size_t>(s.batch * std::max<int64_t>(nb, 1) * s.cm));
+  NormalizeSides(metric, s.batch, s.n, s.cm, an.data(), bn.data());
+  // Protected B rows are skipped; the usable list is the same for every batch row.
+  std::vector<int32_t> usable_b;
+  usable_b.reserve(static_cast<size_t>(nb));
+  for (int64_t b = 0; b < nb; ++b)
+    if (!protect || !protect[2 * b + 1]) usable_b.push_back(static_cast<int32_t>(b));
+  static const Dot4x2Fn dot4x2 = PickDot4x2();
+  // One parallel loop over (batch row, A block): threads start once per call, not per row.
+  const int64_t blocks = (na + kABlock - 1) / kABlock;
+  ParallelFor(static_cast<size_t>(s.batch * blocks), 1, [&](size_t lo, size_t hi) {
+    for (size_t job = lo; job < hi; ++job) {
+      const int64_t b = static_cast<int64_t>(job) / blocks, blk = static_cast<int64_t>(job) % blocks;
+      const int64_t a_lo = blk * kABlock, a_hi = std::min(na, a_lo + kABlock);
+      BestMatchBlock(an.data() + b * na * s.cm, bn.data() + b * nb * s.cm, na, s.cm, usable_b, protect, a_lo, a_hi,
+                     dot4x2, best_b + b * na, best_score + b * na);
+    }
+  });
 }
 
 void TomeMergeCpu(const TomeShape& s, const TomeHostIn& in, const TomeHostOut& out) {
@@ -253,42 +256,44 @@ void TomeMergeCpu(const TomeShape& s, const TomeHostIn& in, const TomeHostOut& o
   std::vector<float> best_score(static_cast<size_t>(s.batch * na));
   TomeBestMatchCpu(s, in.metric, in.protect, best_b.data(), best_score.data());
 
+  // Selection and placement are O(N log N) per row: sequential, then one parallel reduce.
   std::vector<uint8_t> merged(static_cast<size_t>(na));
-  std::vector<int32_t> offsets(static_cast<size_t>(n_out + 1)), sources(static_cast<size_t>(s.n));
+  std::vector<int32_t> offsets(static_cast<size_t>(s.batch * (n_out + 1))), sources(static_cast<size_t>(s.batch * s.n));
   for (int64_t b = 0; b < s.batch; ++b) {
     SelectTopR(na, best_b.data() + b * na, best_score.data() + b * na, s.r, merged.data());
-    int32_t* dest = out.dest + b * s.n;
-    BuildPlacement(s.n, merged.data(), best_b.data() + b * na, s.keep_order, dest, offsets.data(), sources.data(),
-                   n_out);
-    const float* x = in.x + b * s.n * s.c;
-    const float* sz = in.sizes ? in.sizes + b * s.n : nullptr;
-    float* ox = out.x + b * n_out * s.c;
-    float* os = out.sizes + b * n_out;
-    ParallelFor(static_cast<size_t>(n_out), 16, [&](size_t lo, size_t hi) {
-      std::vector<float> acc(static_cast<size_t>(s.c));
-      for (size_t j = lo; j < hi; ++j) {
-        const int32_t o0 = offsets[j], o1 = offsets[j + 1];
-        float* dst = ox + static_cast<int64_t>(j) * s.c;
-        if (o1 - o0 == 1) {  // a lone token is copied exactly
-          const int32_t i = sources[o0];
-          std::memcpy(dst, x + int64_t(i) * s.c, sizeof(float) * size_t(s.c));
-          os[j] = sz ? sz[i] : 1.0f;
-          continue;
-        }
-        std::fill(acc.begin(), acc.end(), 0.0f);
-        float wsum = 0;
-        for (int32_t q = o0; q < o1; ++q) {
-          const int32_t i = sources[q];
-          const float w = sz ? sz[i] : 1.0f;
-          wsum += w;
-          const float* xi = x + int64_t(i) * s.c;
-          for (int64_t k = 0; k < s.c; ++k) acc[k] += xi[k] * w;
-        }
-        for (int64_t k = 0; k < s.c; ++k) dst[k] = WeightedMean(acc[k], wsum);
-        os[j] = wsum;
-      }
-    });
+    BuildPlacement(s.n, merged.data(), best_b.data() + b * na, s.keep_order, out.dest + b * s.n,
+                   offsets.data() + b * (n_out + 1), sources.data() + b * s.n, n_out);
   }
+  ParallelFor(static_cast<size_t>(s.batch * n_out), 16, [&](size_t lo, size_t hi) {
+    std::vector<float> acc(static_cast<size_t>(s.c));
+    for (size_t job = lo; job < hi; ++job) {
+      const int64_t b = static_cast<int64_t>(job) / n_out, j = static_cast<int64_t>(job) % n_out;
+      const int32_t* off = offsets.data() + b * (n_out + 1);
+      const int32_t* src = sources.data() + b * s.n;
+      const float* x = in.x + b * s.n * s.c;
+      const float* sz = in.sizes ? in.sizes + b * s.n : nullptr;
+      float* dst = out.x + (b * n_out + j) * s.c;
+      float* os = out.sizes + b * n_out;
+      const int32_t o0 = off[j], o1 = off[j + 1];
+      if (o1 - o0 == 1) {  // a lone token is copied exactly
+        const int32_t i = src[o0];
+        std::memcpy(dst, x + int64_t(i) * s.c, sizeof(float) * size_t(s.c));
+        os[j] = sz ? sz[i] : 1.0f;
+        continue;
+      }
+      std::fill(acc.begin(), acc.end(), 0.0f);
+      float wsum = 0;
+      for (int32_t q = o0; q < o1; ++q) {
+        const int32_t i = src[q];
+        const float w = sz ? sz[i] : 1.0f;
+        wsum += w;
+        const float* xi = x + int64_t(i) * s.c;
+        for (int64_t k = 0; k < s.c; ++k) acc[k] += xi[k] * w;
+      }
+      for (int64_t k = 0; k < s.c; ++k) dst[k] = WeightedMean(acc[k], wsum);
+      os[j] = wsum;
+    }
+  });
 }
 
 TomeDeviceResult TomeMergeDevice(const TomeShape& s, TokDType dtype, const MemoryPtr& x, const MemoryPtr& metric,
