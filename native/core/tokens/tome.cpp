@@ -215,11 +215,26 @@ void TomeValidateShape(const TomeShape& s, const uint8_t* protect) {
                " of " + std::to_string(s.n) + " tokens can merge in one step");
 }
 
+namespace {
+
+void BestMatchChecked(const TomeShape& s, const float* metric, const uint8_t* protect, int32_t* best_b,
+                      float* best_score);
+
+}  // namespace
+
 void TomeBestMatchCpu(const TomeShape& s, const float* metric, const uint8_t* protect, int32_t* best_b,
                       float* best_score) {
   TomeValidateShape(s, protect);
-  const int64_t na = SideCountA(s.n), nb = SideCountB(s.n);
   CheckFinite(metric, s.batch * s.n * s.cm, "metric");
+  BestMatchChecked(s, metric, protect, best_b, best_score);
+}
+
+namespace {
+
+// The matching itself, on inputs already validated.
+void BestMatchChecked(const TomeShape& s, const float* metric, const uint8_t* protect, int32_t* best_b,
+                      float* best_score) {
+  const int64_t na = SideCountA(s.n), nb = SideCountB(s.n);
   std::vector<float> an(static_cast<size_t>(s.batch * na * s.cm));
   std::vector<float> bn(static_cast<size_t>(s.batch * std::max<int64_t>(nb, 1) * s.cm));
   NormalizeSides(metric, s.batch, s.n, s.cm, an.data(), bn.data());
@@ -241,6 +256,8 @@ void TomeBestMatchCpu(const TomeShape& s, const float* metric, const uint8_t* pr
   });
 }
 
+}  // namespace
+
 void TomeMergeCpu(const TomeShape& s, const TomeHostIn& in, const TomeHostOut& out) {
   TomeValidateShape(s, in.protect);
   IZ_CHECK(in.x && in.metric && out.x && out.sizes && out.dest, InvalidArgument, "missing buffer");
@@ -254,7 +271,8 @@ void TomeMergeCpu(const TomeShape& s, const TomeHostIn& in, const TomeHostOut& o
   const int64_t na = SideCountA(s.n), n_out = s.n - s.r;
   std::vector<int32_t> best_b(static_cast<size_t>(s.batch * na));
   std::vector<float> best_score(static_cast<size_t>(s.batch * na));
-  TomeBestMatchCpu(s, in.metric, in.protect, best_b.data(), best_score.data());
+  if (in.metric != in.x) CheckFinite(in.metric, s.batch * s.n * s.cm, "metric");
+  BestMatchChecked(s, in.metric, in.protect, best_b.data(), best_score.data());
 
   // Selection and placement are O(N log N) per row: sequential, then one parallel reduce.
   std::vector<uint8_t> merged(static_cast<size_t>(na));
