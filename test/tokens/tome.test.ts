@@ -307,6 +307,29 @@ describe('ToMe mergeTokens', () => {
     expect(code(() => nativeCall(() => native().tomeMerge(new Float32Array([NaN, 0, 0, 0, 0, 0, 0, 0]), null, null, null, 1, 4, 2, 2, 1, false)))).toBe('INVALID_ARGUMENT');
   });
 
+  it('the native device entry point rejects hostile sizes and masks', () => {
+    const code = (fn: () => unknown) => {
+      try {
+        nativeCall(fn);
+      } catch (e) {
+        return (e as InferzipError).code;
+      }
+      return 'no error';
+    };
+    const small = DeviceTensor.fromSync(tensor('f32', [4, 2]), { device: 'cpu' });
+    const sizes = DeviceTensor.fromSync(tensor('f32', [2]), { device: 'cpu' });
+    // claims 1000 tokens over an 8-float buffer
+    expect(code(() => native().tomeMergeDevice(small.buffer, null, null, null, 1, 1000, 2, 2, 1, false, 'f32'))).toBe('SHAPE_MISMATCH');
+    expect(code(() => native().tomeMergeDevice(small.buffer, null, sizes.buffer, null, 1, 4, 2, 2, 1, false, 'f32'))).toBe('SHAPE_MISMATCH');
+    expect(code(() => native().tomeMergeDevice(small.buffer, null, null, new Uint8Array(3), 1, 4, 2, 2, 1, false, 'f32'))).toBe('SHAPE_MISMATCH');
+    expect(code(() => native().tomeMergeDevice(small.buffer, null, null, null, 1, 4, 2, 2, 1, false, 'i8'))).toBe('DTYPE_MISMATCH');
+    expect(code(() => native().tomeMergeDevice(small.buffer, null, null, null, 1, 4, 2, 3, 1, false, 'f32'))).toBe('SHAPE_MISMATCH');
+    expect(code(() => native().tomeMerge(new Float32Array(8), new Float32Array(8), new Float32Array([1, 1, -1, 1]), null, 1, 4, 2, 2, 1, false))).toBe('INVALID_ARGUMENT');
+    expect(code(() => native().tomeMerge(new Float32Array(8), null, null, null, 1, 4, 2, 2, 1, 'yes' as never))).toBe('INVALID_ARGUMENT');
+    small.dispose();
+    sizes.dispose();
+  });
+
   it('rejects a disposed DeviceTensor', async () => {
     const dx = DeviceTensor.fromSync(tensor('f32', [4, 2]), { device: 'cpu' });
     dx.dispose();
