@@ -119,7 +119,7 @@ describe('FastV and dynamic KV pruning', () => {
     const att = new Float32Array([9, 9, 0.1, 0.5, 0.2, 0.9, 0.3, 0.8, 9, 9]);
     const res = pruneByAttention(x, att, { span: [2, 8], ratio: 0.5 });
     expect(Array.from(res.indices)).toEqual([0, 1, 3, 5, 7, 8, 9]);
-    expect(Array.from(res.x.data).slice(4, 6)).toEqual([6, 7]);
+    expect(Array.from(res.x.data as Float32Array).slice(4, 6)).toEqual([6, 7]);
     const heads = tensor('f32', [2, 10], Float32Array.from([...att, ...att]));
     expect(Array.from(pruneByAttention(x, heads, { span: [2, 8], keep: 1 }).indices)).toEqual([0, 1, 5, 8, 9]);
     expect(() => pruneByAttention(x, att, { span: [5, 20] })).toThrow(InferzipError);
