@@ -40,4 +40,19 @@ describe('README examples', () => {
       }
     }, 120_000);
   });
+
+  it('gives the two set-up commands', () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    expect(readme).toMatch(/```sh\nnpm install\nnpm test\n```/);
+  });
+});
+
+describe('npm start', () => {
+  it('runs the demo the start script names', () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    const args = pkg.scripts.start!.split(/\s+/);
+    expect(args[0]).toBe('node');
+    const out = execFileSync(process.execPath, args.slice(1), { cwd: root, encoding: 'utf8' });
+    expect(out.trim().length).toBeGreaterThan(0);
+  });
 });
