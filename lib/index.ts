@@ -7,4 +7,7 @@ export { backend, activeDevice, setDevice, setThreads, type BackendInfo, type De
 export * from './tensor.js';
 export { DeviceTensor, type DeviceOptions } from './device-tensor.js';
 export * from './safetensors/index.js';
+export * from './df11/index.js';
+export * from './model/index.js';
+export * from './tokens/index.js';
 export * from './kvquant/index.js';

@@ -5,13 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-60}"
-dir=build-native-tests
 cxx="${CXX:-g++}"
 fuzzers=OFF
 if command -v clang++ >/dev/null 2>&1 && echo 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long){return 0;}' \
     | clang++ -x c++ -fsanitize=fuzzer - -o /tmp/iz-fuzz-probe 2>/dev/null; then
   cxx=clang++; fuzzers=ON
 fi
+dir="build-native-tests-$cxx"  # one folder per compiler: CMake cannot switch compilers in place
 echo "[native-tests] compiler: $cxx (libFuzzer: $fuzzers)"
 cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER="$cxx" \
   -DINFERZIP_ADDON=OFF -DINFERZIP_CUDA=off -DINFERZIP_SANITIZE=ON -DINFERZIP_NATIVE_TESTS=ON -DINFERZIP_FUZZERS=$fuzzers >/dev/null

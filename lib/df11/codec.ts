@@ -1,0 +1,344 @@
+/** compress / decompress: BF16 tensors <-> one DFloat11 unit, on the native encoder and decoders. */
+import { DeviceTensor } from '../device-tensor.js';
+import { check, nativeAwait, nativeCall } from '../errors.js';
+import { native, type NativeBuffer } from '../native.js';
+import { assertTensor, tensor, type Tensor } from '../tensor.js';
+import type { NativeEncodedUnit, NativeUnitParts, UnitBufferSource } from './native.js';
+import './native.js';
+import type { CompressedUnit, UnitBuffers, UnitSlice, UnitStats } from './unit.js';
+
+/** Tensors to compress: by name (insertion order kept) or as [name, tensor] pairs. */
+export type TensorsInput = Readonly<Record<string, Tensor>> | readonly (readonly [string, Tensor])[];
+
+export interface CompressOptions {
+  /** CPU threads for the encoder (default: all cores, see setThreads). */
+  threads?: number;
+  /** Longest Huffman code in bits, 8..32 (default 32; lowered automatically when the tables would not fit). */
+  maxCodeLength?: number;
+}
+
+export interface DecompressOptions {
+  /** CPU threads for the decoder (default: all cores). */
+  threads?: number;
+}
+
+function toPairs(tensors: TensorsInput): [string, Tensor<'bf16'>][] {
+  check(tensors !== null && typeof tensors === 'object', 'tensors must be a record of name -> tensor or an array of [name, tensor] pairs');
+  const pairs = Array.isArray(tensors) ? (tensors as readonly (readonly [string, Tensor])[]) : Object.entries(tensors as Record<string, Tensor>);
+  const seen = new Set<string>();
+  return pairs.map((p, i) => {
+    check(Array.isArray(p) && p.length === 2, `tensors[${i}] must be a [name, tensor] pair`);
+    const [name, t] = p;
+    check(typeof name === 'string' && name.length > 0, `tensors[${i}] needs a non-empty name`);
+    check(!seen.has(name), `tensor name '${name}' appears twice`);
+    seen.add(name);
+    assertTensor(t, `tensor '${name}'`, { dtypes: ['bf16'] });
+    return [name, t as Tensor<'bf16'>];
+  });
+}
+
+function checkThreads(threads: number | undefined): void {
+  if (threads !== undefined) check(Number.isInteger(threads) && threads >= 0 && threads <= 1024, `threads must be an integer 0..1024 (0 = all cores), got ${threads}`);
+}
+
+function checkCompressOptions(o: CompressOptions): void {
+  check(o !== null && typeof o === 'object', 'options must be an object');
+  checkThreads(o.threads);
+  if (o.maxCodeLength !== undefined) {
+    check(Number.isInteger(o.maxCodeLength) && o.maxCodeLength >= 8 && o.maxCodeLength <= 32, `maxCodeLength must be an integer 8..32, got ${o.maxCodeLength}`);
+  }
+}
+
+function buildUnit(pairs: [string, Tensor<'bf16'>][], r: NativeEncodedUnit): CompressedUnit {
+  const rawSet = new Set(r.rawInputs);
+  const raw: Record<string, Tensor<'bf16'>> = {};
+  const offsets = new Map<number, number>();
+  let pos = 0;
+  for (const i of r.encodedInputs) {
+    offsets.set(i, pos);
+    pos += pairs[i]![1].data.length;
+  }
+  for (const i of r.rawInputs) {
+    offsets.set(i, pos);
+    pos += pairs[i]![1].data.length;
+    raw[pairs[i]![0]] = pairs[i]![1];
+  }
+  const slices: UnitSlice[] = pairs.map(([name, t], i) => ({
+    name,
+    shape: Object.freeze([...t.shape]),
+    offset: offsets.get(i)!,
+    length: t.data.length,
+    raw: rawSet.has(i),
+  }));
+  const buffers: UnitBuffers = {
+    encodedExponent: r.encodedExponent,
+    signMantissa: r.signMantissa,
+    luts: r.luts,
+    outputPositions: r.outputPositions,
+    gaps: r.gaps,
+    splitPositions: r.splitPositions,
+  };
+  const h = r.nElements > 0 ? r.entropyBits / r.nElements : 0;
+  return makeUnit(buffers, slices, raw, { exponentEntropy: h, maxCodeLength: r.maxCodeLength, tables: r.nTables, codeBits: r.codeBits });
+}
+
+/** Bytes of every buffer of a unit. */
+export function unitBufferBytes(b: UnitBuffers): number {
+  return b.encodedExponent.byteLength + b.signMantissa.byteLength + b.luts.byteLength + b.outputPositions.byteLength + b.gaps.byteLength + b.splitPositions.byteLength;
+}
+
+/** Code length of each exponent (the last row of luts). */
+function codeLengths(luts: Uint8Array): Uint8Array {
+  return luts.subarray(luts.byteLength - 256);
+}
+
+/** Assembles a unit and its statistics (code facts come from the encoder, or are recomputed). */
+export function makeUnit(
+  buffers: UnitBuffers,
+  slices: readonly UnitSlice[],
+  raw: Record<string, Tensor<'bf16'>>,
+  facts?: { exponentEntropy: number; maxCodeLength: number; tables: number; codeBits: number },
+): CompressedUnit {
+  const encodedElements = buffers.signMantissa.byteLength;
+  let rawElements = 0;
+  for (const s of slices) if (s.raw) rawElements += s.length;
+  const lengths = buffers.luts.byteLength >= 512 ? codeLengths(buffers.luts) : new Uint8Array(256);
+  let maxLen = 0;
+  for (const l of lengths) maxLen = Math.max(maxLen, l);
+  const f = facts ?? { exponentEntropy: NaN, maxCodeLength: maxLen, tables: Math.max(0, buffers.luts.byteLength / 256 - 1), codeBits: NaN };
+  const n = encodedElements;
+  const compressedBytes = unitBufferBytes(buffers);
+  const stats: UnitStats = {
+    encodedElements: n,
+    rawElements,
+    exponentEntropy: f.exponentEntropy,
+    entropyBound: 8 + f.exponentEntropy,
+    payloadBitsPerWeight: n > 0 ? (Number.isFinite(f.codeBits) ? f.codeBits : buffers.encodedExponent.byteLength * 8) / n + 8 : 0,
+    bitsPerWeight: n > 0 ? (compressedBytes * 8) / n : 0,
+    compressedBytes,
+    originalBytes: n * 2,
+    maxCodeLength: f.maxCodeLength,
+    tables: f.tables,
+    rawTensors: slices.filter((s) => s.raw).map((s) => s.name),
+  };
+  return Object.freeze({
+    format: 'dfloat11' as const,
+    buffers,
+    slices: Object.freeze([...slices]),
+    raw: Object.freeze(raw),
+    encodedElements,
+    totalElements: encodedElements + rawElements,
+    stats: Object.freeze(stats),
+  });
+}
+
+/**
+ * Compresses BF16 tensors losslessly into one DFloat11 unit (one shared code, tensors
+ * concatenated in order) off the main thread. Tensors holding an exponent >= 240
+ * (|x| >= 2^113, Inf, NaN) cannot be coded: they are kept verbatim in `unit.raw`.
+ * @example const unit = await compress({ 'q.weight': q, 'k.weight': k });
+ */
+export async function compress(tensors: TensorsInput, options: CompressOptions = {}): Promise<CompressedUnit> {
+  checkCompressOptions(options);
+  const pairs = toPairs(tensors);
+  const r = await nativeAwait(() => native().df11EncodeAsync(pairs.map((p) => p[1].data), options), 'df11.compress');
+  return buildUnit(pairs, r);
+}
+
+/** Synchronous compress (blocks the event loop; prefer compress). */
+export function compressSync(tensors: TensorsInput, options: CompressOptions = {}): CompressedUnit {
+  checkCompressOptions(options);
+  const pairs = toPairs(tensors);
+  const r = nativeCall(() => native().df11Encode(pairs.map((p) => p[1].data), options), 'df11.compress');
+  return buildUnit(pairs, r);
+}
+
+function assertUnit(unit: CompressedUnit): void {
+  check(unit && typeof unit === 'object' && unit.format === 'dfloat11' && unit.buffers && Array.isArray(unit.slices), 'unit must be a CompressedUnit (from compress or unitFromSafetensorsEntries)');
+  const b = unit.buffers;
+  for (const k of ['encodedExponent', 'signMantissa', 'luts', 'outputPositions', 'gaps'] as const) {
+    check(b[k] instanceof Uint8Array, `unit.buffers.${k} must be a Uint8Array`, 'CORRUPT_DATA');
+  }
+}
+
+function parts(b: UnitBuffers): NativeUnitParts {
+  return { luts: b.luts, encodedExponent: b.encodedExponent, signMantissa: b.signMantissa, outputPositions: b.outputPositions, gaps: b.gaps };
+}
+
+function prepareOut(unit: CompressedUnit, out: Uint16Array | undefined): Uint16Array {
+  if (out === undefined) return new Uint16Array(unit.totalElements);
+  check(out instanceof Uint16Array, `out must be a Uint16Array (BF16 bits) or a DeviceTensor`, 'DTYPE_MISMATCH');
+  check(out.length === unit.totalElements, `out holds ${out.length} elements but the unit decodes to ${unit.totalElements}`, 'SHAPE_MISMATCH');
+  return out;
+}
+
+function placeRaw(unit: CompressedUnit, out: Uint16Array): void {
+  for (const s of unit.slices) {
+    if (!s.raw) continue;
+    const t = unit.raw[s.name];
+    check(t && t.data.length === s.length, `raw tensor '${s.name}' is missing or has the wrong size`, 'CORRUPT_DATA');
+    out.set(t.data, s.offset);
+  }
+}
+
+function views(unit: CompressedUnit, out: Uint16Array): Record<string, Tensor<'bf16'>> {
+  const result: Record<string, Tensor<'bf16'>> = {};
+  for (const s of unit.slices) result[s.name] = tensor('bf16', s.shape, out.subarray(s.offset, s.offset + s.length));
+  return result;
+}
+
+function checkSlices(unit: CompressedUnit): void {
+  for (const s of unit.slices) {
+    check(Number.isSafeInteger(s.offset) && s.offset >= 0 && s.offset + s.length <= unit.totalElements, `slice '${s.name}' lies outside the unit`, 'CORRUPT_DATA');
+  }
+}
+
+/**
+ * Decompresses a unit bit for bit. Without `out`, returns host tensors (views into one
+ * new Uint16Array); with a Uint16Array of `unit.totalElements`, decodes into it; with a
+ * DeviceTensor (bf16, totalElements elements; CUDA memory runs the GPU kernel), decodes
+ * into it and returns where each tensor lies in it.
+ */
+export async function decompress(unit: CompressedUnit, out?: Uint16Array, options?: DecompressOptions): Promise<Record<string, Tensor<'bf16'>>>;
+export async function decompress(unit: CompressedUnit, out: DeviceTensor, options?: DecompressOptions): Promise<Record<string, UnitSlice>>;
+export async function decompress(
+  unit: CompressedUnit,
+  out?: Uint16Array | DeviceTensor,
+  options: DecompressOptions = {},
+): Promise<Record<string, Tensor<'bf16'>> | Record<string, UnitSlice>> {
+  assertUnit(unit);
+  checkSlices(unit);
+  checkThreads(options.threads);
+  if (out instanceof DeviceTensor) {
+    const buffer = deviceOut(unit, out);
+    await decodeStream(unit, buffer, options.threads);
+    await uploadRaw(unit, out);
+    return sliceRecord(unit);
+  }
+  const host = prepareOut(unit, out);
+  await nativeAwait(() => native().df11DecodeAsync(parts(unit.buffers), host.subarray(0, unit.encodedElements), options.threads ?? 0), 'df11.decompress');
+  placeRaw(unit, host);
+  return views(unit, host);
+}
+
+/** Synchronous decompress (see decompress). */
+export function decompressSync(unit: CompressedUnit, out?: Uint16Array, options?: DecompressOptions): Record<string, Tensor<'bf16'>>;
+export function decompressSync(unit: CompressedUnit, out: DeviceTensor, options?: DecompressOptions): Record<string, UnitSlice>;
+export function decompressSync(
+  unit: CompressedUnit,
+  out?: Uint16Array | DeviceTensor,
+  options: DecompressOptions = {},
+): Record<string, Tensor<'bf16'>> | Record<string, UnitSlice> {
+  assertUnit(unit);
+  checkSlices(unit);
+  checkThreads(options.threads);
+  if (out instanceof DeviceTensor) {
+    const buffer = deviceOut(unit, out);
+    decodeStreamSync(unit, buffer, options.threads);
+    for (const s of unit.slices) if (s.raw) out.buffer.upload(unit.raw[s.name]!.data, s.offset * 2);
+    return sliceRecord(unit);
+  }
+  const host = prepareOut(unit, out);
+  nativeCall(() => native().df11Decode(parts(unit.buffers), host.subarray(0, unit.encodedElements), options.threads ?? 0), 'df11.decompress');
+  placeRaw(unit, host);
+  return views(unit, host);
+}
+
+function deviceOut(unit: CompressedUnit, out: DeviceTensor): NativeBuffer {
+  check(out.dtype === 'bf16', `out must be a bf16 DeviceTensor, got ${out.dtype}`, 'DTYPE_MISMATCH');
+  check(out.size === unit.totalElements, `out holds ${out.size} elements but the unit decodes to ${unit.totalElements}`, 'SHAPE_MISMATCH');
+  return out.buffer;
+}
+
+// The native decoder needs an output of exactly the stream's size: decode into a scratch
+// buffer on the same device when raw tensors follow the stream in `out`.
+async function decodeStream(unit: CompressedUnit, buffer: NativeBuffer, threads?: number): Promise<void> {
+  if (buffer.bytes === unit.encodedElements * 2) {
+    await nativeAwait(() => native().df11DecodeAsync(parts(unit.buffers), buffer, threads ?? 0), 'df11.decompress');
+    return;
+  }
+  const scratch = nativeCall(() => new (native().NativeBuffer)(buffer.device as 'cpu' | 'cuda', unit.encodedElements * 2), 'df11.decompress');
+  try {
+    await nativeAwait(() => native().df11DecodeAsync(parts(unit.buffers), scratch, threads ?? 0), 'df11.decompress');
+    nativeCall(() => buffer.copyFrom(scratch, 0, 0, unit.encodedElements * 2), 'df11.decompress');
+  } finally {
+    scratch.dispose();
+  }
+}
+
+function decodeStreamSync(unit: CompressedUnit, buffer: NativeBuffer, threads?: number): void {
+  if (buffer.bytes === unit.encodedElements * 2) {
+    nativeCall(() => native().df11Decode(parts(unit.buffers), buffer, threads ?? 0), 'df11.decompress');
+    return;
+  }
+  const scratch = nativeCall(() => new (native().NativeBuffer)(buffer.device as 'cpu' | 'cuda', unit.encodedElements * 2), 'df11.decompress');
+  try {
+    nativeCall(() => native().df11Decode(parts(unit.buffers), scratch, threads ?? 0), 'df11.decompress');
+    nativeCall(() => buffer.copyFrom(scratch, 0, 0, unit.encodedElements * 2), 'df11.decompress');
+  } finally {
+    scratch.dispose();
+  }
+}
+
+async function uploadRaw(unit: CompressedUnit, out: DeviceTensor): Promise<void> {
+  for (const s of unit.slices) {
+    if (s.raw) await nativeAwait(() => out.buffer.uploadAsync(unit.raw[s.name]!.data, s.offset * 2), 'df11.decompress');
+  }
+}
+
+function sliceRecord(unit: CompressedUnit): Record<string, UnitSlice> {
+  const r: Record<string, UnitSlice> = {};
+  for (const s of unit.slices) r[s.name] = s;
+  return r;
+}
+
+/** Unit buffers that may live in device memory (NativeBuffers), e.g. kept resident on the GPU. */
+export type UnitBufferSources = { readonly [K in keyof NativeUnitParts]: UnitBufferSource };
+
+/**
+ * Low-level decode of a unit's encoded stream (buffers in host or device memory) into
+ * `out`: a Uint16Array or NativeBuffer of exactly signMantissa.byteLength BF16 elements.
+ * The CUDA kernel runs when `out` is CUDA memory. Everything is validated natively.
+ */
+export async function decodeUnitBuffers(buffers: UnitBufferSources, out: Uint16Array | NativeBuffer, options: DecompressOptions = {}): Promise<void> {
+  checkThreads(options.threads);
+  await nativeAwait(() => native().df11DecodeAsync({ ...buffers }, out, options.threads ?? 0), 'df11.decode');
+}
+
+/** Synchronous decodeUnitBuffers. */
+export function decodeUnitBuffersSync(buffers: UnitBufferSources, out: Uint16Array | NativeBuffer, options: DecompressOptions = {}): void {
+  checkThreads(options.threads);
+  nativeCall(() => native().df11Decode({ ...buffers }, out, options.threads ?? 0), 'df11.decode');
+}
+
+/**
+ * Decodes by running the CUDA kernel's per-thread steps serially on the CPU (slow; for
+ * tests that check the kernel's logic on machines without a GPU).
+ */
+export function simulateKernelDecode(unit: CompressedUnit): Uint16Array {
+  assertUnit(unit);
+  const out = new Uint16Array(unit.encodedElements);
+  nativeCall(() => native().df11SimulateKernel(parts(unit.buffers), out), 'df11.simulateKernel');
+  return out;
+}
+
+/** Exponent histogram (256 counts) of a BF16 tensor. */
+export function exponentHistogram(t: Tensor): Float64Array {
+  assertTensor(t, 'tensor', { dtypes: ['bf16'] });
+  return nativeCall(() => native().df11Histogram(t.data as Uint16Array), 'df11.exponentHistogram');
+}
+
+/**
+ * Shannon entropy of a BF16 tensor's exponents in bits; 8 + this is the DFloat11 bound
+ * in bits per weight.
+ */
+export function exponentEntropy(t: Tensor): number {
+  const h = exponentHistogram(t);
+  let total = 0;
+  for (const c of h) total += c;
+  if (total === 0) return 0;
+  let e = 0;
+  for (const c of h) if (c > 0) e -= (c / total) * Math.log2(c / total);
+  return e;
+}
+

@@ -1,0 +1,182 @@
+/**
+ * Units <-> safetensors entries, with the DFloat11 buffer names
+ * (`<prefix>.encoded_exponent`, `.sign_mantissa`, `.luts`, `.output_positions`, `.gaps`,
+ * `.split_positions`), so units written here open in DFloat11 tools and units from
+ * DFloat11 files open here. Names and shapes travel in metadata (`<prefix>.df11`).
+ */
+import { InferzipError, check } from '../errors.js';
+import type { SafetensorsReader, SafetensorsWriteEntry } from '../safetensors/index.js';
+import { shapeSize, type Tensor } from '../tensor.js';
+import { makeUnit } from './codec.js';
+import type { CompressedUnit, UnitBuffers, UnitSlice } from './unit.js';
+
+/** Names and shapes of a unit's tensors, in input order (stored as JSON metadata). */
+export interface UnitManifest {
+  readonly tensors: readonly { readonly name: string; readonly shape: readonly number[]; readonly raw?: boolean }[];
+}
+
+const BUFFER_NAMES = ['encoded_exponent', 'sign_mantissa', 'luts', 'output_positions', 'gaps', 'split_positions'] as const;
+
+/** Metadata key holding a unit's manifest. */
+export function unitManifestKey(prefix: string): string {
+  return `${prefix}.df11`;
+}
+
+/** The manifest of a unit (JSON-serializable). */
+export function unitManifest(unit: CompressedUnit): UnitManifest {
+  return { tensors: unit.slices.map((s) => (s.raw ? { name: s.name, shape: [...s.shape], raw: true } : { name: s.name, shape: [...s.shape] })) };
+}
+
+/** `{ '<prefix>.df11': manifest JSON }`, to merge into a file's `__metadata__`. */
+export function unitMetadata(unit: CompressedUnit, prefix: string): Record<string, string> {
+  return { [unitManifestKey(prefix)]: JSON.stringify(unitManifest(unit)) };
+}
+
+/**
+ * The safetensors entries of a unit: its six DFloat11 buffers, then its raw tensors as
+ * `<prefix>.raw.<i>` (BF16, original shape). Write them with writeSafetensors /
+ * serializeSafetensors, together with unitMetadata(unit, prefix).
+ */
+export function unitToSafetensorsEntries(unit: CompressedUnit, prefix: string): SafetensorsWriteEntry[] {
+  check(typeof prefix === 'string' && prefix.length > 0, 'prefix must be a non-empty string');
+  const b = unit.buffers;
+  const entries: SafetensorsWriteEntry[] = [
+    { name: `${prefix}.encoded_exponent`, dtype: 'U8', shape: [b.encodedExponent.byteLength], data: b.encodedExponent },
+    { name: `${prefix}.sign_mantissa`, dtype: 'U8', shape: [b.signMantissa.byteLength], data: b.signMantissa },
+    { name: `${prefix}.luts`, dtype: 'U8', shape: [b.luts.byteLength / 256, 256], data: b.luts },
+    { name: `${prefix}.output_positions`, dtype: 'U8', shape: [b.outputPositions.byteLength], data: b.outputPositions },
+    { name: `${prefix}.gaps`, dtype: 'U8', shape: [b.gaps.byteLength], data: b.gaps },
+    { name: `${prefix}.split_positions`, dtype: 'I64', shape: [b.splitPositions.length], data: b.splitPositions },
+  ];
+  let r = 0;
+  for (const s of unit.slices) {
+    if (!s.raw) continue;
+    const t = unit.raw[s.name]!;
+    entries.push({ name: `${prefix}.raw.${r++}`, dtype: 'BF16', shape: t.shape, data: t.data });
+  }
+  return entries;
+}
+
+/** An entry to rebuild a unit from: raw bytes with dtype and shape. */
+export interface UnitEntry {
+  readonly name: string;
+  readonly dtype: string;
+  readonly shape: readonly number[];
+  readonly data: ArrayBufferView;
+}
+
+type Source = SafetensorsReader | readonly UnitEntry[];
+
+function getter(source: Source): { get(name: string): { dtype: string; shape: readonly number[]; bytes: Uint8Array } | undefined; metadata: Readonly<Record<string, string>> } {
+  if (Array.isArray(source)) {
+    const map = new Map((source as readonly UnitEntry[]).map((e) => [e.name, e]));
+    return {
+      get(name) {
+        const e = map.get(name);
+        return e && { dtype: e.dtype, shape: e.shape, bytes: new Uint8Array(e.data.buffer, e.data.byteOffset, e.data.byteLength) };
+      },
+      metadata: {},
+    };
+  }
+  const reader = source as SafetensorsReader;
+  return {
+    get(name) {
+      if (!reader.has(name)) return undefined;
+      const e = reader.entry(name);
+      return { dtype: e.dtype, shape: e.shape, bytes: reader.readBytesSync(name) };
+    },
+    metadata: reader.metadata,
+  };
+}
+
+function aligned(bytes: Uint8Array, size: number): Uint8Array {
+  return bytes.byteOffset % size === 0 ? bytes : bytes.slice();
+}
+
+/**
+ * Rebuilds a unit from safetensors entries (a reader such as openSafetensors /
+ * readSafetensorsBuffer, or an array of {name, dtype, shape, data}). Names and shapes come
+ * from `manifest`, else from the reader's `<prefix>.df11` metadata, else (files from other
+ * DFloat11 encoders) each stretch between split_positions becomes a 1-D tensor
+ * `<prefix>.<i>`. Sizes are checked here; the stream itself is validated when decoded.
+ */
+export function unitFromSafetensorsEntries(source: Source, prefix: string, manifest?: UnitManifest): CompressedUnit {
+  check(typeof prefix === 'string' && prefix.length > 0, 'prefix must be a non-empty string');
+  const src = getter(source);
+  const read = (suffix: (typeof BUFFER_NAMES)[number], dtypes: readonly string[]): Uint8Array => {
+    const e = src.get(`${prefix}.${suffix}`);
+    if (!e) throw new InferzipError('CORRUPT_DATA', `unit '${prefix}' has no '${prefix}.${suffix}' tensor`);
+    if (!dtypes.includes(e.dtype)) throw new InferzipError('CORRUPT_DATA', `'${prefix}.${suffix}' is ${e.dtype}; expected ${dtypes.join(' or ')}`);
+    return e.bytes;
+  };
+  const splitBytes = aligned(read('split_positions', ['I64']), 8);
+  const buffers: UnitBuffers = {
+    encodedExponent: read('encoded_exponent', ['U8']),
+    signMantissa: read('sign_mantissa', ['U8']),
+    luts: read('luts', ['U8']),
+    outputPositions: read('output_positions', ['U8', 'I32', 'U32']),
+    gaps: read('gaps', ['U8']),
+    splitPositions: new BigInt64Array(splitBytes.buffer, splitBytes.byteOffset, splitBytes.byteLength / 8),
+  };
+  const n = buffers.signMantissa.byteLength;
+  const bounds = [0];
+  for (const v of buffers.splitPositions) {
+    const p = Number(v);
+    if (!(p >= bounds[bounds.length - 1]! && p <= n)) throw new InferzipError('CORRUPT_DATA', `'${prefix}.split_positions' must be non-decreasing within 0..${n}`);
+    bounds.push(p);
+  }
+  bounds.push(n);
+
+  let m = manifest;
+  if (!m) {
+    const json = src.metadata[unitManifestKey(prefix)];
+    if (json !== undefined) {
+      try {
+        m = JSON.parse(json) as UnitManifest;
+      } catch (err) {
+        throw new InferzipError('CORRUPT_DATA', `metadata '${unitManifestKey(prefix)}' is not valid JSON`, { cause: err });
+      }
+    }
+  }
+  const slices: UnitSlice[] = [];
+  const raw: Record<string, Tensor<'bf16'>> = {};
+  if (!m) {
+    for (let i = 0; i + 1 < bounds.length; i++) {
+      const len = bounds[i + 1]! - bounds[i]!;
+      slices.push({ name: `${prefix}.${i}`, shape: [len], offset: bounds[i]!, length: len, raw: false });
+    }
+    return makeUnit(buffers, slices, raw);
+  }
+  check(m && Array.isArray(m.tensors), `unit '${prefix}' manifest must have a tensors array`, 'CORRUPT_DATA');
+  let encIndex = 0;
+  let rawIndex = 0;
+  let rawOffset = n;
+  const names = new Set<string>();
+  for (const t of m.tensors) {
+    check(t && typeof t.name === 'string' && !names.has(t.name) && Array.isArray(t.shape), `unit '${prefix}' manifest has a bad or repeated tensor entry`, 'CORRUPT_DATA');
+    names.add(t.name);
+    let length: number;
+    try {
+      length = shapeSize(t.shape);
+    } catch (err) {
+      throw new InferzipError('CORRUPT_DATA', `unit '${prefix}' manifest: tensor '${t.name}' has an invalid shape`, { cause: err });
+    }
+    if (t.raw) {
+      const e = src.get(`${prefix}.raw.${rawIndex++}`);
+      check(e && e.dtype === 'BF16' && e.bytes.byteLength === length * 2, `unit '${prefix}': raw tensor '${t.name}' is missing or has the wrong size`, 'CORRUPT_DATA');
+      const b = aligned(e.bytes, 2);
+      raw[t.name] = { dtype: 'bf16', shape: Object.freeze([...t.shape]), data: new Uint16Array(b.buffer, b.byteOffset, length) };
+      slices.push({ name: t.name, shape: Object.freeze([...t.shape]), offset: rawOffset, length, raw: true });
+      rawOffset += length;
+    } else {
+      check(encIndex + 1 < bounds.length, `unit '${prefix}' manifest lists more encoded tensors than split_positions has`, 'CORRUPT_DATA');
+      const start = bounds[encIndex]!;
+      const len = bounds[encIndex + 1]! - start;
+      check(len === length, `unit '${prefix}': tensor '${t.name}' [${t.shape.join(', ')}] has ${length} elements but the stream holds ${len} there`, 'CORRUPT_DATA');
+      slices.push({ name: t.name, shape: Object.freeze([...t.shape]), offset: start, length, raw: false });
+      encIndex++;
+    }
+  }
+  check(encIndex === bounds.length - 1 || (n === 0 && encIndex === 0), `unit '${prefix}' manifest lists ${encIndex} encoded tensors but split_positions describes ${bounds.length - 1}`, 'CORRUPT_DATA');
+  return makeUnit(buffers, slices, raw);
+}

@@ -1,0 +1,188 @@
+/**
+ * The one place the model layer talks to the DFloat11 codec (lib/df11). Everything else
+ * in lib/model works on `EncodedUnit` (the six DFloat11 buffers, host side) and
+ * `DeviceUnit` (the same buffers resident on the device).
+ */
+import { crc32 } from 'node:zlib';
+
+import { native, type NativeBuffer } from '../native.js';
+import type { DeviceKind } from '../backend.js';
+import type { SafetensorsReader } from '../safetensors/index.js';
+import type { OutputEntry } from './output-layout.js';
+import { InferzipError, nativeAwait, nativeCall } from '../errors.js';
+import { decodeUnitBuffers, type UnitBufferSources } from '../df11/index.js';
+import '../df11/native.js';
+import { UNIT_BUFFERS, type UnitBufferName } from './plan.js';
+
+/** The six DFloat11 v0.5.0 buffers of one unit, as stored in a file. */
+export interface EncodedUnit {
+  readonly encodedExponent: Uint8Array;
+  readonly signMantissa: Uint8Array;
+  readonly luts: Uint8Array;
+  readonly outputPositions: Uint8Array;
+  readonly gaps: Uint8Array;
+  /** Cumulative element counts between concatenated matrices (m-1 values). */
+  readonly splitPositions: BigInt64Array;
+}
+
+/** Elements a unit decodes to (one per sign_mantissa byte). */
+export function unitElements(unit: EncodedUnit): number {
+  return unit.signMantissa.byteLength;
+}
+
+/** Stored bytes of a unit (all six buffers). */
+export function unitBytes(unit: EncodedUnit): number {
+  return unit.encodedExponent.byteLength + unit.signMantissa.byteLength + unit.luts.byteLength + unit.outputPositions.byteLength + unit.gaps.byteLength + unit.splitPositions.byteLength;
+}
+
+/** crc32 (8 hex digits) of a unit's six buffers as stored, in file order. */
+export function unitCrc32(unit: EncodedUnit): string {
+  let c = 0;
+  for (const b of [unit.encodedExponent, unit.signMantissa, unit.luts, unit.outputPositions, unit.gaps, new Uint8Array(unit.splitPositions.buffer, unit.splitPositions.byteOffset, unit.splitPositions.byteLength)]) {
+    c = crc32(b, c);
+  }
+  return c.toString(16).padStart(8, '0');
+}
+
+/** Safetensors entries `<prefix>.<buffer>` of a unit, with the dtypes and shapes DFloat11 uses. */
+export function unitEntries(prefix: string, unit: EncodedUnit): OutputEntry[] {
+  const lutRows = unit.luts.byteLength / 256;
+  return [
+    { name: `${prefix}.encoded_exponent`, dtype: 'U8', shape: [unit.encodedExponent.byteLength], data: unit.encodedExponent },
+    { name: `${prefix}.sign_mantissa`, dtype: 'U8', shape: [unit.signMantissa.byteLength], data: unit.signMantissa },
+    { name: `${prefix}.luts`, dtype: 'U8', shape: Number.isInteger(lutRows) ? [lutRows, 256] : [unit.luts.byteLength], data: unit.luts },
+    { name: `${prefix}.output_positions`, dtype: 'U8', shape: [unit.outputPositions.byteLength], data: unit.outputPositions },
+    { name: `${prefix}.gaps`, dtype: 'U8', shape: [unit.gaps.byteLength], data: unit.gaps },
+    { name: `${prefix}.split_positions`, dtype: 'I64', shape: [unit.splitPositions.length], data: unit.splitPositions },
+  ];
+}
+
+const EXPECTED_DTYPE: Record<UnitBufferName, string[]> = {
+  encoded_exponent: ['U8'],
+  sign_mantissa: ['U8'],
+  luts: ['U8'],
+  // Published checkpoints store output_positions as U8 bytes; accept a U32/I32 view too.
+  output_positions: ['U8', 'U32', 'I32'],
+  gaps: ['U8'],
+  split_positions: ['I64', 'U64'],
+};
+
+/** True when the reader holds all six buffers of `prefix`. */
+export function hasUnit(reader: SafetensorsReader, prefix: string): boolean {
+  return UNIT_BUFFERS.every((b) => reader.has(`${prefix}.${b}`));
+}
+
+/** Reads a unit's buffers from a file (checks presence and dtypes; the codec checks contents). */
+export async function readUnit(reader: SafetensorsReader, prefix: string): Promise<EncodedUnit> {
+  const parts = {} as Record<UnitBufferName, Uint8Array>;
+  for (const b of UNIT_BUFFERS) {
+    const name = `${prefix}.${b}`;
+    if (!reader.has(name)) throw new InferzipError('CORRUPT_DATA', `unit '${prefix}' has no '${name}' tensor`);
+    const e = reader.entry(name);
+    if (!EXPECTED_DTYPE[b].includes(e.dtype)) throw new InferzipError('CORRUPT_DATA', `'${name}' is ${e.dtype}, expected ${EXPECTED_DTYPE[b].join(' or ')}`);
+    parts[b] = await reader.readBytes(name);
+  }
+  const sp = parts.split_positions;
+  const splitPositions = new BigInt64Array(sp.byteLength / 8);
+  new Uint8Array(splitPositions.buffer).set(sp);
+  return {
+    encodedExponent: parts.encoded_exponent,
+    signMantissa: parts.sign_mantissa,
+    luts: parts.luts,
+    outputPositions: parts.output_positions,
+    gaps: parts.gaps,
+    splitPositions,
+  };
+}
+
+// ---- codec binding (lib/df11) ----------------------------------------------------------
+
+export interface EncodeOptions {
+  threads?: number;
+}
+
+export interface EncodeResult {
+  /** The unit holding the coded matrices (undefined when none could be coded). */
+  unit?: EncodedUnit;
+  /** Indices (into the input) of the matrices coded into the unit, in stream order. */
+  encoded: number[];
+  /** Indices of matrices holding exponents >= 240 (Inf, NaN, |x| >= 2^113): kept raw. */
+  raw: number[];
+  /** Exponent histogram of the coded matrices (256 counts). */
+  histogram: Float64Array;
+}
+
+/**
+ * Encodes BF16 matrices (concatenated in order) into one unit off the main thread. The
+ * codec leaves out matrices it cannot code (they must be stored raw by the caller).
+ */
+export async function encodeUnit(parts: readonly Uint16Array[], options: EncodeOptions = {}): Promise<EncodeResult> {
+  for (const [i, p] of parts.entries()) {
+    if (!(p instanceof Uint16Array)) throw new InferzipError('DTYPE_MISMATCH', `matrix ${i} must be a Uint16Array of BF16 bits`);
+  }
+  // The addon's encoder reports the exponent histogram it builds anyway (saves a pass).
+  const r = await nativeAwait(() => native().df11EncodeAsync([...parts], options.threads === undefined ? {} : { threads: options.threads }), 'df11 encode');
+  const encoded = [...r.encodedInputs];
+  const raw = [...r.rawInputs];
+  if (encoded.length + raw.length !== parts.length || new Set([...encoded, ...raw]).size !== parts.length) {
+    throw new InferzipError('INTERNAL', `the encoder accounted for ${encoded.length + raw.length} of ${parts.length} matrices`);
+  }
+  const unit: EncodedUnit = {
+    encodedExponent: r.encodedExponent,
+    signMantissa: r.signMantissa,
+    luts: r.luts,
+    outputPositions: r.outputPositions,
+    gaps: r.gaps,
+    splitPositions: r.splitPositions,
+  };
+  return { ...(encoded.length > 0 ? { unit } : {}), encoded, raw, histogram: Float64Array.from(r.histogram) };
+}
+
+/** Decodes a unit on the host (off the main thread) into `out` (or a new array). */
+export async function decodeUnit(unit: EncodedUnit, out?: Uint16Array, options: EncodeOptions = {}): Promise<Uint16Array> {
+  const target = out ?? new Uint16Array(unitElements(unit));
+  await decodeUnitBuffers(decodeParts(unit), target, options.threads === undefined ? {} : { threads: options.threads });
+  return target;
+}
+
+function decodeParts(unit: EncodedUnit): UnitBufferSources {
+  return { luts: unit.luts, encodedExponent: unit.encodedExponent, signMantissa: unit.signMantissa, outputPositions: unit.outputPositions, gaps: unit.gaps };
+}
+
+/** A unit whose buffers live on a device (CUDA memory, or host memory for the CPU backend). */
+export interface DeviceUnit extends Disposable {
+  readonly elements: number;
+  /** Device bytes held by the compressed buffers. */
+  readonly bytes: number;
+  readonly parts: UnitBufferSources;
+  dispose(): void;
+}
+
+/** Copies a unit's five decode buffers to the device (split positions stay on the host). */
+export async function uploadUnit(unit: EncodedUnit, device: DeviceKind): Promise<DeviceUnit> {
+  const host = decodeParts(unit);
+  const buffers: NativeBuffer[] = [];
+  try {
+    const parts = {} as Record<keyof UnitBufferSources, NativeBuffer>;
+    for (const key of Object.keys(host) as (keyof UnitBufferSources)[]) {
+      const src = host[key] as Uint8Array;
+      const b = nativeCall(() => new (native().NativeBuffer)(device, src.byteLength, false), `uploading unit buffer '${key}'`);
+      buffers.push(b);
+      if (src.byteLength > 0) await nativeAwait(() => b.uploadAsync(src, 0), `uploading unit buffer '${key}'`);
+      parts[key] = b;
+    }
+    const bytes = buffers.reduce((s, b) => s + b.bytes, 0);
+    const dispose = (): void => {
+      for (const b of buffers) b.dispose();
+    };
+    return { elements: unitElements(unit), bytes, parts, dispose, [Symbol.dispose]: dispose };
+  } catch (err) {
+    for (const b of buffers) b.dispose();
+    throw err;
+  }
+}
+
+/** Decodes a device-resident unit into `out` (exactly `elements` BF16) off the main thread; CUDA memory runs the kernel. */
+export async function decodeDeviceUnit(unit: DeviceUnit, out: NativeBuffer): Promise<void> {
+  await decodeUnitBuffers(unit.parts, out);
+}

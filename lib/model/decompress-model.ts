@@ -1,0 +1,98 @@
+/**
+ * decompressModel: rebuilds the original safetensors file(s) byte for byte from a file
+ * written by compressModel. A sharded original comes back as a directory holding every
+ * shard and the index. Every tensor's crc32 and every file's sha256 is checked; on any
+ * mismatch or failure nothing is left at the output.
+ */
+import { mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { InferzipError } from '../errors.js';
+import { SafetensorsFile } from '../safetensors/index.js';
+import { AtomicFile } from './atomic-file.js';
+import { latin1ToBytes, parseManifest } from './manifest.js';
+import { checkAborted, checkThreads, type ModelTaskOptions } from './progress.js';
+import { restoreModel } from './restore.js';
+
+export interface DecompressModelResult {
+  /** Paths written: the file, or every shard then the index. */
+  files: string[];
+  /** Bytes written in all. */
+  bytes: number;
+  seconds: number;
+}
+
+/**
+ * Rebuilds the original model. For a single-file original, `output` is the file to write
+ * (or an existing directory to write it into, under its original name); for a sharded
+ * original, `output` is the directory to create or fill.
+ * @example
+ *   await decompressModel('/tmp/stories.df11.safetensors', '/tmp/model.safetensors');
+ */
+export async function decompressModel(input: string, output: string, options: ModelTaskOptions = {}): Promise<DecompressModelResult> {
+  const started = performance.now();
+  checkThreads(options.threads);
+  checkAborted(options.signal);
+  using reader = SafetensorsFile.open(input);
+  const manifest = parseManifest(reader.metadata);
+
+  let isDir = false;
+  try {
+    isDir = statSync(output).isDirectory();
+  } catch {
+    // created below when needed
+  }
+  const paths: string[] = [];
+  if (manifest.source === 'file') {
+    paths.push(isDir ? join(output, manifest.restoreFiles[0]!.name) : output);
+  } else {
+    if (!isDir) {
+      try {
+        mkdirSync(output, { recursive: true });
+      } catch (err) {
+        throw new InferzipError('IO_ERROR', `cannot create output directory '${output}': ${(err as Error).message}`, { cause: err });
+      }
+    }
+    for (const f of manifest.restoreFiles) paths.push(join(output, f.name));
+  }
+
+  const open: AtomicFile[] = [];
+  let current: AtomicFile | undefined;
+  let bytes = 0;
+  try {
+    await restoreModel(reader, manifest, {
+      phase: 'decompress',
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.threads !== undefined ? { threads: options.threads } : {}),
+      onMismatch: (m) => {
+        throw new InferzipError('CORRUPT_DATA', `${input}: ${m.message}; nothing was written`);
+      },
+      sink: {
+        beginFile: async (index) => {
+          current = await AtomicFile.create(paths[index]!);
+          open.push(current);
+        },
+        write: async (chunk) => {
+          await current!.append(chunk);
+          bytes += chunk.byteLength;
+        },
+      },
+    });
+    if (manifest.index) {
+      const indexFile = await AtomicFile.create(join(output, manifest.index.name));
+      open.push(indexFile);
+      const data = latin1ToBytes(manifest.index.data);
+      await indexFile.append(data);
+      bytes += data.byteLength;
+      paths.push(indexFile.path);
+    }
+    checkAborted(options.signal);
+    // Publish only once every file is complete and checked.
+    for (const f of open) await f.commit();
+  } catch (err) {
+    await Promise.all(open.map((f) => f.abort()));
+    throw err;
+  }
+  return { files: paths, bytes, seconds: (performance.now() - started) / 1000 };
+}

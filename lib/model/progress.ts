@@ -1,0 +1,37 @@
+/** Progress reports and cancellation shared by the model-level operations. */
+import { InferzipError } from '../errors.js';
+
+export interface ModelProgress {
+  readonly phase: 'compress' | 'decompress' | 'verify';
+  /** Bytes of the original model processed so far, and in all. */
+  readonly bytesDone: number;
+  readonly bytesTotal: number;
+  /** Compressed units finished so far, and in all. */
+  readonly unitsDone: number;
+  readonly unitsTotal: number;
+  /** The unit or file just finished, when there is one. */
+  readonly current?: string;
+}
+
+export interface ModelTaskOptions {
+  /** Called after each unit / tensor / file (synchronously; keep it cheap). */
+  onProgress?: (progress: ModelProgress) => void;
+  /** CPU threads for the codec (0 or unset: all cores). */
+  threads?: number;
+  /** Cancels the operation; nothing is left at the output path. */
+  signal?: AbortSignal;
+}
+
+export function checkAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    const reason: unknown = signal.reason;
+    throw reason instanceof Error ? reason : new InferzipError('INVALID_ARGUMENT', `operation aborted${reason === undefined ? '' : `: ${String(reason)}`}`);
+  }
+}
+
+export function checkThreads(threads: number | undefined): void {
+  if (threads === undefined) return;
+  if (!Number.isInteger(threads) || threads < 0 || threads > 1024) {
+    throw new InferzipError('INVALID_ARGUMENT', `threads must be an integer in [0, 1024] (0 = all cores), got ${String(threads)}`);
+  }
+}

@@ -1,0 +1,298 @@
+// DFloat11 encoder: canonical length-limited Huffman codes for the exponents, decode
+// tables in the reference layout, and a parallel bit-packer that also records the
+// per-thread gaps and per-block output positions the GPU decoder starts from.
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <string>
+
+#include "../../../cuda/df11/format.h"
+#include "../error.h"
+#include "../parallel.h"
+#include "codec.h"
+
+namespace iz {
+namespace df11 {
+
+namespace {
+
+struct Code {
+  uint32_t bits;
+  uint32_t length;
+};
+
+// Canonical codes: ordered by (length, exponent), consecutive values within a length.
+std::array<Code, 256> CanonicalCodes(const std::array<uint8_t, 256>& lengths) {
+  std::array<Code, 256> codes{};
+  std::vector<uint32_t> order;
+  for (uint32_t s = 0; s < 256; ++s) {
+    if (lengths[s]) order.push_back(s);
+  }
+  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return lengths[a] < lengths[b]; });
+  uint64_t code = 0;
+  uint32_t prev = 0;
+  for (uint32_t s : order) {
+    code <<= (lengths[s] - prev);
+    prev = lengths[s];
+    codes[s] = {static_cast<uint32_t>(code), lengths[s]};
+    ++code;
+  }
+  return codes;
+}
+
+// Child tables needed: one per distinct whole-byte prefix (8, 16, 24 bits) of longer codes.
+std::map<std::pair<uint32_t, uint32_t>, uint32_t> ChildTables(const std::array<Code, 256>& codes) {
+  std::map<std::pair<uint32_t, uint32_t>, uint32_t> tables;  // (prefix bytes, prefix) -> index
+  for (uint32_t s = 0; s < 256; ++s) {
+    const Code& c = codes[s];
+    for (uint32_t level = 1; c.length > 8 * level; ++level) {
+      tables.emplace(std::make_pair(level, c.bits >> (c.length - 8 * level)), 0);
+    }
+  }
+  uint32_t next = 1;  // map order = (level, prefix): parents before children
+  for (auto& t : tables) t.second = next++;
+  return tables;
+}
+
+std::vector<uint8_t> BuildLuts(const std::array<Code, 256>& codes,
+                               const std::map<std::pair<uint32_t, uint32_t>, uint32_t>& children) {
+  const uint32_t n_tables = static_cast<uint32_t>(children.size()) + 1;
+  std::vector<uint8_t> luts((n_tables + 1) * 256, 0);
+  for (uint32_t s = 0; s < 256; ++s) {
+    const Code& c = codes[s];
+    if (!c.length) continue;
+    luts[n_tables * 256 + s] = static_cast<uint8_t>(c.length);
+    uint32_t table = 0;
+    for (uint32_t level = 0;; ++level) {
+      uint32_t rest = c.length - 8 * level;  // bits of the code from this table on
+      if (rest <= 8) {
+        uint32_t first = (c.bits & ((1u << rest) - 1)) << (8 - rest);
+        std::memset(&luts[table * 256 + first], static_cast<int>(s), size_t(1) << (8 - rest));
+        break;
+      }
+      uint32_t byte = (c.bits >> (rest - 8)) & 0xFF;
+      uint32_t child = children.at(std::make_pair(level + 1, c.bits >> (rest - 8)));
+      luts[table * 256 + byte] = static_cast<uint8_t>(256 - child);
+      table = child;
+    }
+  }
+  return luts;
+}
+
+// A piece of one input: the unit of parallel work (histogram, then packing).
+struct Piece {
+  const uint16_t* data;
+  uint64_t size;
+  uint32_t input;
+  uint64_t first;  // global index of its first element in the unit (encoded pieces)
+  uint64_t bit;    // stream bit of its first code
+  std::array<uint32_t, 256> hist;
+};
+
+// Big-endian store of the top `bytes` bytes of `word` at out (plain stores).
+inline void StoreBE32(uint8_t* out, uint32_t word) {
+  word = __builtin_bswap32(word);
+  std::memcpy(out, &word, 4);
+}
+
+inline void OrByte(uint8_t* p, uint8_t v) { __atomic_fetch_or(p, v, __ATOMIC_RELAXED); }
+
+}  // namespace
+
+EncodedUnit Encode(const std::vector<Span>& inputs, const EncodeOptions& options) {
+  EncodedUnit unit;
+  const int threads = options.threads;
+
+  // 1. Exponent histograms per piece; inputs holding exponents >= 240 are kept out
+  //    (stored raw by the caller).
+  constexpr uint64_t kPiece = uint64_t(1) << 18;
+  std::vector<Piece> pieces;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    IZ_CHECK(inputs[i].data != nullptr || inputs[i].size == 0, InvalidArgument, "input " + std::to_string(i) + " has no data");
+    for (uint64_t off = 0; off < inputs[i].size; off += kPiece) {
+      Piece p{};
+      p.data = inputs[i].data + off;
+      p.size = std::min<uint64_t>(kPiece, inputs[i].size - off);
+      p.input = static_cast<uint32_t>(i);
+      pieces.push_back(p);
+    }
+  }
+  ParallelFor(
+      pieces.size(), 1,
+      [&](size_t p0, size_t p1) {
+        for (size_t k = p0; k < p1; ++k) {
+          Piece& p = pieces[k];
+          std::array<std::array<uint32_t, 256>, 4> h{};
+          uint64_t j = 0;
+          for (; j + 4 <= p.size; j += 4) {
+            ++h[0][ExponentOf(p.data[j])];
+            ++h[1][ExponentOf(p.data[j + 1])];
+            ++h[2][ExponentOf(p.data[j + 2])];
+            ++h[3][ExponentOf(p.data[j + 3])];
+          }
+          for (; j < p.size; ++j) ++h[0][ExponentOf(p.data[j])];
+          for (int e = 0; e < 256; ++e) p.hist[e] = h[0][e] + h[1][e] + h[2][e] + h[3][e];
+        }
+      },
+      threads);
+  std::vector<bool> codable(inputs.size(), true);
+  for (const Piece& p : pieces) {
+    for (uint32_t e = kFirstPointer; e < 256; ++e) {
+      if (p.hist[e]) codable[p.input] = false;
+    }
+  }
+  uint64_t n = 0;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!codable[i]) {
+      unit.raw_inputs.push_back(static_cast<uint32_t>(i));
+      continue;
+    }
+    if (!unit.encoded_inputs.empty()) unit.split_positions.push_back(static_cast<int64_t>(n));
+    unit.encoded_inputs.push_back(static_cast<uint32_t>(i));
+    n += inputs[i].size;
+  }
+  std::vector<Piece*> enc;  // encoded pieces in stream order
+  for (Piece& p : pieces) {
+    if (!codable[p.input]) continue;
+    for (int e = 0; e < 256; ++e) unit.histogram[e] += p.hist[e];
+    enc.push_back(&p);
+  }
+  IZ_CHECK(n <= 0xFFFFFFFFull, InvalidArgument,
+           "a unit holds at most 4294967295 elements (output_positions are 32-bit); split the tensors into several units");
+  unit.n_elements = n;
+  unit.entropy_bits = EntropyBits(unit.histogram) * double(n);
+
+  // 2. Codes: optimal under the length limit; lower the limit until the tables fit 16 children.
+  uint32_t limit = std::min<uint32_t>(std::max<uint32_t>(options.max_code_length, 8), kMaxCodeLength);
+  std::array<Code, 256> codes{};
+  std::map<std::pair<uint32_t, uint32_t>, uint32_t> children;
+  for (;; --limit) {
+    auto lengths = LimitedCodeLengths(unit.histogram, limit);
+    codes = CanonicalCodes(lengths);
+    children = ChildTables(codes);
+    if (children.size() <= kMaxChildTables) break;
+  }
+  unit.n_tables = static_cast<uint32_t>(children.size()) + 1;
+  for (const Code& c : codes) unit.max_code_length = std::max(unit.max_code_length, c.length);
+  unit.luts = BuildLuts(codes, children);
+  uint64_t packed[256];
+  for (int s = 0; s < 256; ++s) packed[s] = (uint64_t(codes[s].length) << 32) | codes[s].bits;
+
+  unit.sign_mantissa.resize(n);
+  if (n == 0) {
+    unit.output_positions.assign(4, 0);
+    return unit;
+  }
+
+  // 3. Each piece's first element and first bit follow from the histograms alone.
+  uint64_t elem = 0, bit = 0;
+  for (Piece* p : enc) {
+    p->first = elem;
+    p->bit = bit;
+    elem += p->size;
+    for (int e = 0; e < 256; ++e) bit += uint64_t(p->hist[e]) * codes[e].length;
+  }
+  const uint64_t total_bits = bit;
+  unit.code_bits = total_bits;
+  const uint64_t n_bytes = (total_bits + 7) / 8;
+  const uint64_t n_blocks = (n_bytes + kBytesPerBlock - 1) / kBytesPerBlock;
+  const uint64_t n_threads = n_blocks * kThreadsPerBlock;
+  unit.encoded_exponent.assign(n_bytes + 4, 0);  // 4 spare bytes for the 32-bit flushes, trimmed below
+  std::vector<uint8_t> gap_values(n_threads, 0);  // chunks where no code starts keep 0
+  std::vector<uint32_t> positions(n_blocks + 1, static_cast<uint32_t>(n));
+
+  // 4. Pack the codes; record the first code start of every chunk and block.
+  uint8_t* out = unit.encoded_exponent.data();
+  uint8_t* sm = unit.sign_mantissa.data();
+  ParallelFor(
+      enc.size(), 1,
+      [&](size_t s0, size_t s1) {
+        for (size_t s = s0; s < s1; ++s) {
+          const Piece& piece = *enc[s];
+          uint64_t pos = piece.bit;
+          // Chunk / block of the previous code's start (it may belong to the previous piece).
+          uint64_t prev_chunk = UINT64_MAX, prev_block = UINT64_MAX;
+          if (s > 0) {
+            const Piece& prev = *enc[s - 1];
+            uint64_t prev_start = pos - codes[ExponentOf(prev.data[prev.size - 1])].length;
+            prev_chunk = prev_start / kBitsPerThread;
+            prev_block = prev_start / (8 * kBytesPerBlock);
+          }
+          // The first byte may be shared with the previous piece and the last with the
+          // next: those two are OR-ed atomically, everything between is plain stores.
+          uint64_t byte = pos >> 3;
+          uint64_t acc = 0;
+          uint32_t nacc = static_cast<uint32_t>(pos & 7);
+          bool first_flush = true;
+          uint8_t* smp = sm + piece.first;
+          for (uint64_t i = 0; i < piece.size; ++i) {
+            const uint16_t w = piece.data[i];
+            smp[i] = SignMantissaOf(w);
+            const uint64_t pc = packed[ExponentOf(w)];
+            const uint64_t chunk = pos / kBitsPerThread;
+            if (chunk != prev_chunk) {
+              gap_values[chunk] = static_cast<uint8_t>(pos & 63);
+              prev_chunk = chunk;
+              const uint64_t block = pos / (8 * kBytesPerBlock);
+              if (block != prev_block) {
+                for (uint64_t b = prev_block + 1; b <= block; ++b) positions[b] = static_cast<uint32_t>(piece.first + i);
+                prev_block = block;
+              }
+            }
+            const uint32_t clen = static_cast<uint32_t>(pc >> 32);
+            acc = (acc << clen) | (pc & 0xFFFFFFFFu);
+            nacc += clen;
+            pos += clen;
+            if (nacc >= 32) {
+              nacc -= 32;
+              const uint32_t word = static_cast<uint32_t>(acc >> nacc);
+              if (first_flush) {
+                OrByte(out + byte, static_cast<uint8_t>(word >> 24));
+                out[byte + 1] = static_cast<uint8_t>(word >> 16);
+                out[byte + 2] = static_cast<uint8_t>(word >> 8);
+                out[byte + 3] = static_cast<uint8_t>(word);
+                first_flush = false;
+              } else {
+                StoreBE32(out + byte, word);
+              }
+              byte += 4;
+            }
+          }
+          // The rest: whole bytes (the first one still shared if nothing was flushed), then the partial last.
+          while (nacc >= 8) {
+            nacc -= 8;
+            const uint8_t v = static_cast<uint8_t>(acc >> nacc);
+            if (first_flush) {
+              OrByte(out + byte, v);
+              first_flush = false;
+            } else {
+              out[byte] = v;
+            }
+            ++byte;
+          }
+          if (nacc > 0) OrByte(out + byte, static_cast<uint8_t>(acc << (8 - nacc)));
+        }
+      },
+      threads);
+  unit.encoded_exponent.resize(n_bytes);
+  positions[0] = 0;
+  positions[n_blocks] = static_cast<uint32_t>(n);
+
+  unit.output_positions.resize((n_blocks + 1) * 4);
+  for (uint64_t b = 0; b <= n_blocks; ++b) {
+    uint32_t v = positions[b];
+    for (int k = 0; k < 4; ++k) unit.output_positions[b * 4 + k] = static_cast<uint8_t>(v >> (8 * k));
+  }
+  unit.gaps.assign(GapBytes(n_threads), 0);
+  for (uint64_t t = 0; t < n_threads; ++t) {
+    uint32_t g = gap_values[t];
+    uint64_t gbit = t * kGapBits;
+    uint32_t shifted = g << (11 - (gbit & 7));  // 5 bits placed MSB-first across two bytes
+    unit.gaps[gbit >> 3] |= static_cast<uint8_t>(shifted >> 8);
+    if ((gbit >> 3) + 1 < unit.gaps.size()) unit.gaps[(gbit >> 3) + 1] |= static_cast<uint8_t>(shifted);
+  }
+  return unit;
+}
+
+}  // namespace df11
+}  // namespace iz
