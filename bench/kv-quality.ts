@@ -7,7 +7,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { QUALITY_SCHEMES, qualityAllQuantized, qualityStreaming } from './kv-quality-lib.js';
-import { collectStoriesKV } from './stories-kv.js';
+import { existsSync } from 'node:fs';
+
+import { openSafetensors } from '../lib/safetensors/index.js';
+import type { Tensor } from '../lib/tensor.js';
+import { collectStoriesKV, type LayerKV } from './stories-kv.js';
 
 const T = 384;
 const DECODE = 64;
@@ -45,6 +49,34 @@ log('head_dim 8 are the hard case (each key has only 8 channels to average the r
 log('and FP8 stay above 0.99 cosine. Test bounds in test/kvquant/quality.test.ts are set from these figures with margin.');
 
 const here = dirname(fileURLToPath(import.meta.url));
+
+// Cross-check on the activations dumped by the end-to-end demo's independent forward pass
+// (greedy decoding, 256 positions), when that fixture is present.
+const dump = join(here, '..', 'fixtures', 'stories260K-activations.safetensors');
+if (existsSync(dump)) {
+  const r = openSafetensors(dump);
+  const layersDump: LayerKV[] = [];
+  for (let l = 0; r.has(`layer.${l}.k`); l++) {
+    layersDump.push({
+      q: r.readSync(`layer.${l}.q`) as Tensor<'f32'>,
+      k: r.readSync(`layer.${l}.k`) as Tensor<'f32'>,
+      v: r.readSync(`layer.${l}.v`) as Tensor<'f32'>,
+    });
+  }
+  r.close();
+  const T2 = layersDump[0]!.k.shape[1]!;
+  log();
+  log(`## Cross-check: fixtures/stories260K-activations.safetensors (the e2e demo's own forward pass, greedy, ${T2} positions)`);
+  log();
+  log('| scheme | all tokens quantized: rel. error | cosine | streaming (R = 128, last 64 decode steps): rel. error | cosine |');
+  log('|---|---:|---:|---:|---:|');
+  for (const cfg of QUALITY_SCHEMES) {
+    const a = qualityAllQuantized(layersDump, cfg);
+    const s2 = qualityStreaming(layersDump, cfg, 64);
+    log(`| ${cfg.name} | ${a.relErr.toFixed(4)} | ${a.cosine.toFixed(5)} | ${s2.relErr.toFixed(4)} | ${s2.cosine.toFixed(5)} |`);
+  }
+}
+
 mkdirSync(join(here, 'results'), { recursive: true });
 writeFileSync(join(here, 'results', 'kv-quality.md'), lines.join('\n') + '\n');
 writeFileSync(join(here, 'results', 'kv-quality.json'), JSON.stringify(results, null, 2) + '\n');

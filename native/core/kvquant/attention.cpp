@@ -164,7 +164,7 @@ void KvCache::Attention(const float* q, int q_heads, int64_t nq, float scale, bo
 
   ParallelFor(S_ * nchunks, 1, [&](size_t i0, size_t i1) {
     std::vector<float> logits, probs, qp, minsum;
-    std::vector<float> krow(static_cast<size_t>(d)), vrow(static_cast<size_t>(d)), qs(static_cast<size_t>(2 * d));
+    std::vector<float> krow(static_cast<size_t>(d)), vrow(static_cast<size_t>(d)), qs(static_cast<size_t>(4 * d));
     std::vector<float> vscratch(static_cast<size_t>(2 * blk * (d / L_.Cg) + 8));
     for (size_t item = i0; item < i1; ++item) {
       const size_t s = item / nchunks, chunk = item % nchunks;
@@ -183,7 +183,13 @@ void KvCache::Attention(const float* q, int q_heads, int64_t nq, float scale, bo
         // --- logits
         if (fast_kivi && e <= Tk_ && nb == L_.G) {
           const uint8_t* block = view.p[KBLK] + uint64_t(a / L_.G) * L_.kblock_bytes;
-          for (int r = 0; r < R.count; ++r)
+          int r = 0;
+          if (L_.bits == 2 && cpu::HasAvx2())  // pairs of GQA rows share each code lookup
+            for (; r + 1 < R.count; r += 2)
+              if (!cpu::KeyGroupPairAvx2(block, KiviKeyParamOffset(L_), d, L_.G * L_.bits / 8, R.q.data() + size_t(r) * d, R.q.data() + size_t(r + 1) * d,
+                                         qs.data(), logits.data() + size_t(r) * nb, logits.data() + size_t(r + 1) * nb))
+                break;
+          for (; r < R.count; ++r)
             cpu::KiviKeyGroupLogits(block, KiviKeyParamOffset(L_), d, L_.G, L_.bits, R.q.data() + size_t(r) * d, qs.data(), logits.data() + size_t(r) * nb);
         } else {
           for (int64_t t = a; t < e; ++t) {
@@ -218,7 +224,13 @@ void KvCache::Attention(const float* q, int q_heads, int64_t nq, float scale, bo
           const uint8_t* codes = view.p[VCODE] + uint64_t(a) * d * L_.bits / 8;
           const uint16_t* par = reinterpret_cast<const uint16_t*>(view.p[VPARAM]) + uint64_t(a) * 2 * groups;
           bool done = true;
-          for (int r = 0; r < R.count && done; ++r)
+          int r = 0;
+          if (L_.bits == 2 && cpu::HasAvx2())
+            for (; r + 1 < R.count; r += 2)
+              if (!cpu::ValueBlockPairAvx2(codes, par, d, L_.Cg, nb, probs.data() + size_t(r) * nb, probs.data() + size_t(r + 1) * nb,
+                                           P.acc.data() + size_t(r) * d, P.acc.data() + size_t(r + 1) * d, vscratch.data()))
+                break;
+          for (; r < R.count && done; ++r)
             done = cpu::ValueBlockFast(codes, par, d, L_.Cg, L_.bits, nb, probs.data() + size_t(r) * nb, P.acc.data() + size_t(r) * d, vscratch.data());
           if (done) continue;
         }

@@ -72,6 +72,77 @@ IZ_AVX2 void ValueBlock(const uint8_t* codes, const uint16_t* par, int d, int nt
   }
 }
 
+// Two query rows (GQA heads sharing a KV head) per pass: each code vector is looked up once.
+template <int KB>
+IZ_AVX2 void KeyGroupPair(const uint8_t* block, uint32_t param_offset, int d, const float* q0, const float* q1, float* scratch, float* lg0, float* lg1) {
+  constexpr int N = KB / 2;
+  float* par = scratch;
+  float* qs0 = scratch + 2 * d;
+  float* qs1 = scratch + 3 * d;
+  HalvesToFloats(reinterpret_cast<const uint16_t*>(block + param_offset), 2 * d, par);
+  float b0 = 0.0f, b1 = 0.0f;
+  for (int c = 0; c < d; ++c) {
+    b0 += q0[c] * par[2 * c + 1];
+    b1 += q1[c] * par[2 * c + 1];
+    qs0[c] = q0[c] * par[2 * c];
+    qs1[c] = q1[c] * par[2 * c];
+  }
+  __m256 a0[N], a1[N];
+  for (int k = 0; k < N; ++k) {
+    a0[k] = _mm256_set1_ps(b0);
+    a1[k] = _mm256_set1_ps(b1);
+  }
+  for (int c = 0; c < d; ++c) {
+    const uint8_t* codes = block + size_t(c) * KB;
+    const __m256 w0 = _mm256_set1_ps(qs0[c]), w1 = _mm256_set1_ps(qs1[c]);
+    for (int k = 0; k < N; ++k) {
+      const __m256 x = Lut2x(codes + 2 * k);
+      a0[k] = _mm256_fmadd_ps(w0, x, a0[k]);
+      a1[k] = _mm256_fmadd_ps(w1, x, a1[k]);
+    }
+  }
+  for (int k = 0; k < N; ++k) {
+    _mm256_storeu_ps(lg0 + 8 * k, a0[k]);
+    _mm256_storeu_ps(lg1 + 8 * k, a1[k]);
+  }
+}
+
+template <int GB>
+IZ_AVX2 void ValueBlockPair(const uint8_t* codes, const uint16_t* par, int d, int nt, const float* p0, const float* p1, float* acc0, float* acc1, float* parf) {
+  constexpr int N = GB / 2;
+  const int groups = d / (4 * GB), tok_bytes = d / 4;
+  HalvesToFloats(par, nt * 2 * groups, parf);
+  for (int g = 0; g < groups; ++g) {
+    float* g0 = acc0 + g * 4 * GB;
+    float* g1 = acc1 + g * 4 * GB;
+    __m256 a0[N], a1[N];
+    for (int k = 0; k < N; ++k) {
+      a0[k] = _mm256_loadu_ps(g0 + 8 * k);
+      a1[k] = _mm256_loadu_ps(g1 + 8 * k);
+    }
+    float m0 = 0.0f, m1 = 0.0f;
+    for (int t = 0; t < nt; ++t) {
+      const float u = p0[t], v = p1[t];
+      if (u == 0.0f && v == 0.0f) continue;
+      const float* pr = parf + size_t(t) * 2 * groups + 2 * g;
+      const __m256 w0 = _mm256_set1_ps(u * pr[0]), w1 = _mm256_set1_ps(v * pr[0]);
+      m0 += u * pr[1];
+      m1 += v * pr[1];
+      const uint8_t* b = codes + size_t(t) * tok_bytes + g * GB;
+      for (int k = 0; k < N; ++k) {
+        const __m256 x = Lut2x(b + 2 * k);
+        a0[k] = _mm256_fmadd_ps(w0, x, a0[k]);
+        a1[k] = _mm256_fmadd_ps(w1, x, a1[k]);
+      }
+    }
+    const __m256 s0 = _mm256_set1_ps(m0), s1 = _mm256_set1_ps(m1);
+    for (int k = 0; k < N; ++k) {
+      _mm256_storeu_ps(g0 + 8 * k, _mm256_add_ps(a0[k], s0));
+      _mm256_storeu_ps(g1 + 8 * k, _mm256_add_ps(a1[k], s1));
+    }
+  }
+}
+
 }  // namespace
 
 IZ_AVX2 float DotAvx2(const float* a, const float* b, int d) {
@@ -119,6 +190,24 @@ bool KeyGroup2Avx2(const uint8_t* block, uint32_t param_offset, int d, int bytes
   }
 }
 
+bool KeyGroupPairAvx2(const uint8_t* block, uint32_t param_offset, int d, int bytes_per_chan, const float* q0, const float* q1, float* scratch, float* lg0,
+                      float* lg1) {
+  switch (bytes_per_chan) {
+    case 4: KeyGroupPair<4>(block, param_offset, d, q0, q1, scratch, lg0, lg1); return true;
+    case 8: KeyGroupPair<8>(block, param_offset, d, q0, q1, scratch, lg0, lg1); return true;
+    default: return false;
+  }
+}
+
+bool ValueBlockPairAvx2(const uint8_t* codes, const uint16_t* par, int d, int Cg, int nt, const float* p0, const float* p1, float* acc0, float* acc1,
+                        float* scratch) {
+  switch (Cg) {
+    case 16: ValueBlockPair<4>(codes, par, d, nt, p0, p1, acc0, acc1, scratch); return true;
+    case 32: ValueBlockPair<8>(codes, par, d, nt, p0, p1, acc0, acc1, scratch); return true;
+    default: return false;
+  }
+}
+
 bool ValueBlock2Avx2(const uint8_t* codes, const uint16_t* par, int d, int Cg, int nt, const float* p, float* acc, float* scratch) {
   switch (Cg) {
     case 8: ValueBlock<2>(codes, par, d, nt, p, acc, scratch); return true;
@@ -135,6 +224,8 @@ bool ValueBlock2Avx2(const uint8_t* codes, const uint16_t* par, int d, int Cg, i
 
 namespace iz::kv::cpu {
 bool HasAvx2() { return false; }
+bool KeyGroupPairAvx2(const uint8_t*, uint32_t, int, int, const float*, const float*, float*, float*, float*) { return false; }
+bool ValueBlockPairAvx2(const uint8_t*, const uint16_t*, int, int, int, const float*, const float*, float*, float*, float*) { return false; }
 float DotAvx2(const float*, const float*, int) { return 0.0f; }
 void AxpyAvx2(float, const float*, float*, int) {}
 bool KeyGroup2Avx2(const uint8_t*, uint32_t, int, int, const float*, float*, float*) { return false; }
