@@ -6,7 +6,7 @@
  * Run: node --import tsx bench/kv-attention.ts [--quick]   (writes bench/results/kv-speed.md)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -73,6 +73,7 @@ const info = backend();
 log('# KV-cache quantization: speed (CPU backend)');
 log();
 log(`Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores (VM), Node ${process.version}, backend ${info.name} (${info.cpuThreads} threads).`);
+log(`Load average at start: ${loadavg().map((x) => x.toFixed(1)).join(', ')} (other engineers share this VM: absolute times vary run to run; the interleaved ratios are the figure to read).`);
 log(`Workload: batch 1, ${HEADS} KV heads = ${HEADS} query heads, head_dim ${D}, one decode query per head, random normal K/V. Medians of repeated runs, all rows of a table measured in the same process.`);
 log();
 log('## Attention over T cached tokens');
@@ -126,6 +127,7 @@ for (const s of schemes) {
   last!.dispose();
 }
 log();
+log(`Load average at end: ${loadavg().map((x) => x.toFixed(1)).join(', ')}.`);
 log('GPU: not measured (this machine has no GPU; the CUDA kernels compile for sm_75..sm_120 but were not run).');
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -23,12 +23,12 @@ __device__ StreamView ViewOf(const Planes& P, size_t s) {
   return v;
 }
 
-__global__ void KiviKeysKernel(Layout L, Planes P, size_t streams, const float* x, uint64_t first_block, int nblocks, int ntok_last) {
+__global__ void KiviKeysKernel(Layout L, Planes P, size_t streams, const float* x, uint64_t first_block, int nblocks, int ntok_last, int64_t n) {
   size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= streams * size_t(nblocks)) return;
   size_t s = i / nblocks, b = i % nblocks;
   int ntok = (int(b) == nblocks - 1) ? ntok_last : L.G;
-  const float* rows = x + (s * size_t(nblocks) * L.G + b * L.G) * L.d;
+  const float* rows = x + (s * size_t(n) + b * L.G) * L.d;  // n tokens per stream (last block may be partial)
   uint8_t* out = P.base[KBLK] + s * P.stride[KBLK] + (first_block + b) * L.kblock_bytes;
   EncodeKiviKeyBlock(L, rows, L.d, ntok, out);
 }
@@ -198,7 +198,8 @@ unsigned Blocks(size_t n, int threads) { return static_cast<unsigned>((n + threa
 
 void KiviEncodeKeys(const Layout& L, const Planes& P, size_t streams, const float* x, uint64_t first_block, int nblocks, int ntok_last) {
   if (nblocks <= 0) return;
-  KiviKeysKernel<<<Blocks(streams * nblocks, 128), 128>>>(L, P, streams, x, first_block, nblocks, ntok_last);
+  const int64_t n = int64_t(nblocks - 1) * L.G + ntok_last;
+  KiviKeysKernel<<<Blocks(streams * nblocks, 128), 128>>>(L, P, streams, x, first_block, nblocks, ntok_last, n);
   cuda::CheckLastError("kvquant KIVI key encode");
 }
 

@@ -124,7 +124,11 @@ function prepare(k: Tensor, v: Tensor, options: QuantizeKVOptions) {
     check(got.length === 3 && got.every((d, i) => d === want[i]), `scores [${sc.shape.join(', ')}] must be [batch?, heads, tokens] = [${want.join(', ')}]`, 'SHAPE_MISMATCH');
     scores = f32(sc);
   }
-  const handle = nativeCall(() => new (native().KvCacheHandle)(toNative(resolved)), 'quantizeKV');
+  // A window that holds every token defers all quantization to finalize(), so saliency-based
+  // schemes rank all tokens at once (global 40% / 20%) instead of block by block.
+  const hold = Math.ceil(shape.tokens / resolved.groupSize) * resolved.groupSize;
+  const nativeOptions = { ...toNative(resolved), residualLength: hold <= 1 << 20 ? hold : 0 };
+  const handle = nativeCall(() => new (native().KvCacheHandle)(nativeOptions), 'quantizeKV');
   return { shape, resolved, handle, args: [f32(k), f32(v), shape.tokens, queries, qHeads, scores] as const };
 }
 

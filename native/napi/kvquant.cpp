@@ -226,29 +226,51 @@ class KvCacheHandle : public Napi::ObjectWrap<KvCacheHandle> {
     });
   }
 
-  static std::pair<std::vector<float>, std::vector<float>> RunDequantize(Shared& sh) {
-    std::lock_guard<std::mutex> lock(sh.mu);
-    const CacheOptions& o = sh.cache->options();
-    size_t n = size_t(o.batch) * size_t(o.heads) * size_t(sh.cache->tokens()) * size_t(o.head_dim);
-    std::pair<std::vector<float>, std::vector<float>> kv{std::vector<float>(n), std::vector<float>(n)};
-    sh.cache->Dequantize(kv.first.data(), kv.second.data());
-    return kv;
-  }
-  static Napi::Value KvJs(Napi::Env env, const std::pair<std::vector<float>, std::vector<float>>& kv) {
+  // Dequantizes straight into JS-owned Float32Arrays allocated here on the main thread
+  // (no intermediate copy of the whole cache).
+  struct DequantJob {
+    std::shared_ptr<Shared> sh;
+    std::shared_ptr<Napi::Reference<Napi::Object>> out;
+    float* k;
+    float* v;
+  };
+  DequantJob PrepareDequantize(Napi::Env env) {
+    auto sh = Get(env);
+    size_t n;
+    {
+      std::lock_guard<std::mutex> lock(sh->mu);
+      const CacheOptions& o = sh->cache->options();
+      n = size_t(o.batch) * size_t(o.heads) * size_t(sh->cache->tokens()) * size_t(o.head_dim);
+    }
+    auto k = Napi::Float32Array::New(env, n);
+    auto v = Napi::Float32Array::New(env, n);
     Napi::Object o = Napi::Object::New(env);
-    o.Set("k", NewF32(env, kv.first));
-    o.Set("v", NewF32(env, kv.second));
-    return o;
+    o.Set("k", k);
+    o.Set("v", v);
+    return {sh, std::make_shared<Napi::Reference<Napi::Object>>(Napi::Persistent(o)), k.Data(), v.Data()};
+  }
+  static void RunDequantize(const DequantJob& job, size_t expected) {
+    std::lock_guard<std::mutex> lock(job.sh->mu);
+    const CacheOptions& o = job.sh->cache->options();
+    size_t n = size_t(o.batch) * size_t(o.heads) * size_t(job.sh->cache->tokens()) * size_t(o.head_dim);
+    IZ_CHECK(n == expected, Internal, "the cache changed size during dequantize");
+    job.sh->cache->Dequantize(job.k, job.v);
   }
   Napi::Value Dequantize(const Napi::CallbackInfo& info) {
-    return Guard(info, [this](const Napi::CallbackInfo& info) -> Napi::Value { return KvJs(info.Env(), RunDequantize(*Get(info.Env()))); });
+    return Guard(info, [this](const Napi::CallbackInfo& info) -> Napi::Value {
+      DequantJob job = PrepareDequantize(info.Env());
+      size_t n = job.out->Value().Get("k").As<Napi::Float32Array>().ElementLength();
+      RunDequantize(job, n);
+      return job.out->Value();
+    });
   }
   Napi::Value DequantizeAsync(const Napi::CallbackInfo& info) {
     return Guard(info, [this](const Napi::CallbackInfo& info) -> Napi::Value {
-      auto sh = Get(info.Env());
-      return RunAsync(info.Env(), "kvDequantize", [sh]() -> Completion {
-        auto out = std::make_shared<std::pair<std::vector<float>, std::vector<float>>>(RunDequantize(*sh));
-        return [out](Napi::Env env) -> Napi::Value { return KvJs(env, *out); };
+      DequantJob job = PrepareDequantize(info.Env());
+      size_t n = job.out->Value().Get("k").As<Napi::Float32Array>().ElementLength();
+      return RunAsync(info.Env(), "kvDequantize", [job, n]() -> Completion {
+        RunDequantize(job, n);
+        return [job](Napi::Env) -> Napi::Value { return job.out->Value(); };
       });
     });
   }

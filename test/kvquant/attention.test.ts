@@ -100,6 +100,20 @@ describe('residual window flush rules', () => {
     expect(cache.memory.quantizedValues).toBe(33); // the oldest value quantized once more than R are held
   });
 
+  it('prefill of exactly R tokens: keys flush while no value has been quantized yet', () => {
+    for (const scheme of ['kivi', 'vidkv', 'zipcache', 'fp8'] as KVScheme[]) {
+      using cache = QuantizedKVCache.create({ scheme, heads: 2, headDim: 16, groupSize: 16, residualLength: 32 });
+      const k = randTensor([2, 33, 16], 5);
+      const v = randTensor([2, 33, 16], 6);
+      cache.appendSync(sliceTokens(k, 0, 32), sliceTokens(v, 0, 32));
+      expect(cache.memory.quantizedKeys).toBe(32);
+      cache.appendSync(sliceTokens(k, 32, 33), sliceTokens(v, 32, 33));
+      const deq = cache.dequantizeSync();
+      const q = randTensor([2, 1, 16], 7);
+      expectClose(cache.attentionSync(q), denseAttentionSync(q, deq.k, deq.v));
+    }
+  });
+
   it('defaults: b=2, G=32, R=128, 3 effective bits at head_dim 128', () => {
     using cache = QuantizedKVCache.create({ heads: 1, headDim: 128 });
     expect(cache.options).toMatchObject({ scheme: 'kivi', bits: 2, groupSize: 32, channelGroupSize: 32, residualLength: 128 });

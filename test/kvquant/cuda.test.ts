@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { backend } from '../../lib/backend.js';
-import { QuantizedKVCache, type KVScheme } from '../../lib/kvquant/index.js';
+import { QuantizedKVCache, dequantizeKVSync, quantizeKVSync, type KVScheme } from '../../lib/kvquant/index.js';
 import { maxAbs, maxAbsDiff, outlierKeys, randTensor, sliceTokens } from './helpers.js';
 
 const hasCuda = backend().devices.length > 0;
@@ -29,5 +29,19 @@ describe.each(['kivi', 'vidkv', 'zipcache', 'fp8'] as KVScheme[])('CUDA vs CPU: 
     const oc = cpu.attentionSync(q);
     const og = gpu.attentionSync(q);
     expect(maxAbsDiff(oc.data, og.data)).toBeLessThanOrEqual(1e-4 * Math.max(1, maxAbs(oc.data)));
+  });
+});
+
+describe.each(['kivi', 'vidkv', 'zipcache', 'fp8'] as KVScheme[])('CUDA vs CPU one-shot quantizeKV (partial last group): %s', (scheme) => {
+  it.skipIf(!hasCuda)('77 tokens, batch 2, GQA', () => {
+    const k = randTensor([2, 2, 77, 16], 4);
+    const v = randTensor([2, 2, 77, 16], 5);
+    using a = quantizeKVSync(k, v, { scheme, groupSize: 16, device: 'cpu' });
+    using b = quantizeKVSync(k, v, { scheme, groupSize: 16, device: 'cuda' });
+    const da = dequantizeKVSync(a), db = dequantizeKVSync(b);
+    expect(maxAbsDiff(da.k.data, db.k.data)).toBeLessThanOrEqual(1e-5 * maxAbs(da.k.data));
+    expect(maxAbsDiff(da.v.data, db.v.data)).toBeLessThanOrEqual(1e-5 * maxAbs(da.v.data));
+    const q = randTensor([2, 4, 2, 16], 6);
+    expect(maxAbsDiff(a.attentionSync(q).data, b.attentionSync(q).data)).toBeLessThanOrEqual(1e-4 * Math.max(1, maxAbs(a.attentionSync(q).data)));
   });
 });

@@ -328,6 +328,7 @@ void KvCache::FlushKivi(int64_t nk, int64_t nv) {
     }
   });
   // Values: per stream (tokens of tiny heads can share a word).
+  if (nv == 0) return;  // (the value planes may not exist yet)
   ParallelFor(S_, 1, [&](size_t s0, size_t s1) {
     for (size_t s = s0; s < s1; ++s) {
       uint32_t* codes = reinterpret_cast<uint32_t*>(planes_[VCODE].mem->as<uint8_t>() + s * planes_[VCODE].cap);
