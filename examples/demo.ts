@@ -1,9 +1,39 @@
-// `npm start`: a tour of what inferzip does on this machine. The end-to-end tiny-Llama
-// demo replaces this once weight compression and KV quantization land.
-import { backend, openSafetensors } from '../lib/index.js';
+/**
+ * `npm start`: the bundled tiny Llama (stories260K) end to end. Compresses the BF16 model
+ * with DFloat11, verifies it, then generates the same tokens with (1) BF16 weights,
+ * (2) weights decoded block by block from the compressed file and (3) (2) plus each
+ * quantized KV cache, and prints one report. `npm start -- --help` lists the options.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
-const b = backend();
-console.log(`inferzip backend: ${b.name} (${b.reason}); CUDA compiled in: ${b.cudaCompiled}; CPU threads: ${b.cpuThreads}`);
-using model = openSafetensors(new URL('../fixtures/stories260K/model.safetensors', import.meta.url).pathname);
-const params = model.tensors.reduce((n, t) => n + t.shape.reduce((a, d) => a * d, 1), 0);
-console.log(`bundled model: ${model.tensors.length} tensors, ${params} parameters`);
+import { kvChartSvg } from './demo/chart.js';
+import { USAGE, UsageError, parseOptions } from './demo/options.js';
+import { formatMarkdown, formatText } from './demo/report.js';
+import { runDemo } from './demo/run.js';
+
+async function main(): Promise<number> {
+  let options;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`${err.message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (options === 'help') {
+    console.log(USAGE);
+    return 0;
+  }
+  const report = await runDemo(options, options.json ? undefined : (m) => process.stderr.write(`${m}\n`));
+  if (options.reportDir) {
+    mkdirSync(options.reportDir, { recursive: true });
+    writeFileSync(join(options.reportDir, 'demo-kv.svg'), kvChartSvg(report));
+    writeFileSync(join(options.reportDir, 'demo-report.md'), formatMarkdown(report, 'demo-kv.svg'));
+  }
+  console.log(options.json ? JSON.stringify(report, null, 2) : formatText(report));
+  // A failed run or a lost bit is a failure of the demo, not a footnote.
+  return report.bitIdentical && report.runs.every((r) => r.status === 'ok') ? 0 : 1;
+}
+
+process.exitCode = await main();

@@ -32,6 +32,20 @@ export class QuantizedCache implements AttentionCache {
     return this.#caches.reduce((s, c) => s + c.memoryBytes, 0) / tokens;
   }
 
+  /** Bits really stored per quantized key / value element, over all layers (0 when nothing is quantized yet). */
+  memory(): { keyBits: number; valueBits: number } {
+    let kBits = 0, kElems = 0, vBits = 0, vElems = 0;
+    const per = this.kvHeads * this.headDim;
+    for (const c of this.#caches) {
+      const m = c.memory;
+      kBits += 8 * m.packedKeyBytes;
+      kElems += m.quantizedKeys * per;
+      vBits += 8 * m.packedValueBytes;
+      vElems += m.quantizedValues * per;
+    }
+    return { keyBits: kElems ? kBits / kElems : 0, valueBits: vElems ? vBits / vElems : 0 };
+  }
+
   dispose(): void {
     for (const c of this.#caches) c.dispose();
   }

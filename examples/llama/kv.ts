@@ -15,6 +15,7 @@ export class DenseCache implements AttentionCache {
   readonly #k: Float32Array[];
   readonly #v: Float32Array[];
   #len: number[];
+  readonly #scores: Float32Array;
 
   constructor(
     readonly layers: number,
@@ -27,6 +28,7 @@ export class DenseCache implements AttentionCache {
     this.#k = Array.from({ length: layers }, () => new Float32Array(size));
     this.#v = Array.from({ length: layers }, () => new Float32Array(size));
     this.#len = new Array<number>(layers).fill(0);
+    this.#scores = new Float32Array(capacity);
   }
 
   append(layer: number, k: Float32Array, v: Float32Array): void {
@@ -45,7 +47,7 @@ export class DenseCache implements AttentionCache {
     const V = this.#v[layer]!;
     const row = kvHeads * headDim;
     const scale = 1 / Math.sqrt(headDim);
-    const scores = new Float32Array(T);
+    const scores = this.#scores;
     const group = heads / kvHeads;
     for (let h = 0; h < heads; h++) {
       const kvh = Math.floor(h / group);

@@ -105,6 +105,18 @@ export class Llama {
     return this.logits;
   }
 
+  /**
+   * step() with the blocks taken from an async iterator, in order (e.g. weights decoded
+   * from a compressed file by a prefetching iterator: block i+1 decodes while block i runs).
+   */
+  async stepStreamed(token: number, blocks: AsyncIterable<BlockWeights>): Promise<Float32Array> {
+    this.embed(token);
+    let l = 0;
+    for await (const w of blocks) this.#block(l++, w);
+    if (l !== this.config.layers) throw new Error(`the weight stream gave ${l} blocks, the model has ${this.config.layers}`);
+    return this.finish();
+  }
+
   /** Runs one block on the current hidden state (used by block-streaming drivers). */
   runBlock(layer: number, w: BlockWeights): void {
     this.#block(layer, w);
