@@ -57,13 +57,20 @@ export function kvChartSvg(r: DemoReport): string {
   s.push(`<line x1="${PAD.left}" y1="${PAD.top}" x2="${PAD.left}" y2="${H - PAD.bottom}" stroke="#000"/>`);
   s.push(`<text x="${(PAD.left + W - PAD.right) / 2}" y="${H - 16}" text-anchor="middle">KV bytes per token (all ${r.model.layers} layers, K and V; smaller is better)</text>`);
   s.push(`<text transform="translate(18 ${(PAD.top + H - PAD.bottom) / 2}) rotate(-90)" text-anchor="middle">top-1 agreement with run (1)</text>`);
+  // Labels: beside their point, moved up or down until they overlap no earlier label.
+  const placed: { x0: number; x1: number; y: number }[] = [];
   pts.forEach((p, i) => {
     const cx = x(p.bytes), cy = y(p.agreement);
     const color = COLORS[i % COLORS.length]!;
-    const anchor = cx > W - 160 ? 'end' : 'start';
-    const dx = anchor === 'end' ? -9 : 9;
+    const text = `${p.label}: ${p.bytes.toFixed(0)} B, ${(100 * p.agreement).toFixed(1)}%`;
+    const width = text.length * 6.6;
+    const anchor = cx + 9 + width > W - 4 ? 'end' : 'start';
+    const x0 = anchor === 'end' ? cx - 9 - width : cx + 9;
+    const clear = (ty: number) => placed.every((b) => Math.abs(b.y - ty) >= 14 || b.x1 < x0 || b.x0 > x0 + width);
+    const ty = [-8, 18, -22, 32, -36, 46].map((d) => cy + d).find(clear) ?? cy - 8;
+    placed.push({ x0, x1: x0 + width, y: ty });
     s.push(`<circle cx="${cx.toFixed(1)}" cy="${cy.toFixed(1)}" r="6" fill="${color}"/>`);
-    s.push(`<text x="${(cx + dx).toFixed(1)}" y="${(cy - 8).toFixed(1)}" text-anchor="${anchor}" fill="${color}">${esc(p.label)}: ${p.bytes.toFixed(0)} B, ${(100 * p.agreement).toFixed(1)}%</text>`);
+    s.push(`<text x="${(anchor === 'end' ? cx - 9 : cx + 9).toFixed(1)}" y="${ty.toFixed(1)}" text-anchor="${anchor}" fill="${color}">${esc(text)}</text>`);
   });
   s.push('</svg>');
   return s.join('\n') + '\n';

@@ -16,13 +16,13 @@ export interface DemoOptions {
   residual: number;
 }
 
-export const DEFAULT_OPTIONS: DemoOptions = { tokens: 256, kv: [...KV_SCHEMES], device: 'auto', json: false, residual: 32 };
+export const DEFAULT_OPTIONS: DemoOptions = { tokens: 256, kv: [...KV_SCHEMES], device: 'auto', json: false, residual: 128 };
 
 export const USAGE = `usage: npm start -- [options]
   --tokens N      tokens generated per run, 1..512 (default 256)
   --kv LIST       KV schemes for part (3): comma list of ${KV_SCHEMES.join(', ')}, or 'all' / 'none' (default all)
   --device D      auto | cpu | cuda: where compressed weights and KV caches live (default auto)
-  --residual R    newest tokens a quantized cache keeps in f32, a multiple of 32 (default 32)
+  --residual R    newest tokens a quantized cache keeps in f32, a multiple of 32 (default 128, the library's)
   --json          print the report as JSON
   --report DIR    also write DIR/demo-report.md and DIR/demo-kv.svg
   --help          this text`;

@@ -63,6 +63,7 @@ function intro(r: DemoReport): string[] {
     `model: ${m.name}, ${m.parameters.toLocaleString('en-US')} parameters, ${m.layers} layers, ${m.heads} query / ${m.kvHeads} KV heads, head_dim ${m.headDim}, vocab ${m.vocab}`,
     `backend: ${b.name}${b.gpu ? ` (${b.gpu})` : ''}; weights and KV caches on: ${b.device}; CUDA compiled in: ${b.cudaCompiled ? 'yes' : 'no'}; CPU threads: ${b.cpuThreads}`,
     `  (${b.reason})`,
+    `machine: ${b.cores} x ${b.cpuModel}, load average ${b.loadAverage.toFixed(1)} at the end of the run (tokens/s and MB/s move with it)`,
     `${r.tokens} tokens, greedy from BOS; run (1) begins ${r.firstTokens.slice(0, 10).join(' ')}`,
   ];
 }
@@ -76,7 +77,7 @@ function notes(r: DemoReport): string[] {
     `Runs (3) feed run (1)'s tokens (teacher forcing) so every step compares the same context; "same greedy prefix" is how many tokens a free greedy run would keep identical to (1).`,
     `KV caches: f32 dense = ${r.kvConfig.f32BytesPerToken} B/token; quantized caches keep the newest ${r.kvConfig.residualLength} tokens in f32 (groups of ${r.kvConfig.groupSize} tokens), so B/token includes that window. K/V bits = bits stored per quantized element, scales included (head_dim 8 makes scales weigh heavily).`,
   ];
-  if (two?.decodeWaitPerToken !== undefined) lines.push(`Run (2) waited ${(1000 * two.decodeWaitPerToken).toFixed(2)} ms per token for block decodes (the prefetching iterator decodes block i+1 while block i runs).`);
+  if (two?.decodeWaitPerToken !== undefined) lines.push(`Run (2) waited ${(1000 * two.decodeWaitPerToken).toFixed(2)} ms per token for block decodes and BF16->f32 widening (the prefetching iterator decodes block i+1 while block i runs).`);
   return lines;
 }
 

@@ -5,7 +5,7 @@
  * cache — and compare every step's logits with (1).
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { CompressedModel, backend, compressModel, verifyModel, type KVScheme } from '../../lib/index.js';
@@ -45,7 +45,7 @@ export interface RunResult {
 
 export interface DemoReport {
   model: { name: string; parameters: number; layers: number; heads: number; kvHeads: number; headDim: number; vocab: number };
-  backend: { name: string; reason: string; cudaCompiled: boolean; gpu?: string; cpuThreads: number; device: string };
+  backend: { name: string; reason: string; cudaCompiled: boolean; gpu?: string; cpuThreads: number; device: string; cpuModel: string; cores: number; loadAverage: number };
   tokens: number;
   /** Run (1)'s greedy tokens (first 16). */
   firstTokens: number[];
@@ -210,7 +210,7 @@ export async function runDemo(options: DemoOptions, log: (msg: string) => void =
 
     return {
       model: { name: 'stories260K', parameters: c.bf16Weights, layers: cfg.layers, heads: cfg.heads, kvHeads: cfg.kvHeads, headDim: cfg.headDim, vocab: cfg.vocab },
-      backend: { name: b.name, reason: b.reason, cudaCompiled: b.cudaCompiled, gpu: b.devices[0]?.name, cpuThreads: b.cpuThreads, device },
+      backend: { name: b.name, reason: b.reason, cudaCompiled: b.cudaCompiled, gpu: b.devices[0]?.name, cpuThreads: b.cpuThreads, device, cpuModel: cpus()[0]?.model ?? 'unknown CPU', cores: cpus().length, loadAverage: loadavg()[0]! },
       tokens: n,
       firstTokens: ref.inputs.slice(1, 17),
       weights: {

@@ -24,7 +24,7 @@ async function demo(...args: string[]): Promise<{ stdout: string; stderr: string
 
 describe('npm start (examples/demo.ts)', () => {
   it('runs 32 tokens and reports streamed logits bit-identical, every KV scheme measured', async () => {
-    const { stdout, code, stderr } = await demo('--tokens', '32', '--json', '--device', 'cpu');
+    const { stdout, code, stderr } = await demo('--tokens', '32', '--json', '--device', 'cpu', '--residual', '32');
     expect(code, stderr).toBe(0);
     const r = JSON.parse(stdout) as DemoReport;
     expect(r.tokens).toBe(32);
