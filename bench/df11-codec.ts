@@ -10,7 +10,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -26,6 +26,18 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
+}
+
+/** Median CPU seconds (user + system of this process) of single-threaded work. */
+function cpuTimeIt(fn: () => void, repeats = REPEATS): number {
+  const t: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const c0 = process.cpuUsage();
+    fn();
+    const c = process.cpuUsage(c0);
+    t.push((c.user + c.system) / 1e6);
+  }
+  return median(t);
 }
 
 function timeIt(fn: () => void, repeats = REPEATS): number {
@@ -66,6 +78,8 @@ interface Zstd {
   size3: number;
   size19: number;
   decodeMBs: number;
+  /** zstd -d of the -3 file, MB/s of output per CPU second (user + system), median of 5. */
+  decodeCpuMBs: number;
 }
 
 function zstdBench(bytes: Uint8Array, name: string): Zstd {
@@ -81,7 +95,14 @@ function zstdBench(bytes: Uint8Array, name: string): Zstd {
     const text = execFileSync('sh', ['-c', `zstd -b3 -i3 '${file}' 2>&1`], { encoding: 'utf8', maxBuffer: 1 << 26 });
     const m = [...text.matchAll(/MB\/s,\s*([\d.]+) MB\/s/g)];
     const decodeMBs = m.length ? Number(m[m.length - 1]![1]) : NaN;
-    return { size3, size19, decodeMBs };
+    execFileSync('zstd', ['-3', '-q', '-f', file, '-o', `${file}.zst`]);
+    const cpu: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const out = execFileSync('bash', ['-c', `TIMEFORMAT='%U %S'; { time zstd -q -d -c '${file}.zst' > /dev/null; } 2>&1`], { encoding: 'utf8' });
+      const [u, sys] = out.trim().split(/\s+/).map(Number);
+      cpu.push(u! + sys!);
+    }
+    return { size3, size19, decodeMBs, decodeCpuMBs: bytes.byteLength / 1e6 / median(cpu) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -106,6 +127,9 @@ interface Row {
   decode1: number;
   decodeAll: number;
   zstdDecode: number;
+  encodeCpuMBs: number;
+  decodeCpu1: number;
+  zstdDecodeCpu: number;
 }
 
 function measure(name: string, tensors: Record<string, Tensor<'bf16'>>): Row {
@@ -129,6 +153,8 @@ function measure(name: string, tensors: Record<string, Tensor<'bf16'>>): Row {
     for (let j = 0; j < d.length; j++, k++) if (out[k] !== d[j]) throw new Error(`${name}: decode mismatch at ${k}`);
   }
   const dec1 = timeIt(() => decompressSync(unit, out, { threads: 1 }));
+  const decCpu = cpuTimeIt(() => decompressSync(unit, out, { threads: 1 }));
+  const encCpu = cpuTimeIt(() => compressSync(tensors, { threads: 1 }), encRepeats);
   const decAll = timeIt(() => decompressSync(unit, out, { threads }));
   const z = zstdBench(raw, `${name}.bf16`);
   const mb = (n * 2) / 1e6;
@@ -146,6 +172,9 @@ function measure(name: string, tensors: Record<string, Tensor<'bf16'>>): Row {
     decode1: mb / 1000 / dec1,
     decodeAll: mb / 1000 / decAll,
     zstdDecode: z.decodeMBs / 1000,
+    encodeCpuMBs: mb / encCpu,
+    decodeCpu1: mb / 1000 / decCpu,
+    zstdDecodeCpu: z.decodeCpuMBs / 1000,
   };
 }
 
@@ -183,7 +212,15 @@ function main(): void {
     '|---|---:|---:|---:|---:|---:|---:|',
     ...rows.map((r) => `| ${r.name} | ${f(r.encodeMBsCore, 0)} | ${f(r.encodeMBsAll, 0)} | ${f(r.decode1)} | ${f(r.decodeAll)} | ${f(r.zstdDecode)} | ${f(r.decode1 / r.zstdDecode)}x |`),
     '',
-    'Encode MB/s counts BF16 input bytes; decode GB/s counts BF16 output bytes (zstd: original bytes, from `zstd -b3 -i3`, in memory).',
+    'Encode MB/s counts BF16 input bytes; decode GB/s counts BF16 output bytes (zstd: original bytes, from `zstd -b3 -i3`, in memory). Wall-clock medians.',
+    '',
+    '### Per CPU second (single thread; robust when other jobs share the cores)',
+    '',
+    '| weights | encode MB/s per CPU-s | decode GB/s per CPU-s | zstd -d GB/s per CPU-s (CLI, -3 file) | DF11 / zstd |',
+    '|---|---:|---:|---:|---:|',
+    ...rows.map((r) => `| ${r.name} | ${f(r.encodeCpuMBs, 0)} | ${f(r.decodeCpu1)} | ${f(r.zstdDecodeCpu)} | ${f(r.decodeCpu1 / r.zstdDecodeCpu)}x |`),
+    '',
+    `Load average while running: ${loadavg().map((x) => x.toFixed(2)).join(', ')} (the machine is shared).`,
     '',
   ];
   mkdirSync(join(root, 'bench/results'), { recursive: true });

@@ -99,6 +99,21 @@ for (const T of LENGTHS) {
 }
 
 log();
+log('### Grouped-query attention: 32 query heads over the 8 KV heads (one pass over the codes serves the 4 heads of a group)');
+log();
+log('| T | dense f32 (ms) | packed KIVI-2 (ms) | packed vs dense |');
+log('|---:|---:|---:|---:|');
+for (const T of [16384]) {
+  const k = tensor('f32', [HEADS, T, D], randn(HEADS * T * D, T + 5));
+  const v = tensor('f32', [HEADS, T, D], randn(HEADS * T * D, T + 6));
+  const q = tensor('f32', [4 * HEADS, 1, D], randn(4 * HEADS * D, 9));
+  const qkv = quantizeKVSync(k, v, { scheme: 'kivi', bits: 2 });
+  const [dense, packed] = timeInterleaved([() => denseAttentionSync(q, k, v), () => qkv.attentionSync(q)], 15) as [number, number];
+  log(`| ${T} | ${dense.toFixed(2)} | ${packed.toFixed(2)} | ${(dense / packed).toFixed(2)}x |`);
+  qkv.dispose();
+}
+
+log();
 log('## Quantize throughput and bytes per cached token');
 log();
 const TQ = quick ? 2048 : 4096;

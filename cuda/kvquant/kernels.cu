@@ -201,6 +201,7 @@ void KiviEncodeKeys(const Layout& L, const Planes& P, size_t streams, const floa
   const int64_t n = int64_t(nblocks - 1) * L.G + ntok_last;
   KiviKeysKernel<<<Blocks(streams * nblocks, 128), 128>>>(L, P, streams, x, first_block, nblocks, ntok_last, n);
   cuda::CheckLastError("kvquant KIVI key encode");
+  cuda::Synchronize();  // the caller frees the staging rows next
 }
 
 void KiviEncodeValues(const Layout& L, const Planes& P, size_t streams, const float* x, uint64_t t0, int64_t n) {
@@ -208,6 +209,7 @@ void KiviEncodeValues(const Layout& L, const Planes& P, size_t streams, const fl
   int64_t chunks = int64_t((t0 + n + 31) / 32 - t0 / 32);
   KiviValuesKernel<<<Blocks(streams * chunks, 128), 128>>>(L, P, streams, x, t0, n, chunks);
   cuda::CheckLastError("kvquant KIVI value encode");
+  cuda::Synchronize();
 }
 
 void Fp8Encode(const Layout& L, const Planes& P, size_t streams, const float* k, const float* v, uint64_t t0, int64_t n) {
@@ -215,6 +217,7 @@ void Fp8Encode(const Layout& L, const Planes& P, size_t streams, const float* k,
   int nblocks = int((n + L.G - 1) / L.G);
   Fp8Kernel<<<Blocks(streams * nblocks * 2, 128), 128>>>(L, P, streams, k, v, t0, n, nblocks);
   cuda::CheckLastError("kvquant FP8 encode");
+  cuda::Synchronize();
 }
 
 void Dequantize(const Layout& L, const Planes& P, size_t streams, int64_t tk, int64_t tv, int64_t T, const float* basis, float* k, float* v) {
@@ -222,6 +225,7 @@ void Dequantize(const Layout& L, const Planes& P, size_t streams, int64_t tk, in
   if (tmax <= 0) return;
   DequantKernel<<<Blocks(streams * size_t(tmax), 128), 128>>>(L, P, streams, tk, tv, T, basis, k, v);
   cuda::CheckLastError("kvquant dequantize");
+  cuda::Synchronize();
 }
 
 void Attention(const Layout& L, const Planes& P, const AttentionArgs& a) {

@@ -5,6 +5,8 @@ import type { AttentionCache } from './kv.js';
 /** One inferzip QuantizedKVCache per layer; attention runs from the packed codes. */
 export class QuantizedCache implements AttentionCache {
   readonly #caches: QuantizedKVCache[];
+  /** Bits per code the scheme uses (its default unless set). */
+  readonly bits: number;
 
   constructor(
     readonly layers: number,
@@ -14,6 +16,7 @@ export class QuantizedCache implements AttentionCache {
     options: Omit<KVCacheOptions, 'heads' | 'headDim'>,
   ) {
     this.#caches = Array.from({ length: layers }, () => QuantizedKVCache.create({ ...options, heads: kvHeads, headDim } as KVCacheOptions));
+    this.bits = this.#caches[0]!.options.bits;
   }
 
   append(layer: number, k: Float32Array, v: Float32Array): void {

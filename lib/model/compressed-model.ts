@@ -115,6 +115,10 @@ export class CompressedModel implements Disposable {
         if (encoded.signMantissa.byteLength !== u.elements) {
           throw new InferzipError('CORRUPT_DATA', `unit '${u.prefix}' holds ${encoded.signMantissa.byteLength} elements, its matrices need ${u.elements}`);
         }
+        const sp = encoded.splitPositions;
+        if (sp.length !== u.members.length - 1 || u.members.some((m, i) => i > 0 && sp[i - 1] !== BigInt(m.offset))) {
+          throw new InferzipError('CORRUPT_DATA', `unit '${u.prefix}': split_positions [${[...sp].join(', ')}] do not match where its ${u.members.length} matrices start`);
+        }
         resident.set(u.prefix, await uploadUnit(encoded, device));
       }
     } catch (err) {

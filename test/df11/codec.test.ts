@@ -9,6 +9,7 @@ import {
   decompress,
   decompressSync,
   exponentEntropy,
+  exponentHistogram,
   simulateKernelDecode,
   unitFromSafetensorsEntries,
   type CompressedUnit,
@@ -67,6 +68,34 @@ describe('df11 codec: bit patterns', () => {
     expect(unit.totalElements).toBe(unit.encodedElements + special.length + huge.length);
     expect(unit.raw.special!.data).toBe(special);
     expectRoundTrip(unit, inputs);
+  });
+});
+
+/** Total bits of an optimal (unlimited) Huffman code: the sum of all merged weights. */
+function huffmanBits(hist: Float64Array): number {
+  const w = Array.from(hist).filter((c) => c > 0);
+  if (w.length === 1) return w[0]!;
+  let total = 0;
+  while (w.length > 1) {
+    w.sort((a, b) => a - b);
+    const m = w.shift()! + w.shift()!;
+    total += m;
+    w.push(m);
+  }
+  return total;
+}
+
+describe('df11 codec: code optimality', () => {
+  it('spends exactly the optimal Huffman bit count when the 32-bit limit does not bind', () => {
+    const file = readSafetensorsBuffer(new Uint8Array(readFileSync(fixture('stories260K/model.safetensors'))));
+    const weights = file.tensors.filter((e) => e.dtype === 'BF16').map((e) => file.readSync(e.name) as Tensor<'bf16'>);
+    for (const t of [...weights.slice(0, 4), gaussianBf16([4096, 64], 0.02, 11)]) {
+      const unit = compressSync({ t });
+      const n = t.data.length;
+      const codeBits = Math.round((unit.stats.payloadBitsPerWeight - 8) * n);
+      expect(codeBits).toBe(huffmanBits(exponentHistogram(t)));
+      expect(unit.buffers.encodedExponent.byteLength).toBe(Math.ceil(codeBits / 8));
+    }
   });
 });
 

@@ -1,11 +1,11 @@
-// CPU decoders for DFloat11 units.
+// The fast CPU decoder for DFloat11 units.
 //
 // DecodeCpu is the fast one: blocks are independent (output_positions gives each its
 // first output), so they are spread over all cores, four blocks interleaved per core,
 // through a 12-bit table that resolves one or two codes per lookup and falls back to
 // the unit's own tables for the rest.
-// DecodeSimulateKernel replays the CUDA kernel's per-thread steps serially (tests).
-// Both follow the same rules (cuda/df11/format.h), so they accept and reject the same units.
+// It follows the rules of cuda/df11/format.h, like the kernel and its serial replay
+// (simulate.cpp), so all of them accept and reject the same units.
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -16,6 +16,7 @@
 #include "../error.h"
 #include "../parallel.h"
 #include "codec.h"
+#include "internal.h"
 
 namespace iz {
 namespace df11 {
@@ -24,16 +25,6 @@ namespace {
 
 constexpr unsigned kFastBits = 12;
 constexpr unsigned kFastMaxLength = 14;  // 4 codes x 14 bits fit the 57 bits one refill guarantees
-
-[[noreturn]] void Corrupt(unsigned status, uint64_t block, uint64_t thread) {
-  Fail(ErrorCode::CorruptData, std::string("DFloat11 unit: ") + StatusText(status) + " (block " + std::to_string(block) +
-                                   ", chunk " + std::to_string(thread) + ")");
-}
-
-uint32_t Position(const UnitView& u, uint64_t b) {
-  const uint8_t* p = u.output_positions + 4 * b;
-  return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
-}
 
 struct Context {
   UnitView u;
@@ -345,11 +336,6 @@ void DecodeLastBlock(const Context& c, uint64_t b, uint16_t* out) {
   if (index != end) Corrupt(kCountMismatch, b, t0);
 }
 
-void CheckOutput(const UnitLayout& layout, size_t out_elements) {
-  IZ_CHECK(out_elements == layout.n_elements, ShapeMismatch,
-           "the output holds " + std::to_string(out_elements) + " elements but the unit decodes to " +
-               std::to_string(layout.n_elements));
-}
 
 }  // namespace
 
@@ -369,7 +355,7 @@ void DecodeCpu(const UnitView& unit, uint16_t* out, size_t out_elements, int thr
   const uint64_t inner = c.layout.n_blocks - 1;
   const uint64_t groups = (inner + 3) / 4;
   ParallelFor(
-      groups + 1, 2,
+      groups + 1, 8,  // >= 32 blocks (~400k weights) per thread: small units stay on one core
       [&](size_t g0, size_t g1) {
         std::vector<uint8_t> scratch(4 * (kMaxCodesPerBlock + 8));
         std::vector<uint64_t> starts(4 * kBitmapWords);
@@ -385,70 +371,6 @@ void DecodeCpu(const UnitView& unit, uint16_t* out, size_t out_elements, int thr
         }
       },
       threads);
-}
-
-namespace {
-
-// Phase-2 sink of the kernel: stages the block's outputs (in shared memory on the GPU).
-struct StageSink {
-  uint16_t* stage;
-  const uint8_t* sm;
-  uint64_t first;  // this thread's first output index
-  uint64_t base;   // the block's first output index
-  uint64_t stop;   // the block's end (<= n)
-  bool operator()(uint32_t c, uint32_t sym) {
-    uint64_t idx = first + c;
-    if (idx >= stop) return false;
-    stage[idx - base] = RebuildBf16(sym, sm[idx]);
-    return true;
-  }
-};
-
-}  // namespace
-
-void DecodeSimulateKernel(const UnitView& unit, uint16_t* out, size_t out_elements) {
-  const UnitLayout layout = ValidateUnit(unit);
-  CheckOutput(layout, out_elements);
-  const Tables tables{unit.luts, layout.n_tables};
-  const uint64_t n_threads = layout.n_blocks * kThreadsPerBlock;
-  std::vector<unsigned> status(kThreadsPerBlock);
-  std::vector<uint32_t> counts(kThreadsPerBlock), end_pos(kThreadsPerBlock), gaps(kThreadsPerBlock);
-  std::vector<uint64_t> firsts(kThreadsPerBlock);
-  std::vector<Window> windows(kThreadsPerBlock);
-  std::vector<uint16_t> stage(kMaxCodesPerBlock);
-  for (uint64_t b = 0; b < layout.n_blocks; ++b) {
-    const bool last = b + 1 == layout.n_blocks;
-    const uint64_t base = Position(unit, b), block_end = Position(unit, b + 1);
-    // Phase 1: every thread counts the codes that start in its chunk.
-    for (uint32_t i = 0; i < kThreadsPerBlock; ++i) {
-      const uint64_t thread = b * kThreadsPerBlock + i;
-      windows[i] = LoadWindow(unit.encoded_exponent, unit.encoded_bytes, thread);
-      gaps[i] = ReadGap(unit.gaps, unit.gaps_bytes, thread);
-      CountSink sink;
-      status[i] = DecodeChunk(tables, windows[i], gaps[i], ChunkLimit(unit.encoded_bytes, thread), sink, &counts[i], &end_pos[i]);
-    }
-    // Block-wide exclusive scan seeded with output_positions[block].
-    uint64_t running = base;
-    for (uint32_t i = 0; i < kThreadsPerBlock; ++i) {
-      firsts[i] = running;
-      running += counts[i];
-    }
-    for (uint32_t i = 0; i < kThreadsPerBlock; ++i) {
-      unsigned v = ThreadVerdict(status[i], counts[i], end_pos[i], firsts[i], block_end, layout.n_elements, last, unit.gaps,
-                                 unit.gaps_bytes, unit.encoded_bytes, b * kThreadsPerBlock + i, n_threads);
-      if (v != kOk) Corrupt(v, b, b * kThreadsPerBlock + i);
-    }
-    const uint64_t total = running - base, expected = block_end - base;
-    if (last ? total < expected : total != expected) Corrupt(kCountMismatch, b, b * kThreadsPerBlock);
-    // Phase 2: decode again into the staging buffer, then copy the block out in order.
-    for (uint32_t i = 0; i < kThreadsPerBlock; ++i) {
-      const uint64_t thread = b * kThreadsPerBlock + i;
-      StageSink sink{stage.data(), unit.sign_mantissa, firsts[i], base, block_end};
-      uint32_t c = 0, e = 0;
-      DecodeChunk(tables, windows[i], gaps[i], ChunkLimit(unit.encoded_bytes, thread), sink, &c, &e);
-    }
-    for (uint64_t k = 0; k < expected; ++k) out[base + k] = stage[k];
-  }
 }
 
 }  // namespace df11

@@ -110,6 +110,7 @@ KvCache::KvCache(const CacheOptions& options) : opt_(options) {
         basis_[size_t(j) * n + i] = SpecForward(j, i, n) * SpecWeight(j, n);
       }
   }
+  if (on_cuda()) EnsureDevice();  // uploads the vidkv spectrum table the kernels read
   units_.assign(S_, 0);
   rk_.resize(S_);
   rv_.resize(S_);
@@ -296,11 +297,8 @@ void KvCache::Flush(int64_t nk, int64_t nv, bool) {
     FlushFp8Cuda(nk);
   } else {
     FlushJoint(nk);
-    if (on_cuda()) {  // encoded on the host: mirror the new bytes
-      EnsureDevice();
-      for (int p = 0; p < kNumPlanes; ++p) SyncRange(p, before[size_t(p)], true);
-    }
   }
+  const bool host_encoded = on_cuda() && opt_.scheme != kKivi && opt_.scheme != kFp8;
   const size_t d = L_.d;
   for (size_t s = 0; s < S_; ++s) {
     rk_[s].erase(rk_[s].begin(), rk_[s].begin() + static_cast<ptrdiff_t>(size_t(nk) * d));
@@ -312,6 +310,10 @@ void KvCache::Flush(int64_t nk, int64_t nv, bool) {
   }
   Tk_ += nk;
   Tv_ += nv;
+  if (host_encoded) {  // encoded on the host: mirror the new bytes (ranges use the new counts)
+    EnsureDevice();
+    for (int p = 0; p < kNumPlanes; ++p) SyncRange(p, before[size_t(p)], true);
+  }
 }
 
 void KvCache::FlushKivi(int64_t nk, int64_t nv) {
