@@ -7,6 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { InferzipError } from '../lib/index.js';
 import { kvChartSvg } from './demo/chart.js';
 import { USAGE, UsageError, parseOptions } from './demo/options.js';
 import { formatMarkdown, formatText } from './demo/report.js';
@@ -25,7 +26,15 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const report = await runDemo(options, options.json ? undefined : (m) => process.stderr.write(`${m}\n`));
+  let report;
+  try {
+    report = await runDemo(options, options.json ? undefined : (m) => process.stderr.write(`${m}\n`));
+  } catch (err) {
+    // Typed library errors (no CUDA device, unreadable fixture...) read best as one line.
+    if (!(err instanceof InferzipError)) throw err;
+    console.error(`demo failed: ${err.code}: ${err.message}`);
+    return 1;
+  }
   if (options.reportDir) {
     mkdirSync(options.reportDir, { recursive: true });
     writeFileSync(join(options.reportDir, 'demo-kv.svg'), kvChartSvg(report));

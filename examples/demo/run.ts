@@ -58,6 +58,8 @@ export interface DemoReport {
     fileBitsPerWeight: number;
     compressSeconds: number;
     verify: { ok: boolean; tensors: number; checksums: boolean; seconds: number; problems: string[] };
+    /** Held by the CompressedModel while streaming: compressed units + decode buffers, bytes. */
+    streamingBytes: { compressed: number; scratch: number; total: number };
     /** BF16 bytes out per second decoding every block (median pass), on `device`. */
     decodeBytesPerSecond: number;
   };
@@ -205,6 +207,7 @@ export async function runDemo(options: DemoOptions, log: (msg: string) => void =
       }
     }
 
+    const streamingBytes = { ...model.deviceBytes };
     log('timing block decodes...');
     const decodeBytesPerSecond = await decodeThroughput(model);
 
@@ -222,6 +225,7 @@ export async function runDemo(options: DemoOptions, log: (msg: string) => void =
         fileBitsPerWeight: c.fileBitsPerWeight,
         compressSeconds: c.seconds,
         verify: { ok: v.ok, tensors: v.tensors, checksums: v.checksums, seconds: v.seconds, problems: v.problems.map((p) => p.message) },
+        streamingBytes,
         decodeBytesPerSecond,
       },
       kvConfig: { residualLength: options.residual, groupSize: 32, f32BytesPerToken: cfg.layers * 2 * cfg.kvHeads * cfg.headDim * 4 },

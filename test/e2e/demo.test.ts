@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
-import { KV_SCHEMES } from '../../lib/index.js';
+import { KV_SCHEMES, backend } from '../../lib/index.js';
 import { kvChartSvg } from '../../examples/demo/chart.js';
 import { AgreementMeter } from '../../examples/demo/metrics.js';
 import { UsageError, parseOptions } from '../../examples/demo/options.js';
@@ -34,6 +34,7 @@ describe('npm start (examples/demo.ts)', () => {
     expect(r.weights.compressedBytes).toBeLessThan(r.weights.bf16Bytes * 0.75);
     expect(r.weights.bitsPerWeight).toBeGreaterThanOrEqual(r.weights.entropyBound);
     expect(r.weights.decodeBytesPerSecond).toBeGreaterThan(0);
+    expect(r.weights.streamingBytes.compressed).toBeLessThan(r.weights.bf16Bytes);
     const two = r.runs.find((x) => x.id === '2')!;
     expect(two.agreement).toMatchObject({ steps: 32, identicalSteps: 32, top1: 1, meanKL: 0, maxAbsDiff: 0 });
     for (const scheme of KV_SCHEMES) {
@@ -52,6 +53,12 @@ describe('npm start (examples/demo.ts)', () => {
     expect(svg.startsWith('<svg')).toBe(true);
     expect(svg.match(/<circle /g)).toHaveLength(1 + KV_SCHEMES.length);
   }, 240_000);
+
+  it.skipIf(backend().devices.length > 0)('says in one line that --device cuda has no device here (exit 1)', async () => {
+    const { code, stderr } = await demo('--tokens', '4', '--device', 'cuda');
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^demo failed: NO_DEVICE: /);
+  }, 60_000);
 
   it('exits 2 with the usage on a bad option', async () => {
     const { code, stderr } = await demo('--kv', 'kivi,nope');
