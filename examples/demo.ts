@@ -1,48 +1,31 @@
-/**
- * `npm start`: the bundled tiny Llama (stories260K) end to end. Compresses the BF16 model
- * with DFloat11, verifies it, then generates the same tokens with (1) BF16 weights,
- * (2) weights decoded block by block from the compressed file and (3) (2) plus each
- * quantized KV cache, and prints one report. `npm start -- --help` lists the options.
- */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+// `npm start`: the bundled tiny Llama (stories260K) compressed losslessly with DFloat11,
+// run on weights streamed block by block from the compressed file, and on quantized KV
+// caches; one report table. Options: see examples/demo/args.ts (`npm start -- --help`).
+import { writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 
 import { InferzipError } from '../lib/index.js';
-import { kvChartSvg } from './demo/chart.js';
-import { USAGE, UsageError, parseOptions } from './demo/options.js';
-import { formatMarkdown, formatText } from './demo/report.js';
+import { USAGE, UsageError, parseArgs } from './demo/args.js';
+import { formatMarkdown, formatSvg, formatText } from './demo/report.js';
 import { runDemo } from './demo/run.js';
 
-async function main(): Promise<number> {
-  let options;
-  try {
-    options = parseOptions(process.argv.slice(2));
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    console.error(`${err.message}\n\n${USAGE}`);
-    return 2;
+try {
+  const options = parseArgs(process.argv.slice(2));
+  const report = await runDemo(options, options.json ? undefined : (line) => process.stderr.write(`${line}\n`));
+  if (options.json) console.log(JSON.stringify(report, null, 2));
+  else console.log(`\n${formatText(report)}`);
+  if (options.svg) writeFileSync(options.svg, formatSvg(report));
+  if (options.markdown) writeFileSync(options.markdown, formatMarkdown(report, options.svg ? basename(options.svg) : undefined));
+  if (!report.verify.ok || !report.streamed.bitIdentical) process.exitCode = 1;
+} catch (err) {
+  if (err instanceof UsageError) {
+    if (err.message) console.error(`error: ${err.message}`);
+    console.error(USAGE);
+    process.exitCode = 2;
+  } else if (err instanceof InferzipError) {
+    console.error(`error (${err.code}): ${err.message}`);
+    process.exitCode = 1;
+  } else {
+    throw err;
   }
-  if (options === 'help') {
-    console.log(USAGE);
-    return 0;
-  }
-  let report;
-  try {
-    report = await runDemo(options, options.json ? undefined : (m) => process.stderr.write(`${m}\n`));
-  } catch (err) {
-    // Typed library errors (no CUDA device, unreadable fixture...) read best as one line.
-    if (!(err instanceof InferzipError)) throw err;
-    console.error(`demo failed: ${err.code}: ${err.message}`);
-    return 1;
-  }
-  if (options.reportDir) {
-    mkdirSync(options.reportDir, { recursive: true });
-    writeFileSync(join(options.reportDir, 'demo-kv.svg'), kvChartSvg(report));
-    writeFileSync(join(options.reportDir, 'demo-report.md'), formatMarkdown(report, 'demo-kv.svg'));
-  }
-  console.log(options.json ? JSON.stringify(report, null, 2) : formatText(report));
-  // A failed run or a lost bit is a failure of the demo, not a footnote.
-  return report.bitIdentical && report.runs.every((r) => r.status === 'ok') ? 0 : 1;
 }
-
-process.exitCode = await main();

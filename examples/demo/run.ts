@@ -1,236 +1,259 @@
 /**
- * The end-to-end demo's measurements: compress the bundled BF16 model, verify it, then
- * generate the same tokens three ways — (1) BF16 weights in memory, (2) weights decoded
- * block by block from the compressed file on every step, (3) (2) with each quantized KV
- * cache — and compare every step's logits with (1).
+ * The end-to-end demo as a function: compress the bundled BF16 model, verify it, then
+ * generate three ways (plain BF16 weights; weights streamed from the compressed file;
+ * streamed weights plus each quantized KV cache) and measure everything the report shows.
+ * Every figure comes from this run; nothing is filled in by hand.
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 
-import { CompressedModel, backend, compressModel, verifyModel, type KVScheme } from '../../lib/index.js';
 import { resolveDevice } from '../../lib/backend.js';
+import { CompressedModel, backend, compressModel, openSafetensors, verifyModel, type KVScheme } from '../../lib/index.js';
+import { CompressedWeights } from '../llama/compressed.js';
 import { readConfig, type LlamaConfig } from '../llama/config.js';
-import { DenseCache, type AttentionCache } from '../llama/kv.js';
+import { DenseCache } from '../llama/kv.js';
 import { QuantizedCache } from '../llama/kv-quantized.js';
 import { Llama, argmax } from '../llama/model.js';
-import { CompressedWeights } from '../llama/streamed.js';
 import { loadAllWeights } from '../llama/weights.js';
-import { AgreementMeter, type Agreement } from './metrics.js';
-import type { DemoOptions } from './options.js';
+import type { DemoOptions } from './args.js';
+import { bitIdentical, klDivergence, median } from './compare.js';
 
-export const MODEL_DIR = new URL('../../fixtures/stories260K/', import.meta.url).pathname;
-const BOS = 1;
+export const FIXTURE_DIR = new URL('../../fixtures/stories260K/', import.meta.url).pathname;
 
-export interface RunResult {
-  /** '1', '2', or the KV scheme of a part-(3) run. */
-  id: string;
-  label: string;
-  weights: 'BF16 in memory' | 'DFloat11, streamed per block';
-  kv: string;
-  status: 'ok' | 'failed';
-  /** Why the run failed (status 'failed'). */
+export interface GenerationRun {
+  name: string;
+  tokens: number[];
+  seconds: number;
+  tokensPerSecond: number;
+}
+
+export interface KVRow {
+  scheme: KVScheme;
+  /** False when the scheme could not run here; `error` says why and no figures are given. */
+  available: boolean;
   error?: string;
-  tokensPerSecond?: number;
-  /** Against run (1), step by step (absent for run (1) itself). */
-  agreement?: Agreement;
-  /** KV cache bytes per token after the run, all layers, K and V. */
-  kvBytesPerToken?: number;
-  /** Bits really stored per quantized key / value element (codes, scales, metadata). */
+  bits?: number;
+  /** Bits really stored per quantized key / value element (scales and metadata included). */
   keyBits?: number;
   valueBits?: number;
-  /** Run (2): seconds per token spent waiting for block decodes (not hidden by prefetching). */
-  decodeWaitPerToken?: number;
+  /** Tokens per layer quantized at the end of the run (the rest sit in the f32 residual window). */
+  quantizedTokens?: number;
+  residualLength?: number;
+  /** KV bytes per token over all layers, residual window included, at the end of the run. */
+  bytesPerToken?: number;
+  /** Packed bytes per quantized token over all layers, K and V (what long contexts cost per token). */
+  packedBytesPerToken?: number;
+  /** Fraction of steps whose greedy token equals run (1)'s. */
+  top1Agreement?: number;
+  /** Mean KL(P_bf16 || P_kv) of the next-token distributions, nats. */
+  meanKL?: number;
+  maxKL?: number;
+  tokensPerSecond?: number;
 }
 
 export interface DemoReport {
   model: { name: string; parameters: number; layers: number; heads: number; kvHeads: number; headDim: number; vocab: number };
-  backend: { name: string; reason: string; cudaCompiled: boolean; gpu?: string; cpuThreads: number; device: string; cpuModel: string; cores: number; loadAverage: number };
+  backend: { name: string; reason: string; cudaCompiled: boolean; device: string; forwardPass: string };
   tokens: number;
-  /** Run (1)'s greedy tokens (first 16). */
-  firstTokens: number[];
-  weights: {
+  files: {
     f32Bytes: number;
     bf16Bytes: number;
     compressedBytes: number;
+    /** Compressed unit bits per compressed weight, and the lossless bound (8 + exponent entropy). */
     bitsPerWeight: number;
     entropyBound: number;
+    /** Whole compressed file (headers, norms, metadata) bits per BF16 weight. */
     fileBitsPerWeight: number;
     compressSeconds: number;
-    verify: { ok: boolean; tensors: number; checksums: boolean; seconds: number; problems: string[] };
-    /** Held by the CompressedModel while streaming: compressed units + decode buffers, bytes. */
-    streamingBytes: { compressed: number; scratch: number; total: number };
-    /** BF16 bytes out per second decoding every block (median pass), on `device`. */
-    decodeBytesPerSecond: number;
   };
-  kvConfig: { residualLength: number; groupSize: number; f32BytesPerToken: number };
-  runs: RunResult[];
-  /** True when run (2)'s logits equal run (1)'s bit for bit at every step. */
-  bitIdentical: boolean;
-}
-
-const KV_LABEL: Record<KVScheme, string> = {
-  kivi: 'kivi 2-bit',
-  vidkv: 'vidkv 1.5/1.58-bit',
-  zipcache: 'zipcache 4/2-bit',
-  fp8: 'fp8 e4m3',
-};
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
-
-/** Greedy run over BF16 weights held in memory: the reference logits of every step. */
-async function runReference(cfg: LlamaConfig, n: number): Promise<{ logits: Float32Array[]; inputs: number[]; row: RunResult }> {
-  const weights = loadAllWeights(join(MODEL_DIR, 'model.safetensors'), cfg.layers);
-  const cache = new DenseCache(cfg.layers, cfg.heads, cfg.kvHeads, cfg.headDim, n);
-  const model = new Llama(cfg, weights, cache);
-  const logits: Float32Array[] = [];
-  const inputs = [BOS];
-  const t0 = performance.now();
-  for (let i = 0; i < n; i++) {
-    const l = model.stepSync(inputs[i]!);
-    logits.push(l.slice());
-    inputs.push(argmax(l));
-  }
-  const seconds = (performance.now() - t0) / 1000;
-  return {
-    logits,
-    inputs,
-    row: { id: '1', label: '(1) BF16 weights', weights: 'BF16 in memory', kv: 'f32', status: 'ok', tokensPerSecond: n / seconds, kvBytesPerToken: cache.bytesPerToken() },
+  verify: { ok: boolean; tensors: number; checksums: boolean; seconds: number };
+  decode: {
+    /** Median of several rounds decoding every block once, BF16 bytes out per second. */
+    bytesPerSecond: number;
+    blockBytes: number;
+    rounds: number;
+    /** Seconds run (2) waited for decoded blocks plus their copy to host f32 (with prefetch, decoding overlaps compute). */
+    streamedWaitSeconds: number;
   };
+  /**
+   * Calibration: the F32 original fed run (1)'s tokens. How far BF16 rounding of the weights
+   * alone moves this tiny model's next-token distributions, to read the KV rows against.
+   */
+  f32: { top1Agreement: number; meanKL: number; tokensPerSecond: number };
+  bf16: GenerationRun;
+  streamed: GenerationRun & { bitIdenticalSteps: number; bitIdentical: boolean; firstMismatch: number | null };
+  denseKvBytesPerToken: number;
+  kv: KVRow[];
 }
 
-/**
- * Streams the weights from the compressed model on every step. `inputs` given: fed as the
- * tokens (teacher forcing, so every step compares the same context); absent: free greedy run.
- */
-async function runStreamed(cfg: LlamaConfig, weights: CompressedWeights, cache: AttentionCache, n: number, reference: Float32Array[], inputs?: number[]) {
-  const model = new Llama(cfg, weights, cache);
-  const meter = new AgreementMeter(reference);
-  const wait0 = weights.waitSeconds;
-  let token = BOS;
-  const t0 = performance.now();
-  for (let i = 0; i < n; i++) {
-    const logits = await model.stepStreamed(inputs ? inputs[i]! : token, weights.blocks());
-    meter.add(logits);
-    token = argmax(logits);
-  }
-  const seconds = (performance.now() - t0) / 1000;
-  return { agreement: meter.result(), tokensPerSecond: n / seconds, waitPerToken: (weights.waitSeconds - wait0) / n };
+function newLlama(cfg: LlamaConfig, weights: ConstructorParameters<typeof Llama>[1], cache: ConstructorParameters<typeof Llama>[2]): Llama {
+  return new Llama(cfg, weights, cache);
 }
 
-function failed(id: string, label: string, kv: string, err: unknown): RunResult {
-  return { id, label, weights: 'DFloat11, streamed per block', kv, status: 'failed', error: err instanceof Error ? err.message : String(err) };
-}
-
-/** Times full passes decoding every block (no prefetch); BF16 bytes out per second, median. */
-async function decodeThroughput(model: CompressedModel, passes = 15): Promise<number> {
-  const bytes = model.blockUnits.reduce((s, u) => s + u.elements * 2, 0);
-  const times: number[] = [];
-  for (let p = 0; p < passes; p++) {
-    const t0 = performance.now();
-    for (let i = 0; i < model.numBlocks; i++) await model.decompressBlock(i);
-    times.push((performance.now() - t0) / 1000);
-  }
-  return bytes / median(times);
-}
-
-export async function runDemo(options: DemoOptions, log: (msg: string) => void = () => {}): Promise<DemoReport> {
-  const cfg = readConfig(join(MODEL_DIR, 'config.json'));
-  const n = Math.min(options.tokens, cfg.maxPositions);
-  const device = resolveDevice(options.device);
+export async function runDemo(o: DemoOptions, log: (line: string) => void = () => {}): Promise<DemoReport> {
+  const cfg = readConfig(join(FIXTURE_DIR, 'config.json'));
+  const device = resolveDevice(o.device);
   const b = backend();
+  const n = o.tokens;
   const tmp = mkdtempSync(join(tmpdir(), 'inferzip-demo-'));
   try {
-    const bf16Path = join(MODEL_DIR, 'model.safetensors');
+    // Compress and verify.
+    log('compressing the bundled BF16 model...');
     const packed = join(tmp, 'stories260K.df11.safetensors');
-    log('compressing the BF16 model (DFloat11)...');
-    const c = await compressModel(bf16Path, packed);
-    log('verifying the compressed file...');
+    const c = await compressModel(FIXTURE_DIR, packed);
+    log('verifying...');
     const v = await verifyModel(packed);
-    if (!v.ok) throw new Error(`the compressed file failed verification: ${v.problems.map((p) => p.message).join('; ')}`);
 
-    log(`run (1): BF16 weights, ${n} tokens...`);
-    const ref = await runReference(cfg, n);
-    const runs: RunResult[] = [ref.row];
-
-    using model = await CompressedModel.open(packed, { device });
-    const weights = await CompressedWeights.open(model, cfg);
-
-    log('run (2): weights streamed from the compressed file...');
-    let bitIdentical = false;
-    try {
-      const cache = new DenseCache(cfg.layers, cfg.heads, cfg.kvHeads, cfg.headDim, n);
-      const r = await runStreamed(cfg, weights, cache, n, ref.logits);
-      bitIdentical = r.agreement.identicalSteps === n;
-      runs.push({
-        id: '2',
-        label: '(2) DFloat11 streamed',
-        weights: 'DFloat11, streamed per block',
-        kv: 'f32',
-        status: 'ok',
-        tokensPerSecond: r.tokensPerSecond,
-        agreement: r.agreement,
-        kvBytesPerToken: cache.bytesPerToken(),
-        decodeWaitPerToken: r.waitPerToken,
-      });
-    } catch (err) {
-      runs.push(failed('2', '(2) DFloat11 streamed', 'f32', err));
+    // (1) plain BF16 weights, f32 KV cache. Keep every step's logits for the comparisons.
+    log(`(1) ${n} tokens with plain BF16 weights...`);
+    const plainWeights = loadAllWeights(join(FIXTURE_DIR, 'model.safetensors'), cfg.layers);
+    const refLogits: Float32Array[] = [];
+    const refTokens: number[] = [];
+    const inputs: number[] = [];
+    let bf16Seconds = 0;
+    let streamedSeconds = 0;
+    {
+      const llama = newLlama(cfg, plainWeights, new DenseCache(cfg.layers, cfg.heads, cfg.kvHeads, cfg.headDim, n));
+      let token = 1;
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) {
+        inputs.push(token);
+        const logits = llama.stepSync(token);
+        refLogits.push(logits.slice());
+        token = argmax(logits);
+        refTokens.push(token);
+      }
+      bf16Seconds = (performance.now() - t0) / 1000;
     }
 
-    for (const scheme of options.kv) {
-      const label = `(3) ${KV_LABEL[scheme]}`;
-      log(`run ${label}...`);
+    // Calibration: the F32 original on the same tokens.
+    log(`    ${n} tokens with the F32 original, for calibration...`);
+    let f32Agree = 0;
+    let f32Kl = 0;
+    let f32Seconds = 0;
+    {
+      const llama = newLlama(cfg, loadAllWeights(join(FIXTURE_DIR, 'model.f32.safetensors'), cfg.layers), new DenseCache(cfg.layers, cfg.heads, cfg.kvHeads, cfg.headDim, n));
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) {
+        const logits = llama.stepSync(inputs[i]!);
+        if (argmax(logits) === refTokens[i]) f32Agree++;
+        f32Kl += klDivergence(refLogits[i]!, logits);
+      }
+      f32Seconds = (performance.now() - t0) / 1000;
+    }
+
+    using model = await CompressedModel.open(packed, { device });
+
+    // Decode throughput on its own: every block decoded once per round, sequentially.
+    const weights = await CompressedWeights.open(model);
+    const rounds = 9;
+    const blockBytes = model.blockUnits.reduce((s, u) => s + u.elements * 2, 0);
+    const roundSeconds: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const t0 = performance.now();
+      for (let i = 0; i < model.numBlocks; i++) await model.decompressBlock(i);
+      roundSeconds.push((performance.now() - t0) / 1000);
+    }
+
+    // (2) weights streamed block by block from the compressed file (prefetching iterator), f32 KV cache.
+    log(`(2) ${n} tokens with weights streamed from the compressed file...`);
+    const streamedTokens: number[] = [];
+    let identical = 0;
+    let firstMismatch: number | null = null;
+    {
+      const llama = newLlama(cfg, weights, new DenseCache(cfg.layers, cfg.heads, cfg.kvHeads, cfg.headDim, n));
+      let token = 1;
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) {
+        const logits = await weights.stepPrefetched(llama, token);
+        if (bitIdentical(logits, refLogits[i]!)) identical++;
+        else firstMismatch ??= i;
+        token = argmax(logits);
+        streamedTokens.push(token);
+      }
+      streamedSeconds = (performance.now() - t0) / 1000;
+    }
+    const streamedWait = weights.stats.waitSeconds;
+
+    // (3) streamed weights + each quantized KV cache, fed run (1)'s tokens so that every
+    // step compares next-token distributions over the same context.
+    const kv: KVRow[] = [];
+    for (const scheme of o.kv) {
+      log(`(3) ${n} tokens with streamed weights and a ${scheme} KV cache...`);
       let cache: QuantizedCache | undefined;
       try {
-        cache = new QuantizedCache(cfg.layers, cfg.heads, cfg.kvHeads, cfg.headDim, { scheme, device, residualLength: options.residual });
-        const r = await runStreamed(cfg, weights, cache, n, ref.logits, ref.inputs);
+        cache = new QuantizedCache(cfg.layers, cfg.heads, cfg.kvHeads, cfg.headDim, { scheme, device, residualLength: o.residual });
+        const llama = newLlama(cfg, weights, cache);
+        let agree = 0;
+        let klSum = 0;
+        let klMax = 0;
+        const t0 = performance.now();
+        for (let i = 0; i < n; i++) {
+          const logits = await weights.stepPrefetched(llama, inputs[i]!);
+          if (argmax(logits) === refTokens[i]) agree++;
+          const kl = klDivergence(refLogits[i]!, logits);
+          klSum += kl;
+          klMax = Math.max(klMax, kl);
+        }
+        const seconds = (performance.now() - t0) / 1000;
         const mem = cache.memory();
-        runs.push({
-          id: scheme,
-          label,
-          weights: 'DFloat11, streamed per block',
-          kv: KV_LABEL[scheme],
-          status: 'ok',
-          tokensPerSecond: r.tokensPerSecond,
-          agreement: r.agreement,
-          kvBytesPerToken: cache.bytesPerToken(),
-          keyBits: mem.keyBits,
-          valueBits: mem.valueBits,
+        const opt = cache.options;
+        kv.push({
+          scheme,
+          available: true,
+          bits: opt.bits,
+          keyBits: mem[0]!.keyBits,
+          valueBits: mem[0]!.valueBits,
+          quantizedTokens: mem[0]!.quantizedKeys,
+          residualLength: opt.residualLength,
+          bytesPerToken: cache.bytesPerToken(),
+          packedBytesPerToken: mem.reduce((sum, m) => sum + (m.quantizedKeys ? m.packedKeyBytes / m.quantizedKeys : 0) + (m.quantizedValues ? m.packedValueBytes / m.quantizedValues : 0), 0),
+          top1Agreement: agree / n,
+          meanKL: klSum / n,
+          maxKL: klMax,
+          tokensPerSecond: n / seconds,
         });
       } catch (err) {
-        runs.push(failed(scheme, label, KV_LABEL[scheme], err));
+        kv.push({ scheme, available: false, error: err instanceof Error ? err.message : String(err) });
       } finally {
         cache?.dispose();
       }
     }
 
-    const streamingBytes = { ...model.deviceBytes };
-    log('timing block decodes...');
-    const decodeBytesPerSecond = await decodeThroughput(model);
-
+    const parameters = (() => {
+      using f = openSafetensors(join(FIXTURE_DIR, 'model.safetensors'));
+      return f.tensors.reduce((sum, t) => sum + t.shape.reduce((a, d) => a * d, 1), 0);
+    })();
     return {
-      model: { name: 'stories260K', parameters: c.bf16Weights, layers: cfg.layers, heads: cfg.heads, kvHeads: cfg.kvHeads, headDim: cfg.headDim, vocab: cfg.vocab },
-      backend: { name: b.name, reason: b.reason, cudaCompiled: b.cudaCompiled, gpu: b.devices[0]?.name, cpuThreads: b.cpuThreads, device, cpuModel: cpus()[0]?.model ?? 'unknown CPU', cores: cpus().length, loadAverage: loadavg()[0]! },
+      model: { name: 'stories260K', parameters, layers: cfg.layers, heads: cfg.heads, kvHeads: cfg.kvHeads, headDim: cfg.headDim, vocab: cfg.vocab },
+      backend: { name: b.name, reason: b.reason, cudaCompiled: b.cudaCompiled, device, forwardPass: 'TypeScript (examples/llama), main thread' },
       tokens: n,
-      firstTokens: ref.inputs.slice(1, 17),
-      weights: {
-        f32Bytes: statSync(join(MODEL_DIR, 'model.f32.safetensors')).size,
-        bf16Bytes: statSync(bf16Path).size,
+      files: {
+        f32Bytes: statSync(join(FIXTURE_DIR, 'model.f32.safetensors')).size,
+        bf16Bytes: c.inputBytes,
         compressedBytes: c.outputBytes,
         bitsPerWeight: c.bitsPerWeight,
         entropyBound: c.entropyBound,
         fileBitsPerWeight: c.fileBitsPerWeight,
         compressSeconds: c.seconds,
-        verify: { ok: v.ok, tensors: v.tensors, checksums: v.checksums, seconds: v.seconds, problems: v.problems.map((p) => p.message) },
-        streamingBytes,
-        decodeBytesPerSecond,
       },
-      kvConfig: { residualLength: options.residual, groupSize: 32, f32BytesPerToken: cfg.layers * 2 * cfg.kvHeads * cfg.headDim * 4 },
-      runs,
-      bitIdentical,
+      verify: { ok: v.ok, tensors: v.tensors, checksums: v.checksums, seconds: v.seconds },
+      decode: { bytesPerSecond: blockBytes / median(roundSeconds), blockBytes, rounds, streamedWaitSeconds: streamedWait },
+      f32: { top1Agreement: f32Agree / n, meanKL: f32Kl / n, tokensPerSecond: n / f32Seconds },
+      bf16: { name: 'plain BF16 weights', tokens: refTokens, seconds: bf16Seconds, tokensPerSecond: n / bf16Seconds },
+      streamed: {
+        name: 'streamed from compressed file',
+        tokens: streamedTokens,
+        seconds: streamedSeconds,
+        tokensPerSecond: n / streamedSeconds,
+        bitIdenticalSteps: identical,
+        bitIdentical: identical === n,
+        firstMismatch,
+      },
+      denseKvBytesPerToken: new DenseCache(cfg.layers, cfg.heads, cfg.kvHeads, cfg.headDim, 1).bytesPerToken(),
+      kv,
     };
   } finally {
     rmSync(tmp, { recursive: true, force: true });

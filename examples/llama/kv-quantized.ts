@@ -1,5 +1,5 @@
 /** The forward pass's KV cache backed by inferzip's quantized cache (attention from packed codes). */
-import { QuantizedKVCache, tensor, type KVCacheOptions } from '../../lib/index.js';
+import { QuantizedKVCache, tensor, type KVCacheMemory, type KVCacheOptions } from '../../lib/index.js';
 import type { AttentionCache } from './kv.js';
 
 /** One inferzip QuantizedKVCache per layer; attention runs from the packed codes. */
@@ -19,9 +19,20 @@ export class QuantizedCache implements AttentionCache {
     this.bits = this.#caches[0]!.options.bits;
   }
 
-  append(layer: number, k: Float32Array, v: Float32Array): void {
+  append(layer: number, k: Float32Array, v: Float32Array, q?: Float32Array): void {
     const shape = [this.kvHeads, 1, this.headDim];
-    this.#caches[layer]!.appendSync(tensor('f32', shape, k), tensor('f32', shape, v));
+    const queries = q ? { queries: tensor('f32', [this.heads, 1, this.headDim], q) } : {};
+    this.#caches[layer]!.appendSync(tensor('f32', shape, k), tensor('f32', shape, v), queries);
+  }
+
+  /** Resolved options of the per-layer caches (scheme, bits, group sizes, residual window). */
+  get options(): QuantizedKVCache['options'] {
+    return this.#caches[0]!.options;
+  }
+
+  /** Memory of every layer's cache. */
+  memory(): KVCacheMemory[] {
+    return this.#caches.map((c) => c.memory);
   }
 
   attend(layer: number, q: Float32Array, out: Float32Array): void {
@@ -33,20 +44,6 @@ export class QuantizedCache implements AttentionCache {
     const tokens = this.#caches[0]!.tokens;
     if (tokens === 0) return 0;
     return this.#caches.reduce((s, c) => s + c.memoryBytes, 0) / tokens;
-  }
-
-  /** Bits really stored per quantized key / value element, over all layers (0 when nothing is quantized yet). */
-  memory(): { keyBits: number; valueBits: number } {
-    let kBits = 0, kElems = 0, vBits = 0, vElems = 0;
-    const per = this.kvHeads * this.headDim;
-    for (const c of this.#caches) {
-      const m = c.memory;
-      kBits += 8 * m.packedKeyBytes;
-      kElems += m.quantizedKeys * per;
-      vBits += 8 * m.packedValueBytes;
-      vElems += m.quantizedValues * per;
-    }
-    return { keyBits: kElems ? kBits / kElems : 0, valueBits: vElems ? vBits / vElems : 0 };
   }
 
   dispose(): void {

@@ -1,8 +1,11 @@
 /** KV caches the forward pass can attend over: plain f32, or an inferzip quantized cache. */
 
 export interface AttentionCache {
-  /** Adds this position's keys/values ([kvHeads * headDim] each, post-RoPE keys). */
-  append(layer: number, k: Float32Array, v: Float32Array): void;
+  /**
+   * Adds this position's keys/values ([kvHeads * headDim] each, post-RoPE keys). `q` is the
+   * position's post-RoPE query [heads * headDim]: saliency-based caches use it as a probe.
+   */
+  append(layer: number, k: Float32Array, v: Float32Array, q?: Float32Array): void;
   /** out[heads * headDim] = softmax(q.K^T * scale).V over every cached position of `layer`. */
   attend(layer: number, q: Float32Array, out: Float32Array): void;
   /** Bytes held per cached token, over all layers. */
@@ -15,7 +18,7 @@ export class DenseCache implements AttentionCache {
   readonly #k: Float32Array[];
   readonly #v: Float32Array[];
   #len: number[];
-  readonly #scores: Float32Array;
+  #scores = new Float32Array(0);
 
   constructor(
     readonly layers: number,
@@ -28,7 +31,6 @@ export class DenseCache implements AttentionCache {
     this.#k = Array.from({ length: layers }, () => new Float32Array(size));
     this.#v = Array.from({ length: layers }, () => new Float32Array(size));
     this.#len = new Array<number>(layers).fill(0);
-    this.#scores = new Float32Array(capacity);
   }
 
   append(layer: number, k: Float32Array, v: Float32Array): void {
@@ -47,6 +49,7 @@ export class DenseCache implements AttentionCache {
     const V = this.#v[layer]!;
     const row = kvHeads * headDim;
     const scale = 1 / Math.sqrt(headDim);
+    if (this.#scores.length < T) this.#scores = new Float32Array(this.capacity);
     const scores = this.#scores;
     const group = heads / kvHeads;
     for (let h = 0; h < heads; h++) {

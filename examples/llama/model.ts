@@ -105,18 +105,6 @@ export class Llama {
     return this.logits;
   }
 
-  /**
-   * step() with the blocks taken from an async iterator, in order (e.g. weights decoded
-   * from a compressed file by a prefetching iterator: block i+1 decodes while block i runs).
-   */
-  async stepStreamed(token: number, blocks: AsyncIterable<BlockWeights>): Promise<Float32Array> {
-    this.embed(token);
-    let l = 0;
-    for await (const w of blocks) this.#block(l++, w);
-    if (l !== this.config.layers) throw new Error(`the weight stream gave ${l} blocks, the model has ${this.config.layers}`);
-    return this.finish();
-  }
-
   /** Runs one block on the current hidden state (used by block-streaming drivers). */
   runBlock(layer: number, w: BlockWeights): void {
     this.#block(layer, w);
@@ -147,7 +135,7 @@ export class Llama {
     rope(this.#q, heads, headDim, this.pos, ropeTheta);
     rope(this.#k, kvHeads, headDim, this.pos, ropeTheta);
     this.trace?.({ layer: l, pos: this.pos, q: this.#q.slice(), k: this.#k.slice(), v: this.#v.slice() });
-    this.cache.append(l, this.#k, this.#v);
+    this.cache.append(l, this.#k, this.#v, this.#q);
     this.cache.attend(l, this.#q, this.#att);
     matvec(w.wo, this.#att, xb, hidden, heads * headDim);
     for (let i = 0; i < hidden; i++) x[i] = x[i]! + xb[i]!;
