@@ -1,3 +1,36 @@
-export { mergeTokens, mergeTokensSync, maxMergeR, attentionBias, mergeSchedule, type MergeOptions, type MergeResult } from './tome.js';
-export { pruneByAttention, DynamicKVPruner, attentionScores, type PruneOptions, type PruneResult, type DynamicKVPrunerOptions, type PrunerUpdate } from './fastv.js';
-export { temporalMerge, segmentFrames, type TemporalMergeOptions, type TemporalMergeResult, type DyCokeOptions, type HoliTomOptions } from './temporal.js';
+/** Token merging and pruning: ToMe, DyCoke, HoliTom, FastV. */
+export { SourceMap } from './source-map.js';
+export {
+  attentionBias,
+  maxMergeable,
+  mergeSchedule,
+  mergeTokens,
+  mergeTokensSync,
+  scheduleTokens,
+  type MergeResult,
+  type MergeScheduleSpec,
+  type MergeTokensOptions,
+  type ProtectedTokens,
+} from './tome.js';
+export {
+  densityPeakClusters,
+  segmentFrames,
+  temporalMerge,
+  type DyCokeOptions,
+  type HoliTomOptions,
+  type TemporalMergeOptions,
+  type TemporalMergeResult,
+} from './temporal.js';
+export {
+  DynamicKVPruner,
+  meanAttention,
+  mergeByAttention,
+  pruneByAttention,
+  type MergeByAttentionOptions,
+  type MergeByAttentionResult,
+  type DynamicKVPrunerOptions,
+  type KVPruneStep,
+  type PruneByAttentionOptions,
+  type PruneResult,
+  type TokenSpan,
+} from './prune.js';

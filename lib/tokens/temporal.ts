@@ -1,324 +1,351 @@
 /**
- * Temporal token merging for video, before the LLM: DyCoke (paired-frame and 4-frame
- * window passes over same-position tokens) and HoliTom (dynamic-programming segmentation
- * into static stretches, temporal averaging of static tokens, density-peak clustering of
- * the rest). Same-position similarities run natively (all cores).
+ * Temporal token reduction for video tokens [T, P, C] before the LLM:
+ * DyCoke (Tao et al., CVPR 2025) paired-frame and 4-frame-window pruning/merging, and
+ * HoliTom (Shao et al., 2025) DP temporal segmentation, static-token temporal averaging and
+ * density-peak clustering (DPC-KNN) of the remaining tokens.
  */
 import { InferzipError, check } from '../errors.js';
-import { native } from '../native.js';
-import { assertTensor, fromNdarray, toFloat32, type NdArrayLike, type Tensor } from '../tensor.js';
-import { outputTensor, type FloatDType } from './input.js';
-import { topIndices } from './fastv.js';
-import './native.js';
+import { castFloat, tensor, toFloat32, type Tensor } from '../tensor.js';
+import { cosineRows, rankIndices } from './similarity.js';
+import { checkInt, checkNumber, floatTensor, type FloatDType } from './validate.js';
 
 export interface DyCokeOptions {
   method: 'dycoke';
-  /** Fraction of a compared frame's tokens removed when similar to the reference (default 0.7). */
-  k?: number;
-  /** 'prune' drops the removed tokens (as the released code does); 'merge' folds each into the token it matched (size-weighted). Default 'prune'. */
+  /** Fraction of tokens removed from each compared frame (the paper's K). Default 0.7. */
+  pruneRatio?: number;
+  /** 'prune' drops similar tokens (as the released code does); 'merge' folds them into the matched token with a size-weighted average. Default 'prune'. */
   mode?: 'prune' | 'merge';
 }
 
 export interface HoliTomOptions {
   method: 'holitom';
-  /** A position is static while consecutive frames stay above this cosine (default 0.8). */
+  /** Similarity above which a position counts as static between consecutive frames. Default 0.8. */
   tau?: number;
-  /** [height, width] of each frame's token grid: similarities are taken after 2x2 average pooling. */
+  /** Spatial grid [h, w] with h * w = P; enables 2D pooling of the similarity features. */
   grid?: readonly [number, number];
-  /** Fraction of each segment's non-static tokens that survive (default 0.5). */
-  retain?: number;
-  /** Per-token attention [T, P] (e.g. from the vision encoder): the top half of the retained budget goes to the most attended tokens. */
-  attention?: Tensor | Float32Array;
-  /** Neighbours for the k-NN density of density-peak clustering (default 7). */
-  neighbours?: number;
+  /** Pooling window (pool x pool) for the segmentation similarity when `grid` is given. Default 2 with a grid, 1 without. */
+  pool?: number;
+  /** Fraction of each segment's non-static tokens that survive (as kept tokens or cluster centres). Default 0.5. */
+  keepRatio?: number;
+  /** Per-token attention [T * P] (e.g. from the vision encoder's CLS or the text query); the top tokens are kept as they are. */
+  attention?: Float32Array | Tensor;
+  /** Share of the survivors picked by attention when `attention` is given (the rest are cluster centres). Default 0.5. */
+  attentionShare?: number;
+  /** k of the k-NN density in density-peak clustering. Default 7. */
+  knn?: number;
 }
 
 export type TemporalMergeOptions = DyCokeOptions | HoliTomOptions;
 
 export interface TemporalMergeResult {
-  /** Kept tokens [K, C] ordered by (frame, position), in the input's dtype. */
-  x: Tensor;
-  /** Frame of each kept token. */
+  /** Kept tokens [M, C], in frames' order then positions' order of their representative token; dtype of the input. */
+  tokens: Tensor<FloatDType>;
+  /** Frame of each kept token's representative original token. */
   frame: Int32Array;
-  /** Spatial position (0..P-1) of each kept token. */
+  /** Spatial position (0..P-1) of each kept token's representative original token. */
   position: Int32Array;
-  /** Original tokens each kept token stands for. */
+  /** How many original tokens each kept token stands for (1 for pruned-around tokens). */
   sizes: Float32Array;
-  /** HoliTom only: the [start, end] frame segments found. */
+  /** [T * P]: output index that holds each original token, or -1 when it was pruned away. */
+  assignment: Int32Array;
+  /** HoliTom only: the temporal segments as [first frame, last frame] pairs. */
   segments?: [number, number][];
 }
 
-interface Frames {
-  data: Float32Array;
-  T: number;
-  P: number;
-  C: number;
-  dtype: FloatDType;
-}
-
-function framesOf(value: Tensor | NdArrayLike): Frames {
-  const t = fromNdarray(value as Tensor);
-  assertTensor(t, 'frames', { dtypes: ['f32', 'f16', 'bf16'], rank: [3] });
-  const [T, P, C] = t.shape as [number, number, number];
-  check(T > 0 && P > 0 && C > 0, `frames is empty (shape [${t.shape.join(', ')}])`, 'SHAPE_MISMATCH');
-  const data = toFloat32(t);
-  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) throw new InferzipError('INVALID_ARGUMENT', `frames holds ${data[i]} at flat index ${i}`);
-  return { data, T, P, C, dtype: t.dtype as FloatDType };
-}
-
-/** Working set of tokens: each (frame, position) is alive or folded into another. */
-class TokenPool {
+/** Groups of original tokens being built: representative, members and a running weighted sum. */
+class Groups {
+  readonly owner: Int32Array;
   readonly alive: Uint8Array;
   readonly sum: Float32Array;
   readonly size: Float32Array;
-  constructor(readonly f: Frames) {
-    this.alive = new Uint8Array(f.T * f.P).fill(1);
-    this.sum = f.data.slice();
-    this.size = new Float32Array(f.T * f.P).fill(1);
+  constructor(
+    readonly x: Float32Array,
+    readonly count: number,
+    readonly c: number,
+  ) {
+    this.owner = new Int32Array(count).map((_, i) => i);
+    this.alive = new Uint8Array(count).fill(1);
+    this.sum = x.slice();
+    this.size = new Float32Array(count).fill(1);
   }
-  vec(id: number): Float32Array {
-    const { C } = this.f;
-    return this.sum.subarray(id * C, (id + 1) * C);
+  root(i: number): number {
+    while (this.owner[i] !== i) i = this.owner[i]!;
+    return i;
   }
-  /** Folds token `from` into `into` (size-weighted: sums stay sums until the end). */
-  fold(from: number, into: number): void {
-    const a = this.vec(into);
-    const b = this.vec(from);
-    for (let i = 0; i < a.length; i++) a[i] = a[i]! + b[i]!;
-    this.size[into] = this.size[into]! + this.size[from]!;
-    this.alive[from] = 0;
+  /** Folds group `from` into group `into` (size-weighted). */
+  merge(from: number, into: number): void {
+    const f = this.root(from);
+    const t = this.root(into);
+    if (f === t) return;
+    for (let k = 0; k < this.c; k++) this.sum[t * this.c + k]! += this.sum[f * this.c + k]!;
+    this.size[t]! += this.size[f]!;
+    this.owner[f] = t;
+    this.alive[f] = 0;
   }
-  drop(id: number): void {
-    this.alive[id] = 0;
-  }
-  result(segments?: [number, number][]): TemporalMergeResult {
-    const { T, P, C } = this.f;
-    const ids: number[] = [];
-    for (let id = 0; id < T * P; id++) if (this.alive[id]) ids.push(id);
-    const out = new Float32Array(ids.length * C);
-    ids.forEach((id, j) => {
-      const v = this.vec(id);
-      const s = this.size[id]!;
-      for (let i = 0; i < C; i++) out[j * C + i] = v[i]! / s;
-    });
-    const res: TemporalMergeResult = {
-      x: outputTensor(out, [ids.length, C], this.f.dtype),
-      frame: Int32Array.from(ids, (id) => Math.floor(id / P)),
-      position: Int32Array.from(ids, (id) => id % P),
-      sizes: Float32Array.from(ids, (id) => this.size[id]!),
-    };
-    if (segments) res.segments = segments;
-    return res;
+  /** Drops a group entirely (its members map to -1). */
+  drop(i: number): void {
+    const r = this.root(i);
+    this.alive[r] = 0;
+    this.owner[r] = -1 - r; // marks dropped; root() must not be called on it again
   }
 }
 
-/** Cosine of same-position tokens of two frames (current values, size-weighted means). */
-function frameCosine(pool: TokenPool, a: number, b: number): Float32Array {
-  const { P, C } = pool.f;
-  const mean = (t: number) => {
-    const out = new Float32Array(P * C);
-    for (let p = 0; p < P; p++) {
-      const id = t * P + p;
-      const s = pool.size[id]!;
-      const v = pool.vec(id);
-      for (let i = 0; i < C; i++) out[p * C + i] = v[i]! / s;
-    }
-    return out;
-  };
-  return native().rowCosine(mean(a), mean(b), P, C);
+function result(g: Groups, p: number, dtype: FloatDType, segments?: [number, number][]): TemporalMergeResult {
+  const keptIds: number[] = [];
+  for (let i = 0; i < g.count; i++) if (g.alive[i]) keptIds.push(i);
+  const out = new Float32Array(keptIds.length * g.c);
+  const frame = new Int32Array(keptIds.length);
+  const position = new Int32Array(keptIds.length);
+  const sizes = new Float32Array(keptIds.length);
+  const slot = new Int32Array(g.count).fill(-1);
+  keptIds.forEach((id, j) => {
+    slot[id] = j;
+    const s = g.size[id]!;
+    for (let k = 0; k < g.c; k++) out[j * g.c + k] = s === 1 ? g.x[id * g.c + k]! : g.sum[id * g.c + k]! / s;
+    frame[j] = Math.floor(id / p);
+    position[j] = id % p;
+    sizes[j] = s;
+  });
+  const assignment = new Int32Array(g.count);
+  for (let i = 0; i < g.count; i++) {
+    let r = i;
+    while (r >= 0 && g.owner[r] !== r) r = g.owner[r]!;
+    assignment[i] = r >= 0 ? slot[r]! : -1;
+  }
+  const tokens = castFloat(tensor('f32', [keptIds.length, g.c], out), dtype);
+  return { tokens, frame, position, sizes, assignment, ...(segments ? { segments } : {}) };
 }
 
-/** Removes the k most similar (to `ref`) alive tokens of frame `t`. */
-function pruneAgainst(pool: TokenPool, t: number, ref: number, k: number, mode: 'prune' | 'merge'): void {
-  const { P } = pool.f;
-  const sim = frameCosine(pool, t, ref);
-  const candidates: number[] = [];
-  for (let p = 0; p < P; p++) if (pool.alive[t * P + p] && pool.alive[ref * P + p]) candidates.push(p);
-  const remove = Math.round(k * P);
-  candidates.sort((x, y) => sim[y]! - sim[x]! || x - y);
-  for (const p of candidates.slice(0, Math.min(remove, candidates.length))) {
-    if (mode === 'merge') pool.fold(t * P + p, ref * P + p);
-    else pool.drop(t * P + p);
+/** Removes the most similar (to the same position of `ref`) tokens of frame `cur`. */
+function pruneFrame(g: Groups, ref: number, cur: number, p: number, keep: number, merge: boolean): void {
+  const sims = new Float64Array(p);
+  for (let q = 0; q < p; q++) sims[q] = cosineRows(g.x, ref * p + q, g.x, cur * p + q, g.c);
+  const order = rankIndices(sims, false); // least similar first
+  for (let i = keep; i < p; i++) {
+    const q = order[i]!;
+    if (merge) g.merge(cur * p + q, ref * p + q);
+    else g.drop(cur * p + q);
   }
 }
 
-function dycoke(f: Frames, o: DyCokeOptions): TemporalMergeResult {
-  const k = o.k ?? 0.7;
+function dycoke(x: Float32Array, t: number, p: number, c: number, o: DyCokeOptions, dtype: FloatDType): TemporalMergeResult {
+  const ratio = checkNumber(o.pruneRatio ?? 0.7, 'pruneRatio', 0, 1);
   const mode = o.mode ?? 'prune';
-  check(Number.isFinite(k) && k >= 0 && k <= 1, `k must be in [0, 1] (got ${k})`);
-  check(mode === 'prune' || mode === 'merge', `mode must be 'prune' or 'merge' (got ${String(mode)})`);
-  const pool = new TokenPool(f);
-  // Pass 1: the odd frame of each pair against the even one.
-  for (let t = 1; t < f.T; t += 2) pruneAgainst(pool, t, t - 1, k, mode);
-  // Pass 2: in windows of four frames, frame w+2 against frame w (frame w stays whole).
-  for (let w = 0; w + 2 < f.T; w += 4) pruneAgainst(pool, w + 2, w, k, mode);
-  return pool.result();
+  check(mode === 'prune' || mode === 'merge', `mode must be 'prune' or 'merge' (got '${String(mode)}')`);
+  const keep = Math.round((1 - ratio) * p);
+  const g = new Groups(x, t * p, c);
+  // Pass 1: frame 2i+1 against frame 2i.
+  for (let f = 0; f + 1 < t; f += 2) pruneFrame(g, f, f + 1, p, keep, mode === 'merge');
+  // Pass 2: in windows of 4, frame w+2 against frame w (frame w stays whole).
+  for (let w = 0; w + 2 < t; w += 4) pruneFrame(g, w, w + 2, p, keep, mode === 'merge');
+  return result(g, p, dtype);
 }
 
-/** Best split of frames into segments maximising sum of (#static positions) x (length - 1). */
-export function segmentFrames(sim: Float32Array[], P: number, tau: number): { segments: [number, number][]; staticMask: Uint8Array[] } {
-  const T = sim.length + 1;
-  const best = new Float64Array(T + 1).fill(-Infinity);
-  const from = new Int32Array(T + 1);
-  best[0] = 0;
-  for (let s = 0; s < T; s++) {
-    const still = new Uint8Array(P).fill(1);
-    let count = P;
-    for (let e = s; e < T; e++) {
-      if (e > s) {
-        const row = sim[e - 1]!;
-        for (let p = 0; p < P; p++) if (still[p] && !(row[p]! > tau)) (still[p] = 0), count--;
-      }
-      const score = best[s]! + count * (e - s);
-      if (score > best[e + 1]!) (best[e + 1] = score), (from[e + 1] = s);
+/** Per-frame features for segmentation: average-pooled over pool x pool cells when a grid is given. */
+function pooledFeatures(x: Float32Array, t: number, p: number, c: number, grid: readonly [number, number] | undefined, pool: number) {
+  if (!grid || pool === 1) return { feats: x, cells: p, cellOf: (q: number) => q };
+  const [h, w] = grid;
+  const ph = Math.ceil(h / pool);
+  const pw = Math.ceil(w / pool);
+  const cells = ph * pw;
+  const feats = new Float32Array(t * cells * c);
+  const counts = new Float32Array(cells);
+  const cellOf = (q: number) => Math.floor(Math.floor(q / w) / pool) * pw + Math.floor((q % w) / pool);
+  for (let q = 0; q < p; q++) counts[cellOf(q)]! += 1;
+  for (let f = 0; f < t; f++) {
+    for (let q = 0; q < p; q++) {
+      const cell = cellOf(q);
+      const dst = (f * cells + cell) * c;
+      const src = (f * p + q) * c;
+      for (let k = 0; k < c; k++) feats[dst + k]! += x[src + k]! / counts[cell]!;
     }
   }
-  const segments: [number, number][] = [];
-  for (let e = T; e > 0; e = from[e]!) segments.unshift([from[e]!, e - 1]);
-  const staticMask = segments.map(([s, e]) => {
-    const m = new Uint8Array(P).fill(e > s ? 1 : 0);
-    for (let t = s; t < e; t++) for (let p = 0; p < P; p++) if (!(sim[t]![p]! > tau)) m[p] = 0;
-    return m;
-  });
-  return { segments, staticMask };
-}
-
-/** 2x2 average pooling of a frame's [H*W, C] grid, each position mapped to its cell. */
-function pooled(f: Frames, grid: readonly [number, number] | undefined): { data: Float32Array; cells: number; cellOf: Int32Array } {
-  const { T, P, C, data } = f;
-  if (!grid) return { data, cells: P, cellOf: Int32Array.from({ length: P }, (_, p) => p) };
-  const [H, W] = grid;
-  check(Number.isInteger(H) && Number.isInteger(W) && H * W === P, `grid [${H}, ${W}] must multiply to the ${P} tokens per frame`, 'SHAPE_MISMATCH');
-  const h2 = Math.ceil(H / 2);
-  const w2 = Math.ceil(W / 2);
-  const cells = h2 * w2;
-  const cellOf = new Int32Array(P);
-  const count = new Float32Array(cells);
-  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) cellOf[y * W + x] = (y >> 1) * w2 + (x >> 1);
-  for (let p = 0; p < P; p++) count[cellOf[p]!] = count[cellOf[p]!]! + 1;
-  const out = new Float32Array(T * cells * C);
-  for (let t = 0; t < T; t++) {
-    for (let p = 0; p < P; p++) {
-      const dst = (t * cells + cellOf[p]!) * C;
-      const src = (t * P + p) * C;
-      const w = 1 / count[cellOf[p]!]!;
-      for (let i = 0; i < C; i++) out[dst + i] = out[dst + i]! + data[src + i]! * w;
-    }
-  }
-  return { data: out, cells, cellOf };
-}
-
-/** Density-peak clustering (k-NN density) of tokens `ids`; folds every non-centre into its nearest centre. */
-function densityPeakMerge(pool: TokenPool, ids: number[], centres: number, K: number): void {
-  const M = ids.length;
-  if (centres >= M || M === 0) return;
-  const { C } = pool.f;
-  const unit = ids.map((id) => {
-    const v = pool.vec(id);
-    let n = 0;
-    for (let i = 0; i < C; i++) n += v[i]! * v[i]!;
-    const inv = n > 0 ? 1 / Math.sqrt(n) : 0;
-    return Float32Array.from(v, (x) => x * inv);
-  });
-  const dist = new Float32Array(M * M);
-  for (let i = 0; i < M; i++) {
-    for (let j = i + 1; j < M; j++) {
-      let d = 0;
-      const a = unit[i]!;
-      const b = unit[j]!;
-      for (let c = 0; c < C; c++) d += (a[c]! - b[c]!) ** 2;
-      dist[i * M + j] = d;
-      dist[j * M + i] = d;
-    }
-  }
-  const k = Math.min(K, M - 1);
-  const density = new Float32Array(M);
-  for (let i = 0; i < M; i++) {
-    const row = Array.from(dist.subarray(i * M, (i + 1) * M)).filter((_, j) => j !== i).sort((a, b) => a - b);
-    let s = 0;
-    for (let j = 0; j < k; j++) s += row[j]!;
-    density[i] = Math.exp(-(k > 0 ? s / k : 0));
-  }
-  const delta = new Float32Array(M);
-  let maxDist = 0;
-  for (let i = 0; i < M * M; i++) maxDist = Math.max(maxDist, dist[i]!);
-  for (let i = 0; i < M; i++) {
-    let d = Infinity;
-    for (let j = 0; j < M; j++) {
-      const higher = density[j]! > density[i]! || (density[j] === density[i] && j < i);
-      if (higher) d = Math.min(d, dist[i * M + j]!);
-    }
-    delta[i] = Number.isFinite(d) ? d : maxDist;
-  }
-  const order = Array.from({ length: M }, (_, i) => i).sort((a, b) => density[b]! * delta[b]! - density[a]! * delta[a]! || a - b);
-  const isCentre = new Uint8Array(M);
-  const centreList = order.slice(0, Math.max(1, centres));
-  for (const c of centreList) isCentre[c] = 1;
-  for (let i = 0; i < M; i++) {
-    if (isCentre[i]) continue;
-    let bestC = centreList[0]!;
-    for (const c of centreList) if (dist[i * M + c]! < dist[i * M + bestC]!) bestC = c;
-    pool.fold(ids[i]!, ids[bestC]!);
-  }
-}
-
-function holitom(f: Frames, o: HoliTomOptions): TemporalMergeResult {
-  const tau = o.tau ?? 0.8;
-  const retain = o.retain ?? 0.5;
-  const K = o.neighbours ?? 7;
-  check(Number.isFinite(tau) && tau >= -1 && tau <= 1, `tau must be in [-1, 1] (got ${tau})`);
-  check(Number.isFinite(retain) && retain > 0 && retain <= 1, `retain must be in (0, 1] (got ${retain})`);
-  check(Number.isInteger(K) && K >= 1, `neighbours must be a positive integer (got ${K})`);
-  const { T, P, C } = f;
-  let attention: Float32Array | undefined;
-  if (o.attention !== undefined) {
-    attention = o.attention instanceof Float32Array ? o.attention : toFloat32(o.attention);
-    check(attention.length === T * P, `attention has ${attention.length} values; expected [${T}, ${P}]`, 'SHAPE_MISMATCH');
-  }
-  // Same-position similarity of consecutive frames, on pooled cells.
-  const pool2 = pooled(f, o.grid);
-  const sim: Float32Array[] = [];
-  for (let t = 0; t + 1 < T; t++) {
-    const a = pool2.data.subarray(t * pool2.cells * C, (t + 1) * pool2.cells * C);
-    const b = pool2.data.subarray((t + 1) * pool2.cells * C, (t + 2) * pool2.cells * C);
-    const cellSim = native().rowCosine(a.slice(), b.slice(), pool2.cells, C);
-    sim.push(Float32Array.from({ length: P }, (_, p) => cellSim[pool2.cellOf[p]!]!));
-  }
-  const { segments, staticMask } = segmentFrames(sim, P, tau);
-  const pool = new TokenPool(f);
-  segments.forEach(([s, e], i) => {
-    const mask = staticMask[i]!;
-    // Static positions: one token per position, averaged over the segment's frames.
-    for (let p = 0; p < P; p++) if (mask[p]) for (let t = s + 1; t <= e; t++) pool.fold(t * P + p, s * P + p);
-    // The rest: keep the most attended, cluster the others into centres.
-    const dynamic: number[] = [];
-    for (let t = s; t <= e; t++) for (let p = 0; p < P; p++) if (!mask[p]) dynamic.push(t * P + p);
-    const budget = Math.max(1, Math.round(dynamic.length * retain));
-    if (dynamic.length === 0 || budget >= dynamic.length) return;
-    let rest = dynamic;
-    let clusterBudget = budget;
-    if (attention) {
-      const topK = Math.floor(budget / 2);
-      const scores = Float32Array.from(dynamic, (id) => attention![id]!);
-      const keptLocal = new Set(topIndices(scores, 0, dynamic.length, topK));
-      rest = dynamic.filter((_, j) => !keptLocal.has(j));
-      clusterBudget = budget - topK;
-    }
-    densityPeakMerge(pool, rest, clusterBudget, K);
-  });
-  return pool.result(segments);
+  return { feats, cells, cellOf };
 }
 
 /**
- * Merges video tokens across frames before they reach the LLM.
- * @example
- *   const r = temporalMerge(frames, { method: 'dycoke', k: 0.7 });
- *   console.log(`${r.x.shape[0]} of ${T * P} tokens kept`);
+ * Segments maximizing sum over segments of (#positions static through the segment) x (length - 1).
+ * stable[f][q] = similarity of position q between frames f and f+1 is above tau.
  */
-export function temporalMerge(frames: Tensor | NdArrayLike, options: TemporalMergeOptions): TemporalMergeResult {
+export function segmentFrames(stable: Uint8Array[], t: number, p: number): [number, number][] {
+  const best = new Float64Array(t + 1).fill(-Infinity);
+  const from = new Int32Array(t + 1);
+  best[0] = 0;
+  for (let e = 0; e < t; e++) {
+    // walk s downwards so the "static throughout" mask only shrinks
+    const mask = new Uint8Array(p).fill(1);
+    let count = p;
+    for (let s = e; s >= 0; s--) {
+      if (s < e) {
+        const st = stable[s]!;
+        for (let q = 0; q < p; q++) {
+          if (mask[q] && !st[q]) {
+            mask[q] = 0;
+            count--;
+          }
+        }
+      }
+      const v = best[s]! + count * (e - s);
+      if (v > best[e + 1]! || (v === best[e + 1]! && s > from[e + 1]!)) {
+        best[e + 1] = v;
+        from[e + 1] = s;
+      }
+    }
+  }
+  const segs: [number, number][] = [];
+  for (let e = t; e > 0; e = from[e]!) segs.unshift([from[e]!, e - 1]);
+  return segs;
+}
+
+/**
+ * Density-peak clustering (DPC-KNN) of `ids` (rows of g.x): returns the chosen centres and,
+ * for every id, the index into `centres` of its cluster.
+ */
+export function densityPeakClusters(x: Float32Array, c: number, ids: readonly number[], centresWanted: number, knn: number): { centres: number[]; label: Int32Array } {
+  const m = ids.length;
+  const d2 = new Float64Array(m * m);
+  for (let i = 0; i < m; i++) {
+    const oi = ids[i]! * c;
+    for (let j = i + 1; j < m; j++) {
+      const oj = ids[j]! * c;
+      let s = 0;
+      for (let k = 0; k < c; k++) {
+        const v = x[oi + k]! - x[oj + k]!;
+        s += v * v;
+      }
+      d2[i * m + j] = s / c;
+      d2[j * m + i] = s / c;
+    }
+  }
+  const k = Math.min(knn, m - 1);
+  const density = new Float64Array(m);
+  const row = new Float64Array(m);
+  for (let i = 0; i < m; i++) {
+    if (k <= 0) {
+      density[i] = 1;
+      continue;
+    }
+    for (let j = 0; j < m; j++) row[j] = j === i ? Infinity : d2[i * m + j]!;
+    const near = Array.from(row).sort((a, b) => a - b).slice(0, k);
+    density[i] = Math.exp(-near.reduce((a, v) => a + v, 0) / k);
+  }
+  // distance to the nearest denser point (ties broken by lower index being denser)
+  const denser = (j: number, i: number) => density[j]! > density[i]! || (density[j] === density[i] && j < i);
+  let maxD = 0;
+  for (let i = 0; i < m * m; i++) maxD = Math.max(maxD, d2[i]!);
+  const score = new Float64Array(m);
+  for (let i = 0; i < m; i++) {
+    let delta = Infinity;
+    for (let j = 0; j < m; j++) if (j !== i && denser(j, i)) delta = Math.min(delta, d2[i * m + j]!);
+    if (delta === Infinity) delta = maxD;
+    score[i] = Math.sqrt(delta) * density[i]!;
+  }
+  const centres = rankIndices(score, true).slice(0, Math.max(1, Math.min(centresWanted, m)));
+  const label = new Int32Array(m);
+  for (let i = 0; i < m; i++) {
+    let bestC = 0;
+    for (let ci = 1; ci < centres.length; ci++) if (d2[i * m + centres[ci]!]! < d2[i * m + centres[bestC]!]!) bestC = ci;
+    label[i] = bestC;
+  }
+  centres.forEach((ci, idx) => (label[ci] = idx));
+  return { centres, label };
+}
+
+function holitom(x: Float32Array, t: number, p: number, c: number, o: HoliTomOptions, dtype: FloatDType): TemporalMergeResult {
+  const tau = checkNumber(o.tau ?? 0.8, 'tau', -1, 1);
+  const keepRatio = checkNumber(o.keepRatio ?? 0.5, 'keepRatio', 0, 1);
+  const share = checkNumber(o.attentionShare ?? 0.5, 'attentionShare', 0, 1);
+  const knn = checkInt(o.knn ?? 7, 'knn', 1, 1024);
+  let grid: readonly [number, number] | undefined;
+  if (o.grid !== undefined) {
+    check(Array.isArray(o.grid) && o.grid.length === 2, 'grid must be [height, width]');
+    checkInt(o.grid[0], 'grid[0]', 1);
+    checkInt(o.grid[1], 'grid[1]', 1);
+    check(o.grid[0] * o.grid[1] === p, `grid ${o.grid[0]} x ${o.grid[1]} does not cover the ${p} tokens per frame`, 'SHAPE_MISMATCH');
+    grid = o.grid;
+  }
+  const pool = checkInt(o.pool ?? (grid ? 2 : 1), 'pool', 1, 1024);
+  check(pool === 1 || grid, 'pool needs grid: [height, width]');
+  let attention: Float32Array | undefined;
+  if (o.attention !== undefined) {
+    attention = o.attention instanceof Float32Array ? o.attention : toFloat32(floatTensor(o.attention, 'attention', [1, 2]).t);
+    check(attention.length === t * p, `attention must hold T * P = ${t * p} values (got ${attention.length})`, 'SHAPE_MISMATCH');
+    for (let i = 0; i < attention.length; i++) if (!Number.isFinite(attention[i]!)) throw new InferzipError('INVALID_ARGUMENT', `attention[${i}] is not finite`);
+  }
+
+  const { feats, cells, cellOf } = pooledFeatures(x, t, p, c, grid, pool);
+  const stable: Uint8Array[] = [];
+  for (let f = 0; f + 1 < t; f++) {
+    const cellStable = new Uint8Array(cells);
+    for (let q = 0; q < cells; q++) cellStable[q] = cosineRows(feats, f * cells + q, feats, (f + 1) * cells + q, c) > tau ? 1 : 0;
+    stable.push(Uint8Array.from({ length: p }, (_, q) => cellStable[cellOf(q)]!));
+  }
+  const segments = segmentFrames(stable, t, p);
+  const g = new Groups(x, t * p, c);
+  for (const [s, e] of segments) {
+    const isStatic = new Uint8Array(p).fill(e > s ? 1 : 0);
+    for (let f = s; f < e; f++) for (let q = 0; q < p; q++) if (!stable[f]![q]) isStatic[q] = 0;
+    const rest: number[] = [];
+    for (let q = 0; q < p; q++) {
+      if (isStatic[q]) for (let f = s + 1; f <= e; f++) g.merge(f * p + q, s * p + q);
+      else for (let f = s; f <= e; f++) rest.push(f * p + q);
+    }
+    if (rest.length === 0) continue;
+    const survivors = Math.max(1, Math.round(keepRatio * rest.length));
+    let clusterIds = rest;
+    if (attention) {
+      const byAttention = Math.min(survivors, Math.round(share * survivors));
+      const order = rankIndices(rest.map((id) => attention![id]!), true);
+      const keepSet = new Set(order.slice(0, byAttention).map((i) => rest[i]!));
+      clusterIds = rest.filter((id) => !keepSet.has(id));
+      const centresWanted = survivors - byAttention;
+      if (clusterIds.length > 0 && centresWanted === 0) {
+        for (const id of clusterIds) g.drop(id);
+        continue;
+      }
+      if (clusterIds.length === 0) continue;
+      clusterGroup(g, clusterIds, centresWanted, knn);
+    } else {
+      clusterGroup(g, clusterIds, survivors, knn);
+    }
+  }
+  return result(g, p, dtype, segments);
+}
+
+/** Largest token set clustered at once: the pairwise distances take chunk^2 doubles (32 MiB here). */
+const MAX_CLUSTER_CHUNK = 2048;
+
+function clusterGroup(g: Groups, ids: number[], centres: number, knn: number): void {
+  if (centres >= ids.length) return;
+  // Bound memory on long segments: cluster consecutive chunks, centres shared out by size.
+  const chunks = Math.ceil(ids.length / MAX_CLUSTER_CHUNK);
+  let given = 0;
+  for (let ci = 0; ci < chunks; ci++) {
+    const part = ids.slice(Math.floor((ci * ids.length) / chunks), Math.floor(((ci + 1) * ids.length) / chunks));
+    const want = Math.round(((ci + 1) * centres) / chunks) - given;
+    given += want;
+    if (want >= part.length) continue;
+    const { centres: cs, label } = densityPeakClusters(g.x, g.c, part, want, knn);
+    part.forEach((id, i) => {
+      const centre = part[cs[label[i]!]!]!;
+      if (centre !== id) g.merge(id, centre);
+    });
+  }
+}
+
+/**
+ * Reduces video tokens frames [T, P, C] (f32/f16/bf16) across time with DyCoke or HoliTom.
+ * Returns the kept tokens with the (frame, position) of the original token each represents.
+ * @example
+ * const { tokens, frame, position } = temporalMerge(frames, { method: 'dycoke', pruneRatio: 0.7 });
+ */
+export function temporalMerge(frames: Tensor, options: TemporalMergeOptions): TemporalMergeResult {
+  const { t: ft, f32 } = floatTensor(frames, 'frames', [3]);
+  const [t, p, c] = ft.shape as [number, number, number];
+  check(t > 0 && p > 0 && c > 0, `frames is empty (shape [${ft.shape.join(', ')}])`, 'SHAPE_MISMATCH');
   check(options && typeof options === 'object', "temporalMerge needs options { method: 'dycoke' | 'holitom' }");
-  const f = framesOf(frames);
-  if (options.method === 'dycoke') return dycoke(f, options);
-  if (options.method === 'holitom') return holitom(f, options);
-  throw new InferzipError('INVALID_ARGUMENT', `unknown method '${String((options as { method?: unknown }).method)}': use 'dycoke' or 'holitom'`);
+  const dtype = ft.dtype as FloatDType;
+  if (options.method === 'dycoke') return dycoke(f32, t, p, c, options, dtype);
+  if (options.method === 'holitom') return holitom(f32, t, p, c, options, dtype);
+  throw new InferzipError('INVALID_ARGUMENT', `method must be 'dycoke' or 'holitom' (got '${String((options as { method?: unknown }).method)}')`);
 }

@@ -1,205 +1,310 @@
 /**
- * ToMe bipartite soft matching (Bolya et al., "Token Merging: Your ViT but Faster"),
- * implemented from the paper: split tokens alternately into A (even) and B (odd), match
- * every A token to its most similar B token by cosine of a metric, and merge the r best
- * matched A tokens into their partners with a size-weighted average.
+ * ToMe bipartite soft matching (Bolya et al., "Token Merging: Your ViT but Faster"):
+ * one step removes r tokens by merging the r most similar even-index tokens (A) into
+ * their best odd-index partner (B), with size-weighted averages. Native on the CPU
+ * (all cores) and CUDA.
  */
-import { resolveDevice, type DeviceKind } from '../backend.js';
+import { DeviceTensor } from '../device-tensor.js';
 import { InferzipError, check, nativeAwait, nativeCall } from '../errors.js';
 import { native } from '../native.js';
-import { tensor, toFloat32, type NdArrayLike, type Tensor } from '../tensor.js';
-import { outputTensor, tokenBatch, type TokenBatch } from './input.js';
-import './native.js';
+import { assertTensor, castFloat, tensor, toFloat32, type Tensor } from '../tensor.js';
+import type { NativeTomeHostResult } from './native.js';
+import { SourceMap } from './source-map.js';
+import { FLOAT_DTYPES, checkFinite, checkInt, type FloatDType } from './validate.js';
 
-export interface MergeOptions {
-  /** Tokens to remove in this step. At most (N - protected) / 2. */
+/** Tokens that never merge: the first `k` tokens (e.g. 1 for a class token), or explicit indices. */
+export type ProtectedTokens = number | readonly number[];
+
+export interface MergeTokensOptions {
+  /** Tokens to remove in this step (per batch row). At most `maxMergeable(N, protectedTokens)`. */
   r: number;
-  /** Similarity features [batch?, N, Cm] (usually attention keys averaged over heads). Default: x. */
-  metric?: Tensor | NdArrayLike;
-  /** Tokens each input already stands for [batch?, N] (from an earlier merge). Default: all 1. */
-  sizes?: Tensor | Float32Array;
-  /** Indices that never merge (e.g. a class token at 0). */
-  protectedTokens?: readonly number[];
+  /** What similarity is measured on, [batch?, N, Cm] (usually the attention keys averaged over heads). Default: x itself. */
+  metric?: Tensor | DeviceTensor;
+  /** How many original tokens each input token already stands for, [batch?, N] f32 (default all 1). */
+  sizes?: Tensor | Float32Array | DeviceTensor;
+  /** Tokens that never merge (neither as source nor destination). Default none. */
+  protectedTokens?: ProtectedTokens;
   /**
-   * Output order. false (default, as in ToMe): the unmerged A tokens (even indices, ascending)
-   * followed by every B token (odd indices, ascending). true: surviving tokens in their original order.
+   * false (default): output = unmerged A tokens (ascending index) followed by all B tokens
+   * (ascending), as in the paper. true: surviving tokens stay in their original order.
    */
   keepOrder?: boolean;
-  /** Cap r at the largest possible value instead of throwing. Default false. */
-  clamp?: boolean;
-  /** Backend for the similarity matrix ('auto' = the active backend). */
-  device?: DeviceKind | 'auto';
+  /** The source map of the previous step, so `source` / `unmerge` reach back to the original tokens. */
+  source?: SourceMap;
+  /** Lower r to the largest possible value instead of throwing. Default false. */
+  clampR?: boolean;
 }
 
-export interface MergeResult {
-  /** Merged tokens [batch?, N - r, C], in the input's dtype. */
-  x: Tensor;
-  /** Tokens each output stands for [batch?, N - r] (f32). */
-  sizes: Tensor<'f32'>;
-  /** For each input token, the output token that holds it: [batch?, N] (i32). */
-  assign: Tensor<'i32'>;
-  /** Tokens removed. */
+/** Result of one merge step. `T` is the kind of the input (host Tensor or DeviceTensor). */
+export interface MergeResult<T extends Tensor | DeviceTensor> {
+  /** Merged tokens [batch?, N - r, C] in x's dtype and kind. */
+  tokens: T;
+  /** Sizes of the merged tokens [batch?, N - r] (f32): how many original tokens each holds. */
+  sizes: T extends DeviceTensor ? DeviceTensor<'f32'> : Tensor<'f32'>;
+  /** [batch, N]: output index of every input token of this step. */
+  dest: Int32Array;
+  /** Which original tokens each output holds (composed with `options.source`). */
+  source: SourceMap;
+  /** Tokens removed per row (r after clamping). */
   r: number;
-  /** The original token indices merged into output token `i` (of batch item `b`). */
-  sources(i: number, b?: number): number[];
-  /** Spreads per-token results [batch?, N - r, D] back to the N input tokens [batch?, N, D]. */
-  unmerge(y: Tensor | NdArrayLike): Tensor;
+  /** Spreads y [batch?, N - r, D] back to the original tokens [batch?, N0, D]. */
+  unmerge<U extends Tensor | DeviceTensor>(y: U): U;
 }
 
-interface Prepared {
-  x: TokenBatch;
-  metric: Float32Array;
-  cm: number;
-  sizes: Float32Array | null;
-  protect: Uint8Array | null;
-  r: number;
-  keepOrder: boolean;
-  device: DeviceKind;
-}
-
-/** Largest r one step can remove from n tokens with the given protected indices. */
-export function maxMergeR(n: number, protectedTokens: readonly number[] = []): number {
-  const prot = new Set(protectedTokens);
-  let freeA = 0;
-  let freeB = 0;
-  for (let i = 0; i < n; i++) if (!prot.has(i)) i % 2 === 0 ? freeA++ : freeB++;
-  return freeB === 0 ? 0 : Math.min(freeA, Math.floor((n - prot.size) / 2));
-}
-
-function prepare(xIn: Tensor | NdArrayLike, options: MergeOptions): Prepared {
-  check(options && typeof options === 'object', 'mergeTokens needs options { r }');
-  const x = tokenBatch(xIn, 'x');
-  const { batch, n } = x;
-  check(Number.isInteger(options.r) && options.r >= 0, `r must be a non-negative integer (got ${String(options.r)})`);
-  let metric = x.data;
-  let cm = x.c;
-  if (options.metric !== undefined) {
-    const m = tokenBatch(options.metric, 'metric');
-    check(m.batch === batch && m.n === n, `metric has ${m.batch} x ${m.n} tokens but x has ${batch} x ${n}`, 'SHAPE_MISMATCH');
-    metric = m.data;
-    cm = m.c;
-  }
-  let sizes: Float32Array | null = null;
-  if (options.sizes !== undefined) {
-    sizes = options.sizes instanceof Float32Array ? options.sizes : toFloat32(options.sizes);
-    check(sizes.length === batch * n, `sizes has ${sizes.length} entries, expected ${batch * n}`, 'SHAPE_MISMATCH');
-    for (let i = 0; i < sizes.length; i++) check(Number.isFinite(sizes[i]!) && sizes[i]! > 0, `sizes[${i}] = ${sizes[i]} must be positive and finite`);
-  }
-  let protect: Uint8Array | null = null;
-  if (options.protectedTokens?.length) {
-    protect = new Uint8Array(n);
-    for (const p of options.protectedTokens) {
-      check(Number.isInteger(p) && p >= 0 && p < n, `protected token ${p} is outside [0, ${n})`);
-      protect[p] = 1;
+/** Parses `protectedTokens` into a 0/1 mask of n entries (or null when none). */
+export function protectedMask(n: number, spec: ProtectedTokens | undefined): Uint8Array | null {
+  if (spec === undefined) return null;
+  const mask = new Uint8Array(n);
+  if (typeof spec === 'number') {
+    checkInt(spec, 'protectedTokens', 0, n);
+    mask.fill(1, 0, spec);
+  } else {
+    check(Array.isArray(spec), `protectedTokens must be a count or an array of token indices`);
+    for (const i of spec) {
+      checkInt(i, 'protectedTokens[i]', 0, n - 1);
+      mask[i] = 1;
     }
   }
-  const max = maxMergeR(n, options.protectedTokens);
-  let r = options.r;
+  return mask.some((v) => v) ? mask : null;
+}
+
+/** The largest r one step can remove from n tokens with these protected tokens. */
+export function maxMergeable(n: number, protectedTokens?: ProtectedTokens): number {
+  checkInt(n, 'n', 0);
+  const mask = protectedMask(n, protectedTokens);
+  let prot = 0;
+  let freeA = 0;
+  let freeB = 0;
+  for (let i = 0; i < n; i++) {
+    if (mask?.[i]) prot++;
+    else if (i & 1) freeB++;
+    else freeA++;
+  }
+  return freeB === 0 ? 0 : Math.min(freeA, Math.floor((n - prot) / 2));
+}
+
+interface Plan {
+  batched: boolean;
+  batch: number;
+  n: number;
+  c: number;
+  cm: number;
+  r: number;
+  keepOrder: boolean;
+  protect: Uint8Array | null;
+  source: SourceMap;
+}
+
+function dims(shape: readonly number[], name: string): { batched: boolean; batch: number; n: number; c: number } {
+  check(shape.length === 2 || shape.length === 3, `${name} must be [N, C] or [batch, N, C], got [${shape.join(', ')}]`, 'SHAPE_MISMATCH');
+  const batched = shape.length === 3;
+  const batch = batched ? shape[0]! : 1;
+  const n = shape[batched ? 1 : 0]!;
+  const c = shape[batched ? 2 : 1]!;
+  check(batch > 0 && n > 0 && c > 0, `${name} is empty (shape [${shape.join(', ')}]); merging needs at least one token and channel`, 'SHAPE_MISMATCH');
+  return { batched, batch, n, c };
+}
+
+function plan(x: Tensor | DeviceTensor, o: MergeTokensOptions): Plan {
+  check(o && typeof o === 'object', 'mergeTokens needs an options object with r');
+  const d = dims(x.shape, 'x');
+  check(FLOAT_DTYPES.includes(x.dtype as FloatDType), `x must be f32, f16 or bf16, got ${x.dtype}`, 'DTYPE_MISMATCH');
+  let cm = d.c;
+  if (o.metric !== undefined) {
+    const m = dims(o.metric.shape, 'metric');
+    check(m.batched === d.batched && m.batch === d.batch && m.n === d.n, `metric [${o.metric.shape.join(', ')}] must have the batch and token counts of x [${x.shape.join(', ')}]`, 'SHAPE_MISMATCH');
+    cm = m.c;
+  }
+  const protect = protectedMask(d.n, o.protectedTokens);
+  checkInt(o.r, 'r', 0);
+  const max = maxMergeable(d.n, o.protectedTokens);
+  let r = o.r;
   if (r > max) {
-    if (!options.clamp) {
-      throw new InferzipError(
-        'INVALID_ARGUMENT',
-        `r = ${r} is larger than possible: one step can merge at most ${max} of ${n} tokens` +
-          (protect ? ` (${options.protectedTokens!.length} protected)` : '') +
-          '; lower r or pass clamp: true',
-      );
+    if (!o.clampR) {
+      throw new InferzipError('INVALID_ARGUMENT', `r = ${r} is larger than possible: at most ${max} of ${d.n} tokens can merge in one step` + (protect ? ' with these protected tokens' : '') + ' (pass clampR: true to lower it)');
     }
     r = max;
   }
-  return { x, metric, cm, sizes, protect, r, keepOrder: options.keepOrder ?? false, device: resolveDevice(options.device) };
+  check(o.keepOrder === undefined || typeof o.keepOrder === 'boolean', 'keepOrder must be a boolean');
+  const source = o.source ?? SourceMap.identity(d.batch, d.n);
+  check(source instanceof SourceMap, 'source must be a SourceMap from a previous merge step');
+  check(source.batch === d.batch && source.size === d.n, `source map describes ${source.batch} x ${source.size} tokens but x has ${d.batch} x ${d.n}`, 'SHAPE_MISMATCH');
+  return { ...d, cm, r, keepOrder: o.keepOrder ?? false, protect, source };
 }
 
-function finish(p: Prepared, res: { x: Float32Array; sizes: Float32Array; assign: Int32Array }): MergeResult {
-  const { batch, n, c, batched, dtype } = p.x;
-  const outN = n - p.r;
-  const lead = batched ? [batch] : [];
-  const assign = res.assign;
-  return {
-    x: outputTensor(res.x, [...lead, outN, c], dtype),
-    sizes: tensor('f32', [...lead, outN], res.sizes),
-    assign: tensor('i32', [...lead, n], assign),
-    r: p.r,
-    sources(i: number, b = 0): number[] {
-      check(Number.isInteger(i) && i >= 0 && i < outN, `output token ${i} is outside [0, ${outN})`);
-      check(Number.isInteger(b) && b >= 0 && b < batch, `batch index ${b} is outside [0, ${batch})`);
-      const out: number[] = [];
-      for (let t = 0; t < n; t++) if (assign[b * n + t] === i) out.push(t);
-      return out;
-    },
-    unmerge(yIn: Tensor | NdArrayLike): Tensor {
-      const y = tokenBatch(yIn, 'y');
-      check(y.batch === batch && y.n === outN, `y has ${y.batch} x ${y.n} tokens but the merge produced ${batch} x ${outN}`, 'SHAPE_MISMATCH');
-      const d = y.c;
-      const out = new Float32Array(batch * n * d);
-      for (let b = 0; b < batch; b++) {
-        for (let t = 0; t < n; t++) {
-          const src = (b * outN + assign[b * n + t]!) * d;
-          out.set(y.data.subarray(src, src + d), (b * n + t) * d);
-        }
-      }
-      return outputTensor(out, [...lead, n, d], y.dtype);
-    },
-  };
-}
-
-function nativeOptions(p: Prepared) {
-  return { batch: p.x.batch, n: p.x.n, c: p.x.c, cm: p.cm, r: p.r, keepOrder: p.keepOrder, device: p.device };
-}
-
-/**
- * One ToMe step: removes r tokens by merging each of the r best-matched A tokens into its
- * most similar B token (size-weighted average). Runs off the main thread.
- * @example
- *   const { x: merged, sizes, unmerge } = await mergeTokens(tokens, { r: 16, protectedTokens: [0] });
- */
-export async function mergeTokens(x: Tensor | NdArrayLike, options: MergeOptions): Promise<MergeResult> {
-  const p = prepare(x, options);
-  const res = await nativeAwait(() => native().tomeMerge(p.x.data, p.metric, p.sizes, p.protect, nativeOptions(p)), 'mergeTokens');
-  return finish(p, res);
-}
-
-/** Synchronous mergeTokens (blocks the event loop for the length of the step). */
-export function mergeTokensSync(x: Tensor | NdArrayLike, options: MergeOptions): MergeResult {
-  const p = prepare(x, options);
-  return finish(p, nativeCall(() => native().tomeMergeSync(p.x.data, p.metric, p.sizes, p.protect, nativeOptions(p)), 'mergeTokensSync'));
-}
-
-/**
- * Proportional attention: the bias log(s) to add to attention logits so a token that
- * stands for s tokens gets s times the weight.
- */
-export function attentionBias(sizes: Tensor | Float32Array): Float32Array {
-  const s = sizes instanceof Float32Array ? sizes : toFloat32(sizes);
-  const out = new Float32Array(s.length);
+function hostSizes(sizes: MergeTokensOptions['sizes'], p: Plan): Float32Array | null {
+  if (sizes === undefined) return null;
+  check(!(sizes instanceof DeviceTensor), 'sizes is a DeviceTensor but x is a host tensor: pass both on the same side');
+  let s: Float32Array;
+  if (sizes instanceof Float32Array) s = sizes;
+  else {
+    assertTensor(sizes, 'sizes', { dtypes: FLOAT_DTYPES });
+    const expect = p.batched ? [p.batch, p.n] : [p.n];
+    check(sizes.shape.length === expect.length && sizes.shape.every((v, i) => v === expect[i]), `sizes must be [${expect.join(', ')}], got [${sizes.shape.join(', ')}]`, 'SHAPE_MISMATCH');
+    s = toFloat32(sizes);
+  }
+  check(s.length === p.batch * p.n, `sizes must hold ${p.batch * p.n} values (got ${s.length})`, 'SHAPE_MISMATCH');
   for (let i = 0; i < s.length; i++) {
-    check(Number.isFinite(s[i]!) && s[i]! > 0, `sizes[${i}] = ${s[i]} must be positive and finite`);
-    out[i] = Math.log(s[i]!);
+    if (!(Number.isFinite(s[i]!) && s[i]! > 0)) throw new InferzipError('INVALID_ARGUMENT', `sizes[${i}] = ${s[i]} must be finite and > 0`);
+  }
+  return s;
+}
+
+interface HostCall {
+  args: Parameters<ReturnType<typeof native>['tomeMerge']>;
+  dtype: FloatDType;
+}
+
+function hostCall(x: Tensor, o: MergeTokensOptions, p: Plan): HostCall {
+  assertTensor(x, 'x', { dtypes: FLOAT_DTYPES });
+  const xf = toFloat32(x);
+  checkFinite(xf, 'x');
+  let mf: Float32Array | null = null;
+  if (o.metric !== undefined) {
+    check(!(o.metric instanceof DeviceTensor), 'metric is a DeviceTensor but x is a host tensor: pass both on the same side');
+    assertTensor(o.metric, 'metric', { dtypes: FLOAT_DTYPES });
+    mf = toFloat32(o.metric);
+    checkFinite(mf, 'metric');
+  }
+  const sizes = hostSizes(o.sizes, p);
+  return { args: [xf, mf, sizes, p.protect, p.batch, p.n, p.c, p.cm, p.r, p.keepOrder], dtype: x.dtype as FloatDType };
+}
+
+function hostResult<T extends Tensor | DeviceTensor>(res: NativeTomeHostResult, p: Plan, dtype: FloatDType): MergeResult<T> {
+  const nOut = p.n - p.r;
+  const shape = p.batched ? [p.batch, nOut, p.c] : [nOut, p.c];
+  const tokens = castFloat(tensor('f32', shape, res.x), dtype);
+  const sizes = tensor('f32', p.batched ? [p.batch, nOut] : [nOut], res.sizes);
+  return finish<T>(tokens as T, sizes as MergeResult<T>['sizes'], res.dest, p);
+}
+
+function finish<T extends Tensor | DeviceTensor>(tokens: T, sizes: MergeResult<T>['sizes'], dest: Int32Array, p: Plan): MergeResult<T> {
+  const source = p.source.then(dest, p.n - p.r);
+  return { tokens, sizes, dest, source, r: p.r, unmerge: (y) => source.unmerge(y) };
+}
+
+function deviceArgs(x: DeviceTensor, o: MergeTokensOptions, p: Plan): Parameters<ReturnType<typeof native>['tomeMergeDevice']> {
+  let metric = null;
+  if (o.metric !== undefined) {
+    check(o.metric instanceof DeviceTensor, 'x is a DeviceTensor, so metric must be one too');
+    check(o.metric.dtype === x.dtype, `metric dtype ${o.metric.dtype} must match x (${x.dtype})`, 'DTYPE_MISMATCH');
+    metric = o.metric.buffer;
+  }
+  let sizes = null;
+  if (o.sizes !== undefined) {
+    check(o.sizes instanceof DeviceTensor, 'x is a DeviceTensor, so sizes must be one too (f32)');
+    check(o.sizes.dtype === 'f32', `sizes must be f32, got ${o.sizes.dtype}`, 'DTYPE_MISMATCH');
+    check(o.sizes.size === p.batch * p.n, `sizes must hold ${p.batch * p.n} values (shape [${o.sizes.shape.join(', ')}])`, 'SHAPE_MISMATCH');
+    sizes = o.sizes.buffer;
+  }
+  return [x.buffer, metric, sizes, p.protect, p.batch, p.n, p.c, p.cm, p.r, p.keepOrder, x.dtype];
+}
+
+function deviceResult<T extends Tensor | DeviceTensor>(x: DeviceTensor, res: { x: import('../native.js').NativeBuffer; sizes: import('../native.js').NativeBuffer; dest: import('../native.js').NativeBuffer }, p: Plan): MergeResult<T> {
+  const nOut = p.n - p.r;
+  const tokens = new DeviceTensor(x.dtype, p.batched ? [p.batch, nOut, p.c] : [nOut, p.c], res.x);
+  const sizes = new DeviceTensor('f32', p.batched ? [p.batch, nOut] : [nOut], res.sizes);
+  const destT = new DeviceTensor('i32', [p.batch * p.n], res.dest);
+  const dest = destT.downloadSync().data;
+  destT.dispose();
+  return finish<T>(tokens as T, sizes as MergeResult<T>['sizes'], dest, p);
+}
+
+/**
+ * One ToMe merge step on x [batch?, N, C] (f32/f16/bf16 host tensor or DeviceTensor),
+ * off the main thread. Returns N - r tokens per row with their sizes and source map.
+ * @example
+ * const step = await mergeTokens(x, { r: 16, protectedTokens: 1 });
+ * const bias = attentionBias(step.sizes); // add to attention logits
+ */
+export async function mergeTokens<T extends Tensor | DeviceTensor>(x: T, options: MergeTokensOptions): Promise<MergeResult<T>> {
+  const p = plan(x, options);
+  if (x instanceof DeviceTensor) {
+    const args = deviceArgs(x, options, p);
+    const res = await nativeAwait(() => native().tomeMergeDeviceAsync(...args), 'mergeTokens');
+    return deviceResult<T>(x, res, p);
+  }
+  const call = hostCall(x as Tensor, options, p);
+  const res = await nativeAwait(() => native().tomeMergeAsync(...call.args), 'mergeTokens');
+  return hostResult<T>(res, p, call.dtype);
+}
+
+/** Synchronous {@link mergeTokens} (blocks the event loop for the native work). */
+export function mergeTokensSync<T extends Tensor | DeviceTensor>(x: T, options: MergeTokensOptions): MergeResult<T> {
+  const p = plan(x, options);
+  if (x instanceof DeviceTensor) {
+    const args = deviceArgs(x, options, p);
+    return deviceResult<T>(x, nativeCall(() => native().tomeMergeDevice(...args), 'mergeTokens'), p);
+  }
+  const call = hostCall(x as Tensor, options, p);
+  return hostResult<T>(nativeCall(() => native().tomeMerge(...call.args), 'mergeTokens'), p, call.dtype);
+}
+
+/**
+ * Proportional attention term: log(sizes), to add to the attention logits of the keys so
+ * a merged token weighs as much as the tokens it replaced.
+ */
+export function attentionBias(sizes: Tensor | Float32Array): Tensor<'f32'> {
+  let values: Float32Array;
+  let shape: readonly number[];
+  if (sizes instanceof Float32Array) {
+    values = sizes;
+    shape = [sizes.length];
+  } else {
+    assertTensor(sizes, 'sizes', { dtypes: FLOAT_DTYPES });
+    values = toFloat32(sizes);
+    shape = sizes.shape;
+  }
+  const out = new Float32Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const s = values[i]!;
+    if (!(Number.isFinite(s) && s > 0)) throw new InferzipError('INVALID_ARGUMENT', `sizes[${i}] = ${s} must be finite and > 0`);
+    out[i] = Math.log(s);
+  }
+  return tensor('f32', shape, out);
+}
+
+/** Per-layer r: a constant, or a linear ramp around r (`inflection` in [-1, 1]; > 0 merges more early). */
+export type MergeScheduleSpec = number | { r: number; inflection?: number };
+
+/**
+ * r for each of `layers` layers. With `inflection` i, r goes linearly from r * (1 + i) at the
+ * first layer to r * (1 - i) at the last (rounded, keeping the total layers * r).
+ * Pass `tokens` (and `protectedTokens`) to cap each layer's r to what that layer can remove.
+ */
+export function mergeSchedule(layers: number, spec: MergeScheduleSpec, cap: { tokens?: number; protectedTokens?: ProtectedTokens } = {}): number[] {
+  checkInt(layers, 'layers', 1, 100_000);
+  const r = typeof spec === 'number' ? spec : spec?.r;
+  checkInt(r, 'r', 0);
+  const inflection = typeof spec === 'number' ? 0 : (spec.inflection ?? 0);
+  check(typeof inflection === 'number' && Number.isFinite(inflection) && inflection >= -1 && inflection <= 1, `inflection must be a number in [-1, 1] (got ${String(inflection)})`);
+  const out: number[] = [];
+  let carried = 0;
+  for (let l = 0; l < layers; l++) {
+    const t = layers === 1 ? 0.5 : l / (layers - 1);
+    const ideal = r! * (1 + inflection * (1 - 2 * t)) + carried;
+    const v = Math.max(0, Math.round(ideal));
+    carried = ideal - v;
+    out.push(v);
+  }
+  if (cap.tokens !== undefined) {
+    let n = checkInt(cap.tokens, 'tokens', 0);
+    for (let l = 0; l < layers; l++) {
+      out[l] = Math.min(out[l]!, maxMergeable(n, cap.protectedTokens));
+      n -= out[l]!;
+    }
   }
   return out;
 }
 
-/**
- * Tokens to remove at each layer. A number gives a constant schedule; `{ r, inflection }`
- * gives ToMe's linearly changing schedule: inflection in [-1, 1] moves merging toward the
- * first layers (> 0, decreasing) or the last (< 0, increasing) with the same average r.
- * Pass `tokens` to cap every layer at what is possible (half the remaining tokens).
- */
-export function mergeSchedule(layers: number, r: number | { r: number; inflection?: number }, tokens?: number): number[] {
-  check(Number.isInteger(layers) && layers > 0, `layers must be a positive integer (got ${layers})`);
-  const spec = typeof r === 'number' ? { r, inflection: 0 } : { r: r.r, inflection: r.inflection ?? 0 };
-  check(Number.isFinite(spec.r) && spec.r >= 0, `r must be a non-negative number (got ${spec.r})`);
-  check(spec.inflection >= -1 && spec.inflection <= 1, `inflection must be in [-1, 1] (got ${spec.inflection})`);
-  const out: number[] = [];
-  let remaining = tokens ?? Infinity;
-  let cumulative = 0; // rounding the running total keeps the schedule's sum at layers * r
-  for (let l = 0; l < layers; l++) {
-    const t = layers === 1 ? 0.5 : l / (layers - 1);
-    const value = Math.max(0, spec.r * (1 + spec.inflection * (1 - 2 * t)));
-    let step = Math.round(cumulative + value) - Math.round(cumulative);
-    cumulative += value;
-    if (Number.isFinite(remaining)) step = Math.min(step, Math.floor(remaining / 2));
-    out.push(step);
-    remaining -= step;
+/** Token counts entering each layer and after the last one (length layers + 1) for a schedule. */
+export function scheduleTokens(tokens: number, schedule: readonly number[]): number[] {
+  let n = checkInt(tokens, 'tokens', 0);
+  const out = [n];
+  for (const r of schedule) {
+    checkInt(r, 'schedule[i]', 0, n);
+    n -= r;
+    out.push(n);
   }
   return out;
 }

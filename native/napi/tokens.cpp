@@ -1,148 +1,204 @@
-// Bindings of token merging: tomeMerge (ToMe step) and rowCosine (same-position
-// similarity for temporal merging). Inputs are host Float32Arrays; `device` picks the
-// backend that computes the similarity matrix.
+// Bindings for token merging (native/core/tokens): ToMe steps on host typed arrays
+// (sync + async) and on device memory (NativeBuffer, CPU or CUDA).
 #include <napi.h>
 
-#include <cmath>
 #include <cstring>
+#include <memory>
+#include <vector>
 
 #include "../core/tokens/tome.h"
 #include "registry.h"
 #include "util.h"
-#if INFERZIP_WITH_CUDA
-#include "../../cuda/tokens/match.h"
-#endif
 
 namespace iz::napi {
 
 namespace {
 
-const float* FloatView(const HostView& v, size_t count, const char* name) {
-  IZ_CHECK(v.type == napi_float32_array, DtypeMismatch, std::string(name) + " must be a Float32Array");
-  IZ_CHECK(v.bytes == count * sizeof(float), ShapeMismatch,
-           std::string(name) + " holds " + std::to_string(v.bytes / 4) + " values, expected " + std::to_string(count));
-  const float* p = reinterpret_cast<const float*>(v.data);
-  for (size_t i = 0; i < count; ++i)
-    IZ_CHECK(std::isfinite(p[i]), InvalidArgument, std::string(name) + " holds NaN or Inf at index " + std::to_string(i));
-  return p;
+using iz::tokens::TokDType;
+using iz::tokens::TomeShape;
+
+bool IsNullish(const Napi::CallbackInfo& info, size_t i) {
+  return i >= info.Length() || info[i].IsNull() || info[i].IsUndefined();
 }
 
-Napi::Object ToJs(Napi::Env env, const tokens::TomeOutput& out) {
+HostView F32View(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t count) {
+  HostView v = ArgHostView(info, i, name);
+  IZ_CHECK(v.type == napi_float32_array, DtypeMismatch, std::string(name) + " must be a Float32Array");
+  IZ_CHECK(v.bytes == static_cast<size_t>(count) * 4, ShapeMismatch,
+           std::string(name) + " holds " + std::to_string(v.bytes / 4) + " floats, expected " + std::to_string(count));
+  return v;
+}
+
+std::vector<uint8_t> ProtectMask(const Napi::CallbackInfo& info, size_t i, int64_t n) {
+  if (IsNullish(info, i)) return {};
+  HostView v = ArgHostView(info, i, "protected");
+  IZ_CHECK(v.bytes == static_cast<size_t>(n), ShapeMismatch, "protected mask must hold one byte per token");
+  return std::vector<uint8_t>(v.data, v.data + v.bytes);
+}
+
+// (x, metric|null, sizes|null, protect|null, batch, n, c, cm, r, keepOrder)
+struct HostArgs {
+  TomeShape shape;
+  HostView x, metric, sizes;
+  bool has_metric = false, has_sizes = false;
+  std::vector<uint8_t> protect;
+};
+
+HostArgs ParseHost(const Napi::CallbackInfo& info) {
+  HostArgs a;
+  a.shape.batch = ArgInt(info, 4, "batch", 1, int64_t(1) << 30);
+  a.shape.n = ArgInt(info, 5, "n", 1, int64_t(1) << 30);
+  a.shape.c = ArgInt(info, 6, "c", 1, int64_t(1) << 30);
+  a.shape.cm = ArgInt(info, 7, "cm", 1, int64_t(1) << 30);
+  a.shape.r = ArgInt(info, 8, "r", 0, int64_t(1) << 30);
+  a.shape.keep_order = ArgBool(info, 9, "keepOrder");
+  a.protect = ProtectMask(info, 3, a.shape.n);
+  iz::tokens::TomeValidateShape(a.shape, a.protect.empty() ? nullptr : a.protect.data());
+  a.x = F32View(info, 0, "x", a.shape.batch * a.shape.n * a.shape.c);
+  a.has_metric = !IsNullish(info, 1);
+  if (a.has_metric) a.metric = F32View(info, 1, "metric", a.shape.batch * a.shape.n * a.shape.cm);
+  else IZ_CHECK(a.shape.cm == a.shape.c, ShapeMismatch, "without a metric, cm must equal c");
+  a.has_sizes = !IsNullish(info, 2);
+  if (a.has_sizes) a.sizes = F32View(info, 2, "sizes", a.shape.batch * a.shape.n);
+  return a;
+}
+
+struct HostResult {
+  std::vector<float> x, sizes;
+  std::vector<int32_t> dest;
+};
+
+std::shared_ptr<HostResult> RunHost(const HostArgs& a) {
+  auto res = std::make_shared<HostResult>();
+  const auto& s = a.shape;
+  res->x.resize(static_cast<size_t>(s.batch * (s.n - s.r) * s.c));
+  res->sizes.resize(static_cast<size_t>(s.batch * (s.n - s.r)));
+  res->dest.resize(static_cast<size_t>(s.batch * s.n));
+  iz::tokens::TomeHostIn in;
+  in.x = reinterpret_cast<const float*>(a.x.data);
+  in.metric = a.has_metric ? reinterpret_cast<const float*>(a.metric.data) : in.x;
+  in.sizes = a.has_sizes ? reinterpret_cast<const float*>(a.sizes.data) : nullptr;
+  in.protect = a.protect.empty() ? nullptr : a.protect.data();
+  iz::tokens::TomeMergeCpu(s, in, {res->x.data(), res->sizes.data(), res->dest.data()});
+  return res;
+}
+
+Napi::Value HostResultJs(Napi::Env env, const HostResult& r) {
   Napi::Object o = Napi::Object::New(env);
-  auto x = Napi::Float32Array::New(env, out.x.size());
-  std::memcpy(x.Data(), out.x.data(), out.x.size() * sizeof(float));
-  auto s = Napi::Float32Array::New(env, out.sizes.size());
-  std::memcpy(s.Data(), out.sizes.data(), out.sizes.size() * sizeof(float));
-  auto a = Napi::Int32Array::New(env, out.assign.size());
-  std::memcpy(a.Data(), out.assign.data(), out.assign.size() * sizeof(int32_t));
+  auto x = Napi::Float32Array::New(env, r.x.size());
+  std::memcpy(x.Data(), r.x.data(), r.x.size() * 4);
+  auto sizes = Napi::Float32Array::New(env, r.sizes.size());
+  std::memcpy(sizes.Data(), r.sizes.data(), r.sizes.size() * 4);
+  auto dest = Napi::Int32Array::New(env, r.dest.size());
+  std::memcpy(dest.Data(), r.dest.data(), r.dest.size() * 4);
   o.Set("x", x);
-  o.Set("sizes", s);
-  o.Set("assign", a);
+  o.Set("sizes", sizes);
+  o.Set("dest", dest);
   return o;
 }
 
-struct TomeJob {
-  HostView x, metric, sizes, protect;
-  bool has_sizes = false, has_protect = false, cuda = false;
-  tokens::TomeInput in;
-};
-
-// tomeMerge(x, metric, sizes|null, protect|null, {batch, n, c, cm, r, keepOrder, device})
-TomeJob ParseTome(const Napi::CallbackInfo& info) {
-  TomeJob job;
-  Napi::Object o = ArgObject(info, 4, "options");
-  auto num = [&](const char* key, int64_t min, int64_t max) {
-    Napi::Value v = o.Get(key);
-    IZ_CHECK(v.IsNumber(), InvalidArgument, std::string("options.") + key + " must be a number");
-    double d = v.As<Napi::Number>().DoubleValue();
-    IZ_CHECK(std::floor(d) == d && d >= double(min) && d <= double(max), InvalidArgument, std::string("options.") + key + " is out of range");
-    return size_t(d);
-  };
-  auto& in = job.in;
-  in.batch = num("batch", 1, int64_t(1) << 20);
-  in.n = num("n", 1, int64_t(1) << 24);
-  in.c = num("c", 1, int64_t(1) << 20);
-  in.cm = num("cm", 1, int64_t(1) << 20);
-  in.r = num("r", 0, int64_t(1) << 24);
-  in.keep_order = o.Get("keepOrder").ToBoolean().Value();
-  job.cuda = o.Get("device").IsString() && o.Get("device").As<Napi::String>().Utf8Value() == "cuda";
-  job.x = ArgHostView(info, 0, "x");
-  job.metric = ArgHostView(info, 1, "metric");
-  in.x = FloatView(job.x, in.batch * in.n * in.c, "x");
-  in.metric = FloatView(job.metric, in.batch * in.n * in.cm, "metric");
-  if (!info[2].IsNull() && !info[2].IsUndefined()) {
-    job.sizes = ArgHostView(info, 2, "sizes");
-    in.sizes = FloatView(job.sizes, in.batch * in.n, "sizes");
-  }
-  if (!info[3].IsNull() && !info[3].IsUndefined()) {
-    job.protect = ArgHostView(info, 3, "protected");
-    IZ_CHECK(job.protect.type == napi_uint8_array && job.protect.bytes == in.n, ShapeMismatch, "protected mask must be a Uint8Array of n entries");
-    in.protect = job.protect.data;
-  }
-  return job;
-}
-
-tokens::TomeOutput RunTome(const TomeJob& job) {
-#if INFERZIP_WITH_CUDA
-  if (job.cuda) {
-    const auto& in = job.in;
-    size_t max_r = tokens::TomeMaxR(in.n, in.protect);
-    IZ_CHECK(in.r <= max_r, InvalidArgument, "r = " + std::to_string(in.r) + " is larger than possible: at most " + std::to_string(max_r));
-    tokens::TomeOutput out;
-    size_t out_n = in.n - in.r, na = (in.n + 1) / 2;
-    out.x.resize(in.batch * out_n * in.c);
-    out.sizes.resize(in.batch * out_n);
-    out.assign.resize(in.batch * in.n);
-    std::vector<int32_t> best(na);
-    std::vector<float> score(na);
-    for (size_t b = 0; b < in.batch; ++b) {
-      tokens::cuda::TomeMatch(in.metric + b * in.n * in.cm, in.n, in.cm, in.protect, best.data(), score.data());
-      tokens::TomeSelectAndMerge(in.x + b * in.n * in.c, in.sizes ? in.sizes + b * in.n : nullptr, in.n, in.c, in.r, in.keep_order,
-                                 best.data(), score.data(), out.x.data() + b * out_n * in.c, out.sizes.data() + b * out_n,
-                                 out.assign.data() + b * in.n);
-    }
-    return out;
-  }
-#endif
-  IZ_CHECK(!job.cuda, NoDevice, "token merging on CUDA needs a build with the CUDA backend");
-  return tokens::TomeMerge(job.in);
-}
-
-Napi::Value TomeMergeSync(const Napi::CallbackInfo& info) {
+Napi::Value TomeMergeJs(const Napi::CallbackInfo& info) {
   return Guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    TomeJob job = ParseTome(info);
-    return ToJs(info.Env(), RunTome(job));
+    HostArgs a = ParseHost(info);
+    return HostResultJs(info.Env(), *RunHost(a));
   });
 }
 
-Napi::Value TomeMergeAsync(const Napi::CallbackInfo& info) {
+Napi::Value TomeMergeAsyncJs(const Napi::CallbackInfo& info) {
   return Guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    auto job = std::make_shared<TomeJob>(ParseTome(info));
-    return RunAsync(info.Env(), "inferzip.tomeMerge", [job]() -> Completion {
-      auto out = std::make_shared<tokens::TomeOutput>(RunTome(*job));
-      return [out, job](Napi::Env env) { return ToJs(env, *out); };
+    auto a = std::make_shared<HostArgs>(ParseHost(info));
+    return RunAsync(info.Env(), "inferzip.tomeMerge", [a]() -> Completion {
+      auto res = RunHost(*a);
+      return [res](Napi::Env env) { return HostResultJs(env, *res); };
     });
   });
 }
 
-// rowCosine(a, b, m, c) -> Float32Array[m]
-Napi::Value RowCosineJs(const Napi::CallbackInfo& info) {
+// (x, metric|null, sizes|null, protect|null, batch, n, c, cm, r, keepOrder, dtype)
+struct DeviceArgs {
+  TomeShape shape;
+  TokDType dtype = TokDType::F32;
+  MemoryPtr x, metric, sizes;
+  std::vector<uint8_t> protect;
+};
+
+DeviceArgs ParseDevice(const Napi::CallbackInfo& info) {
+  DeviceArgs a;
+  a.shape.batch = ArgInt(info, 4, "batch", 1, int64_t(1) << 30);
+  a.shape.n = ArgInt(info, 5, "n", 1, int64_t(1) << 30);
+  a.shape.c = ArgInt(info, 6, "c", 1, int64_t(1) << 30);
+  a.shape.cm = ArgInt(info, 7, "cm", 1, int64_t(1) << 30);
+  a.shape.r = ArgInt(info, 8, "r", 0, int64_t(1) << 30);
+  a.shape.keep_order = ArgBool(info, 9, "keepOrder");
+  const std::string dt = ArgString(info, 10, "dtype");
+  if (dt == "f32") a.dtype = TokDType::F32;
+  else if (dt == "f16") a.dtype = TokDType::F16;
+  else if (dt == "bf16") a.dtype = TokDType::BF16;
+  else Fail(ErrorCode::DtypeMismatch, "token merging takes f32, f16 or bf16 tensors, got " + dt);
+  a.protect = ProtectMask(info, 3, a.shape.n);
+  a.x = ArgMemory(info, 0, "x");
+  a.metric = IsNullish(info, 1) ? a.x : ArgMemory(info, 1, "metric");
+  if (IsNullish(info, 1)) IZ_CHECK(a.shape.cm == a.shape.c, ShapeMismatch, "without a metric, cm must equal c");
+  if (!IsNullish(info, 2)) a.sizes = ArgMemory(info, 2, "sizes");
+  iz::tokens::TomeValidateShape(a.shape, a.protect.empty() ? nullptr : a.protect.data());
+  return a;
+}
+
+Napi::Value DeviceResultJs(Napi::Env env, const iz::tokens::TomeDeviceResult& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("x", WrapMemory(env, r.x));
+  o.Set("sizes", WrapMemory(env, r.sizes));
+  o.Set("dest", WrapMemory(env, r.dest));
+  return o;
+}
+
+Napi::Value TomeMergeDeviceJs(const Napi::CallbackInfo& info) {
   return Guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    auto m = size_t(ArgInt(info, 2, "rows", 0, int64_t(1) << 32));
-    auto c = size_t(ArgInt(info, 3, "channels", 1, int64_t(1) << 24));
-    HostView a = ArgHostView(info, 0, "a"), b = ArgHostView(info, 1, "b");
-    const float* pa = FloatView(a, m * c, "a");
-    const float* pb = FloatView(b, m * c, "b");
-    auto out = Napi::Float32Array::New(info.Env(), m);
-    tokens::RowCosine(pa, pb, m, c, out.Data());
-    return out;
+    DeviceArgs a = ParseDevice(info);
+    auto r = iz::tokens::TomeMergeDevice(a.shape, a.dtype, a.x, a.metric, a.sizes, a.protect);
+    return DeviceResultJs(info.Env(), r);
+  });
+}
+
+Napi::Value TomeMergeDeviceAsyncJs(const Napi::CallbackInfo& info) {
+  return Guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto a = std::make_shared<DeviceArgs>(ParseDevice(info));
+    return RunAsync(info.Env(), "inferzip.tomeMergeDevice", [a]() -> Completion {
+      auto r = std::make_shared<iz::tokens::TomeDeviceResult>(
+          iz::tokens::TomeMergeDevice(a->shape, a->dtype, a->x, a->metric, a->sizes, a->protect));
+      return [r](Napi::Env env) { return DeviceResultJs(env, *r); };
+    });
+  });
+}
+
+// (metric Float32Array, protect|null, batch, n, cm) -> { bestB: Int32Array, score: Float32Array }
+Napi::Value TomeBestMatchJs(const Napi::CallbackInfo& info) {
+  return Guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    TomeShape s;
+    s.batch = ArgInt(info, 2, "batch", 1, int64_t(1) << 30);
+    s.n = ArgInt(info, 3, "n", 1, int64_t(1) << 30);
+    s.cm = s.c = ArgInt(info, 4, "cm", 1, int64_t(1) << 30);
+    std::vector<uint8_t> protect = ProtectMask(info, 1, s.n);
+    iz::tokens::TomeValidateShape(s, protect.empty() ? nullptr : protect.data());
+    HostView m = F32View(info, 0, "metric", s.batch * s.n * s.cm);
+    const int64_t na = iz::tokens::SideCountA(s.n);
+    auto best = Napi::Int32Array::New(info.Env(), static_cast<size_t>(s.batch * na));
+    auto score = Napi::Float32Array::New(info.Env(), static_cast<size_t>(s.batch * na));
+    iz::tokens::TomeBestMatchCpu(s, reinterpret_cast<const float*>(m.data), protect.empty() ? nullptr : protect.data(),
+                                 best.Data(), score.Data());
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("bestB", best);
+    o.Set("score", score);
+    return o;
   });
 }
 
 void InitTokens(Napi::Env env, Napi::Object exports) {
-  exports.Set("tomeMergeSync", Napi::Function::New(env, TomeMergeSync, "tomeMergeSync"));
-  exports.Set("tomeMerge", Napi::Function::New(env, TomeMergeAsync, "tomeMerge"));
-  exports.Set("rowCosine", Napi::Function::New(env, RowCosineJs, "rowCosine"));
+  exports.Set("tomeMerge", Napi::Function::New(env, TomeMergeJs, "tomeMerge"));
+  exports.Set("tomeMergeAsync", Napi::Function::New(env, TomeMergeAsyncJs, "tomeMergeAsync"));
+  exports.Set("tomeMergeDevice", Napi::Function::New(env, TomeMergeDeviceJs, "tomeMergeDevice"));
+  exports.Set("tomeMergeDeviceAsync", Napi::Function::New(env, TomeMergeDeviceAsyncJs, "tomeMergeDeviceAsync"));
+  exports.Set("tomeBestMatch", Napi::Function::New(env, TomeBestMatchJs, "tomeBestMatch"));
 }
 
 }  // namespace

@@ -1,144 +1,226 @@
 import { describe, expect, it } from 'vitest';
 
-import { DynamicKVPruner, InferzipError, pruneByAttention, segmentFrames, temporalMerge, tensor } from '../../lib/index.js';
+import { InferzipError } from '../../lib/errors.js';
+import { castFloat, tensor, toFloat32 } from '../../lib/tensor.js';
+import { densityPeakClusters, segmentFrames, temporalMerge } from '../../lib/tokens/index.js';
 
-function rng(seed: number) {
+function rng(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
-/** T frames of a 4x4 grid: a fixed background (tiny noise) and an object moving along positions 0..T-1. */
-function video(T = 8, P = 16, C = 8) {
-  const r = rng(7);
-  const background = Array.from({ length: P }, () => Array.from({ length: C }, () => r()));
-  const object = Array.from({ length: C }, (_, i) => (i % 2 ? 3 : -3));
-  const data = new Float32Array(T * P * C);
-  const objectAt = (t: number) => t % P;
-  for (let t = 0; t < T; t++) {
-    for (let p = 0; p < P; p++) {
-      const src = p === objectAt(t) ? object : background[p]!;
-      for (let c = 0; c < C; c++) data[(t * P + p) * C + c] = src[c]! + 0.01 * r();
+function randVec(c: number, rand: () => number): Float32Array {
+  return Float32Array.from({ length: c }, () => rand() * 2 - 1);
+}
+
+/**
+ * Synthetic video: an 8x8 grid of tokens with a fixed random background per position (plus
+ * tiny noise per frame) and a 2x2 object whose four parts move one column right per frame
+ * along rows 2-3.
+ */
+function video(t: number, seed = 1) {
+  const h = 8;
+  const w = 8;
+  const p = h * w;
+  const c = 16;
+  const rand = rng(seed);
+  const background = Array.from({ length: p }, () => randVec(c, rand));
+  const parts = Array.from({ length: 4 }, () => randVec(c, rand));
+  const data = new Float32Array(t * p * c);
+  const objectAt = (f: number): Map<number, number> => {
+    const m = new Map<number, number>();
+    for (let dr = 0; dr < 2; dr++) for (let dc = 0; dc < 2; dc++) m.set((2 + dr) * w + f + dc, dr * 2 + dc);
+    return m;
+  };
+  for (let f = 0; f < t; f++) {
+    const obj = objectAt(f);
+    for (let q = 0; q < p; q++) {
+      const part = obj.get(q);
+      const base = part !== undefined ? parts[part]! : background[q]!;
+      for (let k = 0; k < c; k++) data[(f * p + q) * c + k] = base[k]! + (rand() - 0.5) * 0.004;
     }
   }
-  return { frames: tensor('f32', [T, P, C], data), T, P, C, objectAt, data };
+  return { frames: tensor('f32', [t, p, c], data), t, p, c, h, w, parts, objectAt, data };
 }
 
-function expectIndicesPointBack(res: ReturnType<typeof temporalMerge>, data: Float32Array, P: number, C: number) {
-  const x = res.x.data as Float32Array;
-  for (let i = 0; i < res.frame.length; i++) {
-    if (res.sizes[i] !== 1) continue;
-    const src = (res.frame[i]! * P + res.position[i]!) * C;
-    for (let c = 0; c < C; c++) expect(x[i * C + c]).toBe(data[src + c]);
+function cos(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let d = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    d += a[i]! * b[i]!;
+    na += a[i]! * a[i]!;
+    nb += b[i]! * b[i]!;
   }
+  return d / Math.sqrt(na * nb);
 }
 
-describe('DyCoke temporal merging', () => {
-  it('collapses static positions, keeps the moving object, indices point to frame and position', () => {
-    const v = video();
-    for (const mode of ['prune', 'merge'] as const) {
-      const res = temporalMerge(v.frames, { method: 'dycoke', k: 0.7, mode });
-      expect(res.x.shape[0]).toBeLessThan(v.T * v.P * 0.7);
-      // frame 0 (first of every window) stays whole
-      expect(Array.from(res.frame).filter((f) => f === 0)).toHaveLength(v.P);
-      // the object's token survives in every frame
-      for (let t = 0; t < v.T; t++) {
-        const found = Array.from(res.frame).some((f, i) => f === t && res.position[i] === v.objectAt(t));
-        expect(found, `object token of frame ${t}`).toBe(true);
+describe('temporalMerge: DyCoke', () => {
+  it('prunes similar tokens of odd frames and of frame w+2 in 4-frame windows; the moving object survives', () => {
+    const v = video(8);
+    const res = temporalMerge(v.frames, { method: 'dycoke', pruneRatio: 0.8 });
+    const keep = Math.round(0.2 * v.p);
+    // frames 1,3,5,7 (pass 1) and 2,6 (pass 2) keep `keep` tokens; frames 0 and 4 stay whole
+    const perFrame = new Array<number>(v.t).fill(0);
+    for (const f of res.frame) perFrame[f]!++;
+    expect(perFrame).toEqual([64, keep, keep, keep, 64, keep, keep, keep]);
+    expect(res.tokens.shape).toEqual([2 * 64 + 6 * keep, v.c]);
+    // every object token of every frame survives
+    for (let f = 0; f < v.t; f++) for (const q of v.objectAt(f).keys()) expect(res.assignment[f * v.p + q]).toBeGreaterThanOrEqual(0);
+    // indices point at the token that was kept (prune mode copies it exactly)
+    for (let j = 0; j < res.frame.length; j++) {
+      const id = res.frame[j]! * v.p + res.position[j]!;
+      expect(res.assignment[id]).toBe(j);
+      expect(Array.from(res.tokens.data.subarray(j * v.c, (j + 1) * v.c))).toEqual(Array.from(v.data.subarray(id * v.c, (id + 1) * v.c)));
+      expect(res.sizes[j]).toBe(1);
+    }
+    // outputs ordered by frame then position
+    for (let j = 1; j < res.frame.length; j++) expect(res.frame[j]! * v.p + res.position[j]!).toBeGreaterThan(res.frame[j - 1]! * v.p + res.position[j - 1]!);
+  });
+
+  it('merge mode folds pruned tokens into their matched token with size-weighted averages', () => {
+    const v = video(8, 2);
+    const res = temporalMerge(castFloat(v.frames, 'bf16'), { method: 'dycoke', pruneRatio: 0.8, mode: 'merge' });
+    expect(res.tokens.dtype).toBe('bf16');
+    expect(res.sizes.reduce((a, s) => a + s, 0)).toBe(v.t * v.p);
+    expect(res.assignment.every((a) => a >= 0)).toBe(true);
+    const x = toFloat32(castFloat(v.frames, 'bf16'));
+    const out = toFloat32(res.tokens);
+    for (let j = 0; j < res.frame.length; j++) {
+      const members = [...res.assignment.keys()].filter((i) => res.assignment[i] === j);
+      expect(members.length).toBe(res.sizes[j]);
+      // a merged token sits at a position and all its members come from that position
+      for (const m of members) expect(m % v.p).toBe(res.position[j]);
+      for (let k = 0; k < v.c; k++) {
+        const mean = members.reduce((a, m) => a + x[m * v.c + k]!, 0) / members.length;
+        expect(Math.abs(out[j * v.c + k]! - mean)).toBeLessThan(1e-2);
       }
-      if (mode === 'prune') expectIndicesPointBack(res, v.data, v.P, v.C);
-      else expect(Array.from(res.sizes).reduce((a, b) => a + b, 0)).toBe(v.T * v.P);
     }
+    // frame 0 absorbed the pruned tokens of frames 1 and 2 at their positions
+    const grown = [...Array(v.p).keys()].filter((q) => res.sizes[res.assignment[q]!]! > 1);
+    expect(grown.length).toBeGreaterThanOrEqual(v.p - Math.round(0.2 * v.p));
+    for (const q of grown) for (const f of [1, 2]) if (res.assignment[f * v.p + q] !== res.assignment[q]) expect(res.frame[res.assignment[f * v.p + q]!]).toBe(f);
+  });
+
+  it('pruneRatio 0 keeps everything, odd T works', () => {
+    const v = video(5, 3);
+    const res = temporalMerge(v.frames, { method: 'dycoke', pruneRatio: 0 });
+    expect(res.tokens.shape).toEqual([5 * 64, 16]);
+    expect(Array.from(res.tokens.data)).toEqual(Array.from(v.data));
   });
 });
 
-describe('HoliTom temporal merging', () => {
-  it('finds one static segment and averages static positions over time', () => {
-    const v = video();
-    const attention = new Float32Array(v.T * v.P).fill(0.01);
-    for (let t = 0; t < v.T; t++) attention[t * v.P + v.objectAt(t)] = 1;
-    const res = temporalMerge(v.frames, { method: 'holitom', tau: 0.8, retain: 0.5, attention });
-    // Segments tile the video; the objective (static positions x (length - 1)) prefers
-    // cutting where the object has swept through many positions.
-    const segs = res.segments!;
-    expect(segs[0]![0]).toBe(0);
-    expect(segs.at(-1)![1]).toBe(v.T - 1);
-    for (let i = 1; i < segs.length; i++) expect(segs[i]![0]).toBe(segs[i - 1]![1] + 1);
-    expect(segs.length).toBeLessThan(v.T);
-    // positions the object never visits inside a segment: one token, standing for every frame of it
-    for (const [s, e] of segs) {
-      if (e === s) continue;
-      for (let p = 0; p < v.P; p++) {
-        let visited = false;
-        for (let t = s; t <= e; t++) if (v.objectAt(t) === p) visited = true;
-        if (visited) continue;
-        const idx = Array.from(res.position).map((q, i) => (q === p && res.frame[i]! >= s && res.frame[i]! <= e ? i : -1)).filter((i) => i >= 0);
-        expect(idx, `segment [${s}, ${e}] position ${p}`).toHaveLength(1);
-        expect(res.sizes[idx[0]!]).toBe(e - s + 1);
-        expect(res.frame[idx[0]!]).toBe(s);
+describe('temporalMerge: HoliTom', () => {
+  it('collapses static positions over time and keeps the moving object', () => {
+    const v = video(6, 4);
+    const res = temporalMerge(v.frames, { method: 'holitom', grid: [8, 8], pool: 1 });
+    expect(res.segments).toEqual([[0, 5]]);
+    const touched = new Set<number>();
+    for (let f = 0; f < v.t; f++) for (const q of v.objectAt(f).keys()) touched.add(q);
+    // every untouched position is one token of size T at frame 0 holding the temporal mean
+    for (let q = 0; q < v.p; q++) {
+      if (touched.has(q)) continue;
+      const j = res.assignment[q]!;
+      expect(res.frame[j]).toBe(0);
+      expect(res.position[j]).toBe(q);
+      expect(res.sizes[j]).toBe(v.t);
+      for (let f = 0; f < v.t; f++) expect(res.assignment[f * v.p + q]).toBe(j);
+      for (let k = 0; k < v.c; k++) {
+        let mean = 0;
+        for (let f = 0; f < v.t; f++) mean += v.data[(f * v.p + q) * v.c + k]! / v.t;
+        expect(res.tokens.data[j * v.c + k]).toBeCloseTo(mean, 5);
       }
     }
-    // the most-attended tokens (the object) survive untouched
-    for (let t = 0; t < v.T; t++) {
-      const i = Array.from(res.frame).findIndex((f, j) => f === t && res.position[j] === v.objectAt(t));
-      expect(i, `object token of frame ${t}`).toBeGreaterThanOrEqual(0);
+    // each object part is represented by a kept token that sits on that part in its frame
+    for (let part = 0; part < 4; part++) {
+      const hits = [...res.frame.keys()].filter((j) => cos(res.tokens.data.subarray(j * v.c, (j + 1) * v.c), v.parts[part]!) > 0.999);
+      expect(hits.length).toBeGreaterThan(0);
+      for (const j of hits) expect(v.objectAt(res.frame[j]!).get(res.position[j]!)).toBe(part);
     }
-    expect(Array.from(res.sizes).reduce((a, b) => a + b, 0)).toBe(v.T * v.P);
-    expect(res.x.shape[0]).toBeLessThan(v.T * v.P / 2);
+    // the non-static tokens were reduced to about half (keepRatio 0.5)
+    const rest = touched.size * v.t;
+    expect(res.frame.length).toBe(v.p - touched.size + Math.round(rest / 2));
+    expect(res.sizes.reduce((a, s) => a + s, 0)).toBe(v.t * v.p);
+    for (let j = 0; j < res.frame.length; j++) expect(res.assignment[res.frame[j]! * v.p + res.position[j]!]).toBe(j);
   });
 
-  it('segments by dynamic programming (a scene cut splits the video)', () => {
-    const P = 4;
-    const hi = new Float32Array(P).fill(0.99);
-    const lo = new Float32Array(P).fill(0.1);
-    const { segments } = segmentFrames([hi, hi, lo, hi, hi], P, 0.8);
-    expect(segments).toEqual([[0, 2], [3, 5]]);
+  it('splits segments at a scene cut', () => {
+    const a = video(4, 5);
+    const b = video(4, 6);
+    const data = new Float32Array(8 * 64 * 16);
+    data.set(a.data, 0);
+    data.set(b.data, a.data.length);
+    const res = temporalMerge(tensor('f32', [8, 64, 16], data), { method: 'holitom', grid: [8, 8] });
+    expect(res.segments).toEqual([
+      [0, 3],
+      [4, 7],
+    ]);
   });
 
-  it('validates options', () => {
-    const v = video();
-    const err = (fn: () => unknown) => {
-      try {
-        fn();
-      } catch (e) {
-        return (e as InferzipError).code;
-      }
-      return undefined;
-    };
-    expect(err(() => temporalMerge(v.frames, { method: 'holitom', grid: [3, 5] }))).toBe('SHAPE_MISMATCH');
-    expect(err(() => temporalMerge(v.frames, { method: 'holitom', retain: 0 }))).toBe('INVALID_ARGUMENT');
-    expect(err(() => temporalMerge(v.frames, { method: 'dycoke', k: 2 }))).toBe('INVALID_ARGUMENT');
-    expect(err(() => temporalMerge(v.frames, { method: 'tome' } as never))).toBe('INVALID_ARGUMENT');
-    expect(err(() => temporalMerge(tensor('f32', [0, 4, 2]), { method: 'dycoke' }))).toBe('SHAPE_MISMATCH');
-    expect(temporalMerge(v.frames, { method: 'holitom', grid: [4, 4] }).x.shape[1]).toBe(v.C);
+  it('keeps the top-attention tokens as they are', () => {
+    const v = video(4, 7);
+    const attention = new Float32Array(v.t * v.p);
+    const favourite = 3 * v.p + (2 * v.w + 3); // the object's part 0 in frame 3
+    attention[favourite] = 1;
+    const res = temporalMerge(v.frames, { method: 'holitom', attention, attentionShare: 0.5, grid: [8, 8], pool: 1 });
+    const j = res.assignment[favourite]!;
+    expect(res.frame[j]).toBe(3);
+    expect(res.position[j]).toBe(2 * v.w + 3);
+    expect(res.sizes[j]).toBe(1);
+  });
+
+  it('segmentFrames maximizes static positions x (length - 1)', () => {
+    // 3 positions; position 0 static everywhere, 1 and 2 static only within frames 0-2
+    const stable = [Uint8Array.from([1, 1, 1]), Uint8Array.from([1, 1, 1]), Uint8Array.from([1, 0, 0]), Uint8Array.from([1, 1, 1])];
+    expect(segmentFrames(stable, 5, 3)).toEqual([
+      [0, 2],
+      [3, 4],
+    ]);
+  });
+
+  it('density-peak clustering finds one centre per blob', () => {
+    const rand = rng(8);
+    const centres = [randVec(8, rand), randVec(8, rand).map((v) => v + 5), randVec(8, rand).map((v) => v - 5)];
+    const x = new Float32Array(30 * 8);
+    for (let i = 0; i < 30; i++) for (let k = 0; k < 8; k++) x[i * 8 + k] = centres[i % 3]![k]! + (rand() - 0.5) * 0.1;
+    const ids = [...Array(30).keys()];
+    const { centres: cs, label } = densityPeakClusters(x, 8, ids, 3, 7);
+    expect(new Set(cs.map((c) => c % 3)).size).toBe(3);
+    for (let i = 0; i < 30; i++) expect(cs[label[i]!]! % 3).toBe(i % 3);
   });
 });
 
-describe('FastV and dynamic KV pruning', () => {
-  it('drops the least attended image tokens and keeps the rest in order', () => {
-    const x = tensor('f32', [10, 2], Float32Array.from({ length: 20 }, (_, i) => i));
-    const att = new Float32Array([9, 9, 0.1, 0.5, 0.2, 0.9, 0.3, 0.8, 9, 9]);
-    const res = pruneByAttention(x, att, { span: [2, 8], ratio: 0.5 });
-    expect(Array.from(res.indices)).toEqual([0, 1, 3, 5, 7, 8, 9]);
-    expect(Array.from(res.x.data as Float32Array).slice(4, 6)).toEqual([6, 7]);
-    const heads = tensor('f32', [2, 10], Float32Array.from([...att, ...att]));
-    expect(Array.from(pruneByAttention(x, heads, { span: [2, 8], keep: 1 }).indices)).toEqual([0, 1, 5, 8, 9]);
-    expect(() => pruneByAttention(x, att, { span: [5, 20] })).toThrow(InferzipError);
-    expect(() => pruneByAttention(x, new Float32Array(3))).toThrow(/expected 10/);
-  });
-
-  it('recomputes the kept set only when attention drifts', () => {
-    const pruner = new DynamicKVPruner({ span: [1, 11], pruneRatio: 0.7 });
-    const a = Float32Array.from({ length: 13 }, (_, i) => (i >= 1 && i <= 3 ? 1 : 0.01));
-    const first = pruner.update(a.subarray(0, 12), 12);
-    expect(first.recomputed).toBe(true);
-    expect(Array.from(first.kept)).toEqual([0, 1, 2, 3, 11]);
-    const same = pruner.update(a, 13);
-    expect(same.recomputed).toBe(false);
-    expect(Array.from(same.kept)).toEqual([0, 1, 2, 3, 11, 12]);
-    const moved = Float32Array.from({ length: 13 }, (_, i) => (i >= 8 && i <= 10 ? 1 : 0.01));
-    const next = pruner.update(moved, 13);
-    expect(next.recomputed).toBe(true);
-    expect(next.similarity).toBeLessThan(0.9);
-    expect(Array.from(next.kept)).toEqual([0, 8, 9, 10, 11, 12]);
+describe('temporalMerge: bad input', () => {
+  const v = video(2);
+  const code = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (e) {
+      expect(e).toBeInstanceOf(InferzipError);
+      return (e as InferzipError).code;
+    }
+    return 'no error';
+  };
+  it('rejects shapes, options and NaN with typed errors', () => {
+    expect(code(() => temporalMerge(tensor('f32', [64, 16]), { method: 'dycoke' }))).toBe('SHAPE_MISMATCH');
+    expect(code(() => temporalMerge(tensor('f32', [0, 64, 16]), { method: 'dycoke' }))).toBe('SHAPE_MISMATCH');
+    expect(code(() => temporalMerge(v.frames, { method: 'tome' } as never))).toBe('INVALID_ARGUMENT');
+    expect(code(() => temporalMerge(v.frames, { method: 'dycoke', pruneRatio: 1.5 }))).toBe('INVALID_ARGUMENT');
+    expect(code(() => temporalMerge(v.frames, { method: 'dycoke', mode: 'average' as never }))).toBe('INVALID_ARGUMENT');
+    expect(code(() => temporalMerge(v.frames, { method: 'holitom', tau: NaN }))).toBe('INVALID_ARGUMENT');
+    expect(code(() => temporalMerge(v.frames, { method: 'holitom', grid: [7, 8] }))).toBe('SHAPE_MISMATCH');
+    expect(code(() => temporalMerge(v.frames, { method: 'holitom', pool: 2 }))).toBe('INVALID_ARGUMENT');
+    expect(code(() => temporalMerge(v.frames, { method: 'holitom', attention: new Float32Array(3) }))).toBe('SHAPE_MISMATCH');
+    expect(code(() => temporalMerge(v.frames, { method: 'holitom', knn: 0 }))).toBe('INVALID_ARGUMENT');
+    const bad = v.data.slice();
+    bad[5] = NaN;
+    expect(code(() => temporalMerge(tensor('f32', [2, 64, 16], bad), { method: 'holitom' }))).toBe('INVALID_ARGUMENT');
+    expect(code(() => temporalMerge(tensor('i32', [2, 64, 16]), { method: 'dycoke' }))).toBe('DTYPE_MISMATCH');
   });
 });

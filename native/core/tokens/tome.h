@@ -1,45 +1,58 @@
-// ToMe bipartite soft matching on the CPU (and the host side of the CUDA path).
+// ToMe bipartite soft matching on the CPU backend (and the dispatcher that sends
+// device memory to the CUDA kernels). One call merges r tokens per batch row.
 #pragma once
 
-#include <cstddef>
 #include <cstdint>
 #include <vector>
 
+#include "../../../cuda/tokens/tome_hd.h"
+#include "../device.h"
+
 namespace iz::tokens {
 
-struct TomeInput {
-  const float* x = nullptr;       // [batch, n, c]
-  const float* metric = nullptr;  // [batch, n, cm] (may equal x with cm == c)
-  const float* sizes = nullptr;   // [batch, n] or null (all ones)
-  const uint8_t* protect = nullptr;  // [n] or null: 1 = never merged
-  size_t batch = 1, n = 0, c = 0, cm = 0;
-  size_t r = 0;
+struct TomeShape {
+  int64_t batch = 1;
+  int64_t n = 0;   // tokens per row
+  int64_t c = 0;   // channels of x
+  int64_t cm = 0;  // channels of the metric
+  int64_t r = 0;   // tokens removed per row
   bool keep_order = false;
 };
 
-struct TomeOutput {
-  std::vector<float> x;        // [batch, n - r, c]
-  std::vector<float> sizes;    // [batch, n - r]
-  std::vector<int32_t> assign; // [batch, n]: output index of each input token
+// Largest r one step can remove: every merged A token needs an unprotected B
+// token, and r <= (n - protected) / 2 as in the paper.
+int64_t TomeMaxR(int64_t n, const uint8_t* protect /* [n] or null */);
+
+// Throws InvalidArgument / ShapeMismatch for impossible shapes or r.
+void TomeValidateShape(const TomeShape& s, const uint8_t* protect);
+
+// Host f32 inputs; metric may equal x (then cm == c); sizes null means all 1.
+struct TomeHostIn {
+  const float* x = nullptr;       // [batch, n, c]
+  const float* metric = nullptr;  // [batch, n, cm]
+  const float* sizes = nullptr;   // [batch, n] or null
+  const uint8_t* protect = nullptr;  // [n] or null
+};
+struct TomeHostOut {
+  float* x = nullptr;      // [batch, n - r, c]
+  float* sizes = nullptr;  // [batch, n - r]
+  int32_t* dest = nullptr;  // [batch, n]: output index of every input token
 };
 
-// Largest r possible: A tokens that may merge, limited by B tokens that may receive.
-size_t TomeMaxR(size_t n, const uint8_t* protect);
+// Runs the whole step on the CPU (all cores). Validates values (NaN/Inf, sizes > 0).
+void TomeMergeCpu(const TomeShape& s, const TomeHostIn& in, const TomeHostOut& out);
 
-// For each even-index token a (set A), its most similar odd-index token b (set B)
-// by cosine of the metric rows: best[a] (index into B), score[a].
-// Protected A rows get score -inf; protected B columns are never chosen.
-void TomeMatch(const float* metric, size_t n, size_t cm, const uint8_t* protect, int32_t* best, float* score);
+// The matching half alone, exposed for tests and for callers that only need the
+// assignment: best_b [batch, na], best_score [batch, na] (protected A: -1 / kProtectedScore).
+void TomeBestMatchCpu(const TomeShape& s, const float* metric, const uint8_t* protect, int32_t* best_b,
+                      float* best_score);
 
-// Whole step (match + select + size-weighted merge), validated. Uses all cores.
-TomeOutput TomeMerge(const TomeInput& in);
-
-// Given matches, picks the r A-tokens to merge and builds the output layout; then
-// scatters x (size-weighted). Shared by the CPU and CUDA paths.
-void TomeSelectAndMerge(const float* x, const float* sizes, size_t n, size_t c, size_t r, bool keep_order,
-                        const int32_t* best, const float* score, float* out_x, float* out_sizes, int32_t* assign);
-
-// Cosine similarity of row i of a with row i of b, for m rows of c values.
-void RowCosine(const float* a, const float* b, size_t m, size_t c, float* out);
+// Device memory in any of f32/f16/bf16 (x and metric share `dtype`); runs on the
+// memory's device. Returns x' (dtype), sizes' (f32) and dest (i32) as new memory.
+struct TomeDeviceResult {
+  MemoryPtr x, sizes, dest;
+};
+TomeDeviceResult TomeMergeDevice(const TomeShape& s, TokDType dtype, const MemoryPtr& x, const MemoryPtr& metric,
+                                 const MemoryPtr& sizes, const std::vector<uint8_t>& protect);
 
 }  // namespace iz::tokens

@@ -1,0 +1,46 @@
+/** Shared argument checks for the token-merging API (friendly INVALID_ARGUMENT / SHAPE_MISMATCH errors). */
+import { InferzipError, check } from '../errors.js';
+import { assertTensor, toFloat32, type Tensor } from '../tensor.js';
+
+export const FLOAT_DTYPES = ['f32', 'f16', 'bf16'] as const;
+export type FloatDType = (typeof FLOAT_DTYPES)[number];
+
+/** Checks an integer option in [min, max]. */
+export function checkInt(value: unknown, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  check(
+    typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max,
+    `${name} must be an integer in [${min}, ${max === Number.MAX_SAFE_INTEGER ? '∞' : max}] (got ${String(value)})`,
+  );
+  return value as number;
+}
+
+/** Checks a finite number in [min, max] (open at the ends when asked). */
+export function checkNumber(value: unknown, name: string, min: number, max: number, opts: { openMin?: boolean; openMax?: boolean } = {}): number {
+  const ok =
+    typeof value === 'number' &&
+    Number.isFinite(value) &&
+    (opts.openMin ? value > min : value >= min) &&
+    (opts.openMax ? value < max : value <= max);
+  check(ok, `${name} must be a number in ${opts.openMin ? '(' : '['}${min}, ${max}${opts.openMax ? ')' : ']'} (got ${String(value)})`);
+  return value as number;
+}
+
+/** The first index of a non-finite value, or -1. */
+export function firstNonFinite(values: ArrayLike<number>): number {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return i;
+  return -1;
+}
+
+/** Throws INVALID_ARGUMENT naming the element when `values` holds NaN or Inf. */
+export function checkFinite(values: ArrayLike<number>, name: string): void {
+  const bad = firstNonFinite(values);
+  if (bad >= 0) throw new InferzipError('INVALID_ARGUMENT', `${name} holds a non-finite value (${values[bad]}) at element ${bad}; clean the input first`);
+}
+
+/** A float host tensor of one of the given ranks, as f32 values (NaN/Inf rejected). */
+export function floatTensor(value: unknown, name: string, ranks: readonly number[]): { t: Tensor; f32: Float32Array } {
+  assertTensor(value, name, { dtypes: FLOAT_DTYPES, rank: ranks });
+  const f32 = toFloat32(value);
+  checkFinite(f32, name);
+  return { t: value, f32 };
+}
