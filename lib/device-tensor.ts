@@ -23,6 +23,8 @@ export interface DeviceOptions {
   device?: DeviceKind | 'auto';
 }
 
+let maxAllocationBytes: number | undefined;
+
 // Frees native memory of tensors that were dropped without dispose().
 const registry = new FinalizationRegistry<NativeBuffer>((buffer) => {
   if (!buffer.disposed) buffer.dispose();
@@ -46,6 +48,11 @@ export class DeviceTensor<D extends DType = DType> implements Disposable {
   /** Allocates a tensor (zero-filled when `zero` is true). */
   static empty<D extends DType>(dtype: D, shape: readonly number[], options: DeviceOptions & { zero?: boolean } = {}): DeviceTensor<D> {
     const bytes = shapeSize(shape) * elementSize(dtype);
+    const limit = (maxAllocationBytes ??= native().backendInfo().maxAllocationBytes);
+    check(
+      bytes <= limit,
+      `${dtype}[${shape.join(', ')}] needs ${bytes} bytes, over the ${limit}-byte limit of one allocation; the shape is probably wrong`,
+    );
     const device = resolveDevice(options.device);
     const buffer = nativeCall(() => new (native().NativeBuffer)(device, bytes, options.zero ?? false), 'DeviceTensor.empty');
     return new DeviceTensor(dtype, shape, buffer);

@@ -31,6 +31,8 @@ export interface NativeBackendInfo {
   reason: string;
   devices: { name: string; memory: number; computeCapability: string }[];
   cpuThreads: number;
+  /** The largest single allocation the addon accepts (a guard against corrupt sizes). */
+  maxAllocationBytes: number;
   buildSystem?: string;
 }
 
@@ -74,14 +76,23 @@ export function native(): NativeAddon {
     cached = load(packageRoot);
     return cached;
   } catch (err) {
+    const howToFix =
+      'Build it from source with `npm rebuild inferzip` (needs CMake or node-gyp, and a C++17 compiler; nvcc adds the CUDA backend), ' +
+      'or `npm run build:native` in a clone of the repository.';
     if (explicit) {
-      throw new InferzipError('NATIVE_LOAD_FAILED', `INFERZIP_ADDON_PATH=${explicit} could not be loaded: ${(err as Error).message}`, { cause: err });
+      throw new InferzipError(
+        'NATIVE_LOAD_FAILED',
+        `the inferzip native addon could not be loaded from INFERZIP_ADDON_PATH=${explicit} (${(err as Error).message}). ` +
+          'Point INFERZIP_ADDON_PATH at a built inferzip.node or at a folder holding build/Release/ or prebuilds/, or unset it. ' +
+          howToFix,
+        { cause: err },
+      );
     }
     throw new InferzipError(
       'NATIVE_LOAD_FAILED',
       `the inferzip native addon could not be loaded (${(err as Error).message}). ` +
-        `No prebuilt binary matches ${process.platform}-${process.arch} with Node ${process.versions.node}, and no local build was found. ` +
-        'Build it from source with `npm rebuild inferzip` (needs CMake or node-gyp, and a C++17 compiler; nvcc adds the CUDA backend).',
+        `No local build (build/Release) and no prebuilt binary for ${process.platform}-${process.arch} loaded. ` +
+        howToFix,
       { cause: err },
     );
   }

@@ -1,6 +1,6 @@
 /** safetensors in memory: parse a byte buffer, or serialize tensors into one. */
 import { InferzipError } from '../errors.js';
-import { parseHeader, parseHeaderLength, type SafetensorsEntry } from './header.js';
+import { parseHeader, parseHeaderLength, type MetadataPosition, type SafetensorsEntry } from './header.js';
 import { BaseReader } from './reader.js';
 import { buildHeader, toRawEntries, type SafetensorsInput } from './encode.js';
 
@@ -10,6 +10,8 @@ export class SafetensorsBuffer extends BaseReader {
   readonly metadata: Readonly<Record<string, string>>;
   readonly bytes: Uint8Array;
   readonly dataStart: number;
+  /** Where `__metadata__` sat in the header (see WriteOptions.metadataPosition). */
+  readonly metadataPosition: MetadataPosition;
 
   constructor(bytes: Uint8Array, where = 'safetensors buffer') {
     super();
@@ -19,6 +21,7 @@ export class SafetensorsBuffer extends BaseReader {
     const parsed = parseHeader(bytes.subarray(8, 8 + len), bytes.byteLength - this.dataStart, where);
     this.tensors = parsed.entries;
     this.metadata = parsed.metadata;
+    this.metadataPosition = parsed.metadataPosition;
     this.bytes = bytes;
   }
 

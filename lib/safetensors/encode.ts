@@ -1,6 +1,7 @@
 /** Turns tensors into safetensors entries and builds the JSON header (shared by the writers). */
 import { InferzipError, check } from '../errors.js';
 import { isDType, shapeSize, type DType, type Tensor } from '../tensor.js';
+import type { MetadataPosition } from './header.js';
 import { SAFETENSORS_ELEMENT_SIZE, isSafetensorsDType, safetensorsDType, type SafetensorsDType } from './dtypes.js';
 
 /** One tensor to write. `data` may be a loader so large files are written tensor by tensor. */
@@ -44,18 +45,27 @@ export function toRawEntries(input: SafetensorsInput): RawEntry[] {
   });
 }
 
-/** JSON header bytes, space-padded to a multiple of 8 so the data section stays aligned. */
-export function buildHeader(entries: readonly RawEntry[], metadata?: Record<string, string>): Uint8Array {
-  const header: Record<string, unknown> = {};
-  if (metadata && Object.keys(metadata).length > 0) {
+/**
+ * JSON header bytes, space-padded to a multiple of 8 so the data section stays aligned.
+ * `__metadata__` goes first (as the reference writer does) unless `metadataPosition` is 'last'.
+ */
+export function buildHeader(entries: readonly RawEntry[], metadata?: Record<string, string>, metadataPosition: MetadataPosition = 'first'): Uint8Array {
+  check(metadataPosition === 'first' || metadataPosition === 'last', `metadataPosition must be 'first' or 'last' (got '${String(metadataPosition)}')`);
+  // No prototype: a tensor named "__proto__" must become a key, not a prototype.
+  const header: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  let meta: Record<string, string> | undefined;
+  if (metadata !== undefined) {
+    check(metadata !== null && typeof metadata === 'object' && !Array.isArray(metadata), 'metadata must be an object of strings');
     for (const [k, v] of Object.entries(metadata)) check(typeof v === 'string', `metadata '${k}' must be a string`);
-    header.__metadata__ = metadata;
+    if (Object.keys(metadata).length > 0) meta = Object.assign(Object.create(null) as Record<string, string>, metadata);
   }
+  if (meta && metadataPosition === 'first') header.__metadata__ = meta;
   let offset = 0;
   for (const e of entries) {
     header[e.name] = { dtype: e.dtype, shape: [...e.shape], data_offsets: [offset, offset + e.byteLength] };
     offset += e.byteLength;
   }
+  if (meta && metadataPosition === 'last') header.__metadata__ = meta;
   const json = new TextEncoder().encode(JSON.stringify(header));
   const padded = Math.ceil(json.byteLength / 8) * 8;
   const out = new Uint8Array(padded).fill(0x20);

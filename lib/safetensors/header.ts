@@ -23,7 +23,12 @@ export interface ParsedHeader {
   readonly metadata: Readonly<Record<string, string>>;
   /** Byte offset of the data section inside the file or buffer (8 + header length). */
   readonly dataStart: number;
+  /** Where `__metadata__` sat in the JSON header (writers can reproduce it for byte-exact rewrites). */
+  readonly metadataPosition: MetadataPosition;
 }
+
+/** Position of `__metadata__` among the header's keys ('first' is what the reference writer does). */
+export type MetadataPosition = 'first' | 'last';
 
 function corrupt(where: string, message: string): never {
   throw new InferzipError('CORRUPT_DATA', `${where}: ${message}`);
@@ -59,6 +64,8 @@ export function parseHeader(json: Uint8Array, dataSize: number, where: string): 
 
   let metadata: Record<string, string> = {};
   const entries: SafetensorsEntry[] = [];
+  const keys = Object.keys(raw as Record<string, unknown>);
+  const metadataPosition: MetadataPosition = keys.length > 1 && keys[keys.length - 1] === '__metadata__' ? 'last' : 'first';
   for (const [name, value] of Object.entries(raw as Record<string, unknown>)) {
     if (name === '__metadata__') {
       if (!value || typeof value !== 'object' || Array.isArray(value)) corrupt(where, '__metadata__ must be an object of strings');
@@ -71,7 +78,7 @@ export function parseHeader(json: Uint8Array, dataSize: number, where: string): 
     entries.push(parseEntry(name, value, dataSize, where));
   }
   checkOverlaps(entries, where);
-  return { entries, metadata, dataStart: 0 };
+  return { entries, metadata, dataStart: 0, metadataPosition };
 }
 
 function parseEntry(name: string, value: unknown, dataSize: number, where: string): SafetensorsEntry {

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { InferzipError, check } from '../errors.js';
 import { tensor, viewBytes, type Tensor } from '../tensor.js';
 import { tensorDType } from './dtypes.js';
-import { parseHeader, parseHeaderLength, type SafetensorsEntry } from './header.js';
+import { parseHeader, parseHeaderLength, type MetadataPosition, type SafetensorsEntry } from './header.js';
 
 const readAsync = promisify(readCb);
 
@@ -79,6 +79,8 @@ export class SafetensorsFile extends BaseReader {
   readonly headerBytes: Uint8Array;
   /** File offset where the data section starts. */
   readonly dataStart: number;
+  /** Where `__metadata__` sat in the header (see WriteOptions.metadataPosition). */
+  readonly metadataPosition: MetadataPosition;
   readonly fileSize: number;
   #fd: number | undefined;
 
@@ -97,6 +99,7 @@ export class SafetensorsFile extends BaseReader {
       const parsed = parseHeader(this.headerBytes, this.fileSize - this.dataStart, path);
       this.tensors = parsed.entries;
       this.metadata = parsed.metadata;
+      this.metadataPosition = parsed.metadataPosition;
     } catch (err) {
       closeSync(fd);
       this.#fd = undefined;

@@ -1,15 +1,21 @@
 /** Atomic safetensors writes: everything goes to a temp file that is renamed into place. */
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
 import { InferzipError, toInferzipError } from '../errors.js';
+import type { MetadataPosition } from './header.js';
 import { buildHeader, toRawEntries, type SafetensorsInput } from './encode.js';
 
 export interface WriteOptions {
   /** String key/value pairs stored as `__metadata__`. */
   metadata?: Record<string, string>;
+  /**
+   * Where `__metadata__` goes in the JSON header: 'first' (default, like the reference writer)
+   * or 'last'. Pass a reader's `metadataPosition` to rewrite a file byte for byte.
+   */
+  metadataPosition?: MetadataPosition;
 }
 
 /** A temp path beside the target, so the final rename stays on one filesystem. */
@@ -33,20 +39,19 @@ function lengthPrefix(n: number): Uint8Array {
  */
 export async function writeSafetensors(path: string, input: SafetensorsInput, options: WriteOptions = {}): Promise<void> {
   const entries = toRawEntries(input);
-  const header = buildHeader(entries, options.metadata);
+  const header = buildHeader(entries, options.metadata, options.metadataPosition);
   const tmp = tempPathFor(path);
   let handle;
   try {
     handle = await open(tmp, 'wx');
-    await handle.write(lengthPrefix(header.byteLength));
-    await handle.write(header);
+    await writeAllAsync(handle, lengthPrefix(header.byteLength));
+    await writeAllAsync(handle, header);
     for (const e of entries) {
       const data = typeof e.data === 'function' ? await e.data() : e.data;
       if (data.byteLength !== e.byteLength) {
         throw new InferzipError('SHAPE_MISMATCH', `loader for '${e.name}' returned ${data.byteLength} bytes, expected ${e.byteLength}`);
       }
-      const bytes = asBytes(data);
-      for (let off = 0; off < bytes.byteLength; off += 1 << 30) await handle.write(bytes.subarray(off, off + (1 << 30)));
+      await writeAllAsync(handle, asBytes(data));
     }
     await handle.sync();
     await handle.close();
@@ -62,7 +67,7 @@ export async function writeSafetensors(path: string, input: SafetensorsInput, op
 /** Synchronous variant of writeSafetensors (loaders must return data synchronously). */
 export function writeSafetensorsSync(path: string, input: SafetensorsInput, options: WriteOptions = {}): void {
   const entries = toRawEntries(input);
-  const header = buildHeader(entries, options.metadata);
+  const header = buildHeader(entries, options.metadata, options.metadataPosition);
   const tmp = tempPathFor(path);
   let fd: number | undefined;
   try {
@@ -88,6 +93,15 @@ export function writeSafetensorsSync(path: string, input: SafetensorsInput, opti
   }
 }
 
+/** Writes every byte (a write may be partial; chunks stay under the 2 GiB per-call limit). */
+async function writeAllAsync(handle: FileHandle, bytes: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < bytes.byteLength) {
+    const { bytesWritten } = await handle.write(bytes, done, Math.min(bytes.byteLength - done, 1 << 30));
+    done += bytesWritten;
+  }
+}
+
 function writeAll(fd: number, bytes: Uint8Array): void {
   let done = 0;
   while (done < bytes.byteLength) done += writeSync(fd, bytes, done, Math.min(bytes.byteLength - done, 1 << 30));
@@ -99,7 +113,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
   try {
     const h = await open(tmp, 'wx');
     try {
-      await h.write(typeof data === 'string' ? Buffer.from(data) : data);
+      await writeAllAsync(h, typeof data === 'string' ? Buffer.from(data) : data);
       await h.sync();
     } finally {
       await h.close();

@@ -67,9 +67,10 @@ std::shared_ptr<DeviceMemory> DeviceMemory::Allocate(Device device, size_t bytes
   if (device == Device::Cuda) {
 #if INFERZIP_WITH_CUDA
     RequireCuda();
-    void* p = cuda::Malloc(bytes);
-    if (zero) cuda::Memset(p, 0, bytes);
-    return std::shared_ptr<DeviceMemory>(new DeviceMemory(device, p, bytes));
+    // Owned before the memset so a failing memset cannot leak the allocation.
+    std::shared_ptr<DeviceMemory> mem(new DeviceMemory(device, cuda::Malloc(bytes), bytes));
+    if (zero) cuda::Memset(mem->data(), 0, bytes);
+    return mem;
 #else
     Fail(ErrorCode::NoDevice, "CUDA memory requested but " + GetBackendInfo().reason);
 #endif

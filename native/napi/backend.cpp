@@ -27,6 +27,7 @@ Napi::Value BackendInfoJs(const Napi::CallbackInfo& info) {
   }
   out.Set("devices", devices);
   out.Set("cpuThreads", CpuThreads());
+  out.Set("maxAllocationBytes", static_cast<double>(kMaxAllocationBytes));
 #ifdef INFERZIP_BUILD_SYSTEM
   out.Set("buildSystem", INFERZIP_BUILD_SYSTEM);
 #endif

@@ -1,6 +1,8 @@
 // Tests of the shared native core: errors, the parallel loop, device memory bounds.
 #include <atomic>
+#include <cstdint>
 #include <cstring>
+#include <stdexcept>
 #include <vector>
 
 #include "native/core/device.h"
@@ -59,4 +61,74 @@ IZ_TEST(absurd_allocations_are_refused_not_attempted) {
 IZ_TEST(cuda_memory_without_a_device_is_no_device) {
   if (iz::GetBackendInfo().cuda_available) return;  // only meaningful without a GPU
   IZ_EXPECT_THROWS_CODE(iz::DeviceMemory::Allocate(iz::Device::Cuda, 16), NoDevice);
+}
+
+IZ_TEST(parallel_for_respects_grain_and_small_inputs) {
+  // grain larger than n: one call covering everything, on the calling thread
+  size_t calls = 0;
+  iz::ParallelFor(10, 100, [&](size_t b, size_t e) {
+    ++calls;
+    IZ_EXPECT_EQ(b, size_t(0));
+    IZ_EXPECT_EQ(e, size_t(10));
+  }, 8);
+  IZ_EXPECT_EQ(calls, size_t(1));
+  // every range except the last holds at least `grain` items
+  std::atomic<size_t> small{0};
+  iz::ParallelFor(1000, 64, [&](size_t b, size_t e) {
+    if (e - b < 64 && e != 1000) small.fetch_add(1);
+  }, 3);
+  IZ_EXPECT_EQ(small.load(), size_t(0));
+  // grain 0 is treated as 1, more threads than items is fine
+  std::atomic<size_t> sum{0};
+  iz::ParallelFor(3, 0, [&](size_t b, size_t e) { sum.fetch_add(e - b); }, 64);
+  IZ_EXPECT_EQ(sum.load(), size_t(3));
+}
+
+IZ_TEST(parallel_for_rethrows_std_exceptions_from_worker_threads) {
+  bool threw = false;
+  try {
+    iz::ParallelFor(1 << 16, 1, [](size_t b, size_t) {
+      if (b != 0) throw std::runtime_error("a worker's block fails");
+    }, 4);
+  } catch (const std::runtime_error& e) {
+    threw = std::strcmp(e.what(), "a worker's block fails") == 0;
+  }
+  IZ_EXPECT(threw);
+}
+
+IZ_TEST(device_names_parse_strictly) {
+  IZ_EXPECT(iz::ParseDevice("cpu") == iz::Device::Cpu);
+  IZ_EXPECT(iz::ParseDevice("cuda") == iz::Device::Cuda);
+  IZ_EXPECT_THROWS_CODE(iz::ParseDevice("CUDA"), InvalidArgument);
+  IZ_EXPECT_THROWS_CODE(iz::ParseDevice(""), InvalidArgument);
+  IZ_EXPECT(std::strcmp(iz::DeviceName(iz::Device::Cuda), "cuda") == 0);
+}
+
+IZ_TEST(zero_byte_buffers_work) {
+  auto mem = iz::DeviceMemory::Allocate(iz::Device::Cpu, 0, true);
+  IZ_EXPECT_EQ(mem->bytes(), size_t(0));
+  IZ_EXPECT(mem->data() != nullptr);
+  mem->CopyFromHost(0, nullptr, 0);
+  mem->CopyToHost(0, nullptr, 0);
+  IZ_EXPECT_THROWS_CODE(mem->CopyFromHost(1, nullptr, 0), InvalidArgument);
+}
+
+IZ_TEST(host_buffers_are_aligned_and_overlapping_copies_are_safe) {
+  auto mem = iz::DeviceMemory::Allocate(iz::Device::Cpu, 10, true);
+  IZ_EXPECT_EQ(reinterpret_cast<uintptr_t>(mem->data()) % 64, uintptr_t(0));
+  uint8_t src[10] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+  mem->CopyFromHost(0, src, 10);
+  mem->CopyFrom(2, *mem, 0, 8);  // overlapping ranges in one buffer behave like memmove
+  uint8_t out[10];
+  mem->CopyToHost(0, out, 10);
+  const uint8_t want[10] = {0, 1, 0, 1, 2, 3, 4, 5, 6, 7};
+  IZ_EXPECT(std::memcmp(out, want, 10) == 0);
+}
+
+IZ_TEST(backend_info_is_consistent) {
+  const auto& info = iz::GetBackendInfo();
+  IZ_EXPECT_EQ(info.cuda_compiled, iz::CudaCompiled());
+  if (!info.cuda_available) IZ_EXPECT(!info.reason.empty());
+  if (info.cuda_available) IZ_EXPECT(!info.devices.empty());
+  IZ_EXPECT(&info == &iz::GetBackendInfo());  // queried once
 }

@@ -1,7 +1,21 @@
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
 import { DeviceTensor, InferzipError, tensor } from '../../lib/index.js';
+import { nativeCall } from '../../lib/errors.js';
 import { native } from '../../lib/native.js';
+
+const INDEX = new URL('../../lib/index.ts', import.meta.url).pathname;
+
+function errorOf(fn: () => unknown): InferzipError {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(InferzipError);
+    return e as InferzipError;
+  }
+  throw new Error('expected an InferzipError');
+}
 
 async function codeOfAsync(fn: () => Promise<unknown>): Promise<string | undefined> {
   try {
@@ -78,14 +92,29 @@ describe('DeviceTensor', () => {
     t.dispose();
   });
 
-  it('refuses absurd sizes instead of crashing, and reports out-of-memory as a typed error', () => {
-    expect(codeOf(() => DeviceTensor.empty('f32', [2 ** 26, 2 ** 26]))).toBe('INVALID_ARGUMENT');
-    // 200 GiB is under the addon's sanity cap but far beyond this machine's memory.
-    const code = codeOf(() => {
-      const t = DeviceTensor.empty('u8', [200 * 2 ** 30], { zero: true });
-      t.dispose();
+  it('refuses absurd sizes with a clear INVALID_ARGUMENT instead of trying', () => {
+    const e = errorOf(() => DeviceTensor.empty('f32', [2 ** 26, 2 ** 26]));
+    expect(e.code).toBe('INVALID_ARGUMENT');
+    expect(e.message).toMatch(/f32\[67108864, 67108864\] needs 18014398509481984 bytes/);
+    // The addon checks again on its own (never trust the caller).
+    expect(codeOf(() => nativeCall(() => new (native().NativeBuffer)('cpu', 2 ** 53)))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => nativeCall(() => new (native().NativeBuffer)('cpu', -1)))).toBe('INVALID_ARGUMENT');
+  });
+
+  // A real failed allocation, made deterministic by capping the child's address space
+  // (overcommit would otherwise let a lazy allocation "succeed" here).
+  it.skipIf(process.platform !== 'linux')('reports a failed host allocation as OUT_OF_MEMORY', () => {
+    const script = `
+      import { DeviceTensor } from '${INDEX}';
+      try { DeviceTensor.empty('u8', [64 * 2 ** 30]); console.log('allocated'); }
+      catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`;
+    const out = execFileSync('bash', ['-c', 'ulimit -v 33554432 && exec "$0" --import tsx --input-type=module -e "$1"', process.execPath, script], {
+      encoding: 'utf8',
+      env: { ...process.env, INFERZIP_DEVICE: 'cpu' },
     });
-    expect(['OUT_OF_MEMORY', undefined]).toContain(code); // overcommit may let the (lazy) allocation succeed
+    const res = JSON.parse(out.trim().split('\n').pop()!) as { code: string; message: string };
+    expect(res.code).toBe('OUT_OF_MEMORY');
+    expect(res.message).toMatch(/68719476736 bytes/);
   });
 
   it.skipIf(native().backendInfo().cudaAvailable)('CUDA tensors without a GPU are NO_DEVICE', () => {
@@ -103,17 +132,33 @@ describe('DeviceTensor', () => {
     b.dispose();
   });
 
-  it('frees dropped tensors through the FinalizationRegistry without crashing', async () => {
-    const gc = (globalThis as { gc?: () => void }).gc;
-    for (let i = 0; i < 50; i++) DeviceTensor.fromSync(tensor('f32', [1024]));
-    if (gc) {
-      gc();
-      await new Promise((r) => setTimeout(r, 10));
-      gc();
-    }
-    // Still usable afterwards.
-    const t = DeviceTensor.fromSync(tensor('f32', [2], new Float32Array([3, 4])));
-    expect(Array.from(t.downloadSync().data)).toEqual([3, 4]);
-    t.dispose();
+  it('keeps memory alive for an async copy even if the tensor is disposed meanwhile', async () => {
+    const src = Float32Array.from({ length: 1 << 16 }, (_, i) => i);
+    const t = DeviceTensor.fromSync(tensor('f32', [src.length], src));
+    const pending = t.download();
+    t.dispose(); // the native job holds its own reference to the memory
+    const back = await pending;
+    expect(back.data[12345]).toBe(12345);
+    expect(t.disposed).toBe(true);
+    expect(await codeOfAsync(() => t.upload(tensor('f32', [src.length])))).toBe('DISPOSED');
+  });
+
+  // Run with --expose-gc in a child so the safety net really runs (vitest's workers have no gc).
+  it('frees dropped tensors through the FinalizationRegistry (real GC)', () => {
+    const script = `
+      import { DeviceTensor, tensor } from '${INDEX}';
+      const buffers = [];
+      (() => { for (let i = 0; i < 20; i++) buffers.push(DeviceTensor.fromSync(tensor('f32', [1024])).buffer); })();
+      for (let round = 0; round < 50 && !buffers.every((b) => b.disposed); round++) {
+        globalThis.gc();
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const freed = buffers.filter((b) => b.disposed).length;
+      const t = DeviceTensor.fromSync(tensor('f32', [2], new Float32Array([3, 4])));
+      console.log(JSON.stringify({ freed, after: Array.from(t.downloadSync().data) }));`;
+    const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    const res = JSON.parse(out.trim().split('\n').pop()!) as { freed: number; after: number[] };
+    expect(res.freed).toBe(20); // each dropped tensor's memory was released by the registry
+    expect(res.after).toEqual([3, 4]);
   });
 });

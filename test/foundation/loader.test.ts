@@ -1,7 +1,7 @@
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { native, packageRoot } from '../../lib/native.js';
@@ -25,19 +25,48 @@ function currentAddonFile(): string {
   return explicit?.endsWith('.node') ? explicit : join(packageRoot, 'build', 'Release', 'inferzip.node');
 }
 
+/** A scratch package folder holding the given .node files (relative path -> source file). */
+function packageDir(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'iz-pkg-'));
+  for (const [rel, src] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, rel)), { recursive: true });
+    if (src === 'broken') writeFileSync(join(dir, rel), 'not an ELF file');
+    else copyFileSync(src, join(dir, rel));
+  }
+  return dir;
+}
+const PREBUILD = `prebuilds/${process.platform}-${process.arch}/inferzip.napi.node`;
+
 describe('addon loader', () => {
   it('explains what to do when no build or prebuild exists', () => {
-    const empty = mkdtempSync(join(tmpdir(), 'iz-empty-'));
-    const r = probe(empty);
+    const r = probe(packageDir({}));
     expect(r.code).toBe('NATIVE_LOAD_FAILED');
     expect(r.message).toMatch(/could not be loaded/);
+    expect(r.message).toMatch(/npm rebuild inferzip/); // says how to fix it
+  });
+
+  it('names a missing or broken .node file', () => {
+    const r = probe(join(packageDir({}), 'nothing.node'));
+    expect(r.code).toBe('NATIVE_LOAD_FAILED');
+    expect(r.message).toMatch(/INFERZIP_ADDON_PATH=.*nothing\.node/);
   });
 
   it('loads a prebuilt binary from prebuilds/<platform>-<arch>/', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'iz-prebuild-'));
-    const target = join(dir, 'prebuilds', `${process.platform}-${process.arch}`);
-    mkdirSync(target, { recursive: true });
-    copyFileSync(currentAddonFile(), join(target, 'inferzip.napi.node'));
-    expect(probe(dir).name).toBe('cpu');
+    expect(['cpu', 'cuda']).toContain(probe(packageDir({ [PREBUILD]: currentAddonFile() })).name);
+  });
+
+  it('prefers a local build over a prebuild', () => {
+    // The prebuild is broken: loading succeeds only if build/Release is taken first.
+    const dir = packageDir({ 'build/Release/inferzip.node': currentAddonFile(), [PREBUILD]: 'broken' });
+    expect(['cpu', 'cuda']).toContain(probe(dir).name);
+  });
+
+  it('build-native --if-needed skips the build when a prebuild loads', () => {
+    const dir = packageDir({ [PREBUILD]: currentAddonFile(), 'scripts/build-native.mjs': join(packageRoot, 'scripts/build-native.mjs') });
+    symlinkSync(join(packageRoot, 'node_modules'), join(dir, 'node_modules'));
+    const r = spawnSync(process.execPath, ['scripts/build-native.mjs', '--if-needed'], { cwd: dir, encoding: 'utf8', env: { ...process.env, INFERZIP_FORCE_BUILD: '' } });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/using the existing build or prebuilt binary/);
+    expect(existsSync(join(dir, 'build'))).toBe(false); // nothing was compiled
   });
 });

@@ -1,4 +1,4 @@
-// Runs the README's TypeScript quick start, so the documentation cannot rot.
+// Runs every TypeScript example in the README, so the documentation cannot rot.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,17 +6,53 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const root = new URL('../..', import.meta.url).pathname;
+const readme = readFileSync(join(root, 'README.md'), 'utf8');
+const dir = mkdtempSync(join(tmpdir(), 'iz-readme-'));
 
-describe('README quick start', () => {
-  it('runs as written', () => {
+/** [heading, code] of every ```ts block, in order. */
+const blocks: [string, string][] = [];
+{
+  let heading = '';
+  const re = /^(#{2,3} .*)$|```ts\n([\s\S]*?)```/gm;
+  for (let m = re.exec(readme); m; m = re.exec(readme)) {
+    if (m[1]) heading = m[1];
+    else blocks.push([heading, m[2]!]);
+  }
+}
+
+function run(code: string, i: number): string {
+  const file = join(dir, `example${i}.mts`);
+  writeFileSync(file, code.replaceAll("from 'inferzip'", `from '${join(root, 'lib/index.ts')}'`));
+  return execFileSync(process.execPath, ['--import', 'tsx', file], { cwd: root, encoding: 'utf8', env: { ...process.env, INFERZIP_DEVICE: 'cpu' } });
+}
+
+describe('README examples', () => {
+  it('has examples for every feature', () => {
+    expect(blocks.length).toBeGreaterThanOrEqual(6);
+  });
+
+  blocks.forEach(([heading, code], i) => {
+    it(`runs example ${i + 1} (${heading.replace(/^#+ /, '')})`, () => {
+      const out = run(code, i);
+      if (heading === '## Quick start') {
+        expect(out).toMatch(/^(cpu|cuda): /);
+        expect(out).toContain('47 tensors; model.embed_tokens.weight');
+      }
+    }, 120_000);
+  });
+
+  it('gives the two set-up commands', () => {
     const readme = readFileSync(join(root, 'README.md'), 'utf8');
-    const section = readme.slice(readme.indexOf('## Quick start'));
-    const code = /```ts\n([\s\S]*?)```/.exec(section)?.[1];
-    expect(code, 'README has a ts block under Quick start').toBeTruthy();
-    const file = join(mkdtempSync(join(tmpdir(), 'iz-readme-')), 'quickstart.mts');
-    writeFileSync(file, code!.replaceAll("from 'inferzip'", `from '${join(root, 'lib/index.ts')}'`));
-    const out = execFileSync(process.execPath, ['--import', 'tsx', file], { cwd: root, encoding: 'utf8' });
-    expect(out).toMatch(/^(cpu|cuda): /);
-    expect(out).toContain('47 tensors; model.embed_tokens.weight');
+    expect(readme).toMatch(/```sh\nnpm install\nnpm test\n```/);
+  });
+});
+
+describe('npm start', () => {
+  it('runs the demo the start script names', () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    const args = pkg.scripts.start!.split(/\s+/);
+    expect(args[0]).toBe('node');
+    const out = execFileSync(process.execPath, args.slice(1), { cwd: root, encoding: 'utf8' });
+    expect(out.trim().length).toBeGreaterThan(0);
   });
 });
