@@ -23,8 +23,19 @@ export interface DecodeStats {
 /** The norms are stored uncompressed (1-D tensors); everything else comes from a decoded block. */
 const RAW_NORMS = new Set<keyof BlockWeights>(['attnNorm', 'mlpNorm']);
 
+/** Widens BF16 bit patterns to f32 exactly (a BF16 value is the top half of an f32). */
+function widenBf16(src: Uint16Array, dst: Int32Array): void {
+  for (let i = 0; i < src.length; i++) dst[i] = src[i]! << 16;
+}
+
 export class CompressedWeights implements WeightSource {
   readonly stats: DecodeStats = { blocks: 0, bytes: 0, waitSeconds: 0 };
+  /**
+   * One host copy of a decoded block (BF16 bits, then f32), reused for every block: the
+   * forward pass consumes a block before it asks for the next, so no per-step allocations.
+   */
+  readonly #bits: Uint16Array;
+  readonly #f32: Float32Array;
 
   private constructor(
     readonly model: CompressedModel,
@@ -32,7 +43,10 @@ export class CompressedWeights implements WeightSource {
     readonly finalNorm: Float32Array,
     /** Per layer: the raw (uncompressed) norm weights, read once. */
     readonly norms: { attnNorm: Float32Array; mlpNorm: Float32Array }[],
-  ) {}
+  ) {
+    this.#bits = new Uint16Array(model.blockBufferBytes / 2);
+    this.#f32 = new Float32Array(model.blockBufferBytes / 2);
+  }
 
   static async open(model: CompressedModel): Promise<CompressedWeights> {
     const embedUnit = await model.decompressUnit('model.embed_tokens');
@@ -57,13 +71,24 @@ export class CompressedWeights implements WeightSource {
     return w;
   }
 
-  /** The f32 weights of a decoded block (the views are copied out before the buffer is reused). */
+  /**
+   * The f32 weights of a decoded block: the whole block is copied out of the decode buffer in
+   * one download and widened into a reused scratch. The matrices returned are views into that
+   * scratch, valid until the next toWeights / block() call.
+   */
   toWeights(decoded: DecodedBlock): BlockWeights {
     const i = decoded.ordinal;
+    const elements = decoded.unit.elements;
+    const bits = this.#bits.subarray(0, elements);
+    const first = decoded.tensors.values().next().value;
+    if (!first) throw new Error(`block ${i} holds no matrices`);
+    first.buffer.download(bits, 0);
+    widenBf16(bits, new Int32Array(this.#f32.buffer, 0, elements));
     const out = { ...this.norms[i]! } as BlockWeights;
     for (const [key, name] of Object.entries(BLOCK_TENSORS) as [keyof BlockWeights, string][]) {
       if (RAW_NORMS.has(key)) continue;
-      out[key] = toFloat32(decoded.get(name).toTensorSync());
+      const view = decoded.get(name);
+      out[key] = this.#f32.subarray(view.offset, view.offset + view.elements);
     }
     this.stats.blocks++;
     this.stats.bytes += decoded.unit.elements * 2;
