@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "../common/float16.h"
 #include "../common/hd.h"
 
 namespace iz::tokens {
@@ -42,59 +43,10 @@ IZ_HD_INLINE float WeightedMean(float sum_weighted, float sum_weights) { return 
 
 // ---- dtype conversion (round to nearest even, NaN kept) --------------------------
 
-IZ_HD_INLINE float Bf16ToF32(uint16_t bits) {
-  union { uint32_t u; float f; } v;
-  v.u = static_cast<uint32_t>(bits) << 16;
-  return v.f;
-}
-
-IZ_HD_INLINE uint16_t F32ToBf16(float x) {
-  union { uint32_t u; float f; } v;
-  v.f = x;
-  if ((v.u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((v.u >> 16) | 0x40u);
-  return static_cast<uint16_t>((v.u + 0x7fffu + ((v.u >> 16) & 1u)) >> 16);
-}
-
-IZ_HD_INLINE float F16ToF32(uint16_t h) {
-  uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  uint32_t exp = (h >> 10) & 0x1fu;
-  uint32_t mant = h & 0x3ffu;
-  union { uint32_t u; float f; } v;
-  if (exp == 0) {
-    // zero or subnormal: value = mant * 2^-24
-    float m = static_cast<float>(mant) * 5.9604644775390625e-8f;
-    return sign ? -m : m;
-  }
-  if (exp == 0x1f) v.u = sign | 0x7f800000u | (mant << 13);
-  else v.u = sign | ((exp + 112u) << 23) | (mant << 13);
-  return v.f;
-}
-
-IZ_HD_INLINE uint16_t F32ToF16(float x) {
-  union { uint32_t u; float f; } v;
-  v.f = x;
-  uint32_t b = v.u;
-  uint32_t sign = (b >> 16) & 0x8000u;
-  int32_t exp = static_cast<int32_t>((b >> 23) & 0xffu);
-  uint32_t mant = b & 0x7fffffu;
-  if (exp == 0xff) return static_cast<uint16_t>(sign | 0x7c00u | (mant ? (0x200u | (mant >> 13)) : 0u));
-  int32_t e = exp - 127 + 15;
-  if (e >= 0x1f) return static_cast<uint16_t>(sign | 0x7c00u);
-  if (e <= 0) {
-    if (e < -10) return static_cast<uint16_t>(sign);
-    mant |= 0x800000u;
-    uint32_t shift = static_cast<uint32_t>(14 - e);
-    uint32_t half = 1u << (shift - 1);
-    uint32_t rest = mant & ((1u << shift) - 1u);
-    uint32_t out = mant >> shift;
-    if (rest > half || (rest == half && (out & 1u))) out += 1;
-    return static_cast<uint16_t>(sign | out);
-  }
-  uint32_t out = (static_cast<uint32_t>(e) << 10) | (mant >> 13);
-  uint32_t rest = mant & 0x1fffu;
-  if (rest > 0x1000u || (rest == 0x1000u && (out & 1u))) out += 1;
-  return static_cast<uint16_t>(sign | out);
-}
+using iz::Bf16ToF32;
+using iz::F16ToF32;
+using iz::F32ToBf16;
+using iz::F32ToF16;
 
 IZ_HD_INLINE float LoadAsF32(const void* base, int64_t i, TokDType t) {
   if (t == TokDType::F32) return static_cast<const float*>(base)[i];
