@@ -37,6 +37,18 @@ std::vector<uint8_t> ProtectMask(const Napi::CallbackInfo& info, size_t i, int64
 }
 
 // (x, metric|null, sizes|null, protect|null, batch, n, c, cm, r, keepOrder)
+// Arguments 4..9 of both merge entry points: batch, n, c, cm, r, keepOrder.
+TomeShape ParseShape(const Napi::CallbackInfo& info) {
+  TomeShape shape;
+  shape.batch = ArgInt(info, 4, "batch", 1, int64_t(1) << 30);
+  shape.n = ArgInt(info, 5, "n", 1, int64_t(1) << 30);
+  shape.c = ArgInt(info, 6, "c", 1, int64_t(1) << 30);
+  shape.cm = ArgInt(info, 7, "cm", 1, int64_t(1) << 30);
+  shape.r = ArgInt(info, 8, "r", 0, int64_t(1) << 30);
+  shape.keep_order = ArgBool(info, 9, "keepOrder");
+  return shape;
+}
+
 struct HostArgs {
   TomeShape shape;
   HostView x, metric, sizes;
@@ -46,12 +58,7 @@ struct HostArgs {
 
 HostArgs ParseHost(const Napi::CallbackInfo& info) {
   HostArgs a;
-  a.shape.batch = ArgInt(info, 4, "batch", 1, int64_t(1) << 30);
-  a.shape.n = ArgInt(info, 5, "n", 1, int64_t(1) << 30);
-  a.shape.c = ArgInt(info, 6, "c", 1, int64_t(1) << 30);
-  a.shape.cm = ArgInt(info, 7, "cm", 1, int64_t(1) << 30);
-  a.shape.r = ArgInt(info, 8, "r", 0, int64_t(1) << 30);
-  a.shape.keep_order = ArgBool(info, 9, "keepOrder");
+  a.shape = ParseShape(info);
   a.protect = ProtectMask(info, 3, a.shape.n);
   iz::tokens::TomeValidateShape(a.shape, a.protect.empty() ? nullptr : a.protect.data());
   a.x = F32View(info, 0, "x", a.shape.batch * a.shape.n * a.shape.c);
@@ -124,12 +131,7 @@ struct DeviceArgs {
 
 DeviceArgs ParseDevice(const Napi::CallbackInfo& info) {
   DeviceArgs a;
-  a.shape.batch = ArgInt(info, 4, "batch", 1, int64_t(1) << 30);
-  a.shape.n = ArgInt(info, 5, "n", 1, int64_t(1) << 30);
-  a.shape.c = ArgInt(info, 6, "c", 1, int64_t(1) << 30);
-  a.shape.cm = ArgInt(info, 7, "cm", 1, int64_t(1) << 30);
-  a.shape.r = ArgInt(info, 8, "r", 0, int64_t(1) << 30);
-  a.shape.keep_order = ArgBool(info, 9, "keepOrder");
+  a.shape = ParseShape(info);
   const std::string dt = ArgString(info, 10, "dtype");
   if (dt == "f32") a.dtype = TokDType::F32;
   else if (dt == "f16") a.dtype = TokDType::F16;

@@ -3,17 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { InferzipError } from '../../lib/errors.js';
 import { castFloat, tensor, toFloat32 } from '../../lib/tensor.js';
 import { densityPeakClusters, segmentFrames, temporalMerge } from '../../lib/tokens/index.js';
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from './random.js';
 
 function randVec(c: number, rand: () => number): Float32Array {
   return Float32Array.from({ length: c }, () => rand() * 2 - 1);

@@ -14,6 +14,7 @@ import {
   SourceMap,
   type MergeResult,
 } from '../../lib/tokens/index.js';
+import { rng } from './random.js';
 
 const hasCuda = (() => {
   try {
@@ -22,18 +23,6 @@ const hasCuda = (() => {
     return false;
   }
 })();
-
-// Deterministic PRNG so failures reproduce.
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randn(n: number, rand: () => number): Float32Array {
   const out = new Float32Array(n);
