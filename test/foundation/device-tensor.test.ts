@@ -4,37 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { DeviceTensor, InferzipError, tensor } from '../../lib/index.js';
 import { nativeCall } from '../../lib/errors.js';
 import { native } from '../../lib/native.js';
+import { codeOf, codeOfAsync, errorOf } from '../errors.js';
 
 const INDEX = new URL('../../lib/index.ts', import.meta.url).pathname;
-
-function errorOf(fn: () => unknown): InferzipError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(InferzipError);
-    return e as InferzipError;
-  }
-  throw new Error('expected an InferzipError');
-}
-
-async function codeOfAsync(fn: () => Promise<unknown>): Promise<string | undefined> {
-  try {
-    await fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(InferzipError);
-    return (e as InferzipError).code;
-  }
-  return undefined;
-}
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(InferzipError);
-    return (e as InferzipError).code;
-  }
-  return undefined;
-}
 
 describe('DeviceTensor', () => {
   it('uploads and downloads, sync and async', async () => {

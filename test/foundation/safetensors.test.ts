@@ -14,6 +14,7 @@ import {
   writeSafetensors,
   writeSafetensorsSync,
 } from '../../lib/index.js';
+import { errorOf } from '../errors.js';
 
 const MODEL = new URL('../../fixtures/stories260K/model.safetensors', import.meta.url).pathname;
 const tmp = () => mkdtempSync(join(tmpdir(), 'iz-st-'));
@@ -25,16 +26,6 @@ function image(header: unknown, dataBytes = 0, rawHeader?: Uint8Array): Uint8Arr
   new DataView(out.buffer).setBigUint64(0, BigInt(json.byteLength), true);
   out.set(json, 8);
   return out;
-}
-
-function errorOf(fn: () => unknown): InferzipError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(InferzipError);
-    return e as InferzipError;
-  }
-  throw new Error('expected an InferzipError');
 }
 
 /** Checks both the in-memory parser and the file reader reject the image the same way. */

@@ -16,21 +16,12 @@ import {
   tensor,
   toNdarray,
 } from '../../lib/index.js';
+import { codeOf } from '../errors.js';
 
 /** f32 value with the given bit pattern. */
 function f32(bits: number): number {
   const u = new Uint32Array([bits >>> 0]);
   return new Float32Array(u.buffer)[0]!;
-}
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(InferzipError);
-    return (e as InferzipError).code;
-  }
-  return undefined;
 }
 
 describe('f32 -> bf16 (round to nearest, ties to even)', () => {

@@ -3,16 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { InferzipError } from '../../lib/errors.js';
 import { tensor } from '../../lib/tensor.js';
 import { DynamicKVPruner, meanAttention, mergeByAttention, pruneByAttention } from '../../lib/tokens/index.js';
-
-const code = (fn: () => unknown) => {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(InferzipError);
-    return (e as InferzipError).code;
-  }
-  return 'no error';
-};
+import { codeOf } from '../errors.js';
 
 describe('pruneByAttention (FastV)', () => {
   // 10 tokens: 2 system, 6 image (indices 2..7), 2 text; 3 channels holding the index
@@ -40,13 +31,13 @@ describe('pruneByAttention (FastV)', () => {
   });
 
   it('rejects bad options', () => {
-    expect(code(() => pruneByAttention(tokens, new Float32Array(9)))).toBe('SHAPE_MISMATCH');
-    expect(code(() => pruneByAttention(tokens, attention, { ratio: 2 }))).toBe('INVALID_ARGUMENT');
-    expect(code(() => pruneByAttention(tokens, attention, { keep: 11 }))).toBe('INVALID_ARGUMENT');
-    expect(code(() => pruneByAttention(tokens, attention, { keep: 1, ratio: 0.5 }))).toBe('INVALID_ARGUMENT');
-    expect(code(() => pruneByAttention(tokens, attention, { span: [5, 3] }))).toBe('INVALID_ARGUMENT');
-    expect(code(() => pruneByAttention(tokens, attention.map((v, i) => (i === 4 ? NaN : v))))).toBe('INVALID_ARGUMENT');
-    expect(code(() => pruneByAttention(tensor('f32', [0, 3]), new Float32Array(0)))).toBe('SHAPE_MISMATCH');
+    expect(codeOf(() => pruneByAttention(tokens, new Float32Array(9)))).toBe('SHAPE_MISMATCH');
+    expect(codeOf(() => pruneByAttention(tokens, attention, { ratio: 2 }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => pruneByAttention(tokens, attention, { keep: 11 }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => pruneByAttention(tokens, attention, { keep: 1, ratio: 0.5 }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => pruneByAttention(tokens, attention, { span: [5, 3] }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => pruneByAttention(tokens, attention.map((v, i) => (i === 4 ? NaN : v))))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => pruneByAttention(tensor('f32', [0, 3]), new Float32Array(0)))).toBe('SHAPE_MISMATCH');
   });
 });
 
@@ -79,13 +70,13 @@ describe('DynamicKVPruner (DyCoke decode-time pruning)', () => {
   });
 
   it('validates options and inputs', () => {
-    expect(code(() => new DynamicKVPruner({ span: [3, 3] }))).toBe('INVALID_ARGUMENT');
-    expect(code(() => new DynamicKVPruner({ span: [0, 4], pruneRatio: 1 }))).toBe('INVALID_ARGUMENT');
-    expect(code(() => new DynamicKVPruner({ span: [0, 4], threshold: 2 }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => new DynamicKVPruner({ span: [3, 3] }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => new DynamicKVPruner({ span: [0, 4], pruneRatio: 1 }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => new DynamicKVPruner({ span: [0, 4], threshold: 2 }))).toBe('INVALID_ARGUMENT');
     const p = new DynamicKVPruner({ span: [0, 4] });
-    expect(code(() => p.attendMask(4))).toBe('INVALID_ARGUMENT');
-    expect(code(() => p.update(new Float32Array(3)))).toBe('SHAPE_MISMATCH');
-    expect(code(() => p.update(new Float32Array([1, NaN, 0, 0])))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => p.attendMask(4))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => p.update(new Float32Array(3)))).toBe('SHAPE_MISMATCH');
+    expect(codeOf(() => p.update(new Float32Array([1, NaN, 0, 0])))).toBe('INVALID_ARGUMENT');
   });
 });
 
@@ -104,7 +95,7 @@ describe('mergeByAttention (HoliTom inner-LLM merging)', () => {
     expect(d[3]).toBeCloseTo(0.075, 6); // (3*0.1 + 0) / 4
     expect(d[4]).toBeCloseTo(0.05, 6);
     expect(d[5]).toBeCloseTo(1, 6);
-    expect(code(() => mergeByAttention(x, attention, { span: [1, 5], keep: 0 }))).toBe('INVALID_ARGUMENT');
-    expect(code(() => mergeByAttention(x, attention, { sizes: new Float32Array(2) }))).toBe('SHAPE_MISMATCH');
+    expect(codeOf(() => mergeByAttention(x, attention, { span: [1, 5], keep: 0 }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => mergeByAttention(x, attention, { sizes: new Float32Array(2) }))).toBe('SHAPE_MISMATCH');
   });
 });

@@ -4,6 +4,7 @@ import { InferzipError } from '../../lib/errors.js';
 import { castFloat, tensor, toFloat32 } from '../../lib/tensor.js';
 import { densityPeakClusters, segmentFrames, temporalMerge } from '../../lib/tokens/index.js';
 import { rng } from './random.js';
+import { codeOf } from '../errors.js';
 
 function randVec(c: number, rand: () => number): Float32Array {
   return Float32Array.from({ length: c }, () => rand() * 2 - 1);
@@ -188,29 +189,20 @@ describe('temporalMerge: HoliTom', () => {
 
 describe('temporalMerge: bad input', () => {
   const v = video(2);
-  const code = (fn: () => unknown) => {
-    try {
-      fn();
-    } catch (e) {
-      expect(e).toBeInstanceOf(InferzipError);
-      return (e as InferzipError).code;
-    }
-    return 'no error';
-  };
   it('rejects shapes, options and NaN with typed errors', () => {
-    expect(code(() => temporalMerge(tensor('f32', [64, 16]), { method: 'dycoke' }))).toBe('SHAPE_MISMATCH');
-    expect(code(() => temporalMerge(tensor('f32', [0, 64, 16]), { method: 'dycoke' }))).toBe('SHAPE_MISMATCH');
-    expect(code(() => temporalMerge(v.frames, { method: 'tome' } as never))).toBe('INVALID_ARGUMENT');
-    expect(code(() => temporalMerge(v.frames, { method: 'dycoke', pruneRatio: 1.5 }))).toBe('INVALID_ARGUMENT');
-    expect(code(() => temporalMerge(v.frames, { method: 'dycoke', mode: 'average' as never }))).toBe('INVALID_ARGUMENT');
-    expect(code(() => temporalMerge(v.frames, { method: 'holitom', tau: NaN }))).toBe('INVALID_ARGUMENT');
-    expect(code(() => temporalMerge(v.frames, { method: 'holitom', grid: [7, 8] }))).toBe('SHAPE_MISMATCH');
-    expect(code(() => temporalMerge(v.frames, { method: 'holitom', pool: 2 }))).toBe('INVALID_ARGUMENT');
-    expect(code(() => temporalMerge(v.frames, { method: 'holitom', attention: new Float32Array(3) }))).toBe('SHAPE_MISMATCH');
-    expect(code(() => temporalMerge(v.frames, { method: 'holitom', knn: 0 }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => temporalMerge(tensor('f32', [64, 16]), { method: 'dycoke' }))).toBe('SHAPE_MISMATCH');
+    expect(codeOf(() => temporalMerge(tensor('f32', [0, 64, 16]), { method: 'dycoke' }))).toBe('SHAPE_MISMATCH');
+    expect(codeOf(() => temporalMerge(v.frames, { method: 'tome' } as never))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => temporalMerge(v.frames, { method: 'dycoke', pruneRatio: 1.5 }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => temporalMerge(v.frames, { method: 'dycoke', mode: 'average' as never }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => temporalMerge(v.frames, { method: 'holitom', tau: NaN }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => temporalMerge(v.frames, { method: 'holitom', grid: [7, 8] }))).toBe('SHAPE_MISMATCH');
+    expect(codeOf(() => temporalMerge(v.frames, { method: 'holitom', pool: 2 }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => temporalMerge(v.frames, { method: 'holitom', attention: new Float32Array(3) }))).toBe('SHAPE_MISMATCH');
+    expect(codeOf(() => temporalMerge(v.frames, { method: 'holitom', knn: 0 }))).toBe('INVALID_ARGUMENT');
     const bad = v.data.slice();
     bad[5] = NaN;
-    expect(code(() => temporalMerge(tensor('f32', [2, 64, 16], bad), { method: 'holitom' }))).toBe('INVALID_ARGUMENT');
-    expect(code(() => temporalMerge(tensor('i32', [2, 64, 16]), { method: 'dycoke' }))).toBe('DTYPE_MISMATCH');
+    expect(codeOf(() => temporalMerge(tensor('f32', [2, 64, 16], bad), { method: 'holitom' }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => temporalMerge(tensor('i32', [2, 64, 16]), { method: 'dycoke' }))).toBe('DTYPE_MISMATCH');
   });
 });

@@ -15,6 +15,7 @@ import {
   type MergeResult,
 } from '../../lib/tokens/index.js';
 import { rng } from './random.js';
+import { codeOf } from '../errors.js';
 
 const hasCuda = (() => {
   try {
@@ -266,34 +267,25 @@ describe('ToMe mergeTokens', () => {
 
   it('rejects bad input with typed errors', () => {
     const x = tensor('f32', [4, 2], new Float32Array([1, 0, 1, 0.1, 0, 1, 0.2, 1]));
-    const code = (fn: () => unknown) => {
-      try {
-        fn();
-      } catch (e) {
-        expect(e).toBeInstanceOf(InferzipError);
-        return (e as InferzipError).code;
-      }
-      return 'no error';
-    };
-    expect(code(() => mergeTokensSync(x, { r: 3 }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => mergeTokensSync(x, { r: 3 }))).toBe('INVALID_ARGUMENT');
     expect(mergeTokensSync(x, { r: 3, clampR: true }).r).toBe(2);
-    expect(code(() => mergeTokensSync(x, { r: -1 }))).toBe('INVALID_ARGUMENT');
-    expect(code(() => mergeTokensSync(x, { r: 1.5 }))).toBe('INVALID_ARGUMENT');
-    expect(code(() => mergeTokensSync(tensor('f32', [0, 2]), { r: 0 }))).toBe('SHAPE_MISMATCH');
-    expect(code(() => mergeTokensSync(tensor('f32', [8]), { r: 0 }))).toBe('SHAPE_MISMATCH');
-    expect(code(() => mergeTokensSync(tensor('i32', [4, 2]), { r: 1 }))).toBe('DTYPE_MISMATCH');
-    expect(code(() => mergeTokensSync(tensor('f32', [4, 2], new Float32Array([1, NaN, 0, 0, 0, 0, 0, 0])), { r: 1 }))).toBe('INVALID_ARGUMENT');
-    expect(code(() => mergeTokensSync(x, { r: 1, metric: tensor('f32', [3, 2]) }))).toBe('SHAPE_MISMATCH');
-    expect(code(() => mergeTokensSync(x, { r: 1, sizes: new Float32Array([1, 1, 0, 1]) }))).toBe('INVALID_ARGUMENT');
-    expect(code(() => mergeTokensSync(x, { r: 1, sizes: new Float32Array([1, 1]) }))).toBe('SHAPE_MISMATCH');
-    expect(code(() => mergeTokensSync(x, { r: 1, protectedTokens: [7] }))).toBe('INVALID_ARGUMENT');
-    expect(code(() => mergeTokensSync(x, { r: 2, protectedTokens: 1 }))).toBe('INVALID_ARGUMENT');
-    expect(code(() => mergeSchedule(0, 1))).toBe('INVALID_ARGUMENT');
-    expect(code(() => mergeSchedule(3, { r: 2, inflection: 2 }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => mergeTokensSync(x, { r: -1 }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => mergeTokensSync(x, { r: 1.5 }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => mergeTokensSync(tensor('f32', [0, 2]), { r: 0 }))).toBe('SHAPE_MISMATCH');
+    expect(codeOf(() => mergeTokensSync(tensor('f32', [8]), { r: 0 }))).toBe('SHAPE_MISMATCH');
+    expect(codeOf(() => mergeTokensSync(tensor('i32', [4, 2]), { r: 1 }))).toBe('DTYPE_MISMATCH');
+    expect(codeOf(() => mergeTokensSync(tensor('f32', [4, 2], new Float32Array([1, NaN, 0, 0, 0, 0, 0, 0])), { r: 1 }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => mergeTokensSync(x, { r: 1, metric: tensor('f32', [3, 2]) }))).toBe('SHAPE_MISMATCH');
+    expect(codeOf(() => mergeTokensSync(x, { r: 1, sizes: new Float32Array([1, 1, 0, 1]) }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => mergeTokensSync(x, { r: 1, sizes: new Float32Array([1, 1]) }))).toBe('SHAPE_MISMATCH');
+    expect(codeOf(() => mergeTokensSync(x, { r: 1, protectedTokens: [7] }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => mergeTokensSync(x, { r: 2, protectedTokens: 1 }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => mergeSchedule(0, 1))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => mergeSchedule(3, { r: 2, inflection: 2 }))).toBe('INVALID_ARGUMENT');
     // native layer re-validates what TS already checked
-    expect(code(() => nativeCall(() => native().tomeMerge(new Float32Array(8), null, null, null, 1, 4, 2, 2, 3, false)))).toBe('INVALID_ARGUMENT');
-    expect(code(() => nativeCall(() => native().tomeMerge(new Float32Array(7), null, null, null, 1, 4, 2, 2, 1, false)))).toBe('SHAPE_MISMATCH');
-    expect(code(() => nativeCall(() => native().tomeMerge(new Float32Array([NaN, 0, 0, 0, 0, 0, 0, 0]), null, null, null, 1, 4, 2, 2, 1, false)))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => nativeCall(() => native().tomeMerge(new Float32Array(8), null, null, null, 1, 4, 2, 2, 3, false)))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => nativeCall(() => native().tomeMerge(new Float32Array(7), null, null, null, 1, 4, 2, 2, 1, false)))).toBe('SHAPE_MISMATCH');
+    expect(codeOf(() => nativeCall(() => native().tomeMerge(new Float32Array([NaN, 0, 0, 0, 0, 0, 0, 0]), null, null, null, 1, 4, 2, 2, 1, false)))).toBe('INVALID_ARGUMENT');
   });
 
   it('the native device entry point rejects hostile sizes and masks', () => {
