@@ -70,19 +70,18 @@ function buildUnit(pairs: [string, Tensor<'bf16'>][], r: NativeEncodedUnit): Com
     length: t.data.length,
     raw: rawSet.has(i),
   }));
-  const buffers: UnitBuffers = {
-    encodedExponent: r.encodedExponent,
-    signMantissa: r.signMantissa,
-    luts: r.luts,
-    outputPositions: r.outputPositions,
-    gaps: r.gaps,
-    splitPositions: r.splitPositions,
-  };
+  const buffers = unitBuffersOf(r);
   const h = r.nElements > 0 ? r.entropyBits / r.nElements : 0;
   return makeUnit(buffers, slices, raw, { exponentEntropy: h, maxCodeLength: r.maxCodeLength, tables: r.nTables, codeBits: r.codeBits });
 }
 
 /** Bytes of every buffer of a unit. */
+/** The six DFloat11 buffers of an encoder result. */
+export function unitBuffersOf(r: NativeEncodedUnit): UnitBuffers {
+  const { encodedExponent, signMantissa, luts, outputPositions, gaps, splitPositions } = r;
+  return { encodedExponent, signMantissa, luts, outputPositions, gaps, splitPositions };
+}
+
 export function unitBufferBytes(b: UnitBuffers): number {
   return b.encodedExponent.byteLength + b.signMantissa.byteLength + b.luts.byteLength + b.outputPositions.byteLength + b.gaps.byteLength + b.splitPositions.byteLength;
 }

@@ -7,7 +7,7 @@ import { InferzipError, check, nativeAwait, nativeCall } from '../errors.js';
 import { native } from '../native.js';
 import { openSafetensors, writeSafetensors, type SafetensorsWriteEntry } from '../safetensors/index.js';
 import { tensor, type Tensor } from '../tensor.js';
-import { PLANE_NAMES, type NativeKvCacheHandle, type NativeKvState } from './native.js';
+import { PLANE_NAMES, type NativeKvCacheHandle, type NativeKvState, type NativeKvStats } from './native.js';
 import { resolveOptions, toNative, type KVCacheOptions, type ResolvedKVOptions } from './options.js';
 import { f32, kvPair, queryShape } from './shapes.js';
 
@@ -26,17 +26,7 @@ export interface AttentionOptions {
 }
 
 /** Memory of the cache, bytes. */
-export interface KVCacheMemory {
-  tokens: number;
-  quantizedKeys: number;
-  quantizedValues: number;
-  /** Packed key codes + scales + metadata. */
-  packedKeyBytes: number;
-  packedValueBytes: number;
-  /** f32 residual window. */
-  residualBytes: number;
-  /** Everything allocated (plane capacity grows by doubling). */
-  capacityBytes: number;
+export interface KVCacheMemory extends NativeKvStats {
   /** Bits stored per quantized key element, scales and metadata included. */
   keyBits: number;
   /** Bits stored per quantized value element, scales and metadata included. */

@@ -1,13 +1,17 @@
 /** The native functions of KV-cache quantization (native/napi/kvquant.cpp). */
 import type { NativeBuffer } from '../native.js';
+import type { ResolvedKVOptions } from './options.js';
 
 export interface NativeKvStats {
   tokens: number;
   quantizedKeys: number;
   quantizedValues: number;
+  /** Packed key codes + scales + metadata. */
   packedKeyBytes: number;
   packedValueBytes: number;
+  /** f32 residual window. */
   residualBytes: number;
+  /** Everything allocated (plane capacity grows by doubling). */
   capacityBytes: number;
 }
 
@@ -31,24 +35,8 @@ export interface NativeKvState {
   planes: NativeKvPlaneState[];
 }
 
-/** Options as the addon reads them (already resolved and validated in TypeScript). */
-export interface NativeKvOptions {
-  scheme: string;
-  bits: number;
-  fp8Format: number;
-  batch: number;
-  heads: number;
-  headDim: number;
-  groupSize: number;
-  channelGroupSize: number;
-  residualLength: number;
-  anomalousFraction: number;
-  salientFraction: number;
-  lowFraction: number;
-  probeFraction: number;
-  seed: number;
-  device: 'cpu' | 'cuda';
-}
+/** Options as the addon reads them (resolved and validated in TypeScript; fp8Format 0 = e4m3, 1 = e5m2). */
+export type NativeKvOptions = Omit<ResolvedKVOptions, 'fp8Format'> & { fp8Format: number };
 
 export interface NativeKvCacheHandle {
   append(k: Float32Array, v: Float32Array, tokens: number, queries: Float32Array | null, qHeads: number, scores: Float32Array | null): void;

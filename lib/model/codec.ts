@@ -10,20 +10,13 @@ import type { DeviceKind } from '../backend.js';
 import type { SafetensorsReader } from '../safetensors/index.js';
 import type { OutputEntry } from './output-layout.js';
 import { InferzipError, nativeAwait, nativeCall } from '../errors.js';
-import { decodeUnitBuffers, type UnitBufferSources } from '../df11/index.js';
+import { decodeUnitBuffers, type UnitBufferSources, type UnitBuffers } from '../df11/index.js';
+import { unitBuffersOf } from '../df11/codec.js';
 import '../df11/native.js';
 import { UNIT_BUFFERS, type UnitBufferName } from './plan.js';
 
-/** The six DFloat11 v0.5.0 buffers of one unit, as stored in a file. */
-export interface EncodedUnit {
-  readonly encodedExponent: Uint8Array;
-  readonly signMantissa: Uint8Array;
-  readonly luts: Uint8Array;
-  readonly outputPositions: Uint8Array;
-  readonly gaps: Uint8Array;
-  /** Cumulative element counts between concatenated matrices (m-1 values). */
-  readonly splitPositions: BigInt64Array;
-}
+/** The six DFloat11 v0.5.0 buffers of one unit, as stored in a file (lib/df11's UnitBuffers). */
+export type EncodedUnit = UnitBuffers;
 
 /** Elements a unit decodes to (one per sign_mantissa byte). */
 export function unitElements(unit: EncodedUnit): number {
@@ -127,14 +120,7 @@ export async function encodeUnit(parts: readonly Uint16Array[], options: EncodeO
   if (encoded.length + raw.length !== parts.length || new Set([...encoded, ...raw]).size !== parts.length) {
     throw new InferzipError('INTERNAL', `the encoder accounted for ${encoded.length + raw.length} of ${parts.length} matrices`);
   }
-  const unit: EncodedUnit = {
-    encodedExponent: r.encodedExponent,
-    signMantissa: r.signMantissa,
-    luts: r.luts,
-    outputPositions: r.outputPositions,
-    gaps: r.gaps,
-    splitPositions: r.splitPositions,
-  };
+  const unit = unitBuffersOf(r);
   return { ...(encoded.length > 0 ? { unit } : {}), encoded, raw, histogram: Float64Array.from(r.histogram) };
 }
 
