@@ -27,8 +27,13 @@ void SoftmaxBlock(int rows, int nb, int d, const float* logits, float* m, float*
   for (int r = 0; r < rows; ++r) {
     const float* lg = logits + size_t(r) * nb;
     float* pr = p + size_t(r) * nb;
+    const bool simd = cpu::HasAvx2();
     float mb = -INFINITY;
-    for (int j = 0; j < nb; ++j) mb = std::max(mb, lg[j]);
+    if (simd) {
+      mb = cpu::MaxAvx2(lg, nb);
+    } else {
+      for (int j = 0; j < nb; ++j) mb = std::max(mb, lg[j]);
+    }
     if (mb == -INFINITY) {
       for (int j = 0; j < nb; ++j) pr[j] = 0.0f;
       continue;
@@ -42,10 +47,14 @@ void SoftmaxBlock(int rows, int nb, int d, const float* logits, float* m, float*
       m[r] = mn;
     }
     float sum = 0.0f;
-    for (int j = 0; j < nb; ++j) {
-      float e = lg[j] == -INFINITY ? 0.0f : std::exp(lg[j] - mn);
-      pr[j] = e;
-      sum += e;
+    if (simd) {
+      sum = cpu::ExpSumAvx2(lg, nb, mn, pr);
+    } else {
+      for (int j = 0; j < nb; ++j) {
+        float e = lg[j] == -INFINITY ? 0.0f : std::exp(lg[j] - mn);
+        pr[j] = e;
+        sum += e;
+      }
     }
     l[r] += sum;
   }

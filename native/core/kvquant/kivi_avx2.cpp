@@ -1,12 +1,13 @@
 // AVX2 + FMA versions of the 2-bit KIVI inner loops (kivi_cpu.h), chosen at run time when the
-// CPU has them. Same regrouped arithmetic: byte -> four code floats by table lookup, two
-// lookups fill one 8-wide register, one fused multiply-add per 8 codes.
+// CPU has them. Same regrouped arithmetic as the portable loops (q*scale per key channel,
+// p*scale per value group, the min terms summed once), codes expanded in registers.
 #include "kivi_avx2.h"
 
 #if IZ_KV_HAVE_AVX2_BUILD
 #include <cpuid.h>
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <string>
 
@@ -25,25 +26,48 @@ IZ_AVX2 void HalvesToFloats(const uint16_t* src, int n, float* dst) {
   for (; i < n; ++i) dst[i] = F16ToF32(src[i]);
 }
 
-IZ_AVX2 inline __m256 Lut2x(const uint8_t* b) {
+// Codes become floats through a byte table (byte -> its four 2-bit codes as floats): two
+// 128-bit loads fill one 8-wide register. On the Zen 1 machine the benchmarks run on this beat
+// expanding codes in registers (shift + permute or shift + and + convert): those are bound by
+// the vector pipes, this by the two load ports.
+IZ_AVX2 inline __m256 Codes8(const uint8_t* b) {
   return _mm256_set_m128(_mm_load_ps(kLuts.two[b[1]]), _mm_load_ps(kLuts.two[b[0]]));
 }
 
-template <int KB>
-IZ_AVX2 void KeyGroup(const uint8_t* block, uint32_t param_offset, int d, const float* q, float* qs, float* lg) {
-  constexpr int N = KB / 2;  // 8 tokens per register
-  HalvesToFloats(reinterpret_cast<const uint16_t*>(block + param_offset), 2 * d, qs);  // (scale, min) pairs
-  float bias = 0.0f;
-  for (int c = 0; c < d; ++c) {
-    bias += q[c] * qs[2 * c + 1];
-    qs[c] = q[c] * qs[2 * c];  // in place: slot c is read before it is overwritten
+// Even lanes of `pairs` (f16 (scale, min) pairs of 4 channels as 8 floats) times q: lanes hold
+// (q_c*scale_c, q_c*min_c); the caller keeps the products and sums the odd lanes for the bias.
+IZ_AVX2 inline __m256 QTimesPairs(const float* q, const uint16_t* par) {
+  const __m128 q4 = _mm_loadu_ps(q);
+  const __m256 qq = _mm256_set_m128(_mm_unpackhi_ps(q4, q4), _mm_unpacklo_ps(q4, q4));
+  return _mm256_mul_ps(qq, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(par))));
+}
+IZ_AVX2 inline float SumOddLanes(__m256 v) {
+  alignas(32) float t[8];
+  _mm256_store_ps(t, v);
+  return (t[1] + t[3]) + (t[5] + t[7]);
+}
+
+// (q*scale, q*min) per channel into qsm (2*d floats); returns sum_c q_c*min_c.
+IZ_AVX2 inline float PrepareKeyRow(const uint16_t* par, int d, const float* q, float* qsm) {
+  __m256 bias = _mm256_setzero_ps();
+  for (int c = 0; c < d; c += 4) {
+    const __m256 prod = QTimesPairs(q + c, par + 2 * c);
+    _mm256_storeu_ps(qsm + 2 * c, prod);
+    bias = _mm256_add_ps(bias, prod);
   }
+  return SumOddLanes(bias);
+}
+
+template <int KB>
+IZ_AVX2 void KeyGroup(const uint8_t* block, uint32_t param_offset, int d, const float* q, float* qsm, float* lg) {
+  constexpr int N = KB / 2;  // 8 tokens per register
+  const float bias = PrepareKeyRow(reinterpret_cast<const uint16_t*>(block + param_offset), d, q, qsm);
   __m256 acc[N];
   for (int k = 0; k < N; ++k) acc[k] = _mm256_set1_ps(bias);
   for (int c = 0; c < d; ++c) {
     const uint8_t* codes = block + size_t(c) * KB;
-    const __m256 w = _mm256_set1_ps(qs[c]);
-    for (int k = 0; k < N; ++k) acc[k] = _mm256_fmadd_ps(w, Lut2x(codes + 2 * k), acc[k]);
+    const __m256 w = _mm256_set1_ps(qsm[2 * c]);
+    for (int k = 0; k < N; ++k) acc[k] = _mm256_fmadd_ps(w, Codes8(codes + 2 * k), acc[k]);
   }
   for (int k = 0; k < N; ++k) _mm256_storeu_ps(lg + 8 * k, acc[k]);
 }
@@ -62,31 +86,24 @@ IZ_AVX2 void ValueBlock(const uint8_t* codes, const uint16_t* par, int d, int nt
       const float pt = p[t];
       if (pt == 0.0f) continue;
       const float* pr = parf + size_t(t) * 2 * groups + 2 * g;
-      const __m256 w = _mm256_set1_ps(pt * pr[0]);
       ms += pt * pr[1];
+      const __m256 w = _mm256_set1_ps(pt * pr[0]);
       const uint8_t* b = codes + size_t(t) * tok_bytes + g * GB;
-      for (int k = 0; k < N; ++k) a[k] = _mm256_fmadd_ps(w, Lut2x(b + 2 * k), a[k]);
+      for (int k = 0; k < N; ++k) a[k] = _mm256_fmadd_ps(w, Codes8(b + 2 * k), a[k]);
     }
     const __m256 m8 = _mm256_set1_ps(ms);
     for (int k = 0; k < N; ++k) _mm256_storeu_ps(ag + 8 * k, _mm256_add_ps(a[k], m8));
   }
 }
 
-// Two query rows (GQA heads sharing a KV head) per pass: each code vector is looked up once.
+// Two query rows (GQA heads sharing a KV head) per pass: each shifted code word serves both.
 template <int KB>
 IZ_AVX2 void KeyGroupPair(const uint8_t* block, uint32_t param_offset, int d, const float* q0, const float* q1, float* scratch, float* lg0, float* lg1) {
   constexpr int N = KB / 2;
-  float* par = scratch;
-  float* qs0 = scratch + 2 * d;
-  float* qs1 = scratch + 3 * d;
-  HalvesToFloats(reinterpret_cast<const uint16_t*>(block + param_offset), 2 * d, par);
-  float b0 = 0.0f, b1 = 0.0f;
-  for (int c = 0; c < d; ++c) {
-    b0 += q0[c] * par[2 * c + 1];
-    b1 += q1[c] * par[2 * c + 1];
-    qs0[c] = q0[c] * par[2 * c];
-    qs1[c] = q1[c] * par[2 * c];
-  }
+  const uint16_t* par = reinterpret_cast<const uint16_t*>(block + param_offset);
+  float* qsm0 = scratch;
+  float* qsm1 = scratch + 2 * d;
+  const float b0 = PrepareKeyRow(par, d, q0, qsm0), b1 = PrepareKeyRow(par, d, q1, qsm1);
   __m256 a0[N], a1[N];
   for (int k = 0; k < N; ++k) {
     a0[k] = _mm256_set1_ps(b0);
@@ -94,9 +111,9 @@ IZ_AVX2 void KeyGroupPair(const uint8_t* block, uint32_t param_offset, int d, co
   }
   for (int c = 0; c < d; ++c) {
     const uint8_t* codes = block + size_t(c) * KB;
-    const __m256 w0 = _mm256_set1_ps(qs0[c]), w1 = _mm256_set1_ps(qs1[c]);
+    const __m256 w0 = _mm256_set1_ps(qsm0[2 * c]), w1 = _mm256_set1_ps(qsm1[2 * c]);
     for (int k = 0; k < N; ++k) {
-      const __m256 x = Lut2x(codes + 2 * k);
+      const __m256 x = Codes8(codes + 2 * k);
       a0[k] = _mm256_fmadd_ps(w0, x, a0[k]);
       a1[k] = _mm256_fmadd_ps(w1, x, a1[k]);
     }
@@ -130,7 +147,7 @@ IZ_AVX2 void ValueBlockPair(const uint8_t* codes, const uint16_t* par, int d, in
       m1 += v * pr[1];
       const uint8_t* b = codes + size_t(t) * tok_bytes + g * GB;
       for (int k = 0; k < N; ++k) {
-        const __m256 x = Lut2x(b + 2 * k);
+        const __m256 x = Codes8(b + 2 * k);
         a0[k] = _mm256_fmadd_ps(w0, x, a0[k]);
         a1[k] = _mm256_fmadd_ps(w1, x, a1[k]);
       }
@@ -167,6 +184,62 @@ IZ_AVX2 void AxpyAvx2(float alpha, const float* x, float* y, int d) {
   int c = 0;
   for (; c + 8 <= d; c += 8) _mm256_storeu_ps(y + c, _mm256_fmadd_ps(a, _mm256_loadu_ps(x + c), _mm256_loadu_ps(y + c)));
   for (; c < d; ++c) y[c] += alpha * x[c];
+}
+
+// exp(x) for x <= 0: x = n*ln2 + r with |r| <= ln2/2 (ln2 split in two so r is exact to
+// float precision), exp(r) by a degree-6 polynomial (relative error ~2 ulp, like glibc's
+// expf to within a couple of ulp), 2^n put in the exponent field. x < -87 (incl. -inf,
+// the causal mask) gives exactly 0.
+IZ_AVX2 inline __m256 ExpNonPositive(__m256 x) {
+  const __m256 dead = _mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_LT_OQ);
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
+  y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_andnot_ps(dead, _mm256_mul_ps(y, _mm256_castsi256_ps(e)));
+}
+
+IZ_AVX2 float MaxAvx2(const float* x, int n) {
+  __m256 m = _mm256_set1_ps(-INFINITY);
+  int j = 0;
+  for (; j + 8 <= n; j += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + j));
+  __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+  float r = _mm_cvtss_f32(h);
+  for (; j < n; ++j) r = x[j] > r ? x[j] : r;
+  return r;
+}
+
+IZ_AVX2 float ExpSumAvx2(const float* x, int n, float shift, float* out) {
+  const __m256 s = _mm256_set1_ps(shift);
+  __m256 sum = _mm256_setzero_ps();
+  int j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 e = ExpNonPositive(_mm256_sub_ps(_mm256_loadu_ps(x + j), s));
+    _mm256_storeu_ps(out + j, e);
+    sum = _mm256_add_ps(sum, e);
+  }
+  if (j < n) {  // tail through a padded register so every element takes the same path
+    alignas(32) float t[8];
+    for (int k = 0; k < 8; ++k) t[k] = j + k < n ? x[j + k] : -INFINITY;
+    const __m256 e = ExpNonPositive(_mm256_sub_ps(_mm256_load_ps(t), s));
+    _mm256_store_ps(t, e);
+    for (int k = 0; j + k < n; ++k) out[j + k] = t[k];
+    sum = _mm256_add_ps(sum, e);
+  }
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+  return _mm_cvtss_f32(h);
 }
 
 bool HasAvx2() {
@@ -223,10 +296,68 @@ bool ValueBlock2Avx2(const uint8_t* codes, const uint16_t* par, int d, int Cg, i
 #else
 
 namespace iz::kv::cpu {
+// exp(x) for x <= 0: x = n*ln2 + r with |r| <= ln2/2 (ln2 split in two so r is exact to
+// float precision), exp(r) by a degree-6 polynomial (relative error ~2 ulp, like glibc's
+// expf to within a couple of ulp), 2^n put in the exponent field. x < -87 (incl. -inf,
+// the causal mask) gives exactly 0.
+IZ_AVX2 inline __m256 ExpNonPositive(__m256 x) {
+  const __m256 dead = _mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_LT_OQ);
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
+  y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_andnot_ps(dead, _mm256_mul_ps(y, _mm256_castsi256_ps(e)));
+}
+
+IZ_AVX2 float MaxAvx2(const float* x, int n) {
+  __m256 m = _mm256_set1_ps(-INFINITY);
+  int j = 0;
+  for (; j + 8 <= n; j += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + j));
+  __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+  float r = _mm_cvtss_f32(h);
+  for (; j < n; ++j) r = x[j] > r ? x[j] : r;
+  return r;
+}
+
+IZ_AVX2 float ExpSumAvx2(const float* x, int n, float shift, float* out) {
+  const __m256 s = _mm256_set1_ps(shift);
+  __m256 sum = _mm256_setzero_ps();
+  int j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 e = ExpNonPositive(_mm256_sub_ps(_mm256_loadu_ps(x + j), s));
+    _mm256_storeu_ps(out + j, e);
+    sum = _mm256_add_ps(sum, e);
+  }
+  if (j < n) {  // tail through a padded register so every element takes the same path
+    alignas(32) float t[8];
+    for (int k = 0; k < 8; ++k) t[k] = j + k < n ? x[j + k] : -INFINITY;
+    const __m256 e = ExpNonPositive(_mm256_sub_ps(_mm256_load_ps(t), s));
+    _mm256_store_ps(t, e);
+    for (int k = 0; j + k < n; ++k) out[j + k] = t[k];
+    sum = _mm256_add_ps(sum, e);
+  }
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+  return _mm_cvtss_f32(h);
+}
+
 bool HasAvx2() { return false; }
 bool KeyGroupPairAvx2(const uint8_t*, uint32_t, int, int, const float*, const float*, float*, float*, float*) { return false; }
 bool ValueBlockPairAvx2(const uint8_t*, const uint16_t*, int, int, int, const float*, const float*, float*, float*, float*) { return false; }
 float DotAvx2(const float*, const float*, int) { return 0.0f; }
+float MaxAvx2(const float*, int) { return 0.0f; }
+float ExpSumAvx2(const float*, int, float, float*) { return 0.0f; }
 void AxpyAvx2(float, const float*, float*, int) {}
 bool KeyGroup2Avx2(const uint8_t*, uint32_t, int, int, const float*, float*, float*) { return false; }
 bool ValueBlock2Avx2(const uint8_t*, const uint16_t*, int, int, int, const float*, float*, float*) { return false; }

@@ -16,6 +16,10 @@ bool HasAvx2();
 // Dense f32 helpers (the baseline and the residual window get the same SIMD as the packed path).
 float DotAvx2(const float* a, const float* b, int d);
 void AxpyAvx2(float alpha, const float* x, float* y, int d);
+// Softmax pieces: the largest of x[0..n); out[j] = exp(x[j] - shift) for x[j] <= shift
+// (0 below -87, so masked -inf logits give exactly 0), returning their sum.
+float MaxAvx2(const float* x, int n);
+float ExpSumAvx2(const float* x, int n, float shift, float* out);
 // Return false when no specialization fits (the caller uses the portable loop).
 // scratch: 2*d floats (keys) / 2*nt*d/Cg floats (values).
 bool KeyGroup2Avx2(const uint8_t* block, uint32_t param_offset, int d, int bytes_per_chan, const float* q, float* scratch, float* lg);
