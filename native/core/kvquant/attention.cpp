@@ -154,141 +154,15 @@ void CheckAttentionArgs(int q_heads, int heads, int64_t nq, int64_t T, bool caus
   for (size_t i = 0; i < n; ++i) IZ_CHECK(std::isfinite(q[i]), InvalidArgument, "queries hold NaN or Infinity");
 }
 
-}  // namespace
-
-void KvCache::Attention(const float* q, int q_heads, int64_t nq, float scale, bool causal, float* out) const {
-  const int d = L_.d;
-  CheckAttentionArgs(q_heads, opt_.heads, nq, T_, causal, q, d, opt_.batch);
-  IZ_CHECK(std::isfinite(scale), InvalidArgument, "scale must be finite");
-  if (on_cuda()) return AttentionCuda(q, q_heads, nq, scale, causal, out);
-  const int64_t T = T_;
-  const bool fast_kivi = L_.scheme == kKivi && (L_.G * L_.bits) % 32 == 0 && (d * L_.bits) % 32 == 0 && L_.Cg % 4 == 0;
-  const int64_t blk = L_.scheme == kKivi ? L_.G : std::max(1, std::min(L_.G, 32));
-  const int rows_per_stream = (q_heads / opt_.heads) * static_cast<int>(nq);
-  const int64_t ch = ChunkSize(T, S_, rows_per_stream, blk);
-  const size_t nchunks = size_t((T + ch - 1) / ch);
-  std::vector<Rows> rows(S_);
-  std::vector<std::vector<Partial>> parts(S_, std::vector<Partial>(nchunks));
-  for (size_t s = 0; s < S_; ++s) rows[s] = MakeRows(q, q_heads, opt_.heads, nq, d, s / opt_.heads, s % opt_.heads, scale, causal, T);
-
-  ParallelFor(S_ * nchunks, 1, [&](size_t i0, size_t i1) {
-    std::vector<float> logits, probs, qp, minsum;
-    std::vector<float> krow(static_cast<size_t>(d)), vrow(static_cast<size_t>(d)), qs(static_cast<size_t>(4 * d));
-    std::vector<float> vscratch(static_cast<size_t>(2 * blk * (d / L_.Cg) + 8));
-    for (size_t item = i0; item < i1; ++item) {
-      const size_t s = item / nchunks, chunk = item % nchunks;
-      const Rows& R = rows[s];
-      const StreamView view = View(s);
-      Partial& P = parts[s][chunk];
-      P.Init(R.count, d);
-      qp.resize(size_t(R.count) * d);
-      for (int r = 0; r < R.count; ++r) PrepareQuery(L_, R.q.data() + size_t(r) * d, basis_.data(), qp.data() + size_t(r) * d);
-      const int64_t t_begin = int64_t(chunk) * ch, t_end = std::min(T, t_begin + ch);
-      logits.resize(size_t(R.count) * blk);
-      probs.resize(size_t(R.count) * blk);
-      for (int64_t a = t_begin; a < t_end; a += blk) {
-        const int64_t e = std::min(t_end, a + blk);
-        const int nb = static_cast<int>(e - a);
-        // --- logits
-        if (fast_kivi && e <= Tk_ && nb == L_.G) {
-          const uint8_t* block = view.p[KBLK] + uint64_t(a / L_.G) * L_.kblock_bytes;
-          int r = 0;
-          if (L_.bits == 2 && cpu::HasAvx2())  // pairs of GQA rows share each code lookup
-            for (; r + 1 < R.count; r += 2)
-              if (!cpu::KeyGroupPairAvx2(block, KiviKeyParamOffset(L_), d, L_.G * L_.bits / 8, R.q.data() + size_t(r) * d, R.q.data() + size_t(r + 1) * d,
-                                         qs.data(), logits.data() + size_t(r) * nb, logits.data() + size_t(r + 1) * nb))
-                break;
-          for (; r < R.count; ++r)
-            cpu::KiviKeyGroupLogits(block, KiviKeyParamOffset(L_), d, L_.G, L_.bits, R.q.data() + size_t(r) * d, qs.data(), logits.data() + size_t(r) * nb);
-        } else {
-          for (int64_t t = a; t < e; ++t) {
-            const int j = static_cast<int>(t - a);
-            const float* kr = nullptr;
-            bool direct = false;
-            if (t >= Tk_) {
-              kr = rk_[s].data() + size_t(t - Tk_) * d;
-            } else if (L_.scheme == kVidKV) {
-              direct = true;
-            } else {
-              DecodeKeyToken(L_, view, uint64_t(t), nullptr, krow.data());
-              kr = krow.data();
-            }
-            for (int r = 0; r < R.count; ++r)
-              logits[size_t(r) * nb + j] = direct ? KeyDot(L_, view, uint64_t(t), qp.data() + size_t(r) * d) : Dot(R.q.data() + size_t(r) * d, kr, d);
-          }
-        }
-        // causal mask
-        for (int r = 0; r < R.count; ++r) {
-          int64_t lim = R.limit[size_t(r)];
-          if (lim >= e - 1) continue;
-          for (int j = 0; j < nb; ++j)
-            if (a + j > lim) logits[size_t(r) * nb + j] = -INFINITY;
-        }
-        SoftmaxBlock(R.count, nb, d, logits.data(), P.m.data(), P.l.data(), P.acc.data(), probs.data());
-        // --- P.V
-        const int groups = d / L_.Cg;
-        bool any_min = false;
-        if (fast_kivi && e <= Tv_) {
-          // whole block of packed values: channel groups in registers, tokens streamed
-          const uint8_t* codes = view.p[VCODE] + uint64_t(a) * d * L_.bits / 8;
-          const uint16_t* par = reinterpret_cast<const uint16_t*>(view.p[VPARAM]) + uint64_t(a) * 2 * groups;
-          bool done = true;
-          int r = 0;
-          if (L_.bits == 2 && cpu::HasAvx2())
-            for (; r + 1 < R.count; r += 2)
-              if (!cpu::ValueBlockPairAvx2(codes, par, d, L_.Cg, nb, probs.data() + size_t(r) * nb, probs.data() + size_t(r + 1) * nb,
-                                           P.acc.data() + size_t(r) * d, P.acc.data() + size_t(r + 1) * d, vscratch.data()))
-                break;
-          for (; r < R.count && done; ++r)
-            done = cpu::ValueBlockFast(codes, par, d, L_.Cg, L_.bits, nb, probs.data() + size_t(r) * nb, P.acc.data() + size_t(r) * d, vscratch.data());
-          if (done) continue;
-        }
-        for (int64_t t = a; t < e; ++t) {
-          const int j = static_cast<int>(t - a);
-          const float* vr = nullptr;
-          if (t >= Tv_) {
-            vr = rv_[s].data() + size_t(t - Tv_) * d;
-          } else if (fast_kivi) {
-            // straight from the codes: acc += (p*scale)*code per group, p*min summed per block
-            if (!any_min) minsum.assign(size_t(R.count) * groups, 0.0f);
-            any_min = true;
-            const uint8_t* codes = view.p[VCODE] + uint64_t(t) * d * L_.bits / 8;
-            const uint16_t* par = reinterpret_cast<const uint16_t*>(view.p[VPARAM]) + uint64_t(t) * 2 * groups;
-            for (int r = 0; r < R.count; ++r) {
-              float p = probs[size_t(r) * nb + j];
-              if (p != 0.0f) cpu::KiviValueAccumulate(codes, par, d, L_.Cg, L_.bits, p, P.acc.data() + size_t(r) * d, minsum.data() + size_t(r) * groups);
-            }
-            continue;
-          } else {
-            for (int c = 0; c < d; ++c) vrow[size_t(c)] = ValueElem(L_, view, uint64_t(t), c);
-            vr = vrow.data();
-          }
-          for (int r = 0; r < R.count; ++r) {
-            float p = probs[size_t(r) * nb + j];
-            if (p != 0.0f) Axpy(p, vr, P.acc.data() + size_t(r) * d, d);
-          }
-        }
-        if (any_min) {
-          for (int r = 0; r < R.count; ++r) {
-            float* acc = P.acc.data() + size_t(r) * d;
-            const float* ms = minsum.data() + size_t(r) * groups;
-            for (int c = 0; c < d; ++c) acc[c] += ms[c / L_.Cg];
-          }
-        }
-      }
-    }
-  });
-  ParallelFor(S_, 1, [&](size_t s0, size_t s1) {
-    for (size_t s = s0; s < s1; ++s) MergeAndStore(parts[s], rows[s], q_heads, nq, d, s / opt_.heads, s % opt_.heads, out);
-  });
-}
-
-void DenseAttention(const float* q, int batch, int q_heads, int64_t nq, const float* k, const float* v, int heads, int64_t T, int d, float scale,
-                    bool causal, float* out) {
-  IZ_CHECK(batch >= 1 && heads >= 1 && d >= 1, InvalidArgument, "attention needs batch, heads and head_dim >= 1");
-  CheckAttentionArgs(q_heads, heads, nq, T, causal, q, d, batch);
-  const size_t S = size_t(batch) * size_t(heads);
-  const int64_t blk = 32;
+// The chunked online-softmax driver shared by packed and dense attention: tokens of each
+// stream are cut into chunks spread over the cores, each chunk walks blocks of `blk` tokens
+// (logits, causal mask, softmax update, P.V) and chunk partials merge at the end. `Source`
+// supplies a per-thread Scratch and, per block, Logits(scratch, s, R, a, e, logits) writing
+// [rows][e - a] and Values(scratch, s, R, a, e, probs, acc) adding P.V into acc [rows][d];
+// BeginChunk(scratch, s, R) runs before a chunk's first block.
+template <class Source>
+void ChunkedAttention(const Source& src, size_t S, int heads, int q_heads, int64_t nq, int64_t T, int d, int64_t blk, float scale, bool causal,
+                      const float* q, float* out) {
   const int rows_per_stream = (q_heads / heads) * static_cast<int>(nq);
   const int64_t ch = ChunkSize(T, S, rows_per_stream, blk);
   const size_t nchunks = size_t((T + ch - 1) / ch);
@@ -296,37 +170,186 @@ void DenseAttention(const float* q, int batch, int q_heads, int64_t nq, const fl
   std::vector<std::vector<Partial>> parts(S, std::vector<Partial>(nchunks));
   for (size_t s = 0; s < S; ++s) rows[s] = MakeRows(q, q_heads, heads, nq, d, s / heads, s % heads, scale, causal, T);
   ParallelFor(S * nchunks, 1, [&](size_t i0, size_t i1) {
+    typename Source::Scratch scratch(src);
     std::vector<float> logits, probs;
     for (size_t item = i0; item < i1; ++item) {
       const size_t s = item / nchunks, chunk = item % nchunks;
       const Rows& R = rows[s];
       Partial& P = parts[s][chunk];
       P.Init(R.count, d);
-      const float* ks = k + s * size_t(T) * d;
-      const float* vs = v + s * size_t(T) * d;
+      src.BeginChunk(scratch, s, R);
       const int64_t t_begin = int64_t(chunk) * ch, t_end = std::min(T, t_begin + ch);
       logits.resize(size_t(R.count) * blk);
       probs.resize(size_t(R.count) * blk);
       for (int64_t a = t_begin; a < t_end; a += blk) {
         const int64_t e = std::min(t_end, a + blk);
         const int nb = static_cast<int>(e - a);
-        for (int64_t t = a; t < e; ++t)
-          for (int r = 0; r < R.count; ++r) {
-            float lg = Dot(R.q.data() + size_t(r) * d, ks + size_t(t) * d, d);
-            logits[size_t(r) * nb + size_t(t - a)] = t > R.limit[size_t(r)] ? -INFINITY : lg;
-          }
+        src.Logits(scratch, s, R, a, e, logits.data());
+        for (int r = 0; r < R.count; ++r) {  // causal mask
+          const int64_t lim = R.limit[size_t(r)];
+          if (lim >= e - 1) continue;
+          for (int j = 0; j < nb; ++j)
+            if (a + j > lim) logits[size_t(r) * nb + j] = -INFINITY;
+        }
         SoftmaxBlock(R.count, nb, d, logits.data(), P.m.data(), P.l.data(), P.acc.data(), probs.data());
-        for (int64_t t = a; t < e; ++t)
-          for (int r = 0; r < R.count; ++r) {
-            float p = probs[size_t(r) * nb + size_t(t - a)];
-            if (p != 0.0f) Axpy(p, vs + size_t(t) * d, P.acc.data() + size_t(r) * d, d);
-          }
+        src.Values(scratch, s, R, a, e, probs.data(), P.acc.data());
       }
     }
   });
   ParallelFor(S, 1, [&](size_t s0, size_t s1) {
     for (size_t s = s0; s < s1; ++s) MergeAndStore(parts[s], rows[s], q_heads, nq, d, s / heads, s % heads, out);
   });
+}
+
+// Dense f32 K and V [S][T][d]: the baseline the packed path is measured against.
+struct DenseSource {
+  const float* k;
+  const float* v;
+  int64_t T;
+  int d;
+  struct Scratch {
+    explicit Scratch(const DenseSource&) {}
+  };
+  void BeginChunk(Scratch&, size_t, const Rows&) const {}
+  void Logits(Scratch&, size_t s, const Rows& R, int64_t a, int64_t e, float* logits) const {
+    const int nb = static_cast<int>(e - a);
+    const float* ks = k + s * size_t(T) * d;
+    for (int64_t t = a; t < e; ++t)
+      for (int r = 0; r < R.count; ++r) logits[size_t(r) * nb + size_t(t - a)] = Dot(R.q.data() + size_t(r) * d, ks + size_t(t) * d, d);
+  }
+  void Values(Scratch&, size_t s, const Rows& R, int64_t a, int64_t e, const float* probs, float* acc) const {
+    const int nb = static_cast<int>(e - a);
+    const float* vs = v + s * size_t(T) * d;
+    for (int64_t t = a; t < e; ++t)
+      for (int r = 0; r < R.count; ++r) {
+        const float p = probs[size_t(r) * nb + size_t(t - a)];
+        if (p != 0.0f) Axpy(p, vs + size_t(t) * d, acc + size_t(r) * d, d);
+      }
+  }
+};
+
+}  // namespace
+
+void KvCache::Attention(const float* q, int q_heads, int64_t nq, float scale, bool causal, float* out) const {
+  const int d = L_.d;
+  CheckAttentionArgs(q_heads, opt_.heads, nq, T_, causal, q, d, opt_.batch);
+  IZ_CHECK(std::isfinite(scale), InvalidArgument, "scale must be finite");
+  if (on_cuda()) return AttentionCuda(q, q_heads, nq, scale, causal, out);
+  const bool fast_kivi = L_.scheme == kKivi && (L_.G * L_.bits) % 32 == 0 && (d * L_.bits) % 32 == 0 && L_.Cg % 4 == 0;
+  const int64_t blk = L_.scheme == kKivi ? L_.G : std::max(1, std::min(L_.G, 32));
+
+  // Logits and P.V straight from the packed planes (plus the full-precision residual).
+  struct PackedSource {
+    const KvCache& c;
+    bool fast_kivi;
+    int64_t blk;
+    struct Scratch {
+      std::vector<float> qp, minsum, krow, vrow, qs, vscratch;
+      explicit Scratch(const PackedSource& p)
+          : krow(size_t(p.c.L_.d)), vrow(size_t(p.c.L_.d)), qs(size_t(4 * p.c.L_.d)), vscratch(size_t(2 * p.blk * (p.c.L_.d / p.c.L_.Cg) + 8)) {}
+    };
+    void BeginChunk(Scratch& x, size_t, const Rows& R) const {
+      const int d = c.L_.d;
+      x.qp.resize(size_t(R.count) * d);
+      for (int r = 0; r < R.count; ++r) PrepareQuery(c.L_, R.q.data() + size_t(r) * d, c.basis_.data(), x.qp.data() + size_t(r) * d);
+    }
+    void Logits(Scratch& x, size_t s, const Rows& R, int64_t a, int64_t e, float* logits) const {
+      const Layout& L = c.L_;
+      const int d = L.d;
+      const int nb = static_cast<int>(e - a);
+      const StreamView view = c.View(s);
+      if (fast_kivi && e <= c.Tk_ && nb == L.G) {
+        const uint8_t* block = view.p[KBLK] + uint64_t(a / L.G) * L.kblock_bytes;
+        int r = 0;
+        if (L.bits == 2 && cpu::HasAvx2())  // pairs of GQA rows share each code lookup
+          for (; r + 1 < R.count; r += 2)
+            if (!cpu::KeyGroupPairAvx2(block, KiviKeyParamOffset(L), d, L.G * L.bits / 8, R.q.data() + size_t(r) * d, R.q.data() + size_t(r + 1) * d,
+                                       x.qs.data(), logits + size_t(r) * nb, logits + size_t(r + 1) * nb))
+              break;
+        for (; r < R.count; ++r)
+          cpu::KiviKeyGroupLogits(block, KiviKeyParamOffset(L), d, L.G, L.bits, R.q.data() + size_t(r) * d, x.qs.data(), logits + size_t(r) * nb);
+        return;
+      }
+      for (int64_t t = a; t < e; ++t) {
+        const int j = static_cast<int>(t - a);
+        const float* kr = nullptr;
+        bool direct = false;
+        if (t >= c.Tk_) {
+          kr = c.rk_[s].data() + size_t(t - c.Tk_) * d;
+        } else if (L.scheme == kVidKV) {
+          direct = true;
+        } else {
+          DecodeKeyToken(L, view, uint64_t(t), nullptr, x.krow.data());
+          kr = x.krow.data();
+        }
+        for (int r = 0; r < R.count; ++r)
+          logits[size_t(r) * nb + j] = direct ? KeyDot(L, view, uint64_t(t), x.qp.data() + size_t(r) * d) : Dot(R.q.data() + size_t(r) * d, kr, d);
+      }
+    }
+    void Values(Scratch& x, size_t s, const Rows& R, int64_t a, int64_t e, const float* probs, float* acc) const {
+      const Layout& L = c.L_;
+      const int d = L.d;
+      const int nb = static_cast<int>(e - a);
+      const int groups = d / L.Cg;
+      const StreamView view = c.View(s);
+      if (fast_kivi && e <= c.Tv_) {
+        // whole block of packed values: channel groups in registers, tokens streamed
+        const uint8_t* codes = view.p[VCODE] + uint64_t(a) * d * L.bits / 8;
+        const uint16_t* par = reinterpret_cast<const uint16_t*>(view.p[VPARAM]) + uint64_t(a) * 2 * groups;
+        bool done = true;
+        int r = 0;
+        if (L.bits == 2 && cpu::HasAvx2())
+          for (; r + 1 < R.count; r += 2)
+            if (!cpu::ValueBlockPairAvx2(codes, par, d, L.Cg, nb, probs + size_t(r) * nb, probs + size_t(r + 1) * nb, acc + size_t(r) * d,
+                                         acc + size_t(r + 1) * d, x.vscratch.data()))
+              break;
+        for (; r < R.count && done; ++r)
+          done = cpu::ValueBlockFast(codes, par, d, L.Cg, L.bits, nb, probs + size_t(r) * nb, acc + size_t(r) * d, x.vscratch.data());
+        if (done) return;
+      }
+      bool any_min = false;
+      for (int64_t t = a; t < e; ++t) {
+        const int j = static_cast<int>(t - a);
+        const float* vr = nullptr;
+        if (t >= c.Tv_) {
+          vr = c.rv_[s].data() + size_t(t - c.Tv_) * d;
+        } else if (fast_kivi) {
+          // straight from the codes: acc += (p*scale)*code per group, p*min summed per block
+          if (!any_min) x.minsum.assign(size_t(R.count) * groups, 0.0f);
+          any_min = true;
+          const uint8_t* codes = view.p[VCODE] + uint64_t(t) * d * L.bits / 8;
+          const uint16_t* par = reinterpret_cast<const uint16_t*>(view.p[VPARAM]) + uint64_t(t) * 2 * groups;
+          for (int r = 0; r < R.count; ++r) {
+            const float p = probs[size_t(r) * nb + j];
+            if (p != 0.0f) cpu::KiviValueAccumulate(codes, par, d, L.Cg, L.bits, p, acc + size_t(r) * d, x.minsum.data() + size_t(r) * groups);
+          }
+          continue;
+        } else {
+          for (int ch = 0; ch < d; ++ch) x.vrow[size_t(ch)] = ValueElem(L, view, uint64_t(t), ch);
+          vr = x.vrow.data();
+        }
+        for (int r = 0; r < R.count; ++r) {
+          const float p = probs[size_t(r) * nb + j];
+          if (p != 0.0f) Axpy(p, vr, acc + size_t(r) * d, d);
+        }
+      }
+      if (any_min) {
+        for (int r = 0; r < R.count; ++r) {
+          float* ar = acc + size_t(r) * d;
+          const float* ms = x.minsum.data() + size_t(r) * groups;
+          for (int ch = 0; ch < d; ++ch) ar[ch] += ms[ch / L.Cg];
+        }
+      }
+    }
+  };
+  ChunkedAttention(PackedSource{*this, fast_kivi, blk}, S_, opt_.heads, q_heads, nq, T_, d, blk, scale, causal, q, out);
+}
+
+void DenseAttention(const float* q, int batch, int q_heads, int64_t nq, const float* k, const float* v, int heads, int64_t T, int d, float scale,
+                    bool causal, float* out) {
+  IZ_CHECK(batch >= 1 && heads >= 1 && d >= 1, InvalidArgument, "attention needs batch, heads and head_dim >= 1");
+  CheckAttentionArgs(q_heads, heads, nq, T, causal, q, d, batch);
+  ChunkedAttention(DenseSource{k, v, T, d}, size_t(batch) * size_t(heads), heads, q_heads, nq, T, d, 32, scale, causal, q, out);
 }
 
 }  // namespace iz::kv
