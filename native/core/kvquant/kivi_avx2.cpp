@@ -40,6 +40,13 @@ IZ_AVX2 inline __m256 Codes8(uint64_t word, int k) {
   const uint32_t two = static_cast<uint32_t>(word >> (16 * k));
   return _mm256_set_m128(_mm_load_ps(kLuts.two[(two >> 8) & 0xFF]), _mm_load_ps(kLuts.two[two & 0xFF]));
 }
+// Asks for [p, p + bytes) ahead of use: the loops below are compute-bound once data is in
+// cache, but each block's first touch otherwise waits on memory (prefetch never faults, so
+// running past the end of a plane is harmless).
+inline void Prefetch(const void* p, size_t bytes) {
+  const char* c = static_cast<const char*>(p);
+  for (size_t i = 0; i < bytes; i += 64) _mm_prefetch(c + i, _MM_HINT_T0);
+}
 IZ_AVX2 inline uint64_t Load64(const uint8_t* p) {
   uint64_t w;
   std::memcpy(&w, p, 8);  // little-endian: byte 0 is the low byte, as the packing writes it
@@ -73,6 +80,8 @@ IZ_AVX2 inline float PrepareKeyRow(const uint16_t* par, int d, const float* q, f
 template <int KB>
 IZ_AVX2 void KeyGroup(const uint8_t* block, uint32_t param_offset, int d, const float* q, float* qsm, float* lg) {
   constexpr int N = KB / 2;  // 8 tokens per register
+  const size_t block_bytes = param_offset + size_t(4) * d;
+  Prefetch(block + block_bytes, block_bytes);  // the next key group
   const float bias = PrepareKeyRow(reinterpret_cast<const uint16_t*>(block + param_offset), d, q, qsm);
   // Even and odd channels in separate accumulators: two dependency chains per register
   // instead of one, or the loop waits on the multiply-add latency.
@@ -105,6 +114,8 @@ template <int GB>
 IZ_AVX2 void ValueBlock(const uint8_t* codes, const uint16_t* par, int d, int nt, const float* p, float* acc, float* parf) {
   constexpr int N = GB / 2;  // 8 channels per register
   const int groups = d / (4 * GB), tok_bytes = d / 4;
+  Prefetch(codes + size_t(nt) * tok_bytes, size_t(nt) * tok_bytes);  // the next block of tokens
+  Prefetch(par + size_t(nt) * 2 * groups, size_t(nt) * 4 * groups);
   HalvesToFloats(par, nt * 2 * groups, parf);
   for (int g = 0; g < groups; ++g) {
     float* ag = acc + g * 4 * GB;
@@ -155,6 +166,8 @@ template <int KB>
 IZ_AVX2 void KeyGroupPair(const uint8_t* block, uint32_t param_offset, int d, const float* q0, const float* q1, float* scratch, float* lg0, float* lg1) {
   constexpr int N = KB / 2;
   const uint16_t* par = reinterpret_cast<const uint16_t*>(block + param_offset);
+  const size_t block_bytes = param_offset + size_t(4) * d;
+  Prefetch(block + block_bytes, block_bytes);  // the next key group
   float* qsm0 = scratch;
   float* qsm1 = scratch + 2 * d;
   const float b0 = PrepareKeyRow(par, d, q0, qsm0), b1 = PrepareKeyRow(par, d, q1, qsm1);
@@ -182,6 +195,8 @@ template <int GB>
 IZ_AVX2 void ValueBlockPair(const uint8_t* codes, const uint16_t* par, int d, int nt, const float* p0, const float* p1, float* acc0, float* acc1, float* parf) {
   constexpr int N = GB / 2;
   const int groups = d / (4 * GB), tok_bytes = d / 4;
+  Prefetch(codes + size_t(nt) * tok_bytes, size_t(nt) * tok_bytes);  // the next block of tokens
+  Prefetch(par + size_t(nt) * 2 * groups, size_t(nt) * 4 * groups);
   HalvesToFloats(par, nt * 2 * groups, parf);
   for (int g = 0; g < groups; ++g) {
     float* g0 = acc0 + g * 4 * GB;
