@@ -19,21 +19,13 @@ const cpu::Luts cpu::kLuts;
 
 namespace {
 
-
-
 // Online softmax over a block of nb logits for each row; writes probabilities into p and
 // rescales the row's accumulator.
 void SoftmaxBlock(int rows, int nb, int d, const float* logits, float* m, float* l, float* acc, float* p) {
   for (int r = 0; r < rows; ++r) {
     const float* lg = logits + size_t(r) * nb;
     float* pr = p + size_t(r) * nb;
-    const bool simd = cpu::HasAvx2();
-    float mb = -INFINITY;
-    if (simd) {
-      mb = cpu::MaxAvx2(lg, nb);
-    } else {
-      for (int j = 0; j < nb; ++j) mb = std::max(mb, lg[j]);
-    }
+    const float mb = cpu::Max(lg, nb);
     if (mb == -INFINITY) {
       for (int j = 0; j < nb; ++j) pr[j] = 0.0f;
       continue;
@@ -46,37 +38,8 @@ void SoftmaxBlock(int rows, int nb, int d, const float* logits, float* m, float*
       for (int c = 0; c < d; ++c) a[c] *= corr;
       m[r] = mn;
     }
-    float sum = 0.0f;
-    if (simd) {
-      sum = cpu::ExpSumAvx2(lg, nb, mn, pr);
-    } else {
-      for (int j = 0; j < nb; ++j) {
-        float e = lg[j] == -INFINITY ? 0.0f : std::exp(lg[j] - mn);
-        pr[j] = e;
-        sum += e;
-      }
-    }
-    l[r] += sum;
+    l[r] += cpu::ExpShifted(lg, nb, mn, pr);
   }
-}
-
-inline float Dot(const float* a, const float* b, int d) {
-  if (cpu::HasAvx2()) return cpu::DotAvx2(a, b, d);
-  float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  int c = 0;
-  for (; c + 4 <= d; c += 4) {
-    s0 += a[c] * b[c];
-    s1 += a[c + 1] * b[c + 1];
-    s2 += a[c + 2] * b[c + 2];
-    s3 += a[c + 3] * b[c + 3];
-  }
-  for (; c < d; ++c) s0 += a[c] * b[c];
-  return (s0 + s1) + (s2 + s3);
-}
-
-inline void Axpy(float a, const float* x, float* y, int d) {
-  if (cpu::HasAvx2()) return cpu::AxpyAvx2(a, x, y, d);
-  for (int c = 0; c < d; ++c) y[c] += a * x[c];
 }
 
 // Rows of one stream: row r is query head (h*gq + r/nq), query r%nq.
@@ -128,7 +91,7 @@ void MergeAndStore(const std::vector<Partial>& parts, const Rows& rows, int q_he
       if (p.m[size_t(r)] == -INFINITY) continue;
       float w = std::exp(p.m[size_t(r)] - M);
       L += p.l[size_t(r)] * w;
-      Axpy(w, p.acc.data() + size_t(r) * d, o, d);
+      cpu::Axpy(w, p.acc.data() + size_t(r) * d, o, d);
     }
     float inv = 1.0f / L;
     for (int c = 0; c < d; ++c) o[c] *= inv;
@@ -215,7 +178,7 @@ struct DenseSource {
     const int nb = static_cast<int>(e - a);
     const float* ks = k + s * size_t(T) * d;
     for (int64_t t = a; t < e; ++t)
-      for (int r = 0; r < R.count; ++r) logits[size_t(r) * nb + size_t(t - a)] = Dot(R.q.data() + size_t(r) * d, ks + size_t(t) * d, d);
+      for (int r = 0; r < R.count; ++r) logits[size_t(r) * nb + size_t(t - a)] = cpu::Dot(R.q.data() + size_t(r) * d, ks + size_t(t) * d, d);
   }
   void Values(Scratch&, size_t s, const Rows& R, int64_t a, int64_t e, const float* probs, float* acc) const {
     const int nb = static_cast<int>(e - a);
@@ -223,7 +186,7 @@ struct DenseSource {
     for (int64_t t = a; t < e; ++t)
       for (int r = 0; r < R.count; ++r) {
         const float p = probs[size_t(r) * nb + size_t(t - a)];
-        if (p != 0.0f) Axpy(p, vs + size_t(t) * d, acc + size_t(r) * d, d);
+        if (p != 0.0f) cpu::Axpy(p, vs + size_t(t) * d, acc + size_t(r) * d, d);
       }
   }
 };
@@ -283,7 +246,7 @@ void KvCache::Attention(const float* q, int q_heads, int64_t nq, float scale, bo
           kr = x.krow.data();
         }
         for (int r = 0; r < R.count; ++r)
-          logits[size_t(r) * nb + j] = direct ? KeyDot(L, view, uint64_t(t), x.qp.data() + size_t(r) * d) : Dot(R.q.data() + size_t(r) * d, kr, d);
+          logits[size_t(r) * nb + j] = direct ? KeyDot(L, view, uint64_t(t), x.qp.data() + size_t(r) * d) : cpu::Dot(R.q.data() + size_t(r) * d, kr, d);
       }
     }
     void Values(Scratch& x, size_t s, const Rows& R, int64_t a, int64_t e, const float* probs, float* acc) const {
@@ -330,7 +293,7 @@ void KvCache::Attention(const float* q, int q_heads, int64_t nq, float scale, bo
         }
         for (int r = 0; r < R.count; ++r) {
           const float p = probs[size_t(r) * nb + j];
-          if (p != 0.0f) Axpy(p, vr, acc + size_t(r) * d, d);
+          if (p != 0.0f) cpu::Axpy(p, vr, acc + size_t(r) * d, d);
         }
       }
       if (any_min) {

@@ -1,4 +1,5 @@
 #include "cache.h"
+#include "kivi_cpu.h"
 
 #include <algorithm>
 #include <cmath>
@@ -205,18 +206,12 @@ void KvCache::ProbeScores(const AppendInput& in) {
           float mx = -INFINITY;
           lg.resize(static_cast<size_t>(visible));
           for (int64_t j = 0; j < visible; ++j) {
-            // eight partial sums: lets the compiler use SIMD without reassociation flags
-            float part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-            const float* kr = rows.data() + size_t(j) * d;
-            for (int c = 0; c < d; c += 8)
-              for (int e = 0; e < 8; ++e) part[e] += q[c + e] * kr[c + e];
-            float acc = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
-            lg[size_t(j)] = acc * inv_sqrt_d;
+            lg[size_t(j)] = cpu::Dot(q, rows.data() + size_t(j) * d, d) * inv_sqrt_d;
             mx = std::max(mx, lg[size_t(j)]);
           }
-          float sum = 0;
-          for (auto& x : lg) sum += (x = std::exp(x - mx));
-          for (int64_t j = 0; j < visible; ++j) p[size_t(j)] += lg[size_t(j)] / sum / float(gq);
+          const float sum = cpu::ExpShifted(lg.data(), static_cast<int>(visible), mx, lg.data());
+          const float w = 1.0f / (sum * float(gq));
+          for (int64_t j = 0; j < visible; ++j) p[size_t(j)] += lg[size_t(j)] * w;
         }
         for (int64_t j = 0; j < visible; ++j) {
           rscore_[s][size_t(j)] += p[size_t(j)];
@@ -421,7 +416,7 @@ void KvCache::FlushJoint(int64_t n) {
     if (p != INDEX) Ensure(p, PlaneNeed(p, T0 + n, T0 + n, max_units));
   auto plane = [&](int p, size_t s) { return planes_[p].mem->as<uint8_t>() + s * planes_[p].cap; };
   ParallelFor(S_, 1, [&](size_t s0, size_t s1) {
-    std::vector<float> spec(static_cast<size_t>(std::max(1, L_.n_norm)));
+    std::vector<float> spec(static_cast<size_t>(2 * std::max(1, L_.n_norm)));
     for (size_t s = s0; s < s1; ++s) {
       if (zip) {
         uint64_t unit = start_units[s];

@@ -6,6 +6,7 @@
 // 4-wide vectors use the GCC/Clang vector extension (SSE on x86-64, NEON on arm64).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -57,6 +58,47 @@ inline void MulAdd4(float* dst, F4 a, F4 b) {
 #else
   for (int e = 0; e < 4; ++e) dst[e] += a.v[e] * b.v[e];
 #endif
+}
+
+// Dense f32 helpers shared by attention, its dense baseline and the probe scoring: AVX2 when
+// the CPU has it, else portable loops (four / eight partial sums so they vectorize without
+// reassociation flags).
+inline float Dot(const float* a, const float* b, int d) {
+  if (HasAvx2()) return DotAvx2(a, b, d);
+  float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int c = 0;
+  for (; c + 4 <= d; c += 4) {
+    s0 += a[c] * b[c];
+    s1 += a[c + 1] * b[c + 1];
+    s2 += a[c + 2] * b[c + 2];
+    s3 += a[c + 3] * b[c + 3];
+  }
+  for (; c < d; ++c) s0 += a[c] * b[c];
+  return (s0 + s1) + (s2 + s3);
+}
+
+inline void Axpy(float a, const float* x, float* y, int d) {
+  if (HasAvx2()) return AxpyAvx2(a, x, y, d);
+  for (int c = 0; c < d; ++c) y[c] += a * x[c];
+}
+
+inline float Max(const float* x, int n) {
+  if (HasAvx2()) return MaxAvx2(x, n);
+  float m = -INFINITY;
+  for (int j = 0; j < n; ++j) m = x[j] > m ? x[j] : m;
+  return m;
+}
+
+// out[j] = exp(x[j] - shift) for x[j] <= shift (-inf gives 0); returns the sum. In place is fine.
+inline float ExpShifted(const float* x, int n, float shift, float* out) {
+  if (HasAvx2()) return ExpSumAvx2(x, n, shift, out);
+  float sum = 0.0f;
+  for (int j = 0; j < n; ++j) {
+    const float e = x[j] == -INFINITY ? 0.0f : std::exp(x[j] - shift);
+    out[j] = e;
+    sum += e;
+  }
+  return sum;
 }
 
 inline F4 LoadF4(const float* p) {
