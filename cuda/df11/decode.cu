@@ -150,7 +150,11 @@ void Decode(const DeviceUnit& u, uint16_t* out, void* stream_ptr) {
   const size_t room = optin > int(kScanBytes) ? (size_t(optin) - kScanBytes) / sizeof(uint16_t) : 0;
   const uint32_t capacity = static_cast<uint32_t>(std::min<size_t>(u.max_block_elements, room));
   const size_t smem = kScanBytes + size_t(capacity) * sizeof(uint16_t);
-  Check(cudaFuncSetAttribute(DecodeKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)),
+  // The limit belongs to the kernel, shared by every host thread: raise it to the device's
+  // maximum (the same value for every caller), never to this unit's need, so a decode running
+  // concurrently on another thread cannot lower it below what this launch asks for.
+  const size_t limit = std::max(smem, kScanBytes + room * sizeof(uint16_t));
+  Check(cudaFuncSetAttribute(DecodeKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(limit)),
         "raising the shared memory limit");
 
   unsigned* error = nullptr;
