@@ -60,14 +60,17 @@ void KvCache::EnsureDevice() {
   }
 }
 
-// Copies bytes [old_used rounded down to a word, now used) of every stream between the host
-// planes and the device mirror (codes are OR-ed into words, so the boundary word moves too).
+// Copies bytes [start of the last word old_used covers, now used) of every stream between the
+// host planes and the device mirror. That last word moves too: used sizes are rounded up to
+// whole words, so it may be only partly filled, and new codes are OR-ed into it (a bitstream's
+// boundary word, a 32-token pool mask).
 void KvCache::SyncRange(int p, const std::vector<size_t>& old_used, bool to_device) {
   if (!planes_[p].mem) return;
   std::vector<size_t> now = UsedBytes(p);
   const size_t cap = planes_[p].cap;
   for (size_t s = 0; s < S_; ++s) {
-    size_t from = std::min(old_used[s], now[s]) / 4 * 4, to = std::min(now[s], cap);
+    const size_t old = std::min(old_used[s], now[s]);
+    size_t from = old ? (old - 1) / 4 * 4 : 0, to = std::min(now[s], cap);
     if (to <= from) continue;
     uint8_t* host = planes_[p].mem->as<uint8_t>() + s * cap + from;
     if (to_device) dev_[p].mem->CopyFromHost(s * cap + from, host, to - from);
