@@ -58,7 +58,10 @@ void* Malloc(size_t bytes) {
   cudaError_t err = cudaMalloc(&ptr, bytes == 0 ? 1 : bytes);
   if (err != cudaSuccess) {
     cudaGetLastError();
-    Fail(ErrorCode::OutOfMemory, "cudaMalloc of " + std::to_string(bytes) + " bytes failed: " + cudaGetErrorString(err));
+    // Only a real allocation failure is OUT_OF_MEMORY; a sticky error left by a faulted kernel
+    // or a lost device also surfaces here and must not read as one.
+    Fail(err == cudaErrorMemoryAllocation ? ErrorCode::OutOfMemory : ErrorCode::Internal,
+         "cudaMalloc of " + std::to_string(bytes) + " bytes failed: " + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")");
   }
   return ptr;
 }
