@@ -5,12 +5,29 @@ import { describe, expect, it } from 'vitest';
 
 import { compressSync, decompressSync, simulateKernelDecode, unitFromSafetensorsEntries, type CompressedUnit } from '../../lib/df11/index.js';
 import { InferzipError } from '../../lib/errors.js';
+import { decodeDeviceUnit, uploadUnit } from '../../lib/model/codec.js';
+import { native } from '../../lib/native.js';
 import { readSafetensorsBuffer } from '../../lib/safetensors/index.js';
+import { tensor } from '../../lib/tensor.js';
 import { firstMismatch, gaussianBf16, rng, tamper } from './helpers.js';
 
 const fixture = (p: string) => fileURLToPath(new URL(`../../fixtures/${p}`, import.meta.url));
 const reference = unitFromSafetensorsEntries(readSafetensorsBuffer(new Uint8Array(readFileSync(fixture('dfloat11-unit.safetensors')))), 'unit');
 const ours = compressSync({ w: gaussianBf16([400, 500], 0.02, 42) }); // ~20 blocks
+
+// Every unit the tests below decode, with what the kernel simulator made of it: the device
+// decoders (the CUDA kernel where a GPU answers) must give the same words or the same error.
+const seen: { unit: CompressedUnit; want: Uint16Array | string }[] = [];
+function simulated(unit: CompressedUnit): Uint16Array | string {
+  let want: Uint16Array | string;
+  try {
+    want = simulateKernelDecode(unit);
+  } catch (e) {
+    want = (e as InferzipError).code;
+  }
+  seen.push({ unit, want });
+  return want;
+}
 
 function corrupt(unit: CompressedUnit): void {
   let err: unknown;
@@ -22,7 +39,7 @@ function corrupt(unit: CompressedUnit): void {
   expect(err).toBeInstanceOf(InferzipError);
   expect((err as InferzipError).code).toBe('CORRUPT_DATA');
   // the kernel's logic rejects it too
-  expect(() => simulateKernelDecode(unit)).toThrow(expect.objectContaining({ code: 'CORRUPT_DATA' }));
+  expect(simulated(unit)).toBe('CORRUPT_DATA');
 }
 
 const copy = (a: Uint8Array) => new Uint8Array(a);
@@ -133,11 +150,7 @@ describe('df11 decoder: hostile units give CORRUPT_DATA', () => {
       } catch (e) {
         cpu = (e as InferzipError).code;
       }
-      try {
-        sim = simulateKernelDecode(unit);
-      } catch (e) {
-        sim = (e as InferzipError).code;
-      }
+      sim = simulated(unit);
       if (typeof cpu === 'string') {
         expect(cpu).toBe('CORRUPT_DATA');
         rejected++;
@@ -146,5 +159,34 @@ describe('df11 decoder: hostile units give CORRUPT_DATA', () => {
       else expect(firstMismatch(sim, cpu)).toBe(-1);
     }
     expect(rejected).toBeGreaterThan(50);
+  });
+});
+
+describe.each([
+  ['cpu', false],
+  ['cuda', !native().backendInfo().cudaAvailable],
+] as const)('df11 device decode on %s: the same verdicts as the kernel simulator', (device, skip) => {
+  it.skipIf(skip)('every unit above, plus the untouched ones and a 1-bit code (32768 elements per block)', async () => {
+    const flat = compressSync({ w: tensor('bf16', [3 * 32768 + 1000], new Uint16Array(3 * 32768 + 1000).fill(0x3f80)) }); // one exponent: 1-bit codes
+    const cases = [...seen];
+    for (const unit of [reference, ours, flat]) cases.push({ unit, want: simulateKernelDecode(unit) });
+    expect(cases.length).toBeGreaterThan(150);
+    for (const { unit, want } of cases) {
+      const elements = unit.buffers.signMantissa.byteLength;
+      using dev = await uploadUnit(unit.buffers, device);
+      const out = new (native().NativeBuffer)(device, 2 * elements, false);
+      let got: Uint16Array | string;
+      try {
+        await decodeDeviceUnit(dev, out);
+        got = new Uint16Array(elements);
+        if (elements > 0) await out.downloadAsync(got, 0);
+      } catch (e) {
+        got = (e as InferzipError).code;
+      } finally {
+        out.dispose();
+      }
+      if (typeof want === 'string' || typeof got === 'string') expect(got).toBe(want);
+      else expect(firstMismatch(got, want)).toBe(-1);
+    }
   });
 });
