@@ -29,6 +29,20 @@ struct Scratch {
   T* as() const { return static_cast<T*>(p); }
 };
 
+// Flags what the CPU backend rejects: bit 1 = x holds NaN/Inf, 2 = metric does, 4 = a size
+// is not finite and > 0. Grid-stride over every element.
+__global__ void CheckInputsKernel(const void* x, int64_t nx, const void* metric, int64_t nm, TokDType dt,
+                                  const float* sizes, int64_t ns, unsigned* flags) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  unsigned bad = 0;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < nx || i < nm || i < ns; i += stride) {
+    if (i < nx && !isfinite(iz::tokens::LoadAsF32(x, i, dt))) bad |= 1u;
+    if (i < nm && !isfinite(iz::tokens::LoadAsF32(metric, i, dt))) bad |= 2u;
+    if (i < ns && !(isfinite(sizes[i]) && sizes[i] > 0.0f)) bad |= 4u;
+  }
+  if (bad) atomicOr(flags, bad);
+}
+
 __global__ void NormalizeKernel(const void* metric, TokDType dt, int64_t cm, float* out) {
   const int64_t row = blockIdx.x;
   __shared__ float partial[kThreads];
@@ -150,6 +164,21 @@ void TomeMerge(int64_t batch, int64_t n, int64_t c, int64_t cm, int64_t r, bool 
   Scratch offsets(size_t(batch * (n_out + 1)) * 4), sources(size_t(batch * n) * 4);
   Scratch protect(protect_host ? size_t(n) : 0);
   if (protect_host) CopyHostToDevice(protect.p, protect_host, size_t(n));
+
+  // Reject what the CPU backend rejects (non-finite x or metric, sizes not finite and > 0)
+  // instead of merging NaN scores, which breaks the strict ranking and the count of merges.
+  {
+    Scratch flags(sizeof(unsigned));
+    Memset(flags.p, 0, sizeof(unsigned));
+    CheckInputsKernel<<<1024, kThreads>>>(x, batch * n * c, metric, metric == x ? 0 : batch * n * cm, dtype, sizes,
+                                          sizes ? batch * n : 0, flags.as<unsigned>());
+    CheckLastError("tome input check");
+    unsigned bad = 0;
+    CopyDeviceToHost(&bad, flags.p, sizeof(unsigned));
+    IZ_CHECK(!(bad & 1u), InvalidArgument, "x holds a non-finite value (NaN or Inf); clean the input before merging");
+    IZ_CHECK(!(bad & 2u), InvalidArgument, "metric holds a non-finite value (NaN or Inf); clean the input before merging");
+    IZ_CHECK(!(bad & 4u), InvalidArgument, "sizes must be finite and > 0");
+  }
 
   NormalizeKernel<<<dim3(unsigned(batch * n)), kThreads>>>(metric, dtype, cm, nm.as<float>());
   CheckLastError("tome normalize");

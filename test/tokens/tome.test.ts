@@ -15,7 +15,7 @@ import {
   type MergeResult,
 } from '../../lib/tokens/index.js';
 import { rng } from './random.js';
-import { codeOf } from '../errors.js';
+import { codeOf, codeOfAsync } from '../errors.js';
 
 const hasCuda = (() => {
   try {
@@ -244,6 +244,37 @@ describe('ToMe mergeTokens', () => {
       for (let i = 0; i < got.length; i++) expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(1e-5 + 0.01 * Math.abs(want[i]!) * (dt === 'bf16' ? 1 : 0));
       dx.dispose();
     }
+  });
+
+  describe.each([
+    ['cpu', false],
+    ['cuda', !hasCuda],
+  ] as const)('device tensors on %s', (device, skip) => {
+    it.skipIf(skip)('NaN/Inf tokens or metric and bad sizes are INVALID_ARGUMENT, like host tensors', async () => {
+      const rand = rng(17);
+      const data = randn(2 * 16 * 8, rand);
+      const clean = DeviceTensor.fromSync(tensor('f32', [2, 16, 8], data), { device });
+      for (const bad of [NaN, Infinity, -Infinity]) {
+        const x = data.slice();
+        x[37] = bad;
+        const dx = DeviceTensor.fromSync(tensor('f32', [2, 16, 8], x), { device });
+        expect(await codeOfAsync(() => mergeTokens(dx, { r: 4 }))).toBe('INVALID_ARGUMENT');
+        expect(await codeOfAsync(() => mergeTokens(clean, { r: 4, metric: dx }))).toBe('INVALID_ARGUMENT');
+        dx.dispose();
+      }
+      for (const bad of [0, -1, NaN, Infinity]) {
+        const sz = new Float32Array(32).fill(1);
+        sz[20] = bad;
+        const ds = DeviceTensor.fromSync(tensor('f32', [2, 16], sz), { device });
+        expect(await codeOfAsync(() => mergeTokens(clean, { r: 4, sizes: ds }))).toBe('INVALID_ARGUMENT');
+        ds.dispose();
+      }
+      const ok = await mergeTokens(clean, { r: 4 });
+      expect(ok.r).toBe(4);
+      ok.tokens.dispose();
+      ok.sizes.dispose();
+      clean.dispose();
+    });
   });
 
   it('attentionBias is log(size)', () => {
