@@ -232,17 +232,24 @@ describe('ToMe mergeTokens', () => {
 
   it.skipIf(!hasCuda)('CUDA gives the CPU result', async () => {
     const rand = rng(13);
-    for (const dt of ['f32', 'bf16'] as const) {
+    for (const dt of ['f32', 'f16', 'bf16'] as const) {
       const xs = castFloat(tensor('f32', [2, 577, 64], randn(2 * 577 * 64, rand)), dt);
       const dx = DeviceTensor.fromSync(xs, { device: 'cuda' });
-      const res = await mergeTokens(dx, { r: 100, protectedTokens: 1 });
-      const host = mergeTokensSync(xs, { r: 100, protectedTokens: 1 });
-      expect(Array.from(res.dest)).toEqual(Array.from(host.dest));
-      expect(Array.from(res.sizes.downloadSync().data)).toEqual(Array.from(host.sizes.data));
-      const got = toFloat32(res.tokens.downloadSync());
-      const want = toFloat32(host.tokens);
-      for (let i = 0; i < got.length; i++) expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(1e-5 + 0.01 * Math.abs(want[i]!) * (dt === 'bf16' ? 1 : 0));
+      const sz = tensor('f32', [2, 577], Float32Array.from({ length: 2 * 577 }, () => 1 + Math.floor(rand() * 3)));
+      const ds = DeviceTensor.fromSync(sz, { device: 'cuda' });
+      for (const [keepOrder, sizes] of [[false, undefined], [true, sz]] as const) {
+        const res = await mergeTokens(dx, { r: 100, protectedTokens: 1, keepOrder, ...(sizes ? { sizes: ds } : {}) });
+        const host = mergeTokensSync(xs, { r: 100, protectedTokens: 1, keepOrder, ...(sizes ? { sizes } : {}) });
+        expect(Array.from(res.dest)).toEqual(Array.from(host.dest));
+        expect(Array.from(res.sizes.downloadSync().data)).toEqual(Array.from(host.sizes.data));
+        const got = toFloat32(res.tokens.downloadSync());
+        const want = toFloat32(host.tokens);
+        for (let i = 0; i < got.length; i++) expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(1e-5 + 0.01 * Math.abs(want[i]!) * (dt === 'f32' ? 0 : 1));
+        res.tokens.dispose();
+        res.sizes.dispose();
+      }
       dx.dispose();
+      ds.dispose();
     }
   });
 
