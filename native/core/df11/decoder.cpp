@@ -25,11 +25,15 @@ namespace df11 {
 
 namespace {
 
+constexpr uint64_t kStreamOutputBytes = uint64_t(32) << 20;
+constexpr unsigned kGroupBlocks = 2;  // inner blocks decoded together by one task
+
 struct Context {
   UnitView u;
   UnitLayout layout;
   Tables tables;
   uint64_t n_threads;
+  bool stream_output;  // the output is far larger than the caches: write it around them
   FastTables t;
 };
 
@@ -181,8 +185,9 @@ inline void QuadStep(const Context& c, Stream& s, Group& g) {
 // Quad rounds over W streams while every stream has >= 16 codes left. A round is one
 // group per stream: a refill and four lookups of <= 14 bits (4 to 16 codes), the
 // streams going lookup by lookup so that their dependency chains overlap.
+// Out of line on purpose: inlined into the task loop, GCC spills the windows to the stack.
 template <int W>
-inline void QuadRounds(const Context& c, Stream* s) {
+__attribute__((noinline)) void QuadRounds(const Context& c, Stream* s) {
   Group g[W];
   uint8_t* end[W];
   bool more = true;
@@ -262,12 +267,13 @@ void FinishBlock(const Context& c, const Stream& s, const uint8_t* exps, uint16_
       Corrupt(kGapMismatch, b, next - 1);
     }
   }
-  RebuildRun(exps, c.u.sign_mantissa + first, out + first, expected);
+  RebuildRun(exps, c.u.sign_mantissa + first, out + first, expected, c.stream_output);
 }
 
-// Inner blocks [b0, b0 + m), m <= 4, decoded together.
+// Inner blocks [b0, b0 + m), m <= kGroupBlocks, decoded together: pass 1 two streams
+// at a time (more would not fit the registers), then pass 2 block by block.
 void DecodeInnerBlocks(const Context& c, uint64_t b0, unsigned m, uint16_t* out, uint8_t* const* exps, uint64_t* starts) {
-  Stream s[4];
+  Stream s[kGroupBlocks];
   for (unsigned k = 0; k < m; ++k) {
     const uint64_t b = b0 + k, t0 = b * kThreadsPerBlock;
     uint64_t* bitmap = starts + k * kBitmapWords;
@@ -275,7 +281,7 @@ void DecodeInnerBlocks(const Context& c, uint64_t b0, unsigned m, uint16_t* out,
     s[k] = Stream{t0 * kBitsPerThread + ReadGap(c.u.gaps, c.u.gaps_bytes, t0), t0 * kBitsPerThread, exps[k], bitmap,
                   uint64_t(Position(c.u, b + 1)) - Position(c.u, b), b, false};
   }
-  if (m == 4) QuadRounds<4>(c, s);
+  for (unsigned k = 0; k + 2 <= m; k += 2) QuadRounds<2>(c, s + k);
   for (unsigned k = 0; k < m; ++k) {
     QuadRounds<1>(c, s + k);
     while (s[k].remaining >= 4) DecodeGroup(c, s[k], 4);
@@ -333,23 +339,25 @@ void DecodeCpu(const UnitView& unit, uint16_t* out, size_t out_elements, int thr
   IZ_CHECK(out != nullptr, InvalidArgument, "no output buffer");
   c.tables = Tables{unit.luts, c.layout.n_tables};
   c.n_threads = c.layout.n_blocks * kThreadsPerBlock;
+  c.stream_output = out_elements * sizeof(uint16_t) >= kStreamOutputBytes;
   BuildFastTables(c.tables, c.t);
-  // Inner blocks in groups of four per task; the last block (partial chunks, padding) alone.
+  // Inner blocks in groups per task; the last block (partial chunks, padding) alone.
   const uint64_t inner = c.layout.n_blocks - 1;
-  const uint64_t groups = (inner + 3) / 4;
+  const uint64_t groups = (inner + kGroupBlocks - 1) / kGroupBlocks;
   ParallelFor(
-      groups + 1, 8,  // >= 32 blocks (~400k weights) per thread: small units stay on one core
+      groups + 1, 32 / kGroupBlocks,  // >= 32 blocks (~400k weights) per thread: small units stay on one core
       [&](size_t g0, size_t g1) {
-        std::vector<uint8_t> scratch(4 * (kMaxCodesPerBlock + 8));
-        std::vector<uint64_t> starts(4 * kBitmapWords);
-        uint8_t* exps[4] = {scratch.data(), scratch.data() + (kMaxCodesPerBlock + 8),
-                            scratch.data() + 2 * (kMaxCodesPerBlock + 8), scratch.data() + 3 * (kMaxCodesPerBlock + 8)};
+        constexpr size_t kScratch = kMaxCodesPerBlock + 8;  // quad lookups write 4 bytes past the last code
+        std::vector<uint8_t> scratch(kGroupBlocks * kScratch);
+        std::vector<uint64_t> starts(kGroupBlocks * kBitmapWords);
+        uint8_t* exps[kGroupBlocks];
+        for (unsigned k = 0; k < kGroupBlocks; ++k) exps[k] = scratch.data() + k * kScratch;
         for (size_t g = g0; g < g1; ++g) {
           if (g == groups) {
             DecodeLastBlock(c, inner, out);
           } else {
-            const uint64_t b = g * 4;
-            DecodeInnerBlocks(c, b, static_cast<unsigned>(std::min<uint64_t>(4, inner - b)), out, exps, starts.data());
+            const uint64_t b = g * kGroupBlocks;
+            DecodeInnerBlocks(c, b, static_cast<unsigned>(std::min<uint64_t>(kGroupBlocks, inner - b)), out, exps, starts.data());
           }
         }
       },
