@@ -17,7 +17,7 @@ import {
 import { DeviceTensor } from '../../lib/device-tensor.js';
 import { readSafetensorsBuffer } from '../../lib/safetensors/index.js';
 import { tensor, type Tensor } from '../../lib/tensor.js';
-import { concatU16, firstMismatch, gaussianBf16 } from './helpers.js';
+import { concatU16, firstMismatch, gaussianBf16, rng } from './helpers.js';
 
 const fixture = (p: string) => fileURLToPath(new URL(`../../fixtures/${p}`, import.meta.url));
 
@@ -50,6 +50,24 @@ describe('df11 codec: bit patterns', () => {
     const bigUnit = compressSync({ big: tensor('bf16', [big.length], big) });
     expect(bigUnit.buffers.outputPositions.byteLength / 4 - 1).toBeGreaterThan(10);
     expect(firstMismatch(decompressSync(bigUnit).big!.data, big)).toBe(-1);
+  });
+
+  it('decodes a unit of more than 32 MiB of output (written with streaming stores) exactly, on 1 and 2 threads', () => {
+    const r = rng(77);
+    const n = 17_000_003; // 34 MB of BF16, an odd length so the output ends unaligned
+    const big = new Uint16Array(n);
+    for (let i = 0; i < n; i++) {
+      const u = r();
+      const exp = u < 0.5 ? 120 : u < 0.8 ? 121 : u < 0.95 ? 119 : 100 + ((i * 31) % 30); // short and long codes
+      big[i] = (exp << 7) | ((i * 40503) & 0x807f);
+    }
+    const unit = compressSync({ big: tensor('bf16', [n], big) });
+    const out = new Uint16Array(n + 1).subarray(1); // 2-byte aligned, not 16: the aligned-store head runs
+    for (const threads of [1, 2]) {
+      out.fill(0);
+      decompressSync(unit, out, { threads });
+      expect(firstMismatch(out, big)).toBe(-1);
+    }
   });
 
   it('stores tensors with exponents >= 240 (Inf, NaN, |x| >= 2^113) raw and unaltered', () => {

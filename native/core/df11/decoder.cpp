@@ -2,8 +2,8 @@
 //
 // DecodeCpu is the fast one: blocks are independent (output_positions gives each its
 // first output), so they are spread over all cores, four blocks interleaved per core,
-// through a 12-bit table that resolves one or two codes per lookup and falls back to
-// the unit's own tables for the rest.
+// through an 11-bit table that resolves up to four codes per lookup (lookup.h) and
+// falls back to a 12-bit table and then the unit's own tables for the rest.
 // It follows the rules of cuda/df11/format.h, like the kernel and its serial replay
 // (simulate.cpp), so all of them accept and reject the same units.
 #include <algorithm>
@@ -17,79 +17,25 @@
 #include "../parallel.h"
 #include "codec.h"
 #include "internal.h"
+#include "lookup.h"
+#include "rebuild.h"
 
 namespace iz {
 namespace df11 {
 
 namespace {
 
-constexpr unsigned kFastBits = 12;
-constexpr unsigned kFastMaxLength = 14;  // 4 codes x 14 bits fit the 57 bits one refill guarantees
+constexpr uint64_t kStreamOutputBytes = uint64_t(32) << 20;
+constexpr unsigned kGroupBlocks = 2;  // inner blocks decoded together by one task
 
 struct Context {
   UnitView u;
   UnitLayout layout;
   Tables tables;
   uint64_t n_threads;
-  uint16_t fast[1u << kFastBits];  // exponent | code length << 8; length 0 = walk the unit's tables
-  // One or two codes per 12-bit lookup: sym0 | sym1 << 8 | total bits << 16 | start mask << 20
-  // (bit 0 = first code, bit len0 = second code); 0 = take the slow path.
-  uint32_t pairs[1u << kFastBits];
+  bool stream_output;  // the output is far larger than the caches: write it around them
+  FastTables t;
 };
-
-// For each 12-bit prefix: the exponent the tables give when it is fixed by those bits alone.
-void BuildFastTable(Context& c) {
-  const uint8_t* luts = c.tables.luts;
-  const uint8_t* lengths = luts + c.tables.n_tables * 256;
-  for (uint32_t p = 0; p < (1u << kFastBits); ++p) {
-    uint32_t v = luts[p >> 4];
-    uint32_t sym = 256;
-    if (v < kFirstPointer) {
-      sym = v;
-    } else {
-      const uint8_t* row = luts + (256 - v) * 256 + ((p & 15) << 4);  // child index checked by ValidateUnit
-      bool same = row[0] < kFirstPointer;
-      for (int k = 1; k < 16 && same; ++k) same = row[k] == row[0];
-      if (same) sym = row[0];
-    }
-    uint32_t len = sym < 256 ? lengths[sym] : 0;
-    c.fast[p] = (len >= 1 && len <= kFastMaxLength) ? static_cast<uint16_t>(sym | (len << 8)) : 0;
-  }
-}
-
-// Pairs: when the first code leaves enough known bits and those bits alone fix the
-// second code (every completion of the unknown low bits gives the same table entry), one
-// lookup yields both. `same` is a binary tree over 12-bit prefixes.
-void BuildPairTable(Context& c) {
-  constexpr uint32_t kLeaves = 1u << kFastBits;
-  std::vector<uint8_t> same(2 * kLeaves, 0);
-  for (uint32_t p = 0; p < kLeaves; ++p) same[kLeaves + p] = c.fast[p] != 0;
-  for (uint32_t node = kLeaves - 1; node >= 1; --node) {
-    uint32_t depth = 31 - __builtin_clz(node);
-    uint32_t l = 2 * node, r = 2 * node + 1;
-    uint32_t leaf_l = (l << (kFastBits - depth - 1)) - kLeaves, leaf_r = (r << (kFastBits - depth - 1)) - kLeaves;
-    same[node] = same[l] && same[r] && c.fast[leaf_l] == c.fast[leaf_r];
-  }
-  for (uint32_t p = 0; p < kLeaves; ++p) {
-    const uint32_t e0 = c.fast[p];
-    if (!e0) {
-      c.pairs[p] = 0;
-      continue;
-    }
-    const uint32_t len0 = e0 >> 8;
-    uint32_t entry = (e0 & 0xFF) | (len0 << 16) | (1u << 20);
-    if (len0 < kFastBits) {
-      const uint32_t known = kFastBits - len0;
-      const uint32_t q = (p << len0) & (kLeaves - 1);
-      const uint32_t node = (1u << known) + (q >> len0);
-      const uint32_t e1 = c.fast[q];
-      if (same[node] && e1 && (e1 >> 8) <= known) {
-        entry = (e0 & 0xFF) | ((e1 & 0xFF) << 8) | ((len0 + (e1 >> 8)) << 16) | ((1u | (1u << len0)) << 20);
-      }
-    }
-    c.pairs[p] = entry;
-  }
-}
 
 inline uint64_t LoadBE64(const uint8_t* p) {
   uint64_t v;
@@ -118,7 +64,7 @@ inline void CheckGap(const Context& c, uint64_t thread, uint32_t end_pos, uint64
 
 // Blocks other than the unit's last are decoded in two passes. Pass 1 reads the block
 // as one continuous stream from its first code (block start + gap), exactly as many
-// codes as output_positions says, one or two codes per 12-bit lookup, four blocks
+// codes as output_positions says, up to four codes per lookup, four blocks
 // interleaved so their dependency chains overlap, and marks every code start in a
 // bitmap. Pass 2 checks, from the bitmap, that each chunk's first code sits at its gap
 // and that exactly that many codes start inside the block (what the GPU kernel
@@ -133,7 +79,7 @@ inline uint64_t Refill(const Context& c, uint64_t bit) {
   return v << (bit & 7);
 }
 
-// One code through the unit's own tables (codes the 12-bit table does not resolve).
+// One code through the unit's own tables (codes the fast tables do not resolve).
 __attribute__((noinline)) uint32_t SlowCode(const Context& c, uint64_t bit, uint32_t* len, uint64_t block) {
   uint32_t sym = 0;
   unsigned st = DecodeSymbol(c.tables, static_cast<uint32_t>(Refill(c, bit) >> 32), &sym, len);
@@ -166,81 +112,129 @@ inline void MarkStarts(Stream& s, uint64_t base, uint64_t mask) {
   }
 }
 
-// Decodes `k` (<= 4) codes of one stream: one refill covers four codes of <= 14 bits.
-inline void DecodeGroup(const Context& c, Stream& s, unsigned k) {
-  uint64_t base = s.bit;
-  uint64_t win = Refill(c, base);
-  uint32_t used = 0;
-  uint64_t mask = 0;
-  for (unsigned i = 0; i < k; ++i) {
-    const uint32_t e = c.fast[win >> (64 - kFastBits)];
-    mask |= uint64_t(1) << used;
-    uint32_t sym;
-    if (__builtin_expect(e != 0, 1)) {
-      sym = e & 0xFF;
-      const uint32_t len = e >> 8;
-      win <<= len;
-      used += len;
-    } else {
-      uint32_t len = 0;
-      sym = SlowCode(c, base + used, &len, s.block);
-      MarkStarts(s, base, mask);
-      base += used + len;
-      used = 0;
-      mask = 0;
-      win = Refill(c, base);
-    }
-    s.exps[i] = static_cast<uint8_t>(sym);
+// One code by the 12-bit table or, failing that, the unit's own tables.
+inline uint32_t OneCode(const Context& c, uint64_t win, uint64_t bit, uint32_t* len, uint64_t block) {
+  const uint32_t e = c.t.fast[win >> (64 - kFastBits)];
+  if (e != 0) {
+    *len = e >> 8;
+    return e & 0xFF;
   }
-  MarkStarts(s, base, mask);
-  s.bit = base + used;
-  s.exps += k;
-  s.remaining -= k;
+  return SlowCode(c, bit, len, block);
 }
 
-// W streams, four lookups each (4 to 8 codes), interleaved lookup by lookup. Needs
-// remaining >= 8 in every stream; pair lookups consume <= 12 bits, singles <= 14.
-template <int W>
-inline void DecodePairsN(const Context& c, Stream* s) {
-  uint64_t base[W], win[W], mask[W] = {};
-  uint32_t used[W] = {};
-  uint8_t* out[W];
-  for (int k = 0; k < W; ++k) {
-    base[k] = s[k].bit;
-    win[k] = Refill(c, base[k]);
-    out[k] = s[k].exps;
+// A group of codes read from one refill: `used` bits so far from `base`, code starts in
+// `mask` (bit i = a code starts at base + i). Only the low 6 bits of `used` count (see
+// QuadStep); a group reads at most 56 bits.
+struct Group {
+  uint64_t base, win, mask, used;
+  uint8_t* out;
+};
+
+inline Group OpenGroup(const Context& c, const Stream& s) { return Group{s.bit, Refill(c, s.bit), 0, 0, s.exps}; }
+
+// Records the group's starts and moves the stream past it.
+inline void CloseGroup(Stream& s, const Group& g) {
+  MarkStarts(s, g.base, g.mask);
+  s.bit = g.base + (g.used & 63);
+  s.remaining -= g.out - s.exps;
+  s.exps = g.out;
+}
+
+// One code the quad table does not resolve: through the 12-bit table or the unit's
+// tables. A code longer than kFastMaxLength closes the group and opens the next after it.
+inline void SingleCode(const Context& c, Stream& s, Group& g) {
+  uint32_t len = 0;
+  const uint32_t used = g.used & 63;
+  g.mask |= uint64_t(1) << used;
+  *g.out++ = static_cast<uint8_t>(OneCode(c, g.win, g.base + used, &len, s.block));
+  if (__builtin_expect(len <= kFastMaxLength, 1)) {
+    g.win <<= len;
+    g.used = used + len;
+  } else {
+    MarkStarts(s, g.base, g.mask);
+    g.base += used + len;
+    g.win = Refill(c, g.base);
+    g.mask = 0;
+    g.used = 0;
   }
+}
+
+// Decodes `k` (<= 4) codes of one stream, one at a time (a block's last few codes).
+inline void DecodeGroup(const Context& c, Stream& s, unsigned k) {
+  Group g = OpenGroup(c, s);
+  for (unsigned i = 0; i < k; ++i) SingleCode(c, s, g);
+  CloseGroup(s, g);
+}
+
+// One quad lookup: 1 to 4 codes. `used` takes the whole entry: its low 6 bits are the
+// bit count and shifts only read those.
+inline void QuadStep(const Context& c, Stream& s, Group& g) {
+  const uint64_t e = c.t.quad[g.win >> (64 - kQuadBits)];
+  if (__builtin_expect(e != 0, 1)) {
+    const uint32_t syms = QuadSymbols(e);
+    std::memcpy(g.out, &syms, 4);
+    g.out += QuadCount(e);
+    g.mask |= QuadStarts(e) << (g.used & 63);
+    g.win <<= (e & 63);
+    g.used += e;
+  } else {
+    SingleCode(c, s, g);
+  }
+}
+
+// Quad rounds over W streams while every stream has >= 16 codes left. A round is one
+// group per stream: a refill and four lookups of <= 14 bits (4 to 16 codes), the
+// streams going lookup by lookup so that their dependency chains overlap.
+// Out of line on purpose: inlined into the task loop, GCC spills the windows to the stack.
+template <int W>
+__attribute__((noinline)) void QuadRounds(const Context& c, Stream* s) {
+  Group g[W];
+  uint8_t* end[W];
+  bool more = true;
+  for (int k = 0; k < W; ++k) {
+    g[k] = Group{s[k].bit, 0, 0, 0, s[k].exps};
+    end[k] = s[k].exps + s[k].remaining;
+    more = more && end[k] - g[k].out >= 16;
+  }
+  while (more) {
+    for (int k = 0; k < W; ++k) g[k].win = Refill(c, g[k].base);
 #pragma GCC unroll 4
-  for (unsigned i = 0; i < 4; ++i) {
+    for (unsigned i = 0; i < 4; ++i) {
 #pragma GCC unroll 4
+      for (int k = 0; k < W; ++k) QuadStep(c, s[k], g[k]);
+    }
     for (int k = 0; k < W; ++k) {
-      const uint32_t e = c.pairs[win[k] >> (64 - kFastBits)];
-      if (__builtin_expect(e != 0, 1)) {
-        const uint32_t total = (e >> 16) & 15;
-        const uint32_t starts = e >> 20;
-        mask[k] |= uint64_t(starts) << used[k];
-        std::memcpy(out[k], &e, 2);
-        out[k] += 1 + (starts > 1);
-        win[k] <<= total;
-        used[k] += total;
-      } else {
-        uint32_t len = 0;
-        mask[k] |= uint64_t(1) << used[k];
-        *out[k]++ = static_cast<uint8_t>(SlowCode(c, base[k] + used[k], &len, s[k].block));
-        MarkStarts(s[k], base[k], mask[k]);
-        base[k] += used[k] + len;
-        used[k] = 0;
-        mask[k] = 0;
-        win[k] = Refill(c, base[k]);
-      }
+      MarkStarts(s[k], g[k].base, g[k].mask);
+      g[k].base += g[k].used & 63;
+      g[k].used = 0;
+      g[k].mask = 0;
+      more = more && end[k] - g[k].out >= 16;
     }
   }
   for (int k = 0; k < W; ++k) {
-    MarkStarts(s[k], base[k], mask[k]);
-    s[k].bit = base[k] + used[k];
-    s[k].remaining -= out[k] - s[k].exps;
-    s[k].exps = out[k];
+    s[k].bit = g[k].base;
+    s[k].remaining = end[k] - g[k].out;
+    s[k].exps = g[k].out;
   }
+}
+
+// Whether the first code start of every chunk of an inner block (bitmap word t) is at
+// the chunk's gap: the lowest set bit of word t is 1 << gap. A block's 512 gaps are 320
+// whole bytes, 8 gaps per 5; an inner block has a next block, so 8-byte loads stay in
+// the buffer. Word 0 matches by construction (its stream starts at gap 0).
+inline bool FirstStartsMatchGaps(const Context& c, const uint64_t* starts, uint64_t t0) {
+  static_assert(kThreadsPerBlock % 8 == 0 && kGapBits == 5, "8 gaps per 5 bytes");
+  const uint8_t* gaps = c.u.gaps + t0 * kGapBits / 8;
+  uint64_t bad = 0;
+  for (uint32_t t = 0; t < kThreadsPerBlock; t += 8) {
+    const uint64_t v = LoadBE64(gaps + t / 8 * 5);
+#pragma GCC unroll 8
+    for (uint32_t j = 0; j < 8; ++j) {
+      const uint64_t w = starts[t + j];
+      bad |= (w & (0 - w)) ^ (uint64_t(1) << ((v >> (59 - 5 * j)) & 31));
+    }
+  }
+  return bad == 0;
 }
 
 // Pass 2 of one block: the GPU's view of it must match (every chunk's first code at its
@@ -259,10 +253,12 @@ void FinishBlock(const Context& c, const Stream& s, const uint8_t* exps, uint16_
   if (s.overflow || s.starts[kThreadsPerBlock] != 0 || s.starts[kThreadsPerBlock + 1] != 0 || s.bit < block_end) {
     Corrupt(kCountMismatch, b, t0);
   }
-  for (uint32_t t = 1; t < kThreadsPerBlock; ++t) {
-    const uint64_t w = s.starts[t];
-    if (w == 0 || static_cast<uint32_t>(__builtin_ctzll(w)) != ReadGap(c.u.gaps, c.u.gaps_bytes, t0 + t)) {
-      Corrupt(kGapMismatch, b, t0 + t - 1);
+  if (!FirstStartsMatchGaps(c, s.starts, t0)) {
+    for (uint32_t t = 1; t < kThreadsPerBlock; ++t) {  // find the first bad chunk for the message
+      const uint64_t w = s.starts[t];
+      if (w == 0 || static_cast<uint32_t>(__builtin_ctzll(w)) != ReadGap(c.u.gaps, c.u.gaps_bytes, t0 + t)) {
+        Corrupt(kGapMismatch, b, t0 + t - 1);
+      }
     }
   }
   if (first + expected < c.layout.n_elements) {
@@ -271,14 +267,13 @@ void FinishBlock(const Context& c, const Stream& s, const uint8_t* exps, uint16_
       Corrupt(kGapMismatch, b, next - 1);
     }
   }
-  const uint8_t* sm = c.u.sign_mantissa + first;
-  uint16_t* dst = out + first;
-  for (uint64_t i = 0; i < expected; ++i) dst[i] = RebuildBf16(exps[i], sm[i]);
+  RebuildRun(exps, c.u.sign_mantissa + first, out + first, expected, c.stream_output);
 }
 
-// Inner blocks [b0, b0 + m), m <= 4, decoded together.
+// Inner blocks [b0, b0 + m), m <= kGroupBlocks, decoded together: pass 1 two streams
+// at a time (more would not fit the registers), then pass 2 block by block.
 void DecodeInnerBlocks(const Context& c, uint64_t b0, unsigned m, uint16_t* out, uint8_t* const* exps, uint64_t* starts) {
-  Stream s[4];
+  Stream s[kGroupBlocks];
   for (unsigned k = 0; k < m; ++k) {
     const uint64_t b = b0 + k, t0 = b * kThreadsPerBlock;
     uint64_t* bitmap = starts + k * kBitmapWords;
@@ -286,14 +281,9 @@ void DecodeInnerBlocks(const Context& c, uint64_t b0, unsigned m, uint16_t* out,
     s[k] = Stream{t0 * kBitsPerThread + ReadGap(c.u.gaps, c.u.gaps_bytes, t0), t0 * kBitsPerThread, exps[k], bitmap,
                   uint64_t(Position(c.u, b + 1)) - Position(c.u, b), b, false};
   }
-  if (m == 4) {
-    while (s[0].remaining >= 8 && s[1].remaining >= 8 && s[2].remaining >= 8 && s[3].remaining >= 8) {
-      DecodePairsN<2>(c, s);
-      DecodePairsN<2>(c, s + 2);
-    }
-  }
+  for (unsigned k = 0; k + 2 <= m; k += 2) QuadRounds<2>(c, s + k);
   for (unsigned k = 0; k < m; ++k) {
-    while (s[k].remaining >= 8) DecodePairsN<1>(c, s + k);
+    QuadRounds<1>(c, s + k);
     while (s[k].remaining >= 4) DecodeGroup(c, s[k], 4);
     if (s[k].remaining) DecodeGroup(c, s[k], static_cast<unsigned>(s[k].remaining));
   }
@@ -349,24 +339,25 @@ void DecodeCpu(const UnitView& unit, uint16_t* out, size_t out_elements, int thr
   IZ_CHECK(out != nullptr, InvalidArgument, "no output buffer");
   c.tables = Tables{unit.luts, c.layout.n_tables};
   c.n_threads = c.layout.n_blocks * kThreadsPerBlock;
-  BuildFastTable(c);
-  BuildPairTable(c);
-  // Inner blocks in groups of four per task; the last block (partial chunks, padding) alone.
+  c.stream_output = out_elements * sizeof(uint16_t) >= kStreamOutputBytes;
+  BuildFastTables(c.tables, c.t);
+  // Inner blocks in groups per task; the last block (partial chunks, padding) alone.
   const uint64_t inner = c.layout.n_blocks - 1;
-  const uint64_t groups = (inner + 3) / 4;
+  const uint64_t groups = (inner + kGroupBlocks - 1) / kGroupBlocks;
   ParallelFor(
-      groups + 1, 8,  // >= 32 blocks (~400k weights) per thread: small units stay on one core
+      groups + 1, 32 / kGroupBlocks,  // >= 32 blocks (~400k weights) per thread: small units stay on one core
       [&](size_t g0, size_t g1) {
-        std::vector<uint8_t> scratch(4 * (kMaxCodesPerBlock + 8));
-        std::vector<uint64_t> starts(4 * kBitmapWords);
-        uint8_t* exps[4] = {scratch.data(), scratch.data() + (kMaxCodesPerBlock + 8),
-                            scratch.data() + 2 * (kMaxCodesPerBlock + 8), scratch.data() + 3 * (kMaxCodesPerBlock + 8)};
+        constexpr size_t kScratch = kMaxCodesPerBlock + 8;  // quad lookups write 4 bytes past the last code
+        std::vector<uint8_t> scratch(kGroupBlocks * kScratch);
+        std::vector<uint64_t> starts(kGroupBlocks * kBitmapWords);
+        uint8_t* exps[kGroupBlocks];
+        for (unsigned k = 0; k < kGroupBlocks; ++k) exps[k] = scratch.data() + k * kScratch;
         for (size_t g = g0; g < g1; ++g) {
           if (g == groups) {
             DecodeLastBlock(c, inner, out);
           } else {
-            const uint64_t b = g * 4;
-            DecodeInnerBlocks(c, b, static_cast<unsigned>(std::min<uint64_t>(4, inner - b)), out, exps, starts.data());
+            const uint64_t b = g * kGroupBlocks;
+            DecodeInnerBlocks(c, b, static_cast<unsigned>(std::min<uint64_t>(kGroupBlocks, inner - b)), out, exps, starts.data());
           }
         }
       },

@@ -1,0 +1,26 @@
+// RebuildRun: the portable loop and the run-time choice of the AVX2 one.
+#include "rebuild.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "../../../cuda/df11/format.h"
+
+namespace iz {
+namespace df11 {
+
+void RebuildRunPortable(const uint8_t* exps, const uint8_t* sm, uint16_t* out, size_t n) {
+  for (size_t i = 0; i < n; ++i) out[i] = RebuildBf16(exps[i], sm[i]);
+}
+
+void RebuildRun(const uint8_t* exps, const uint8_t* sm, uint16_t* out, size_t n, bool stream) {
+  // INFERZIP_DF11_SIMD=portable forces the portable loop (tests cover both paths).
+  static const bool portable = [] {
+    const char* env = std::getenv("INFERZIP_DF11_SIMD");
+    return env != nullptr && std::strcmp(env, "portable") == 0;
+  }();
+  if (portable || !RebuildRunAvx2(exps, sm, out, n, stream)) RebuildRunPortable(exps, sm, out, n);
+}
+
+}  // namespace df11
+}  // namespace iz

@@ -1,0 +1,22 @@
+// Pass 2 of the fast decoder: BF16 words from decoded exponents and the unit's
+// sign+mantissa bytes (RebuildBf16 of cuda/df11/format.h over a run).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace iz {
+namespace df11 {
+
+// out[i] = RebuildBf16(exps[i], sm[i]) for i < n, with AVX2 when the CPU has it and
+// INFERZIP_DF11_SIMD is not "portable". `stream`: the output is too large to stay in
+// cache, so the AVX2 path writes it with non-temporal stores (no read-for-ownership).
+void RebuildRun(const uint8_t* exps, const uint8_t* sm, uint16_t* out, size_t n, bool stream);
+
+// The two paths, for tests. RebuildRunAvx2 returns false (writing nothing) where this
+// build or CPU has no AVX2.
+void RebuildRunPortable(const uint8_t* exps, const uint8_t* sm, uint16_t* out, size_t n);
+bool RebuildRunAvx2(const uint8_t* exps, const uint8_t* sm, uint16_t* out, size_t n, bool stream);
+
+}  // namespace df11
+}  // namespace iz
