@@ -127,6 +127,29 @@ IZ_TEST(df11_fast_tables_follow_hostile_length_rows) {
   }
 }
 
+IZ_TEST(df11_cached_fast_tables_are_keyed_by_every_table_byte) {
+  std::mt19937_64 rng(13);
+  std::vector<uint8_t> luts(3 * 256);
+  for (int i = 0; i < 256; ++i) luts[i] = (rng() % 5 == 0) ? 255 : static_cast<uint8_t>(rng() % 6);
+  for (int i = 256; i < 512; ++i) luts[i] = static_cast<uint8_t>(rng() % 6);
+  for (int s = 0; s < 256; ++s) luts[512 + s] = static_cast<uint8_t>(1 + rng() % 14);
+  const Tables t{luts.data(), 2};
+  auto a = CachedFastTables(t), b = CachedFastTables(t);
+  IZ_EXPECT(a == b);  // the same bytes share one build
+  FastTables fresh;
+  BuildFastTables(t, fresh);
+  IZ_EXPECT(std::memcmp(a->fast, fresh.fast, sizeof fresh.fast) == 0 && std::memcmp(a->quad, fresh.quad, sizeof fresh.quad) == 0);
+  for (size_t at : {size_t(3), size_t(300), size_t(512 + 5)}) {  // root table, child table, length row
+    std::vector<uint8_t> other = luts;
+    other[at] = static_cast<uint8_t>(other[at] == 1 ? 2 : 1);
+    auto c = CachedFastTables(Tables{other.data(), 2});
+    BuildFastTables(Tables{other.data(), 2}, fresh);
+    IZ_EXPECT(c != a);
+    IZ_EXPECT(std::memcmp(c->fast, fresh.fast, sizeof fresh.fast) == 0 && std::memcmp(c->quad, fresh.quad, sizeof fresh.quad) == 0);
+  }
+  IZ_EXPECT(CachedFastTables(t) == a);  // still cached after a few other units
+}
+
 IZ_TEST(df11_decodes_mixing_quad_entries_and_both_fallbacks) {
   std::mt19937_64 rng(13);
   // One dominant exponent (1-bit code) beside rare ones: codes of 1..4 bits fill quad

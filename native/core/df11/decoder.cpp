@@ -34,7 +34,7 @@ struct Context {
   Tables tables;
   uint64_t n_threads;
   bool stream_output;  // the output is far larger than the caches: write it around them
-  FastTables t;
+  std::shared_ptr<const FastTables> t;  // shared with other decodes of units with the same code
 };
 
 inline uint64_t LoadBE64(const uint8_t* p) {
@@ -114,7 +114,7 @@ inline void MarkStarts(Stream& s, uint64_t base, uint64_t mask) {
 
 // One code by the 12-bit table or, failing that, the unit's own tables.
 inline uint32_t OneCode(const Context& c, uint64_t win, uint64_t bit, uint32_t* len, uint64_t block) {
-  const uint32_t e = c.t.fast[win >> (64 - kFastBits)];
+  const uint32_t e = c.t->fast[win >> (64 - kFastBits)];
   if (e != 0) {
     *len = e >> 8;
     return e & 0xFF;
@@ -169,7 +169,7 @@ inline void DecodeGroup(const Context& c, Stream& s, unsigned k) {
 // One quad lookup: 1 to 4 codes. `used` takes the whole entry: its low 6 bits are the
 // bit count and shifts only read those.
 inline void QuadStep(const Context& c, Stream& s, Group& g) {
-  const uint64_t e = c.t.quad[g.win >> (64 - kQuadBits)];
+  const uint64_t e = c.t->quad[g.win >> (64 - kQuadBits)];
   if (__builtin_expect(e != 0, 1)) {
     const uint32_t syms = QuadSymbols(e);
     std::memcpy(g.out, &syms, 4);
@@ -340,7 +340,7 @@ void DecodeCpu(const UnitView& unit, uint16_t* out, size_t out_elements, int thr
   c.tables = Tables{unit.luts, c.layout.n_tables};
   c.n_threads = c.layout.n_blocks * kThreadsPerBlock;
   c.stream_output = out_elements * sizeof(uint16_t) >= kStreamOutputBytes;
-  BuildFastTables(c.tables, c.t);
+  c.t = CachedFastTables(c.tables);
   // Inner blocks in groups per task; the last block (partial chunks, padding) alone.
   const uint64_t inner = c.layout.n_blocks - 1;
   const uint64_t groups = (inner + kGroupBlocks - 1) / kGroupBlocks;

@@ -1,6 +1,9 @@
 // Builds the fast decoder's lookup tables (lookup.h) from a unit's decode tables.
 #include "lookup.h"
 
+#include <algorithm>
+#include <cstring>
+#include <mutex>
 #include <vector>
 
 namespace iz {
@@ -65,6 +68,32 @@ void BuildFastTables(const Tables& tables, FastTables& out) {
     for (uint32_t i = 0; i < count; ++i) mask |= uint64_t(1) << starts[i];
     out.quad[p] = count == 0 ? 0 : pos | syms << 8 | uint64_t(count) << 40 | mask << 48;
   }
+}
+
+std::shared_ptr<const FastTables> CachedFastTables(const Tables& tables) {
+  struct Entry {
+    std::vector<uint8_t> key;  // the unit's tables and length row
+    std::shared_ptr<const FastTables> value;
+  };
+  constexpr size_t kEntries = 8;  // ~24 KiB each
+  static std::mutex mutex;
+  static std::vector<Entry> cache;  // most recently used last
+  const size_t bytes = size_t(tables.n_tables + 1) * 256;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    for (size_t i = 0; i < cache.size(); ++i) {
+      if (cache[i].key.size() == bytes && std::memcmp(cache[i].key.data(), tables.luts, bytes) == 0) {
+        std::rotate(cache.begin() + long(i), cache.begin() + long(i) + 1, cache.end());
+        return cache.back().value;
+      }
+    }
+  }
+  auto built = std::make_shared<FastTables>();
+  BuildFastTables(tables, *built);
+  std::lock_guard<std::mutex> lock(mutex);
+  if (cache.size() == kEntries) cache.erase(cache.begin());
+  cache.push_back(Entry{std::vector<uint8_t>(tables.luts, tables.luts + bytes), built});
+  return built;
 }
 
 }  // namespace df11

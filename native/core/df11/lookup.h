@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "../../../cuda/df11/format.h"
 
@@ -35,6 +36,11 @@ struct FastTables {
 
 // Fills both tables. The unit's tables must have passed ValidateUnit.
 void BuildFastTables(const Tables& tables, FastTables& out);
+
+// The same, shared from a small cache keyed by the unit's table bytes: building costs about as
+// much as decoding a 30k-weight unit, and a model decoded block by block (every block of a
+// model usually shares one code) would otherwise rebuild them on every call. Thread-safe.
+std::shared_ptr<const FastTables> CachedFastTables(const Tables& tables);
 
 }  // namespace df11
 }  // namespace iz
