@@ -1,0 +1,180 @@
+// CPU backend of FastV / DyCoke KV / HoliTom inner-LLM pruning. The ranking is a
+// partial sort under a strict total order; the merge's similarity search runs on all
+// cores, four candidate dot products at a time (independent f64 chains, so the sums
+// are the reference's), and the size-weighted reduction stays sequential in token order.
+#include "prune.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "../error.h"
+#include "../parallel.h"
+#include "exact.h"
+
+namespace iz::tokens {
+
+std::vector<float> MeanAttention(const float* attention, int64_t heads, int64_t n) {
+  IZ_CHECK(heads >= 1 && n >= 0, InvalidArgument, "attention needs at least one head");
+  CheckFiniteF32(attention, heads * n, "attention");
+  std::vector<float> out(static_cast<size_t>(n), 0.0f);
+  if (heads == 1) {
+    std::memcpy(out.data(), attention, static_cast<size_t>(n) * sizeof(float));
+    return out;
+  }
+  const double h = static_cast<double>(heads);
+  for (int64_t i = 0; i < heads; ++i) {
+    const float* row = attention + i * n;
+    for (int64_t j = 0; j < n; ++j) out[j] = static_cast<float>(double(out[j]) + double(row[j]) / h);
+  }
+  return out;
+}
+
+PruneSelection SelectTopAttention(const float* weight, int64_t n, int64_t start, int64_t end, int64_t keep) {
+  IZ_CHECK(0 <= start && start <= end && end <= n, InvalidArgument, "span must satisfy 0 <= start <= end <= n");
+  IZ_CHECK(0 <= keep && keep <= end - start, InvalidArgument, "keep must be in [0, span length]");
+  std::vector<uint8_t> keep_mask(static_cast<size_t>(n), 1);
+  std::fill(keep_mask.begin() + start, keep_mask.begin() + end, 0);
+  for (int32_t i : RankPrefix(weight + start, end - start, keep, true)) keep_mask[static_cast<size_t>(start + i)] = 1;
+  PruneSelection sel;
+  sel.kept.reserve(static_cast<size_t>(n - (end - start) + keep));
+  for (int64_t i = 0; i < n; ++i) (keep_mask[i] ? sel.kept : sel.dropped).push_back(static_cast<int32_t>(i));
+  return sel;
+}
+
+void GatherRows(const uint8_t* src, int64_t batch, int64_t n, int64_t row_bytes, const std::vector<int32_t>& kept,
+                uint8_t* out) {
+  const int64_t m = static_cast<int64_t>(kept.size());
+  ParallelFor(static_cast<size_t>(batch * m), 256, [&](size_t lo, size_t hi) {
+    for (size_t r = lo; r < hi; ++r) {
+      const int64_t b = static_cast<int64_t>(r) / m, j = static_cast<int64_t>(r) % m;
+      std::memcpy(out + static_cast<int64_t>(r) * row_bytes, src + (b * n + kept[j]) * row_bytes,
+                  static_cast<size_t>(row_bytes));
+    }
+  });
+}
+
+KVStepResult KVPruneStep(const float* weight, int64_t start, int64_t end, const float* previous, bool has_kept,
+                         int64_t keep, double threshold) {
+  IZ_CHECK(0 <= start && start < end, InvalidArgument, "the image span must be non-empty");
+  const int64_t len = end - start;
+  IZ_CHECK(1 <= keep && keep <= len, InvalidArgument, "keep must be in [1, span length]");
+  KVStepResult res;
+  res.image.assign(weight + start, weight + end);
+  res.similarity = previous ? CosineF64(res.image.data(), previous, len) : std::numeric_limits<double>::quiet_NaN();
+  res.recomputed = !has_kept || !(res.similarity >= threshold);
+  if (res.recomputed) {
+    res.kept = RankPrefix(res.image.data(), len, keep, true);
+    std::sort(res.kept.begin(), res.kept.end());
+    for (int32_t& i : res.kept) i += static_cast<int32_t>(start);
+  }
+  return res;
+}
+
+namespace {
+
+double CosineFromDot(double dot, double na, double nb) { return na > 0 && nb > 0 ? dot / std::sqrt(na * nb) : 0; }
+
+// Index into `cands` of the candidate most similar to row d (first of equals wins).
+int64_t BestCandidate(const float* x, int64_t c, int32_t d, const std::vector<int32_t>& cands,
+                      const std::vector<double>& norm) {
+  const float* xd = x + int64_t(d) * c;
+  const double nd = norm[static_cast<size_t>(d)];
+  const int64_t m = static_cast<int64_t>(cands.size());
+  int64_t best = -1;
+  double best_sim = -std::numeric_limits<double>::infinity();
+  auto consider = [&](int64_t idx, double dot) {
+    const double sim = CosineFromDot(dot, nd, norm[static_cast<size_t>(cands[idx])]);
+    if (sim > best_sim) {
+      best_sim = sim;
+      best = idx;
+    }
+  };
+  int64_t i = 0;
+  for (; i + 4 <= m; i += 4) {
+    const float* y0 = x + int64_t(cands[i]) * c;
+    const float* y1 = x + int64_t(cands[i + 1]) * c;
+    const float* y2 = x + int64_t(cands[i + 2]) * c;
+    const float* y3 = x + int64_t(cands[i + 3]) * c;
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (int64_t k = 0; k < c; ++k) {
+      const double v = xd[k];
+      s0 += v * double(y0[k]);
+      s1 += v * double(y1[k]);
+      s2 += v * double(y2[k]);
+      s3 += v * double(y3[k]);
+    }
+    consider(i, s0);
+    consider(i + 1, s1);
+    consider(i + 2, s2);
+    consider(i + 3, s3);
+  }
+  for (; i < m; ++i) {
+    const float* y = x + int64_t(cands[i]) * c;
+    double s = 0;
+    for (int64_t k = 0; k < c; ++k) s += double(xd[k]) * double(y[k]);
+    consider(i, s);
+  }
+  return best;
+}
+
+}  // namespace
+
+AttentionMergeResult MergeByAttentionCpu(const float* x, int64_t n, int64_t c, const float* sizes,
+                                         const float* weight, int64_t start, int64_t end, int64_t keep) {
+  IZ_CHECK(n >= 1 && c >= 1, ShapeMismatch, "tokens must be [N, C] with N, C >= 1");
+  CheckFiniteF32(x, n * c, "tokens");
+  if (sizes) {
+    for (int64_t i = 0; i < n; ++i) {
+      IZ_CHECK(std::isfinite(sizes[i]) && sizes[i] > 0, InvalidArgument,
+               "sizes[" + std::to_string(i) + "] = " + std::to_string(sizes[i]) + " must be finite and > 0");
+    }
+  }
+  AttentionMergeResult res;
+  res.selection = SelectTopAttention(weight, n, start, end, keep);
+  const auto& kept = res.selection.kept;
+  const auto& dropped = res.selection.dropped;
+  std::vector<int32_t> span_kept;
+  for (int32_t i : kept) if (i >= start && i < end) span_kept.push_back(i);
+  IZ_CHECK(dropped.empty() || !span_kept.empty(), InvalidArgument,
+           "mergeByAttention needs at least one kept token in the span (keep >= 1)");
+
+  std::vector<double> norm(static_cast<size_t>(n));
+  ParallelFor(static_cast<size_t>(n), 64, [&](size_t lo, size_t hi) {
+    for (size_t i = lo; i < hi; ++i) norm[i] = SquaredNormF64(x + int64_t(i) * c, c);
+  });
+  std::vector<int32_t> target(dropped.size());
+  ParallelFor(dropped.size(), 4, [&](size_t lo, size_t hi) {
+    for (size_t i = lo; i < hi; ++i) target[i] = span_kept[static_cast<size_t>(BestCandidate(x, c, dropped[i], span_kept, norm))];
+  });
+
+  const size_t m = kept.size();
+  std::vector<int32_t> slot(static_cast<size_t>(n), -1);
+  res.assignment.assign(static_cast<size_t>(n), 0);
+  res.sizes.resize(m);
+  std::vector<double> acc(m * static_cast<size_t>(c));
+  for (size_t j = 0; j < m; ++j) {
+    const int32_t i = kept[j];
+    const float s = sizes ? sizes[i] : 1.0f;
+    slot[i] = static_cast<int32_t>(j);
+    res.assignment[i] = static_cast<int32_t>(j);
+    res.sizes[j] = s;
+    for (int64_t k = 0; k < c; ++k) acc[j * c + k] = double(x[int64_t(i) * c + k]) * s;
+  }
+  // Sequential in dropped order: the f32 sizes and f64 sums round exactly as the reference's.
+  for (size_t t = 0; t < dropped.size(); ++t) {
+    const int32_t d = dropped[t];
+    const int32_t j = slot[target[t]];
+    const float s = sizes ? sizes[d] : 1.0f;
+    res.assignment[d] = j;
+    res.sizes[j] += s;
+    for (int64_t k = 0; k < c; ++k) acc[j * c + k] += double(x[int64_t(d) * c + k]) * s;
+  }
+  res.x.resize(m * static_cast<size_t>(c));
+  for (size_t j = 0; j < m; ++j) {
+    for (int64_t k = 0; k < c; ++k) res.x[j * c + k] = static_cast<float>(acc[j * c + k] / double(res.sizes[j]));
+  }
+  return res;
+}
+
+}  // namespace iz::tokens
