@@ -25,14 +25,19 @@ struct Attention {
   int64_t heads = 1, n = 0;
 };
 
-// attention Float32Array [heads, n] at argument i, heads and n at i + 1, i + 2.
-Attention ParseAttention(const Napi::CallbackInfo& info, size_t i) {
+// attention Float32Array [heads, n] at argument i, heads at i + 1.
+Attention AttentionWithN(const Napi::CallbackInfo& info, size_t i, int64_t n) {
   Attention a;
   a.heads = ArgInt(info, i + 1, "heads", 1, kMaxIndex);
-  a.n = ArgInt(info, i + 2, "n", 0, kMaxIndex);
+  a.n = n;
   IZ_CHECK(a.heads * a.n <= (int64_t(1) << 40), ShapeMismatch, "attention is too large");
   a.view = F32View(info, i, "attention", a.heads * a.n);
   return a;
+}
+
+// ... and n at i + 2.
+Attention ParseAttention(const Napi::CallbackInfo& info, size_t i) {
+  return AttentionWithN(info, i, ArgInt(info, i + 2, "n", 0, kMaxIndex));
 }
 
 // attention, heads, n -> Float32Array [n]
@@ -166,14 +171,12 @@ MergeArgs ParseMerge(const Napi::CallbackInfo& info) {
   a.c = ArgInt(info, 2, "c", 1, kMaxIndex);
   IZ_CHECK(a.n * a.c <= (int64_t(1) << 40), ShapeMismatch, "tokens is too large");
   a.x = F32View(info, 0, "tokens", a.n * a.c);
-  a.att = ParseAttention(info, 3);
-  IZ_CHECK(a.att.n == a.n, ShapeMismatch,
-           "attention covers " + std::to_string(a.att.n) + " tokens but there are " + std::to_string(a.n));
-  a.start = ArgInt(info, 6, "start", 0, a.n);
-  a.end = ArgInt(info, 7, "end", a.start, a.n);
-  a.keep = ArgInt(info, 8, "keep", 0, a.end - a.start);
-  a.has_sizes = !IsNullish(info, 9);
-  if (a.has_sizes) a.sizes = F32View(info, 9, "sizes", a.n);
+  a.att = AttentionWithN(info, 3, a.n);
+  a.start = ArgInt(info, 5, "start", 0, a.n);
+  a.end = ArgInt(info, 6, "end", a.start, a.n);
+  a.keep = ArgInt(info, 7, "keep", 0, a.end - a.start);
+  a.has_sizes = !IsNullish(info, 8);
+  if (a.has_sizes) a.sizes = F32View(info, 8, "sizes", a.n);
   return a;
 }
 
