@@ -45,7 +45,9 @@ describe('native pruning equals the reference', () => {
           ? castFloat(base, dtype)
           : dtype === 'i64'
             ? tensor('i64', base.shape, BigInt64Array.from(base.data, (v) => BigInt(Math.round(v * 1000))))
-            : tensor(dtype, base.shape, (dtype === 'i32' ? Int32Array : Uint8Array).from(base.data, (v) => Math.round((v + 2) * 50)));
+            : dtype === 'i32'
+              ? tensor('i32', base.shape, Int32Array.from(base.data, (v) => Math.round(v * 1e6)))
+              : tensor('u8', base.shape, Uint8Array.from(base.data, (v) => Math.round((v + 2) * 50)));
       const att = attentionFor(rand, 1 + Math.floor(rand() * 4), n, trial % 2 ? 4 : 1000);
       const sp = span(rand, n);
       const options = rand() < 0.5 ? { span: sp, keep: Math.floor(rand() * (sp[1] - sp[0] + 1)) } : { span: sp, ratio: rand() };
