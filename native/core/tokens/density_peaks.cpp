@@ -1,7 +1,7 @@
 // Density-peak clustering (DPC-KNN) on all cores. The pairwise squared distances
-// (mean over channels, f64) are computed once into an m x m matrix, rows handed out
-// from both ends so every thread gets the same share of the triangle; four f64 chains
-// at a time keep the sums in the reference's order. k-NN density uses a partial sort
+// (mean over channels, f64) are computed once into an m x m matrix with the lane-packed
+// tiles of lanes.h (each pair's sum in the reference's order), blocks of rows handed out
+// from both ends so every thread gets the same share of the triangle. k-NN density uses a partial sort
 // (the reference sorts whole rows); the answer is the same.
 #include <algorithm>
 #include <cmath>
@@ -10,6 +10,7 @@
 #include "../error.h"
 #include "../parallel.h"
 #include "exact.h"
+#include "lanes.h"
 #include "temporal.h"
 
 namespace iz::tokens {
@@ -17,54 +18,43 @@ namespace iz::tokens {
 namespace {
 
 // d2[i][j] = mean_k (x_i[k] - x_j[k])^2 for j > i, mirrored; returns the largest entry.
+// A thread takes a group of kGroupBlocks row blocks and sweeps the lane blocks once for
+// the whole group, so each lane tile is reused from cache (the matrix is memory-bound
+// otherwise); groups are handed out from both ends of the triangle in turn.
 double PairwiseDistances(const float* x, int64_t c, const std::vector<int32_t>& ids, std::vector<double>& d2) {
   const int64_t m = static_cast<int64_t>(ids.size());
   const double cd = static_cast<double>(c);
-  std::vector<double> row_max(static_cast<size_t>(m), 0.0);
-  ParallelFor(static_cast<size_t>(m), 4, [&](size_t lo, size_t hi) {
+  const PackedRows packed = PackRows(x, c, ids.data(), m);
+  const int64_t row_blocks = (m + 3) / 4;
+  const int64_t groups = (row_blocks + kGroupBlocks - 1) / kGroupBlocks;
+  std::vector<double> group_max(static_cast<size_t>(groups), 0.0);
+  ParallelFor(static_cast<size_t>(groups), 1, [&](size_t lo, size_t hi) {
+    double out[4][8];
     for (size_t t = lo; t < hi; ++t) {
-      const int64_t i = (t & 1) ? m - 1 - int64_t(t / 2) : int64_t(t / 2);  // 0, m-1, 1, m-2, ...
-      const float* xi = x + int64_t(ids[i]) * c;
+      const int64_t g = (t & 1) ? groups - 1 - int64_t(t / 2) : int64_t(t / 2);  // 0, last, 1, last-1, ...
+      const int64_t ib0 = g * kGroupBlocks, ib1 = std::min(row_blocks, ib0 + kGroupBlocks);
       double mx = 0;
-      auto store = [&](int64_t j, double s) {
-        const double v = s / cd;
-        d2[i * m + j] = v;
-        d2[j * m + i] = v;
-        mx = std::max(mx, v);
-      };
-      int64_t j = i + 1;
-      for (; j + 4 <= m; j += 4) {
-        const float* y0 = x + int64_t(ids[j]) * c;
-        const float* y1 = x + int64_t(ids[j + 1]) * c;
-        const float* y2 = x + int64_t(ids[j + 2]) * c;
-        const float* y3 = x + int64_t(ids[j + 3]) * c;
-        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (int64_t k = 0; k < c; ++k) {
-          const double a = xi[k];
-          const double v0 = a - double(y0[k]), v1 = a - double(y1[k]), v2 = a - double(y2[k]), v3 = a - double(y3[k]);
-          s0 += v0 * v0;
-          s1 += v1 * v1;
-          s2 += v2 * v2;
-          s3 += v3 * v3;
+      for (int64_t jb = ib0 & ~int64_t(1); jb * 4 < m; jb += 2) {
+        for (int64_t ib = ib0; ib < ib1; ++ib) {
+          if (jb * 4 + 7 <= ib * 4) continue;  // every lane is left of the diagonal
+          Tile4x8(packed, ib, packed, jb, PairOp::kSquaredDistance, out);
+          for (int64_t r = 0; r < 4 && ib * 4 + r < m; ++r) {
+            const int64_t i = ib * 4 + r;
+            for (int64_t l = 0; l < 8 && jb * 4 + l < m; ++l) {
+              const int64_t j = jb * 4 + l;
+              if (j <= i) continue;
+              const double v = out[r][l] / cd;
+              d2[i * m + j] = v;
+              d2[j * m + i] = v;
+              mx = std::max(mx, v);
+            }
+          }
         }
-        store(j, s0);
-        store(j + 1, s1);
-        store(j + 2, s2);
-        store(j + 3, s3);
       }
-      for (; j < m; ++j) {
-        const float* y = x + int64_t(ids[j]) * c;
-        double s = 0;
-        for (int64_t k = 0; k < c; ++k) {
-          const double v = double(xi[k]) - double(y[k]);
-          s += v * v;
-        }
-        store(j, s);
-      }
-      row_max[i] = mx;
+      group_max[g] = mx;
     }
   });
-  return *std::max_element(row_max.begin(), row_max.end());
+  return *std::max_element(group_max.begin(), group_max.end());
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // CPU backend of FastV / DyCoke KV / HoliTom inner-LLM pruning. The ranking is a
 // partial sort under a strict total order; the merge's similarity search runs on all
-// cores, four candidate dot products at a time (independent f64 chains, so the sums
-// are the reference's), and the size-weighted reduction stays sequential in token order.
+// cores with the lane-packed f64 tiles of lanes.h (each sum in the reference's order),
+// and the size-weighted reduction stays sequential in token order.
 #include "prune.h"
 
 #include <cmath>
@@ -11,6 +11,7 @@
 #include "../error.h"
 #include "../parallel.h"
 #include "exact.h"
+#include "lanes.h"
 
 namespace iz::tokens {
 
@@ -75,47 +76,47 @@ namespace {
 
 double CosineFromDot(double dot, double na, double nb) { return na > 0 && nb > 0 ? dot / std::sqrt(na * nb) : 0; }
 
-// Index into `cands` of the candidate most similar to row d (first of equals wins).
-int64_t BestCandidate(const float* x, int64_t c, int32_t d, const std::vector<int32_t>& cands,
-                      const std::vector<double>& norm) {
-  const float* xd = x + int64_t(d) * c;
-  const double nd = norm[static_cast<size_t>(d)];
-  const int64_t m = static_cast<int64_t>(cands.size());
-  int64_t best = -1;
-  double best_sim = -std::numeric_limits<double>::infinity();
-  auto consider = [&](int64_t idx, double dot) {
-    const double sim = CosineFromDot(dot, nd, norm[static_cast<size_t>(cands[idx])]);
-    if (sim > best_sim) {
-      best_sim = sim;
-      best = idx;
+// For every dropped token, the candidate it is most similar to (cosine; the first of
+// equals wins). A thread takes kGroupBlocks blocks of 4 dropped tokens and sweeps the
+// candidates once for the group (cache reuse); the dot products come from the
+// lane-packed tiles of lanes.h, in the reference's summation order.
+std::vector<int32_t> BestCandidates(const float* x, int64_t c, const std::vector<int32_t>& dropped,
+                                    const std::vector<int32_t>& cands, const std::vector<double>& norm) {
+  const int64_t nd = static_cast<int64_t>(dropped.size()), nc = static_cast<int64_t>(cands.size());
+  std::vector<int32_t> target(dropped.size());
+  if (nd == 0) return target;
+  const PackedRows rows = PackRows(x, c, dropped.data(), nd);
+  const PackedRows lanes = PackRows(x, c, cands.data(), nc);
+  const int64_t row_blocks = (nd + 3) / 4;
+  const int64_t groups = (row_blocks + kGroupBlocks - 1) / kGroupBlocks;
+  ParallelFor(static_cast<size_t>(groups), 1, [&](size_t lo, size_t hi) {
+    double out[4][8];
+    std::vector<int64_t> best(static_cast<size_t>(kGroupBlocks * 4));
+    std::vector<double> best_sim(best.size());
+    for (size_t g = lo; g < hi; ++g) {
+      const int64_t t0 = int64_t(g) * kGroupBlocks * 4, t1 = std::min(nd, t0 + kGroupBlocks * 4);
+      std::fill(best.begin(), best.end(), -1);
+      std::fill(best_sim.begin(), best_sim.end(), -std::numeric_limits<double>::infinity());
+      for (int64_t jb = 0; jb * 4 < nc; jb += 2) {
+        for (int64_t ib = t0 / 4; ib * 4 < t1; ++ib) {
+          Tile4x8(rows, ib, lanes, jb, PairOp::kDot, out);
+          for (int64_t r = 0; r < 4 && ib * 4 + r < t1; ++r) {
+            const int64_t t = ib * 4 + r;
+            const double na = norm[static_cast<size_t>(dropped[t])];
+            for (int64_t l = 0; l < 8 && jb * 4 + l < nc; ++l) {
+              const double sim = CosineFromDot(out[r][l], na, norm[static_cast<size_t>(cands[jb * 4 + l])]);
+              if (sim > best_sim[t - t0]) {
+                best_sim[t - t0] = sim;
+                best[t - t0] = jb * 4 + l;
+              }
+            }
+          }
+        }
+      }
+      for (int64_t t = t0; t < t1; ++t) target[t] = cands[static_cast<size_t>(best[t - t0])];
     }
-  };
-  int64_t i = 0;
-  for (; i + 4 <= m; i += 4) {
-    const float* y0 = x + int64_t(cands[i]) * c;
-    const float* y1 = x + int64_t(cands[i + 1]) * c;
-    const float* y2 = x + int64_t(cands[i + 2]) * c;
-    const float* y3 = x + int64_t(cands[i + 3]) * c;
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (int64_t k = 0; k < c; ++k) {
-      const double v = xd[k];
-      s0 += v * double(y0[k]);
-      s1 += v * double(y1[k]);
-      s2 += v * double(y2[k]);
-      s3 += v * double(y3[k]);
-    }
-    consider(i, s0);
-    consider(i + 1, s1);
-    consider(i + 2, s2);
-    consider(i + 3, s3);
-  }
-  for (; i < m; ++i) {
-    const float* y = x + int64_t(cands[i]) * c;
-    double s = 0;
-    for (int64_t k = 0; k < c; ++k) s += double(xd[k]) * double(y[k]);
-    consider(i, s);
-  }
-  return best;
+  });
+  return target;
 }
 
 }  // namespace
@@ -143,10 +144,7 @@ AttentionMergeResult MergeByAttentionCpu(const float* x, int64_t n, int64_t c, c
   ParallelFor(static_cast<size_t>(n), 64, [&](size_t lo, size_t hi) {
     for (size_t i = lo; i < hi; ++i) norm[i] = SquaredNormF64(x + int64_t(i) * c, c);
   });
-  std::vector<int32_t> target(dropped.size());
-  ParallelFor(dropped.size(), 4, [&](size_t lo, size_t hi) {
-    for (size_t i = lo; i < hi; ++i) target[i] = span_kept[static_cast<size_t>(BestCandidate(x, c, dropped[i], span_kept, norm))];
-  });
+  const std::vector<int32_t> target = BestCandidates(x, c, dropped, span_kept, norm);
 
   const size_t m = kept.size();
   std::vector<int32_t> slot(static_cast<size_t>(n), -1);
