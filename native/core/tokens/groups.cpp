@@ -7,7 +7,7 @@ namespace iz::tokens {
 
 TokenGroups::TokenGroups(const float* x, int64_t count, int64_t c)
     : x_(x), count_(count), c_(c), owner_(static_cast<size_t>(count)), alive_(static_cast<size_t>(count), 1),
-      sum_(x, x + count * c), size_(static_cast<size_t>(count), 1.0f) {
+      slot_(static_cast<size_t>(count), -1), size_(static_cast<size_t>(count), 1.0f) {
   for (int64_t i = 0; i < count; ++i) owner_[i] = static_cast<int32_t>(i);
 }
 
@@ -16,11 +16,19 @@ int64_t TokenGroups::Root(int64_t i) const {
   return i;
 }
 
+float* TokenGroups::OwnSum(int64_t r) {
+  if (slot_[r] < 0) {
+    slot_[r] = static_cast<int32_t>(sums_.size() / c_);
+    sums_.insert(sums_.end(), x_ + r * c_, x_ + (r + 1) * c_);
+  }
+  return sums_.data() + slot_[r] * c_;
+}
+
 void TokenGroups::Merge(int64_t from, int64_t into) {
   const int64_t f = Root(from), t = Root(into);
   if (f < 0 || t < 0 || f == t) return;
-  float* dst = sum_.data() + t * c_;
-  const float* src = sum_.data() + f * c_;
+  float* dst = OwnSum(t);  // before reading f's sum: OwnSum may move sums_
+  const float* src = Sum(f);
   for (int64_t k = 0; k < c_; ++k) dst[k] += src[k];
   size_[t] += size_[f];
   owner_[f] = static_cast<int32_t>(t);
@@ -52,8 +60,9 @@ TemporalResult TokenGroups::Finish(int64_t p) const {
       const float s = res.sizes[j];
       float* out = res.x.data() + j * c_;
       // a token that absorbed nothing is copied bit for bit
+      const float* sum = Sum(id);
       if (s == 1.0f) for (int64_t k = 0; k < c_; ++k) out[k] = x_[id * c_ + k];
-      else for (int64_t k = 0; k < c_; ++k) out[k] = sum_[id * c_ + k] / s;
+      else for (int64_t k = 0; k < c_; ++k) out[k] = sum[k] / s;
     }
   });
   res.assignment.resize(static_cast<size_t>(count_));

@@ -23,12 +23,16 @@ class TokenGroups {
 
  private:
   int64_t Root(int64_t i) const;  // -1 for a dropped group
+  // The running sum of group root r: its own row of x until something merges into it.
+  const float* Sum(int64_t r) const { return slot_[r] < 0 ? x_ + r * c_ : sums_.data() + slot_[r] * c_; }
+  float* OwnSum(int64_t r);
 
   const float* x_;
   int64_t count_, c_;
   std::vector<int32_t> owner_;  // owner_[i] == i: a root; < 0: a dropped root
   std::vector<uint8_t> alive_;
-  std::vector<float> sum_, size_;
+  std::vector<int32_t> slot_;  // row of sums_ holding group r's sum, -1 while it is x's row
+  std::vector<float> sums_, size_;  // sums only for groups that absorbed others (x is not copied)
 };
 
 }  // namespace iz::tokens
