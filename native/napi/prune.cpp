@@ -76,9 +76,12 @@ PruneArgs ParsePrune(const Napi::CallbackInfo& info) {
     a.tokens = ArgHostView(info, 6, "tokens");
     IZ_CHECK(a.row_bytes % static_cast<int64_t>(a.tokens.element_size) == 0, ShapeMismatch,
              "rowBytes must be a whole number of elements");
-    IZ_CHECK(a.tokens.bytes == static_cast<size_t>(a.batch * a.att.n * a.row_bytes), ShapeMismatch,
-             "tokens holds " + std::to_string(a.tokens.bytes) + " bytes, expected batch x n x rowBytes = " +
-                 std::to_string(a.batch * a.att.n * a.row_bytes));
+    // compared by division: batch x n x rowBytes may not fit in 64 bits
+    const uint64_t rows = static_cast<uint64_t>(a.batch * a.att.n);
+    const uint64_t row_bytes = static_cast<uint64_t>(a.row_bytes);
+    IZ_CHECK(a.tokens.bytes % row_bytes == 0 && a.tokens.bytes / row_bytes == rows, ShapeMismatch,
+             "tokens holds " + std::to_string(a.tokens.bytes) + " bytes, not batch x n = " + std::to_string(rows) +
+                 " rows of " + std::to_string(a.row_bytes) + " bytes");
   }
   return a;
 }

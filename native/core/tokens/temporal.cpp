@@ -21,15 +21,28 @@ void CheckVideo(const float* x, const VideoShape& s) {
   CheckFiniteF32(x, s.t * s.p * s.c, "frames");
 }
 
-// cos(x[a + q], x[b + q]) for q < p, for every (a, b) frame pair, on all cores.
+// cos(x[a + q], x[b + q]) for q < p, for every (a, b) frame pair, on all cores, four
+// positions at a time.
 std::vector<double> PairSimilarities(const float* x, int64_t p, int64_t c,
                                      const std::vector<std::pair<int64_t, int64_t>>& pairs) {
   std::vector<double> sims(pairs.size() * static_cast<size_t>(p));
-  ParallelFor(sims.size(), 64, [&](size_t lo, size_t hi) {
+  const int64_t groups = (p + 3) / 4;
+  ParallelFor(pairs.size() * static_cast<size_t>(groups), 16, [&](size_t lo, size_t hi) {
     for (size_t i = lo; i < hi; ++i) {
-      const auto& pr = pairs[i / p];
-      const int64_t q = static_cast<int64_t>(i % p);
-      sims[i] = CosineF64(x + (pr.first * p + q) * c, x + (pr.second * p + q) * c, c);
+      const auto& pr = pairs[i / groups];
+      const int64_t q0 = static_cast<int64_t>(i % groups) * 4;
+      double* out = sims.data() + (i / groups) * p + q0;
+      if (q0 + 4 <= p) {
+        const float* a[4];
+        const float* b[4];
+        for (int l = 0; l < 4; ++l) {
+          a[l] = x + (pr.first * p + q0 + l) * c;
+          b[l] = x + (pr.second * p + q0 + l) * c;
+        }
+        Cosine4F64(a, b, c, out);
+      } else {
+        for (int64_t q = q0; q < p; ++q) out[q - q0] = CosineF64(x + (pr.first * p + q) * c, x + (pr.second * p + q) * c, c);
+      }
     }
   });
   return sims;
