@@ -3,6 +3,11 @@
 // tiles of lanes.h (each pair's sum in the reference's order), blocks of rows handed out
 // from both ends so every thread gets the same share of the triangle. k-NN density uses a partial sort
 // (the reference sorts whole rows); the answer is the same.
+// The sums must round as the reference's: no multiply-add contraction (CMake also
+// passes -ffp-contract=off; this covers clang builds without it, e.g. node-gyp).
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
 #include <algorithm>
 #include <cmath>
 #include <limits>

@@ -1,4 +1,9 @@
 // TokenGroups: see groups.h.
+// The sums must round as the reference's: no multiply-add contraction (CMake also
+// passes -ffp-contract=off; this covers clang builds without it, e.g. node-gyp).
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
 #include "groups.h"
 
 #include "../parallel.h"

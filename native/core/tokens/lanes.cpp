@@ -1,5 +1,10 @@
 // Lane-packed f64 tiles: see lanes.h. The AVX2 path (picked at run time) and the
 // portable path do the same operations in the same order; neither fuses multiply-add.
+// The sums must round as the reference's: no multiply-add contraction (CMake also
+// passes -ffp-contract=off; this covers clang builds without it, e.g. node-gyp).
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
 #include "lanes.h"
 
 #include "../parallel.h"

@@ -2,6 +2,11 @@
 // partial sort under a strict total order; the merge's similarity search runs on all
 // cores with the lane-packed f64 tiles of lanes.h (each sum in the reference's order),
 // and the size-weighted reduction stays sequential in token order.
+// The sums must round as the reference's: no multiply-add contraction (CMake also
+// passes -ffp-contract=off; this covers clang builds without it, e.g. node-gyp).
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
 #include "prune.h"
 
 #include <cmath>

@@ -1,6 +1,11 @@
 // DyCoke and HoliTom on the CPU backend. The per-position similarities (the bulk of
 // the arithmetic, T x P x C) run on all cores; the group bookkeeping is sequential
 // in the reference's order so the f32 sums round identically.
+// The sums must round as the reference's: no multiply-add contraction (CMake also
+// passes -ffp-contract=off; this covers clang builds without it, e.g. node-gyp).
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
 #include "temporal.h"
 
 #include <algorithm>
