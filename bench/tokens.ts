@@ -1,11 +1,13 @@
 // Token-merging speed: one ToMe step through inferzip's native CPU backend beside a
-// straightforward dense JavaScript implementation timed in the same run, plus the
-// whole-model token reduction of merge schedules.
+// straightforward dense JavaScript implementation timed in the same run, the native
+// FastV / DyCoke / HoliTom passes beside their previous TypeScript implementation
+// (test/tokens/reference), and the whole-model token reduction of merge schedules.
 //   node --import tsx bench/tokens.ts [--runs 5] [--out bench/results/tokens.md]
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 
 import { backend, mergeSchedule, mergeTokensSync, scheduleTokens, setThreads, tensor, type MergeResult, type Tensor } from '../lib/index.js';
+import { pruningRows } from './tokens-pruning.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => {
@@ -160,5 +162,6 @@ for (const m of [
   const specText = typeof m.spec === 'number' ? `r = ${m.spec}` : `r = ${m.spec.r}, inflection ${m.spec.inflection}`;
   log(`| ${m.name} | ${specText} | ${counts[0]} -> ${counts[m.layers]} | ${(attn * 100).toFixed(0)}% | ${(mlp * 100).toFixed(0)}% | ${ms.toFixed(1)} |`);
 }
+pruningRows(log, runs, time);
 writeFileSync(outPath, lines.join('\n') + '\n');
 console.log(`\nwrote ${outPath}`);

@@ -13,9 +13,8 @@ export {
   type ProtectedTokens,
 } from './tome.js';
 export {
-  densityPeakClusters,
-  segmentFrames,
   temporalMerge,
+  temporalMergeSync,
   type DyCokeOptions,
   type HoliTomOptions,
   type TemporalMergeOptions,
@@ -25,7 +24,9 @@ export {
   DynamicKVPruner,
   meanAttention,
   mergeByAttention,
+  mergeByAttentionSync,
   pruneByAttention,
+  pruneByAttentionSync,
   type MergeByAttentionOptions,
   type MergeByAttentionResult,
   type DynamicKVPrunerOptions,

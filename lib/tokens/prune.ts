@@ -1,40 +1,41 @@
 /**
  * Attention-ranked pruning inside the LLM: FastV (Chen et al., 2024) one-shot pruning of
- * image tokens at layer K, and DyCoke's decode-time dynamic KV pruning.
+ * image tokens at layer K, DyCoke's decode-time dynamic KV pruning and HoliTom's
+ * inner-LLM merge. The work runs natively (native/core/tokens/prune.cpp); the async
+ * functions run it off the main thread, the *Sync ones block for it.
  */
-import { InferzipError, check } from '../errors.js';
+import { InferzipError, check, nativeAwait, nativeCall } from '../errors.js';
+import { native } from '../native.js';
 import { assertTensor, castFloat, tensor, toFloat32, type DType, type Tensor, type TypedArrayFor } from '../tensor.js';
-import { cosine, rankIndices } from './similarity.js';
-import { checkFinite, checkInt, checkNumber, FLOAT_DTYPES } from './validate.js';
+import type { NativeAttentionMergeResult, NativeKVStepResult, NativePruneResult } from './native.js';
+import { checkInt, checkNumber, checkSpan, FLOAT_DTYPES, rejectDeviceTensor, type FloatDType } from './validate.js';
 
 /** A half-open token range [start, end) (usually the image tokens). */
 export type TokenSpan = readonly [number, number];
 
-function checkSpan(span: TokenSpan | undefined, n: number): [number, number] {
-  if (span === undefined) return [0, n];
-  check(Array.isArray(span) && span.length === 2, 'span must be [start, end)');
-  const start = checkInt(span[0], 'span[0]', 0, n);
-  const end = checkInt(span[1], 'span[1]', start, n);
-  return [start, end];
+/** Last-token attention as passed to the native layer: [heads, n] f32. */
+interface Attention {
+  data: Float32Array;
+  heads: number;
+  n: number;
+}
+
+function attentionArg(attention: unknown, name = 'attention'): Attention {
+  rejectDeviceTensor(attention, name);
+  if (attention instanceof Float32Array) return { data: attention, heads: 1, n: attention.length };
+  assertTensor(attention, name, { dtypes: FLOAT_DTYPES, rank: [1, 2] });
+  const heads = attention.shape.length === 2 ? attention.shape[0]! : 1;
+  check(heads > 0, `${name} has no heads`, 'SHAPE_MISMATCH');
+  return { data: toFloat32(attention), heads, n: attention.shape[attention.shape.length - 1]! };
 }
 
 /**
- * Last-token attention as one weight per key: a vector [N], or [heads, N] averaged over heads.
+ * Last-token attention as one weight per key: a vector [N], or [heads, N] averaged over
+ * heads (f32 running sum, as DyCoke/FastV accumulate it). Cheap (heads x N), so synchronous.
  */
 export function meanAttention(attention: Tensor | Float32Array, name = 'attention'): Float32Array {
-  if (attention instanceof Float32Array) {
-    checkFinite(attention, name);
-    return attention;
-  }
-  assertTensor(attention, name, { dtypes: FLOAT_DTYPES, rank: [1, 2] });
-  const v = toFloat32(attention);
-  checkFinite(v, name);
-  if (attention.shape.length === 1) return v;
-  const [h, n] = attention.shape as [number, number];
-  check(h > 0, `${name} has no heads`, 'SHAPE_MISMATCH');
-  const out = new Float32Array(n);
-  for (let i = 0; i < h; i++) for (let j = 0; j < n; j++) out[j]! += v[i * n + j]! / h;
-  return out;
+  const a = attentionArg(attention, name);
+  return nativeCall(() => native().meanAttention(a.data, a.heads, a.n), name);
 }
 
 export interface PruneByAttentionOptions {
@@ -55,41 +56,117 @@ export interface PruneResult<D extends DType = DType> {
   dropped: Int32Array;
 }
 
-/**
- * FastV: ranks the span's tokens by the attention they receive from the last token
- * (mean over heads, from layer K-1) and drops the lowest ones; tokens outside the span stay.
- * tokens: [N, C] or [batch, N, C] (the same tokens are dropped in every row).
- * @example
- * const { tokens, kept } = pruneByAttention(hidden, lastTokenAttention, { ratio: 0.5, span: [35, 611] });
- */
-export function pruneByAttention<D extends DType>(tokens: Tensor<D>, attention: Tensor | Float32Array, options: PruneByAttentionOptions = {}): PruneResult<D> {
+interface PrunePlan {
+  att: Attention;
+  batched: boolean;
+  rows: number;
+  n: number;
+  c: number;
+  start: number;
+  end: number;
+  keep: number;
+}
+
+function selection(n: number, att: Attention, options: PruneByAttentionOptions): Pick<PrunePlan, 'start' | 'end' | 'keep'> {
+  check(options !== null && typeof options === 'object', 'options must be an object');
+  check(att.n === n, `attention covers ${att.n} tokens but there are ${n}`, 'SHAPE_MISMATCH');
+  const [start, end] = checkSpan(options.span, n);
+  const spanLen = end - start;
+  check(!(options.keep !== undefined && options.ratio !== undefined), 'pass keep or ratio, not both');
+  const keep = options.keep !== undefined ? checkInt(options.keep, 'keep', 0, spanLen) : spanLen - Math.round(checkNumber(options.ratio ?? 0.5, 'ratio', 0, 1) * spanLen);
+  return { start, end, keep };
+}
+
+function prunePlan(tokens: unknown, attention: unknown, options: PruneByAttentionOptions): PrunePlan {
+  rejectDeviceTensor(tokens, 'tokens');
   assertTensor(tokens, 'tokens', { rank: [2, 3] });
   const batched = tokens.shape.length === 3;
   const rows = batched ? tokens.shape[0]! : 1;
   const n = tokens.shape[batched ? 1 : 0]!;
   const c = tokens.shape[batched ? 2 : 1]!;
   check(n > 0 && c > 0 && rows > 0, `tokens is empty (shape [${tokens.shape.join(', ')}])`, 'SHAPE_MISMATCH');
-  const att = meanAttention(attention);
-  check(att.length === n, `attention covers ${att.length} tokens but there are ${n}`, 'SHAPE_MISMATCH');
-  const [start, end] = checkSpan(options.span, n);
-  const spanLen = end - start;
-  check(!(options.keep !== undefined && options.ratio !== undefined), 'pass keep or ratio, not both');
-  const keep = options.keep !== undefined ? checkInt(options.keep, 'keep', 0, spanLen) : spanLen - Math.round(checkNumber(options.ratio ?? 0.5, 'ratio', 0, 1) * spanLen);
-  const order = rankIndices(att.subarray(start, end), true);
-  const keepMask = new Uint8Array(n).fill(1);
-  for (let i = keep; i < spanLen; i++) keepMask[start + order[i]!] = 0;
-  const kept: number[] = [];
-  const dropped: number[] = [];
-  for (let i = 0; i < n; i++) (keepMask[i] ? kept : dropped).push(i);
-  const src = tokens.data as unknown as { [i: number]: number | bigint; constructor: new (n: number) => unknown };
-  const out = new (src.constructor)(rows * kept.length * c) as { [i: number]: number | bigint };
-  for (let b = 0; b < rows; b++) {
-    kept.forEach((i, j) => {
-      for (let k = 0; k < c; k++) out[(b * kept.length + j) * c + k] = src[(b * n + i) * c + k]!;
-    });
-  }
-  const shape = batched ? [rows, kept.length, c] : [kept.length, c];
-  return { tokens: tensor(tokens.dtype, shape, out as unknown as TypedArrayFor<D>), kept: Int32Array.from(kept), dropped: Int32Array.from(dropped) };
+  const att = attentionArg(attention);
+  return { att, batched, rows, n, c, ...selection(n, att, options) };
+}
+
+function pruneArgs(tokens: Tensor, p: PrunePlan) {
+  const bytes = (tokens.data as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
+  return [p.att.data, p.att.heads, p.n, p.start, p.end, p.keep, tokens.data, p.rows, p.c * bytes] as const;
+}
+
+function pruneResult<D extends DType>(tokens: Tensor<D>, p: PrunePlan, res: NativePruneResult): PruneResult<D> {
+  const shape = p.batched ? [p.rows, res.kept.length, p.c] : [res.kept.length, p.c];
+  return { tokens: tensor(tokens.dtype, shape, res.tokens as TypedArrayFor<D>), kept: res.kept, dropped: res.dropped };
+}
+
+/**
+ * FastV, off the main thread: ranks the span's tokens by the attention they receive from
+ * the last token (mean over heads, from layer K-1) and drops the lowest ones; tokens outside
+ * the span stay. tokens: [N, C] or [batch, N, C] of any dtype (the same tokens are dropped in
+ * every row). Ties keep the lower index. Leave the inputs unchanged until the promise settles.
+ * @example
+ * const { tokens, kept } = await pruneByAttention(hidden, lastTokenAttention, { ratio: 0.5, span: [35, 611] });
+ */
+export async function pruneByAttention<D extends DType>(tokens: Tensor<D>, attention: Tensor | Float32Array, options: PruneByAttentionOptions = {}): Promise<PruneResult<D>> {
+  const p = prunePlan(tokens, attention, options);
+  const res = await nativeAwait(() => native().pruneByAttentionAsync(...pruneArgs(tokens, p)), 'pruneByAttention');
+  return pruneResult(tokens, p, res);
+}
+
+/** Synchronous {@link pruneByAttention} (blocks the event loop for the native work). */
+export function pruneByAttentionSync<D extends DType>(tokens: Tensor<D>, attention: Tensor | Float32Array, options: PruneByAttentionOptions = {}): PruneResult<D> {
+  const p = prunePlan(tokens, attention, options);
+  return pruneResult(tokens, p, nativeCall(() => native().pruneByAttention(...pruneArgs(tokens, p)), 'pruneByAttention'));
+}
+
+export interface MergeByAttentionOptions extends PruneByAttentionOptions {
+  /** How many original tokens each input token already holds [N] (default all 1). */
+  sizes?: Float32Array;
+}
+
+export interface MergeByAttentionResult extends PruneResult<FloatDType> {
+  /** Sizes of the output tokens (dropped tokens add their size to the kept token they joined). */
+  sizes: Float32Array;
+  /** [N]: output index holding each input token. */
+  assignment: Int32Array;
+}
+
+function mergePlan(tokens: unknown, attention: unknown, options: MergeByAttentionOptions) {
+  rejectDeviceTensor(tokens, 'tokens');
+  assertTensor(tokens, 'tokens', { dtypes: FLOAT_DTYPES, rank: [2] });
+  const [n, c] = tokens.shape as [number, number];
+  check(n > 0 && c > 0, `tokens is empty (shape [${tokens.shape.join(', ')}])`, 'SHAPE_MISMATCH');
+  const att = attentionArg(attention);
+  const { start, end, keep } = selection(n, att, options);
+  const sizes = options.sizes ?? null;
+  check(sizes === null || sizes instanceof Float32Array, 'sizes must be a Float32Array');
+  check(sizes === null || sizes.length === n, `sizes must hold ${n} values (got ${sizes?.length})`, 'SHAPE_MISMATCH');
+  const args = [toFloat32(tokens), n, c, att.data, att.heads, start, end, keep, sizes] as const;
+  return { args, c, dtype: tokens.dtype as FloatDType };
+}
+
+function mergeResult(res: NativeAttentionMergeResult, c: number, dtype: FloatDType): MergeByAttentionResult {
+  const merged = castFloat(tensor('f32', [res.kept.length, c], res.x), dtype);
+  return { tokens: merged, kept: res.kept, dropped: res.dropped, sizes: res.sizes, assignment: res.assignment };
+}
+
+/**
+ * HoliTom's inner-LLM step, off the main thread: like {@link pruneByAttention}, but every
+ * dropped span token is merged (size-weighted average) into its most similar kept span token
+ * (cosine; ties: lower index) instead of being thrown away. tokens: [N, C] float.
+ * @example
+ * const merged = await mergeByAttention(hidden, lastTokenAttention, { ratio: 0.5, span: [35, 611] });
+ */
+export async function mergeByAttention(tokens: Tensor, attention: Tensor | Float32Array, options: MergeByAttentionOptions = {}): Promise<MergeByAttentionResult> {
+  const p = mergePlan(tokens, attention, options);
+  const res = await nativeAwait(() => native().mergeByAttentionAsync(...p.args), 'mergeByAttention');
+  return mergeResult(res, p.c, p.dtype);
+}
+
+/** Synchronous {@link mergeByAttention} (blocks the event loop for the native work). */
+export function mergeByAttentionSync(tokens: Tensor, attention: Tensor | Float32Array, options: MergeByAttentionOptions = {}): MergeByAttentionResult {
+  const p = mergePlan(tokens, attention, options);
+  return mergeResult(nativeCall(() => native().mergeByAttention(...p.args), 'mergeByAttention'), p.c, p.dtype);
 }
 
 export interface DynamicKVPrunerOptions {
@@ -116,9 +193,10 @@ export interface KVPruneStep {
  * DyCoke's decode-time pruning: each step, pass the last token's attention over the cache
  * (from layer L-1, [N] or [heads, N]). When it drifts (cosine < threshold against the previous
  * step) the kept set is recomputed as the top (1 - p) image tokens; otherwise it is reused.
+ * `step` runs off the main thread and steps apply in call order; `stepSync` blocks.
  * @example
  * const pruner = new DynamicKVPruner({ span: [35, 611] });
- * const { kept } = pruner.update(attentionFromLayer2);
+ * const { kept } = await pruner.step(attentionFromLayer2);
  */
 export class DynamicKVPruner {
   readonly start: number;
@@ -128,6 +206,8 @@ export class DynamicKVPruner {
   readonly layer: number;
   #previous: Float32Array | undefined;
   #kept: Int32Array | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  #pending = 0;
 
   constructor(options: DynamicKVPrunerOptions) {
     check(options && typeof options === 'object', 'DynamicKVPruner needs options { span }');
@@ -139,33 +219,58 @@ export class DynamicKVPruner {
     this.layer = checkInt(options.layer ?? 3, 'layer', 1);
   }
 
-  /** The current kept set (undefined before the first update). */
+  /** The current kept set (undefined before the first step). */
   get kept(): Int32Array | undefined {
     return this.#kept;
   }
 
-  /** Feeds one decoding step's last-token attention; returns the kept image tokens. */
-  update(attention: Tensor | Float32Array): KVPruneStep {
-    const att = meanAttention(attention);
-    if (att.length < this.end) {
-      throw new InferzipError('SHAPE_MISMATCH', `attention covers ${att.length} tokens but the image span ends at ${this.end}`);
+  #attention(attention: unknown, copy: boolean): Attention {
+    const a = attentionArg(attention);
+    if (a.n < this.end) throw new InferzipError('SHAPE_MISMATCH', `attention covers ${a.n} tokens but the image span ends at ${this.end}`);
+    // an async step reads the values later: snapshot them so the caller may reuse its buffer
+    const shared = attention instanceof Float32Array || (attention as Tensor).dtype === 'f32';
+    return copy && shared ? { ...a, data: a.data.slice() } : a;
+  }
+
+  #args(a: Attention) {
+    const keep = Math.max(1, Math.round((1 - this.pruneRatio) * (this.end - this.start)));
+    return [a.data, a.heads, a.n, this.start, this.end, this.#previous ?? null, this.#kept !== undefined, keep, this.threshold] as const;
+  }
+
+  #apply(res: NativeKVStepResult): KVPruneStep {
+    if (res.kept) this.#kept = res.kept;
+    this.#previous = res.image;
+    return { kept: this.#kept!, recomputed: res.recomputed, similarity: res.similarity };
+  }
+
+  #idle(what: string): void {
+    check(this.#pending === 0, `${what} called while a step() is still running; await it first`);
+  }
+
+  /** Feeds one decoding step's last-token attention, off the main thread; returns the kept image tokens. */
+  async step(attention: Tensor | Float32Array): Promise<KVPruneStep> {
+    const a = this.#attention(attention, true);
+    this.#pending++;
+    const run = this.#queue.then(() => nativeAwait(() => native().kvPruneStepAsync(...this.#args(a)), 'DynamicKVPruner.step').then((res) => this.#apply(res)));
+    this.#queue = run.catch(() => undefined);
+    try {
+      return await run;
+    } finally {
+      this.#pending--;
     }
-    const image = att.slice(this.start, this.end);
-    const similarity = this.#previous ? cosine(image, this.#previous) : NaN;
-    const recomputed = !this.#kept || !(similarity >= this.threshold);
-    if (recomputed) {
-      const keep = Math.max(1, Math.round((1 - this.pruneRatio) * image.length));
-      const top = rankIndices(image, true).slice(0, keep).sort((a, b) => a - b);
-      this.#kept = Int32Array.from(top, (i) => i + this.start);
-    }
-    this.#previous = image;
-    return { kept: this.#kept!, recomputed, similarity };
+  }
+
+  /** Synchronous {@link step}. */
+  stepSync(attention: Tensor | Float32Array): KVPruneStep {
+    this.#idle('stepSync()');
+    const a = this.#attention(attention, false);
+    return this.#apply(nativeCall(() => native().kvPruneStep(...this.#args(a)), 'DynamicKVPruner.step'));
   }
 
   /** A 0/1 mask over `length` cache positions for layers >= L: non-image tokens and kept image tokens are 1. */
   attendMask(length: number): Uint8Array {
     checkInt(length, 'length', this.end);
-    check(this.#kept, 'call update() before attendMask()');
+    check(this.#kept, 'call step() before attendMask()');
     const mask = new Uint8Array(length).fill(1);
     mask.fill(0, this.start, this.end);
     for (const i of this.#kept) mask[i] = 1;
@@ -174,79 +279,8 @@ export class DynamicKVPruner {
 
   /** Forgets the history (e.g. for a new prompt). */
   reset(): void {
+    this.#idle('reset()');
     this.#previous = undefined;
     this.#kept = undefined;
   }
-}
-
-export interface MergeByAttentionOptions extends PruneByAttentionOptions {
-  /** How many original tokens each input token already holds [N] (default all 1). */
-  sizes?: Float32Array;
-}
-
-export interface MergeByAttentionResult extends PruneResult<'f32' | 'f16' | 'bf16'> {
-  /** Sizes of the output tokens (dropped tokens add their size to the kept token they joined). */
-  sizes: Float32Array;
-  /** [N]: output index holding each input token. */
-  assignment: Int32Array;
-}
-
-/**
- * HoliTom's inner-LLM step: like {@link pruneByAttention}, but every dropped span token is merged
- * (size-weighted average) into its most similar kept span token (cosine; ties: lower index)
- * instead of being thrown away. tokens: [N, C] float.
- */
-export function mergeByAttention(tokens: Tensor, attention: Tensor | Float32Array, options: MergeByAttentionOptions = {}): MergeByAttentionResult {
-  assertTensor(tokens, 'tokens', { dtypes: FLOAT_DTYPES, rank: [2] });
-  const [n, c] = tokens.shape as [number, number];
-  const { sizes: sizesIn, ...pruneOptions } = options;
-  const pruned = pruneByAttention(tokens, attention, pruneOptions);
-  const x = toFloat32(tokens);
-  checkFinite(x, 'tokens');
-  const sizes = sizesIn ?? new Float32Array(n).fill(1);
-  check(sizes.length === n, `sizes must hold ${n} values (got ${sizes.length})`, 'SHAPE_MISMATCH');
-  for (let i = 0; i < n; i++) if (!(Number.isFinite(sizes[i]!) && sizes[i]! > 0)) throw new InferzipError('INVALID_ARGUMENT', `sizes[${i}] = ${sizes[i]} must be finite and > 0`);
-  const [start, end] = checkSpan(options.span, n);
-  const kept = Array.from(pruned.kept);
-  const slot = new Int32Array(n).fill(-1);
-  kept.forEach((i, j) => (slot[i] = j));
-  const keptInSpan = kept.filter((i) => i >= start && i < end);
-  const assignment = new Int32Array(n);
-  const acc = new Float64Array(kept.length * c);
-  const outSizes = new Float32Array(kept.length);
-  kept.forEach((i, j) => {
-    outSizes[j] = sizes[i]!;
-    for (let k = 0; k < c; k++) acc[j * c + k] = x[i * c + k]! * sizes[i]!;
-    assignment[i] = j;
-  });
-  for (const d of pruned.dropped) {
-    let best = -1;
-    let bestSim = -Infinity;
-    for (const kIdx of keptInSpan) {
-      let dot = 0;
-      let na = 0;
-      let nb = 0;
-      for (let k = 0; k < c; k++) {
-        dot += x[d * c + k]! * x[kIdx * c + k]!;
-        na += x[d * c + k]! ** 2;
-        nb += x[kIdx * c + k]! ** 2;
-      }
-      const sim = na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : 0;
-      if (sim > bestSim) {
-        bestSim = sim;
-        best = kIdx;
-      }
-    }
-    if (best < 0) {
-      throw new InferzipError('INVALID_ARGUMENT', 'mergeByAttention needs at least one kept token in the span (keep >= 1)');
-    }
-    const j = slot[best]!;
-    assignment[d] = j;
-    outSizes[j]! += sizes[d]!;
-    for (let k = 0; k < c; k++) acc[j * c + k]! += x[d * c + k]! * sizes[d]!;
-  }
-  const out = new Float32Array(kept.length * c);
-  for (let j = 0; j < kept.length; j++) for (let k = 0; k < c; k++) out[j * c + k] = acc[j * c + k]! / outSizes[j]!;
-  const merged = castFloat(tensor('f32', [kept.length, c], out), tokens.dtype as 'f32' | 'f16' | 'bf16');
-  return { tokens: merged, kept: pruned.kept, dropped: pruned.dropped, sizes: outSizes, assignment };
 }

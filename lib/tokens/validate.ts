@@ -1,5 +1,6 @@
 /** Shared argument checks for the token-merging API (friendly INVALID_ARGUMENT / SHAPE_MISMATCH errors). */
 import { InferzipError, check } from '../errors.js';
+import { DeviceTensor } from '../device-tensor.js';
 import { assertTensor, toFloat32, type Tensor } from '../tensor.js';
 
 export const FLOAT_DTYPES = ['f32', 'f16', 'bf16'] as const;
@@ -43,4 +44,23 @@ export function floatTensor(value: unknown, name: string, ranks: readonly number
   const f32 = toFloat32(value);
   checkFinite(f32, name);
   return { t: value, f32 };
+}
+
+/**
+ * Rejects a DeviceTensor where these host-memory passes need a host Tensor: DISPOSED when
+ * it was disposed, else INVALID_ARGUMENT with the way out.
+ */
+export function rejectDeviceTensor(value: unknown, name: string): void {
+  if (!(value instanceof DeviceTensor)) return;
+  if (value.disposed) throw new InferzipError('DISPOSED', `${name} is a disposed DeviceTensor`);
+  throw new InferzipError('INVALID_ARGUMENT', `${name} is a DeviceTensor; this pass runs on host memory: pass await ${name}.download()`);
+}
+
+/** A half-open range [start, end) inside [0, n] (default: all of it). */
+export function checkSpan(span: readonly [number, number] | undefined, n: number): [number, number] {
+  if (span === undefined) return [0, n];
+  check(Array.isArray(span) && span.length === 2, 'span must be [start, end)');
+  const start = checkInt(span[0], 'span[0]', 0, n);
+  const end = checkInt(span[1], 'span[1]', start, n);
+  return [start, end];
 }

@@ -8,6 +8,7 @@
 
 #include "../core/tokens/tome.h"
 #include "registry.h"
+#include "typed_args.h"
 #include "util.h"
 
 namespace iz::napi {
@@ -16,18 +17,6 @@ namespace {
 
 using iz::tokens::TokDType;
 using iz::tokens::TomeShape;
-
-bool IsNullish(const Napi::CallbackInfo& info, size_t i) {
-  return i >= info.Length() || info[i].IsNull() || info[i].IsUndefined();
-}
-
-HostView F32View(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t count) {
-  HostView v = ArgHostView(info, i, name);
-  IZ_CHECK(v.type == napi_float32_array, DtypeMismatch, std::string(name) + " must be a Float32Array");
-  IZ_CHECK(v.bytes == static_cast<size_t>(count) * 4, ShapeMismatch,
-           std::string(name) + " holds " + std::to_string(v.bytes / 4) + " floats, expected " + std::to_string(count));
-  return v;
-}
 
 std::vector<uint8_t> ProtectMask(const Napi::CallbackInfo& info, size_t i, int64_t n) {
   if (IsNullish(info, i)) return {};

@@ -1,4 +1,4 @@
-/** Small dense helpers for the temporal and pruning passes (plain loops over Float32Array rows). */
+/** Dense helpers of the reference token passes (plain loops over Float32Array rows). */
 
 /** Cosine similarity of rows i and j of a row-major [*, c] array (0 when either is a zero vector). */
 export function cosineRows(a: Float32Array, i: number, b: Float32Array, j: number, c: number): number {
