@@ -28,6 +28,11 @@ export interface BackendInfo {
   reason: string;
   /** Threads the CPU backend uses. */
   cpuThreads: number;
+  /**
+   * Vector instructions the CPU kernels use: 'avx2' (AVX2 + FMA + F16C, found at run time) or
+   * 'portable' (plain loops: another CPU, or INFERZIP_SIMD=portable set before first use).
+   */
+  simd: 'avx2' | 'portable';
 }
 
 let selected: DeviceKind | undefined;
@@ -87,6 +92,7 @@ export function backend(): BackendInfo {
     devices: info.devices.map((d) => ({ ...d })),
     reason,
     cpuThreads: info.cpuThreads,
+    simd: info.simd,
   };
 }
 

@@ -1,6 +1,7 @@
 // backendInfo(), thread control and build facts.
 #include <napi.h>
 
+#include "../core/simd.h"
 #include "../core/parallel.h"
 #include "registry.h"
 #include "util.h"
@@ -27,6 +28,7 @@ Napi::Value BackendInfoJs(const Napi::CallbackInfo& info) {
   }
   out.Set("devices", devices);
   out.Set("cpuThreads", CpuThreads());
+  out.Set("simd", HasAvx2Fma() ? "avx2" : "portable");
   out.Set("maxAllocationBytes", static_cast<double>(kMaxAllocationBytes));
 #ifdef INFERZIP_BUILD_SYSTEM
   out.Set("buildSystem", INFERZIP_BUILD_SYSTEM);

@@ -1,11 +1,13 @@
 // The portable (non-AVX2) rebuild loop of the CPU decoder must give the same words: this
-// file's process runs with INFERZIP_DF11_SIMD=portable, set before the addon is first used.
-process.env.INFERZIP_DF11_SIMD = 'portable';
+// file's process runs with INFERZIP_SIMD=portable, set before the addon is first used.
+process.env.INFERZIP_SIMD = 'portable';
 
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from 'vitest';
+
+import { backend } from '../../lib/backend.js';
 
 import { compressSync, decompressSync, simulateKernelDecode, unitFromSafetensorsEntries } from '../../lib/df11/index.js';
 import { readSafetensorsBuffer } from '../../lib/safetensors/index.js';
@@ -15,6 +17,10 @@ import { concatU16, firstMismatch, gaussianBf16 } from './helpers.js';
 const fixture = (p: string) => fileURLToPath(new URL(`../../fixtures/${p}`, import.meta.url));
 
 describe('df11 decoder, portable loops', () => {
+  it('run with SIMD off', () => {
+    expect(backend().simd).toBe('portable');
+  });
+
   it('round-trips every codable BF16 pattern, shuffled over many blocks, on 1 and 2 threads', () => {
     const codable: number[] = [];
     for (let w = 0; w < 65536; w++) if (((w >> 7) & 0xff) < 240) codable.push(w);

@@ -1,13 +1,19 @@
 // The portable (non-AVX2) inner loops must match the reference too: this file's process runs
-// with INFERZIP_KV_SIMD=portable, set before the addon is first used.
-process.env.INFERZIP_KV_SIMD = 'portable';
+// with INFERZIP_SIMD=portable, set before the addon is first used.
+process.env.INFERZIP_SIMD = 'portable';
 
 import { describe, expect, it } from 'vitest';
+
+import { backend } from '../../lib/backend.js';
 
 import { denseAttentionSync, dequantizeKVSync, quantizeKVSync } from '../../lib/kvquant/index.js';
 import { maxAbs, maxAbsDiff, randTensor } from './helpers.js';
 
 describe('portable KIVI loops', () => {
+  it('run with SIMD off', () => {
+    expect(backend().simd).toBe('portable');
+  });
+
   it.each([
     [16, 16],
     [32, 32],

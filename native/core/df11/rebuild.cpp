@@ -1,6 +1,8 @@
 // RebuildRun: the portable loop and the run-time choice of the AVX2 one.
 #include "rebuild.h"
 
+#include "../simd.h"
+
 #include <cstdlib>
 #include <cstring>
 
@@ -14,12 +16,8 @@ void RebuildRunPortable(const uint8_t* exps, const uint8_t* sm, uint16_t* out, s
 }
 
 void RebuildRun(const uint8_t* exps, const uint8_t* sm, uint16_t* out, size_t n, bool stream) {
-  // INFERZIP_DF11_SIMD=portable forces the portable loop (tests cover both paths).
-  static const bool portable = [] {
-    const char* env = std::getenv("INFERZIP_DF11_SIMD");
-    return env != nullptr && std::strcmp(env, "portable") == 0;
-  }();
-  if (portable || !RebuildRunAvx2(exps, sm, out, n, stream)) RebuildRunPortable(exps, sm, out, n);
+  // INFERZIP_SIMD=portable forces the portable loop (tests cover both paths).
+  if (!SimdAllowed() || !RebuildRunAvx2(exps, sm, out, n, stream)) RebuildRunPortable(exps, sm, out, n);
 }
 
 }  // namespace df11

@@ -9,7 +9,7 @@ namespace iz {
 namespace df11 {
 
 // out[i] = RebuildBf16(exps[i], sm[i]) for i < n, with AVX2 when the CPU has it and
-// INFERZIP_DF11_SIMD is not "portable". `stream`: the output is too large to stay in
+// INFERZIP_SIMD is not "portable". `stream`: the output is too large to stay in
 // cache, so the AVX2 path writes it with non-temporal stores (no read-for-ownership).
 void RebuildRun(const uint8_t* exps, const uint8_t* sm, uint16_t* out, size_t n, bool stream);
 

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "kivi_cpu.h"
+#include "../simd.h"
 
 namespace iz::kv::cpu {
 
@@ -311,17 +312,7 @@ IZ_AVX2 float ExpSumAvx2(const float* x, int n, float shift, float* out) {
   return _mm_cvtss_f32(h);
 }
 
-bool HasAvx2() {
-  // INFERZIP_KV_SIMD=portable forces the portable loops (tests cover both paths).
-  static const bool ok = [] {
-    const char* env = std::getenv("INFERZIP_KV_SIMD");
-    if (env && std::string(env) == "portable") return false;
-    unsigned a = 0, b = 0, c = 0, d = 0;
-    const bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) != 0;  // CPUID.1:ECX.F16C
-    return f16c && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }();
-  return ok;
-}
+bool HasAvx2() { return iz::HasAvx2Fma(); }
 
 bool KeyGroup2Avx2(const uint8_t* block, uint32_t param_offset, int d, int bytes_per_chan, const float* q, float* scratch, float* lg) {
   switch (bytes_per_chan) {
@@ -421,7 +412,7 @@ IZ_AVX2 float ExpSumAvx2(const float* x, int n, float shift, float* out) {
   return _mm_cvtss_f32(h);
 }
 
-bool HasAvx2() { return false; }
+bool HasAvx2() { return false; }  // no AVX2 build: INFERZIP_SIMD does not matter
 bool KeyGroupPairAvx2(const uint8_t*, uint32_t, int, int, const float*, const float*, float*, float*, float*) { return false; }
 bool ValueBlockPairAvx2(const uint8_t*, const uint16_t*, int, int, int, const float*, const float*, float*, float*, float*) { return false; }
 float DotAvx2(const float*, const float*, int) { return 0.0f; }

@@ -7,6 +7,8 @@
 #endif
 #include "lanes.h"
 
+#include "../simd.h"
+
 #include "../parallel.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -91,7 +93,7 @@ using TileFn = void (*)(const double*, const double*, const double*, int64_t, do
 template <PairOp kOp>
 TileFn PickTile() {
 #if IZ_LANES_AVX2
-  if (__builtin_cpu_supports("avx2")) return TileAvx2<kOp>;
+  if (SimdAllowed() && __builtin_cpu_supports("avx2")) return TileAvx2<kOp>;
 #endif
   return TilePortable<kOp>;
 }

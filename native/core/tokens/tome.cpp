@@ -10,6 +10,7 @@
 
 #include "../error.h"
 #include "../parallel.h"
+#include "../simd.h"
 
 #if INFERZIP_WITH_CUDA
 #include "../../../cuda/tokens/tome.h"
@@ -136,7 +137,7 @@ using Dot4x2Fn = void (*)(const float*, const float*, const float*, const float*
 
 Dot4x2Fn PickDot4x2() {
 #if IZ_TOKENS_AVX2
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Dot4x2Avx2;
+  if (SimdAllowed() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Dot4x2Avx2;
 #endif
   return Dot4x2;
 }
