@@ -3,11 +3,8 @@
 #include <cstdlib>
 #include <cstring>
 
-#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#if IZ_X86_SIMD
 #include <cpuid.h>
-#define IZ_SIMD_X86 1
-#else
-#define IZ_SIMD_X86 0
 #endif
 
 namespace iz {
@@ -23,7 +20,7 @@ bool SimdAllowed() {
 bool HasAvx2Fma() {
   static const bool ok = [] {
     if (!SimdAllowed()) return false;
-#if IZ_SIMD_X86
+#if IZ_X86_SIMD
     unsigned a = 0, b = 0, c = 0, d = 0;
     const bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) != 0;  // CPUID.1:ECX.F16C
     return f16c && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");

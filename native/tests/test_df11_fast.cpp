@@ -10,6 +10,7 @@
 #include "native/core/df11/codec.h"
 #include "native/core/df11/lookup.h"
 #include "native/core/df11/rebuild.h"
+#include "native/core/simd.h"
 #include "native/tests/testing.h"
 
 using namespace iz::df11;
@@ -194,7 +195,7 @@ IZ_TEST(df11_rebuild_paths_give_every_bf16_word) {
       }
     }
   }
-#if defined(__x86_64__)
+#if IZ_X86_SIMD
   IZ_EXPECT_EQ(avx2_ran, __builtin_cpu_supports("avx2") != 0);
 #else
   IZ_EXPECT(!avx2_ran);

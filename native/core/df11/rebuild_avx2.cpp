@@ -3,7 +3,9 @@
 // top 7 bits; two blends make them, an in-lane unpack interleaves them.
 #include "rebuild.h"
 
-#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#include "../simd.h"
+
+#if IZ_X86_SIMD
 #include <immintrin.h>
 
 #include <cstdint>

@@ -356,62 +356,6 @@ bool ValueBlock2Avx2(const uint8_t* codes, const uint16_t* par, int d, int Cg, i
 #else
 
 namespace iz::kv::cpu {
-// exp(x) for x <= 0: x = n*ln2 + r with |r| <= ln2/2 (ln2 split in two so r is exact to
-// float precision), exp(r) by a degree-6 polynomial (relative error ~2 ulp, like glibc's
-// expf to within a couple of ulp), 2^n put in the exponent field. x < -87 (incl. -inf,
-// the causal mask) gives exactly 0.
-IZ_AVX2 inline __m256 ExpNonPositive(__m256 x) {
-  const __m256 dead = _mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_LT_OQ);
-  x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
-  y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  return _mm256_andnot_ps(dead, _mm256_mul_ps(y, _mm256_castsi256_ps(e)));
-}
-
-IZ_AVX2 float MaxAvx2(const float* x, int n) {
-  __m256 m = _mm256_set1_ps(-INFINITY);
-  int j = 0;
-  for (; j + 8 <= n; j += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + j));
-  __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-  h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
-  float r = _mm_cvtss_f32(h);
-  for (; j < n; ++j) r = x[j] > r ? x[j] : r;
-  return r;
-}
-
-IZ_AVX2 float ExpSumAvx2(const float* x, int n, float shift, float* out) {
-  const __m256 s = _mm256_set1_ps(shift);
-  __m256 sum = _mm256_setzero_ps();
-  int j = 0;
-  for (; j + 8 <= n; j += 8) {
-    const __m256 e = ExpNonPositive(_mm256_sub_ps(_mm256_loadu_ps(x + j), s));
-    _mm256_storeu_ps(out + j, e);
-    sum = _mm256_add_ps(sum, e);
-  }
-  if (j < n) {  // tail through a padded register so every element takes the same path
-    alignas(32) float t[8];
-    for (int k = 0; k < 8; ++k) t[k] = j + k < n ? x[j + k] : -INFINITY;
-    const __m256 e = ExpNonPositive(_mm256_sub_ps(_mm256_load_ps(t), s));
-    _mm256_store_ps(t, e);
-    for (int k = 0; j + k < n; ++k) out[j + k] = t[k];
-    sum = _mm256_add_ps(sum, e);
-  }
-  __m128 h = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
-  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
-  return _mm_cvtss_f32(h);
-}
-
 bool HasAvx2() { return false; }  // no AVX2 build: INFERZIP_SIMD does not matter
 bool KeyGroupPairAvx2(const uint8_t*, uint32_t, int, int, const float*, const float*, float*, float*, float*) { return false; }
 bool ValueBlockPairAvx2(const uint8_t*, const uint16_t*, int, int, int, const float*, const float*, float*, float*, float*) { return false; }

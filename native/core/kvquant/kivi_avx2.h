@@ -3,11 +3,9 @@
 
 #include <cstdint>
 
-#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
-#define IZ_KV_HAVE_AVX2_BUILD 1
-#else
-#define IZ_KV_HAVE_AVX2_BUILD 0
-#endif
+#include "../simd.h"
+
+#define IZ_KV_HAVE_AVX2_BUILD IZ_X86_SIMD
 
 namespace iz::kv::cpu {
 

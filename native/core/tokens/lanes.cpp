@@ -11,7 +11,7 @@
 
 #include "../parallel.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if IZ_X86_SIMD
 #define IZ_LANES_AVX2 1
 #include <immintrin.h>
 #endif

@@ -94,7 +94,7 @@ inline void Dot4x2(const float* a0, const float* a1, const float* a2, const floa
   }
 }
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if IZ_X86_SIMD
 #define IZ_TOKENS_AVX2 1
 #include <immintrin.h>
 
