@@ -1,0 +1,189 @@
+/**
+ * The GPU targets, ready for the first machine with a CUDA device (none has been lent to this
+ * project yet, so this script has only run with `--device cpu`, which exercises the same
+ * harness on host memory):
+ *  - DF11: decode of a device-resident unit into device memory, GB/s of BF16 output, beside a
+ *    device-to-device copy of the same output size in the same run (the memory-bandwidth
+ *    roofline; the issue's target is >= 1.5 TB/s on an H100);
+ *  - KV: attention of one decode query per head from packed KIVI-2 codes on the device, beside
+ *    the time an f16 cache of the same tokens needs just to be read once at the measured copy
+ *    bandwidth (a lower bound for any f16 attention kernel: packed faster than that is faster
+ *    than every f16 kernel);
+ *  - ToMe: one merge step on the device, beside the attention FLOPs it saves priced at the
+ *    device's peak (a lower bound on the saved time).
+ *
+ *   node --import tsx bench/gpu.ts                 # CUDA; says so and exits 0 without a GPU
+ *   node --import tsx bench/gpu.ts --device cpu    # the same harness on the CPU backend
+ *   GPU_BENCH_N=268435456 GPU_BENCH_PEAK_TFLOPS=989 node --import tsx bench/gpu.ts
+ *
+ * Writes bench/results/gpu.md (with --device cpu it only prints: those are not GPU figures).
+ * CI runs the harness on the CPU device with a small N so the script keeps working.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { backend, type DeviceKind } from '../lib/backend.js';
+import { compress } from '../lib/df11/index.js';
+import { DeviceTensor } from '../lib/device-tensor.js';
+import { quantizeKV } from '../lib/kvquant/index.js';
+import { decodeDeviceUnit, uploadUnit } from '../lib/model/codec.js';
+import { native } from '../lib/native.js';
+import { f32ToBf16, tensor } from '../lib/tensor.js';
+import { mergeTokens } from '../lib/tokens/index.js';
+
+const argDevice = process.argv.includes('--device') ? process.argv[process.argv.indexOf('--device') + 1] : 'cuda';
+if (argDevice !== 'cuda' && argDevice !== 'cpu') throw new Error(`--device must be cuda or cpu, got ${argDevice}`);
+const device = argDevice as DeviceKind;
+const info = backend();
+if (device === 'cuda' && info.devices.length === 0) {
+  console.log(`No CUDA device (${info.reason}); nothing measured. Run with --device cpu to exercise the harness.`);
+  process.exit(0);
+}
+const onCpu = device === 'cpu';
+const N = Number(process.env.GPU_BENCH_N ?? (onCpu ? 1 << 24 : 1 << 28));
+const REPS = Number(process.env.GPU_BENCH_REPS ?? (onCpu ? 5 : 30));
+// Dense BF16 tensor-core peak used to price saved attention work (H100 SXM: 989 TFLOPS).
+const PEAK_TFLOPS = Number(process.env.GPU_BENCH_PEAK_TFLOPS ?? (onCpu ? 0.1 : 989));
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+async function timeAsync(fn: () => Promise<unknown>, reps = REPS): Promise<number> {
+  await fn();
+  const t: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = process.hrtime.bigint();
+    await fn();
+    t.push(Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+  return median(t);
+}
+function timeSync(fn: () => unknown, reps = REPS): number {
+  fn();
+  const t: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = process.hrtime.bigint();
+    fn();
+    t.push(Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+  return median(t);
+}
+
+function rand(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+function randn(n: number, seed: number, std = 1): Float32Array {
+  const r = rand(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const m = Math.sqrt(-2 * Math.log(Math.max(r(), 1e-12))) * std;
+    const a = 2 * Math.PI * r();
+    out[i] = m * Math.cos(a);
+    if (i + 1 < n) out[i + 1] = m * Math.sin(a);
+  }
+  return out;
+}
+
+/** N(0, 0.02) BF16 weights: one 16M-element draw, tiled with the low mantissa bits varied per tile. */
+function weights(n: number): Uint16Array {
+  const tile = f32ToBf16(randn(Math.min(n, 1 << 24), 1, 0.02));
+  const out = new Uint16Array(n);
+  for (let base = 0, k = 0; base < n; base += tile.length, k++) {
+    const m = Math.min(tile.length, n - base);
+    for (let i = 0; i < m; i++) out[base + i] = tile[i]! ^ (k & 7);
+  }
+  return out;
+}
+
+const lines: string[] = [];
+const log = (s = '') => {
+  console.log(s);
+  lines.push(s);
+};
+const dev = info.devices[0];
+log(`# GPU targets (bench/gpu.ts${onCpu ? ', --device cpu: the harness on host memory, not a GPU figure' : ''})`);
+log();
+log(`Device: ${onCpu ? `CPU backend, ${cpus().length} x ${cpus()[0]?.model ?? 'CPU'} (${info.cpuThreads} threads)` : `${dev!.name}, ${(dev!.memory / 2 ** 30).toFixed(0)} GiB, compute capability ${dev!.computeCapability}`}. Node ${process.version}. Load average ${loadavg().map((x) => x.toFixed(1)).join(', ')}.`);
+log(`Medians of ${REPS} runs after a warm-up; wall clock around each call (the calls synchronize).`);
+log();
+
+// --- DF11 decode
+const bf16 = weights(N);
+const unit = await compress({ w: tensor('bf16', [N], bf16) });
+const resident = await uploadUnit({ ...unit.buffers }, device);
+const out = new (native().NativeBuffer)(device, N * 2, false);
+const copySrc = new (native().NativeBuffer)(device, N * 2, false);
+const decode = await timeAsync(() => decodeDeviceUnit(resident, out));
+const check = new Uint16Array(N);
+out.download(check, 0);
+for (let i = 0; i < N; i++) if (check[i] !== bf16[i]) throw new Error(`decoded word ${i} differs: the figures below would mean nothing`);
+const copy = timeSync(() => out.copyFrom(copySrc, 0, 0, N * 2));
+const copyGBs = (2 * N * 2) / copy / 1e9; // a copy reads and writes every byte
+log('## DFloat11 decode (device-resident unit -> device buffer)');
+log();
+log('| weights | compressed MB | decode (ms) | decode GB/s of BF16 output | device copy of the output (ms) | copy GB/s (read + write) | decode / copy time |');
+log('|---|---:|---:|---:|---:|---:|---:|');
+log(`| N(0, 0.02) x ${N.toLocaleString('en-US')} | ${(unit.stats.compressedBytes / 1e6).toFixed(1)} | ${(decode * 1e3).toFixed(3)} | ${((N * 2) / decode / 1e9).toFixed(1)} | ${(copy * 1e3).toFixed(3)} | ${copyGBs.toFixed(1)} | ${(decode / copy).toFixed(2)}x |`);
+log();
+log('Target: >= 1500 GB/s of BF16 output on an H100. The output was checked bit-identical before timing.');
+log();
+resident[Symbol.dispose]();
+out.dispose();
+copySrc.dispose();
+
+// --- KV attention from packed codes
+const H = 8, D = 128;
+log('## KV attention from packed KIVI-2 codes (one decode query per head, 8 heads, head_dim 128)');
+log();
+log('| T | packed attention (ms) | packed bytes read (MB) | f16 K+V bytes (MB) | f16 read-once bound at the copy bandwidth (ms) | packed vs f16 bound |');
+log('|---:|---:|---:|---:|---:|---:|');
+for (const T of onCpu ? [4096, 16384] : [16384, 65536, 262144]) {
+  const k = tensor('f32', [H, T, D], randn(H * T * D, T + 1));
+  const v = tensor('f32', [H, T, D], randn(H * T * D, T + 2));
+  const q = tensor('f32', [H, 1, D], randn(H * D, 3));
+  const qkv = await quantizeKV(k, v, { scheme: 'kivi', bits: 2, device });
+  const t = await timeAsync(() => qkv.attention(q));
+  const packed = qkv.memory.packedKeyBytes + qkv.memory.packedValueBytes;
+  const f16 = 2 * H * T * D * 2;
+  const bound = f16 / (copyGBs * 1e9);
+  log(`| ${T} | ${(t * 1e3).toFixed(3)} | ${(packed / 1e6).toFixed(1)} | ${(f16 / 1e6).toFixed(1)} | ${(bound * 1e3).toFixed(3)} | ${(bound / t).toFixed(2)}x |`);
+  qkv.dispose();
+}
+log();
+log('Target: faster than f16 attention at long context. A ratio above 1x means faster than any f16 kernel could be (it must at least read its cache once).');
+log();
+
+// --- ToMe step
+log(`## ToMe: one merge step on the device vs the attention it saves (C = 1024, r = N / 4, priced at ${PEAK_TFLOPS} TFLOPS)`);
+log();
+log('| N | merge step (ms) | attention FLOPs saved per layer (G) | saved time at peak (ms) | saved / merge |');
+log('|---:|---:|---:|---:|---:|');
+for (const n of [576, 2304]) {
+  const C = 1024, r = n >> 2;
+  const x = await DeviceTensor.from(tensor('f32', [n, C], randn(n * C, n)), { device });
+  const t = await timeAsync(async () => {
+    const res = await mergeTokens(x, { r });
+    res.tokens.dispose();
+    res.sizes.dispose();
+  });
+  // QK^T and PV: 2 * 2 * N^2 * C FLOPs per layer; merging removes r tokens for the layers after it.
+  const saved = 4 * C * (n * n - (n - r) * (n - r));
+  const savedTime = saved / (PEAK_TFLOPS * 1e12);
+  log(`| ${n} | ${(t * 1e3).toFixed(3)} | ${(saved / 1e9).toFixed(2)} | ${(savedTime * 1e3).toFixed(4)} | ${(savedTime / t).toFixed(2)}x |`);
+  x.dispose();
+}
+log();
+log('Target: cheaper than the attention it saves at N >= 576 (saved / merge > 1x, per later layer; the saving repeats in every layer after the merge).');
+
+if (!onCpu) {
+  const root = dirname(fileURLToPath(import.meta.url));
+  mkdirSync(join(root, 'results'), { recursive: true });
+  writeFileSync(join(root, 'results', 'gpu.md'), lines.join('\n') + '\n');
+}
