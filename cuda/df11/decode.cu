@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "../../native/core/error.h"
 #include "decode.h"
@@ -136,6 +137,17 @@ void Check(cudaError_t err, const char* what) {
   }
 }
 
+// The error flag: one per host thread and device, allocated on first use and kept, because
+// cudaMalloc + cudaFree around every decode would synchronize the whole device each call.
+// Each decode runs on one host thread from memset to readback, so a thread's flag is never
+// shared by two decodes in flight. Never freed: 4 bytes per device per worker thread.
+unsigned* ErrorFlag(int device) {
+  thread_local std::vector<unsigned*> flags;
+  if (size_t(device) >= flags.size()) flags.resize(size_t(device) + 1, nullptr);
+  if (flags[size_t(device)] == nullptr) Check(cudaMalloc(&flags[size_t(device)], sizeof(unsigned)), "cudaMalloc");
+  return flags[size_t(device)];
+}
+
 }  // namespace
 
 void Decode(const DeviceUnit& u, uint16_t* out, void* stream_ptr) {
@@ -157,8 +169,7 @@ void Decode(const DeviceUnit& u, uint16_t* out, void* stream_ptr) {
   Check(cudaFuncSetAttribute(DecodeKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(limit)),
         "raising the shared memory limit");
 
-  unsigned* error = nullptr;
-  Check(cudaMalloc(&error, sizeof(unsigned)), "cudaMalloc");
+  unsigned* error = ErrorFlag(device);
   unsigned flags = 0;
   cudaError_t err = cudaMemsetAsync(error, 0, sizeof(unsigned), stream);
   if (err == cudaSuccess) {
@@ -167,7 +178,6 @@ void Decode(const DeviceUnit& u, uint16_t* out, void* stream_ptr) {
   }
   if (err == cudaSuccess) err = cudaMemcpyAsync(&flags, error, sizeof(unsigned), cudaMemcpyDeviceToHost, stream);
   if (err == cudaSuccess) err = cudaStreamSynchronize(stream);
-  cudaFree(error);
   Check(err, "kernel");
   if (flags) Fail(ErrorCode::CorruptData, std::string("DFloat11 unit (CUDA decode): ") + StatusText(flags));
 }
