@@ -9,6 +9,7 @@
 #include "../../cuda/df11/format.h"
 #include "../core/df11/codec.h"
 #include "../core/parallel.h"
+#include "paired.h"
 #include "registry.h"
 #include "util.h"
 
@@ -92,24 +93,6 @@ Napi::Value UnitToJs(Napi::Env env, const EncodedUnit& u) {
   for (int i = 0; i < 256; ++i) hist[i] = static_cast<double>(u.histogram[i]);
   o.Set("histogram", hist);
   return o;
-}
-
-Napi::Value EncodeSync(const Napi::CallbackInfo& info) {
-  return Guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    EncodeArgs a = ParseEncodeArgs(info);
-    EncodedUnit u = df11::Encode(a.spans, a.options);
-    return UnitToJs(info.Env(), u);
-  });
-}
-
-Napi::Value EncodeAsync(const Napi::CallbackInfo& info) {
-  return Guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    auto a = std::make_shared<EncodeArgs>(ParseEncodeArgs(info));
-    return RunAsync(info.Env(), "inferzip.df11.encode", [a]() -> Completion {
-      auto u = std::make_shared<EncodedUnit>(df11::Encode(a->spans, a->options));
-      return [u](Napi::Env env) { return UnitToJs(env, *u); };
-    });
-  });
 }
 
 // ---------------------------------------------------------------------------- decode
@@ -276,23 +259,13 @@ void RunDecode(const DecodeArgs& a, bool simulate) {
   }
 }
 
-Napi::Value DecodeSync(const Napi::CallbackInfo& info) {
-  return Guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    DecodeArgs a = ParseDecodeArgs(info);
-    RunDecode(a, false);
-    return info.Env().Undefined();
-  });
+// Decoding writes into the caller's buffer; nothing comes back but completion.
+struct Decoded {};
+Decoded Decode(const DecodeArgs& a) {
+  RunDecode(a, false);
+  return {};
 }
-
-Napi::Value DecodeAsync(const Napi::CallbackInfo& info) {
-  return Guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    auto a = std::make_shared<DecodeArgs>(ParseDecodeArgs(info));
-    return RunAsync(info.Env(), "inferzip.df11.decode", [a]() -> Completion {
-      RunDecode(*a, false);
-      return nullptr;
-    });
-  });
-}
+Napi::Value DecodedJs(Napi::Env env, const Decoded&) { return env.Undefined(); }
 
 // The CUDA kernel's per-thread steps run serially on the CPU (tests compare it with the fast decoder).
 Napi::Value SimulateKernel(const Napi::CallbackInfo& info) {
@@ -316,10 +289,10 @@ Napi::Value Histogram(const Napi::CallbackInfo& info) {
 }
 
 void InitDf11(Napi::Env env, Napi::Object exports) {
-  exports.Set("df11Encode", Napi::Function::New(env, EncodeSync, "df11Encode"));
-  exports.Set("df11EncodeAsync", Napi::Function::New(env, EncodeAsync, "df11EncodeAsync"));
-  exports.Set("df11Decode", Napi::Function::New(env, DecodeSync, "df11Decode"));
-  exports.Set("df11DecodeAsync", Napi::Function::New(env, DecodeAsync, "df11DecodeAsync"));
+  ExportPaired(env, exports,
+               PairedOp<EncodeArgs, EncodedUnit>{"df11Encode", ParseEncodeArgs,
+                                                 [](const EncodeArgs& a) { return df11::Encode(a.spans, a.options); }, UnitToJs});
+  ExportPaired(env, exports, PairedOp<DecodeArgs, Decoded>{"df11Decode", ParseDecodeArgs, Decode, DecodedJs});
   exports.Set("df11SimulateKernel", Napi::Function::New(env, SimulateKernel, "df11SimulateKernel"));
   exports.Set("df11Histogram", Napi::Function::New(env, Histogram, "df11Histogram"));
 }

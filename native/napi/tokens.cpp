@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "../core/tokens/tome.h"
+#include "paired.h"
 #include "registry.h"
 #include "typed_args.h"
 #include "util.h"
@@ -93,22 +94,7 @@ Napi::Value HostResultJs(Napi::Env env, const HostResult& r) {
   return o;
 }
 
-Napi::Value TomeMergeJs(const Napi::CallbackInfo& info) {
-  return Guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    HostArgs a = ParseHost(info);
-    return HostResultJs(info.Env(), *RunHost(a));
-  });
-}
-
-Napi::Value TomeMergeAsyncJs(const Napi::CallbackInfo& info) {
-  return Guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    auto a = std::make_shared<HostArgs>(ParseHost(info));
-    return RunAsync(info.Env(), "inferzip.tomeMerge", [a]() -> Completion {
-      auto res = RunHost(*a);
-      return [res](Napi::Env env) { return HostResultJs(env, *res); };
-    });
-  });
-}
+Napi::Value HostResultPtrJs(Napi::Env env, const std::shared_ptr<HostResult>& r) { return HostResultJs(env, *r); }
 
 // (x, metric|null, sizes|null, protect|null, batch, n, c, cm, r, keepOrder, dtype)
 struct DeviceArgs {
@@ -143,23 +129,8 @@ Napi::Value DeviceResultJs(Napi::Env env, const iz::tokens::TomeDeviceResult& r)
   return o;
 }
 
-Napi::Value TomeMergeDeviceJs(const Napi::CallbackInfo& info) {
-  return Guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    DeviceArgs a = ParseDevice(info);
-    auto r = iz::tokens::TomeMergeDevice(a.shape, a.dtype, a.x, a.metric, a.sizes, a.protect);
-    return DeviceResultJs(info.Env(), r);
-  });
-}
-
-Napi::Value TomeMergeDeviceAsyncJs(const Napi::CallbackInfo& info) {
-  return Guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    auto a = std::make_shared<DeviceArgs>(ParseDevice(info));
-    return RunAsync(info.Env(), "inferzip.tomeMergeDevice", [a]() -> Completion {
-      auto r = std::make_shared<iz::tokens::TomeDeviceResult>(
-          iz::tokens::TomeMergeDevice(a->shape, a->dtype, a->x, a->metric, a->sizes, a->protect));
-      return [r](Napi::Env env) { return DeviceResultJs(env, *r); };
-    });
-  });
+iz::tokens::TomeDeviceResult RunDevice(const DeviceArgs& a) {
+  return iz::tokens::TomeMergeDevice(a.shape, a.dtype, a.x, a.metric, a.sizes, a.protect);
 }
 
 // (metric Float32Array, protect|null, batch, n, cm) -> { bestB: Int32Array, score: Float32Array }
@@ -185,10 +156,8 @@ Napi::Value TomeBestMatchJs(const Napi::CallbackInfo& info) {
 }
 
 void InitTokens(Napi::Env env, Napi::Object exports) {
-  exports.Set("tomeMerge", Napi::Function::New(env, TomeMergeJs, "tomeMerge"));
-  exports.Set("tomeMergeAsync", Napi::Function::New(env, TomeMergeAsyncJs, "tomeMergeAsync"));
-  exports.Set("tomeMergeDevice", Napi::Function::New(env, TomeMergeDeviceJs, "tomeMergeDevice"));
-  exports.Set("tomeMergeDeviceAsync", Napi::Function::New(env, TomeMergeDeviceAsyncJs, "tomeMergeDeviceAsync"));
+  ExportPaired(env, exports, PairedOp<HostArgs, std::shared_ptr<HostResult>>{"tomeMerge", ParseHost, RunHost, HostResultPtrJs});
+  ExportPaired(env, exports, PairedOp<DeviceArgs, iz::tokens::TomeDeviceResult>{"tomeMergeDevice", ParseDevice, RunDevice, DeviceResultJs});
   exports.Set("tomeBestMatch", Napi::Function::New(env, TomeBestMatchJs, "tomeBestMatch"));
 }
 
