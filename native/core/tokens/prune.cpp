@@ -25,7 +25,7 @@ std::vector<float> MeanAttention(const float* attention, int64_t heads, int64_t 
   CheckFiniteF32(attention, heads * n, "attention");
   std::vector<float> out(static_cast<size_t>(n), 0.0f);
   if (heads == 1) {
-    std::memcpy(out.data(), attention, static_cast<size_t>(n) * sizeof(float));
+    if (n > 0) std::memcpy(out.data(), attention, static_cast<size_t>(n) * sizeof(float));  // n == 0: data() may be null
     return out;
   }
   const double h = static_cast<double>(heads);
