@@ -32,6 +32,8 @@ import { decodeDeviceUnit, uploadUnit } from '../lib/model/codec.js';
 import { native } from '../lib/native.js';
 import { f32ToBf16, tensor } from '../lib/tensor.js';
 import { mergeTokens } from '../lib/tokens/index.js';
+import { rng } from '../test/df11/helpers.js';
+import { median, timeRuns } from './util.js';
 
 const argDevice = process.argv.includes('--device') ? process.argv[process.argv.indexOf('--device') + 1] : 'cuda';
 if (argDevice !== 'cuda' && argDevice !== 'cpu') throw new Error(`--device must be cuda or cpu, got ${argDevice}`);
@@ -47,40 +49,12 @@ const REPS = Number(process.env.GPU_BENCH_REPS ?? (onCpu ? 5 : 30));
 // Dense BF16 tensor-core peak used to price saved attention work (H100 SXM: 989 TFLOPS).
 const PEAK_TFLOPS = Number(process.env.GPU_BENCH_PEAK_TFLOPS ?? (onCpu ? 0.1 : 989));
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-async function timeAsync(fn: () => Promise<unknown>, reps = REPS): Promise<number> {
-  await fn();
-  const t: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = process.hrtime.bigint();
-    await fn();
-    t.push(Number(process.hrtime.bigint() - t0) / 1e9);
-  }
-  return median(t);
-}
-function timeSync(fn: () => unknown, reps = REPS): number {
-  fn();
-  const t: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = process.hrtime.bigint();
-    fn();
-    t.push(Number(process.hrtime.bigint() - t0) / 1e9);
-  }
-  return median(t);
-}
+// Medians of timed runs after one warm-up (the calls synchronize, so wall clock is the figure).
+const timeAsync = async (fn: () => Promise<unknown>, reps = REPS): Promise<number> => median(await timeRuns(fn, reps)) / 1e3;
+const timeSync = (fn: () => unknown, reps = REPS): Promise<number> => timeAsync(async () => fn(), reps);
 
-function rand(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 function randn(n: number, seed: number, std = 1): Float32Array {
-  const r = rand(seed);
+  const r = rng(seed);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i += 2) {
     const m = Math.sqrt(-2 * Math.log(Math.max(r(), 1e-12))) * std;
@@ -124,7 +98,7 @@ const decode = await timeAsync(() => decodeDeviceUnit(resident, out));
 const check = new Uint16Array(N);
 out.download(check, 0);
 for (let i = 0; i < N; i++) if (check[i] !== bf16[i]) throw new Error(`decoded word ${i} differs: the figures below would mean nothing`);
-const copy = timeSync(() => out.copyFrom(copySrc, 0, 0, N * 2));
+const copy = await timeSync(() => out.copyFrom(copySrc, 0, 0, N * 2));
 const copyGBs = (2 * N * 2) / copy / 1e9; // a copy reads and writes every byte
 log('## DFloat11 decode (device-resident unit -> device buffer)');
 log();
