@@ -1,12 +1,8 @@
 // RebuildRun: the portable loop and the run-time choice of the AVX2 one.
 #include "rebuild.h"
 
-#include "../simd.h"
-
-#include <cstdlib>
-#include <cstring>
-
 #include "../../../cuda/df11/format.h"
+#include "../simd.h"
 
 namespace iz {
 namespace df11 {

@@ -1,16 +1,13 @@
 // AVX2 + FMA versions of the 2-bit KIVI inner loops (kivi_cpu.h), chosen at run time when the
 // CPU has them. Same regrouped arithmetic as the portable loops (q*scale per key channel,
-// p*scale per value group, the min terms summed once), codes expanded in registers.
+// p*scale per value group, the min terms summed once), codes read through the byte table.
 #include "kivi_avx2.h"
 
-#if IZ_KV_HAVE_AVX2_BUILD
-#include <cpuid.h>
+#if IZ_X86_SIMD
 #include <immintrin.h>
 
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
-#include <string>
 
 #include "kivi_cpu.h"
 #include "../simd.h"

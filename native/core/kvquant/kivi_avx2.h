@@ -3,9 +3,7 @@
 
 #include <cstdint>
 
-#include "../simd.h"
-
-#define IZ_KV_HAVE_AVX2_BUILD IZ_X86_SIMD
+#include "../simd.h"  // IZ_X86_SIMD: whether the .cpp holds the AVX2 loops or stubs
 
 namespace iz::kv::cpu {
 
