@@ -2,8 +2,8 @@
 
 #include <string>
 
-#include "../native/core/error.h"
-#include "runtime.h"
+#include "native/shared/error.h"
+#include "cuda/runtime.h"
 
 namespace iz::cuda {
 

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "../../native/core/error.h"
-#include "decode.h"
-#include "format.h"
+#include "native/shared/error.h"
+#include "cuda/df11/decode.h"
+#include "native/shared/df11/format.h"
 
 namespace iz {
 namespace cuda {

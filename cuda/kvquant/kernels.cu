@@ -5,10 +5,10 @@
 #include <algorithm>
 #include <string>
 
-#include "../../native/core/error.h"
-#include "../runtime.h"
-#include "encode.h"
-#include "kernels.h"
+#include "native/shared/error.h"
+#include "cuda/runtime.h"
+#include "native/shared/kvquant/encode.h"
+#include "cuda/kvquant/kernels.h"
 
 namespace iz::kv::gpu {
 

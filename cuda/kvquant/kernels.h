@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "layout.h"
+#include "native/shared/kvquant/layout.h"
 
 namespace iz::kv::gpu {
 

@@ -7,9 +7,9 @@
 #include <cstdint>
 #include <string>
 
-#include "../../native/core/error.h"
-#include "../runtime.h"
-#include "tome.h"
+#include "native/shared/error.h"
+#include "cuda/runtime.h"
+#include "cuda/tokens/tome.h"
 
 namespace iz::cuda::tokens {
 

@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "tome_hd.h"
+#include "native/shared/tokens/tome_hd.h"
 
 namespace iz::cuda::tokens {
 

@@ -78,6 +78,6 @@ declare module '../native.js' {
   }
 }
 
-/** Plane names in native order (cuda/kvquant/layout.h). */
+/** Plane names in native order (native/shared/kvquant/layout.h). */
 export const PLANE_NAMES = ['keyBlocks', 'keyCodes', 'keyParams', 'valueBlocks', 'valueCodes', 'valueParams', 'index', 'salientValues'] as const;
 export type PlaneName = (typeof PLANE_NAMES)[number];

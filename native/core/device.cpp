@@ -1,12 +1,12 @@
-#include "device.h"
+#include "native/core/device.h"
 
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
 
-#include "error.h"
+#include "native/shared/error.h"
 #if INFERZIP_WITH_CUDA
-#include "../../cuda/runtime.h"
+#include "cuda/runtime.h"
 #endif
 
 namespace iz {

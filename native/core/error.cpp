@@ -1,4 +1,4 @@
-#include "error.h"
+#include "native/shared/error.h"
 
 namespace iz {
 

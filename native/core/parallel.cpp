@@ -1,4 +1,4 @@
-#include "parallel.h"
+#include "native/core/parallel.h"
 
 #include <algorithm>
 #include <atomic>

@@ -1,4 +1,4 @@
-#include "simd.h"
+#include "native/core/simd.h"
 
 #include <cstdlib>
 #include <cstring>

@@ -2,7 +2,7 @@
 #include <utility>
 #include <vector>
 
-#include "registry.h"
+#include "native/napi/registry.h"
 
 namespace iz::napi {
 

@@ -1,10 +1,10 @@
 // backendInfo(), thread control and build facts.
 #include <napi.h>
 
-#include "../core/simd.h"
-#include "../core/parallel.h"
-#include "registry.h"
-#include "util.h"
+#include "native/core/simd.h"
+#include "native/core/parallel.h"
+#include "native/napi/registry.h"
+#include "native/napi/util.h"
 
 namespace iz::napi {
 

@@ -2,8 +2,8 @@
 // lib/device-tensor.ts builds the typed DeviceTensor API on top of it.
 #include <napi.h>
 
-#include "registry.h"
-#include "util.h"
+#include "native/napi/registry.h"
+#include "native/napi/util.h"
 
 namespace iz::napi {
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "util.h"
+#include "native/napi/util.h"
 
 namespace iz::napi {
 

@@ -1,4 +1,4 @@
-#include "util.h"
+#include "native/napi/util.h"
 
 #include <cmath>
 #include <limits>

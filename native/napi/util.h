@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "../core/device.h"
-#include "../core/error.h"
+#include "native/core/device.h"
+#include "native/shared/error.h"
 
 namespace iz::napi {
 

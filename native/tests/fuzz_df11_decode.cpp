@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "native/core/df11/codec.h"
-#include "native/core/error.h"
+#include "native/shared/error.h"
 #include "native/core/parallel.h"
 
 namespace {

@@ -4,7 +4,7 @@
 #include <cstring>
 #include <vector>
 
-#include "native/core/error.h"
+#include "native/shared/error.h"
 #include "native/core/kvquant/cache.h"
 
 using namespace iz::kv;

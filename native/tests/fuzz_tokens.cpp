@@ -8,7 +8,7 @@
 #include <limits>
 #include <vector>
 
-#include "native/core/error.h"
+#include "native/shared/error.h"
 #include "native/core/parallel.h"
 #include "native/core/tokens/prune.h"
 #include "native/core/tokens/temporal.h"

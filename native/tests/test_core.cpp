@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "native/core/device.h"
-#include "native/core/error.h"
+#include "native/shared/error.h"
 #include "native/core/parallel.h"
-#include "testing.h"
+#include "native/tests/testing.h"
 
 IZ_TEST(error_code_names_are_stable) {
   IZ_EXPECT(std::strcmp(iz::ErrorCodeName(iz::ErrorCode::CorruptData), "CORRUPT_DATA") == 0);

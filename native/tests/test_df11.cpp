@@ -4,7 +4,7 @@
 #include <random>
 #include <vector>
 
-#include "cuda/df11/format.h"
+#include "native/shared/df11/format.h"
 #include "native/core/df11/codec.h"
 #include "native/tests/testing.h"
 

@@ -6,7 +6,7 @@
 #include <random>
 #include <vector>
 
-#include "cuda/df11/format.h"
+#include "native/shared/df11/format.h"
 #include "native/core/df11/codec.h"
 #include "native/core/df11/lookup.h"
 #include "native/core/df11/rebuild.h"

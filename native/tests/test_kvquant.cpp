@@ -5,9 +5,9 @@
 #include <random>
 #include <vector>
 
-#include "cuda/kvquant/encode.h"
+#include "native/shared/kvquant/encode.h"
 #include "native/core/kvquant/cache.h"
-#include "testing.h"
+#include "native/tests/testing.h"
 
 using namespace iz::kv;
 

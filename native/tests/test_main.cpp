@@ -2,7 +2,7 @@
 #include <cstring>
 #include <exception>
 
-#include "testing.h"
+#include "native/tests/testing.h"
 
 namespace iz::testing {
 

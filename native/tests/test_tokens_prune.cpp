@@ -10,7 +10,7 @@
 #include "native/core/tokens/lanes.h"
 #include "native/core/tokens/prune.h"
 #include "native/core/tokens/temporal.h"
-#include "testing.h"
+#include "native/tests/testing.h"
 
 namespace {
 

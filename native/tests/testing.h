@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "native/core/error.h"
+#include "native/shared/error.h"
 
 namespace iz::testing {
 

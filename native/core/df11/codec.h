@@ -1,6 +1,6 @@
 // DFloat11 (v0.5.0 layout) lossless BF16 codec on the CPU: encoder, unit validation
 // and a fast multi-threaded decoder. The per-thread format logic is in
-// cuda/df11/format.h, shared with the CUDA kernel.
+// native/shared/df11/format.h, shared with the CUDA kernel.
 #pragma once
 
 #include <array>

@@ -4,7 +4,7 @@
 // first output), so they are spread over all cores, four blocks interleaved per core,
 // through an 11-bit table that resolves up to four codes per lookup (lookup.h) and
 // falls back to a 12-bit table and then the unit's own tables for the rest.
-// It follows the rules of cuda/df11/format.h, like the kernel and its serial replay
+// It follows the rules of native/shared/df11/format.h, like the kernel and its serial replay
 // (simulate.cpp), so all of them accept and reject the same units.
 #include <algorithm>
 #include <cstring>
@@ -12,13 +12,13 @@
 #include <string>
 #include <vector>
 
-#include "../../../cuda/df11/format.h"
-#include "../error.h"
-#include "../parallel.h"
-#include "codec.h"
-#include "internal.h"
-#include "lookup.h"
-#include "rebuild.h"
+#include "native/shared/df11/format.h"
+#include "native/shared/error.h"
+#include "native/core/parallel.h"
+#include "native/core/df11/codec.h"
+#include "native/core/df11/internal.h"
+#include "native/core/df11/lookup.h"
+#include "native/core/df11/rebuild.h"
 
 namespace iz {
 namespace df11 {

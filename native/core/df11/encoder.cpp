@@ -6,10 +6,10 @@
 #include <map>
 #include <string>
 
-#include "../../../cuda/df11/format.h"
-#include "../error.h"
-#include "../parallel.h"
-#include "codec.h"
+#include "native/shared/df11/format.h"
+#include "native/shared/error.h"
+#include "native/core/parallel.h"
+#include "native/core/df11/codec.h"
 
 namespace iz {
 namespace df11 {

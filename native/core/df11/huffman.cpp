@@ -3,9 +3,9 @@
 #include <cmath>
 #include <mutex>
 
-#include "../error.h"
-#include "../parallel.h"
-#include "codec.h"
+#include "native/shared/error.h"
+#include "native/core/parallel.h"
+#include "native/core/df11/codec.h"
 
 namespace iz {
 namespace df11 {

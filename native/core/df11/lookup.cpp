@@ -1,5 +1,5 @@
 // Builds the fast decoder's lookup tables (lookup.h) from a unit's decode tables.
-#include "lookup.h"
+#include "native/core/df11/lookup.h"
 
 #include <algorithm>
 #include <cstring>

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "../../../cuda/df11/format.h"
+#include "native/shared/df11/format.h"
 
 namespace iz {
 namespace df11 {

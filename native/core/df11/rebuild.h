@@ -1,5 +1,5 @@
 // Pass 2 of the fast decoder: BF16 words from decoded exponents and the unit's
-// sign+mantissa bytes (RebuildBf16 of cuda/df11/format.h over a run).
+// sign+mantissa bytes (RebuildBf16 of native/shared/df11/format.h over a run).
 #pragma once
 
 #include <cstddef>

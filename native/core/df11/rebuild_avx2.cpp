@@ -1,16 +1,16 @@
 // AVX2 RebuildRun, chosen at run time. Per byte: the low byte of a BF16 word is the
 // exponent's bit 0 over the 7 mantissa bits, the high byte the sign over the exponent's
 // top 7 bits; two blends make them, an in-lane unpack interleaves them.
-#include "rebuild.h"
+#include "native/core/df11/rebuild.h"
 
-#include "../simd.h"
+#include "native/core/simd.h"
 
 #if IZ_X86_SIMD
 #include <immintrin.h>
 
 #include <cstdint>
 
-#include "../../../cuda/df11/format.h"
+#include "native/shared/df11/format.h"
 
 namespace iz {
 namespace df11 {

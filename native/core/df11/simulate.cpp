@@ -1,12 +1,12 @@
-// DecodeSimulateKernel: the CUDA kernel's per-thread steps (cuda/df11/format.h) run
+// DecodeSimulateKernel: the CUDA kernel's per-thread steps (native/shared/df11/format.h) run
 // serially over every thread of every block: phase 1 counts, the block's exclusive scan
 // seeded with output_positions, the verdicts, phase 2 into a staging buffer, then the
 // in-order copy. Tests compare it with the fast decoder on machines without a GPU.
 #include <vector>
 
-#include "../../../cuda/df11/format.h"
-#include "codec.h"
-#include "internal.h"
+#include "native/shared/df11/format.h"
+#include "native/core/df11/codec.h"
+#include "native/core/df11/internal.h"
 
 namespace iz {
 namespace df11 {

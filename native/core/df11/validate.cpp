@@ -1,9 +1,9 @@
 // Structural validation of a DFloat11 unit before anything is decoded.
 #include <string>
 
-#include "../../../cuda/df11/format.h"
-#include "../error.h"
-#include "codec.h"
+#include "native/shared/df11/format.h"
+#include "native/shared/error.h"
+#include "native/core/df11/codec.h"
 
 namespace iz {
 namespace df11 {

@@ -8,10 +8,10 @@
 #include <cstring>
 #include <vector>
 
-#include "../error.h"
-#include "../parallel.h"
-#include "cache.h"
-#include "kivi_cpu.h"
+#include "native/shared/error.h"
+#include "native/core/parallel.h"
+#include "native/core/kvquant/cache.h"
+#include "native/core/kvquant/kivi_cpu.h"
 
 namespace iz::kv {
 

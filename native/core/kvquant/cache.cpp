@@ -1,14 +1,14 @@
-#include "cache.h"
-#include "kivi_cpu.h"
+#include "native/core/kvquant/cache.h"
+#include "native/core/kvquant/kivi_cpu.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <numeric>
 
-#include "../../../cuda/kvquant/encode.h"
-#include "../error.h"
-#include "../parallel.h"
+#include "native/shared/kvquant/encode.h"
+#include "native/shared/error.h"
+#include "native/core/parallel.h"
 
 namespace iz::kv {
 

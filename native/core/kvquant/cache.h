@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "../../../cuda/kvquant/layout.h"
-#include "../device.h"
+#include "native/shared/kvquant/layout.h"
+#include "native/core/device.h"
 
 namespace iz::kv {
 

@@ -4,10 +4,10 @@
 #include <algorithm>
 #include <cstring>
 
-#include "../error.h"
-#include "cache.h"
+#include "native/shared/error.h"
+#include "native/core/kvquant/cache.h"
 #if INFERZIP_WITH_CUDA
-#include "../../../cuda/kvquant/kernels.h"
+#include "cuda/kvquant/kernels.h"
 #endif
 
 namespace iz::kv {

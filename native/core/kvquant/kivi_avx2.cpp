@@ -1,7 +1,7 @@
 // AVX2 + FMA versions of the 2-bit KIVI inner loops (kivi_cpu.h), chosen at run time when the
 // CPU has them. Same regrouped arithmetic as the portable loops (q*scale per key channel,
 // p*scale per value group, the min terms summed once), codes read through the byte table.
-#include "kivi_avx2.h"
+#include "native/core/kvquant/kivi_avx2.h"
 
 #if IZ_X86_SIMD
 #include <immintrin.h>
@@ -9,8 +9,8 @@
 #include <cmath>
 #include <cstring>
 
-#include "kivi_cpu.h"
-#include "../simd.h"
+#include "native/core/kvquant/kivi_cpu.h"
+#include "native/core/simd.h"
 
 namespace iz::kv::cpu {
 

@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "../simd.h"  // IZ_X86_SIMD: whether the .cpp holds the AVX2 loops or stubs
+#include "native/core/simd.h"  // IZ_X86_SIMD: whether the .cpp holds the AVX2 loops or stubs
 
 namespace iz::kv::cpu {
 

@@ -10,8 +10,8 @@
 #include <cstdint>
 #include <cstring>
 
-#include "../../../cuda/kvquant/codes.h"
-#include "kivi_avx2.h"
+#include "native/shared/kvquant/codes.h"
+#include "native/core/kvquant/kivi_avx2.h"
 
 namespace iz::kv::cpu {
 

@@ -12,11 +12,11 @@
 #include <cmath>
 #include <limits>
 
-#include "../error.h"
-#include "../parallel.h"
-#include "exact.h"
-#include "lanes.h"
-#include "temporal.h"
+#include "native/shared/error.h"
+#include "native/core/parallel.h"
+#include "native/core/tokens/exact.h"
+#include "native/core/tokens/lanes.h"
+#include "native/core/tokens/temporal.h"
 
 namespace iz::tokens {
 

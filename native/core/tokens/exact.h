@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "../error.h"
+#include "native/shared/error.h"
 
 namespace iz::tokens {
 

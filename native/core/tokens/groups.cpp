@@ -4,9 +4,9 @@
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
 #endif
-#include "groups.h"
+#include "native/core/tokens/groups.h"
 
-#include "../parallel.h"
+#include "native/core/parallel.h"
 
 namespace iz::tokens {
 

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "temporal.h"
+#include "native/core/tokens/temporal.h"
 
 namespace iz::tokens {
 

@@ -5,11 +5,11 @@
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
 #endif
-#include "lanes.h"
+#include "native/core/tokens/lanes.h"
 
-#include "../simd.h"
+#include "native/core/simd.h"
 
-#include "../parallel.h"
+#include "native/core/parallel.h"
 
 #if IZ_X86_SIMD
 #define IZ_LANES_AVX2 1

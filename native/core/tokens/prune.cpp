@@ -7,16 +7,16 @@
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
 #endif
-#include "prune.h"
+#include "native/core/tokens/prune.h"
 
 #include <cmath>
 #include <cstring>
 #include <limits>
 
-#include "../error.h"
-#include "../parallel.h"
-#include "exact.h"
-#include "lanes.h"
+#include "native/shared/error.h"
+#include "native/core/parallel.h"
+#include "native/core/tokens/exact.h"
+#include "native/core/tokens/lanes.h"
 
 namespace iz::tokens {
 

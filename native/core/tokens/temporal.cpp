@@ -6,15 +6,15 @@
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
 #endif
-#include "temporal.h"
+#include "native/core/tokens/temporal.h"
 
 #include <algorithm>
 #include <limits>
 
-#include "../error.h"
-#include "../parallel.h"
-#include "exact.h"
-#include "groups.h"
+#include "native/shared/error.h"
+#include "native/core/parallel.h"
+#include "native/core/tokens/exact.h"
+#include "native/core/tokens/groups.h"
 
 namespace iz::tokens {
 

@@ -1,19 +1,19 @@
 // CPU backend of ToMe bipartite soft matching: normalize, cache-blocked cosine
 // scores with a fused row-wise argmax (the score matrix is never stored), top-r by
 // a strict total order, then a deterministic size-weighted scatter-reduce.
-#include "tome.h"
+#include "native/core/tokens/tome.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
 
-#include "../error.h"
-#include "../parallel.h"
-#include "../simd.h"
+#include "native/shared/error.h"
+#include "native/core/parallel.h"
+#include "native/core/simd.h"
 
 #if INFERZIP_WITH_CUDA
-#include "../../../cuda/tokens/tome.h"
+#include "cuda/tokens/tome.h"
 #endif
 
 #if defined(__SSE2__)

@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "../../../cuda/tokens/tome_hd.h"
-#include "../device.h"
+#include "native/shared/tokens/tome_hd.h"
+#include "native/core/device.h"
 
 namespace iz::tokens {
 

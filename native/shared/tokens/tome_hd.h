@@ -6,8 +6,8 @@
 #include <cmath>
 #include <cstdint>
 
-#include "../common/float16.h"
-#include "../common/hd.h"
+#include "native/shared/float16.h"
+#include "native/shared/hd.h"
 
 namespace iz::tokens {
 

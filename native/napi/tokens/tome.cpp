@@ -6,11 +6,11 @@
 #include <memory>
 #include <vector>
 
-#include "../core/tokens/tome.h"
-#include "paired.h"
-#include "registry.h"
-#include "typed_args.h"
-#include "util.h"
+#include "native/core/tokens/tome.h"
+#include "native/napi/paired.h"
+#include "native/napi/registry.h"
+#include "native/napi/tokens/typed_args.h"
+#include "native/napi/util.h"
 
 namespace iz::napi {
 

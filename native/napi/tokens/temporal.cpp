@@ -6,12 +6,12 @@
 #include <memory>
 #include <vector>
 
-#include "../core/tokens/exact.h"
-#include "../core/tokens/temporal.h"
-#include "paired.h"
-#include "registry.h"
-#include "typed_args.h"
-#include "util.h"
+#include "native/core/tokens/exact.h"
+#include "native/core/tokens/temporal.h"
+#include "native/napi/paired.h"
+#include "native/napi/registry.h"
+#include "native/napi/tokens/typed_args.h"
+#include "native/napi/util.h"
 
 namespace iz::napi {
 

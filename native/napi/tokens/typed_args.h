@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "util.h"
+#include "native/napi/util.h"
 
 namespace iz::napi {
 

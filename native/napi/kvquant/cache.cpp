@@ -9,10 +9,10 @@
 
 #include <cstring>
 
-#include "../../cuda/kvquant/encode.h"
-#include "../core/kvquant/cache.h"
-#include "registry.h"
-#include "util.h"
+#include "native/shared/kvquant/encode.h"
+#include "native/core/kvquant/cache.h"
+#include "native/napi/registry.h"
+#include "native/napi/util.h"
 
 namespace iz::napi {
 

@@ -2,7 +2,7 @@
 // backend and CUDA kernels; destinations must start zeroed (codes are OR-ed in).
 #pragma once
 
-#include "layout.h"
+#include "native/shared/kvquant/layout.h"
 
 namespace iz::kv {
 

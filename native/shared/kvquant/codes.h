@@ -6,8 +6,8 @@
 
 #include <math.h>
 
-#include "../common/float16.h"
-#include "../common/hd.h"
+#include "native/shared/float16.h"
+#include "native/shared/hd.h"
 
 namespace iz::kv {
 

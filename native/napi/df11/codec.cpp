@@ -6,15 +6,15 @@
 #include <string>
 #include <vector>
 
-#include "../../cuda/df11/format.h"
-#include "../core/df11/codec.h"
-#include "../core/parallel.h"
-#include "paired.h"
-#include "registry.h"
-#include "util.h"
+#include "native/shared/df11/format.h"
+#include "native/core/df11/codec.h"
+#include "native/core/parallel.h"
+#include "native/napi/paired.h"
+#include "native/napi/registry.h"
+#include "native/napi/util.h"
 
 #if INFERZIP_WITH_CUDA
-#include "../../cuda/df11/decode.h"
+#include "cuda/df11/decode.h"
 #endif
 
 namespace iz::napi {

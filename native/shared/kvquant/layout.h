@@ -22,7 +22,7 @@
 //                    mask bit in INDEX.
 #pragma once
 
-#include "codes.h"
+#include "native/shared/kvquant/codes.h"
 
 namespace iz::kv {
 

@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include "hd.h"
+#include "native/shared/hd.h"
 
 namespace iz {
 

@@ -8,7 +8,7 @@
 // start at bits [t*64 + gap, t*64 + 64) (and before the end of the stream).
 #pragma once
 
-#include "../common/hd.h"
+#include "native/shared/hd.h"
 
 namespace iz {
 namespace df11 {
