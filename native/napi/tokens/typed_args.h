@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "native/napi/options.h"
 #include "native/napi/util.h"
 
 namespace iz::napi {
@@ -22,6 +23,5 @@ inline HostView F32View(const Napi::CallbackInfo& info, size_t i, const char* na
   return v;
 }
 
-inline const float* F32(const HostView& v) { return reinterpret_cast<const float*>(v.data); }
 
 }  // namespace iz::napi
