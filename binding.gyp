@@ -18,8 +18,8 @@
       ],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
-      "# -ffp-contract=off: the token passes reproduce the TypeScript reference bit for bit": "",
-      "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-ffp-contract=off"],
+      "# the same warning and floating-point flags as CMakeLists.txt (INFERZIP_CXX_FLAGS)": "",
+      "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-Wall", "-Wextra", "-Wshadow", "-ffp-contract=off"],
       "xcode_settings": {
         "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
         "CLANG_CXX_LANGUAGE_STANDARD": "c++17"

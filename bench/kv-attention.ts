@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 import { backend } from '../lib/backend.js';
 import { denseAttentionSync, dequantizeKVSync, quantizeKVSync, type KVScheme } from '../lib/kvquant/index.js';
-import { tensor, type Tensor } from '../lib/tensor.js';
+import { tensor } from '../lib/tensor.js';
 
 const quick = process.argv.includes('--quick');
 const HEADS = 8;

@@ -131,7 +131,10 @@ export function collectStoriesKV(tokens: number, seed = 1, temperature = 0.8, pa
     matvec(emb, xn, VOCAB, DIM, logits);
     // seeded sampling at temperature 0.8 (greedy decoding of this tiny model loops quickly)
     let mx = -Infinity, best = 0;
-    for (let i = 0; i < VOCAB; i++) if (logits[i]! > mx) (mx = logits[i]!), (best = i);
+    for (let i = 0; i < VOCAB; i++) if (logits[i]! > mx) {
+      mx = logits[i]!;
+      best = i;
+    }
     if (temperature === 0) {
       ids.push(best);
       continue;

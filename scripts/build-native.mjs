@@ -4,7 +4,7 @@
 //   cmake-js + CMakeLists.txt when CMake is available (CPU backend, plus CUDA when nvcc is found);
 //   node-gyp + binding.gyp otherwise (CPU backend only).
 // Environment: INFERZIP_CUDA=auto|on|off, INFERZIP_CUDA_ARCHS="80-real;90-real",
-//   INFERZIP_SANITIZE=1, INFERZIP_BUILD_DIR=build, INFERZIP_DEBUG=1,
+//   INFERZIP_SANITIZE=1, INFERZIP_BUILD_DIR=build, INFERZIP_DEBUG=1, INFERZIP_WERROR=1 (CI),
 //   INFERZIP_X86_SIMD=off (leave the AVX2 paths out, as on another architecture; CI checks it).
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
@@ -28,7 +28,9 @@ function which(cmd) {
     const p = join(dir, cmd);
     try {
       if (statSync(p).isFile()) return p;
-    } catch {}
+    } catch {
+      // not there: try the next folder
+    }
   }
   return null;
 }
@@ -81,6 +83,7 @@ if (cmake) {
     `--CDINFERZIP_CUDA=${nvcc ? cudaMode : 'off'}`,
     `--CDINFERZIP_SANITIZE=${process.env.INFERZIP_SANITIZE === '1' ? 'ON' : 'OFF'}`,
     `--CDINFERZIP_X86_SIMD=${process.env.INFERZIP_X86_SIMD === 'off' ? 'OFF' : 'ON'}`,
+    `--CDINFERZIP_WERROR=${process.env.INFERZIP_WERROR === '1' ? 'ON' : 'OFF'}`,
   ];
   if (process.env.INFERZIP_CUDA_ARCHS) defs.push(`--CDINFERZIP_CUDA_ARCHS=${process.env.INFERZIP_CUDA_ARCHS}`);
   if (nvcc) log(`CUDA backend: using ${nvcc}`);

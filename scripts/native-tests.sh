@@ -21,7 +21,8 @@ rm -f "${TMPDIR:-/tmp}/iz-fuzz-probe-$$"
 dir="build-native-tests-$(basename "$cxx")"  # one folder per compiler: CMake cannot switch compilers in place
 echo "[native-tests] compiler: $cxx (libFuzzer: $fuzzers)"
 cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER="$cxx" \
-  -DINFERZIP_ADDON=OFF -DINFERZIP_CUDA=off -DINFERZIP_SANITIZE=ON -DINFERZIP_NATIVE_TESTS=ON -DINFERZIP_FUZZERS=$fuzzers >/dev/null
+  -DINFERZIP_ADDON=OFF -DINFERZIP_CUDA=off -DINFERZIP_SANITIZE=ON -DINFERZIP_NATIVE_TESTS=ON -DINFERZIP_FUZZERS=$fuzzers \
+  -DINFERZIP_WERROR="$([ "${INFERZIP_WERROR:-0}" = 1 ] && echo ON || echo OFF)" >/dev/null
 cmake --build "$dir" -j 2
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 "$dir/native/tests/inferzip_native_tests"

@@ -15,7 +15,7 @@ export interface UnitManifest {
   readonly tensors: readonly { readonly name: string; readonly shape: readonly number[]; readonly raw?: boolean }[];
 }
 
-const BUFFER_NAMES = ['encoded_exponent', 'sign_mantissa', 'luts', 'output_positions', 'gaps', 'split_positions'] as const;
+type BufferName = 'encoded_exponent' | 'sign_mantissa' | 'luts' | 'output_positions' | 'gaps' | 'split_positions';
 
 /** Metadata key holding a unit's manifest. */
 export function unitManifestKey(prefix: string): string {
@@ -103,7 +103,7 @@ function aligned(bytes: Uint8Array, size: number): Uint8Array {
 export function unitFromSafetensorsEntries(source: Source, prefix: string, manifest?: UnitManifest): CompressedUnit {
   check(typeof prefix === 'string' && prefix.length > 0, 'prefix must be a non-empty string');
   const src = getter(source);
-  const read = (suffix: (typeof BUFFER_NAMES)[number], dtypes: readonly string[]): Uint8Array => {
+  const read = (suffix: BufferName, dtypes: readonly string[]): Uint8Array => {
     const e = src.get(`${prefix}.${suffix}`);
     if (!e) throw new InferzipError('CORRUPT_DATA', `unit '${prefix}' has no '${prefix}.${suffix}' tensor`);
     if (!dtypes.includes(e.dtype)) throw new InferzipError('CORRUPT_DATA', `'${prefix}.${suffix}' is ${e.dtype}; expected ${dtypes.join(' or ')}`);

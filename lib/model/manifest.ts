@@ -144,7 +144,7 @@ export function parseManifest(metadata: Readonly<Record<string, string>>): Parse
     if (names.has(f.name)) bad(`file name '${f.name}' appears twice`);
     names.add(f.name);
     if (f.size < 8 + f.headerLength) bad(`files[${i}] is smaller than its header`);
-    if (/[^\x00-\xff]/.test(f.header)) bad(`header of '${f.name}' is not a byte string`);
+    if (/[\u0100-\uffff]/.test(f.header)) bad(`header of '${f.name}' is not a byte string`);
     const headerBytes = latin1ToBytes(f.header);
     if (headerBytes.byteLength !== f.headerLength || f.header.length !== f.headerLength) bad(`header of '${f.name}' holds ${headerBytes.byteLength} bytes, expected ${f.headerLength}`);
     const dataSize = f.size - 8 - f.headerLength;
@@ -158,7 +158,7 @@ export function parseManifest(metadata: Readonly<Record<string, string>>): Parse
   if (m.index !== undefined) {
     if (!isObj(m.index) || !isSafeFileName(m.index.name) || typeof m.index.data !== 'string' || !/^[0-9a-f]{64}$/.test(String(m.index.sha256))) bad('index is malformed');
     if (names.has(m.index.name)) bad(`index name '${m.index.name}' clashes with a shard`);
-    if (/[^\x00-\xff]/.test(m.index.data)) bad('index data is not a byte string');
+    if (/[\u0100-\uffff]/.test(m.index.data)) bad('index data is not a byte string');
   }
 
   const unitOf = new Map<string, string>();

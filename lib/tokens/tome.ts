@@ -8,7 +8,7 @@ import { DeviceTensor } from '../device-tensor.js';
 import { InferzipError, check, nativeAwait, nativeCall } from '../errors.js';
 import { native } from '../native.js';
 import { assertTensor, castFloat, tensor, toFloat32, type Tensor } from '../tensor.js';
-import type { NativeTomeHostResult } from './native.js';
+import type { NativeTomeDeviceResult, NativeTomeHostResult } from './native.js';
 import { SourceMap } from './source-map.js';
 import { FLOAT_DTYPES, checkFinite, checkInt, type FloatDType } from './validate.js';
 
@@ -200,7 +200,7 @@ function deviceArgs(x: DeviceTensor, o: MergeTokensOptions, p: Plan): Parameters
   return [x.buffer, metric, sizes, p.protect, p.batch, p.n, p.c, p.cm, p.r, p.keepOrder, x.dtype];
 }
 
-function deviceResult<T extends Tensor | DeviceTensor>(x: DeviceTensor, res: { x: import('../native.js').NativeBuffer; sizes: import('../native.js').NativeBuffer; dest: import('../native.js').NativeBuffer }, p: Plan): MergeResult<T> {
+function deviceResult<T extends Tensor | DeviceTensor>(x: DeviceTensor, res: NativeTomeDeviceResult, p: Plan): MergeResult<T> {
   const nOut = p.n - p.r;
   const tokens = new DeviceTensor(x.dtype, p.batched ? [p.batch, nOut, p.c] : [nOut, p.c], res.x);
   const sizes = new DeviceTensor('f32', p.batched ? [p.batch, nOut] : [nOut], res.sizes);

@@ -46,10 +46,12 @@ const BackendInfo& GetBackendInfo() {
 }
 
 namespace {
+#if INFERZIP_WITH_CUDA
 void RequireCuda() {
   const auto& info = GetBackendInfo();
   if (!info.cuda_available) Fail(ErrorCode::NoDevice, "CUDA memory requested but no CUDA device is usable: " + info.reason);
 }
+#endif
 void CheckRange(size_t offset, size_t n, size_t size, const char* what) {
   if (offset > size || n > size - offset) {
     Fail(ErrorCode::InvalidArgument, std::string(what) + ": range [" + std::to_string(offset) + ", " +

@@ -36,8 +36,8 @@ Napi::Value BackendInfoJs(const Napi::CallbackInfo& info) {
   return out;
 }
 
-Napi::Value SetThreadsJs(const Napi::CallbackInfo& info) {
-  return Guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+Napi::Value SetThreadsJs(const Napi::CallbackInfo& call) {
+  return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
     SetCpuThreads(static_cast<int>(ArgInt(info, 0, "threads", 0, 1024)));
     return Napi::Number::New(info.Env(), CpuThreads());
   });

@@ -31,8 +31,8 @@ class NativeBuffer : public Napi::ObjectWrap<NativeBuffer> {
   }
 
   // new NativeBuffer(device, bytes, zero?) or, internally, new NativeBuffer(External<MemoryPtr>)
-  explicit NativeBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeBuffer>(info) {
-    Guard(info, [this](const Napi::CallbackInfo& info) -> Napi::Value {
+  explicit NativeBuffer(const Napi::CallbackInfo& call) : Napi::ObjectWrap<NativeBuffer>(call) {
+    Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
       if (info.Length() == 1 && info[0].IsExternal()) {
         memory_ = *info[0].As<Napi::External<MemoryPtr>>().Data();
       } else {
@@ -71,8 +71,8 @@ class NativeBuffer : public Napi::ObjectWrap<NativeBuffer> {
   Napi::Value Disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !memory_); }
 
   // upload(src, dstOffset)
-  Napi::Value Upload(const Napi::CallbackInfo& info) {
-    return Guard(info, [this](const Napi::CallbackInfo& info) -> Napi::Value {
+  Napi::Value Upload(const Napi::CallbackInfo& call) {
+    return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
       auto mem = memory(info.Env());
       HostView src = ArgHostView(info, 0, "source");
       auto offset = static_cast<size_t>(ArgInt(info, 1, "offset", 0, int64_t(kMaxAllocationBytes)));
@@ -82,8 +82,8 @@ class NativeBuffer : public Napi::ObjectWrap<NativeBuffer> {
   }
 
   // download(dst, srcOffset)
-  Napi::Value Download(const Napi::CallbackInfo& info) {
-    return Guard(info, [this](const Napi::CallbackInfo& info) -> Napi::Value {
+  Napi::Value Download(const Napi::CallbackInfo& call) {
+    return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
       auto mem = memory(info.Env());
       HostView dst = ArgHostView(info, 0, "destination");
       auto offset = static_cast<size_t>(ArgInt(info, 1, "offset", 0, int64_t(kMaxAllocationBytes)));
@@ -92,8 +92,8 @@ class NativeBuffer : public Napi::ObjectWrap<NativeBuffer> {
     });
   }
 
-  Napi::Value UploadAsync(const Napi::CallbackInfo& info) {
-    return Guard(info, [this](const Napi::CallbackInfo& info) -> Napi::Value {
+  Napi::Value UploadAsync(const Napi::CallbackInfo& call) {
+    return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
       auto mem = memory(info.Env());
       HostView src = ArgHostView(info, 0, "source");
       auto offset = static_cast<size_t>(ArgInt(info, 1, "offset", 0, int64_t(kMaxAllocationBytes)));
@@ -104,8 +104,8 @@ class NativeBuffer : public Napi::ObjectWrap<NativeBuffer> {
     });
   }
 
-  Napi::Value DownloadAsync(const Napi::CallbackInfo& info) {
-    return Guard(info, [this](const Napi::CallbackInfo& info) -> Napi::Value {
+  Napi::Value DownloadAsync(const Napi::CallbackInfo& call) {
+    return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
       auto mem = memory(info.Env());
       HostView dst = ArgHostView(info, 0, "destination");
       auto offset = static_cast<size_t>(ArgInt(info, 1, "offset", 0, int64_t(kMaxAllocationBytes)));
@@ -117,8 +117,8 @@ class NativeBuffer : public Napi::ObjectWrap<NativeBuffer> {
   }
 
   // copyFrom(src: NativeBuffer, dstOffset, srcOffset, bytes)
-  Napi::Value CopyFrom(const Napi::CallbackInfo& info) {
-    return Guard(info, [this](const Napi::CallbackInfo& info) -> Napi::Value {
+  Napi::Value CopyFrom(const Napi::CallbackInfo& call) {
+    return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
       auto mem = memory(info.Env());
       MemoryPtr src = ArgMemory(info, 0, "source");
       auto dst_off = static_cast<size_t>(ArgInt(info, 1, "dstOffset", 0, int64_t(kMaxAllocationBytes)));

@@ -26,18 +26,18 @@ struct PairedOp {
 template <typename Args, typename Result>
 void ExportPaired(Napi::Env env, Napi::Object exports, PairedOp<Args, Result> op) {
   const std::string name = op.name;
-  exports.Set(name, Napi::Function::New(env, [op](const Napi::CallbackInfo& info) {
-    return Guard(info, [op](const Napi::CallbackInfo& info) -> Napi::Value {
+  exports.Set(name, Napi::Function::New(env, [op](const Napi::CallbackInfo& call) {
+    return Guard(call, [op](const Napi::CallbackInfo& info) -> Napi::Value {
       const Args a = op.parse(info);
       return op.to_js(info.Env(), op.run(a));
     });
   }, name));
-  exports.Set(name + "Async", Napi::Function::New(env, [op](const Napi::CallbackInfo& info) {
-    return Guard(info, [op](const Napi::CallbackInfo& info) -> Napi::Value {
+  exports.Set(name + "Async", Napi::Function::New(env, [op](const Napi::CallbackInfo& call) {
+    return Guard(call, [op](const Napi::CallbackInfo& info) -> Napi::Value {
       auto a = std::make_shared<Args>(op.parse(info));
       return RunAsync(info.Env(), op.name, [a, op]() -> Completion {
         auto r = std::make_shared<Result>(op.run(*a));
-        return [r, op](Napi::Env env) { return op.to_js(env, *r); };
+        return [r, op](Napi::Env done_env) { return op.to_js(done_env, *r); };
       });
     });
   }, name + "Async"));

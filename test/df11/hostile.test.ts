@@ -144,13 +144,12 @@ describe('df11 decoder: hostile units give CORRUPT_DATA', () => {
       for (let f = 0; f < flips; f++) { const at = Math.floor(r() * buf.byteLength); buf[at] = buf[at]! ^ (1 << Math.floor(r() * 8)); }
       const unit = tamper(base, { [key]: buf });
       let cpu: Uint16Array | string;
-      let sim: Uint16Array | string;
       try {
         cpu = decompressSync(unit).x!.data;
       } catch (e) {
         cpu = (e as InferzipError).code;
       }
-      sim = simulated(unit);
+      const sim = simulated(unit);
       if (typeof cpu === 'string') {
         expect(cpu).toBe('CORRUPT_DATA');
         rejected++;

@@ -2,7 +2,6 @@ import ndarray from 'ndarray';
 import { describe, expect, it } from 'vitest';
 
 import {
-  InferzipError,
   bf16BitsToF32,
   bf16ToF32,
   castFloat,

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 
-import { InferzipError } from '../../lib/errors.js';
 import { tensor } from '../../lib/tensor.js';
 import { DynamicKVPruner, meanAttention, mergeByAttention, mergeByAttentionSync, pruneByAttention, pruneByAttentionSync } from '../../lib/tokens/index.js';
 import { codeOf, codeOfAsync } from '../errors.js';

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 
-import { InferzipError } from '../../lib/errors.js';
 import { castFloat, tensor, toFloat32 } from '../../lib/tensor.js';
 import { temporalMerge, temporalMergeSync } from '../../lib/tokens/index.js';
 import { densityPeakClusters, segmentFrames } from './native-hooks.js';

@@ -11,7 +11,7 @@ import {
   mergeTokens,
   mergeTokensSync,
   scheduleTokens,
-  SourceMap,
+  type SourceMap,
   type MergeResult,
 } from '../../lib/tokens/index.js';
 import { rng } from './random.js';

@@ -268,8 +268,8 @@ Decoded Decode(const DecodeArgs& a) {
 Napi::Value DecodedJs(Napi::Env env, const Decoded&) { return env.Undefined(); }
 
 // The CUDA kernel's per-thread steps run serially on the CPU (tests compare it with the fast decoder).
-Napi::Value SimulateKernel(const Napi::CallbackInfo& info) {
-  return Guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+Napi::Value SimulateKernel(const Napi::CallbackInfo& call) {
+  return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
     DecodeArgs a = ParseDecodeArgs(info);
     RunDecode(a, true);
     return info.Env().Undefined();
@@ -277,8 +277,8 @@ Napi::Value SimulateKernel(const Napi::CallbackInfo& info) {
 }
 
 // Exponent histogram of BF16 bits -> Float64Array(256).
-Napi::Value Histogram(const Napi::CallbackInfo& info) {
-  return Guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+Napi::Value Histogram(const Napi::CallbackInfo& call) {
+  return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
     HostView v = ArgHostView(info, 0, "data");
     if (!info[0].IsTypedArray() || v.type != napi_uint16_array) ThrowJs(info.Env(), ErrorCode::DtypeMismatch, "'data' must be a Uint16Array (BF16 bits)");
     auto h = df11::ExponentHistogram(reinterpret_cast<const uint16_t*>(v.data), v.bytes / 2);

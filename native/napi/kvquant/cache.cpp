@@ -121,8 +121,8 @@ class KvCacheHandle : public Napi::ObjectWrap<KvCacheHandle> {
     exports.Set("KvCacheHandle", fn);
   }
 
-  explicit KvCacheHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<KvCacheHandle>(info) {
-    Guard(info, [this](const Napi::CallbackInfo& info) -> Napi::Value {
+  explicit KvCacheHandle(const Napi::CallbackInfo& call) : Napi::ObjectWrap<KvCacheHandle>(call) {
+    Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
       CacheOptions opt = ParseOptions(ArgObject(info, 0, "options"));
       shared_ = std::make_shared<Shared>();
       shared_->cache = std::make_unique<KvCache>(opt);
@@ -171,14 +171,14 @@ class KvCacheHandle : public Napi::ObjectWrap<KvCacheHandle> {
     };
   }
 
-  Napi::Value Append(const Napi::CallbackInfo& info) {
-    return Guard(info, [this](const Napi::CallbackInfo& info) -> Napi::Value {
+  Napi::Value Append(const Napi::CallbackInfo& call) {
+    return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
       PrepareAppend(info)();
       return info.Env().Undefined();
     });
   }
-  Napi::Value AppendAsync(const Napi::CallbackInfo& info) {
-    return Guard(info, [this](const Napi::CallbackInfo& info) -> Napi::Value {
+  Napi::Value AppendAsync(const Napi::CallbackInfo& call) {
+    return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
       auto work = PrepareAppend(info);
       return RunAsync(info.Env(), "kvAppend", [work]() -> Completion {
         work();
@@ -186,8 +186,8 @@ class KvCacheHandle : public Napi::ObjectWrap<KvCacheHandle> {
       });
     });
   }
-  Napi::Value Finalize(const Napi::CallbackInfo& info) {
-    return Guard(info, [this](const Napi::CallbackInfo& info) -> Napi::Value {
+  Napi::Value Finalize(const Napi::CallbackInfo& call) {
+    return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
       auto sh = Get(info.Env());
       std::lock_guard<std::mutex> lock(sh->mu);
       sh->cache->Finalize();
@@ -213,11 +213,11 @@ class KvCacheHandle : public Napi::ObjectWrap<KvCacheHandle> {
       return out;
     };
   }
-  Napi::Value Attention(const Napi::CallbackInfo& info) {
-    return Guard(info, [this](const Napi::CallbackInfo& info) -> Napi::Value { return NewF32(info.Env(), PrepareAttention(info)()); });
+  Napi::Value Attention(const Napi::CallbackInfo& call) {
+    return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value { return NewF32(info.Env(), PrepareAttention(info)()); });
   }
-  Napi::Value AttentionAsync(const Napi::CallbackInfo& info) {
-    return Guard(info, [this](const Napi::CallbackInfo& info) -> Napi::Value {
+  Napi::Value AttentionAsync(const Napi::CallbackInfo& call) {
+    return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
       auto work = PrepareAttention(info);
       return RunAsync(info.Env(), "kvAttention", [work]() -> Completion {
         auto out = std::make_shared<std::vector<float>>(work());
@@ -256,16 +256,16 @@ class KvCacheHandle : public Napi::ObjectWrap<KvCacheHandle> {
     IZ_CHECK(n == expected, Internal, "the cache changed size during dequantize");
     job.sh->cache->Dequantize(job.k, job.v);
   }
-  Napi::Value Dequantize(const Napi::CallbackInfo& info) {
-    return Guard(info, [this](const Napi::CallbackInfo& info) -> Napi::Value {
+  Napi::Value Dequantize(const Napi::CallbackInfo& call) {
+    return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
       DequantJob job = PrepareDequantize(info.Env());
       size_t n = job.out->Value().Get("k").As<Napi::Float32Array>().ElementLength();
       RunDequantize(job, n);
       return job.out->Value();
     });
   }
-  Napi::Value DequantizeAsync(const Napi::CallbackInfo& info) {
-    return Guard(info, [this](const Napi::CallbackInfo& info) -> Napi::Value {
+  Napi::Value DequantizeAsync(const Napi::CallbackInfo& call) {
+    return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
       DequantJob job = PrepareDequantize(info.Env());
       size_t n = job.out->Value().Get("k").As<Napi::Float32Array>().ElementLength();
       return RunAsync(info.Env(), "kvDequantize", [job, n]() -> Completion {
@@ -275,8 +275,8 @@ class KvCacheHandle : public Napi::ObjectWrap<KvCacheHandle> {
     });
   }
 
-  Napi::Value Stats(const Napi::CallbackInfo& info) {
-    return Guard(info, [this](const Napi::CallbackInfo& info) -> Napi::Value {
+  Napi::Value Stats(const Napi::CallbackInfo& call) {
+    return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
       auto sh = Get(info.Env());
       std::lock_guard<std::mutex> lock(sh->mu);
       return StatsJs(info.Env(), sh->cache->Stats());
@@ -285,8 +285,8 @@ class KvCacheHandle : public Napi::ObjectWrap<KvCacheHandle> {
 
   // plane(i) -> { buffer: NativeBuffer, stride } | null. The buffer shares the plane's
   // memory (valid until the next append grows it).
-  Napi::Value Plane(const Napi::CallbackInfo& info) {
-    return Guard(info, [this](const Napi::CallbackInfo& info) -> Napi::Value {
+  Napi::Value Plane(const Napi::CallbackInfo& call) {
+    return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
       auto sh = Get(info.Env());
       int p = static_cast<int>(ArgInt(info, 0, "plane", 0, kv::kNumPlanes - 1));
       std::lock_guard<std::mutex> lock(sh->mu);
@@ -299,8 +299,8 @@ class KvCacheHandle : public Napi::ObjectWrap<KvCacheHandle> {
     });
   }
 
-  Napi::Value GetState(const Napi::CallbackInfo& info) {
-    return Guard(info, [this](const Napi::CallbackInfo& info) -> Napi::Value {
+  Napi::Value GetState(const Napi::CallbackInfo& call) {
+    return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
       Napi::Env env = info.Env();
       auto sh = Get(env);
       std::lock_guard<std::mutex> lock(sh->mu);
@@ -343,8 +343,8 @@ class KvCacheHandle : public Napi::ObjectWrap<KvCacheHandle> {
     });
   }
 
-  Napi::Value SetState(const Napi::CallbackInfo& info) {
-    return Guard(info, [this](const Napi::CallbackInfo& info) -> Napi::Value {
+  Napi::Value SetState(const Napi::CallbackInfo& call) {
+    return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
       Napi::Env env = info.Env();
       auto sh = Get(env);
       Napi::Object o = ArgObject(info, 0, "state");
@@ -421,8 +421,8 @@ class KvCacheHandle : public Napi::ObjectWrap<KvCacheHandle> {
 };
 
 // denseAttention(q, batch, qHeads, nq, k, v, heads, T, d, scale, causal, async)
-Napi::Value DenseAttentionJs(const Napi::CallbackInfo& info) {
-  return Guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+Napi::Value DenseAttentionJs(const Napi::CallbackInfo& call) {
+  return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
     int batch = static_cast<int>(ArgInt(info, 1, "batch", 1, 1 << 20));
     int q_heads = static_cast<int>(ArgInt(info, 2, "qHeads", 1, 1 << 16));
     int64_t nq = ArgInt(info, 3, "queries", 1, int64_t(1) << 31);
@@ -456,8 +456,8 @@ Napi::Value DenseAttentionJs(const Napi::CallbackInfo& info) {
 // --- scalar primitives (the spec's check vectors run through the shared headers) ---
 
 // kvPackCodes(codes: Uint32Array, bits) -> Uint32Array
-Napi::Value PackCodes(const Napi::CallbackInfo& info) {
-  return Guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+Napi::Value PackCodes(const Napi::CallbackInfo& call) {
+  return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
     HostView codes = ArgHostView(info, 0, "codes");
     int bits = static_cast<int>(ArgInt(info, 1, "bits", 1, 16));
     IZ_CHECK(32 % bits == 0, InvalidArgument, "bits must divide 32");
@@ -475,8 +475,8 @@ Napi::Value PackCodes(const Napi::CallbackInfo& info) {
 }
 
 // kvQuantizeGroup(values: Float32Array, bits) -> { codes, scale, min, values }
-Napi::Value QuantizeGroup(const Napi::CallbackInfo& info) {
-  return Guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+Napi::Value QuantizeGroup(const Napi::CallbackInfo& call) {
+  return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
     HostView v = ArgHostView(info, 0, "values");
     int bits = static_cast<int>(ArgInt(info, 1, "bits", 1, 8));
     IZ_CHECK(32 % bits == 0, InvalidArgument, "bits must divide 32");
@@ -502,8 +502,8 @@ Napi::Value QuantizeGroup(const Napi::CallbackInfo& info) {
 }
 
 // kvTernary(values) -> { digits, scale, values } ; kvSign(values, scale) -> values
-Napi::Value Ternary(const Napi::CallbackInfo& info) {
-  return Guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+Napi::Value Ternary(const Napi::CallbackInfo& call) {
+  return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
     HostView v = ArgHostView(info, 0, "values");
     size_t n = v.bytes / 4;
     const float* x = F32(v, n, "values");
@@ -529,8 +529,8 @@ Napi::Value Ternary(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value SignCodes(const Napi::CallbackInfo& info) {
-  return Guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+Napi::Value SignCodes(const Napi::CallbackInfo& call) {
+  return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
     HostView v = ArgHostView(info, 0, "values");
     float scale = static_cast<float>(ArgNumber(info, 1, "scale"));
     size_t n = v.bytes / 4;
@@ -542,8 +542,8 @@ Napi::Value SignCodes(const Napi::CallbackInfo& info) {
 }
 
 // kvFp8(values, format) -> { bytes: Uint8Array, values: Float32Array }
-Napi::Value Fp8(const Napi::CallbackInfo& info) {
-  return Guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+Napi::Value Fp8(const Napi::CallbackInfo& call) {
+  return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
     HostView v = ArgHostView(info, 0, "values");
     int format = static_cast<int>(ArgInt(info, 1, "format", 0, 1));
     size_t n = v.bytes / 4;

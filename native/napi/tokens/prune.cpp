@@ -41,8 +41,8 @@ Attention ParseAttention(const Napi::CallbackInfo& info, size_t i) {
 }
 
 // attention, heads, n -> Float32Array [n]
-Napi::Value MeanAttentionJs(const Napi::CallbackInfo& info) {
-  return Guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+Napi::Value MeanAttentionJs(const Napi::CallbackInfo& call) {
+  return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
     const Attention a = ParseAttention(info, 0);
     return ToFloat32Array(info.Env(), MeanAttention(F32(a.view), a.heads, a.n));
   });

@@ -97,8 +97,8 @@ TemporalResult RunHoliTom(const HoliTomArgs& a) {
 }
 
 // (stable Uint8Array [(t - 1) * p], t, p) -> Int32Array [first0, last0, first1, ...]
-Napi::Value SegmentFramesJs(const Napi::CallbackInfo& info) {
-  return Guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+Napi::Value SegmentFramesJs(const Napi::CallbackInfo& call) {
+  return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
     const int64_t t = ArgInt(info, 1, "t", 1, 1 << 20);
     const int64_t p = ArgInt(info, 2, "p", 0, kMaxDim);
     const HostView stable = ArgHostView(info, 0, "stable");
@@ -113,8 +113,8 @@ Napi::Value SegmentFramesJs(const Napi::CallbackInfo& info) {
 }
 
 // (x Float32Array [rows, c], c, ids Int32Array, centres, knn) -> { centres, label }
-Napi::Value DensityPeakClustersJs(const Napi::CallbackInfo& info) {
-  return Guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+Napi::Value DensityPeakClustersJs(const Napi::CallbackInfo& call) {
+  return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
     const int64_t c = ArgInt(info, 1, "c", 1, kMaxDim);
     const HostView x = ArgHostView(info, 0, "x");
     IZ_CHECK(x.type == napi_float32_array && x.bytes % (4 * c) == 0, ShapeMismatch, "x must be a Float32Array [rows, c]");

@@ -134,8 +134,8 @@ iz::tokens::TomeDeviceResult RunDevice(const DeviceArgs& a) {
 }
 
 // (metric Float32Array, protect|null, batch, n, cm) -> { bestB: Int32Array, score: Float32Array }
-Napi::Value TomeBestMatchJs(const Napi::CallbackInfo& info) {
-  return Guard(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+Napi::Value TomeBestMatchJs(const Napi::CallbackInfo& call) {
+  return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
     TomeShape s;
     s.batch = ArgInt(info, 2, "batch", 1, int64_t(1) << 30);
     s.n = ArgInt(info, 3, "n", 1, int64_t(1) << 30);
