@@ -2,7 +2,7 @@
 // (one thread and all threads, sync entry points) beside the previous TypeScript
 // implementation (test/tokens/reference), both on the same inputs in the same process.
 // Every case first checks that both give bit-identical tokens.
-import { castFloat, mergeByAttentionSync, pruneByAttentionSync, setThreads, temporalMergeSync, tensor, type Tensor, type TemporalMergeOptions } from '../lib/index.js';
+import { castFloat, mergeByAttentionSync, pruneByAttentionSync, setThreads, mergeTemporalSync, tensor, type Tensor, type MergeTemporalOptions } from '../lib/index.js';
 import * as refPrune from '../test/tokens/reference/prune.js';
 import * as refTemporal from '../test/tokens/reference/temporal.js';
 
@@ -71,18 +71,18 @@ function cases(): Case[] {
   }
   {
     const frames = video(32, 1024, 0.5, 7);
-    const o: TemporalMergeOptions = { method: 'dycoke', pruneRatio: 0.7, mode: 'merge' };
-    out.push({ name: 'DyCoke merge: T = 32, P = 196, C = 1024', native: () => temporalMergeSync(frames, o), reference: () => refTemporal.temporalMerge(frames, o) });
+    const o: MergeTemporalOptions = { method: 'dycoke', pruneRatio: 0.7, mode: 'merge' };
+    out.push({ name: 'DyCoke merge: T = 32, P = 196, C = 1024', native: () => mergeTemporalSync(frames, o), reference: () => refTemporal.mergeTemporal(frames, o) });
   }
   {
     const frames = video(16, 1024, 0.5, 8);
-    const o: TemporalMergeOptions = { method: 'holitom', grid: [14, 14] };
-    out.push({ name: 'HoliTom: T = 16, P = 196, C = 1024, half the positions dynamic (1568 tokens clustered)', native: () => temporalMergeSync(frames, o), reference: () => refTemporal.temporalMerge(frames, o) });
+    const o: MergeTemporalOptions = { method: 'holitom', grid: [14, 14] };
+    out.push({ name: 'HoliTom: T = 16, P = 196, C = 1024, half the positions dynamic (1568 tokens clustered)', native: () => mergeTemporalSync(frames, o), reference: () => refTemporal.mergeTemporal(frames, o) });
   }
   {
     const frames = video(32, 1024, 0.5, 9);
-    const o: TemporalMergeOptions = { method: 'holitom', grid: [14, 14] };
-    out.push({ name: 'HoliTom: T = 32, P = 196, C = 1024, half the positions dynamic (3136 tokens clustered, 2 chunks)', native: () => temporalMergeSync(frames, o), reference: () => refTemporal.temporalMerge(frames, o) });
+    const o: MergeTemporalOptions = { method: 'holitom', grid: [14, 14] };
+    out.push({ name: 'HoliTom: T = 32, P = 196, C = 1024, half the positions dynamic (3136 tokens clustered, 2 chunks)', native: () => mergeTemporalSync(frames, o), reference: () => refTemporal.mergeTemporal(frames, o) });
   }
   return out;
 }

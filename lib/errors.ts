@@ -12,6 +12,7 @@ export type InferzipErrorCode =
   | 'IO_ERROR'
   | 'NO_DEVICE'
   | 'UNSUPPORTED'
+  | 'BUSY'
   | 'NATIVE_LOAD_FAILED'
   | 'INTERNAL';
 
@@ -25,6 +26,7 @@ const CODES: ReadonlySet<string> = new Set<InferzipErrorCode>([
   'IO_ERROR',
   'NO_DEVICE',
   'UNSUPPORTED',
+  'BUSY',
   'NATIVE_LOAD_FAILED',
   'INTERNAL',
 ]);

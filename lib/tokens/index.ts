@@ -13,12 +13,12 @@ export {
   type ProtectedTokens,
 } from './tome.js';
 export {
-  temporalMerge,
-  temporalMergeSync,
+  mergeTemporal,
+  mergeTemporalSync,
   type DyCokeOptions,
   type HoliTomOptions,
-  type TemporalMergeOptions,
-  type TemporalMergeResult,
+  type MergeTemporalOptions,
+  type MergeTemporalResult,
 } from './temporal.js';
 export {
   DynamicKVPruner,

@@ -15,25 +15,36 @@ export interface NativeTomeDeviceResult {
   dest: NativeBuffer;
 }
 
+/** Options of one native ToMe step on host arrays. */
+export interface NativeTomeHostArgs {
+  x: Float32Array;
+  metric?: Float32Array;
+  sizes?: Float32Array;
+  /** 0/1 per token: never merged. */
+  protect?: Uint8Array;
+  batch: number;
+  n: number;
+  c: number;
+  cm: number;
+  r: number;
+  keepOrder: boolean;
+}
+
+/** Options of one native ToMe step on device memory. */
+export interface NativeTomeDeviceArgs extends Omit<NativeTomeHostArgs, 'x' | 'metric' | 'sizes'> {
+  x: NativeBuffer;
+  metric?: NativeBuffer;
+  sizes?: NativeBuffer;
+  dtype: 'f32' | 'f16' | 'bf16' | string;
+}
+
 declare module '../native.js' {
   interface NativeAddon {
-    tomeMerge(
-      x: Float32Array, metric: Float32Array | null, sizes: Float32Array | null, protect: Uint8Array | null,
-      batch: number, n: number, c: number, cm: number, r: number, keepOrder: boolean,
-    ): NativeTomeHostResult;
-    tomeMergeAsync(
-      x: Float32Array, metric: Float32Array | null, sizes: Float32Array | null, protect: Uint8Array | null,
-      batch: number, n: number, c: number, cm: number, r: number, keepOrder: boolean,
-    ): Promise<NativeTomeHostResult>;
-    tomeMergeDevice(
-      x: NativeBuffer, metric: NativeBuffer | null, sizes: NativeBuffer | null, protect: Uint8Array | null,
-      batch: number, n: number, c: number, cm: number, r: number, keepOrder: boolean, dtype: string,
-    ): NativeTomeDeviceResult;
-    tomeMergeDeviceAsync(
-      x: NativeBuffer, metric: NativeBuffer | null, sizes: NativeBuffer | null, protect: Uint8Array | null,
-      batch: number, n: number, c: number, cm: number, r: number, keepOrder: boolean, dtype: string,
-    ): Promise<NativeTomeDeviceResult>;
-    tomeBestMatch(metric: Float32Array, protect: Uint8Array | null, batch: number, n: number, cm: number): { bestB: Int32Array; score: Float32Array };
+    tokensTomeMerge(args: NativeTomeHostArgs): NativeTomeHostResult;
+    tokensTomeMergeAsync(args: NativeTomeHostArgs): Promise<NativeTomeHostResult>;
+    tokensTomeMergeDevice(args: NativeTomeDeviceArgs): NativeTomeDeviceResult;
+    tokensTomeMergeDeviceAsync(args: NativeTomeDeviceArgs): Promise<NativeTomeDeviceResult>;
+    tokensTomeBestMatch(args: { metric: Float32Array; protect?: Uint8Array; batch: number; n: number; cm: number }): { bestB: Int32Array; score: Float32Array };
   }
 }
 
@@ -72,26 +83,73 @@ export interface NativeTemporalResult {
   segments: Int32Array;
 }
 
-type PruneArgs = [attention: Float32Array, heads: number, n: number, start: number, end: number, keep: number, tokens: ArrayBufferView | null, batch: number, rowBytes: number];
-type KVStepArgs = [attention: Float32Array, heads: number, n: number, start: number, end: number, previous: Float32Array | null, hasKept: boolean, keep: number, threshold: number];
-type AttentionMergeArgs = [x: Float32Array, n: number, c: number, attention: Float32Array, heads: number, start: number, end: number, keep: number, sizes: Float32Array | null];
-type DyCokeArgs = [x: Float32Array, t: number, p: number, c: number, keep: number, merge: boolean];
-type HoliTomArgs = [x: Float32Array, t: number, p: number, c: number, tau: number, gridH: number, gridW: number, pool: number, keepRatio: number, attentionShare: number, knn: number, attention: Float32Array | null];
+/** Last-token attention [heads, n] as the native passes take it. */
+interface NativeAttentionArgs {
+  attention: Float32Array;
+  heads: number;
+  n: number;
+}
+export interface NativePruneArgs extends NativeAttentionArgs {
+  start: number;
+  end: number;
+  keep: number;
+  /** Rows to gather: batch x n rows of rowBytes bytes. */
+  tokens?: ArrayBufferView;
+  batch: number;
+  rowBytes: number;
+}
+export interface NativeKVStepArgs extends NativeAttentionArgs {
+  start: number;
+  end: number;
+  previous?: Float32Array;
+  hasKept: boolean;
+  keep: number;
+  threshold: number;
+}
+export interface NativeAttentionMergeArgs extends NativeAttentionArgs {
+  tokens: Float32Array;
+  c: number;
+  start: number;
+  end: number;
+  keep: number;
+  sizes?: Float32Array;
+}
+interface NativeVideoArgs {
+  /** [t, p, c] */
+  frames: Float32Array;
+  t: number;
+  p: number;
+  c: number;
+}
+export interface NativeDyCokeArgs extends NativeVideoArgs {
+  keep: number;
+  merge: boolean;
+}
+export interface NativeHoliTomArgs extends NativeVideoArgs {
+  tau: number;
+  gridH: number;
+  gridW: number;
+  pool: number;
+  keepRatio: number;
+  attentionShare: number;
+  knn: number;
+  attention?: Float32Array;
+}
 
 declare module '../native.js' {
   interface NativeAddon {
-    meanAttention(attention: Float32Array, heads: number, n: number): Float32Array;
-    pruneByAttention(...args: PruneArgs): NativePruneResult;
-    pruneByAttentionAsync(...args: PruneArgs): Promise<NativePruneResult>;
-    kvPruneStep(...args: KVStepArgs): NativeKVStepResult;
-    kvPruneStepAsync(...args: KVStepArgs): Promise<NativeKVStepResult>;
-    mergeByAttention(...args: AttentionMergeArgs): NativeAttentionMergeResult;
-    mergeByAttentionAsync(...args: AttentionMergeArgs): Promise<NativeAttentionMergeResult>;
-    dycokeMerge(...args: DyCokeArgs): NativeTemporalResult;
-    dycokeMergeAsync(...args: DyCokeArgs): Promise<NativeTemporalResult>;
-    holitomMerge(...args: HoliTomArgs): NativeTemporalResult;
-    holitomMergeAsync(...args: HoliTomArgs): Promise<NativeTemporalResult>;
-    segmentFrames(stable: Uint8Array, t: number, p: number): Int32Array;
-    densityPeakClusters(x: Float32Array, c: number, ids: Int32Array, centres: number, knn: number): { centres: Int32Array; label: Int32Array };
+    tokensMeanAttention(args: NativeAttentionArgs): Float32Array;
+    tokensPruneByAttention(args: NativePruneArgs): NativePruneResult;
+    tokensPruneByAttentionAsync(args: NativePruneArgs): Promise<NativePruneResult>;
+    tokensKvPruneStep(args: NativeKVStepArgs): NativeKVStepResult;
+    tokensKvPruneStepAsync(args: NativeKVStepArgs): Promise<NativeKVStepResult>;
+    tokensMergeByAttention(args: NativeAttentionMergeArgs): NativeAttentionMergeResult;
+    tokensMergeByAttentionAsync(args: NativeAttentionMergeArgs): Promise<NativeAttentionMergeResult>;
+    tokensDycokeMerge(args: NativeDyCokeArgs): NativeTemporalResult;
+    tokensDycokeMergeAsync(args: NativeDyCokeArgs): Promise<NativeTemporalResult>;
+    tokensHolitomMerge(args: NativeHoliTomArgs): NativeTemporalResult;
+    tokensHolitomMergeAsync(args: NativeHoliTomArgs): Promise<NativeTemporalResult>;
+    tokensSegmentFrames(args: { stable: Uint8Array; t: number; p: number }): Int32Array;
+    tokensDensityPeakClusters(args: { x: Float32Array; c: number; ids: Int32Array; centres: number; knn: number }): { centres: Int32Array; label: Int32Array };
   }
 }

@@ -4,10 +4,11 @@
  * inner-LLM merge. The work runs natively (native/core/tokens/prune.cpp); the async
  * functions run it off the main thread, the *Sync ones block for it.
  */
-import { InferzipError, check, nativeAwait, nativeCall } from '../errors.js';
+import { InferzipError, check, nativeCall } from '../errors.js';
+import { CallQueue, defineOp } from '../ops.js';
 import { native } from '../native.js';
 import { assertTensor, castFloat, tensor, toFloat32, type DType, type Tensor, type TypedArrayFor } from '../tensor.js';
-import type { NativeAttentionMergeResult, NativeKVStepResult, NativePruneResult } from './native.js';
+import type { NativeAttentionMergeArgs, NativeAttentionMergeResult, NativeKVStepArgs, NativeKVStepResult, NativePruneArgs, NativePruneResult } from './native.js';
 import { checkInt, checkNumber, checkSpan, FLOAT_DTYPES, rejectDeviceTensor, type FloatDType } from './validate.js';
 
 /** A half-open token range [start, end) (usually the image tokens). */
@@ -35,7 +36,7 @@ function attentionArg(attention: unknown, name = 'attention'): Attention {
  */
 export function meanAttention(attention: Tensor | Float32Array, name = 'attention'): Float32Array {
   const a = attentionArg(attention, name);
-  return nativeCall(() => native().meanAttention(a.data, a.heads, a.n), name);
+  return nativeCall(() => native().tokensMeanAttention({ attention: a.data, heads: a.heads, n: a.n }), name);
 }
 
 export interface PruneByAttentionOptions {
@@ -89,10 +90,22 @@ function prunePlan(tokens: unknown, attention: unknown, options: PruneByAttentio
   return { att, batched, rows, n, c, ...selection(n, att, options) };
 }
 
-function pruneArgs(tokens: Tensor, p: PrunePlan) {
+function pruneArgs(tokens: Tensor, p: PrunePlan): NativePruneArgs {
   const bytes = (tokens.data as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
-  return [p.att.data, p.att.heads, p.n, p.start, p.end, p.keep, tokens.data, p.rows, p.c * bytes] as const;
+  const { att, n, start, end, keep } = p;
+  return { attention: att.data, heads: att.heads, n, start, end, keep, tokens: tokens.data, batch: p.rows, rowBytes: p.c * bytes };
 }
+
+const pruneOp = defineOp({
+  name: 'pruneByAttention',
+  prepare(tokens: Tensor, attention: Tensor | Float32Array, options: PruneByAttentionOptions = {}) {
+    const p = prunePlan(tokens, attention, options);
+    return { tokens, p, args: pruneArgs(tokens, p) };
+  },
+  sync: (c) => native().tokensPruneByAttention(c.args),
+  async: (c) => native().tokensPruneByAttentionAsync(c.args),
+  finish: (res, c) => pruneResult(c.tokens, c.p, res),
+});
 
 function pruneResult<D extends DType>(tokens: Tensor<D>, p: PrunePlan, res: NativePruneResult): PruneResult<D> {
   const shape = p.batched ? [p.rows, res.kept.length, p.c] : [res.kept.length, p.c];
@@ -107,16 +120,13 @@ function pruneResult<D extends DType>(tokens: Tensor<D>, p: PrunePlan, res: Nati
  * @example
  * const { tokens, kept } = await pruneByAttention(hidden, lastTokenAttention, { ratio: 0.5, span: [35, 611] });
  */
-export async function pruneByAttention<D extends DType>(tokens: Tensor<D>, attention: Tensor | Float32Array, options: PruneByAttentionOptions = {}): Promise<PruneResult<D>> {
-  const p = prunePlan(tokens, attention, options);
-  const res = await nativeAwait(() => native().pruneByAttentionAsync(...pruneArgs(tokens, p)), 'pruneByAttention');
-  return pruneResult(tokens, p, res);
+export function pruneByAttention<D extends DType>(tokens: Tensor<D>, attention: Tensor | Float32Array, options: PruneByAttentionOptions = {}): Promise<PruneResult<D>> {
+  return pruneOp.run(tokens, attention, options) as Promise<PruneResult<D>>;
 }
 
 /** Synchronous {@link pruneByAttention} (blocks the event loop for the native work). */
 export function pruneByAttentionSync<D extends DType>(tokens: Tensor<D>, attention: Tensor | Float32Array, options: PruneByAttentionOptions = {}): PruneResult<D> {
-  const p = prunePlan(tokens, attention, options);
-  return pruneResult(tokens, p, nativeCall(() => native().pruneByAttention(...pruneArgs(tokens, p)), 'pruneByAttention'));
+  return pruneOp.runSync(tokens, attention, options) as PruneResult<D>;
 }
 
 export interface MergeByAttentionOptions extends PruneByAttentionOptions {
@@ -141,7 +151,7 @@ function mergePlan(tokens: unknown, attention: unknown, options: MergeByAttentio
   const sizes = options.sizes ?? null;
   check(sizes === null || sizes instanceof Float32Array, 'sizes must be a Float32Array');
   check(sizes === null || sizes.length === n, `sizes must hold ${n} values (got ${sizes?.length})`, 'SHAPE_MISMATCH');
-  const args = [toFloat32(tokens), n, c, att.data, att.heads, start, end, keep, sizes] as const;
+  const args: NativeAttentionMergeArgs = { tokens: toFloat32(tokens), n, c, attention: att.data, heads: att.heads, start, end, keep, sizes: sizes ?? undefined };
   return { args, c, dtype: tokens.dtype as FloatDType };
 }
 
@@ -150,6 +160,14 @@ function mergeResult(res: NativeAttentionMergeResult, c: number, dtype: FloatDTy
   return { tokens: merged, kept: res.kept, dropped: res.dropped, sizes: res.sizes, assignment: res.assignment };
 }
 
+const mergeOp = defineOp({
+  name: 'mergeByAttention',
+  prepare: (tokens: Tensor, attention: Tensor | Float32Array, options: MergeByAttentionOptions = {}) => mergePlan(tokens, attention, options),
+  sync: (p) => native().tokensMergeByAttention(p.args),
+  async: (p) => native().tokensMergeByAttentionAsync(p.args),
+  finish: (res, p) => mergeResult(res, p.c, p.dtype),
+});
+
 /**
  * HoliTom's inner-LLM step, off the main thread: like {@link pruneByAttention}, but every
  * dropped span token is merged (size-weighted average) into its most similar kept span token
@@ -157,16 +175,13 @@ function mergeResult(res: NativeAttentionMergeResult, c: number, dtype: FloatDTy
  * @example
  * const merged = await mergeByAttention(hidden, lastTokenAttention, { ratio: 0.5, span: [35, 611] });
  */
-export async function mergeByAttention(tokens: Tensor, attention: Tensor | Float32Array, options: MergeByAttentionOptions = {}): Promise<MergeByAttentionResult> {
-  const p = mergePlan(tokens, attention, options);
-  const res = await nativeAwait(() => native().mergeByAttentionAsync(...p.args), 'mergeByAttention');
-  return mergeResult(res, p.c, p.dtype);
+export function mergeByAttention(tokens: Tensor, attention: Tensor | Float32Array, options: MergeByAttentionOptions = {}): Promise<MergeByAttentionResult> {
+  return mergeOp.run(tokens, attention, options);
 }
 
 /** Synchronous {@link mergeByAttention} (blocks the event loop for the native work). */
 export function mergeByAttentionSync(tokens: Tensor, attention: Tensor | Float32Array, options: MergeByAttentionOptions = {}): MergeByAttentionResult {
-  const p = mergePlan(tokens, attention, options);
-  return mergeResult(nativeCall(() => native().mergeByAttention(...p.args), 'mergeByAttention'), p.c, p.dtype);
+  return mergeOp.runSync(tokens, attention, options);
 }
 
 export interface DynamicKVPrunerOptions {
@@ -198,6 +213,14 @@ export interface KVPruneStep {
  * const pruner = new DynamicKVPruner({ span: [35, 611] });
  * const { kept } = await pruner.step(attentionFromLayer2);
  */
+const kvStepOp = defineOp({
+  name: 'DynamicKVPruner.step',
+  prepare: (args: () => NativeKVStepArgs) => args(),
+  sync: (a) => native().tokensKvPruneStep(a),
+  async: (a) => native().tokensKvPruneStepAsync(a),
+  finish: (res: NativeKVStepResult) => res,
+});
+
 export class DynamicKVPruner {
   readonly start: number;
   readonly end: number;
@@ -206,8 +229,7 @@ export class DynamicKVPruner {
   readonly layer: number;
   #previous: Float32Array | undefined;
   #kept: Int32Array | undefined;
-  #queue: Promise<unknown> = Promise.resolve();
-  #pending = 0;
+  readonly #queue = new CallQueue();
 
   constructor(options: DynamicKVPrunerOptions) {
     check(options && typeof options === 'object', 'DynamicKVPruner needs options { span }');
@@ -232,9 +254,10 @@ export class DynamicKVPruner {
     return copy && shared ? { ...a, data: a.data.slice() } : a;
   }
 
-  #args(a: Attention) {
+  #args(a: Attention): NativeKVStepArgs {
     const keep = Math.max(1, Math.round((1 - this.pruneRatio) * (this.end - this.start)));
-    return [a.data, a.heads, a.n, this.start, this.end, this.#previous ?? null, this.#kept !== undefined, keep, this.threshold] as const;
+    const { start, end, threshold } = this;
+    return { attention: a.data, heads: a.heads, n: a.n, start, end, previous: this.#previous, hasKept: this.#kept !== undefined, keep, threshold };
   }
 
   #apply(res: NativeKVStepResult): KVPruneStep {
@@ -243,28 +266,18 @@ export class DynamicKVPruner {
     return { kept: this.#kept!, recomputed: res.recomputed, similarity: res.similarity };
   }
 
-  #idle(what: string): void {
-    check(this.#pending === 0, `${what} called while a step() is still running; await it first`);
-  }
-
   /** Feeds one decoding step's last-token attention, off the main thread; returns the kept image tokens. */
-  async step(attention: Tensor | Float32Array): Promise<KVPruneStep> {
+  step(attention: Tensor | Float32Array): Promise<KVPruneStep> {
     const a = this.#attention(attention, true);
-    this.#pending++;
-    const run = this.#queue.then(() => nativeAwait(() => native().kvPruneStepAsync(...this.#args(a)), 'DynamicKVPruner.step').then((res) => this.#apply(res)));
-    this.#queue = run.catch(() => undefined);
-    try {
-      return await run;
-    } finally {
-      this.#pending--;
-    }
+    // the arguments are read when the step starts: earlier steps set #previous and #kept
+    return this.#queue.run(() => kvStepOp.run(() => this.#args(a)).then((res) => this.#apply(res)));
   }
 
   /** Synchronous {@link step}. */
   stepSync(attention: Tensor | Float32Array): KVPruneStep {
-    this.#idle('stepSync()');
+    this.#queue.assertIdle('DynamicKVPruner.stepSync()');
     const a = this.#attention(attention, false);
-    return this.#apply(nativeCall(() => native().kvPruneStep(...this.#args(a)), 'DynamicKVPruner.step'));
+    return this.#apply(kvStepOp.runSync(() => this.#args(a)));
   }
 
   /** A 0/1 mask over `length` cache positions for layers >= L: non-image tokens and kept image tokens are 1. */
@@ -279,7 +292,7 @@ export class DynamicKVPruner {
 
   /** Forgets the history (e.g. for a new prompt). */
   reset(): void {
-    this.#idle('reset()');
+    this.#queue.assertIdle('DynamicKVPruner.reset()');
     this.#previous = undefined;
     this.#kept = undefined;
   }

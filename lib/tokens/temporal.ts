@@ -3,13 +3,14 @@
  * DyCoke (Tao et al., CVPR 2025) paired-frame and 4-frame-window pruning/merging, and
  * HoliTom (Shao et al., 2025) DP temporal segmentation, static-token temporal averaging and
  * density-peak clustering (DPC-KNN) of the remaining tokens. The work runs natively on all
- * cores (native/core/tokens/temporal.cpp): `temporalMerge` off the main thread,
- * `temporalMergeSync` blocking.
+ * cores (native/core/tokens/temporal.cpp): `mergeTemporal` off the main thread,
+ * `mergeTemporalSync` blocking.
  */
-import { InferzipError, check, nativeAwait, nativeCall } from '../errors.js';
+import { InferzipError, check } from '../errors.js';
+import { defineOp } from '../ops.js';
 import { native } from '../native.js';
 import { assertTensor, castFloat, tensor, toFloat32, type Tensor } from '../tensor.js';
-import type { NativeTemporalResult } from './native.js';
+import type { NativeDyCokeArgs, NativeHoliTomArgs, NativeTemporalResult } from './native.js';
 import { checkInt, checkNumber, FLOAT_DTYPES, rejectDeviceTensor, type FloatDType } from './validate.js';
 
 export interface DyCokeOptions {
@@ -38,9 +39,9 @@ export interface HoliTomOptions {
   knn?: number;
 }
 
-export type TemporalMergeOptions = DyCokeOptions | HoliTomOptions;
+export type MergeTemporalOptions = DyCokeOptions | HoliTomOptions;
 
-export interface TemporalMergeResult {
+export interface MergeTemporalResult {
   /** Kept tokens [M, C], in frames' order then positions' order of their representative token; dtype of the input. */
   tokens: Tensor<FloatDType>;
   /** Frame of each kept token's representative original token. */
@@ -55,13 +56,13 @@ export interface TemporalMergeResult {
   segments?: [number, number][];
 }
 
-type Call = { kind: 'dycoke'; args: Parameters<ReturnType<typeof native>['dycokeMerge']> } | { kind: 'holitom'; args: Parameters<ReturnType<typeof native>['holitomMerge']> };
+type Call = { kind: 'dycoke'; args: NativeDyCokeArgs } | { kind: 'holitom'; args: NativeHoliTomArgs };
 
 function dycokeArgs(x: Float32Array, t: number, p: number, c: number, o: DyCokeOptions): Call {
   const ratio = checkNumber(o.pruneRatio ?? 0.7, 'pruneRatio', 0, 1);
   const mode = o.mode ?? 'prune';
   check(mode === 'prune' || mode === 'merge', `mode must be 'prune' or 'merge' (got '${String(mode)}')`);
-  return { kind: 'dycoke', args: [x, t, p, c, Math.round((1 - ratio) * p), mode === 'merge'] };
+  return { kind: 'dycoke', args: { frames: x, t, p, c, keep: Math.round((1 - ratio) * p), merge: mode === 'merge' } };
 }
 
 function holitomArgs(x: Float32Array, t: number, p: number, c: number, o: HoliTomOptions): Call {
@@ -79,7 +80,7 @@ function holitomArgs(x: Float32Array, t: number, p: number, c: number, o: HoliTo
   }
   const pool = checkInt(o.pool ?? (o.grid ? 2 : 1), 'pool', 1, 1024);
   check(pool === 1 || o.grid, 'pool needs grid: [height, width]');
-  let attention: Float32Array | null = null;
+  let attention: Float32Array | undefined;
   if (o.attention !== undefined) {
     rejectDeviceTensor(o.attention, 'attention');
     if (o.attention instanceof Float32Array) attention = o.attention;
@@ -89,15 +90,15 @@ function holitomArgs(x: Float32Array, t: number, p: number, c: number, o: HoliTo
     }
     check(attention.length === t * p, `attention must hold T * P = ${t * p} values (got ${attention.length})`, 'SHAPE_MISMATCH');
   }
-  return { kind: 'holitom', args: [x, t, p, c, tau, grid[0], grid[1], pool, keepRatio, share, knn, attention] };
+  return { kind: 'holitom', args: { frames: x, t, p, c, tau, gridH: grid[0], gridW: grid[1], pool, keepRatio, attentionShare: share, knn, attention } };
 }
 
-function plan(frames: unknown, options: TemporalMergeOptions): { call: Call; c: number; dtype: FloatDType } {
+function plan(frames: unknown, options: MergeTemporalOptions): { call: Call; c: number; dtype: FloatDType } {
   rejectDeviceTensor(frames, 'frames');
   assertTensor(frames, 'frames', { dtypes: FLOAT_DTYPES, rank: [3] });
   const [t, p, c] = frames.shape as [number, number, number];
   check(t > 0 && p > 0 && c > 0, `frames is empty (shape [${frames.shape.join(', ')}])`, 'SHAPE_MISMATCH');
-  check(options && typeof options === 'object', "temporalMerge needs options { method: 'dycoke' | 'holitom' }");
+  check(options && typeof options === 'object', "mergeTemporal needs options { method: 'dycoke' | 'holitom' }");
   const x = toFloat32(frames);
   const dtype = frames.dtype as FloatDType;
   if (options.method === 'dycoke') return { call: dycokeArgs(x, t, p, c, options), c, dtype };
@@ -105,9 +106,9 @@ function plan(frames: unknown, options: TemporalMergeOptions): { call: Call; c: 
   throw new InferzipError('INVALID_ARGUMENT', `method must be 'dycoke' or 'holitom' (got '${String((options as { method?: unknown }).method)}')`);
 }
 
-function result(res: NativeTemporalResult, kind: Call['kind'], c: number, dtype: FloatDType): TemporalMergeResult {
+function result(res: NativeTemporalResult, kind: Call['kind'], c: number, dtype: FloatDType): MergeTemporalResult {
   const tokens = castFloat(tensor('f32', [res.frame.length, c], res.x), dtype);
-  const out: TemporalMergeResult = { tokens, frame: res.frame, position: res.position, sizes: res.sizes, assignment: res.assignment };
+  const out: MergeTemporalResult = { tokens, frame: res.frame, position: res.position, sizes: res.sizes, assignment: res.assignment };
   if (kind === 'holitom') {
     out.segments = [];
     for (let i = 0; i < res.segments.length; i += 2) out.segments.push([res.segments[i]!, res.segments[i + 1]!]);
@@ -115,22 +116,26 @@ function result(res: NativeTemporalResult, kind: Call['kind'], c: number, dtype:
   return out;
 }
 
+const temporalOp = defineOp({
+  name: 'mergeTemporal',
+  prepare: (frames: Tensor, options: MergeTemporalOptions) => plan(frames, options),
+  sync: ({ call }) => (call.kind === 'dycoke' ? native().tokensDycokeMerge(call.args) : native().tokensHolitomMerge(call.args)),
+  async: ({ call }) => (call.kind === 'dycoke' ? native().tokensDycokeMergeAsync(call.args) : native().tokensHolitomMergeAsync(call.args)),
+  finish: (res, { call, c, dtype }) => result(res, call.kind, c, dtype),
+});
+
 /**
  * Reduces video tokens frames [T, P, C] (f32/f16/bf16 host tensor) across time with DyCoke
  * or HoliTom, off the main thread. Returns the kept tokens with the (frame, position) of the
  * original token each represents. Leave the inputs unchanged until the promise settles.
  * @example
- * const { tokens, frame, position } = await temporalMerge(frames, { method: 'dycoke', pruneRatio: 0.7 });
+ * const { tokens, frame, position } = await mergeTemporal(frames, { method: 'dycoke', pruneRatio: 0.7 });
  */
-export async function temporalMerge(frames: Tensor, options: TemporalMergeOptions): Promise<TemporalMergeResult> {
-  const { call, c, dtype } = plan(frames, options);
-  const res = await nativeAwait(() => (call.kind === 'dycoke' ? native().dycokeMergeAsync(...call.args) : native().holitomMergeAsync(...call.args)), 'temporalMerge');
-  return result(res, call.kind, c, dtype);
+export function mergeTemporal(frames: Tensor, options: MergeTemporalOptions): Promise<MergeTemporalResult> {
+  return temporalOp.run(frames, options);
 }
 
-/** Synchronous {@link temporalMerge} (blocks the event loop for the native work). */
-export function temporalMergeSync(frames: Tensor, options: TemporalMergeOptions): TemporalMergeResult {
-  const { call, c, dtype } = plan(frames, options);
-  const res = nativeCall(() => (call.kind === 'dycoke' ? native().dycokeMerge(...call.args) : native().holitomMerge(...call.args)), 'temporalMerge');
-  return result(res, call.kind, c, dtype);
+/** Synchronous {@link mergeTemporal} (blocks the event loop for the native work). */
+export function mergeTemporalSync(frames: Tensor, options: MergeTemporalOptions): MergeTemporalResult {
+  return temporalOp.runSync(frames, options);
 }

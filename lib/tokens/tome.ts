@@ -5,10 +5,11 @@
  * (all cores) and CUDA.
  */
 import { DeviceTensor } from '../device-tensor.js';
-import { InferzipError, check, nativeAwait, nativeCall } from '../errors.js';
+import { InferzipError, check } from '../errors.js';
 import { native } from '../native.js';
 import { assertTensor, castFloat, tensor, toFloat32, type Tensor } from '../tensor.js';
-import type { NativeTomeDeviceResult, NativeTomeHostResult } from './native.js';
+import { defineOp } from '../ops.js';
+import type { NativeTomeDeviceArgs, NativeTomeDeviceResult, NativeTomeHostArgs, NativeTomeHostResult } from './native.js';
 import { SourceMap } from './source-map.js';
 import { FLOAT_DTYPES, checkFinite, checkInt, type FloatDType } from './validate.js';
 
@@ -150,24 +151,22 @@ function hostSizes(sizes: MergeTokensOptions['sizes'], p: Plan): Float32Array | 
   return s;
 }
 
-interface HostCall {
-  args: Parameters<ReturnType<typeof native>['tomeMerge']>;
-  dtype: FloatDType;
-}
-
-function hostCall(x: Tensor, o: MergeTokensOptions, p: Plan): HostCall {
+function hostArgs(x: Tensor, o: MergeTokensOptions, p: Plan): NativeTomeHostArgs {
   assertTensor(x, 'x', { dtypes: FLOAT_DTYPES });
   const xf = toFloat32(x);
   checkFinite(xf, 'x');
-  let mf: Float32Array | null = null;
+  let metric: Float32Array | undefined;
   if (o.metric !== undefined) {
     check(!(o.metric instanceof DeviceTensor), 'metric is a DeviceTensor but x is a host tensor: pass both on the same side');
     assertTensor(o.metric, 'metric', { dtypes: FLOAT_DTYPES });
-    mf = toFloat32(o.metric);
-    checkFinite(mf, 'metric');
+    metric = toFloat32(o.metric);
+    checkFinite(metric, 'metric');
   }
-  const sizes = hostSizes(o.sizes, p);
-  return { args: [xf, mf, sizes, p.protect, p.batch, p.n, p.c, p.cm, p.r, p.keepOrder], dtype: x.dtype as FloatDType };
+  return { x: xf, metric, sizes: hostSizes(o.sizes, p) ?? undefined, protect: p.protect ?? undefined, ...shapeArgs(p) };
+}
+
+function shapeArgs(p: Plan) {
+  return { batch: p.batch, n: p.n, c: p.c, cm: p.cm, r: p.r, keepOrder: p.keepOrder };
 }
 
 function hostResult<T extends Tensor | DeviceTensor>(res: NativeTomeHostResult, p: Plan, dtype: FloatDType): MergeResult<T> {
@@ -183,21 +182,21 @@ function finish<T extends Tensor | DeviceTensor>(tokens: T, sizes: MergeResult<T
   return { tokens, sizes, dest, source, r: p.r, unmerge: (y) => source.unmerge(y) };
 }
 
-function deviceArgs(x: DeviceTensor, o: MergeTokensOptions, p: Plan): Parameters<ReturnType<typeof native>['tomeMergeDevice']> {
-  let metric = null;
+function deviceArgs(x: DeviceTensor, o: MergeTokensOptions, p: Plan): NativeTomeDeviceArgs {
+  let metric;
   if (o.metric !== undefined) {
     check(o.metric instanceof DeviceTensor, 'x is a DeviceTensor, so metric must be one too');
     check(o.metric.dtype === x.dtype, `metric dtype ${o.metric.dtype} must match x (${x.dtype})`, 'DTYPE_MISMATCH');
     metric = o.metric.buffer;
   }
-  let sizes = null;
+  let sizes;
   if (o.sizes !== undefined) {
     check(o.sizes instanceof DeviceTensor, 'x is a DeviceTensor, so sizes must be one too (f32)');
     check(o.sizes.dtype === 'f32', `sizes must be f32, got ${o.sizes.dtype}`, 'DTYPE_MISMATCH');
     check(o.sizes.size === p.batch * p.n, `sizes must hold ${p.batch * p.n} values (shape [${o.sizes.shape.join(', ')}])`, 'SHAPE_MISMATCH');
     sizes = o.sizes.buffer;
   }
-  return [x.buffer, metric, sizes, p.protect, p.batch, p.n, p.c, p.cm, p.r, p.keepOrder, x.dtype];
+  return { x: x.buffer, metric, sizes, protect: p.protect ?? undefined, ...shapeArgs(p), dtype: x.dtype };
 }
 
 function deviceResult<T extends Tensor | DeviceTensor>(x: DeviceTensor, res: NativeTomeDeviceResult, p: Plan): MergeResult<T> {
@@ -210,6 +209,24 @@ function deviceResult<T extends Tensor | DeviceTensor>(x: DeviceTensor, res: Nat
   return finish<T>(tokens as T, sizes as MergeResult<T>['sizes'], dest, p);
 }
 
+type MergeCall =
+  | { p: Plan; device: DeviceTensor; args: NativeTomeDeviceArgs }
+  | { p: Plan; device?: undefined; args: NativeTomeHostArgs; dtype: FloatDType };
+
+const mergeOp = defineOp({
+  name: 'mergeTokens',
+  prepare(x: Tensor | DeviceTensor, options: MergeTokensOptions): MergeCall {
+    const p = plan(x, options);
+    if (x instanceof DeviceTensor) return { p, device: x, args: deviceArgs(x, options, p) };
+    return { p, args: hostArgs(x, options, p), dtype: x.dtype as FloatDType };
+  },
+  sync: (m) => (m.device ? native().tokensTomeMergeDevice(m.args) : native().tokensTomeMerge(m.args)),
+  async: (m): Promise<NativeTomeHostResult | NativeTomeDeviceResult> =>
+    m.device ? native().tokensTomeMergeDeviceAsync(m.args) : native().tokensTomeMergeAsync(m.args),
+  finish: (res, m) =>
+    m.device ? deviceResult(m.device, res as NativeTomeDeviceResult, m.p) : hostResult(res as NativeTomeHostResult, m.p, m.dtype),
+});
+
 /**
  * One ToMe merge step on x [batch?, N, C] (f32/f16/bf16 host tensor or DeviceTensor),
  * off the main thread. Returns N - r tokens per row with their sizes and source map.
@@ -217,27 +234,13 @@ function deviceResult<T extends Tensor | DeviceTensor>(x: DeviceTensor, res: Nat
  * const step = await mergeTokens(x, { r: 16, protectedTokens: 1 });
  * const bias = attentionBias(step.sizes); // add to attention logits
  */
-export async function mergeTokens<T extends Tensor | DeviceTensor>(x: T, options: MergeTokensOptions): Promise<MergeResult<T>> {
-  const p = plan(x, options);
-  if (x instanceof DeviceTensor) {
-    const args = deviceArgs(x, options, p);
-    const res = await nativeAwait(() => native().tomeMergeDeviceAsync(...args), 'mergeTokens');
-    return deviceResult<T>(x, res, p);
-  }
-  const call = hostCall(x as Tensor, options, p);
-  const res = await nativeAwait(() => native().tomeMergeAsync(...call.args), 'mergeTokens');
-  return hostResult<T>(res, p, call.dtype);
+export function mergeTokens<T extends Tensor | DeviceTensor>(x: T, options: MergeTokensOptions): Promise<MergeResult<T>> {
+  return mergeOp.run(x, options) as Promise<MergeResult<T>>;
 }
 
 /** Synchronous {@link mergeTokens} (blocks the event loop for the native work). */
 export function mergeTokensSync<T extends Tensor | DeviceTensor>(x: T, options: MergeTokensOptions): MergeResult<T> {
-  const p = plan(x, options);
-  if (x instanceof DeviceTensor) {
-    const args = deviceArgs(x, options, p);
-    return deviceResult<T>(x, nativeCall(() => native().tomeMergeDevice(...args), 'mergeTokens'), p);
-  }
-  const call = hostCall(x as Tensor, options, p);
-  return hostResult<T>(nativeCall(() => native().tomeMerge(...call.args), 'mergeTokens'), p, call.dtype);
+  return mergeOp.runSync(x, options) as MergeResult<T>;
 }
 
 /**

@@ -7,7 +7,7 @@ import '../../lib/tokens/native.js';
 export function segmentFrames(stable: Uint8Array[], t: number, p: number): [number, number][] {
   const flat = new Uint8Array(Math.max(0, t - 1) * p);
   stable.slice(0, t - 1).forEach((s, f) => flat.set(s, f * p));
-  const segs = native().segmentFrames(flat, t, p);
+  const segs = native().tokensSegmentFrames({ stable: flat, t, p });
   const out: [number, number][] = [];
   for (let i = 0; i < segs.length; i += 2) out.push([segs[i]!, segs[i + 1]!]);
   return out;
@@ -15,6 +15,6 @@ export function segmentFrames(stable: Uint8Array[], t: number, p: number): [numb
 
 /** Native density-peak clustering of rows `ids` of x [*, c]. */
 export function densityPeakClusters(x: Float32Array, c: number, ids: readonly number[], centres: number, knn: number): { centres: number[]; label: Int32Array } {
-  const res = native().densityPeakClusters(x, c, Int32Array.from(ids), centres, knn);
+  const res = native().tokensDensityPeakClusters({ x, c, ids: Int32Array.from(ids), centres, knn });
   return { centres: Array.from(res.centres), label: res.label };
 }

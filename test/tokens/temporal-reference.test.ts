@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { castFloat, tensor, type Tensor } from '../../lib/tensor.js';
-import { temporalMerge, temporalMergeSync, type TemporalMergeOptions, type TemporalMergeResult } from '../../lib/tokens/index.js';
+import { mergeTemporal, mergeTemporalSync, type MergeTemporalOptions, type MergeTemporalResult } from '../../lib/tokens/index.js';
 import { expectSameArray, expectSameTensor } from './exact.js';
 import { densityPeakClusters, segmentFrames } from './native-hooks.js';
 import { rng } from './random.js';
@@ -32,7 +32,7 @@ function video(rand: () => number, t: number, h: number, w: number, c: number, n
   return tensor('f32', [t, p, c], data);
 }
 
-function expectSameResult(got: TemporalMergeResult, want: TemporalMergeResult): void {
+function expectSameResult(got: MergeTemporalResult, want: MergeTemporalResult): void {
   expectSameTensor(got.tokens, want.tokens);
   expectSameArray(got.frame, want.frame);
   expectSameArray(got.position, want.position);
@@ -51,9 +51,9 @@ describe('native temporal merging equals the reference', () => {
       const c = 1 + Math.floor(rand() * 12);
       let frames: Tensor = video(rand, t, h, w, c, 0.2, trial % 3 === 0 ? 2 : 0);
       if (trial % 4 === 1) frames = castFloat(frames, 'bf16');
-      const options: TemporalMergeOptions = { method: 'dycoke', pruneRatio: rand(), mode: trial % 2 ? 'merge' : 'prune' };
-      const want = ref.temporalMerge(frames, options);
-      const got = trial % 2 ? await temporalMerge(frames, options) : temporalMergeSync(frames, options);
+      const options: MergeTemporalOptions = { method: 'dycoke', pruneRatio: rand(), mode: trial % 2 ? 'merge' : 'prune' };
+      const want = ref.mergeTemporal(frames, options);
+      const got = trial % 2 ? await mergeTemporal(frames, options) : mergeTemporalSync(frames, options);
       expectSameResult(got, want);
     }
   });
@@ -68,7 +68,7 @@ describe('native temporal merging equals the reference', () => {
       let frames: Tensor = video(rand, t, h, w, c, trial % 2 ? 0.05 : 0.8, trial % 5 === 0 ? 2 : 0);
       if (trial % 4 === 3) frames = castFloat(frames, 'f16');
       const useGrid = rand() < 0.6;
-      const options: TemporalMergeOptions = {
+      const options: MergeTemporalOptions = {
         method: 'holitom',
         tau: 0.5 + rand() * 0.5,
         keepRatio: rand(),
@@ -76,8 +76,8 @@ describe('native temporal merging equals the reference', () => {
         ...(useGrid ? { grid: [h, w] as const, pool: 1 + Math.floor(rand() * 3) } : {}),
         ...(rand() < 0.5 ? { attention: Float32Array.from({ length: t * h * w }, () => Math.floor(rand() * 3)), attentionShare: rand() } : {}),
       };
-      const want = ref.temporalMerge(frames, options);
-      const got = trial % 2 ? await temporalMerge(frames, options) : temporalMergeSync(frames, options);
+      const want = ref.mergeTemporal(frames, options);
+      const got = trial % 2 ? await mergeTemporal(frames, options) : mergeTemporalSync(frames, options);
       expectSameResult(got, want);
     }
   });
@@ -86,10 +86,10 @@ describe('native temporal merging equals the reference', () => {
     const rand = rng(23);
     // one frame of 2200 tokens: a single segment whose 2200 tokens cluster in 2 chunks
     const frames = tensor('f32', [1, 2200, 4], Float32Array.from({ length: 2200 * 4 }, () => rand() * 2 - 1));
-    const options: TemporalMergeOptions = { method: 'holitom', keepRatio: 0.3 };
-    const want = ref.temporalMerge(frames, options);
+    const options: MergeTemporalOptions = { method: 'holitom', keepRatio: 0.3 };
+    const want = ref.mergeTemporal(frames, options);
     expect(want.segments).toEqual([[0, 0]]);
-    expectSameResult(await temporalMerge(frames, options), want);
+    expectSameResult(await mergeTemporal(frames, options), want);
   });
 
   it('segmentFrames on random stability masks', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { castFloat, tensor, toFloat32 } from '../../lib/tensor.js';
-import { temporalMerge, temporalMergeSync } from '../../lib/tokens/index.js';
+import { mergeTemporal, mergeTemporalSync } from '../../lib/tokens/index.js';
 import { densityPeakClusters, segmentFrames } from './native-hooks.js';
 import { rng } from './random.js';
 import { codeOf } from '../errors.js';
@@ -52,10 +52,10 @@ function cos(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return d / Math.sqrt(na * nb);
 }
 
-describe('temporalMerge: DyCoke', () => {
+describe('mergeTemporal: DyCoke', () => {
   it('prunes similar tokens of odd frames and of frame w+2 in 4-frame windows; the moving object survives', async () => {
     const v = video(8);
-    const res = await temporalMerge(v.frames, { method: 'dycoke', pruneRatio: 0.8 });
+    const res = await mergeTemporal(v.frames, { method: 'dycoke', pruneRatio: 0.8 });
     const keep = Math.round(0.2 * v.p);
     // frames 1,3,5,7 (pass 1) and 2,6 (pass 2) keep `keep` tokens; frames 0 and 4 stay whole
     const perFrame = new Array<number>(v.t).fill(0);
@@ -77,7 +77,7 @@ describe('temporalMerge: DyCoke', () => {
 
   it('merge mode folds pruned tokens into their matched token with size-weighted averages', async () => {
     const v = video(8, 2);
-    const res = await temporalMerge(castFloat(v.frames, 'bf16'), { method: 'dycoke', pruneRatio: 0.8, mode: 'merge' });
+    const res = await mergeTemporal(castFloat(v.frames, 'bf16'), { method: 'dycoke', pruneRatio: 0.8, mode: 'merge' });
     expect(res.tokens.dtype).toBe('bf16');
     expect(res.sizes.reduce((a, s) => a + s, 0)).toBe(v.t * v.p);
     expect(res.assignment.every((a) => a >= 0)).toBe(true);
@@ -101,16 +101,16 @@ describe('temporalMerge: DyCoke', () => {
 
   it('pruneRatio 0 keeps everything, odd T works', async () => {
     const v = video(5, 3);
-    const res = await temporalMerge(v.frames, { method: 'dycoke', pruneRatio: 0 });
+    const res = await mergeTemporal(v.frames, { method: 'dycoke', pruneRatio: 0 });
     expect(res.tokens.shape).toEqual([5 * 64, 16]);
     expect(Array.from(res.tokens.data)).toEqual(Array.from(v.data));
   });
 });
 
-describe('temporalMerge: HoliTom', () => {
+describe('mergeTemporal: HoliTom', () => {
   it('collapses static positions over time and keeps the moving object', async () => {
     const v = video(6, 4);
-    const res = await temporalMerge(v.frames, { method: 'holitom', grid: [8, 8], pool: 1 });
+    const res = await mergeTemporal(v.frames, { method: 'holitom', grid: [8, 8], pool: 1 });
     expect(res.segments).toEqual([[0, 5]]);
     const touched = new Set<number>();
     for (let f = 0; f < v.t; f++) for (const q of v.objectAt(f).keys()) touched.add(q);
@@ -147,7 +147,7 @@ describe('temporalMerge: HoliTom', () => {
     const data = new Float32Array(8 * 64 * 16);
     data.set(a.data, 0);
     data.set(b.data, a.data.length);
-    const res = temporalMergeSync(tensor('f32', [8, 64, 16], data), { method: 'holitom', grid: [8, 8] });
+    const res = mergeTemporalSync(tensor('f32', [8, 64, 16], data), { method: 'holitom', grid: [8, 8] });
     expect(res.segments).toEqual([
       [0, 3],
       [4, 7],
@@ -159,7 +159,7 @@ describe('temporalMerge: HoliTom', () => {
     const attention = new Float32Array(v.t * v.p);
     const favourite = 3 * v.p + (2 * v.w + 3); // the object's part 0 in frame 3
     attention[favourite] = 1;
-    const res = temporalMergeSync(v.frames, { method: 'holitom', attention, attentionShare: 0.5, grid: [8, 8], pool: 1 });
+    const res = mergeTemporalSync(v.frames, { method: 'holitom', attention, attentionShare: 0.5, grid: [8, 8], pool: 1 });
     const j = res.assignment[favourite]!;
     expect(res.frame[j]).toBe(3);
     expect(res.position[j]).toBe(2 * v.w + 3);
@@ -187,22 +187,22 @@ describe('temporalMerge: HoliTom', () => {
   });
 });
 
-describe('temporalMerge: bad input', () => {
+describe('mergeTemporal: bad input', () => {
   const v = video(2);
   it('rejects shapes, options and NaN with typed errors', () => {
-    expect(codeOf(() => temporalMergeSync(tensor('f32', [64, 16]), { method: 'dycoke' }))).toBe('SHAPE_MISMATCH');
-    expect(codeOf(() => temporalMergeSync(tensor('f32', [0, 64, 16]), { method: 'dycoke' }))).toBe('SHAPE_MISMATCH');
-    expect(codeOf(() => temporalMergeSync(v.frames, { method: 'tome' } as never))).toBe('INVALID_ARGUMENT');
-    expect(codeOf(() => temporalMergeSync(v.frames, { method: 'dycoke', pruneRatio: 1.5 }))).toBe('INVALID_ARGUMENT');
-    expect(codeOf(() => temporalMergeSync(v.frames, { method: 'dycoke', mode: 'average' as never }))).toBe('INVALID_ARGUMENT');
-    expect(codeOf(() => temporalMergeSync(v.frames, { method: 'holitom', tau: NaN }))).toBe('INVALID_ARGUMENT');
-    expect(codeOf(() => temporalMergeSync(v.frames, { method: 'holitom', grid: [7, 8] }))).toBe('SHAPE_MISMATCH');
-    expect(codeOf(() => temporalMergeSync(v.frames, { method: 'holitom', pool: 2 }))).toBe('INVALID_ARGUMENT');
-    expect(codeOf(() => temporalMergeSync(v.frames, { method: 'holitom', attention: new Float32Array(3) }))).toBe('SHAPE_MISMATCH');
-    expect(codeOf(() => temporalMergeSync(v.frames, { method: 'holitom', knn: 0 }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => mergeTemporalSync(tensor('f32', [64, 16]), { method: 'dycoke' }))).toBe('SHAPE_MISMATCH');
+    expect(codeOf(() => mergeTemporalSync(tensor('f32', [0, 64, 16]), { method: 'dycoke' }))).toBe('SHAPE_MISMATCH');
+    expect(codeOf(() => mergeTemporalSync(v.frames, { method: 'tome' } as never))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => mergeTemporalSync(v.frames, { method: 'dycoke', pruneRatio: 1.5 }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => mergeTemporalSync(v.frames, { method: 'dycoke', mode: 'average' as never }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => mergeTemporalSync(v.frames, { method: 'holitom', tau: NaN }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => mergeTemporalSync(v.frames, { method: 'holitom', grid: [7, 8] }))).toBe('SHAPE_MISMATCH');
+    expect(codeOf(() => mergeTemporalSync(v.frames, { method: 'holitom', pool: 2 }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => mergeTemporalSync(v.frames, { method: 'holitom', attention: new Float32Array(3) }))).toBe('SHAPE_MISMATCH');
+    expect(codeOf(() => mergeTemporalSync(v.frames, { method: 'holitom', knn: 0 }))).toBe('INVALID_ARGUMENT');
     const bad = v.data.slice();
     bad[5] = NaN;
-    expect(codeOf(() => temporalMergeSync(tensor('f32', [2, 64, 16], bad), { method: 'holitom' }))).toBe('INVALID_ARGUMENT');
-    expect(codeOf(() => temporalMergeSync(tensor('i32', [2, 64, 16]), { method: 'dycoke' }))).toBe('DTYPE_MISMATCH');
+    expect(codeOf(() => mergeTemporalSync(tensor('f32', [2, 64, 16], bad), { method: 'holitom' }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => mergeTemporalSync(tensor('i32', [2, 64, 16]), { method: 'dycoke' }))).toBe('DTYPE_MISMATCH');
   });
 });

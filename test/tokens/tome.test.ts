@@ -102,7 +102,7 @@ describe('ToMe mergeTokens', () => {
 
   it('the native best-match scores are the cosines of the check vector', () => {
     const m = new Float32Array([1, 0, 1, 0.1, 0, 1, 0.2, 1]);
-    const { bestB, score } = native().tomeBestMatch(m, null, 1, 4, 2);
+    const { bestB, score } = native().tokensTomeBestMatch({ metric: m, batch: 1, n: 4, cm: 2 });
     expect(Array.from(bestB)).toEqual([0, 1]);
     expect(score[0]).toBeCloseTo(0.995037, 5);
     expect(score[1]).toBeCloseTo(0.980581, 5);
@@ -321,9 +321,9 @@ describe('ToMe mergeTokens', () => {
     expect(codeOf(() => mergeSchedule(0, 1))).toBe('INVALID_ARGUMENT');
     expect(codeOf(() => mergeSchedule(3, { r: 2, inflection: 2 }))).toBe('INVALID_ARGUMENT');
     // native layer re-validates what TS already checked
-    expect(codeOf(() => nativeCall(() => native().tomeMerge(new Float32Array(8), null, null, null, 1, 4, 2, 2, 3, false)))).toBe('INVALID_ARGUMENT');
-    expect(codeOf(() => nativeCall(() => native().tomeMerge(new Float32Array(7), null, null, null, 1, 4, 2, 2, 1, false)))).toBe('SHAPE_MISMATCH');
-    expect(codeOf(() => nativeCall(() => native().tomeMerge(new Float32Array([NaN, 0, 0, 0, 0, 0, 0, 0]), null, null, null, 1, 4, 2, 2, 1, false)))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => nativeCall(() => native().tokensTomeMerge({ x: new Float32Array(8), batch: 1, n: 4, c: 2, cm: 2, r: 3, keepOrder: false })))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => nativeCall(() => native().tokensTomeMerge({ x: new Float32Array(7), batch: 1, n: 4, c: 2, cm: 2, r: 1, keepOrder: false })))).toBe('SHAPE_MISMATCH');
+    expect(codeOf(() => nativeCall(() => native().tokensTomeMerge({ x: new Float32Array([NaN, 0, 0, 0, 0, 0, 0, 0]), batch: 1, n: 4, c: 2, cm: 2, r: 1, keepOrder: false })))).toBe('INVALID_ARGUMENT');
   });
 
   it('the native device entry point rejects hostile sizes and masks', () => {
@@ -338,13 +338,13 @@ describe('ToMe mergeTokens', () => {
     const small = DeviceTensor.fromSync(tensor('f32', [4, 2]), { device: 'cpu' });
     const sizes = DeviceTensor.fromSync(tensor('f32', [2]), { device: 'cpu' });
     // claims 1000 tokens over an 8-float buffer
-    expect(code(() => native().tomeMergeDevice(small.buffer, null, null, null, 1, 1000, 2, 2, 1, false, 'f32'))).toBe('SHAPE_MISMATCH');
-    expect(code(() => native().tomeMergeDevice(small.buffer, null, sizes.buffer, null, 1, 4, 2, 2, 1, false, 'f32'))).toBe('SHAPE_MISMATCH');
-    expect(code(() => native().tomeMergeDevice(small.buffer, null, null, new Uint8Array(3), 1, 4, 2, 2, 1, false, 'f32'))).toBe('SHAPE_MISMATCH');
-    expect(code(() => native().tomeMergeDevice(small.buffer, null, null, null, 1, 4, 2, 2, 1, false, 'i8'))).toBe('DTYPE_MISMATCH');
-    expect(code(() => native().tomeMergeDevice(small.buffer, null, null, null, 1, 4, 2, 3, 1, false, 'f32'))).toBe('SHAPE_MISMATCH');
-    expect(code(() => native().tomeMerge(new Float32Array(8), new Float32Array(8), new Float32Array([1, 1, -1, 1]), null, 1, 4, 2, 2, 1, false))).toBe('INVALID_ARGUMENT');
-    expect(code(() => native().tomeMerge(new Float32Array(8), null, null, null, 1, 4, 2, 2, 1, 'yes' as never))).toBe('INVALID_ARGUMENT');
+    expect(code(() => native().tokensTomeMergeDevice({ x: small.buffer, batch: 1, n: 1000, c: 2, cm: 2, r: 1, keepOrder: false, dtype: 'f32' }))).toBe('SHAPE_MISMATCH');
+    expect(code(() => native().tokensTomeMergeDevice({ x: small.buffer, sizes: sizes.buffer, batch: 1, n: 4, c: 2, cm: 2, r: 1, keepOrder: false, dtype: 'f32' }))).toBe('SHAPE_MISMATCH');
+    expect(code(() => native().tokensTomeMergeDevice({ x: small.buffer, protect: new Uint8Array(3), batch: 1, n: 4, c: 2, cm: 2, r: 1, keepOrder: false, dtype: 'f32' }))).toBe('SHAPE_MISMATCH');
+    expect(code(() => native().tokensTomeMergeDevice({ x: small.buffer, batch: 1, n: 4, c: 2, cm: 2, r: 1, keepOrder: false, dtype: 'i8' }))).toBe('DTYPE_MISMATCH');
+    expect(code(() => native().tokensTomeMergeDevice({ x: small.buffer, batch: 1, n: 4, c: 2, cm: 3, r: 1, keepOrder: false, dtype: 'f32' }))).toBe('SHAPE_MISMATCH');
+    expect(code(() => native().tokensTomeMerge({ x: new Float32Array(8), metric: new Float32Array(8), sizes: new Float32Array([1, 1, -1, 1]), batch: 1, n: 4, c: 2, cm: 2, r: 1, keepOrder: false }))).toBe('INVALID_ARGUMENT');
+    expect(code(() => native().tokensTomeMerge({ x: new Float32Array(8), batch: 1, n: 4, c: 2, cm: 2, r: 1, keepOrder: 'yes' as never }))).toBe('INVALID_ARGUMENT');
     small.dispose();
     sizes.dispose();
   });

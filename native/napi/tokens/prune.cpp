@@ -9,7 +9,7 @@
 #include "native/core/tokens/prune.h"
 #include "native/napi/paired.h"
 #include "native/napi/registry.h"
-#include "native/napi/tokens/typed_args.h"
+#include "native/napi/options.h"
 #include "native/napi/util.h"
 
 namespace iz::napi {
@@ -25,30 +25,28 @@ struct Attention {
   int64_t heads = 1, n = 0;
 };
 
-// attention Float32Array [heads, n] at argument i, heads at i + 1.
-Attention AttentionWithN(const Napi::CallbackInfo& info, size_t i, int64_t n) {
+// { attention: Float32Array [heads, n], heads }
+Attention AttentionWithN(const Napi::Object& o, int64_t n) {
   Attention a;
-  a.heads = ArgInt(info, i + 1, "heads", 1, kMaxIndex);
+  a.heads = OptInt(o, "heads", 1, kMaxIndex);
   a.n = n;
   IZ_CHECK(a.heads * a.n <= (int64_t(1) << 40), ShapeMismatch, "attention is too large");
-  a.view = F32View(info, i, "attention", a.heads * a.n);
+  a.view = OptF32(o, "attention", a.heads * a.n);
   return a;
 }
 
-// ... and n at i + 2.
-Attention ParseAttention(const Napi::CallbackInfo& info, size_t i) {
-  return AttentionWithN(info, i, ArgInt(info, i + 2, "n", 0, kMaxIndex));
-}
+// ... and n.
+Attention ParseAttention(const Napi::Object& o) { return AttentionWithN(o, OptInt(o, "n", 0, kMaxIndex)); }
 
 // attention, heads, n -> Float32Array [n]
 Napi::Value MeanAttentionJs(const Napi::CallbackInfo& call) {
   return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    const Attention a = ParseAttention(info, 0);
+    const Attention a = ParseAttention(OptionsArg(info));
     return ToFloat32Array(info.Env(), MeanAttention(F32(a.view), a.heads, a.n));
   });
 }
 
-// (attention, heads, n, start, end, keep, tokens|null, batch, rowBytes)
+// { attention, heads, n, start, end, keep, tokens?, batch, rowBytes }
 struct PruneArgs {
   Attention att;
   int64_t start = 0, end = 0, keep = 0, batch = 1, row_bytes = 0;
@@ -64,16 +62,17 @@ struct PruneOut {
 };
 
 PruneArgs ParsePrune(const Napi::CallbackInfo& info) {
+  const Napi::Object o = OptionsArg(info);
   PruneArgs a;
-  a.att = ParseAttention(info, 0);
-  a.start = ArgInt(info, 3, "start", 0, a.att.n);
-  a.end = ArgInt(info, 4, "end", a.start, a.att.n);
-  a.keep = ArgInt(info, 5, "keep", 0, a.end - a.start);
-  a.has_tokens = !IsNullish(info, 6);
+  a.att = ParseAttention(o);
+  a.start = OptInt(o, "start", 0, a.att.n);
+  a.end = OptInt(o, "end", a.start, a.att.n);
+  a.keep = OptInt(o, "keep", 0, a.end - a.start);
+  a.has_tokens = Has(o, "tokens");
   if (a.has_tokens) {
-    a.batch = ArgInt(info, 7, "batch", 1, kMaxIndex);
-    a.row_bytes = ArgInt(info, 8, "rowBytes", 1, int64_t(1) << 40);
-    a.tokens = ArgHostView(info, 6, "tokens");
+    a.batch = OptInt(o, "batch", 1, kMaxIndex);
+    a.row_bytes = OptInt(o, "rowBytes", 1, int64_t(1) << 40);
+    a.tokens = OptView(o, "tokens");
     IZ_CHECK(a.row_bytes % static_cast<int64_t>(a.tokens.element_size) == 0, ShapeMismatch,
              "rowBytes must be a whole number of elements");
     // compared by division: batch x n x rowBytes may not fit in 64 bits
@@ -117,7 +116,7 @@ Napi::Value PruneJs(Napi::Env env, const PruneOut& r) {
   return o;
 }
 
-// (attention, heads, n, start, end, previous|null, hasKept, keep, threshold)
+// { attention, heads, n, start, end, previous?, hasKept, keep, threshold }
 struct KVArgs {
   Attention att;
   int64_t start = 0, end = 0, keep = 1;
@@ -127,17 +126,18 @@ struct KVArgs {
 };
 
 KVArgs ParseKV(const Napi::CallbackInfo& info) {
+  const Napi::Object o = OptionsArg(info);
   KVArgs a;
-  a.att = ParseAttention(info, 0);
-  a.start = ArgInt(info, 3, "start", 0, kMaxIndex);
-  a.end = ArgInt(info, 4, "end", a.start + 1, kMaxIndex);
+  a.att = ParseAttention(o);
+  a.start = OptInt(o, "start", 0, kMaxIndex);
+  a.end = OptInt(o, "end", a.start + 1, kMaxIndex);
   IZ_CHECK(a.end <= a.att.n, ShapeMismatch,
            "attention covers " + std::to_string(a.att.n) + " tokens but the image span ends at " + std::to_string(a.end));
-  a.has_previous = !IsNullish(info, 5);
-  if (a.has_previous) a.previous = F32View(info, 5, "previous", a.end - a.start);
-  a.has_kept = ArgBool(info, 6, "hasKept");
-  a.keep = ArgInt(info, 7, "keep", 1, a.end - a.start);
-  a.threshold = ArgNumber(info, 8, "threshold");
+  a.has_previous = Has(o, "previous");
+  if (a.has_previous) a.previous = OptF32(o, "previous", a.end - a.start);
+  a.has_kept = OptBool(o, "hasKept", false);
+  a.keep = OptInt(o, "keep", 1, a.end - a.start);
+  a.threshold = OptNumber(o, "threshold");
   return a;
 }
 
@@ -160,7 +160,7 @@ Napi::Value KVJs(Napi::Env env, const KVOut& r) {
   return o;
 }
 
-// (x, n, c, attention, heads, start, end, keep, sizes|null)
+// { tokens: Float32Array [n, c], n, c, attention, heads, start, end, keep, sizes? }
 struct MergeArgs {
   HostView x, sizes;
   bool has_sizes = false;
@@ -169,17 +169,18 @@ struct MergeArgs {
 };
 
 MergeArgs ParseMerge(const Napi::CallbackInfo& info) {
+  const Napi::Object o = OptionsArg(info);
   MergeArgs a;
-  a.n = ArgInt(info, 1, "n", 1, kMaxIndex);
-  a.c = ArgInt(info, 2, "c", 1, kMaxIndex);
+  a.n = OptInt(o, "n", 1, kMaxIndex);
+  a.c = OptInt(o, "c", 1, kMaxIndex);
   IZ_CHECK(a.n * a.c <= (int64_t(1) << 40), ShapeMismatch, "tokens is too large");
-  a.x = F32View(info, 0, "tokens", a.n * a.c);
-  a.att = AttentionWithN(info, 3, a.n);
-  a.start = ArgInt(info, 5, "start", 0, a.n);
-  a.end = ArgInt(info, 6, "end", a.start, a.n);
-  a.keep = ArgInt(info, 7, "keep", 0, a.end - a.start);
-  a.has_sizes = !IsNullish(info, 8);
-  if (a.has_sizes) a.sizes = F32View(info, 8, "sizes", a.n);
+  a.x = OptF32(o, "tokens", a.n * a.c);
+  a.att = AttentionWithN(o, a.n);
+  a.start = OptInt(o, "start", 0, a.n);
+  a.end = OptInt(o, "end", a.start, a.n);
+  a.keep = OptInt(o, "keep", 0, a.end - a.start);
+  a.has_sizes = Has(o, "sizes");
+  if (a.has_sizes) a.sizes = OptF32(o, "sizes", a.n);
   return a;
 }
 
@@ -200,10 +201,10 @@ Napi::Value MergeJs(Napi::Env env, const AttentionMergeResult& r) {
 }
 
 void InitPrune(Napi::Env env, Napi::Object exports) {
-  exports.Set("meanAttention", Napi::Function::New(env, MeanAttentionJs, "meanAttention"));
-  ExportPaired(env, exports, PairedOp<PruneArgs, PruneOut>{"pruneByAttention", ParsePrune, RunPrune, PruneJs});
-  ExportPaired(env, exports, PairedOp<KVArgs, KVOut>{"kvPruneStep", ParseKV, RunKV, KVJs});
-  ExportPaired(env, exports, PairedOp<MergeArgs, AttentionMergeResult>{"mergeByAttention", ParseMerge, RunMerge, MergeJs});
+  exports.Set("tokensMeanAttention", Napi::Function::New(env, MeanAttentionJs, "tokensMeanAttention"));
+  ExportPaired(env, exports, PairedOp<PruneArgs, PruneOut>{"tokensPruneByAttention", ParsePrune, RunPrune, PruneJs});
+  ExportPaired(env, exports, PairedOp<KVArgs, KVOut>{"tokensKvPruneStep", ParseKV, RunKV, KVJs});
+  ExportPaired(env, exports, PairedOp<MergeArgs, AttentionMergeResult>{"tokensMergeByAttention", ParseMerge, RunMerge, MergeJs});
 }
 
 }  // namespace

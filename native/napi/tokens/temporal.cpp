@@ -10,7 +10,7 @@
 #include "native/core/tokens/temporal.h"
 #include "native/napi/paired.h"
 #include "native/napi/registry.h"
-#include "native/napi/tokens/typed_args.h"
+#include "native/napi/options.h"
 #include "native/napi/util.h"
 
 namespace iz::napi {
@@ -26,15 +26,16 @@ struct VideoArgs {
   VideoShape shape;
 };
 
-// (x, t, p, c, ...)
+// { x, t, p, c, ... }
 VideoArgs ParseVideo(const Napi::CallbackInfo& info) {
+  const Napi::Object o = OptionsArg(info);
   VideoArgs a;
-  a.shape.t = ArgInt(info, 1, "t", 1, kMaxDim);
-  a.shape.p = ArgInt(info, 2, "p", 1, kMaxDim);
-  a.shape.c = ArgInt(info, 3, "c", 1, kMaxDim);
+  a.shape.t = OptInt(o, "t", 1, kMaxDim);
+  a.shape.p = OptInt(o, "p", 1, kMaxDim);
+  a.shape.c = OptInt(o, "c", 1, kMaxDim);
   IZ_CHECK(a.shape.t * a.shape.p < (int64_t(1) << 31), ShapeMismatch, "frames holds more than 2^31 tokens");
   IZ_CHECK(a.shape.t * a.shape.p * a.shape.c <= (int64_t(1) << 40), ShapeMismatch, "frames is too large");
-  a.x = F32View(info, 0, "frames", a.shape.t * a.shape.p * a.shape.c);
+  a.x = OptF32(o, "frames", a.shape.t * a.shape.p * a.shape.c);
   return a;
 }
 
@@ -54,22 +55,23 @@ Napi::Value TemporalJs(Napi::Env env, const TemporalResult& r) {
   return o;
 }
 
-// (x, t, p, c, keep, merge)
+// { x, t, p, c, keep, merge }
 struct DyCokeArgs {
   VideoArgs v;
   int64_t keep = 0;
   bool merge = false;
 };
 DyCokeArgs ParseDyCoke(const Napi::CallbackInfo& info) {
+  const Napi::Object o = OptionsArg(info);
   DyCokeArgs a;
   a.v = ParseVideo(info);
-  a.keep = ArgInt(info, 4, "keep", 0, a.v.shape.p);
-  a.merge = ArgBool(info, 5, "merge");
+  a.keep = OptInt(o, "keep", 0, a.v.shape.p);
+  a.merge = OptBool(o, "merge", false);
   return a;
 }
 TemporalResult RunDyCoke(const DyCokeArgs& a) { return DyCokeCpu(F32(a.v.x), a.v.shape, a.keep, a.merge); }
 
-// (x, t, p, c, tau, gridH, gridW, pool, keepRatio, attentionShare, knn, attention|null)
+// { x, t, p, c, tau, gridH, gridW, pool, keepRatio, attentionShare, knn, attention? }
 struct HoliTomArgs {
   VideoArgs v;
   HoliTomParams o;
@@ -77,17 +79,18 @@ struct HoliTomArgs {
   bool has_attention = false;
 };
 HoliTomArgs ParseHoliTom(const Napi::CallbackInfo& info) {
+  const Napi::Object o = OptionsArg(info);
   HoliTomArgs a;
   a.v = ParseVideo(info);
-  a.o.tau = ArgNumber(info, 4, "tau");
-  a.o.grid_h = ArgInt(info, 5, "gridH", 0, kMaxDim);
-  a.o.grid_w = ArgInt(info, 6, "gridW", 0, kMaxDim);
-  a.o.pool = ArgInt(info, 7, "pool", 1, 1024);
-  a.o.keep_ratio = ArgNumber(info, 8, "keepRatio");
-  a.o.attention_share = ArgNumber(info, 9, "attentionShare");
-  a.o.knn = ArgInt(info, 10, "knn", 1, 1024);
-  a.has_attention = !IsNullish(info, 11);
-  if (a.has_attention) a.attention = F32View(info, 11, "attention", a.v.shape.t * a.v.shape.p);
+  a.o.tau = OptNumber(o, "tau");
+  a.o.grid_h = OptInt(o, "gridH", 0, kMaxDim);
+  a.o.grid_w = OptInt(o, "gridW", 0, kMaxDim);
+  a.o.pool = OptInt(o, "pool", 1, 1024);
+  a.o.keep_ratio = OptNumber(o, "keepRatio");
+  a.o.attention_share = OptNumber(o, "attentionShare");
+  a.o.knn = OptInt(o, "knn", 1, 1024);
+  a.has_attention = Has(o, "attention");
+  if (a.has_attention) a.attention = OptF32(o, "attention", a.v.shape.t * a.v.shape.p);
   return a;
 }
 TemporalResult RunHoliTom(const HoliTomArgs& a) {
@@ -96,12 +99,13 @@ TemporalResult RunHoliTom(const HoliTomArgs& a) {
   return HoliTomCpu(F32(a.v.x), a.v.shape, o);
 }
 
-// (stable Uint8Array [(t - 1) * p], t, p) -> Int32Array [first0, last0, first1, ...]
+// { stable: Uint8Array [(t - 1) * p], t, p } -> Int32Array [first0, last0, first1, ...]
 Napi::Value SegmentFramesJs(const Napi::CallbackInfo& call) {
   return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    const int64_t t = ArgInt(info, 1, "t", 1, 1 << 20);
-    const int64_t p = ArgInt(info, 2, "p", 0, kMaxDim);
-    const HostView stable = ArgHostView(info, 0, "stable");
+    const Napi::Object o = OptionsArg(info);
+    const int64_t t = OptInt(o, "t", 1, 1 << 20);
+    const int64_t p = OptInt(o, "p", 0, kMaxDim);
+    const HostView stable = OptView(o, "stable");
     IZ_CHECK(stable.bytes == static_cast<size_t>((t - 1) * p), ShapeMismatch, "stable must hold (t - 1) * p bytes");
     std::vector<int32_t> flat;
     for (const auto& [first, last] : SegmentFrames(stable.data, t, p)) {
@@ -112,36 +116,37 @@ Napi::Value SegmentFramesJs(const Napi::CallbackInfo& call) {
   });
 }
 
-// (x Float32Array [rows, c], c, ids Int32Array, centres, knn) -> { centres, label }
+// { x: Float32Array [rows, c], c, ids: Int32Array, centres, knn } -> { centres, label }
 Napi::Value DensityPeakClustersJs(const Napi::CallbackInfo& call) {
   return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    const int64_t c = ArgInt(info, 1, "c", 1, kMaxDim);
-    const HostView x = ArgHostView(info, 0, "x");
+    const Napi::Object o = OptionsArg(info);
+    const int64_t c = OptInt(o, "c", 1, kMaxDim);
+    const HostView x = OptView(o, "x");
     IZ_CHECK(x.type == napi_float32_array && x.bytes % (4 * c) == 0, ShapeMismatch, "x must be a Float32Array [rows, c]");
     const int64_t rows = static_cast<int64_t>(x.bytes / 4) / c;
     CheckFiniteF32(F32(x), rows * c, "x");
-    const HostView idv = ArgHostView(info, 2, "ids");
+    const HostView idv = OptView(o, "ids");
     IZ_CHECK(idv.type == napi_int32_array, DtypeMismatch, "ids must be an Int32Array");
     const int32_t* idp = reinterpret_cast<const int32_t*>(idv.data);
     std::vector<int32_t> ids(idp, idp + idv.bytes / 4);
     IZ_CHECK(!ids.empty() && ids.size() <= static_cast<size_t>(kMaxClusterChunk), InvalidArgument,
              "ids must hold 1 to " + std::to_string(kMaxClusterChunk) + " token indices");
     for (int32_t id : ids) IZ_CHECK(id >= 0 && id < rows, InvalidArgument, "ids holds an index outside x");
-    const int64_t want = ArgInt(info, 3, "centres", 0, kMaxDim);
-    const int64_t knn = ArgInt(info, 4, "knn", 1, 1024);
+    const int64_t want = OptInt(o, "centres", 0, kMaxDim);
+    const int64_t knn = OptInt(o, "knn", 1, 1024);
     const Clusters cl = DensityPeakClusters(F32(x), c, ids, want, knn);
-    Napi::Object o = Napi::Object::New(info.Env());
-    o.Set("centres", ToInt32Array(info.Env(), cl.centres));
-    o.Set("label", ToInt32Array(info.Env(), cl.label));
-    return o;
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("centres", ToInt32Array(info.Env(), cl.centres));
+    out.Set("label", ToInt32Array(info.Env(), cl.label));
+    return out;
   });
 }
 
 void InitTemporal(Napi::Env env, Napi::Object exports) {
-  ExportPaired(env, exports, PairedOp<DyCokeArgs, TemporalResult>{"dycokeMerge", ParseDyCoke, RunDyCoke, TemporalJs});
-  ExportPaired(env, exports, PairedOp<HoliTomArgs, TemporalResult>{"holitomMerge", ParseHoliTom, RunHoliTom, TemporalJs});
-  exports.Set("segmentFrames", Napi::Function::New(env, SegmentFramesJs, "segmentFrames"));
-  exports.Set("densityPeakClusters", Napi::Function::New(env, DensityPeakClustersJs, "densityPeakClusters"));
+  ExportPaired(env, exports, PairedOp<DyCokeArgs, TemporalResult>{"tokensDycokeMerge", ParseDyCoke, RunDyCoke, TemporalJs});
+  ExportPaired(env, exports, PairedOp<HoliTomArgs, TemporalResult>{"tokensHolitomMerge", ParseHoliTom, RunHoliTom, TemporalJs});
+  exports.Set("tokensSegmentFrames", Napi::Function::New(env, SegmentFramesJs, "tokensSegmentFrames"));
+  exports.Set("tokensDensityPeakClusters", Napi::Function::New(env, DensityPeakClustersJs, "tokensDensityPeakClusters"));
 }
 
 }  // namespace

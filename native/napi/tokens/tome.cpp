@@ -9,7 +9,7 @@
 #include "native/core/tokens/tome.h"
 #include "native/napi/paired.h"
 #include "native/napi/registry.h"
-#include "native/napi/tokens/typed_args.h"
+#include "native/napi/options.h"
 #include "native/napi/util.h"
 
 namespace iz::napi {
@@ -19,23 +19,23 @@ namespace {
 using iz::tokens::TokDType;
 using iz::tokens::TomeShape;
 
-std::vector<uint8_t> ProtectMask(const Napi::CallbackInfo& info, size_t i, int64_t n) {
-  if (IsNullish(info, i)) return {};
-  HostView v = ArgHostView(info, i, "protected");
+std::vector<uint8_t> ProtectMask(const Napi::Object& o, int64_t n) {
+  if (!Has(o, "protect")) return {};
+  HostView v = OptView(o, "protect");
   IZ_CHECK(v.bytes == static_cast<size_t>(n), ShapeMismatch, "protected mask must hold one byte per token");
   return std::vector<uint8_t>(v.data, v.data + v.bytes);
 }
 
-// (x, metric|null, sizes|null, protect|null, batch, n, c, cm, r, keepOrder)
-// Arguments 4..9 of both merge entry points: batch, n, c, cm, r, keepOrder.
-TomeShape ParseShape(const Napi::CallbackInfo& info) {
+// { x, metric?, sizes?, protect?, batch, n, c, cm, r, keepOrder }: the shape fields of both
+// merge entry points.
+TomeShape ParseShape(const Napi::Object& o) {
   TomeShape shape;
-  shape.batch = ArgInt(info, 4, "batch", 1, int64_t(1) << 30);
-  shape.n = ArgInt(info, 5, "n", 1, int64_t(1) << 30);
-  shape.c = ArgInt(info, 6, "c", 1, int64_t(1) << 30);
-  shape.cm = ArgInt(info, 7, "cm", 1, int64_t(1) << 30);
-  shape.r = ArgInt(info, 8, "r", 0, int64_t(1) << 30);
-  shape.keep_order = ArgBool(info, 9, "keepOrder");
+  shape.batch = OptInt(o, "batch", 1, int64_t(1) << 30);
+  shape.n = OptInt(o, "n", 1, int64_t(1) << 30);
+  shape.c = OptInt(o, "c", 1, int64_t(1) << 30);
+  shape.cm = OptInt(o, "cm", 1, int64_t(1) << 30);
+  shape.r = OptInt(o, "r", 0, int64_t(1) << 30);
+  shape.keep_order = OptBool(o, "keepOrder", false);
   return shape;
 }
 
@@ -47,16 +47,17 @@ struct HostArgs {
 };
 
 HostArgs ParseHost(const Napi::CallbackInfo& info) {
+  const Napi::Object o = OptionsArg(info);
   HostArgs a;
-  a.shape = ParseShape(info);
-  a.protect = ProtectMask(info, 3, a.shape.n);
+  a.shape = ParseShape(o);
+  a.protect = ProtectMask(o, a.shape.n);
   iz::tokens::TomeValidateShape(a.shape, a.protect.empty() ? nullptr : a.protect.data());
-  a.x = F32View(info, 0, "x", a.shape.batch * a.shape.n * a.shape.c);
-  a.has_metric = !IsNullish(info, 1);
-  if (a.has_metric) a.metric = F32View(info, 1, "metric", a.shape.batch * a.shape.n * a.shape.cm);
+  a.x = OptF32(o, "x", a.shape.batch * a.shape.n * a.shape.c);
+  a.has_metric = Has(o, "metric");
+  if (a.has_metric) a.metric = OptF32(o, "metric", a.shape.batch * a.shape.n * a.shape.cm);
   else IZ_CHECK(a.shape.cm == a.shape.c, ShapeMismatch, "without a metric, cm must equal c");
-  a.has_sizes = !IsNullish(info, 2);
-  if (a.has_sizes) a.sizes = F32View(info, 2, "sizes", a.shape.batch * a.shape.n);
+  a.has_sizes = Has(o, "sizes");
+  if (a.has_sizes) a.sizes = OptF32(o, "sizes", a.shape.batch * a.shape.n);
   return a;
 }
 
@@ -96,7 +97,7 @@ Napi::Value HostResultJs(Napi::Env env, const HostResult& r) {
 
 Napi::Value HostResultPtrJs(Napi::Env env, const std::shared_ptr<HostResult>& r) { return HostResultJs(env, *r); }
 
-// (x, metric|null, sizes|null, protect|null, batch, n, c, cm, r, keepOrder, dtype)
+// the host fields with NativeBuffers for x, metric and sizes, plus dtype
 struct DeviceArgs {
   TomeShape shape;
   TokDType dtype = TokDType::F32;
@@ -105,18 +106,19 @@ struct DeviceArgs {
 };
 
 DeviceArgs ParseDevice(const Napi::CallbackInfo& info) {
+  const Napi::Object o = OptionsArg(info);
   DeviceArgs a;
-  a.shape = ParseShape(info);
-  const std::string dt = ArgString(info, 10, "dtype");
+  a.shape = ParseShape(o);
+  const std::string dt = OptString(o, "dtype");
   if (dt == "f32") a.dtype = TokDType::F32;
   else if (dt == "f16") a.dtype = TokDType::F16;
   else if (dt == "bf16") a.dtype = TokDType::BF16;
   else Fail(ErrorCode::DtypeMismatch, "token merging takes f32, f16 or bf16 tensors, got " + dt);
-  a.protect = ProtectMask(info, 3, a.shape.n);
-  a.x = ArgMemory(info, 0, "x");
-  a.metric = IsNullish(info, 1) ? a.x : ArgMemory(info, 1, "metric");
-  if (IsNullish(info, 1)) IZ_CHECK(a.shape.cm == a.shape.c, ShapeMismatch, "without a metric, cm must equal c");
-  if (!IsNullish(info, 2)) a.sizes = ArgMemory(info, 2, "sizes");
+  a.protect = ProtectMask(o, a.shape.n);
+  a.x = OptMemory(o, "x");
+  a.metric = Has(o, "metric") ? OptMemory(o, "metric") : a.x;
+  if (!Has(o, "metric")) IZ_CHECK(a.shape.cm == a.shape.c, ShapeMismatch, "without a metric, cm must equal c");
+  if (Has(o, "sizes")) a.sizes = OptMemory(o, "sizes");
   iz::tokens::TomeValidateShape(a.shape, a.protect.empty() ? nullptr : a.protect.data());
   return a;
 }
@@ -133,32 +135,33 @@ iz::tokens::TomeDeviceResult RunDevice(const DeviceArgs& a) {
   return iz::tokens::TomeMergeDevice(a.shape, a.dtype, a.x, a.metric, a.sizes, a.protect);
 }
 
-// (metric Float32Array, protect|null, batch, n, cm) -> { bestB: Int32Array, score: Float32Array }
+// { metric: Float32Array, protect?, batch, n, cm } -> { bestB: Int32Array, score: Float32Array }
 Napi::Value TomeBestMatchJs(const Napi::CallbackInfo& call) {
   return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    const Napi::Object o = OptionsArg(info);
     TomeShape s;
-    s.batch = ArgInt(info, 2, "batch", 1, int64_t(1) << 30);
-    s.n = ArgInt(info, 3, "n", 1, int64_t(1) << 30);
-    s.cm = s.c = ArgInt(info, 4, "cm", 1, int64_t(1) << 30);
-    std::vector<uint8_t> protect = ProtectMask(info, 1, s.n);
+    s.batch = OptInt(o, "batch", 1, int64_t(1) << 30);
+    s.n = OptInt(o, "n", 1, int64_t(1) << 30);
+    s.cm = s.c = OptInt(o, "cm", 1, int64_t(1) << 30);
+    std::vector<uint8_t> protect = ProtectMask(o, s.n);
     iz::tokens::TomeValidateShape(s, protect.empty() ? nullptr : protect.data());
-    HostView m = F32View(info, 0, "metric", s.batch * s.n * s.cm);
+    HostView m = OptF32(o, "metric", s.batch * s.n * s.cm);
     const int64_t na = iz::tokens::SideCountA(s.n);
     auto best = Napi::Int32Array::New(info.Env(), static_cast<size_t>(s.batch * na));
     auto score = Napi::Float32Array::New(info.Env(), static_cast<size_t>(s.batch * na));
     iz::tokens::TomeBestMatchCpu(s, reinterpret_cast<const float*>(m.data), protect.empty() ? nullptr : protect.data(),
                                  best.Data(), score.Data());
-    Napi::Object o = Napi::Object::New(info.Env());
-    o.Set("bestB", best);
-    o.Set("score", score);
-    return o;
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("bestB", best);
+    out.Set("score", score);
+    return out;
   });
 }
 
 void InitTokens(Napi::Env env, Napi::Object exports) {
-  ExportPaired(env, exports, PairedOp<HostArgs, std::shared_ptr<HostResult>>{"tomeMerge", ParseHost, RunHost, HostResultPtrJs});
-  ExportPaired(env, exports, PairedOp<DeviceArgs, iz::tokens::TomeDeviceResult>{"tomeMergeDevice", ParseDevice, RunDevice, DeviceResultJs});
-  exports.Set("tomeBestMatch", Napi::Function::New(env, TomeBestMatchJs, "tomeBestMatch"));
+  ExportPaired(env, exports, PairedOp<HostArgs, std::shared_ptr<HostResult>>{"tokensTomeMerge", ParseHost, RunHost, HostResultPtrJs});
+  ExportPaired(env, exports, PairedOp<DeviceArgs, iz::tokens::TomeDeviceResult>{"tokensTomeMergeDevice", ParseDevice, RunDevice, DeviceResultJs});
+  exports.Set("tokensTomeBestMatch", Napi::Function::New(env, TomeBestMatchJs, "tokensTomeBestMatch"));
 }
 
 }  // namespace

@@ -35,9 +35,9 @@ export interface HoliTomOptions {
   knn?: number;
 }
 
-export type TemporalMergeOptions = DyCokeOptions | HoliTomOptions;
+export type MergeTemporalOptions = DyCokeOptions | HoliTomOptions;
 
-export interface TemporalMergeResult {
+export interface MergeTemporalResult {
   /** Kept tokens [M, C], in frames' order then positions' order of their representative token; dtype of the input. */
   tokens: Tensor<FloatDType>;
   /** Frame of each kept token's representative original token. */
@@ -90,7 +90,7 @@ class Groups {
   }
 }
 
-function result(g: Groups, p: number, dtype: FloatDType, segments?: [number, number][]): TemporalMergeResult {
+function result(g: Groups, p: number, dtype: FloatDType, segments?: [number, number][]): MergeTemporalResult {
   const keptIds: number[] = [];
   for (let i = 0; i < g.count; i++) if (g.alive[i]) keptIds.push(i);
   const out = new Float32Array(keptIds.length * g.c);
@@ -128,7 +128,7 @@ function pruneFrame(g: Groups, ref: number, cur: number, p: number, keep: number
   }
 }
 
-function dycoke(x: Float32Array, t: number, p: number, c: number, o: DyCokeOptions, dtype: FloatDType): TemporalMergeResult {
+function dycoke(x: Float32Array, t: number, p: number, c: number, o: DyCokeOptions, dtype: FloatDType): MergeTemporalResult {
   const ratio = checkNumber(o.pruneRatio ?? 0.7, 'pruneRatio', 0, 1);
   const mode = o.mode ?? 'prune';
   check(mode === 'prune' || mode === 'merge', `mode must be 'prune' or 'merge' (got '${String(mode)}')`);
@@ -251,7 +251,7 @@ export function densityPeakClusters(x: Float32Array, c: number, ids: readonly nu
   return { centres, label };
 }
 
-function holitom(x: Float32Array, t: number, p: number, c: number, o: HoliTomOptions, dtype: FloatDType): TemporalMergeResult {
+function holitom(x: Float32Array, t: number, p: number, c: number, o: HoliTomOptions, dtype: FloatDType): MergeTemporalResult {
   const tau = checkNumber(o.tau ?? 0.8, 'tau', -1, 1);
   const keepRatio = checkNumber(o.keepRatio ?? 0.5, 'keepRatio', 0, 1);
   const share = checkNumber(o.attentionShare ?? 0.5, 'attentionShare', 0, 1);
@@ -337,13 +337,13 @@ function clusterGroup(g: Groups, ids: number[], centres: number, knn: number): v
  * Reduces video tokens frames [T, P, C] (f32/f16/bf16) across time with DyCoke or HoliTom.
  * Returns the kept tokens with the (frame, position) of the original token each represents.
  * @example
- * const { tokens, frame, position } = temporalMerge(frames, { method: 'dycoke', pruneRatio: 0.7 });
+ * const { tokens, frame, position } = mergeTemporal(frames, { method: 'dycoke', pruneRatio: 0.7 });
  */
-export function temporalMerge(frames: Tensor, options: TemporalMergeOptions): TemporalMergeResult {
+export function mergeTemporal(frames: Tensor, options: MergeTemporalOptions): MergeTemporalResult {
   const { t: ft, f32 } = floatTensor(frames, 'frames', [3]);
   const [t, p, c] = ft.shape as [number, number, number];
   check(t > 0 && p > 0 && c > 0, `frames is empty (shape [${ft.shape.join(', ')}])`, 'SHAPE_MISMATCH');
-  check(options && typeof options === 'object', "temporalMerge needs options { method: 'dycoke' | 'holitom' }");
+  check(options && typeof options === 'object', "mergeTemporal needs options { method: 'dycoke' | 'holitom' }");
   const dtype = ft.dtype as FloatDType;
   if (options.method === 'dycoke') return dycoke(f32, t, p, c, options, dtype);
   if (options.method === 'holitom') return holitom(f32, t, p, c, options, dtype);
