@@ -1,9 +1,10 @@
 /** compress / decompress: BF16 tensors <-> one DFloat11 unit, on the native encoder and decoders. */
 import { DeviceTensor } from '../device-tensor.js';
 import { check, nativeAwait, nativeCall } from '../errors.js';
+import { defineOp, pinForAsync } from '../ops.js';
 import { native, type NativeBuffer } from '../native.js';
 import { assertTensor, tensor, type Tensor } from '../tensor.js';
-import type { NativeEncodedUnit, NativeUnitParts, UnitBufferSource } from './native.js';
+import type { NativeEncodedUnit, NativeUnitParts } from './native.js';
 import './native.js';
 import type { CompressedUnit, UnitBuffers, UnitSlice, UnitStats } from './unit.js';
 
@@ -131,25 +132,34 @@ export function makeUnit(
   });
 }
 
+const compressOp = defineOp({
+  name: 'df11.compress',
+  prepare(tensors: TensorsInput, options: CompressOptions = {}) {
+    checkCompressOptions(options);
+    const pairs = toPairs(tensors);
+    return { pairs, args: { tensors: pairs.map((p) => p[1].data), threads: options.threads, maxCodeLength: options.maxCodeLength } };
+  },
+  sync: (c) => native().df11Encode(c.args),
+  async: (c) => native().df11EncodeAsync(c.args),
+  finish: (r, c) => buildUnit(c.pairs, r),
+});
+
 /**
  * Compresses BF16 tensors losslessly into one DFloat11 unit (one shared code, tensors
- * concatenated in order) off the main thread. Tensors holding an exponent >= 240
- * (|x| >= 2^113, Inf, NaN) cannot be coded: they are kept verbatim in `unit.raw`.
- * @example const unit = await compress({ 'q.weight': q, 'k.weight': k });
+ * concatenated in order) off the main thread: the unit that {@link decompress} reads back
+ * bit for bit. Tensors holding an exponent >= 240 (|x| >= 2^113, Inf, NaN) cannot be coded:
+ * they are kept verbatim in `unit.raw`.
+ * @example
+ * const unit = await compress({ 'q.weight': q, 'k.weight': k });
+ * console.log(unit.stats.bitsPerWeight); // about 11
  */
-export async function compress(tensors: TensorsInput, options: CompressOptions = {}): Promise<CompressedUnit> {
-  checkCompressOptions(options);
-  const pairs = toPairs(tensors);
-  const r = await nativeAwait(() => native().df11EncodeAsync(pairs.map((p) => p[1].data), options), 'df11.compress');
-  return buildUnit(pairs, r);
+export function compress(tensors: TensorsInput, options: CompressOptions = {}): Promise<CompressedUnit> {
+  return compressOp.run(tensors, options);
 }
 
-/** Synchronous compress (blocks the event loop; prefer compress). */
+/** Synchronous {@link compress} (blocks the event loop; prefer compress). */
 export function compressSync(tensors: TensorsInput, options: CompressOptions = {}): CompressedUnit {
-  checkCompressOptions(options);
-  const pairs = toPairs(tensors);
-  const r = nativeCall(() => native().df11Encode(pairs.map((p) => p[1].data), options), 'df11.compress');
-  return buildUnit(pairs, r);
+  return compressOp.runSync(tensors, options);
 }
 
 function assertUnit(unit: CompressedUnit): void {
@@ -192,11 +202,42 @@ function checkSlices(unit: CompressedUnit): void {
   }
 }
 
+/** Where a decode writes: `elements` BF16 words at element `offset` of `out`. */
+export interface DecodeTarget {
+  out: Uint16Array | NativeBuffer;
+  offset?: number;
+  elements?: number;
+  threads?: number;
+}
+
+const decodeOp = defineOp({
+  name: 'df11.decode',
+  prepare: (unit: NativeUnitParts, target: DecodeTarget) => {
+    checkThreads(target.threads);
+    return { unit, ...target, threads: target.threads ?? 0 };
+  },
+  sync: (a) => native().df11Decode(a),
+  async: (a) => native().df11DecodeAsync(a),
+  finish: () => undefined,
+});
+
 /**
- * Decompresses a unit bit for bit. Without `out`, returns host tensors (views into one
- * new Uint16Array); with a Uint16Array of `unit.totalElements`, decodes into it; with a
- * DeviceTensor (bf16, totalElements elements; CUDA memory runs the GPU kernel), decodes
- * into it and returns where each tensor lies in it.
+ * Decodes a unit's encoded stream (buffers in host or device memory) straight into `out`
+ * at an element offset, so a unit can land inside a larger tensor or model buffer without a
+ * scratch copy. The CUDA kernel runs when `out` is CUDA memory; everything is validated natively.
+ * @internal
+ */
+export const decodeInto = (unit: NativeUnitParts, target: DecodeTarget): Promise<void> => decodeOp.run(unit, target);
+/** @internal */
+export const decodeIntoSync = (unit: NativeUnitParts, target: DecodeTarget): void => decodeOp.runSync(unit, target);
+
+/**
+ * Decompresses a unit made by {@link compress} (or read from a DFloat11 file) bit for bit.
+ * Without `out`, returns host tensors (views into one new Uint16Array); with a Uint16Array of
+ * `unit.totalElements`, decodes into it; with a DeviceTensor (bf16, totalElements elements;
+ * CUDA memory runs the GPU kernel), decodes into it and returns where each tensor lies in it.
+ * @example
+ * const { 'q.weight': q } = await decompress(unit); // Tensor<'bf16'>, identical to the input
  */
 export async function decompress(unit: CompressedUnit, out?: Uint16Array, options?: DecompressOptions): Promise<Record<string, Tensor<'bf16'>>>;
 export async function decompress(unit: CompressedUnit, out: DeviceTensor, options?: DecompressOptions): Promise<Record<string, UnitSlice>>;
@@ -205,22 +246,17 @@ export async function decompress(
   out?: Uint16Array | DeviceTensor,
   options: DecompressOptions = {},
 ): Promise<Record<string, Tensor<'bf16'>> | Record<string, UnitSlice>> {
-  assertUnit(unit);
-  checkSlices(unit);
-  checkThreads(options.threads);
+  const target = decompressTarget(unit, out, options);
+  await decodeInto(parts(unit.buffers), target);
   if (out instanceof DeviceTensor) {
-    const buffer = deviceOut(unit, out);
-    await decodeStream(unit, buffer, options.threads);
     await uploadRaw(unit, out);
     return sliceRecord(unit);
   }
-  const host = prepareOut(unit, out);
-  await nativeAwait(() => native().df11DecodeAsync(parts(unit.buffers), host.subarray(0, unit.encodedElements), options.threads ?? 0), 'df11.decompress');
-  placeRaw(unit, host);
-  return views(unit, host);
+  placeRaw(unit, target.out as Uint16Array);
+  return views(unit, target.out as Uint16Array);
 }
 
-/** Synchronous decompress (see decompress). */
+/** Synchronous {@link decompress}. */
 export function decompressSync(unit: CompressedUnit, out?: Uint16Array, options?: DecompressOptions): Record<string, Tensor<'bf16'>>;
 export function decompressSync(unit: CompressedUnit, out: DeviceTensor, options?: DecompressOptions): Record<string, UnitSlice>;
 export function decompressSync(
@@ -228,19 +264,23 @@ export function decompressSync(
   out?: Uint16Array | DeviceTensor,
   options: DecompressOptions = {},
 ): Record<string, Tensor<'bf16'>> | Record<string, UnitSlice> {
-  assertUnit(unit);
-  checkSlices(unit);
-  checkThreads(options.threads);
+  const target = decompressTarget(unit, out, options);
+  decodeIntoSync(parts(unit.buffers), target);
   if (out instanceof DeviceTensor) {
-    const buffer = deviceOut(unit, out);
-    decodeStreamSync(unit, buffer, options.threads);
-    for (const s of unit.slices) if (s.raw) out.buffer.upload(unit.raw[s.name]!.data, s.offset * 2);
+    for (const s of unit.slices) if (s.raw) nativeCall(() => out.buffer.upload(unit.raw[s.name]!.data, s.offset * 2), 'df11.decompress');
     return sliceRecord(unit);
   }
-  const host = prepareOut(unit, out);
-  nativeCall(() => native().df11Decode(parts(unit.buffers), host.subarray(0, unit.encodedElements), options.threads ?? 0), 'df11.decompress');
-  placeRaw(unit, host);
-  return views(unit, host);
+  placeRaw(unit, target.out as Uint16Array);
+  return views(unit, target.out as Uint16Array);
+}
+
+/** The coded stream decodes to the front of `out`; raw tensors follow it. */
+function decompressTarget(unit: CompressedUnit, out: Uint16Array | DeviceTensor | undefined, options: DecompressOptions): DecodeTarget {
+  assertUnit(unit);
+  checkSlices(unit);
+  check(options !== null && typeof options === 'object', 'options must be an object');
+  const target = out instanceof DeviceTensor ? deviceOut(unit, out) : prepareOut(unit, out);
+  return { out: target, offset: 0, elements: unit.encodedElements, threads: options.threads };
 }
 
 function deviceOut(unit: CompressedUnit, out: DeviceTensor): NativeBuffer {
@@ -249,39 +289,12 @@ function deviceOut(unit: CompressedUnit, out: DeviceTensor): NativeBuffer {
   return out.buffer;
 }
 
-// The native decoder needs an output of exactly the stream's size: decode into a scratch
-// buffer on the same device when raw tensors follow the stream in `out`.
-async function decodeStream(unit: CompressedUnit, buffer: NativeBuffer, threads?: number): Promise<void> {
-  if (buffer.bytes === unit.encodedElements * 2) {
-    await nativeAwait(() => native().df11DecodeAsync(parts(unit.buffers), buffer, threads ?? 0), 'df11.decompress');
-    return;
-  }
-  const scratch = nativeCall(() => new (native().NativeBuffer)(buffer.device as 'cpu' | 'cuda', unit.encodedElements * 2), 'df11.decompress');
-  try {
-    await nativeAwait(() => native().df11DecodeAsync(parts(unit.buffers), scratch, threads ?? 0), 'df11.decompress');
-    nativeCall(() => buffer.copyFrom(scratch, 0, 0, unit.encodedElements * 2), 'df11.decompress');
-  } finally {
-    scratch.dispose();
-  }
-}
-
-function decodeStreamSync(unit: CompressedUnit, buffer: NativeBuffer, threads?: number): void {
-  if (buffer.bytes === unit.encodedElements * 2) {
-    nativeCall(() => native().df11Decode(parts(unit.buffers), buffer, threads ?? 0), 'df11.decompress');
-    return;
-  }
-  const scratch = nativeCall(() => new (native().NativeBuffer)(buffer.device as 'cpu' | 'cuda', unit.encodedElements * 2), 'df11.decompress');
-  try {
-    nativeCall(() => native().df11Decode(parts(unit.buffers), scratch, threads ?? 0), 'df11.decompress');
-    nativeCall(() => buffer.copyFrom(scratch, 0, 0, unit.encodedElements * 2), 'df11.decompress');
-  } finally {
-    scratch.dispose();
-  }
-}
-
 async function uploadRaw(unit: CompressedUnit, out: DeviceTensor): Promise<void> {
   for (const s of unit.slices) {
-    if (s.raw) await nativeAwait(() => out.buffer.uploadAsync(unit.raw[s.name]!.data, s.offset * 2), 'df11.decompress');
+    if (!s.raw) continue;
+    const data = unit.raw[s.name]!.data;
+    pinForAsync(data);
+    await nativeAwait(() => out.buffer.uploadAsync(data, s.offset * 2), 'df11.decompress');
   }
 }
 
@@ -291,25 +304,6 @@ function sliceRecord(unit: CompressedUnit): Record<string, UnitSlice> {
   return r;
 }
 
-/** Unit buffers that may live in device memory (NativeBuffers), e.g. kept resident on the GPU. */
-export type UnitBufferSources = { readonly [K in keyof NativeUnitParts]: UnitBufferSource };
-
-/**
- * Low-level decode of a unit's encoded stream (buffers in host or device memory) into
- * `out`: a Uint16Array or NativeBuffer of exactly signMantissa.byteLength BF16 elements.
- * The CUDA kernel runs when `out` is CUDA memory. Everything is validated natively.
- */
-export async function decodeUnitBuffers(buffers: UnitBufferSources, out: Uint16Array | NativeBuffer, options: DecompressOptions = {}): Promise<void> {
-  checkThreads(options.threads);
-  await nativeAwait(() => native().df11DecodeAsync({ ...buffers }, out, options.threads ?? 0), 'df11.decode');
-}
-
-/** Synchronous decodeUnitBuffers. */
-export function decodeUnitBuffersSync(buffers: UnitBufferSources, out: Uint16Array | NativeBuffer, options: DecompressOptions = {}): void {
-  checkThreads(options.threads);
-  nativeCall(() => native().df11Decode({ ...buffers }, out, options.threads ?? 0), 'df11.decode');
-}
-
 /**
  * Decodes by running the CUDA kernel's per-thread steps serially on the CPU (slow; for
  * tests that check the kernel's logic on machines without a GPU).
@@ -317,14 +311,14 @@ export function decodeUnitBuffersSync(buffers: UnitBufferSources, out: Uint16Arr
 export function simulateKernelDecode(unit: CompressedUnit): Uint16Array {
   assertUnit(unit);
   const out = new Uint16Array(unit.encodedElements);
-  nativeCall(() => native().df11SimulateKernel(parts(unit.buffers), out), 'df11.simulateKernel');
+  nativeCall(() => native().df11SimulateKernel({ unit: parts(unit.buffers), out }), 'df11.simulateKernel');
   return out;
 }
 
 /** Exponent histogram (256 counts) of a BF16 tensor. */
 export function exponentHistogram(t: Tensor): Float64Array {
   assertTensor(t, 'tensor', { dtypes: ['bf16'] });
-  return nativeCall(() => native().df11Histogram(t.data as Uint16Array), 'df11.exponentHistogram');
+  return nativeCall(() => native().df11Histogram({ data: t.data as Uint16Array }), 'df11.exponentHistogram');
 }
 
 /**

@@ -9,8 +9,6 @@ export {
   compressSync,
   decompress,
   decompressSync,
-  decodeUnitBuffers,
-  decodeUnitBuffersSync,
   simulateKernelDecode,
   exponentEntropy,
   exponentHistogram,
@@ -18,7 +16,6 @@ export {
   type CompressOptions,
   type DecompressOptions,
   type TensorsInput,
-  type UnitBufferSources,
 } from './codec.js';
 export {
   unitToSafetensorsEntries,
@@ -29,4 +26,3 @@ export {
   type UnitEntry,
   type UnitManifest,
 } from './serialize.js';
-export type { UnitBufferSource } from './native.js';

@@ -31,18 +31,28 @@ export interface NativeUnitParts {
   gaps: UnitBufferSource;
 }
 
-export interface NativeEncodeOptions {
+export interface NativeEncodeArgs {
+  tensors: Uint16Array[];
   threads?: number;
   maxCodeLength?: number;
 }
 
+/** Decodes `elements` BF16 words into `out` at element `offset` (defaults: all of out from 0). */
+export interface NativeDecodeArgs {
+  unit: NativeUnitParts;
+  out: Uint16Array | NativeBuffer;
+  offset?: number;
+  elements?: number;
+  threads?: number;
+}
+
 declare module '../native.js' {
   interface NativeAddon {
-    df11Encode(tensors: Uint16Array[], options?: NativeEncodeOptions): NativeEncodedUnit;
-    df11EncodeAsync(tensors: Uint16Array[], options?: NativeEncodeOptions): Promise<NativeEncodedUnit>;
-    df11Decode(unit: NativeUnitParts, out: Uint16Array | NativeBuffer, threads?: number): void;
-    df11DecodeAsync(unit: NativeUnitParts, out: Uint16Array | NativeBuffer, threads?: number): Promise<void>;
-    df11SimulateKernel(unit: NativeUnitParts, out: Uint16Array): void;
-    df11Histogram(data: Uint16Array): Float64Array;
+    df11Encode(args: NativeEncodeArgs): NativeEncodedUnit;
+    df11EncodeAsync(args: NativeEncodeArgs): Promise<NativeEncodedUnit>;
+    df11Decode(args: NativeDecodeArgs): void;
+    df11DecodeAsync(args: NativeDecodeArgs): Promise<void>;
+    df11SimulateKernel(args: { unit: NativeUnitParts; out: Uint16Array }): void;
+    df11Histogram(args: { data: Uint16Array }): Float64Array;
   }
 }

@@ -10,7 +10,10 @@ import type { DeviceKind } from '../backend.js';
 import type { SafetensorsReader } from '../safetensors/index.js';
 import type { OutputEntry } from './output-layout.js';
 import { InferzipError, nativeAwait, nativeCall } from '../errors.js';
-import { decodeUnitBuffers, type UnitBufferSources, type UnitBuffers } from '../df11/index.js';
+import { pinForAsync } from '../ops.js';
+import { decodeInto } from '../df11/codec.js';
+import type { NativeUnitParts } from '../df11/native.js';
+import type { UnitBuffers } from '../df11/index.js';
 import { unitBuffersOf } from '../df11/codec.js';
 import '../df11/native.js';
 import { UNIT_BUFFERS, type UnitBufferName } from './plan.js';
@@ -114,7 +117,9 @@ export async function encodeUnit(parts: readonly Uint16Array[], options: EncodeO
     if (!(p instanceof Uint16Array)) throw new InferzipError('DTYPE_MISMATCH', `matrix ${i} must be a Uint16Array of BF16 bits`);
   }
   // The addon's encoder reports the exponent histogram it builds anyway (saves a pass).
-  const r = await nativeAwait(() => native().df11EncodeAsync([...parts], options.threads === undefined ? {} : { threads: options.threads }), 'df11 encode');
+  const tensors = [...parts];
+  pinForAsync(tensors);
+  const r = await nativeAwait(() => native().df11EncodeAsync({ tensors, threads: options.threads }), 'df11 encode');
   const encoded = [...r.encodedInputs];
   const raw = [...r.rawInputs];
   if (encoded.length + raw.length !== parts.length || new Set([...encoded, ...raw]).size !== parts.length) {
@@ -127,11 +132,11 @@ export async function encodeUnit(parts: readonly Uint16Array[], options: EncodeO
 /** Decodes a unit on the host (off the main thread) into `out` (or a new array). */
 export async function decodeUnit(unit: EncodedUnit, out?: Uint16Array, options: EncodeOptions = {}): Promise<Uint16Array> {
   const target = out ?? new Uint16Array(unitElements(unit));
-  await decodeUnitBuffers(decodeParts(unit), target, options.threads === undefined ? {} : { threads: options.threads });
+  await decodeInto(decodeParts(unit), { out: target, threads: options.threads });
   return target;
 }
 
-function decodeParts(unit: EncodedUnit): UnitBufferSources {
+function decodeParts(unit: EncodedUnit): NativeUnitParts {
   return { luts: unit.luts, encodedExponent: unit.encodedExponent, signMantissa: unit.signMantissa, outputPositions: unit.outputPositions, gaps: unit.gaps };
 }
 
@@ -140,7 +145,7 @@ export interface DeviceUnit extends Disposable {
   readonly elements: number;
   /** Device bytes held by the compressed buffers. */
   readonly bytes: number;
-  readonly parts: UnitBufferSources;
+  readonly parts: NativeUnitParts;
   dispose(): void;
 }
 
@@ -149,8 +154,8 @@ export async function uploadUnit(unit: EncodedUnit, device: DeviceKind): Promise
   const host = decodeParts(unit);
   const buffers: NativeBuffer[] = [];
   try {
-    const parts = {} as Record<keyof UnitBufferSources, NativeBuffer>;
-    for (const key of Object.keys(host) as (keyof UnitBufferSources)[]) {
+    const parts = {} as Record<keyof NativeUnitParts, NativeBuffer>;
+    for (const key of Object.keys(host) as (keyof NativeUnitParts)[]) {
       const src = host[key] as Uint8Array;
       const b = nativeCall(() => new (native().NativeBuffer)(device, src.byteLength, false), `uploading unit buffer '${key}'`);
       buffers.push(b);
@@ -168,7 +173,7 @@ export async function uploadUnit(unit: EncodedUnit, device: DeviceKind): Promise
   }
 }
 
-/** Decodes a device-resident unit into `out` (exactly `elements` BF16) off the main thread; CUDA memory runs the kernel. */
+/** Decodes a device-resident unit into the front of `out` off the main thread; CUDA memory runs the kernel. */
 export async function decodeDeviceUnit(unit: DeviceUnit, out: NativeBuffer): Promise<void> {
-  await decodeUnitBuffers(unit.parts, out);
+  await decodeInto(unit.parts, { out, offset: 0, elements: unit.elements });
 }

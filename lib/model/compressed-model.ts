@@ -176,19 +176,8 @@ export class CompressedModel implements Disposable {
       const generation = ++scratch.generation;
       const resident = this.#resident.get(unit.prefix)!;
       const bytes = unit.elements * 2;
-      if (bytes === scratch.buffer.bytes) {
-        await decodeDeviceUnit(resident, scratch.buffer);
-      } else if (bytes > 0) {
-        // The codec decodes into an exactly-sized output: a smaller unit than the buffer is
-        // sized for (blocks of unequal size) goes through a temporary and one device copy.
-        const temp = nativeCall(() => new (native().NativeBuffer)(this.device, bytes, false), 'CompressedModel decode buffer');
-        try {
-          await decodeDeviceUnit(resident, temp);
-          nativeCall(() => scratch.buffer.copyFrom(temp, 0, 0, bytes), 'CompressedModel decode buffer');
-        } finally {
-          temp.dispose();
-        }
-      }
+      // blocks of unequal size decode into the front of the buffer sized for the largest
+      if (bytes > 0) await decodeDeviceUnit(resident, scratch.buffer);
       return makeBlock(unit, ordinal, scratch, generation, this);
     };
     const result = scratch.queue.then(run, run);

@@ -5,7 +5,6 @@ import { describe, expect, it } from 'vitest';
 
 import {
   InferzipError,
-  MAX_HEADER_BYTES,
   SafetensorsFile,
   openSafetensors,
   readSafetensorsBuffer,
@@ -14,6 +13,7 @@ import {
   writeSafetensors,
   writeSafetensorsSync,
 } from '../../lib/index.js';
+import { MAX_HEADER_BYTES } from '../../lib/safetensors/header.js';
 import { errorOf } from '../errors.js';
 
 const MODEL = new URL('../../fixtures/stories260K/model.safetensors', import.meta.url).pathname;

@@ -1,21 +1,17 @@
-// DFloat11 bindings: encode BF16 tensors into a unit, decode a unit into host memory
-// or a NativeBuffer (CPU decoder, or the CUDA kernel when the output is CUDA memory).
+// DFloat11 bindings: argument conversion for encoding BF16 tensors into a unit and
+// decoding a unit into host memory or a NativeBuffer (device dispatch: core/df11/dispatch).
 #include <napi.h>
 
 #include <cstring>
 #include <string>
 #include <vector>
 
-#include "native/shared/df11/format.h"
 #include "native/core/df11/codec.h"
-#include "native/core/parallel.h"
+#include "native/core/df11/dispatch.h"
+#include "native/napi/options.h"
 #include "native/napi/paired.h"
 #include "native/napi/registry.h"
 #include "native/napi/util.h"
-
-#if INFERZIP_WITH_CUDA
-#include "cuda/df11/decode.h"
-#endif
 
 namespace iz::napi {
 
@@ -31,10 +27,14 @@ struct EncodeArgs {
   df11::EncodeOptions options;
 };
 
+// { tensors: Uint16Array[] (BF16 bits), threads?, maxCodeLength? }
 EncodeArgs ParseEncodeArgs(const Napi::CallbackInfo& info) {
+  const Napi::Object o = OptionsArg(info);
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsArray()) ThrowJs(env, ErrorCode::InvalidArgument, "'tensors' must be an array of Uint16Array (BF16 bits)");
-  auto arr = info[0].As<Napi::Array>();
+  if (!Has(o, "tensors") || !o.Get("tensors").IsArray()) {
+    ThrowJs(env, ErrorCode::InvalidArgument, "option 'tensors' must be an array of Uint16Array (BF16 bits)");
+  }
+  auto arr = o.Get("tensors").As<Napi::Array>();
   EncodeArgs a;
   for (uint32_t i = 0; i < arr.Length(); ++i) {
     std::string name = "tensors[" + std::to_string(i) + "]";
@@ -46,19 +46,8 @@ EncodeArgs ParseEncodeArgs(const Napi::CallbackInfo& info) {
     a.spans.push_back(df11::Span{reinterpret_cast<const uint16_t*>(view.data), view.bytes / 2});
     a.views.push_back(std::move(view));
   }
-  if (info.Length() > 1 && info[1].IsObject()) {
-    auto o = info[1].As<Napi::Object>();
-    if (o.Has("threads") && !o.Get("threads").IsUndefined()) {
-      double t = o.Get("threads").ToNumber().DoubleValue();
-      if (!(t >= 0 && t <= 1024) || t != static_cast<int>(t)) ThrowJs(env, ErrorCode::InvalidArgument, "'threads' must be an integer 0..1024");
-      a.options.threads = static_cast<int>(t);
-    }
-    if (o.Has("maxCodeLength") && !o.Get("maxCodeLength").IsUndefined()) {
-      double m = o.Get("maxCodeLength").ToNumber().DoubleValue();
-      if (!(m >= 8 && m <= 32) || m != static_cast<int>(m)) ThrowJs(env, ErrorCode::InvalidArgument, "'maxCodeLength' must be an integer 8..32");
-      a.options.max_code_length = static_cast<uint32_t>(m);
-    }
-  }
+  a.options.threads = static_cast<int>(OptInt(o, "threads", 0, 1024, 0));
+  a.options.max_code_length = static_cast<uint32_t>(OptInt(o, "maxCodeLength", 8, 32, a.options.max_code_length));
   return a;
 }
 
@@ -97,28 +86,24 @@ Napi::Value UnitToJs(Napi::Env env, const EncodedUnit& u) {
 
 // ---------------------------------------------------------------------------- decode
 
-// One buffer of a unit: a host view or a NativeBuffer (host or CUDA memory).
+// One buffer of a unit: a host typed array or a NativeBuffer (host or CUDA memory).
 struct Part {
-  HostView host;
-  MemoryPtr memory;
-  const uint8_t* data = nullptr;
-  size_t bytes = 0;
-  bool cuda = false;
+  HostView host;  // keeps a JS typed array alive for async work
+  df11::UnitBuffer buffer;
 };
 
 Part ToPart(Napi::Env env, Napi::Object parts, const char* key) {
   Part p;
-  if (!parts.Has(key)) ThrowJs(env, ErrorCode::InvalidArgument, std::string("the unit has no '") + key + "' buffer");
+  if (!Has(parts, key)) ThrowJs(env, ErrorCode::InvalidArgument, std::string("the unit has no '") + key + "' buffer");
   Napi::Value v = parts.Get(key);
   if (v.IsTypedArray() || v.IsArrayBuffer() || v.IsDataView()) {
     p.host = ToHostView(env, v, key);
-    p.data = p.host.data;
-    p.bytes = p.host.bytes;
+    p.buffer.data = p.host.data;
+    p.buffer.bytes = p.host.bytes;
   } else {
-    p.memory = ToMemory(env, v, key);
-    p.data = static_cast<const uint8_t*>(p.memory->data());
-    p.bytes = p.memory->bytes();
-    p.cuda = p.memory->device() == Device::Cuda;
+    p.buffer.memory = ToMemory(env, v, key);
+    p.buffer.data = static_cast<const uint8_t*>(p.buffer.memory->data());
+    p.buffer.bytes = p.buffer.memory->bytes();
   }
   return p;
 }
@@ -127,142 +112,59 @@ struct DecodeArgs {
   Part luts, encoded, sign_mantissa, positions, gaps;
   HostView out_host;
   MemoryPtr out_memory;
-  uint16_t* out = nullptr;
-  size_t out_elements = 0;
-  bool out_cuda = false;
+  df11::DecodeTarget target;
   int threads = 0;
+
+  df11::UnitBuffers Unit() const {
+    return {luts.buffer, encoded.buffer, sign_mantissa.buffer, positions.buffer, gaps.buffer};
+  }
 };
 
+// { unit: { luts, encodedExponent, signMantissa, outputPositions, gaps }, out, offset?, elements?, threads? }
+// Decodes `elements` BF16 words (default: all of out from offset) into out at `offset` (in
+// elements), so a unit can land directly inside a larger tensor or model buffer.
 DecodeArgs ParseDecodeArgs(const Napi::CallbackInfo& info) {
+  const Napi::Object o = OptionsArg(info);
   Napi::Env env = info.Env();
-  Napi::Object parts = ArgObject(info, 0, "unit");
+  Napi::Object parts = OptObject(o, "unit");
   DecodeArgs a;
   a.luts = ToPart(env, parts, "luts");
   a.encoded = ToPart(env, parts, "encodedExponent");
   a.sign_mantissa = ToPart(env, parts, "signMantissa");
   a.positions = ToPart(env, parts, "outputPositions");
   a.gaps = ToPart(env, parts, "gaps");
-  if (info.Length() < 2) ThrowJs(env, ErrorCode::InvalidArgument, "missing the output buffer");
-  Napi::Value out = info[1];
+  if (!Has(o, "out")) ThrowJs(env, ErrorCode::InvalidArgument, "option 'out' is required");
+  Napi::Value out = o.Get("out");
   size_t out_bytes = 0;
+  uint16_t* base = nullptr;
   if (out.IsTypedArray() || out.IsArrayBuffer() || out.IsDataView()) {
     a.out_host = ToHostView(env, out, "out");
-    if (out.IsTypedArray() && a.out_host.type != napi_uint16_array) ThrowJs(env, ErrorCode::DtypeMismatch, "'out' must be a Uint16Array (BF16 bits)");
-    a.out = reinterpret_cast<uint16_t*>(a.out_host.data);
+    if (out.IsTypedArray() && a.out_host.type != napi_uint16_array) {
+      ThrowJs(env, ErrorCode::DtypeMismatch, "'out' must be a Uint16Array (BF16 bits)");
+    }
+    base = reinterpret_cast<uint16_t*>(a.out_host.data);
     out_bytes = a.out_host.bytes;
   } else {
     a.out_memory = ToMemory(env, out, "out");
-    a.out = static_cast<uint16_t*>(a.out_memory->data());
+    base = static_cast<uint16_t*>(a.out_memory->data());
     out_bytes = a.out_memory->bytes();
-    a.out_cuda = a.out_memory->device() == Device::Cuda;
+    a.target.cuda = a.out_memory->device() == Device::Cuda;
   }
   if (out_bytes % 2 != 0) ThrowJs(env, ErrorCode::ShapeMismatch, "'out' must hold whole BF16 elements");
-  if (reinterpret_cast<uintptr_t>(a.out) % 2 != 0) ThrowJs(env, ErrorCode::InvalidArgument, "'out' must be 2-byte aligned");
-  a.out_elements = out_bytes / 2;
-  if (info.Length() > 2 && info[2].IsNumber()) a.threads = static_cast<int>(ArgInt(info, 2, "threads", 0, 1024));
+  if (reinterpret_cast<uintptr_t>(base) % 2 != 0) ThrowJs(env, ErrorCode::InvalidArgument, "'out' must be 2-byte aligned");
+  const int64_t capacity = static_cast<int64_t>(out_bytes / 2);
+  const int64_t offset = OptInt(o, "offset", 0, capacity, 0);
+  const int64_t elements = OptInt(o, "elements", 0, capacity - offset, capacity - offset);
+  a.target.out = base + offset;
+  a.target.elements = static_cast<size_t>(elements);
+  a.threads = static_cast<int>(OptInt(o, "threads", 0, 1024, 0));
   return a;
-}
-
-// Host bytes of a part (downloads CUDA memory into `scratch`).
-const uint8_t* HostBytes(const Part& p, std::vector<uint8_t>& scratch) {
-  if (!p.cuda) return p.data;
-  scratch.resize(p.bytes);
-  if (p.bytes) p.memory->CopyToHost(0, scratch.data(), p.bytes);
-  return scratch.data();
-}
-
-df11::UnitView HostUnit(const DecodeArgs& a, std::vector<std::vector<uint8_t>>& scratch) {
-  scratch.resize(5);
-  df11::UnitView u;
-  u.luts = HostBytes(a.luts, scratch[0]);
-  u.luts_bytes = a.luts.bytes;
-  u.encoded_exponent = HostBytes(a.encoded, scratch[1]);
-  u.encoded_bytes = a.encoded.bytes;
-  u.sign_mantissa = HostBytes(a.sign_mantissa, scratch[2]);
-  u.sign_mantissa_bytes = a.sign_mantissa.bytes;
-  u.output_positions = HostBytes(a.positions, scratch[3]);
-  u.output_positions_bytes = a.positions.bytes;
-  u.gaps = HostBytes(a.gaps, scratch[4]);
-  u.gaps_bytes = a.gaps.bytes;
-  return u;
-}
-
-#if INFERZIP_WITH_CUDA
-// Device pointer of a part, uploading host parts into `keep`.
-const uint8_t* DevicePtr(const Part& p, std::vector<MemoryPtr>& keep) {
-  if (p.cuda) return p.data;
-  auto m = DeviceMemory::Allocate(Device::Cuda, p.bytes);
-  if (p.bytes) m->CopyFromHost(0, p.data, p.bytes);
-  keep.push_back(m);
-  return static_cast<const uint8_t*>(m->data());
-}
-
-void DecodeOnCuda(const DecodeArgs& a) {
-  // Validate the layout on host copies of the small buffers; the kernel checks the stream.
-  std::vector<uint8_t> luts_host, pos_host;
-  df11::UnitView v;
-  v.luts = HostBytes(a.luts, luts_host);
-  v.luts_bytes = a.luts.bytes;
-  v.output_positions = HostBytes(a.positions, pos_host);
-  v.output_positions_bytes = a.positions.bytes;
-  v.encoded_exponent = a.encoded.data;
-  v.encoded_bytes = a.encoded.bytes;
-  v.sign_mantissa = a.sign_mantissa.data;
-  v.sign_mantissa_bytes = a.sign_mantissa.bytes;
-  v.gaps = a.gaps.data;
-  v.gaps_bytes = a.gaps.bytes;
-  df11::UnitLayout layout = df11::ValidateUnit(v);
-  IZ_CHECK(a.out_elements == layout.n_elements, ShapeMismatch,
-           "the output holds " + std::to_string(a.out_elements) + " elements but the unit decodes to " + std::to_string(layout.n_elements));
-  if (layout.n_blocks == 0) return;
-  uint32_t max_block = 0;
-  for (uint64_t b = 0; b < layout.n_blocks; ++b) {
-    auto rd = [&](uint64_t i) {
-      const uint8_t* p = v.output_positions + 4 * i;
-      return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
-    };
-    max_block = std::max(max_block, rd(b + 1) - rd(b));
-  }
-  std::vector<MemoryPtr> keep;
-  cuda::df11::DeviceUnit u;
-  u.luts = DevicePtr(a.luts, keep);
-  u.n_tables = layout.n_tables;
-  u.encoded_exponent = DevicePtr(a.encoded, keep);
-  u.encoded_bytes = a.encoded.bytes;
-  u.sign_mantissa = DevicePtr(a.sign_mantissa, keep);
-  u.output_positions = DevicePtr(a.positions, keep);
-  u.gaps = DevicePtr(a.gaps, keep);
-  u.gaps_bytes = a.gaps.bytes;
-  u.n_elements = layout.n_elements;
-  u.n_blocks = layout.n_blocks;
-  u.max_block_elements = max_block;
-  cuda::df11::Decode(u, a.out);
-}
-#endif
-
-void RunDecode(const DecodeArgs& a, bool simulate) {
-  if (a.out_cuda) {
-#if INFERZIP_WITH_CUDA
-    IZ_CHECK(!simulate, InvalidArgument, "the kernel simulator decodes into host memory only");
-    DecodeOnCuda(a);
-    return;
-#else
-    Fail(ErrorCode::NoDevice, "this build has no CUDA backend");
-#endif
-  }
-  std::vector<std::vector<uint8_t>> scratch;
-  df11::UnitView u = HostUnit(a, scratch);
-  if (simulate) {
-    df11::DecodeSimulateKernel(u, a.out, a.out_elements);
-  } else {
-    df11::DecodeCpu(u, a.out, a.out_elements, a.threads);
-  }
 }
 
 // Decoding writes into the caller's buffer; nothing comes back but completion.
 struct Decoded {};
 Decoded Decode(const DecodeArgs& a) {
-  RunDecode(a, false);
+  df11::DecodeUnit(a.Unit(), a.target, a.threads);
   return {};
 }
 Napi::Value DecodedJs(Napi::Env env, const Decoded&) { return env.Undefined(); }
@@ -270,17 +172,17 @@ Napi::Value DecodedJs(Napi::Env env, const Decoded&) { return env.Undefined(); }
 // The CUDA kernel's per-thread steps run serially on the CPU (tests compare it with the fast decoder).
 Napi::Value SimulateKernel(const Napi::CallbackInfo& call) {
   return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    DecodeArgs a = ParseDecodeArgs(info);
-    RunDecode(a, true);
+    const DecodeArgs a = ParseDecodeArgs(info);
+    df11::SimulateUnit(a.Unit(), a.target);
     return info.Env().Undefined();
   });
 }
 
-// Exponent histogram of BF16 bits -> Float64Array(256).
+// { data: Uint16Array (BF16 bits) } -> exponent histogram, Float64Array(256).
 Napi::Value Histogram(const Napi::CallbackInfo& call) {
   return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    HostView v = ArgHostView(info, 0, "data");
-    if (!info[0].IsTypedArray() || v.type != napi_uint16_array) ThrowJs(info.Env(), ErrorCode::DtypeMismatch, "'data' must be a Uint16Array (BF16 bits)");
+    HostView v = OptView(OptionsArg(info), "data");
+    if (v.type != napi_uint16_array) ThrowJs(info.Env(), ErrorCode::DtypeMismatch, "'data' must be a Uint16Array (BF16 bits)");
     auto h = df11::ExponentHistogram(reinterpret_cast<const uint16_t*>(v.data), v.bytes / 2);
     auto out = Napi::Float64Array::New(info.Env(), 256);
     for (int i = 0; i < 256; ++i) out[i] = static_cast<double>(h[i]);
