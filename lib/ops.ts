@@ -61,10 +61,14 @@ export class CallQueue {
   #tail: Promise<unknown> = Promise.resolve();
   #pending = 0;
 
-  /** Starts `fn` after every earlier call of this queue has settled. */
+  /**
+   * Starts `fn` after every earlier call of this queue has settled; at once when none is
+   * pending, so a call made before `dispose()` still reaches the native object.
+   */
   run<T>(fn: () => Promise<T>): Promise<T> {
+    const idle = this.#pending === 0;
     this.#pending++;
-    const result = this.#tail.then(fn, fn);
+    const result = idle ? startNow(fn) : this.#tail.then(fn, fn);
     this.#tail = result.then(
       () => this.#pending--,
       () => this.#pending--,
@@ -85,6 +89,14 @@ export class CallQueue {
         `${what}: an async operation on this object has not finished; await it before calling the synchronous variant`,
       );
     }
+  }
+}
+
+function startNow<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return fn();
+  } catch (err) {
+    return Promise.reject(err);
   }
 }
 

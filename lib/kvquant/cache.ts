@@ -3,7 +3,9 @@
  * residual window; attention is computed from the packed codes without materializing K or V.
  */
 import { resolveDevice, type DeviceKind } from '../backend.js';
-import { InferzipError, check, nativeAwait, nativeCall } from '../errors.js';
+import { InferzipError, check, nativeCall } from '../errors.js';
+import { CallQueue } from '../ops.js';
+import { appendOp, attentionOp, dequantizeOp } from './ops.js';
 import { native } from '../native.js';
 import { openSafetensors, writeSafetensors, type SafetensorsWriteEntry } from '../safetensors/index.js';
 import { tensor, type Tensor } from '../tensor.js';
@@ -53,6 +55,7 @@ function reshapeOut(data: Float32Array, shape: readonly number[]): Tensor<'f32'>
 export class QuantizedKVCache implements Disposable {
   readonly options: Readonly<ResolvedKVOptions>;
   #handle: NativeKvCacheHandle | undefined;
+  readonly #queue = new CallQueue();
 
   protected constructor(options: ResolvedKVOptions, handle: NativeKvCacheHandle) {
     this.options = Object.freeze({ ...options });
@@ -82,9 +85,9 @@ export class QuantizedKVCache implements Disposable {
 
   #appendArgs(k: Tensor, v: Tensor, opts: AppendOptions) {
     const shape = kvPair(k, v, this.options);
-    let queries: Float32Array | null = null;
+    let queries: Float32Array | undefined;
     let qHeads = 0;
-    let scores: Float32Array | null = null;
+    let scores: Float32Array | undefined;
     if (opts.queries !== undefined) {
       const qs = queryShape(opts.queries, this.options, 'queries');
       check(qs.tokens === shape.tokens, `queries have ${qs.tokens} tokens but k and v have ${shape.tokens}`, 'SHAPE_MISMATCH');
@@ -99,18 +102,24 @@ export class QuantizedKVCache implements Disposable {
       check(got.length === 3 && got.every((d, i) => d === want[i]), `scores [${sc.shape.join(', ')}] must be [batch?, heads, tokens] = [${want.join(', ')}]`, 'SHAPE_MISMATCH');
       scores = f32(sc);
     }
-    return [f32(k), f32(v), shape.tokens, queries, qHeads, scores] as const;
+    return { cache: this.handle, k: f32(k), v: f32(v), tokens: shape.tokens, queries, qHeads, scores };
   }
 
-  /** Appends tokens (prefill or one decode step), quantizing what leaves the residual window. */
-  async append(k: Tensor, v: Tensor, opts: AppendOptions = {}): Promise<void> {
+  /**
+   * Appends tokens (prefill or one decode step), quantizing what leaves the residual window,
+   * off the main thread. Appends and attention calls on one cache run in call order even
+   * when they are not awaited.
+   * @example await cache.append(k, v); // k, v: [batch?, heads, tokens, head_dim]
+   */
+  append(k: Tensor, v: Tensor, opts: AppendOptions = {}): Promise<void> {
     const args = this.#appendArgs(k, v, opts);
-    await nativeAwait(() => this.handle.appendAsync(...args), 'QuantizedKVCache.append');
+    return this.#queue.run(() => appendOp.run(args));
   }
 
+  /** Synchronous {@link append} (throws BUSY while an async operation of this cache runs). */
   appendSync(k: Tensor, v: Tensor, opts: AppendOptions = {}): void {
-    const args = this.#appendArgs(k, v, opts);
-    nativeCall(() => this.handle.append(...args), 'QuantizedKVCache.append');
+    this.#queue.assertIdle('QuantizedKVCache.appendSync');
+    appendOp.runSync(this.#appendArgs(k, v, opts));
   }
 
   #attentionArgs(q: Tensor, opts: AttentionOptions) {
@@ -120,7 +129,7 @@ export class QuantizedKVCache implements Disposable {
     check(typeof scale === 'number' && Number.isFinite(scale), `scale must be a finite number, got ${String(scale)}`);
     const causal = opts.causal ?? true;
     check(typeof causal === 'boolean', 'causal must be a boolean');
-    return [f32(q), qs.heads, qs.tokens, scale, causal] as const;
+    return { cache: this.handle, q: f32(q), qHeads: qs.heads, queries: qs.tokens, scale, causal };
   }
 
   /**
@@ -129,27 +138,26 @@ export class QuantizedKVCache implements Disposable {
    */
   async attention(q: Tensor, opts: AttentionOptions = {}): Promise<Tensor<'f32'>> {
     const args = this.#attentionArgs(q, opts);
-    const out = await nativeAwait(() => this.handle.attentionAsync(...args), 'QuantizedKVCache.attention');
+    const out = await this.#queue.run(() => attentionOp.run(args));
     return reshapeOut(out, q.shape);
   }
 
+  /** Synchronous {@link attention} (throws BUSY while an async operation of this cache runs). */
   attentionSync(q: Tensor, opts: AttentionOptions = {}): Tensor<'f32'> {
-    const args = this.#attentionArgs(q, opts);
-    return reshapeOut(
-      nativeCall(() => this.handle.attention(...args), 'QuantizedKVCache.attention'),
-      q.shape,
-    );
+    this.#queue.assertIdle('QuantizedKVCache.attentionSync');
+    return reshapeOut(attentionOp.runSync(this.#attentionArgs(q, opts)), q.shape);
   }
 
   /** All cached K and V as f32 [batch, heads, tokens, head_dim] (the reference path; materializes everything). */
   async dequantize(): Promise<{ k: Tensor<'f32'>; v: Tensor<'f32'> }> {
-    const { k, v } = await nativeAwait(() => this.handle.dequantizeAsync(), 'QuantizedKVCache.dequantize');
+    const { k, v } = await this.#queue.run(() => dequantizeOp.run(this.handle));
     const shape = [this.options.batch, this.options.heads, this.tokens, this.options.headDim];
     return { k: tensor('f32', shape, k), v: tensor('f32', shape, v) };
   }
 
   dequantizeSync(): { k: Tensor<'f32'>; v: Tensor<'f32'> } {
-    const { k, v } = nativeCall(() => this.handle.dequantize(), 'QuantizedKVCache.dequantize');
+    this.#queue.assertIdle('QuantizedKVCache.dequantizeSync');
+    const { k, v } = dequantizeOp.runSync(this.handle);
     const shape = [this.options.batch, this.options.heads, this.tokens, this.options.headDim];
     return { k: tensor('f32', shape, k), v: tensor('f32', shape, v) };
   }
@@ -178,7 +186,8 @@ export class QuantizedKVCache implements Disposable {
 
   /** Saves the cache (packed planes, residual window, options) as safetensors. */
   async save(path: string): Promise<void> {
-    const { entries, metadata } = serialize(this.handle, this.options);
+    // after every append issued before this call
+    const { entries, metadata } = await this.#queue.run(async () => serialize(this.handle, this.options));
     await writeSafetensors(path, entries, { metadata });
   }
 

@@ -17,13 +17,13 @@ export { PLANE_NAMES, type PlaneName } from './native.js';
  */
 export const kvCodecs = {
   /** Packs b-bit codes little-endian into 32-bit words (element j at bit b*j). */
-  packCodes: (codes: Uint32Array, bits: number): Uint32Array => native().kvPackCodes(codes, bits),
+  packCodes: (codes: Uint32Array, bits: number): Uint32Array => native().kvPackCodes({ codes, bits }),
   /** Uniform asymmetric quantization of one group (round half to even, f16 scale and min). */
-  quantizeGroup: (values: Float32Array, bits: number) => native().kvQuantizeGroup(values, bits),
+  quantizeGroup: (values: Float32Array, bits: number) => native().kvQuantizeGroup({ values, bits }),
   /** Ternary (1.58-bit) codes: s = mean|x|, q = sign(x) if |x| > s/2 else 0. */
-  ternary: (values: Float32Array) => native().kvTernary(values),
+  ternary: (values: Float32Array) => native().kvTernary({ values }),
   /** 1-bit codes: +scale for x >= 0, else -scale. */
-  signCodes: (values: Float32Array, scale: number): Float32Array => native().kvSignCodes(values, scale),
+  signCodes: (values: Float32Array, scale: number): Float32Array => native().kvSignCodes({ values, scale }),
   /** FP8 encode (round to nearest even, saturating) and decode. */
-  fp8: (values: Float32Array, format: 'e4m3' | 'e5m2') => native().kvFp8(values, format === 'e4m3' ? 0 : 1),
+  fp8: (values: Float32Array, format: 'e4m3' | 'e5m2') => native().kvFp8({ values, format: format === 'e4m3' ? 0 : 1 }),
 };

@@ -38,43 +38,67 @@ export interface NativeKvState {
 /** Options as the addon reads them (resolved and validated in TypeScript; fp8Format 0 = e4m3, 1 = e5m2). */
 export type NativeKvOptions = Omit<ResolvedKVOptions, 'fp8Format'> & { fp8Format: number };
 
+/** A native KV cache; its operations are the kv* functions below, taking it as `cache`. */
 export interface NativeKvCacheHandle {
-  append(k: Float32Array, v: Float32Array, tokens: number, queries: Float32Array | null, qHeads: number, scores: Float32Array | null): void;
-  appendAsync(k: Float32Array, v: Float32Array, tokens: number, queries: Float32Array | null, qHeads: number, scores: Float32Array | null): Promise<void>;
   finalize(): void;
-  attention(q: Float32Array, qHeads: number, queries: number, scale: number, causal: boolean): Float32Array;
-  attentionAsync(q: Float32Array, qHeads: number, queries: number, scale: number, causal: boolean): Promise<Float32Array>;
-  dequantize(): { k: Float32Array; v: Float32Array };
-  dequantizeAsync(): Promise<{ k: Float32Array; v: Float32Array }>;
   stats(): NativeKvStats;
-  plane(index: number): { buffer: NativeBuffer; stride: number } | null;
+  plane(args: { index: number }): { buffer: NativeBuffer; stride: number } | null;
   getState(): NativeKvState;
   setState(state: NativeKvState): void;
   dispose(): void;
 }
 
+export interface NativeKvAppendArgs {
+  cache: NativeKvCacheHandle;
+  k: Float32Array;
+  v: Float32Array;
+  tokens: number;
+  queries?: Float32Array;
+  qHeads?: number;
+  scores?: Float32Array;
+}
+
+export interface NativeKvAttentionArgs {
+  cache: NativeKvCacheHandle;
+  q: Float32Array;
+  qHeads: number;
+  queries: number;
+  scale: number;
+  causal: boolean;
+}
+
+export interface NativeDenseAttentionArgs {
+  q: Float32Array;
+  batch: number;
+  qHeads: number;
+  queries: number;
+  k: Float32Array;
+  v: Float32Array;
+  heads: number;
+  tokens: number;
+  headDim: number;
+  scale: number;
+  causal: boolean;
+}
+
+type KVPair = { k: Float32Array; v: Float32Array };
+
 declare module '../native.js' {
   interface NativeAddon {
     KvCacheHandle: new (options: NativeKvOptions) => NativeKvCacheHandle;
-    kvDenseAttention(
-      q: Float32Array,
-      batch: number,
-      qHeads: number,
-      queries: number,
-      k: Float32Array,
-      v: Float32Array,
-      heads: number,
-      tokens: number,
-      headDim: number,
-      scale: number,
-      causal: boolean,
-      async?: boolean,
-    ): Float32Array | Promise<Float32Array>;
-    kvPackCodes(codes: Uint32Array, bits: number): Uint32Array;
-    kvQuantizeGroup(values: Float32Array, bits: number): { codes: Uint32Array; scale: number; min: number; values: Float32Array };
-    kvTernary(values: Float32Array): { q: Int32Array; scale: number; values: Float32Array; packedBytes: number };
-    kvSignCodes(values: Float32Array, scale: number): Float32Array;
-    kvFp8(values: Float32Array, format: number): { bytes: Uint8Array; values: Float32Array };
+    kvAppend(args: NativeKvAppendArgs): void;
+    kvAppendAsync(args: NativeKvAppendArgs): Promise<void>;
+    kvAttention(args: NativeKvAttentionArgs): Float32Array;
+    kvAttentionAsync(args: NativeKvAttentionArgs): Promise<Float32Array>;
+    kvDequantize(args: { cache: NativeKvCacheHandle }): KVPair;
+    kvDequantizeAsync(args: { cache: NativeKvCacheHandle }): Promise<KVPair>;
+    kvDenseAttention(args: NativeDenseAttentionArgs): Float32Array;
+    kvDenseAttentionAsync(args: NativeDenseAttentionArgs): Promise<Float32Array>;
+    kvPackCodes(args: { codes: Uint32Array; bits: number }): Uint32Array;
+    kvQuantizeGroup(args: { values: Float32Array; bits: number }): { codes: Uint32Array; scale: number; min: number; values: Float32Array };
+    kvTernary(args: { values: Float32Array }): { q: Int32Array; scale: number; values: Float32Array; packedBytes: number };
+    kvSignCodes(args: { values: Float32Array; scale: number }): Float32Array;
+    kvFp8(args: { values: Float32Array; format: number }): { bytes: Uint8Array; values: Float32Array };
   }
 }
 

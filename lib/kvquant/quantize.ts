@@ -1,6 +1,8 @@
 /** One-shot quantization of a layer's K and V: quantizeKV / dequantizeKV. */
 import { DeviceTensor } from '../device-tensor.js';
-import { InferzipError, check, nativeAwait, nativeCall } from '../errors.js';
+import { InferzipError, check, nativeCall } from '../errors.js';
+import { CallQueue } from '../ops.js';
+import { appendOp, attentionOp, dequantizeOp } from './ops.js';
 import { native } from '../native.js';
 import { tensor, type Tensor } from '../tensor.js';
 import { statsOf, type AttentionOptions, type KVCacheMemory } from './cache.js';
@@ -23,6 +25,8 @@ export class QuantizedKV implements Disposable {
   readonly batched: boolean;
   #handle: NativeKvCacheHandle | undefined;
   #planes: Partial<Record<PlaneName, DeviceTensor<'u8'>>> | undefined;
+  /** @internal Operations on this object run in call order. */
+  readonly queue = new CallQueue();
 
   /** @internal */
   constructor(options: ResolvedKVOptions, shape: KVShape, handle: NativeKvCacheHandle) {
@@ -50,7 +54,7 @@ export class QuantizedKV implements Disposable {
     if (!this.#planes) {
       const out: Partial<Record<PlaneName, DeviceTensor<'u8'>>> = {};
       PLANE_NAMES.forEach((name, i) => {
-        const p = this.handle.plane(i);
+        const p = this.handle.plane({ index: i });
         if (p) out[name] = new DeviceTensor('u8', [this.shape[0], this.shape[1], p.stride], p.buffer);
       });
       this.#planes = out;
@@ -72,13 +76,14 @@ export class QuantizedKV implements Disposable {
   /** softmax(q.K^T*scale).V from the packed codes (see QuantizedKVCache.attention). */
   async attention(q: Tensor, opts: AttentionOptions = {}): Promise<Tensor<'f32'>> {
     const args = attentionArgs(q, this, opts);
-    const out = await nativeAwait(() => this.handle.attentionAsync(...args), 'QuantizedKV.attention');
+    const out = await this.queue.run(() => attentionOp.run(args));
     return tensor('f32', q.shape, out);
   }
 
+  /** Synchronous {@link attention}. */
   attentionSync(q: Tensor, opts: AttentionOptions = {}): Tensor<'f32'> {
-    const args = attentionArgs(q, this, opts);
-    return tensor('f32', q.shape, nativeCall(() => this.handle.attention(...args), 'QuantizedKV.attention'));
+    this.queue.assertIdle('QuantizedKV.attentionSync');
+    return tensor('f32', q.shape, attentionOp.runSync(attentionArgs(q, this, opts)));
   }
 
   dispose(): void {
@@ -100,7 +105,7 @@ function attentionArgs(q: Tensor, kv: QuantizedKV, opts: AttentionOptions) {
   const scale = opts.scale ?? 1 / Math.sqrt(headDim);
   check(Number.isFinite(scale), `scale must be a finite number, got ${String(scale)}`);
   const causal = opts.causal ?? true;
-  return [f32(q), qs.heads, qs.tokens, scale, causal] as const;
+  return { cache: kv.handle, q: f32(q), qHeads: qs.heads, queries: qs.tokens, scale, causal };
 }
 
 function prepare(k: Tensor, v: Tensor, options: QuantizeKVOptions) {
@@ -108,7 +113,7 @@ function prepare(k: Tensor, v: Tensor, options: QuantizeKVOptions) {
   const shape = kvPair(k, v);
   check(shape.tokens >= 1, 'k and v need at least one token', 'SHAPE_MISMATCH');
   const resolved = resolveOptions({ ...options, batch: shape.batch, heads: shape.heads, headDim: shape.headDim, residualLength: 0 }, 0);
-  let queries: Float32Array | null = null;
+  let queries: Float32Array | undefined;
   let qHeads = 0;
   if (options.queries !== undefined) {
     const qs = queryShape(options.queries, shape, 'queries');
@@ -116,7 +121,7 @@ function prepare(k: Tensor, v: Tensor, options: QuantizeKVOptions) {
     queries = f32(options.queries);
     qHeads = qs.heads;
   }
-  let scores: Float32Array | null = null;
+  let scores: Float32Array | undefined;
   if (options.scores !== undefined) {
     const sc = options.scores;
     const want = [shape.batch, shape.heads, shape.tokens];
@@ -129,7 +134,7 @@ function prepare(k: Tensor, v: Tensor, options: QuantizeKVOptions) {
   const hold = Math.ceil(shape.tokens / resolved.groupSize) * resolved.groupSize;
   const nativeOptions = { ...toNative(resolved), residualLength: hold <= 1 << 20 ? hold : 0 };
   const handle = nativeCall(() => new (native().KvCacheHandle)(nativeOptions), 'quantizeKV');
-  return { shape, resolved, handle, args: [f32(k), f32(v), shape.tokens, queries, qHeads, scores] as const };
+  return { shape, resolved, handle, args: { cache: handle, k: f32(k), v: f32(v), tokens: shape.tokens, queries, qHeads, scores } };
 }
 
 /**
@@ -139,7 +144,7 @@ function prepare(k: Tensor, v: Tensor, options: QuantizeKVOptions) {
 export async function quantizeKV(k: Tensor, v: Tensor, options: QuantizeKVOptions = {}): Promise<QuantizedKV> {
   const { shape, resolved, handle, args } = prepare(k, v, options);
   try {
-    await nativeAwait(() => handle.appendAsync(...args), 'quantizeKV');
+    await appendOp.run(args);
     nativeCall(() => handle.finalize(), 'quantizeKV');
   } catch (err) {
     handle.dispose();
@@ -151,7 +156,7 @@ export async function quantizeKV(k: Tensor, v: Tensor, options: QuantizeKVOption
 export function quantizeKVSync(k: Tensor, v: Tensor, options: QuantizeKVOptions = {}): QuantizedKV {
   const { shape, resolved, handle, args } = prepare(k, v, options);
   try {
-    nativeCall(() => handle.append(...args), 'quantizeKV');
+    appendOp.runSync(args);
     nativeCall(() => handle.finalize(), 'quantizeKV');
   } catch (err) {
     handle.dispose();
@@ -167,12 +172,13 @@ function outShape(q: QuantizedKV): number[] {
 /** Reconstructs f32 K and V in the input's shape. */
 export async function dequantizeKV(q: QuantizedKV): Promise<{ k: Tensor<'f32'>; v: Tensor<'f32'> }> {
   check(q instanceof QuantizedKV, 'dequantizeKV expects a QuantizedKV from quantizeKV');
-  const { k, v } = await nativeAwait(() => q.handle.dequantizeAsync(), 'dequantizeKV');
+  const { k, v } = await q.queue.run(() => dequantizeOp.run(q.handle));
   return { k: tensor('f32', outShape(q), k), v: tensor('f32', outShape(q), v) };
 }
 
 export function dequantizeKVSync(q: QuantizedKV): { k: Tensor<'f32'>; v: Tensor<'f32'> } {
   check(q instanceof QuantizedKV, 'dequantizeKV expects a QuantizedKV from quantizeKV');
-  const { k, v } = nativeCall(() => q.handle.dequantize(), 'dequantizeKV');
+  q.queue.assertIdle('dequantizeKVSync');
+  const { k, v } = dequantizeOp.runSync(q.handle);
   return { k: tensor('f32', outShape(q), k), v: tensor('f32', outShape(q), v) };
 }

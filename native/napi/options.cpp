@@ -33,7 +33,9 @@ bool Has(const Napi::Object& o, const char* name) {
 double OptNumber(const Napi::Object& o, const char* name) {
   Napi::Value v = Field(o, name);
   if (!v.IsNumber()) Bad(o.Env(), name, "must be a number");
-  return v.As<Napi::Number>().DoubleValue();
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d)) Bad(o.Env(), name, "must be finite, got " + std::to_string(d));
+  return d;
 }
 
 double OptNumber(const Napi::Object& o, const char* name, double fallback) {

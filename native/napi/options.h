@@ -19,6 +19,7 @@ Napi::Object OptionsArg(const Napi::CallbackInfo& info);
 // True when the field is present and neither null nor undefined.
 bool Has(const Napi::Object& o, const char* name);
 
+// A finite number.
 double OptNumber(const Napi::Object& o, const char* name);
 double OptNumber(const Napi::Object& o, const char* name, double fallback);
 int64_t OptInt(const Napi::Object& o, const char* name, int64_t min, int64_t max);
@@ -34,6 +35,16 @@ HostView OptView(const Napi::Object& o, const char* name);
 HostView OptF32(const Napi::Object& o, const char* name, int64_t count);
 // A NativeBuffer field.
 MemoryPtr OptMemory(const Napi::Object& o, const char* name);
+// An object made by the ObjectWrap class T, recognised by T::kTypeTag (napi type tags),
+// so a wrong object is an error rather than a reinterpret_cast.
+template <class T>
+T* OptWrapped(const Napi::Object& o, const char* name) {
+  Napi::Object obj = OptObject(o, name);
+  if (!obj.CheckTypeTag(&T::kTypeTag)) {
+    ThrowJs(o.Env(), ErrorCode::InvalidArgument, std::string("option '") + name + "' is not a " + T::kClassName);
+  }
+  return T::Unwrap(obj);
+}
 
 inline const float* F32(const HostView& v) { return reinterpret_cast<const float*>(v.data); }
 

@@ -11,6 +11,8 @@
 
 #include "native/shared/kvquant/encode.h"
 #include "native/core/kvquant/cache.h"
+#include "native/napi/options.h"
+#include "native/napi/paired.h"
 #include "native/napi/registry.h"
 #include "native/napi/util.h"
 
@@ -26,56 +28,37 @@ struct Shared {
   std::unique_ptr<KvCache> cache;
 };
 
-double OptNumber(Napi::Object o, const char* key, double def) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined() || v.IsNull()) return def;
-  if (!v.IsNumber()) Fail(ErrorCode::InvalidArgument, std::string("option '") + key + "' must be a number");
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d)) Fail(ErrorCode::InvalidArgument, std::string("option '") + key + "' must be finite");
-  return d;
-}
-int OptInt(Napi::Object o, const char* key, int def, int lo, int hi) {
-  double d = OptNumber(o, key, def);
-  if (std::floor(d) != d || d < lo || d > hi)
-    Fail(ErrorCode::InvalidArgument, std::string("option '") + key + "' must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-  return static_cast<int>(d);
-}
-
-CacheOptions ParseOptions(Napi::Object o) {
+// Every option is required: defaults live in TypeScript (lib/kvquant/options.ts) only.
+CacheOptions ParseOptions(const Napi::Object& o) {
   CacheOptions c;
-  Napi::Value scheme = o.Get("scheme");
-  if (!scheme.IsString()) Fail(ErrorCode::InvalidArgument, "option 'scheme' must be a string");
-  std::string s = scheme.As<Napi::String>().Utf8Value();
+  const std::string s = OptString(o, "scheme");
   if (s == "kivi") c.scheme = kv::kKivi;
   else if (s == "vidkv") c.scheme = kv::kVidKV;
   else if (s == "zipcache") c.scheme = kv::kZipCache;
   else if (s == "fp8") c.scheme = kv::kFp8;
   else Fail(ErrorCode::InvalidArgument, "unknown scheme '" + s + "': use kivi, vidkv, zipcache or fp8");
-  c.bits = OptInt(o, "bits", 2, 0, 64);
-  c.fp8_format = OptInt(o, "fp8Format", 0, 0, 1);
-  c.batch = OptInt(o, "batch", 1, 1, 1 << 20);
-  c.heads = OptInt(o, "heads", 1, 1, 4096);
-  c.head_dim = OptInt(o, "headDim", 0, 0, 1 << 20);
-  c.group = OptInt(o, "groupSize", 32, 1, 1 << 20);
-  c.channel_group = OptInt(o, "channelGroupSize", 32, 1, 1 << 20);
-  c.window = OptInt(o, "residualLength", 128, 0, 1 << 20);
-  c.anomalous_fraction = OptNumber(o, "anomalousFraction", 0.5);
-  c.salient_fraction = OptNumber(o, "salientFraction", 0.2);
-  c.low_fraction = OptNumber(o, "lowFraction", 0.4);
-  c.probe_fraction = OptNumber(o, "probeFraction", 0.05);
-  c.seed = static_cast<uint64_t>(OptInt(o, "seed", 0, 0, 0x7fffffff));
-  Napi::Value dev = o.Get("device");
-  if (!dev.IsUndefined() && !dev.IsNull()) {
-    if (!dev.IsString()) Fail(ErrorCode::InvalidArgument, "option 'device' must be 'cpu' or 'cuda'");
-    c.device = ParseDevice(dev.As<Napi::String>().Utf8Value());
-    if (c.device == Device::Cuda && !GetBackendInfo().cuda_available)
-      Fail(ErrorCode::NoDevice, "device 'cuda' was requested but " + GetBackendInfo().reason);
+  c.bits = static_cast<int>(OptInt(o, "bits", 0, 64));
+  c.fp8_format = static_cast<int>(OptInt(o, "fp8Format", 0, 1));
+  c.batch = static_cast<int>(OptInt(o, "batch", 1, 1 << 20));
+  c.heads = static_cast<int>(OptInt(o, "heads", 1, 4096));
+  c.head_dim = static_cast<int>(OptInt(o, "headDim", 0, 1 << 20));
+  c.group = static_cast<int>(OptInt(o, "groupSize", 1, 1 << 20));
+  c.channel_group = static_cast<int>(OptInt(o, "channelGroupSize", 1, 1 << 20));
+  c.window = static_cast<int>(OptInt(o, "residualLength", 0, 1 << 20));
+  c.anomalous_fraction = OptNumber(o, "anomalousFraction");
+  c.salient_fraction = OptNumber(o, "salientFraction");
+  c.low_fraction = OptNumber(o, "lowFraction");
+  c.probe_fraction = OptNumber(o, "probeFraction");
+  c.seed = static_cast<uint64_t>(OptInt(o, "seed", 0, 0x7fffffff));
+  c.device = ParseDevice(OptString(o, "device"));
+  if (c.device == Device::Cuda && !GetBackendInfo().cuda_available) {
+    Fail(ErrorCode::NoDevice, "device 'cuda' was requested but " + GetBackendInfo().reason);
   }
   kv::ValidateOptions(c);
   return c;
 }
 
-const float* F32(const HostView& v, size_t want, const char* name) {
+const float* CheckF32(const HostView& v, size_t want, const char* name) {
   if (v.type != napi_float32_array) Fail(ErrorCode::DtypeMismatch, std::string(name) + " must be a Float32Array");
   if (v.bytes != want * 4)
     Fail(ErrorCode::ShapeMismatch, std::string(name) + " holds " + std::to_string(v.bytes / 4) + " values, expected " + std::to_string(want));
@@ -100,178 +83,49 @@ Napi::Object StatsJs(Napi::Env env, const kv::CacheStats& st) {
   return o;
 }
 
+// The JS side of one KvCache. Operations are free functions (kvAppend, kvAttention, ...)
+// exported through ExportPaired, taking the handle as their `cache` option.
 class KvCacheHandle : public Napi::ObjectWrap<KvCacheHandle> {
  public:
+  static constexpr napi_type_tag kTypeTag = {0x6b76636163686531ULL, 0x696e6665727a6970ULL};
+  static constexpr const char* kClassName = "KvCacheHandle";
+
   static void Init(Napi::Env env, Napi::Object exports) {
-    Napi::Function fn = DefineClass(env, "KvCacheHandle",
+    Napi::Function fn = DefineClass(env, kClassName,
                                     {
-                                        InstanceMethod<&KvCacheHandle::Append>("append"),
-                                        InstanceMethod<&KvCacheHandle::AppendAsync>("appendAsync"),
                                         InstanceMethod<&KvCacheHandle::Finalize>("finalize"),
-                                        InstanceMethod<&KvCacheHandle::Attention>("attention"),
-                                        InstanceMethod<&KvCacheHandle::AttentionAsync>("attentionAsync"),
-                                        InstanceMethod<&KvCacheHandle::Dequantize>("dequantize"),
-                                        InstanceMethod<&KvCacheHandle::DequantizeAsync>("dequantizeAsync"),
                                         InstanceMethod<&KvCacheHandle::Stats>("stats"),
                                         InstanceMethod<&KvCacheHandle::Plane>("plane"),
                                         InstanceMethod<&KvCacheHandle::GetState>("getState"),
                                         InstanceMethod<&KvCacheHandle::SetState>("setState"),
                                         InstanceMethod<&KvCacheHandle::Dispose>("dispose"),
                                     });
-    exports.Set("KvCacheHandle", fn);
+    exports.Set(kClassName, fn);
   }
 
+  // new KvCacheHandle(options)
   explicit KvCacheHandle(const Napi::CallbackInfo& call) : Napi::ObjectWrap<KvCacheHandle>(call) {
     Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
-      CacheOptions opt = ParseOptions(ArgObject(info, 0, "options"));
+      const CacheOptions opt = ParseOptions(OptionsArg(info));
       shared_ = std::make_shared<Shared>();
       shared_->cache = std::make_unique<KvCache>(opt);
+      info.This().As<Napi::Object>().TypeTag(&kTypeTag);
       return info.Env().Undefined();
     });
   }
 
- private:
   std::shared_ptr<Shared> Get(Napi::Env env) {
     if (!shared_) ThrowJs(env, ErrorCode::Disposed, "this KV cache was disposed");
     return shared_;
   }
 
-  // append(k, v, n, queries|null, qHeads, scores|null)
-  std::function<void()> PrepareAppend(const Napi::CallbackInfo& info) {
-    auto sh = Get(info.Env());
-    const CacheOptions& o = sh->cache->options();
-    int64_t n = ArgInt(info, 2, "tokens", 0, int64_t(1) << 31);
-    size_t rows = size_t(o.batch) * size_t(o.heads) * size_t(n);
-    auto k = std::make_shared<HostView>(ArgHostView(info, 0, "k"));
-    auto v = std::make_shared<HostView>(ArgHostView(info, 1, "v"));
-    F32(*k, rows * o.head_dim, "k");
-    F32(*v, rows * o.head_dim, "v");
-    std::shared_ptr<HostView> q, sc;
-    int q_heads = 0;
-    if (info.Length() > 3 && !info[3].IsNull() && !info[3].IsUndefined()) {
-      q_heads = static_cast<int>(ArgInt(info, 4, "qHeads", 1, 1 << 16));
-      q = std::make_shared<HostView>(ArgHostView(info, 3, "queries"));
-      F32(*q, size_t(o.batch) * size_t(q_heads) * size_t(n) * o.head_dim, "queries");
-      if (q_heads % o.heads != 0) Fail(ErrorCode::ShapeMismatch, "query heads must be a multiple of the KV heads");
-    }
-    if (info.Length() > 5 && !info[5].IsNull() && !info[5].IsUndefined()) {
-      sc = std::make_shared<HostView>(ArgHostView(info, 5, "scores"));
-      F32(*sc, rows, "scores");
-    }
-    return [sh, k, v, q, sc, q_heads, n]() {
-      std::lock_guard<std::mutex> lock(sh->mu);
-      kv::AppendInput in;
-      in.k = reinterpret_cast<const float*>(k->data);
-      in.v = reinterpret_cast<const float*>(v->data);
-      in.n = n;
-      in.queries = q ? reinterpret_cast<const float*>(q->data) : nullptr;
-      in.q_heads = q_heads;
-      in.scores = sc ? reinterpret_cast<const float*>(sc->data) : nullptr;
-      sh->cache->Append(in);
-    };
-  }
-
-  Napi::Value Append(const Napi::CallbackInfo& call) {
-    return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
-      PrepareAppend(info)();
-      return info.Env().Undefined();
-    });
-  }
-  Napi::Value AppendAsync(const Napi::CallbackInfo& call) {
-    return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
-      auto work = PrepareAppend(info);
-      return RunAsync(info.Env(), "kvAppend", [work]() -> Completion {
-        work();
-        return nullptr;
-      });
-    });
-  }
+ private:
   Napi::Value Finalize(const Napi::CallbackInfo& call) {
     return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
       auto sh = Get(info.Env());
       std::lock_guard<std::mutex> lock(sh->mu);
       sh->cache->Finalize();
       return info.Env().Undefined();
-    });
-  }
-
-  // attention(q, qHeads, nq, scale, causal)
-  std::function<std::vector<float>()> PrepareAttention(const Napi::CallbackInfo& info) {
-    auto sh = Get(info.Env());
-    const CacheOptions& o = sh->cache->options();
-    int q_heads = static_cast<int>(ArgInt(info, 1, "qHeads", 1, 1 << 16));
-    int64_t nq = ArgInt(info, 2, "queries", 1, int64_t(1) << 31);
-    float scale = static_cast<float>(ArgNumber(info, 3, "scale"));
-    bool causal = ArgBool(info, 4, "causal");
-    auto q = std::make_shared<HostView>(ArgHostView(info, 0, "q"));
-    size_t n = size_t(o.batch) * size_t(q_heads) * size_t(nq) * size_t(o.head_dim);
-    F32(*q, n, "q");
-    return [sh, q, q_heads, nq, scale, causal, n]() {
-      std::lock_guard<std::mutex> lock(sh->mu);
-      std::vector<float> out(n);
-      sh->cache->Attention(reinterpret_cast<const float*>(q->data), q_heads, nq, scale, causal, out.data());
-      return out;
-    };
-  }
-  Napi::Value Attention(const Napi::CallbackInfo& call) {
-    return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value { return NewF32(info.Env(), PrepareAttention(info)()); });
-  }
-  Napi::Value AttentionAsync(const Napi::CallbackInfo& call) {
-    return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
-      auto work = PrepareAttention(info);
-      return RunAsync(info.Env(), "kvAttention", [work]() -> Completion {
-        auto out = std::make_shared<std::vector<float>>(work());
-        return [out](Napi::Env env) -> Napi::Value { return NewF32(env, *out); };
-      });
-    });
-  }
-
-  // Dequantizes straight into JS-owned Float32Arrays allocated here on the main thread
-  // (no intermediate copy of the whole cache).
-  struct DequantJob {
-    std::shared_ptr<Shared> sh;
-    std::shared_ptr<Napi::Reference<Napi::Object>> out;
-    float* k;
-    float* v;
-  };
-  DequantJob PrepareDequantize(Napi::Env env) {
-    auto sh = Get(env);
-    size_t n;
-    {
-      std::lock_guard<std::mutex> lock(sh->mu);
-      const CacheOptions& o = sh->cache->options();
-      n = size_t(o.batch) * size_t(o.heads) * size_t(sh->cache->tokens()) * size_t(o.head_dim);
-    }
-    auto k = Napi::Float32Array::New(env, n);
-    auto v = Napi::Float32Array::New(env, n);
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("k", k);
-    o.Set("v", v);
-    return {sh, std::make_shared<Napi::Reference<Napi::Object>>(Napi::Persistent(o)), k.Data(), v.Data()};
-  }
-  static void RunDequantize(const DequantJob& job, size_t expected) {
-    std::lock_guard<std::mutex> lock(job.sh->mu);
-    const CacheOptions& o = job.sh->cache->options();
-    size_t n = size_t(o.batch) * size_t(o.heads) * size_t(job.sh->cache->tokens()) * size_t(o.head_dim);
-    IZ_CHECK(n == expected, Internal, "the cache changed size during dequantize");
-    job.sh->cache->Dequantize(job.k, job.v);
-  }
-  Napi::Value Dequantize(const Napi::CallbackInfo& call) {
-    return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
-      DequantJob job = PrepareDequantize(info.Env());
-      size_t n = job.out->Value().Get("k").As<Napi::Float32Array>().ElementLength();
-      RunDequantize(job, n);
-      return job.out->Value();
-    });
-  }
-  Napi::Value DequantizeAsync(const Napi::CallbackInfo& call) {
-    return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
-      DequantJob job = PrepareDequantize(info.Env());
-      size_t n = job.out->Value().Get("k").As<Napi::Float32Array>().ElementLength();
-      return RunAsync(info.Env(), "kvDequantize", [job, n]() -> Completion {
-        RunDequantize(job, n);
-        return [job](Napi::Env) -> Napi::Value { return job.out->Value(); };
-      });
     });
   }
 
@@ -283,12 +137,12 @@ class KvCacheHandle : public Napi::ObjectWrap<KvCacheHandle> {
     });
   }
 
-  // plane(i) -> { buffer: NativeBuffer, stride } | null. The buffer shares the plane's
-  // memory (valid until the next append grows it).
+  // plane({ index }) -> { buffer: NativeBuffer, stride } | null. The buffer shares the
+  // plane's memory (valid until the next append grows it).
   Napi::Value Plane(const Napi::CallbackInfo& call) {
     return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
       auto sh = Get(info.Env());
-      int p = static_cast<int>(ArgInt(info, 0, "plane", 0, kv::kNumPlanes - 1));
+      const int p = static_cast<int>(OptInt(OptionsArg(info), "index", 0, kv::kNumPlanes - 1));
       std::lock_guard<std::mutex> lock(sh->mu);
       MemoryPtr mem = sh->cache->PlaneMemory(p);
       if (!mem) return info.Env().Null();
@@ -347,7 +201,7 @@ class KvCacheHandle : public Napi::ObjectWrap<KvCacheHandle> {
     return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
       Napi::Env env = info.Env();
       auto sh = Get(env);
-      Napi::Object o = ArgObject(info, 0, "state");
+      Napi::Object o = OptionsArg(info);
       const CacheOptions& opt = sh->cache->options();
       const size_t S = size_t(opt.batch) * size_t(opt.heads);
       const size_t d = size_t(opt.head_dim);
@@ -420,46 +274,175 @@ class KvCacheHandle : public Napi::ObjectWrap<KvCacheHandle> {
   std::shared_ptr<Shared> shared_;
 };
 
-// denseAttention(q, batch, qHeads, nq, k, v, heads, T, d, scale, causal, async)
-Napi::Value DenseAttentionJs(const Napi::CallbackInfo& call) {
-  return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    int batch = static_cast<int>(ArgInt(info, 1, "batch", 1, 1 << 20));
-    int q_heads = static_cast<int>(ArgInt(info, 2, "qHeads", 1, 1 << 16));
-    int64_t nq = ArgInt(info, 3, "queries", 1, int64_t(1) << 31);
-    int heads = static_cast<int>(ArgInt(info, 6, "heads", 1, 1 << 16));
-    int64_t T = ArgInt(info, 7, "tokens", 1, int64_t(1) << 40);
-    int d = static_cast<int>(ArgInt(info, 8, "headDim", 1, 1 << 16));
-    float scale = static_cast<float>(ArgNumber(info, 9, "scale"));
-    bool causal = ArgBool(info, 10, "causal");
-    bool async = info.Length() > 11 && info[11].ToBoolean();
-    auto q = std::make_shared<HostView>(ArgHostView(info, 0, "q"));
-    auto k = std::make_shared<HostView>(ArgHostView(info, 4, "k"));
-    auto v = std::make_shared<HostView>(ArgHostView(info, 5, "v"));
-    size_t nout = size_t(batch) * q_heads * size_t(nq) * d;
-    F32(*q, nout, "q");
-    F32(*k, size_t(batch) * heads * size_t(T) * d, "k");
-    F32(*v, size_t(batch) * heads * size_t(T) * d, "v");
-    auto run = [=]() {
-      auto out = std::make_shared<std::vector<float>>(nout);
-      kv::DenseAttention(reinterpret_cast<const float*>(q->data), batch, q_heads, nq, reinterpret_cast<const float*>(k->data),
-                         reinterpret_cast<const float*>(v->data), heads, T, d, scale, causal, out->data());
-      return out;
-    };
-    if (!async) return NewF32(info.Env(), *run());
-    return RunAsync(info.Env(), "kvDenseAttention", [run]() -> Completion {
-      auto out = run();
-      return [out](Napi::Env env) -> Napi::Value { return NewF32(env, *out); };
-    });
-  });
+// --- cache operations: sync + async through ExportPaired, in call order per cache (lib/ops.ts
+// queues them; the mutex guards the native state against a misbehaving caller).
+
+// { cache, k, v, tokens, queries?, qHeads?, scores? }
+struct AppendArgs {
+  std::shared_ptr<Shared> sh;
+  HostView k, v, queries, scores;
+  int64_t tokens = 0;
+  int q_heads = 0;
+};
+
+AppendArgs ParseAppend(const Napi::CallbackInfo& info) {
+  const Napi::Object o = OptionsArg(info);
+  AppendArgs a;
+  a.sh = OptWrapped<KvCacheHandle>(o, "cache")->Get(info.Env());
+  const CacheOptions& opt = a.sh->cache->options();
+  a.tokens = OptInt(o, "tokens", 0, int64_t(1) << 31);
+  const size_t rows = size_t(opt.batch) * size_t(opt.heads) * size_t(a.tokens);
+  a.k = OptView(o, "k");
+  a.v = OptView(o, "v");
+  CheckF32(a.k, rows * opt.head_dim, "k");
+  CheckF32(a.v, rows * opt.head_dim, "v");
+  if (Has(o, "queries")) {
+    a.q_heads = static_cast<int>(OptInt(o, "qHeads", 1, 1 << 16));
+    a.queries = OptView(o, "queries");
+    CheckF32(a.queries, size_t(opt.batch) * size_t(a.q_heads) * size_t(a.tokens) * opt.head_dim, "queries");
+    if (a.q_heads % opt.heads != 0) Fail(ErrorCode::ShapeMismatch, "query heads must be a multiple of the KV heads");
+  }
+  if (Has(o, "scores")) {
+    a.scores = OptView(o, "scores");
+    CheckF32(a.scores, rows, "scores");
+  }
+  return a;
+}
+
+struct Done {};
+Done RunAppend(const AppendArgs& a) {
+  std::lock_guard<std::mutex> lock(a.sh->mu);
+  kv::AppendInput in;
+  in.k = reinterpret_cast<const float*>(a.k.data);
+  in.v = reinterpret_cast<const float*>(a.v.data);
+  in.n = a.tokens;
+  in.queries = a.queries.data ? reinterpret_cast<const float*>(a.queries.data) : nullptr;
+  in.q_heads = a.q_heads;
+  in.scores = a.scores.data ? reinterpret_cast<const float*>(a.scores.data) : nullptr;
+  a.sh->cache->Append(in);
+  return {};
+}
+Napi::Value DoneJs(Napi::Env env, const Done&) { return env.Undefined(); }
+
+// { cache, q, qHeads, queries, scale, causal }
+struct AttentionArgs {
+  std::shared_ptr<Shared> sh;
+  HostView q;
+  int q_heads = 0;
+  int64_t queries = 0;
+  float scale = 1;
+  bool causal = true;
+  size_t out_elements = 0;
+};
+
+AttentionArgs ParseAttention(const Napi::CallbackInfo& info) {
+  const Napi::Object o = OptionsArg(info);
+  AttentionArgs a;
+  a.sh = OptWrapped<KvCacheHandle>(o, "cache")->Get(info.Env());
+  const CacheOptions& opt = a.sh->cache->options();
+  a.q_heads = static_cast<int>(OptInt(o, "qHeads", 1, 1 << 16));
+  a.queries = OptInt(o, "queries", 1, int64_t(1) << 31);
+  a.scale = static_cast<float>(OptNumber(o, "scale"));
+  a.causal = OptBool(o, "causal", true);
+  a.q = OptView(o, "q");
+  a.out_elements = size_t(opt.batch) * size_t(a.q_heads) * size_t(a.queries) * size_t(opt.head_dim);
+  CheckF32(a.q, a.out_elements, "q");
+  return a;
+}
+
+std::vector<float> RunAttention(const AttentionArgs& a) {
+  std::lock_guard<std::mutex> lock(a.sh->mu);
+  std::vector<float> out(a.out_elements);
+  a.sh->cache->Attention(reinterpret_cast<const float*>(a.q.data), a.q_heads, a.queries, a.scale, a.causal, out.data());
+  return out;
+}
+Napi::Value F32Js(Napi::Env env, const std::vector<float>& v) { return NewF32(env, v); }
+
+// { cache } -> { k, v }: dequantizes straight into Float32Arrays allocated on the main thread
+// when the call is parsed (no intermediate copy of the whole cache).
+struct DequantArgs {
+  std::shared_ptr<Shared> sh;
+  std::shared_ptr<Napi::Reference<Napi::Object>> out;
+  float* k = nullptr;
+  float* v = nullptr;
+  size_t elements = 0;
+};
+
+DequantArgs ParseDequantize(const Napi::CallbackInfo& info) {
+  const Napi::Object o = OptionsArg(info);
+  DequantArgs a;
+  a.sh = OptWrapped<KvCacheHandle>(o, "cache")->Get(info.Env());
+  {
+    std::lock_guard<std::mutex> lock(a.sh->mu);
+    const CacheOptions& opt = a.sh->cache->options();
+    a.elements = size_t(opt.batch) * size_t(opt.heads) * size_t(a.sh->cache->tokens()) * size_t(opt.head_dim);
+  }
+  auto k = Napi::Float32Array::New(info.Env(), a.elements);
+  auto v = Napi::Float32Array::New(info.Env(), a.elements);
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("k", k);
+  out.Set("v", v);
+  a.out = std::make_shared<Napi::Reference<Napi::Object>>(Napi::Persistent(out));
+  a.k = k.Data();
+  a.v = v.Data();
+  return a;
+}
+
+using DequantResult = std::shared_ptr<Napi::Reference<Napi::Object>>;
+DequantResult RunDequantize(const DequantArgs& a) {
+  std::lock_guard<std::mutex> lock(a.sh->mu);
+  const CacheOptions& o = a.sh->cache->options();
+  const size_t n = size_t(o.batch) * size_t(o.heads) * size_t(a.sh->cache->tokens()) * size_t(o.head_dim);
+  IZ_CHECK(n == a.elements, Internal, "the cache changed size during dequantize");
+  a.sh->cache->Dequantize(a.k, a.v);
+  return a.out;
+}
+Napi::Value DequantJs(Napi::Env, const DequantResult& r) { return r->Value(); }
+
+// { q, batch, qHeads, queries, k, v, heads, tokens, headDim, scale, causal }
+struct DenseArgs {
+  HostView q, k, v;
+  int batch = 1, q_heads = 1, heads = 1, d = 1;
+  int64_t nq = 1, tokens = 1;
+  float scale = 1;
+  bool causal = true;
+};
+
+DenseArgs ParseDense(const Napi::CallbackInfo& info) {
+  const Napi::Object o = OptionsArg(info);
+  DenseArgs a;
+  a.batch = static_cast<int>(OptInt(o, "batch", 1, 1 << 20));
+  a.q_heads = static_cast<int>(OptInt(o, "qHeads", 1, 1 << 16));
+  a.nq = OptInt(o, "queries", 1, int64_t(1) << 31);
+  a.heads = static_cast<int>(OptInt(o, "heads", 1, 1 << 16));
+  a.tokens = OptInt(o, "tokens", 1, int64_t(1) << 40);
+  a.d = static_cast<int>(OptInt(o, "headDim", 1, 1 << 16));
+  a.scale = static_cast<float>(OptNumber(o, "scale"));
+  a.causal = OptBool(o, "causal", true);
+  a.q = OptView(o, "q");
+  a.k = OptView(o, "k");
+  a.v = OptView(o, "v");
+  CheckF32(a.q, size_t(a.batch) * a.q_heads * size_t(a.nq) * a.d, "q");
+  CheckF32(a.k, size_t(a.batch) * a.heads * size_t(a.tokens) * a.d, "k");
+  CheckF32(a.v, size_t(a.batch) * a.heads * size_t(a.tokens) * a.d, "v");
+  return a;
+}
+
+std::vector<float> RunDense(const DenseArgs& a) {
+  std::vector<float> out(size_t(a.batch) * a.q_heads * size_t(a.nq) * a.d);
+  kv::DenseAttention(reinterpret_cast<const float*>(a.q.data), a.batch, a.q_heads, a.nq, reinterpret_cast<const float*>(a.k.data),
+                     reinterpret_cast<const float*>(a.v.data), a.heads, a.tokens, a.d, a.scale, a.causal, out.data());
+  return out;
 }
 
 // --- scalar primitives (the spec's check vectors run through the shared headers) ---
 
-// kvPackCodes(codes: Uint32Array, bits) -> Uint32Array
+// kvPackCodes({ codes: Uint32Array, bits }) -> Uint32Array
 Napi::Value PackCodes(const Napi::CallbackInfo& call) {
   return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    HostView codes = ArgHostView(info, 0, "codes");
-    int bits = static_cast<int>(ArgInt(info, 1, "bits", 1, 16));
+    const Napi::Object o = OptionsArg(info);
+    HostView codes = OptView(o, "codes");
+    const int bits = static_cast<int>(OptInt(o, "bits", 1, 16));
     IZ_CHECK(32 % bits == 0, InvalidArgument, "bits must divide 32");
     IZ_CHECK(codes.type == napi_uint32_array, DtypeMismatch, "codes must be a Uint32Array");
     size_t n = codes.bytes / 4;
@@ -474,14 +457,15 @@ Napi::Value PackCodes(const Napi::CallbackInfo& call) {
   });
 }
 
-// kvQuantizeGroup(values: Float32Array, bits) -> { codes, scale, min, values }
+// kvQuantizeGroup({ values: Float32Array, bits }) -> { codes, scale, min, values }
 Napi::Value QuantizeGroup(const Napi::CallbackInfo& call) {
   return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    HostView v = ArgHostView(info, 0, "values");
-    int bits = static_cast<int>(ArgInt(info, 1, "bits", 1, 8));
+    const Napi::Object opt = OptionsArg(info);
+    HostView v = OptView(opt, "values");
+    const int bits = static_cast<int>(OptInt(opt, "bits", 1, 8));
     IZ_CHECK(32 % bits == 0, InvalidArgument, "bits must divide 32");
     size_t n = v.bytes / 4;
-    const float* x = F32(v, n, "values");
+    const float* x = CheckF32(v, n, "values");
     IZ_CHECK(n >= 1, InvalidArgument, "a group needs at least one value");
     std::vector<uint32_t> words(kv::Words(uint64_t(n) * bits) + 1, 0);
     kv::Affine a = kv::EncodeUniformGroup(x, static_cast<int>(n), 1, bits, words.data(), 0);
@@ -501,12 +485,12 @@ Napi::Value QuantizeGroup(const Napi::CallbackInfo& call) {
   });
 }
 
-// kvTernary(values) -> { digits, scale, values } ; kvSign(values, scale) -> values
+// kvTernary({ values }) -> { q, scale, values, packedBytes }; kvSignCodes({ values, scale }) -> values
 Napi::Value Ternary(const Napi::CallbackInfo& call) {
   return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    HostView v = ArgHostView(info, 0, "values");
+    HostView v = OptView(OptionsArg(info), "values");
     size_t n = v.bytes / 4;
-    const float* x = F32(v, n, "values");
+    const float* x = CheckF32(v, n, "values");
     float sum = 0;
     for (size_t i = 0; i < n; ++i) sum += std::fabs(x[i]);
     float s = kv::RoundF16(n ? sum / float(n) : 0.0f);
@@ -531,23 +515,25 @@ Napi::Value Ternary(const Napi::CallbackInfo& call) {
 
 Napi::Value SignCodes(const Napi::CallbackInfo& call) {
   return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    HostView v = ArgHostView(info, 0, "values");
-    float scale = static_cast<float>(ArgNumber(info, 1, "scale"));
+    const Napi::Object opt = OptionsArg(info);
+    HostView v = OptView(opt, "values");
+    const float scale = static_cast<float>(OptNumber(opt, "scale"));
     size_t n = v.bytes / 4;
-    const float* x = F32(v, n, "values");
+    const float* x = CheckF32(v, n, "values");
     auto out = Napi::Float32Array::New(info.Env(), n);
     for (size_t i = 0; i < n; ++i) out[i] = kv::SignValue(kv::SignCode(x[i]), scale);
     return out;
   });
 }
 
-// kvFp8(values, format) -> { bytes: Uint8Array, values: Float32Array }
+// kvFp8({ values, format: 0 (e4m3) | 1 (e5m2) }) -> { bytes: Uint8Array, values: Float32Array }
 Napi::Value Fp8(const Napi::CallbackInfo& call) {
   return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    HostView v = ArgHostView(info, 0, "values");
-    int format = static_cast<int>(ArgInt(info, 1, "format", 0, 1));
+    const Napi::Object opt = OptionsArg(info);
+    HostView v = OptView(opt, "values");
+    const int format = static_cast<int>(OptInt(opt, "format", 0, 1));
     size_t n = v.bytes / 4;
-    const float* x = F32(v, n, "values");
+    const float* x = CheckF32(v, n, "values");
     auto bytes = Napi::Uint8Array::New(info.Env(), n);
     auto recon = Napi::Float32Array::New(info.Env(), n);
     for (size_t i = 0; i < n; ++i) {
@@ -563,7 +549,10 @@ Napi::Value Fp8(const Napi::CallbackInfo& call) {
 
 void Init(Napi::Env env, Napi::Object exports) {
   KvCacheHandle::Init(env, exports);
-  exports.Set("kvDenseAttention", Napi::Function::New(env, DenseAttentionJs));
+  ExportPaired(env, exports, PairedOp<AppendArgs, Done>{"kvAppend", ParseAppend, RunAppend, DoneJs});
+  ExportPaired(env, exports, PairedOp<AttentionArgs, std::vector<float>>{"kvAttention", ParseAttention, RunAttention, F32Js});
+  ExportPaired(env, exports, PairedOp<DequantArgs, DequantResult>{"kvDequantize", ParseDequantize, RunDequantize, DequantJs});
+  ExportPaired(env, exports, PairedOp<DenseArgs, std::vector<float>>{"kvDenseAttention", ParseDense, RunDense, F32Js});
   exports.Set("kvPackCodes", Napi::Function::New(env, PackCodes));
   exports.Set("kvQuantizeGroup", Napi::Function::New(env, QuantizeGroup));
   exports.Set("kvTernary", Napi::Function::New(env, Ternary));
