@@ -92,13 +92,13 @@ log();
 const bf16 = weights(N);
 const unit = await compress({ w: tensor('bf16', [N], bf16) });
 const resident = await uploadUnit({ ...unit.buffers }, device);
-const out = new (native().NativeBuffer)(device, N * 2, false);
-const copySrc = new (native().NativeBuffer)(device, N * 2, false);
+const out = new (native().NativeBuffer)({ device, bytes: N * 2, zero: false });
+const copySrc = new (native().NativeBuffer)({ device, bytes: N * 2, zero: false });
 const decode = await timeAsync(() => decodeDeviceUnit(resident, out));
 const check = new Uint16Array(N);
-out.download(check, 0);
+out.download({ destination: check, offset: 0 });
 for (let i = 0; i < N; i++) if (check[i] !== bf16[i]) throw new Error(`decoded word ${i} differs: the figures below would mean nothing`);
-const copy = await timeSync(() => out.copyFrom(copySrc, 0, 0, N * 2));
+const copy = await timeSync(() => out.copyFrom({ source: copySrc, dstOffset: 0, srcOffset: 0, bytes: N * 2 }));
 const copyGBs = (2 * N * 2) / copy / 1e9; // a copy reads and writes every byte
 log('## DFloat11 decode (device-resident unit -> device buffer)');
 log();

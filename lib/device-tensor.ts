@@ -5,6 +5,7 @@
  */
 import { resolveDevice, type DeviceKind } from './backend.js';
 import { InferzipError, check, nativeAwait, nativeCall } from './errors.js';
+import { pinForAsync } from './ops.js';
 import { native, type NativeBuffer } from './native.js';
 import {
   allocArray,
@@ -54,7 +55,7 @@ export class DeviceTensor<D extends DType = DType> implements Disposable {
       `${dtype}[${shape.join(', ')}] needs ${bytes} bytes, over the ${limit}-byte limit of one allocation; the shape is probably wrong`,
     );
     const device = resolveDevice(options.device);
-    const buffer = nativeCall(() => new (native().NativeBuffer)(device, bytes, options.zero ?? false), 'DeviceTensor.empty');
+    const buffer = nativeCall(() => new (native().NativeBuffer)({ device, bytes, zero: options.zero ?? false }), 'DeviceTensor.empty');
     return new DeviceTensor(dtype, shape, buffer);
   }
 
@@ -62,7 +63,7 @@ export class DeviceTensor<D extends DType = DType> implements Disposable {
   static fromSync<D extends DType>(source: Tensor<D> | NdArrayLike, options: DeviceOptions = {}): DeviceTensor<D> {
     const t = fromNdarray(source) as Tensor<D>;
     const out = DeviceTensor.empty(t.dtype, t.shape, options);
-    nativeCall(() => out.buffer.upload(t.data, 0), 'DeviceTensor.from');
+    nativeCall(() => out.buffer.upload({ source: t.data, offset: 0 }), 'DeviceTensor.from');
     return out;
   }
 
@@ -71,7 +72,8 @@ export class DeviceTensor<D extends DType = DType> implements Disposable {
     const t = fromNdarray(source) as Tensor<D>;
     const out = DeviceTensor.empty(t.dtype, t.shape, options);
     try {
-      await nativeAwait(() => out.buffer.uploadAsync(t.data, 0), 'DeviceTensor.from');
+      pinForAsync(t.data);
+      await nativeAwait(() => out.buffer.uploadAsync({ source: t.data, offset: 0 }), 'DeviceTensor.from');
     } catch (err) {
       out.dispose();
       throw err;
@@ -102,25 +104,27 @@ export class DeviceTensor<D extends DType = DType> implements Disposable {
   /** Copies the tensor back to the host. */
   async download(): Promise<Tensor<D>> {
     const data = allocArray(this.dtype, this.size);
-    await nativeAwait(() => this.buffer.downloadAsync(data, 0), 'DeviceTensor.download');
+    pinForAsync(data);
+    await nativeAwait(() => this.buffer.downloadAsync({ destination: data, offset: 0 }), 'DeviceTensor.download');
     return tensor(this.dtype, this.shape, data);
   }
 
   downloadSync(): Tensor<D> {
     const data = allocArray(this.dtype, this.size);
-    nativeCall(() => this.buffer.download(data, 0), 'DeviceTensor.download');
+    nativeCall(() => this.buffer.download({ destination: data, offset: 0 }), 'DeviceTensor.download');
     return tensor(this.dtype, this.shape, data);
   }
 
   /** Overwrites the contents from a host tensor of the same dtype and shape. */
   uploadSync(source: Tensor<D>): void {
     this.#checkSame(source);
-    nativeCall(() => this.buffer.upload(source.data, 0), 'DeviceTensor.upload');
+    nativeCall(() => this.buffer.upload({ source: source.data, offset: 0 }), 'DeviceTensor.upload');
   }
 
   async upload(source: Tensor<D>): Promise<void> {
     this.#checkSame(source);
-    await nativeAwait(() => this.buffer.uploadAsync(source.data, 0), 'DeviceTensor.upload');
+    pinForAsync(source.data);
+    await nativeAwait(() => this.buffer.uploadAsync({ source: source.data, offset: 0 }), 'DeviceTensor.upload');
   }
 
   #checkSame(source: Tensor): void {

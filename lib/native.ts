@@ -17,11 +17,13 @@ export interface NativeBuffer {
   readonly bytes: number;
   readonly device: 'cpu' | 'cuda' | 'disposed';
   readonly disposed: boolean;
-  upload(source: ArrayBufferView | ArrayBuffer, offset: number): void;
-  download(destination: ArrayBufferView | ArrayBuffer, offset: number): void;
-  uploadAsync(source: ArrayBufferView | ArrayBuffer, offset: number): Promise<void>;
-  downloadAsync(destination: ArrayBufferView | ArrayBuffer, offset: number): Promise<void>;
-  copyFrom(source: NativeBuffer, dstOffset: number, srcOffset: number, bytes: number): void;
+  /** Copies `source` into this buffer at byte `offset`. */
+  upload(args: { source: ArrayBufferView | ArrayBuffer; offset?: number }): void;
+  /** Copies this buffer from byte `offset` into `destination` (its whole length). */
+  download(args: { destination: ArrayBufferView | ArrayBuffer; offset?: number }): void;
+  uploadAsync(args: { source: ArrayBufferView | ArrayBuffer; offset?: number }): Promise<void>;
+  downloadAsync(args: { destination: ArrayBufferView | ArrayBuffer; offset?: number }): Promise<void>;
+  copyFrom(args: { source: NativeBuffer; dstOffset?: number; srcOffset?: number; bytes: number }): void;
   dispose(): void;
 }
 
@@ -38,7 +40,7 @@ export interface NativeBackendInfo {
 }
 
 export interface NativeAddon {
-  NativeBuffer: new (device: 'cpu' | 'cuda', bytes: number, zero?: boolean) => NativeBuffer;
+  NativeBuffer: new (args: { device: 'cpu' | 'cuda'; bytes: number; zero?: boolean }) => NativeBuffer;
   backendInfo(): NativeBackendInfo;
   setThreads(threads: number): number;
 }

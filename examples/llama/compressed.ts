@@ -82,7 +82,7 @@ export class CompressedWeights implements WeightSource {
     const bits = this.#bits.subarray(0, elements);
     const first = decoded.tensors.values().next().value;
     if (!first) throw new Error(`block ${i} holds no matrices`);
-    first.buffer.download(bits, 0);
+    first.buffer.download({ destination: bits, offset: 0 });
     widenBf16(bits, new Int32Array(this.#f32.buffer, 0, elements));
     const out = { ...this.norms[i]! } as BlockWeights;
     for (const [key, name] of Object.entries(BLOCK_TENSORS) as [keyof BlockWeights, string][]) {

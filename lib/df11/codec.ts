@@ -267,7 +267,7 @@ export function decompressSync(
   const target = decompressTarget(unit, out, options);
   decodeIntoSync(parts(unit.buffers), target);
   if (out instanceof DeviceTensor) {
-    for (const s of unit.slices) if (s.raw) nativeCall(() => out.buffer.upload(unit.raw[s.name]!.data, s.offset * 2), 'df11.decompress');
+    for (const s of unit.slices) if (s.raw) nativeCall(() => out.buffer.upload({ source: unit.raw[s.name]!.data, offset: s.offset * 2 }), 'df11.decompress');
     return sliceRecord(unit);
   }
   placeRaw(unit, target.out as Uint16Array);
@@ -294,7 +294,7 @@ async function uploadRaw(unit: CompressedUnit, out: DeviceTensor): Promise<void>
     if (!s.raw) continue;
     const data = unit.raw[s.name]!.data;
     pinForAsync(data);
-    await nativeAwait(() => out.buffer.uploadAsync(data, s.offset * 2), 'df11.decompress');
+    await nativeAwait(() => out.buffer.uploadAsync({ source: data, offset: s.offset * 2 }), 'df11.decompress');
   }
 }
 

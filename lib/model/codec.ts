@@ -157,9 +157,10 @@ export async function uploadUnit(unit: EncodedUnit, device: DeviceKind): Promise
     const parts = {} as Record<keyof NativeUnitParts, NativeBuffer>;
     for (const key of Object.keys(host) as (keyof NativeUnitParts)[]) {
       const src = host[key] as Uint8Array;
-      const b = nativeCall(() => new (native().NativeBuffer)(device, src.byteLength, false), `uploading unit buffer '${key}'`);
+      const b = nativeCall(() => new (native().NativeBuffer)({ device, bytes: src.byteLength, zero: false }), `uploading unit buffer '${key}'`);
       buffers.push(b);
-      if (src.byteLength > 0) await nativeAwait(() => b.uploadAsync(src, 0), `uploading unit buffer '${key}'`);
+      pinForAsync(src);
+      if (src.byteLength > 0) await nativeAwait(() => b.uploadAsync({ source: src, offset: 0 }), `uploading unit buffer '${key}'`);
       parts[key] = b;
     }
     const bytes = buffers.reduce((s, b) => s + b.bytes, 0);

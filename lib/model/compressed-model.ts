@@ -9,6 +9,7 @@
 import { resolveDevice, type DeviceKind } from '../backend.js';
 import { DeviceTensor } from '../device-tensor.js';
 import { InferzipError, nativeAwait, nativeCall } from '../errors.js';
+import { pinForAsync } from '../ops.js';
 import { native, type NativeBuffer } from '../native.js';
 import { tensor, type Tensor } from '../tensor.js';
 import { decodeDeviceUnit, readUnit, uploadUnit, type DeviceUnit } from './codec.js';
@@ -151,7 +152,7 @@ export class CompressedModel implements Disposable {
   }
 
   #allocScratch(elements: number): Scratch {
-    const buffer = nativeCall(() => new (native().NativeBuffer)(this.device, elements * 2, false), 'CompressedModel decode buffer');
+    const buffer = nativeCall(() => new (native().NativeBuffer)({ device: this.device, bytes: elements * 2, zero: false }), 'CompressedModel decode buffer');
     return { buffer, generation: 0, queue: Promise.resolve() };
   }
 
@@ -286,20 +287,21 @@ function makeBlock(unit: UnitInfo, ordinal: number, scratch: Scratch, generation
       async toTensor() {
         const out = new Uint16Array(m.elements);
         const buf = check(m.name);
-        await nativeAwait(() => buf.downloadAsync(out, byteOffset), `reading '${m.name}'`);
+        pinForAsync(out);
+        await nativeAwait(() => buf.downloadAsync({ destination: out, offset: byteOffset }), `reading '${m.name}'`);
         check(m.name);
         return tensor('bf16', m.shape, out);
       },
       toTensorSync() {
         const out = new Uint16Array(m.elements);
         const buf = check(m.name);
-        nativeCall(() => buf.download(out, byteOffset), `reading '${m.name}'`);
+        nativeCall(() => buf.download({ destination: out, offset: byteOffset }), `reading '${m.name}'`);
         return tensor('bf16', m.shape, out);
       },
       toDeviceTensor() {
         const buf = check(m.name);
         const t = DeviceTensor.empty('bf16', m.shape, { device: buf.device as DeviceKind });
-        nativeCall(() => t.buffer.copyFrom(buf, 0, byteOffset, m.elements * 2), `copying '${m.name}'`);
+        nativeCall(() => t.buffer.copyFrom({ source: buf, dstOffset: 0, srcOffset: byteOffset, bytes: m.elements * 2 }), `copying '${m.name}'`);
         return t;
       },
     };

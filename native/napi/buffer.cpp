@@ -2,6 +2,7 @@
 // lib/device-tensor.ts builds the typed DeviceTensor API on top of it.
 #include <napi.h>
 
+#include "native/napi/options.h"
 #include "native/napi/registry.h"
 #include "native/napi/util.h"
 
@@ -30,15 +31,16 @@ class NativeBuffer : public Napi::ObjectWrap<NativeBuffer> {
     exports.Set("NativeBuffer", fn);
   }
 
-  // new NativeBuffer(device, bytes, zero?) or, internally, new NativeBuffer(External<MemoryPtr>)
+  // new NativeBuffer({ device, bytes, zero? }) or, internally, new NativeBuffer(External<MemoryPtr>)
   explicit NativeBuffer(const Napi::CallbackInfo& call) : Napi::ObjectWrap<NativeBuffer>(call) {
     Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
       if (info.Length() == 1 && info[0].IsExternal()) {
         memory_ = *info[0].As<Napi::External<MemoryPtr>>().Data();
       } else {
-        Device device = ParseDevice(ArgString(info, 0, "device"));
-        auto bytes = static_cast<size_t>(ArgInt(info, 1, "bytes", 0, int64_t(kMaxAllocationBytes)));
-        bool zero = info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
+        const Napi::Object o = OptionsArg(info);
+        const Device device = ParseDevice(OptString(o, "device"));
+        const auto bytes = static_cast<size_t>(OptInt(o, "bytes", 0, int64_t(kMaxAllocationBytes)));
+        const bool zero = OptBool(o, "zero", false);
         memory_ = DeviceMemory::Allocate(device, bytes, zero);
       }
       reported_ = static_cast<int64_t>(memory_->bytes());
@@ -70,23 +72,25 @@ class NativeBuffer : public Napi::ObjectWrap<NativeBuffer> {
   }
   Napi::Value Disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !memory_); }
 
-  // upload(src, dstOffset)
+  // upload({ source, offset }): offset in bytes into this buffer
   Napi::Value Upload(const Napi::CallbackInfo& call) {
     return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
       auto mem = memory(info.Env());
-      HostView src = ArgHostView(info, 0, "source");
-      auto offset = static_cast<size_t>(ArgInt(info, 1, "offset", 0, int64_t(kMaxAllocationBytes)));
+      const Napi::Object o = OptionsArg(info);
+      HostView src = OptView(o, "source");
+      const auto offset = static_cast<size_t>(OptInt(o, "offset", 0, int64_t(kMaxAllocationBytes), 0));
       mem->CopyFromHost(offset, src.data, src.bytes);
       return info.Env().Undefined();
     });
   }
 
-  // download(dst, srcOffset)
+  // download({ destination, offset }): offset in bytes into this buffer
   Napi::Value Download(const Napi::CallbackInfo& call) {
     return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
       auto mem = memory(info.Env());
-      HostView dst = ArgHostView(info, 0, "destination");
-      auto offset = static_cast<size_t>(ArgInt(info, 1, "offset", 0, int64_t(kMaxAllocationBytes)));
+      const Napi::Object o = OptionsArg(info);
+      HostView dst = OptView(o, "destination");
+      const auto offset = static_cast<size_t>(OptInt(o, "offset", 0, int64_t(kMaxAllocationBytes), 0));
       mem->CopyToHost(offset, dst.data, dst.bytes);
       return info.Env().Undefined();
     });
@@ -95,8 +99,9 @@ class NativeBuffer : public Napi::ObjectWrap<NativeBuffer> {
   Napi::Value UploadAsync(const Napi::CallbackInfo& call) {
     return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
       auto mem = memory(info.Env());
-      HostView src = ArgHostView(info, 0, "source");
-      auto offset = static_cast<size_t>(ArgInt(info, 1, "offset", 0, int64_t(kMaxAllocationBytes)));
+      const Napi::Object o = OptionsArg(info);
+      HostView src = OptView(o, "source");
+      const auto offset = static_cast<size_t>(OptInt(o, "offset", 0, int64_t(kMaxAllocationBytes), 0));
       return RunAsync(info.Env(), "inferzip.upload", [mem, src, offset]() -> Completion {
         mem->CopyFromHost(offset, src.data, src.bytes);
         return nullptr;
@@ -107,8 +112,9 @@ class NativeBuffer : public Napi::ObjectWrap<NativeBuffer> {
   Napi::Value DownloadAsync(const Napi::CallbackInfo& call) {
     return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
       auto mem = memory(info.Env());
-      HostView dst = ArgHostView(info, 0, "destination");
-      auto offset = static_cast<size_t>(ArgInt(info, 1, "offset", 0, int64_t(kMaxAllocationBytes)));
+      const Napi::Object o = OptionsArg(info);
+      HostView dst = OptView(o, "destination");
+      const auto offset = static_cast<size_t>(OptInt(o, "offset", 0, int64_t(kMaxAllocationBytes), 0));
       return RunAsync(info.Env(), "inferzip.download", [mem, dst, offset]() -> Completion {
         mem->CopyToHost(offset, dst.data, dst.bytes);
         return nullptr;
@@ -116,14 +122,15 @@ class NativeBuffer : public Napi::ObjectWrap<NativeBuffer> {
     });
   }
 
-  // copyFrom(src: NativeBuffer, dstOffset, srcOffset, bytes)
+  // copyFrom({ source: NativeBuffer, dstOffset, srcOffset, bytes })
   Napi::Value CopyFrom(const Napi::CallbackInfo& call) {
     return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
       auto mem = memory(info.Env());
-      MemoryPtr src = ArgMemory(info, 0, "source");
-      auto dst_off = static_cast<size_t>(ArgInt(info, 1, "dstOffset", 0, int64_t(kMaxAllocationBytes)));
-      auto src_off = static_cast<size_t>(ArgInt(info, 2, "srcOffset", 0, int64_t(kMaxAllocationBytes)));
-      auto n = static_cast<size_t>(ArgInt(info, 3, "bytes", 0, int64_t(kMaxAllocationBytes)));
+      const Napi::Object o = OptionsArg(info);
+      MemoryPtr src = OptMemory(o, "source");
+      const auto dst_off = static_cast<size_t>(OptInt(o, "dstOffset", 0, int64_t(kMaxAllocationBytes), 0));
+      const auto src_off = static_cast<size_t>(OptInt(o, "srcOffset", 0, int64_t(kMaxAllocationBytes), 0));
+      const auto n = static_cast<size_t>(OptInt(o, "bytes", 0, int64_t(kMaxAllocationBytes)));
       mem->CopyFrom(dst_off, *src, src_off, n);
       return info.Env().Undefined();
     });

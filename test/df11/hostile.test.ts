@@ -173,12 +173,12 @@ describe.each([
     for (const { unit, want } of cases) {
       const elements = unit.buffers.signMantissa.byteLength;
       using dev = await uploadUnit(unit.buffers, device);
-      const out = new (native().NativeBuffer)(device, 2 * elements, false);
+      const out = new (native().NativeBuffer)({ device, bytes: 2 * elements, zero: false });
       let got: Uint16Array | string;
       try {
         await decodeDeviceUnit(dev, out);
         got = new Uint16Array(elements);
-        if (elements > 0) await out.downloadAsync(got, 0);
+        if (elements > 0) await out.downloadAsync({ destination: got, offset: 0 });
       } catch (e) {
         got = (e as InferzipError).code;
       } finally {

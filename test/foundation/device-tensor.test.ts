@@ -69,8 +69,8 @@ describe('DeviceTensor', () => {
     expect(e.code).toBe('INVALID_ARGUMENT');
     expect(e.message).toMatch(/f32\[67108864, 67108864\] needs 18014398509481984 bytes/);
     // The addon checks again on its own (never trust the caller).
-    expect(codeOf(() => nativeCall(() => new (native().NativeBuffer)('cpu', 2 ** 53)))).toBe('INVALID_ARGUMENT');
-    expect(codeOf(() => nativeCall(() => new (native().NativeBuffer)('cpu', -1)))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => nativeCall(() => new (native().NativeBuffer)({ device: 'cpu', bytes: 2 ** 53 })))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => nativeCall(() => new (native().NativeBuffer)({ device: 'cpu', bytes: -1 })))).toBe('INVALID_ARGUMENT');
   });
 
   // A real failed allocation, made deterministic by capping the child's address space
@@ -94,12 +94,12 @@ describe('DeviceTensor', () => {
   });
 
   it('raw buffer copies are bounds-checked', () => {
-    const a = new (native().NativeBuffer)('cpu', 8);
-    const b = new (native().NativeBuffer)('cpu', 4);
-    expect(() => a.upload(new Uint8Array(9), 0)).toThrow(/outside/);
-    expect(() => a.download(new Uint8Array(4), 6)).toThrow(/outside/);
-    expect(() => b.copyFrom(a, 0, 6, 4)).toThrow(/outside/);
-    expect(() => a.upload('nope' as never, 0)).toThrow(/TypedArray/);
+    const a = new (native().NativeBuffer)({ device: 'cpu', bytes: 8 });
+    const b = new (native().NativeBuffer)({ device: 'cpu', bytes: 4 });
+    expect(() => a.upload({ source: new Uint8Array(9), offset: 0 })).toThrow(/outside/);
+    expect(() => a.download({ destination: new Uint8Array(4), offset: 6 })).toThrow(/outside/);
+    expect(() => b.copyFrom({ source: a, dstOffset: 0, srcOffset: 6, bytes: 4 })).toThrow(/outside/);
+    expect(() => a.upload({ source: 'nope' as never, offset: 0 })).toThrow(/TypedArray/);
     a.dispose();
     b.dispose();
   });
