@@ -2,20 +2,20 @@
 
 #include <string>
 
-#include "native/shared/error.h"
+#include "cuda/check.cuh"
 #include "cuda/runtime.h"
+#include "native/shared/error.h"
 
 namespace iz::cuda {
 
-namespace {
-[[noreturn]] void Throw(cudaError_t err, const char* what) {
-  std::string msg = std::string(what) + ": " + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")";
+void CheckStatus(cudaError_t err, const char* what, const char* file, int line) {
+  if (err == cudaSuccess) return;
+  cudaGetLastError();  // clear the sticky error so later calls start clean
+  std::string msg = std::string(what) + " failed at " + file + ":" + std::to_string(line) + ": " + cudaGetErrorName(err) +
+                    " (" + cudaGetErrorString(err) + ")";
   Fail(err == cudaErrorMemoryAllocation ? ErrorCode::OutOfMemory : ErrorCode::Internal, msg);
 }
-void Check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess) Throw(err, what);
-}
-}  // namespace
+
 
 bool QueryDevices(std::vector<DeviceInfo>* devices, std::string* reason) {
   devices->clear();
@@ -71,16 +71,16 @@ void Free(void* ptr) noexcept {
 }
 
 void CopyHostToDevice(void* dst, const void* src, size_t bytes) {
-  Check(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "copy to device");
+  IZ_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
 }
 void CopyDeviceToHost(void* dst, const void* src, size_t bytes) {
-  Check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), "copy from device");
+  IZ_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
 }
 void CopyDeviceToDevice(void* dst, const void* src, size_t bytes) {
-  Check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice), "device copy");
+  IZ_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice));
 }
-void Memset(void* dst, int value, size_t bytes) { Check(cudaMemset(dst, value, bytes), "cudaMemset"); }
-void Synchronize() { Check(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); }
-void CheckLastError(const char* what) { Check(cudaGetLastError(), what); }
+void Memset(void* dst, int value, size_t bytes) { IZ_CUDA_CHECK(cudaMemset(dst, value, bytes)); }
+void Synchronize() { IZ_CUDA_CHECK(cudaDeviceSynchronize()); }
+void CheckLastError(const char* what) { CheckStatus(cudaGetLastError(), what, __FILE__, __LINE__); }
 
 }  // namespace iz::cuda

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "native/shared/error.h"
+#include "cuda/check.cuh"
 #include "cuda/df11/decode.h"
 #include "native/shared/df11/format.h"
 
@@ -129,14 +130,6 @@ __global__ void __launch_bounds__(kThreadsPerBlock) DecodeKernel(DeviceUnit u, u
   }
 }
 
-void Check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess) {
-    cudaGetLastError();
-    Fail(err == cudaErrorMemoryAllocation ? ErrorCode::OutOfMemory : ErrorCode::Internal,
-         std::string("DFloat11 CUDA decode: ") + what + ": " + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")");
-  }
-}
-
 // The error flag: one per host thread and device, allocated on first use and kept, because
 // cudaMalloc + cudaFree around every decode would synchronize the whole device each call.
 // Each decode runs on one host thread from memset to readback, so a thread's flag is never
@@ -144,7 +137,7 @@ void Check(cudaError_t err, const char* what) {
 unsigned* ErrorFlag(int device) {
   thread_local std::vector<unsigned*> flags;
   if (size_t(device) >= flags.size()) flags.resize(size_t(device) + 1, nullptr);
-  if (flags[size_t(device)] == nullptr) Check(cudaMalloc(&flags[size_t(device)], sizeof(unsigned)), "cudaMalloc");
+  if (flags[size_t(device)] == nullptr) IZ_CUDA_CHECK(cudaMalloc(&flags[size_t(device)], sizeof(unsigned)));
   return flags[size_t(device)];
 }
 
@@ -155,8 +148,8 @@ void Decode(const DeviceUnit& u, uint16_t* out, void* stream_ptr) {
   IZ_CHECK(u.n_blocks <= 0x7FFFFFFFull, InvalidArgument, "DFloat11 unit has too many blocks for one launch");
   cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
   int device = 0, optin = 0;
-  Check(cudaGetDevice(&device), "cudaGetDevice");
-  Check(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device), "shared memory limit");
+  IZ_CUDA_CHECK(cudaGetDevice(&device));
+  IZ_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
   // Stage the largest block when it fits the device's opt-in shared memory; blocks
   // larger than the stage (codes averaging < ~1.4 bits) write directly instead.
   const size_t room = optin > int(kScanBytes) ? (size_t(optin) - kScanBytes) / sizeof(uint16_t) : 0;
@@ -166,8 +159,7 @@ void Decode(const DeviceUnit& u, uint16_t* out, void* stream_ptr) {
   // maximum (the same value for every caller), never to this unit's need, so a decode running
   // concurrently on another thread cannot lower it below what this launch asks for.
   const size_t limit = std::max(smem, kScanBytes + room * sizeof(uint16_t));
-  Check(cudaFuncSetAttribute(DecodeKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(limit)),
-        "raising the shared memory limit");
+  IZ_CUDA_CHECK(cudaFuncSetAttribute(DecodeKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(limit)));
 
   unsigned* error = ErrorFlag(device);
   unsigned flags = 0;
@@ -178,7 +170,7 @@ void Decode(const DeviceUnit& u, uint16_t* out, void* stream_ptr) {
   }
   if (err == cudaSuccess) err = cudaMemcpyAsync(&flags, error, sizeof(unsigned), cudaMemcpyDeviceToHost, stream);
   if (err == cudaSuccess) err = cudaStreamSynchronize(stream);
-  Check(err, "kernel");
+  IZ_CUDA_CHECK(err);  // the launch, the flag copy or the kernel itself
   if (flags) Fail(ErrorCode::CorruptData, std::string("DFloat11 unit (CUDA decode): ") + StatusText(flags));
 }
 

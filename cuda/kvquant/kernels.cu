@@ -6,6 +6,7 @@
 #include <string>
 
 #include "native/shared/error.h"
+#include "cuda/check.cuh"
 #include "cuda/runtime.h"
 #include "native/shared/kvquant/encode.h"
 #include "cuda/kvquant/kernels.h"
@@ -250,7 +251,7 @@ void Attention(const Layout& L, const Planes& P, const AttentionArgs& a) {
   }
   if (err == cudaSuccess) err = cudaDeviceSynchronize();
   cuda::Free(scratch);
-  if (err != cudaSuccess) Fail(ErrorCode::Internal, std::string("kvquant attention kernel: ") + cudaGetErrorString(err));
+  IZ_CUDA_CHECK(err);  // either attention kernel
 }
 
 }  // namespace iz::kv::gpu
