@@ -1,6 +1,6 @@
 /**
  * Mixed-precision KV-cache quantization (KIVI, VidKV, ZipCache-style saliency, FP8) with
- * attention computed from packed codes. See docs/kvquant.md.
+ * attention computed from packed codes. Bit layout: native/shared/kvquant/layout.h.
  */
 import { native } from '../native.js';
 import './native.js';

@@ -48,7 +48,7 @@ export class QuantizedKV implements Disposable {
 
   /**
    * Packed codes and scales as u8 device tensors [batch, heads, bytesPerStream], by plane
-   * (layout in docs/kvquant.md). They share memory with this object.
+   * (layout in native/shared/kvquant/layout.h). They share memory with this object.
    */
   get planes(): Partial<Record<PlaneName, DeviceTensor<'u8'>>> {
     if (!this.#planes) {
