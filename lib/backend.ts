@@ -99,5 +99,5 @@ export function backend(): BackendInfo {
 /** Sets how many threads the CPU backend uses (0 = all cores). Returns the count in effect. */
 export function setThreads(threads: number): number {
   check(Number.isInteger(threads) && threads >= 0 && threads <= 1024, `threads must be an integer in [0, 1024] (got ${threads})`);
-  return native().setThreads(threads);
+  return native().setThreads({ threads });
 }

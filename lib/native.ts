@@ -1,49 +1,19 @@
 /**
  * Loads the native addon (one .node holding the CPU and, when built with it, the
  * CUDA backend): a local build first, then a prebuilt binary, otherwise a clear error.
- *
- * Feature modules add their native functions to `NativeAddon` by module augmentation:
- *   declare module '../native.js' { interface NativeAddon { myOp(...): ... } }
+ * Its surface is declared once, in types/binding.d.ts.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import type { NativeBinding } from '../types/binding.js';
 import { InferzipError } from './errors.js';
 
-/** Host or device memory owned by the addon (see DeviceTensor). */
-export interface NativeBuffer {
-  readonly bytes: number;
-  readonly device: 'cpu' | 'cuda' | 'disposed';
-  readonly disposed: boolean;
-  /** Copies `source` into this buffer at byte `offset`. */
-  upload(args: { source: ArrayBufferView | ArrayBuffer; offset?: number }): void;
-  /** Copies this buffer from byte `offset` into `destination` (its whole length). */
-  download(args: { destination: ArrayBufferView | ArrayBuffer; offset?: number }): void;
-  uploadAsync(args: { source: ArrayBufferView | ArrayBuffer; offset?: number }): Promise<void>;
-  downloadAsync(args: { destination: ArrayBufferView | ArrayBuffer; offset?: number }): Promise<void>;
-  copyFrom(args: { source: NativeBuffer; dstOffset?: number; srcOffset?: number; bytes: number }): void;
-  dispose(): void;
-}
-
-export interface NativeBackendInfo {
-  cudaCompiled: boolean;
-  cudaAvailable: boolean;
-  reason: string;
-  devices: { name: string; memory: number; computeCapability: string }[];
-  cpuThreads: number;
-  simd: 'avx2' | 'portable';
-  /** The largest single allocation the addon accepts (a guard against corrupt sizes). */
-  maxAllocationBytes: number;
-  buildSystem?: string;
-}
-
-export interface NativeAddon {
-  NativeBuffer: new (args: { device: 'cpu' | 'cuda'; bytes: number; zero?: boolean }) => NativeBuffer;
-  backendInfo(): NativeBackendInfo;
-  setThreads(threads: number): number;
-}
+export type { NativeBackendInfo, NativeBuffer } from '../types/binding.js';
+/** The loaded addon (see types/binding.d.ts). */
+export type NativeAddon = NativeBinding;
 
 /** The package root (holds package.json, build/ and prebuilds/). */
 export const packageRoot: string = (() => {

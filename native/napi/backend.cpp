@@ -3,6 +3,7 @@
 
 #include "native/core/simd.h"
 #include "native/core/parallel.h"
+#include "native/napi/options.h"
 #include "native/napi/registry.h"
 #include "native/napi/util.h"
 
@@ -38,7 +39,7 @@ Napi::Value BackendInfoJs(const Napi::CallbackInfo& info) {
 
 Napi::Value SetThreadsJs(const Napi::CallbackInfo& call) {
   return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    SetCpuThreads(static_cast<int>(ArgInt(info, 0, "threads", 0, 1024)));
+    SetCpuThreads(static_cast<int>(OptInt(OptionsArg(info), "threads", 0, 1024)));
     return Napi::Number::New(info.Env(), CpuThreads());
   });
 }

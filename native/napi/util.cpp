@@ -28,44 +28,6 @@ Napi::Value Guard(const Napi::CallbackInfo& info, const std::function<Napi::Valu
   }
 }
 
-static Napi::Value Arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  if (i >= info.Length()) ThrowJs(info.Env(), ErrorCode::InvalidArgument, std::string("missing argument '") + name + "'");
-  return info[i];
-}
-
-double ArgNumber(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  Napi::Value v = Arg(info, i, name);
-  if (!v.IsNumber()) ThrowJs(info.Env(), ErrorCode::InvalidArgument, std::string("'") + name + "' must be a number");
-  return v.As<Napi::Number>().DoubleValue();
-}
-
-int64_t ArgInt(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t min, int64_t max) {
-  double d = ArgNumber(info, i, name);
-  if (!std::isfinite(d) || std::floor(d) != d || d < static_cast<double>(min) || d > static_cast<double>(max)) {
-    ThrowJs(info.Env(), ErrorCode::InvalidArgument,
-            std::string("'") + name + "' must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "], got " + std::to_string(d));
-  }
-  return static_cast<int64_t>(d);
-}
-
-bool ArgBool(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  Napi::Value v = Arg(info, i, name);
-  if (!v.IsBoolean()) ThrowJs(info.Env(), ErrorCode::InvalidArgument, std::string("'") + name + "' must be a boolean");
-  return v.As<Napi::Boolean>().Value();
-}
-
-std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  Napi::Value v = Arg(info, i, name);
-  if (!v.IsString()) ThrowJs(info.Env(), ErrorCode::InvalidArgument, std::string("'") + name + "' must be a string");
-  return v.As<Napi::String>().Utf8Value();
-}
-
-Napi::Object ArgObject(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  Napi::Value v = Arg(info, i, name);
-  if (!v.IsObject()) ThrowJs(info.Env(), ErrorCode::InvalidArgument, std::string("'") + name + "' must be an object");
-  return v.As<Napi::Object>();
-}
-
 static size_t ElementSize(napi_typedarray_type t) {
   switch (t) {
     case napi_int8_array:
@@ -105,14 +67,6 @@ HostView ToHostView(Napi::Env env, Napi::Value value, const char* name) {
   }
   view.keep_alive = std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(value));
   return view;
-}
-
-HostView ArgHostView(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  return ToHostView(info.Env(), Arg(info, i, name), name);
-}
-
-MemoryPtr ArgMemory(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  return ToMemory(info.Env(), Arg(info, i, name), name);
 }
 
 namespace {

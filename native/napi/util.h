@@ -1,5 +1,6 @@
-// Helpers shared by the binding files: typed errors, argument extraction and
-// running native work off the main thread.
+// Helpers shared by the binding files: typed errors, JS values <-> host views and
+// NativeBuffers, and running native work off the main thread. Options are read with
+// native/napi/options.h (one options object per entry point).
 #pragma once
 
 #include <napi.h>
@@ -22,12 +23,6 @@ Napi::Error MakeError(Napi::Env env, ErrorCode code, const std::string& message)
 // Use at the top of every binding function.
 Napi::Value Guard(const Napi::CallbackInfo& info, const std::function<Napi::Value(const Napi::CallbackInfo&)>& body);
 
-// Argument accessors that throw INVALID_ARGUMENT with the argument's name.
-double ArgNumber(const Napi::CallbackInfo& info, size_t i, const char* name);
-int64_t ArgInt(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t min, int64_t max);
-bool ArgBool(const Napi::CallbackInfo& info, size_t i, const char* name);
-std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* name);
-Napi::Object ArgObject(const Napi::CallbackInfo& info, size_t i, const char* name);
 
 // A view of a TypedArray / ArrayBuffer / Buffer passed from JS. Keeps a reference
 // so the memory stays alive while an async job reads or writes it.
@@ -38,11 +33,9 @@ struct HostView {
   napi_typedarray_type type = napi_uint8_array;
   std::shared_ptr<Napi::Reference<Napi::Value>> keep_alive;
 };
-HostView ArgHostView(const Napi::CallbackInfo& info, size_t i, const char* name);
 HostView ToHostView(Napi::Env env, Napi::Value value, const char* name);
 
 // The DeviceMemory behind a NativeBuffer (throws DISPOSED after dispose()).
-MemoryPtr ArgMemory(const Napi::CallbackInfo& info, size_t i, const char* name);
 MemoryPtr ToMemory(Napi::Env env, Napi::Value value, const char* name);
 // Wraps memory into a new NativeBuffer JS object (reports the size to V8).
 Napi::Object WrapMemory(Napi::Env env, MemoryPtr memory);

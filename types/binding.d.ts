@@ -1,0 +1,355 @@
+// The native addon's whole surface, declared by hand in one place (as node-llama-cpp and
+// onnxruntime-node do): lib/native.ts types the loaded addon with NativeBinding. Every entry
+// point takes one options object; `xxxAsync` runs the same work on a libuv worker.
+// Keep in step with native/napi/**: a function missing here is a function lib/ cannot call.
+
+/** Host or device memory owned by the addon (see DeviceTensor). */
+export interface NativeBuffer {
+  readonly bytes: number;
+  readonly device: 'cpu' | 'cuda' | 'disposed';
+  readonly disposed: boolean;
+  /** Copies `source` into this buffer at byte `offset`. */
+  upload(args: { source: ArrayBufferView | ArrayBuffer; offset?: number }): void;
+  /** Copies this buffer from byte `offset` into `destination` (its whole length). */
+  download(args: { destination: ArrayBufferView | ArrayBuffer; offset?: number }): void;
+  uploadAsync(args: { source: ArrayBufferView | ArrayBuffer; offset?: number }): Promise<void>;
+  downloadAsync(args: { destination: ArrayBufferView | ArrayBuffer; offset?: number }): Promise<void>;
+  copyFrom(args: { source: NativeBuffer; dstOffset?: number; srcOffset?: number; bytes: number }): void;
+  dispose(): void;
+}
+
+export interface NativeBackendInfo {
+  cudaCompiled: boolean;
+  cudaAvailable: boolean;
+  reason: string;
+  devices: { name: string; memory: number; computeCapability: string }[];
+  cpuThreads: number;
+  simd: 'avx2' | 'portable';
+  /** The largest single allocation the addon accepts (a guard against corrupt sizes). */
+  maxAllocationBytes: number;
+  buildSystem?: string;
+}
+
+export interface NativeBinding {
+  NativeBuffer: new (args: { device: 'cpu' | 'cuda'; bytes: number; zero?: boolean }) => NativeBuffer;
+  backendInfo(): NativeBackendInfo;
+  setThreads(args: { threads: number }): number;
+
+  // df11
+  df11Encode(args: NativeEncodeArgs): NativeEncodedUnit;
+  df11EncodeAsync(args: NativeEncodeArgs): Promise<NativeEncodedUnit>;
+  df11Decode(args: NativeDecodeArgs): void;
+  df11DecodeAsync(args: NativeDecodeArgs): Promise<void>;
+  df11SimulateKernel(args: { unit: NativeUnitParts; out: Uint16Array }): void;
+  df11Histogram(args: { data: Uint16Array }): Float64Array;
+  // kv
+  KvCacheHandle: new (options: NativeKvOptions) => NativeKvCacheHandle;
+  kvAppend(args: NativeKvAppendArgs): void;
+  kvAppendAsync(args: NativeKvAppendArgs): Promise<void>;
+  kvAttention(args: NativeKvAttentionArgs): Float32Array;
+  kvAttentionAsync(args: NativeKvAttentionArgs): Promise<Float32Array>;
+  kvDequantize(args: { cache: NativeKvCacheHandle }): KVPair;
+  kvDequantizeAsync(args: { cache: NativeKvCacheHandle }): Promise<KVPair>;
+  kvDenseAttention(args: NativeDenseAttentionArgs): Float32Array;
+  kvDenseAttentionAsync(args: NativeDenseAttentionArgs): Promise<Float32Array>;
+  kvPackCodes(args: { codes: Uint32Array; bits: number }): Uint32Array;
+  kvQuantizeGroup(args: { values: Float32Array; bits: number }): { codes: Uint32Array; scale: number; min: number; values: Float32Array };
+  kvTernary(args: { values: Float32Array }): { q: Int32Array; scale: number; values: Float32Array; packedBytes: number };
+  kvSignCodes(args: { values: Float32Array; scale: number }): Float32Array;
+  kvFp8(args: { values: Float32Array; format: number }): { bytes: Uint8Array; values: Float32Array };
+  // tokens
+  tokensTomeMerge(args: NativeTomeHostArgs): NativeTomeHostResult;
+  tokensTomeMergeAsync(args: NativeTomeHostArgs): Promise<NativeTomeHostResult>;
+  tokensTomeMergeDevice(args: NativeTomeDeviceArgs): NativeTomeDeviceResult;
+  tokensTomeMergeDeviceAsync(args: NativeTomeDeviceArgs): Promise<NativeTomeDeviceResult>;
+  tokensTomeBestMatch(args: { metric: Float32Array; protect?: Uint8Array; batch: number; n: number; cm: number }): { bestB: Int32Array; score: Float32Array };
+  // tokens
+  tokensMeanAttention(args: NativeAttentionArgs): Float32Array;
+  tokensPruneByAttention(args: NativePruneArgs): NativePruneResult;
+  tokensPruneByAttentionAsync(args: NativePruneArgs): Promise<NativePruneResult>;
+  tokensKvPruneStep(args: NativeKVStepArgs): NativeKVStepResult;
+  tokensKvPruneStepAsync(args: NativeKVStepArgs): Promise<NativeKVStepResult>;
+  tokensMergeByAttention(args: NativeAttentionMergeArgs): NativeAttentionMergeResult;
+  tokensMergeByAttentionAsync(args: NativeAttentionMergeArgs): Promise<NativeAttentionMergeResult>;
+  tokensDycokeMerge(args: NativeDyCokeArgs): NativeTemporalResult;
+  tokensDycokeMergeAsync(args: NativeDyCokeArgs): Promise<NativeTemporalResult>;
+  tokensHolitomMerge(args: NativeHoliTomArgs): NativeTemporalResult;
+  tokensHolitomMergeAsync(args: NativeHoliTomArgs): Promise<NativeTemporalResult>;
+  tokensSegmentFrames(args: { stable: Uint8Array; t: number; p: number }): Int32Array;
+  tokensDensityPeakClusters(args: { x: Float32Array; c: number; ids: Int32Array; centres: number; knn: number }): { centres: Int32Array; label: Int32Array };
+}
+
+// --- DFloat11 (native/napi/df11) ---
+
+/** The buffers of a unit as the addon returns them. */
+export interface NativeEncodedUnit {
+  encodedExponent: Uint8Array;
+  signMantissa: Uint8Array;
+  luts: Uint8Array;
+  outputPositions: Uint8Array;
+  gaps: Uint8Array;
+  splitPositions: BigInt64Array;
+  encodedInputs: number[];
+  rawInputs: number[];
+  nElements: number;
+  nTables: number;
+  maxCodeLength: number;
+  codeBits: number;
+  entropyBits: number;
+  histogram: Float64Array;
+}
+
+/** A unit buffer in host memory or in a NativeBuffer (host or CUDA memory). */
+export type UnitBufferSource = Uint8Array | NativeBuffer;
+
+/** The five buffers a decoder reads. */
+export interface NativeUnitParts {
+  luts: UnitBufferSource;
+  encodedExponent: UnitBufferSource;
+  signMantissa: UnitBufferSource;
+  outputPositions: UnitBufferSource;
+  gaps: UnitBufferSource;
+}
+
+export interface NativeEncodeArgs {
+  tensors: Uint16Array[];
+  threads?: number;
+  maxCodeLength?: number;
+}
+
+/** Decodes `elements` BF16 words into `out` at element `offset` (defaults: all of out from 0). */
+export interface NativeDecodeArgs {
+  unit: NativeUnitParts;
+  out: Uint16Array | NativeBuffer;
+  offset?: number;
+  elements?: number;
+  threads?: number;
+}
+
+// --- KV cache (native/napi/kvquant) ---
+
+export interface NativeKvStats {
+  tokens: number;
+  quantizedKeys: number;
+  quantizedValues: number;
+  /** Packed key codes + scales + metadata. */
+  packedKeyBytes: number;
+  packedValueBytes: number;
+  /** f32 residual window. */
+  residualBytes: number;
+  /** Everything allocated (plane capacity grows by doubling). */
+  capacityBytes: number;
+}
+
+export interface NativeKvPlaneState {
+  stride: number;
+  data: Uint8Array;
+}
+
+export interface NativeKvState {
+  tokens: number;
+  quantizedKeys: number;
+  quantizedValues: number;
+  finalized: boolean;
+  anomalousChosen: boolean;
+  channelOrder: Int16Array;
+  units: Float64Array;
+  residualK: Float32Array;
+  residualV: Float32Array;
+  residualScore: Float32Array;
+  residualCount: Float32Array;
+  planes: NativeKvPlaneState[];
+}
+
+/** Options as the addon reads them: all required (resolved and validated in TypeScript). */
+export interface NativeKvOptions {
+  scheme: 'kivi' | 'vidkv' | 'zipcache' | 'fp8';
+  bits: number;
+  /** 0 = e4m3, 1 = e5m2 */
+  fp8Format: number;
+  groupSize: number;
+  channelGroupSize: number;
+  residualLength: number;
+  anomalousFraction: number;
+  salientFraction: number;
+  lowFraction: number;
+  probeFraction: number;
+  seed: number;
+  device: 'cpu' | 'cuda';
+  batch: number;
+  heads: number;
+  headDim: number;
+}
+
+/** A native KV cache; its operations are the kv* functions below, taking it as `cache`. */
+export interface NativeKvCacheHandle {
+  finalize(): void;
+  stats(): NativeKvStats;
+  plane(args: { index: number }): { buffer: NativeBuffer; stride: number } | null;
+  getState(): NativeKvState;
+  setState(state: NativeKvState): void;
+  dispose(): void;
+}
+
+export interface NativeKvAppendArgs {
+  cache: NativeKvCacheHandle;
+  k: Float32Array;
+  v: Float32Array;
+  tokens: number;
+  queries?: Float32Array;
+  qHeads?: number;
+  scores?: Float32Array;
+}
+
+export interface NativeKvAttentionArgs {
+  cache: NativeKvCacheHandle;
+  q: Float32Array;
+  qHeads: number;
+  queries: number;
+  scale: number;
+  causal: boolean;
+}
+
+export interface NativeDenseAttentionArgs {
+  q: Float32Array;
+  batch: number;
+  qHeads: number;
+  queries: number;
+  k: Float32Array;
+  v: Float32Array;
+  heads: number;
+  tokens: number;
+  headDim: number;
+  scale: number;
+  causal: boolean;
+}
+
+export type KVPair = { k: Float32Array; v: Float32Array };
+
+// --- tokens (native/napi/tokens) ---
+
+/** Result of one native ToMe step on host arrays. */
+export interface NativeTomeHostResult {
+  x: Float32Array;
+  sizes: Float32Array;
+  dest: Int32Array;
+}
+
+/** Result of one native ToMe step on device memory. */
+export interface NativeTomeDeviceResult {
+  x: NativeBuffer;
+  sizes: NativeBuffer;
+  dest: NativeBuffer;
+}
+
+/** Options of one native ToMe step on host arrays. */
+export interface NativeTomeHostArgs {
+  x: Float32Array;
+  metric?: Float32Array;
+  sizes?: Float32Array;
+  /** 0/1 per token: never merged. */
+  protect?: Uint8Array;
+  batch: number;
+  n: number;
+  c: number;
+  cm: number;
+  r: number;
+  keepOrder: boolean;
+}
+
+/** Options of one native ToMe step on device memory. */
+export interface NativeTomeDeviceArgs extends Omit<NativeTomeHostArgs, 'x' | 'metric' | 'sizes'> {
+  x: NativeBuffer;
+  metric?: NativeBuffer;
+  sizes?: NativeBuffer;
+  dtype: 'f32' | 'f16' | 'bf16' | string;
+}
+
+/** Native FastV selection (and row gather when tokens are passed). */
+export interface NativePruneResult {
+  kept: Int32Array;
+  dropped: Int32Array;
+  /** Gathered rows, same array type as the input. */
+  tokens: ArrayBufferView | null;
+}
+
+/** One native DyCoke KV step; `kept` is null when the previous set is reused. */
+export interface NativeKVStepResult {
+  image: Float32Array;
+  similarity: number;
+  recomputed: boolean;
+  kept: Int32Array | null;
+}
+
+/** Native HoliTom inner-LLM merge. */
+export interface NativeAttentionMergeResult {
+  x: Float32Array;
+  sizes: Float32Array;
+  assignment: Int32Array;
+  kept: Int32Array;
+  dropped: Int32Array;
+}
+
+/** Native DyCoke / HoliTom result; segments = [first0, last0, first1, last1, ...] (empty for DyCoke). */
+export interface NativeTemporalResult {
+  x: Float32Array;
+  frame: Int32Array;
+  position: Int32Array;
+  sizes: Float32Array;
+  assignment: Int32Array;
+  segments: Int32Array;
+}
+
+/** Last-token attention [heads, n] as the native passes take it. */
+export interface NativeAttentionArgs {
+  attention: Float32Array;
+  heads: number;
+  n: number;
+}
+export interface NativePruneArgs extends NativeAttentionArgs {
+  start: number;
+  end: number;
+  keep: number;
+  /** Rows to gather: batch x n rows of rowBytes bytes. */
+  tokens?: ArrayBufferView;
+  batch: number;
+  rowBytes: number;
+}
+export interface NativeKVStepArgs extends NativeAttentionArgs {
+  start: number;
+  end: number;
+  previous?: Float32Array;
+  hasKept: boolean;
+  keep: number;
+  threshold: number;
+}
+export interface NativeAttentionMergeArgs extends NativeAttentionArgs {
+  tokens: Float32Array;
+  c: number;
+  start: number;
+  end: number;
+  keep: number;
+  sizes?: Float32Array;
+}
+export interface NativeVideoArgs {
+  /** [t, p, c] */
+  frames: Float32Array;
+  t: number;
+  p: number;
+  c: number;
+}
+export interface NativeDyCokeArgs extends NativeVideoArgs {
+  keep: number;
+  merge: boolean;
+}
+export interface NativeHoliTomArgs extends NativeVideoArgs {
+  tau: number;
+  gridH: number;
+  gridW: number;
+  pool: number;
+  keepRatio: number;
+  attentionShare: number;
+  knn: number;
+  attention?: Float32Array;
+}
+
