@@ -147,15 +147,15 @@ function measure(name: string, tensors: Record<string, Tensor<'bf16'>>): Row {
   const enc1 = timeIt(() => (unit = compressSync(tensors, { threads: 1 })), encRepeats);
   const encAll = timeIt(() => (unit = compressSync(tensors, { threads })), encRepeats);
   const out = new Uint16Array(unit.totalElements);
-  decompressSync(unit, out); // warm up + verify
+  decompressSync(unit, { out }); // warm up + verify
   for (let i = 0, k = 0; i < all.length; i++) {
     const d = all[i]!.data;
     for (let j = 0; j < d.length; j++, k++) if (out[k] !== d[j]) throw new Error(`${name}: decode mismatch at ${k}`);
   }
-  const dec1 = timeIt(() => decompressSync(unit, out, { threads: 1 }));
-  const decCpu = cpuTimeIt(() => decompressSync(unit, out, { threads: 1 }));
+  const dec1 = timeIt(() => decompressSync(unit, { out, threads: 1 }));
+  const decCpu = cpuTimeIt(() => decompressSync(unit, { out, threads: 1 }));
   const encCpu = cpuTimeIt(() => compressSync(tensors, { threads: 1 }), encRepeats);
-  const decAll = timeIt(() => decompressSync(unit, out, { threads }));
+  const decAll = timeIt(() => decompressSync(unit, { out, threads }));
   const z = zstdBench(raw, `${name}.bf16`);
   const mb = (n * 2) / 1e6;
   return {

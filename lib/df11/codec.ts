@@ -19,6 +19,11 @@ export interface CompressOptions {
 }
 
 export interface DecompressOptions {
+  /**
+   * Where to decode: a Uint16Array of `unit.totalElements` (BF16 bits), or a bf16 DeviceTensor of
+   * that size (CUDA memory runs the GPU kernel). Default: a new Uint16Array.
+   */
+  out?: Uint16Array | DeviceTensor;
   /** CPU threads for the decoder (default: all cores). */
   threads?: number;
 }
@@ -233,19 +238,17 @@ export const decodeIntoSync = (unit: NativeUnitParts, target: DecodeTarget): voi
 
 /**
  * Decompresses a unit made by {@link compress} (or read from a DFloat11 file) bit for bit.
- * Without `out`, returns host tensors (views into one new Uint16Array); with a Uint16Array of
- * `unit.totalElements`, decodes into it; with a DeviceTensor (bf16, totalElements elements;
- * CUDA memory runs the GPU kernel), decodes into it and returns where each tensor lies in it.
+ * Without `options.out`, returns host tensors (views into one new Uint16Array); with a
+ * Uint16Array of `unit.totalElements`, decodes into it; with a DeviceTensor (bf16,
+ * totalElements elements; CUDA memory runs the GPU kernel), decodes into it and returns where
+ * each tensor lies in it.
  * @example
  * const { 'q.weight': q } = await decompress(unit); // Tensor<'bf16'>, identical to the input
  */
-export async function decompress(unit: CompressedUnit, out?: Uint16Array, options?: DecompressOptions): Promise<Record<string, Tensor<'bf16'>>>;
-export async function decompress(unit: CompressedUnit, out: DeviceTensor, options?: DecompressOptions): Promise<Record<string, UnitSlice>>;
-export async function decompress(
-  unit: CompressedUnit,
-  out?: Uint16Array | DeviceTensor,
-  options: DecompressOptions = {},
-): Promise<Record<string, Tensor<'bf16'>> | Record<string, UnitSlice>> {
+export async function decompress(unit: CompressedUnit, options?: DecompressOptions & { out?: Uint16Array }): Promise<Record<string, Tensor<'bf16'>>>;
+export async function decompress(unit: CompressedUnit, options: DecompressOptions & { out: DeviceTensor }): Promise<Record<string, UnitSlice>>;
+export async function decompress(unit: CompressedUnit, options: DecompressOptions = {}): Promise<Record<string, Tensor<'bf16'>> | Record<string, UnitSlice>> {
+  const out = options?.out;
   const target = decompressTarget(unit, out, options);
   await decodeInto(parts(unit.buffers), target);
   if (out instanceof DeviceTensor) {
@@ -257,13 +260,10 @@ export async function decompress(
 }
 
 /** Synchronous {@link decompress}. */
-export function decompressSync(unit: CompressedUnit, out?: Uint16Array, options?: DecompressOptions): Record<string, Tensor<'bf16'>>;
-export function decompressSync(unit: CompressedUnit, out: DeviceTensor, options?: DecompressOptions): Record<string, UnitSlice>;
-export function decompressSync(
-  unit: CompressedUnit,
-  out?: Uint16Array | DeviceTensor,
-  options: DecompressOptions = {},
-): Record<string, Tensor<'bf16'>> | Record<string, UnitSlice> {
+export function decompressSync(unit: CompressedUnit, options?: DecompressOptions & { out?: Uint16Array }): Record<string, Tensor<'bf16'>>;
+export function decompressSync(unit: CompressedUnit, options: DecompressOptions & { out: DeviceTensor }): Record<string, UnitSlice>;
+export function decompressSync(unit: CompressedUnit, options: DecompressOptions = {}): Record<string, Tensor<'bf16'>> | Record<string, UnitSlice> {
+  const out = options?.out;
   const target = decompressTarget(unit, out, options);
   decodeIntoSync(parts(unit.buffers), target);
   if (out instanceof DeviceTensor) {
@@ -278,7 +278,7 @@ export function decompressSync(
 function decompressTarget(unit: CompressedUnit, out: Uint16Array | DeviceTensor | undefined, options: DecompressOptions): DecodeTarget {
   assertUnit(unit);
   checkSlices(unit);
-  check(options !== null && typeof options === 'object', 'options must be an object');
+  check(options !== null && typeof options === 'object', 'options must be an object { out?, threads? }');
   const target = out instanceof DeviceTensor ? deviceOut(unit, out) : prepareOut(unit, out);
   return { out: target, offset: 0, elements: unit.encodedElements, threads: options.threads };
 }

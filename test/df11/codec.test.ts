@@ -65,7 +65,7 @@ describe('df11 codec: bit patterns', () => {
     const out = new Uint16Array(n + 1).subarray(1); // 2-byte aligned, not 16: the aligned-store head runs
     for (const threads of [1, 2]) {
       out.fill(0);
-      decompressSync(unit, out, { threads });
+      decompressSync(unit, { out, threads });
       expect(firstMismatch(out, big)).toBe(-1);
     }
   });
@@ -131,9 +131,9 @@ describe('df11 codec: reference fixture', () => {
       [51200, 30000],
     ]);
     const out = new Uint16Array(unit.totalElements);
-    decompressSync(unit, out);
+    decompressSync(unit, { out });
     expect(firstMismatch(out, expected)).toBe(-1);
-    const again = await decompress(unit, undefined, { threads: 1 });
+    const again = await decompress(unit, { threads: 1 });
     expect(firstMismatch(again['unit.0']!.data, a)).toBe(-1);
     expect(firstMismatch(again['unit.1']!.data, b)).toBe(-1);
   });
@@ -219,7 +219,7 @@ describe('df11 codec: real model and layouts', () => {
       expect(Buffer.from(u3.buffers[k]).equals(Buffer.from(u1.buffers[k]))).toBe(true);
     }
     expectRoundTrip(u2, inputs);
-    const one = decompressSync(u1, undefined, { threads: 1 });
+    const one = decompressSync(u1, { threads: 1 });
     expect(firstMismatch(one.a!.data, inputs.a.data)).toBe(-1);
   });
 
@@ -245,16 +245,16 @@ describe('df11 codec: real model and layouts', () => {
     const inputs = { a: gaussianBf16([300, 300], 0.02, 9), inf: tensor('bf16', [2], new Uint16Array([0x7f80, 0x3f80])) };
     const unit = await compress(inputs);
     const out = new Uint16Array(unit.totalElements);
-    const views = await decompress(unit, out);
+    const views = await decompress(unit, { out });
     expect(views.a!.data.buffer).toBe(out.buffer);
     expect(firstMismatch(views.a!.data, inputs.a.data)).toBe(-1);
     using dev = DeviceTensor.empty('bf16', [unit.totalElements], { device: 'cpu' });
-    const slices = await decompress(unit, dev);
+    const slices = await decompress(unit, { out: dev });
     const host = dev.downloadSync().data;
     expect(firstMismatch(host.subarray(slices.a!.offset, slices.a!.offset + slices.a!.length), inputs.a.data)).toBe(-1);
     expect(Array.from(host.subarray(slices.inf!.offset, slices.inf!.offset + 2))).toEqual([0x7f80, 0x3f80]);
     using dev2 = DeviceTensor.empty('bf16', [unit.totalElements], { device: 'cpu' });
-    decompressSync(unit, dev2);
+    decompressSync(unit, { out: dev2 });
     expect(firstMismatch(dev2.downloadSync().data, host)).toBe(-1);
   });
 
@@ -271,7 +271,7 @@ describe('df11 codec: real model and layouts', () => {
     expect(() => compressSync([['a', gaussianBf16([2], 1, 1)], ['a', gaussianBf16([2], 1, 1)]])).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
     expect(() => compressSync({ a: gaussianBf16([2], 1, 1) }, { maxCodeLength: 40 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
     const unit = compressSync({ a: gaussianBf16([10], 1, 1) });
-    expect(() => decompressSync(unit, new Uint16Array(9))).toThrow(expect.objectContaining({ code: 'SHAPE_MISMATCH' }));
-    expect(() => decompressSync(unit, new Float32Array(10) as unknown as Uint16Array)).toThrow(expect.objectContaining({ code: 'DTYPE_MISMATCH' }));
+    expect(() => decompressSync(unit, { out: new Uint16Array(9) })).toThrow(expect.objectContaining({ code: 'SHAPE_MISMATCH' }));
+    expect(() => decompressSync(unit, { out: new Float32Array(10) as unknown as Uint16Array })).toThrow(expect.objectContaining({ code: 'DTYPE_MISMATCH' }));
   });
 });

@@ -27,7 +27,7 @@ describe('df11 decoder, portable loops', () => {
     const big = new Uint16Array(codable.length * 4);
     for (let i = 0; i < big.length; i++) big[i] = codable[(i * 7919) % codable.length]!;
     const unit = compressSync({ big: tensor('bf16', [big.length], big) });
-    for (const threads of [1, 2]) expect(firstMismatch(decompressSync(unit, undefined, { threads }).big!.data, big)).toBe(-1);
+    for (const threads of [1, 2]) expect(firstMismatch(decompressSync(unit, { threads }).big!.data, big)).toBe(-1);
     expect(firstMismatch(simulateKernelDecode(unit), big)).toBe(-1);
   });
 
@@ -36,7 +36,7 @@ describe('df11 decoder, portable loops', () => {
     const expected = concatU16([file.readSync('original.a').data as Uint16Array, file.readSync('original.b').data as Uint16Array]);
     const unit = unitFromSafetensorsEntries(file, 'unit');
     const out = new Uint16Array(unit.totalElements);
-    decompressSync(unit, out, { threads: 1 });
+    decompressSync(unit, { out, threads: 1 });
     expect(firstMismatch(out, expected)).toBe(-1);
   });
 
@@ -44,7 +44,7 @@ describe('df11 decoder, portable loops', () => {
     for (const n of [1, 4097, 123457]) {
       const w = gaussianBf16([n], 0.02, n);
       const unit = compressSync({ w });
-      expect(firstMismatch(decompressSync(unit, undefined, { threads: 1 }).w!.data, w.data)).toBe(-1);
+      expect(firstMismatch(decompressSync(unit, { threads: 1 }).w!.data, w.data)).toBe(-1);
     }
   });
 });

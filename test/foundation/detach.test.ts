@@ -64,7 +64,7 @@ describe('async calls pin the buffers they use', () => {
     const unit = await pendingUnit;
     expect(unit).toEqual(compressSync({ w }));
     const out = new Uint16Array(unit.totalElements);
-    const pending = decompress(unit, out);
+    const pending = decompress(unit, { out });
     tryTransfer(out);
     tryTransfer(unit.buffers.encodedExponent);
     await pending;
