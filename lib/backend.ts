@@ -5,6 +5,7 @@
  */
 import { InferzipError, check } from './errors.js';
 import { native } from './native.js';
+import { checkThreads } from './validate.js';
 
 export type DeviceKind = 'cpu' | 'cuda';
 
@@ -98,6 +99,6 @@ export function backend(): BackendInfo {
 
 /** Sets how many threads the CPU backend uses (0 = all cores). Returns the count in effect. */
 export function setThreads(threads: number): number {
-  check(Number.isInteger(threads) && threads >= 0 && threads <= 1024, `threads must be an integer in [0, 1024] (got ${threads})`);
-  return native().setThreads({ threads });
+  check(threads !== undefined, 'setThreads needs a thread count (0 = all cores)');
+  return native().setThreads({ threads: checkThreads(threads)! });
 }

@@ -5,6 +5,7 @@
  */
 import { resolveDevice, type DeviceKind } from './backend.js';
 import { InferzipError, check, nativeAwait, nativeCall } from './errors.js';
+import { limits } from './limits.js';
 import { pinForAsync } from './ops.js';
 import { native, type NativeBuffer } from './native.js';
 import {
@@ -24,7 +25,6 @@ export interface DeviceOptions {
   device?: DeviceKind | 'auto';
 }
 
-let maxAllocationBytes: number | undefined;
 
 // Frees native memory of tensors that were dropped without dispose().
 const registry = new FinalizationRegistry<NativeBuffer>((buffer) => {
@@ -49,7 +49,7 @@ export class DeviceTensor<D extends DType = DType> implements Disposable {
   /** Allocates a tensor (zero-filled when `zero` is true). */
   static empty<D extends DType>(dtype: D, shape: readonly number[], options: DeviceOptions & { zero?: boolean } = {}): DeviceTensor<D> {
     const bytes = shapeSize(shape) * elementSize(dtype);
-    const limit = (maxAllocationBytes ??= native().backendInfo().maxAllocationBytes);
+    const limit = limits().maxAllocationBytes;
     check(
       bytes <= limit,
       `${dtype}[${shape.join(', ')}] needs ${bytes} bytes, over the ${limit}-byte limit of one allocation; the shape is probably wrong`,

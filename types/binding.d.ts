@@ -25,15 +25,22 @@ export interface NativeBackendInfo {
   devices: { name: string; memory: number; computeCapability: string }[];
   cpuThreads: number;
   simd: 'avx2' | 'portable';
-  /** The largest single allocation the addon accepts (a guard against corrupt sizes). */
-  maxAllocationBytes: number;
   buildSystem?: string;
+}
+
+export interface NativeLimits {
+  /** Most CPU threads one call may use. */
+  maxThreads: number;
+  /** Largest single allocation accepted (a guard against corrupt sizes). */
+  maxAllocationBytes: number;
 }
 
 export interface NativeBinding {
   NativeBuffer: new (args: { device: 'cpu' | 'cuda'; bytes: number; zero?: boolean }) => NativeBuffer;
   backendInfo(): NativeBackendInfo;
   setThreads(args: { threads: number }): number;
+  /** The limits the native layer enforces (read once by lib/limits.ts). */
+  limits(): NativeLimits;
 
   // df11
   df11Encode(args: NativeEncodeArgs): NativeEncodedUnit;

@@ -2,6 +2,7 @@
 import { DeviceTensor } from '../device-tensor.js';
 import { check, nativeAwait, nativeCall } from '../errors.js';
 import { defineOp, pinForAsync } from '../ops.js';
+import { checkInt, checkThreads } from '../validate.js';
 import { native, type NativeBuffer } from '../native.js';
 import { assertTensor, tensor, type Tensor } from '../tensor.js';
 import type { NativeEncodedUnit, NativeUnitParts } from './native.js';
@@ -43,16 +44,11 @@ function toPairs(tensors: TensorsInput): [string, Tensor<'bf16'>][] {
   });
 }
 
-function checkThreads(threads: number | undefined): void {
-  if (threads !== undefined) check(Number.isInteger(threads) && threads >= 0 && threads <= 1024, `threads must be an integer 0..1024 (0 = all cores), got ${threads}`);
-}
 
 function checkCompressOptions(o: CompressOptions): void {
   check(o !== null && typeof o === 'object', 'options must be an object');
   checkThreads(o.threads);
-  if (o.maxCodeLength !== undefined) {
-    check(Number.isInteger(o.maxCodeLength) && o.maxCodeLength >= 8 && o.maxCodeLength <= 32, `maxCodeLength must be an integer 8..32, got ${o.maxCodeLength}`);
-  }
+  if (o.maxCodeLength !== undefined) checkInt(o.maxCodeLength, 'maxCodeLength', 8, 32);
 }
 
 function buildUnit(pairs: [string, Tensor<'bf16'>][], r: NativeEncodedUnit): CompressedUnit {

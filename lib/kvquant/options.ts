@@ -1,6 +1,7 @@
 /** Options of KV-cache quantization: types, defaults from the spec, validation. */
 import { resolveDevice, type DeviceKind } from '../backend.js';
 import { check } from '../errors.js';
+import { checkInt, checkNumber } from '../validate.js';
 import type { NativeKvOptions } from './native.js';
 
 /**
@@ -74,14 +75,8 @@ export interface ResolvedKVOptions {
 const DEFAULT_BITS: Record<KVScheme, number> = { kivi: 2, vidkv: 2, zipcache: 4, fp8: 8 };
 const ALLOWED_BITS: Record<KVScheme, readonly number[]> = { kivi: [2, 4], vidkv: [2], zipcache: [4], fp8: [8] };
 
-function int(name: string, v: number, lo: number, hi: number): number {
-  check(Number.isInteger(v) && v >= lo && v <= hi, `${name} must be an integer in [${lo}, ${hi}], got ${String(v)}`);
-  return v;
-}
-function frac(name: string, v: number, lo = 0, hi = 1, openLow = false): number {
-  check(typeof v === 'number' && Number.isFinite(v) && (openLow ? v > lo : v >= lo) && v <= hi, `${name} must be a number in ${openLow ? '(' : '['}${lo}, ${hi}], got ${String(v)}`);
-  return v;
-}
+const int = (name: string, v: number, lo: number, hi: number): number => checkInt(v, name, lo, hi);
+const frac = (name: string, v: number, lo = 0, hi = 1, openLow = false): number => checkNumber(v, name, lo, hi, { openMin: openLow });
 
 /** Fills defaults and validates (INVALID_ARGUMENT with the option's name). */
 export function resolveOptions(o: KVQuantOptions & { batch?: number; heads: number; headDim: number; residualLength?: number }, residualDefault: number): ResolvedKVOptions {

@@ -29,9 +29,4 @@ export function checkAborted(signal: AbortSignal | undefined): void {
   }
 }
 
-export function checkThreads(threads: number | undefined): void {
-  if (threads === undefined) return;
-  if (!Number.isInteger(threads) || threads < 0 || threads > 1024) {
-    throw new InferzipError('INVALID_ARGUMENT', `threads must be an integer in [0, 1024] (0 = all cores), got ${String(threads)}`);
-  }
-}
+export { checkThreads } from '../validate.js';

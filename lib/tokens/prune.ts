@@ -9,7 +9,7 @@ import { CallQueue, defineOp } from '../ops.js';
 import { native } from '../native.js';
 import { assertTensor, castFloat, tensor, toFloat32, type DType, type Tensor, type TypedArrayFor } from '../tensor.js';
 import type { NativeAttentionMergeArgs, NativeAttentionMergeResult, NativeKVStepArgs, NativeKVStepResult, NativePruneArgs, NativePruneResult } from './native.js';
-import { checkInt, checkNumber, checkSpan, FLOAT_DTYPES, rejectDeviceTensor, type FloatDType } from './validate.js';
+import { checkInt, checkNumber, checkSpan, FLOAT_DTYPES, rejectDeviceTensor, type FloatDType } from '../validate.js';
 
 /** A half-open token range [start, end) (usually the image tokens). */
 export type TokenSpan = readonly [number, number];

@@ -11,7 +11,7 @@ import { defineOp } from '../ops.js';
 import { native } from '../native.js';
 import { assertTensor, castFloat, tensor, toFloat32, type Tensor } from '../tensor.js';
 import type { NativeDyCokeArgs, NativeHoliTomArgs, NativeTemporalResult } from './native.js';
-import { checkInt, checkNumber, FLOAT_DTYPES, rejectDeviceTensor, type FloatDType } from './validate.js';
+import { checkInt, checkNumber, FLOAT_DTYPES, rejectDeviceTensor, type FloatDType } from '../validate.js';
 
 export interface DyCokeOptions {
   method: 'dycoke';

@@ -23,7 +23,7 @@ int CpuThreads() {
   return t > 0 ? t : DefaultThreads();
 }
 
-void SetCpuThreads(int threads) { g_threads.store(threads <= 0 ? 0 : std::min(threads, 1024)); }
+void SetCpuThreads(int threads) { g_threads.store(threads <= 0 ? 0 : std::min(threads, kMaxThreads)); }
 
 void ParallelFor(size_t n, size_t grain, const std::function<void(size_t, size_t)>& body, int threads) {
   if (n == 0) return;

@@ -7,9 +7,12 @@
 
 namespace iz {
 
+// The most CPU threads one call may ask for (exported to TypeScript by limits()).
+constexpr int kMaxThreads = 1024;
+
 // Number of threads CPU kernels use (defaults to the hardware concurrency).
 int CpuThreads();
-// Sets it; 0 restores the default. Clamped to [1, 1024].
+// Sets it; 0 restores the default. Clamped to [1, kMaxThreads].
 void SetCpuThreads(int threads);
 
 // Calls body(begin, end) on disjoint ranges covering [0, n). Ranges hold at least

@@ -30,7 +30,6 @@ Napi::Value BackendInfoJs(const Napi::CallbackInfo& info) {
   out.Set("devices", devices);
   out.Set("cpuThreads", CpuThreads());
   out.Set("simd", HasAvx2Fma() ? "avx2" : "portable");
-  out.Set("maxAllocationBytes", static_cast<double>(kMaxAllocationBytes));
 #ifdef INFERZIP_BUILD_SYSTEM
   out.Set("buildSystem", INFERZIP_BUILD_SYSTEM);
 #endif
@@ -39,12 +38,24 @@ Napi::Value BackendInfoJs(const Napi::CallbackInfo& info) {
 
 Napi::Value SetThreadsJs(const Napi::CallbackInfo& call) {
   return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    SetCpuThreads(static_cast<int>(OptInt(OptionsArg(info), "threads", 0, 1024)));
+    SetCpuThreads(static_cast<int>(OptInt(OptionsArg(info), "threads", 0, kMaxThreads)));
     return Napi::Number::New(info.Env(), CpuThreads());
   });
 }
 
+// The limits the native layer enforces, exported once so TypeScript validates against the
+// same numbers instead of restating them (lib/limits.ts).
+Napi::Value LimitsJs(const Napi::CallbackInfo& call) {
+  return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("maxThreads", kMaxThreads);
+    o.Set("maxAllocationBytes", static_cast<double>(kMaxAllocationBytes));
+    return o;
+  });
+}
+
 void InitBackend(Napi::Env env, Napi::Object exports) {
+  exports.Set("limits", Napi::Function::New(env, LimitsJs, "limits"));
   exports.Set("backendInfo", Napi::Function::New(env, BackendInfoJs, "backendInfo"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreadsJs, "setThreads"));
 }

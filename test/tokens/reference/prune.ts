@@ -7,7 +7,7 @@
 import { InferzipError, check } from '../../../lib/errors.js';
 import { assertTensor, castFloat, tensor, toFloat32, type DType, type Tensor, type TypedArrayFor } from '../../../lib/tensor.js';
 import { cosine, rankIndices } from './similarity.js';
-import { checkFinite, checkInt, checkNumber, FLOAT_DTYPES } from '../../../lib/tokens/validate.js';
+import { checkFinite, checkInt, checkNumber, FLOAT_DTYPES } from '../../../lib/validate.js';
 
 /** A half-open token range [start, end) (usually the image tokens). */
 export type TokenSpan = readonly [number, number];

@@ -7,7 +7,7 @@
 import { InferzipError, check } from '../../../lib/errors.js';
 import { castFloat, tensor, toFloat32, type Tensor } from '../../../lib/tensor.js';
 import { cosineRows, rankIndices } from './similarity.js';
-import { checkInt, checkNumber, floatTensor, type FloatDType } from '../../../lib/tokens/validate.js';
+import { checkInt, checkNumber, floatTensor, type FloatDType } from '../../../lib/validate.js';
 
 export interface DyCokeOptions {
   method: 'dycoke';

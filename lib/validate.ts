@@ -1,7 +1,13 @@
-/** Shared argument checks for the token-merging API (friendly INVALID_ARGUMENT / SHAPE_MISMATCH errors). */
-import { InferzipError, check } from '../errors.js';
-import { DeviceTensor } from '../device-tensor.js';
-import { assertTensor, toFloat32, type Tensor } from '../tensor.js';
+/**
+ * The one validation module: every user-facing argument check goes through these helpers, so
+ * errors read the same everywhere: what is wrong, which argument, what was given, how to fix.
+ * Limits the native layer enforces come from lib/limits.ts (exported once by the addon).
+ * @internal
+ */
+import { DeviceTensor } from './device-tensor.js';
+import { InferzipError, check } from './errors.js';
+import { limits } from './limits.js';
+import { assertTensor, toFloat32, type Tensor } from './tensor.js';
 
 export const FLOAT_DTYPES = ['f32', 'f16', 'bf16'] as const;
 export type FloatDType = (typeof FLOAT_DTYPES)[number];
@@ -24,6 +30,20 @@ export function checkNumber(value: unknown, name: string, min: number, max: numb
     (opts.openMax ? value < max : value <= max);
   check(ok, `${name} must be a number in ${opts.openMin ? '(' : '['}${min}, ${max}${opts.openMax ? ')' : ']'} (got ${String(value)})`);
   return value as number;
+}
+
+/**
+ * Checks a CPU thread count: undefined (the default: every core), 0 (every core) or
+ * 1..maxThreads. The one home of this rule and its message.
+ */
+export function checkThreads(threads: unknown, name = 'threads'): number | undefined {
+  if (threads === undefined) return undefined;
+  const max = limits().maxThreads;
+  check(
+    typeof threads === 'number' && Number.isInteger(threads) && threads >= 0 && threads <= max,
+    `${name} must be an integer in [0, ${max}] (0 = all cores), got ${String(threads)}`,
+  );
+  return threads as number;
 }
 
 /** The first index of a non-finite value, or -1. */
