@@ -2,23 +2,21 @@
  * Reference (previous, plain TypeScript) implementation of FastV pruning, the DyCoke KV
  * step and HoliTom's inner-LLM merge. The library runs the native port
  * (native/core/tokens/prune.cpp); tests check it against this, and bench/tokens.ts
- * times this as the baseline. Not part of the public API.
+ * times this as the baseline. Not part of the public API. It imports the public option and
+ * result types rather than restating them, so the two cannot drift apart.
  */
 import { InferzipError, check } from '../../../lib/errors.js';
 import { assertTensor, castFloat, tensor, toFloat32, type DType, type Tensor, type TypedArrayFor } from '../../../lib/tensor.js';
+import type {
+  DynamicKVPrunerOptions,
+  KVPruneStep,
+  MergeByAttentionOptions,
+  MergeByAttentionResult,
+  PruneByAttentionOptions,
+  PruneResult,
+} from '../../../lib/index.js';
 import { cosine, rankIndices } from './similarity.js';
-import { checkFinite, checkInt, checkNumber, FLOAT_DTYPES } from '../../../lib/validate.js';
-
-/** A half-open token range [start, end) (usually the image tokens). */
-export type TokenSpan = readonly [number, number];
-
-function checkSpan(span: TokenSpan | undefined, n: number): [number, number] {
-  if (span === undefined) return [0, n];
-  check(Array.isArray(span) && span.length === 2, 'span must be [start, end)');
-  const start = checkInt(span[0], 'span[0]', 0, n);
-  const end = checkInt(span[1], 'span[1]', start, n);
-  return [start, end];
-}
+import { checkFinite, checkInt, checkNumber, checkSpan, FLOAT_DTYPES } from '../../../lib/validate.js';
 
 /**
  * Last-token attention as one weight per key: a vector [N], or [heads, N] averaged over heads.
@@ -37,24 +35,6 @@ export function meanAttention(attention: Tensor | Float32Array, name = 'attentio
   const out = new Float32Array(n);
   for (let i = 0; i < h; i++) for (let j = 0; j < n; j++) out[j]! += v[i * n + j]! / h;
   return out;
-}
-
-export interface PruneByAttentionOptions {
-  /** Image tokens to keep (exclusive with `ratio`). */
-  keep?: number;
-  /** Fraction of the span's tokens to drop (FastV's R). Default 0.5. */
-  ratio?: number;
-  /** The prunable tokens [start, end). Default: all tokens. */
-  span?: TokenSpan;
-}
-
-export interface PruneResult<D extends DType = DType> {
-  /** Kept tokens [batch?, kept, C] in their original order (dtype of the input). */
-  tokens: Tensor<D>;
-  /** Indices (ascending) of the kept tokens. */
-  kept: Int32Array;
-  /** Indices (ascending) of the dropped tokens. */
-  dropped: Int32Array;
 }
 
 /**
@@ -92,26 +72,6 @@ export function pruneByAttention<D extends DType>(tokens: Tensor<D>, attention: 
   }
   const shape = batched ? [rows, kept.length, c] : [kept.length, c];
   return { tokens: tensor(tokens.dtype, shape, out as unknown as TypedArrayFor<D>), kept: Int32Array.from(kept), dropped: Int32Array.from(dropped) };
-}
-
-export interface DynamicKVPrunerOptions {
-  /** The image tokens [start, end) in the KV cache. */
-  span: TokenSpan;
-  /** Fraction of image tokens pruned (p). Default 0.7. */
-  pruneRatio?: number;
-  /** Recompute the kept set when the attention's cosine similarity with the previous step's falls below this. Default 0.9. */
-  threshold?: number;
-  /** The layer from which the pruned cache is used (L); informational for callers. Default 3. */
-  layer?: number;
-}
-
-export interface KVPruneStep {
-  /** Indices (ascending, absolute) of the image tokens layers >= L attend to. */
-  kept: Int32Array;
-  /** True when this step recomputed the kept set. */
-  recomputed: boolean;
-  /** Cosine similarity with the previous step's image attention (NaN on the first step). */
-  similarity: number;
 }
 
 /**
@@ -179,18 +139,6 @@ export class DynamicKVPruner {
     this.#previous = undefined;
     this.#kept = undefined;
   }
-}
-
-export interface MergeByAttentionOptions extends PruneByAttentionOptions {
-  /** How many original tokens each input token already holds [N] (default all 1). */
-  sizes?: Float32Array;
-}
-
-export interface MergeByAttentionResult extends PruneResult<'f32' | 'f16' | 'bf16'> {
-  /** Sizes of the output tokens (dropped tokens add their size to the kept token they joined). */
-  sizes: Float32Array;
-  /** [N]: output index holding each input token. */
-  assignment: Int32Array;
 }
 
 /**

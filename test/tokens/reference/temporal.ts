@@ -7,50 +7,8 @@
 import { InferzipError, check } from '../../../lib/errors.js';
 import { castFloat, tensor, toFloat32, type Tensor } from '../../../lib/tensor.js';
 import { cosineRows, rankIndices } from './similarity.js';
+import type { DyCokeOptions, HoliTomOptions, MergeTemporalOptions, MergeTemporalResult } from '../../../lib/index.js';
 import { checkInt, checkNumber, floatTensor, type FloatDType } from '../../../lib/validate.js';
-
-export interface DyCokeOptions {
-  method: 'dycoke';
-  /** Fraction of tokens removed from each compared frame (the paper's K). Default 0.7. */
-  pruneRatio?: number;
-  /** 'prune' drops similar tokens (as the released code does); 'merge' folds them into the matched token with a size-weighted average. Default 'prune'. */
-  mode?: 'prune' | 'merge';
-}
-
-export interface HoliTomOptions {
-  method: 'holitom';
-  /** Similarity above which a position counts as static between consecutive frames. Default 0.8. */
-  tau?: number;
-  /** Spatial grid [h, w] with h * w = P; enables 2D pooling of the similarity features. */
-  grid?: readonly [number, number];
-  /** Pooling window (pool x pool) for the segmentation similarity when `grid` is given. Default 2 with a grid, 1 without. */
-  pool?: number;
-  /** Fraction of each segment's non-static tokens that survive (as kept tokens or cluster centres). Default 0.5. */
-  keepRatio?: number;
-  /** Per-token attention [T * P] (e.g. from the vision encoder's CLS or the text query); the top tokens are kept as they are. */
-  attention?: Float32Array | Tensor;
-  /** Share of the survivors picked by attention when `attention` is given (the rest are cluster centres). Default 0.5. */
-  attentionShare?: number;
-  /** k of the k-NN density in density-peak clustering. Default 7. */
-  knn?: number;
-}
-
-export type MergeTemporalOptions = DyCokeOptions | HoliTomOptions;
-
-export interface MergeTemporalResult {
-  /** Kept tokens [M, C], in frames' order then positions' order of their representative token; dtype of the input. */
-  tokens: Tensor<FloatDType>;
-  /** Frame of each kept token's representative original token. */
-  frame: Int32Array;
-  /** Spatial position (0..P-1) of each kept token's representative original token. */
-  position: Int32Array;
-  /** How many original tokens each kept token stands for (1 for pruned-around tokens). */
-  sizes: Float32Array;
-  /** [T * P]: output index that holds each original token, or -1 when it was pruned away. */
-  assignment: Int32Array;
-  /** HoliTom only: the temporal segments as [first frame, last frame] pairs. */
-  segments?: [number, number][];
-}
 
 /** Groups of original tokens being built: representative, members and a running weighted sum. */
 class Groups {
