@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { openSafetensors } from '../../lib/safetensors/index.js';
-import { buildDFloat11Fixture } from './df11-fixture.js';
-import { MODEL, cleanupTempDirs, listDir, makeShardedCopy, runCli, sameBytes, tempDir } from './helpers.js';
+import { buildDFloat11Fixture } from '../model/df11-fixture.js';
+import { MODEL, cleanupTempDirs, listDir, makeShardedCopy, runCli, sameBytes, tempDir } from '../model/helpers.js';
 
 afterAll(cleanupTempDirs);
 

@@ -15,7 +15,7 @@ export const REFERENCE_UNIT = join(ROOT, 'fixtures', 'dfloat11-unit.safetensors'
 const dirs: string[] = [];
 
 /** A fresh temp directory, removed by cleanupTempDirs(). */
-export function tempDir(tag = 'df11model'): string {
+export function tempDir(tag = 'model'): string {
   const d = mkdtempSync(join(tmpdir(), `inferzip-${tag}-`));
   dirs.push(d);
   return d;
