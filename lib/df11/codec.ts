@@ -5,9 +5,10 @@ import { defineOp, pinForAsync } from '../ops.js';
 import { checkInt, checkThreads } from '../validate.js';
 import { native, type NativeBuffer } from '../native.js';
 import { assertTensor, tensor, type Tensor } from '../tensor.js';
-import type { NativeEncodedUnit, NativeUnitParts } from './native.js';
+import type { NativeEncodeArgs, NativeEncodedUnit, NativeUnitParts } from './native.js';
 import './native.js';
 import type { CompressedUnit, UnitBuffers, UnitSlice, UnitStats } from './unit.js';
+import { unitBufferBytes } from './unit-buffers.js';
 
 /** Tensors to compress: by name (insertion order kept) or as [name, tensor] pairs. */
 export type TensorsInput = Readonly<Record<string, Tensor>> | readonly (readonly [string, Tensor])[];
@@ -77,15 +78,10 @@ function buildUnit(pairs: [string, Tensor<'bf16'>][], r: NativeEncodedUnit): Com
   return makeUnit(buffers, slices, raw, { exponentEntropy: h, maxCodeLength: r.maxCodeLength, tables: r.nTables, codeBits: r.codeBits });
 }
 
-/** Bytes of every buffer of a unit. */
 /** The six DFloat11 buffers of an encoder result. */
 export function unitBuffersOf(r: NativeEncodedUnit): UnitBuffers {
   const { encodedExponent, signMantissa, luts, outputPositions, gaps, splitPositions } = r;
   return { encodedExponent, signMantissa, luts, outputPositions, gaps, splitPositions };
-}
-
-export function unitBufferBytes(b: UnitBuffers): number {
-  return b.encodedExponent.byteLength + b.signMantissa.byteLength + b.luts.byteLength + b.outputPositions.byteLength + b.gaps.byteLength + b.splitPositions.byteLength;
 }
 
 /** Code length of each exponent (the last row of luts). */
@@ -133,6 +129,19 @@ export function makeUnit(
   });
 }
 
+/**
+ * Encodes BF16 bit arrays (concatenated in order) into one unit's buffers: the one encoder
+ * call that compress and lib/model's encodeUnit share.
+ * @internal
+ */
+export const encodeOp = defineOp({
+  name: 'df11 encode',
+  prepare: (args: NativeEncodeArgs) => args,
+  sync: (a) => native().df11Encode(a),
+  async: (a) => native().df11EncodeAsync(a),
+  finish: (r: NativeEncodedUnit) => r,
+});
+
 const compressOp = defineOp({
   name: 'df11.compress',
   prepare(tensors: TensorsInput, options: CompressOptions = {}) {
@@ -140,8 +149,8 @@ const compressOp = defineOp({
     const pairs = toPairs(tensors);
     return { pairs, args: { tensors: pairs.map((p) => p[1].data), threads: options.threads, maxCodeLength: options.maxCodeLength } };
   },
-  sync: (c) => native().df11Encode(c.args),
-  async: (c) => native().df11EncodeAsync(c.args),
+  sync: (c) => encodeOp.runSync(c.args),
+  async: (c) => encodeOp.run(c.args),
   finish: (r, c) => buildUnit(c.pairs, r),
 });
 

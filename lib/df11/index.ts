@@ -4,6 +4,7 @@
  * (multi-threaded CPU; CUDA kernel when decoding into GPU memory).
  */
 export type { CompressedUnit, UnitBuffers, UnitSlice, UnitStats } from './unit.js';
+export { unitBufferBytes } from './unit-buffers.js';
 export {
   compress,
   compressSync,
@@ -12,7 +13,7 @@ export {
   simulateKernelDecode,
   exponentEntropy,
   exponentHistogram,
-  unitBufferBytes,
+
   type CompressOptions,
   type DecompressOptions,
   type TensorsInput,

@@ -8,14 +8,13 @@ import { InferzipError, check } from '../errors.js';
 import type { SafetensorsReader, SafetensorsWriteEntry } from '../safetensors/index.js';
 import { shapeSize, type Tensor } from '../tensor.js';
 import { makeUnit } from './codec.js';
-import type { CompressedUnit, UnitBuffers, UnitSlice } from './unit.js';
+import { assembleUnitBuffers, unitBufferEntries } from './unit-buffers.js';
+import type { CompressedUnit, UnitSlice } from './unit.js';
 
 /** Names and shapes of a unit's tensors, in input order (stored as JSON metadata). */
 export interface UnitManifest {
   readonly tensors: readonly { readonly name: string; readonly shape: readonly number[]; readonly raw?: boolean }[];
 }
-
-type BufferName = 'encoded_exponent' | 'sign_mantissa' | 'luts' | 'output_positions' | 'gaps' | 'split_positions';
 
 /** Metadata key holding a unit's manifest. */
 export function unitManifestKey(prefix: string): string {
@@ -39,15 +38,7 @@ export function unitMetadata(unit: CompressedUnit, prefix: string): Record<strin
  */
 export function unitToSafetensorsEntries(unit: CompressedUnit, prefix: string): SafetensorsWriteEntry[] {
   check(typeof prefix === 'string' && prefix.length > 0, 'prefix must be a non-empty string');
-  const b = unit.buffers;
-  const entries: SafetensorsWriteEntry[] = [
-    { name: `${prefix}.encoded_exponent`, dtype: 'U8', shape: [b.encodedExponent.byteLength], data: b.encodedExponent },
-    { name: `${prefix}.sign_mantissa`, dtype: 'U8', shape: [b.signMantissa.byteLength], data: b.signMantissa },
-    { name: `${prefix}.luts`, dtype: 'U8', shape: [b.luts.byteLength / 256, 256], data: b.luts },
-    { name: `${prefix}.output_positions`, dtype: 'U8', shape: [b.outputPositions.byteLength], data: b.outputPositions },
-    { name: `${prefix}.gaps`, dtype: 'U8', shape: [b.gaps.byteLength], data: b.gaps },
-    { name: `${prefix}.split_positions`, dtype: 'I64', shape: [b.splitPositions.length], data: b.splitPositions },
-  ];
+  const entries: SafetensorsWriteEntry[] = unitBufferEntries(prefix, unit.buffers);
   let r = 0;
   for (const s of unit.slices) {
     if (!s.raw) continue;
@@ -67,13 +58,13 @@ export interface UnitEntry {
 
 type Source = SafetensorsReader | readonly UnitEntry[];
 
-function getter(source: Source): { get(name: string): { dtype: string; shape: readonly number[]; bytes: Uint8Array } | undefined; metadata: Readonly<Record<string, string>> } {
+function getter(source: Source): { get(name: string): { dtype: string; bytes: Uint8Array } | undefined; metadata: Readonly<Record<string, string>> } {
   if (Array.isArray(source)) {
     const map = new Map((source as readonly UnitEntry[]).map((e) => [e.name, e]));
     return {
       get(name) {
         const e = map.get(name);
-        return e && { dtype: e.dtype, shape: e.shape, bytes: new Uint8Array(e.data.buffer, e.data.byteOffset, e.data.byteLength) };
+        return e && { dtype: e.dtype, bytes: new Uint8Array(e.data.buffer, e.data.byteOffset, e.data.byteLength) };
       },
       metadata: {},
     };
@@ -83,7 +74,7 @@ function getter(source: Source): { get(name: string): { dtype: string; shape: re
     get(name) {
       if (!reader.has(name)) return undefined;
       const e = reader.entry(name);
-      return { dtype: e.dtype, shape: e.shape, bytes: reader.readBytesSync(name) };
+      return { dtype: e.dtype, bytes: reader.readBytesSync(name) };
     },
     metadata: reader.metadata,
   };
@@ -103,21 +94,7 @@ function aligned(bytes: Uint8Array, size: number): Uint8Array {
 export function unitFromSafetensorsEntries(source: Source, prefix: string, manifest?: UnitManifest): CompressedUnit {
   check(typeof prefix === 'string' && prefix.length > 0, 'prefix must be a non-empty string');
   const src = getter(source);
-  const read = (suffix: BufferName, dtypes: readonly string[]): Uint8Array => {
-    const e = src.get(`${prefix}.${suffix}`);
-    if (!e) throw new InferzipError('CORRUPT_DATA', `unit '${prefix}' has no '${prefix}.${suffix}' tensor`);
-    if (!dtypes.includes(e.dtype)) throw new InferzipError('CORRUPT_DATA', `'${prefix}.${suffix}' is ${e.dtype}; expected ${dtypes.join(' or ')}`);
-    return e.bytes;
-  };
-  const splitBytes = aligned(read('split_positions', ['I64']), 8);
-  const buffers: UnitBuffers = {
-    encodedExponent: read('encoded_exponent', ['U8']),
-    signMantissa: read('sign_mantissa', ['U8']),
-    luts: read('luts', ['U8']),
-    outputPositions: read('output_positions', ['U8', 'I32', 'U32']),
-    gaps: read('gaps', ['U8']),
-    splitPositions: new BigInt64Array(splitBytes.buffer, splitBytes.byteOffset, splitBytes.byteLength / 8),
-  };
+  const buffers = assembleUnitBuffers(prefix, (b) => src.get(`${prefix}.${b}`));
   const n = buffers.signMantissa.byteLength;
   const bounds = [0];
   for (const v of buffers.splitPositions) {

@@ -3,20 +3,18 @@
  * in lib/model works on `EncodedUnit` (the six DFloat11 buffers, host side) and
  * `DeviceUnit` (the same buffers resident on the device).
  */
-import { crc32 } from 'node:zlib';
-
 import { native, type NativeBuffer } from '../native.js';
 import type { DeviceKind } from '../backend.js';
 import type { SafetensorsReader } from '../safetensors/index.js';
 import type { OutputEntry } from './output-layout.js';
 import { InferzipError, nativeAwait, nativeCall } from '../errors.js';
 import { pinForAsync } from '../ops.js';
-import { decodeInto } from '../df11/codec.js';
+import { decodeInto, encodeOp } from '../df11/codec.js';
 import type { NativeUnitParts } from '../df11/native.js';
 import type { UnitBuffers } from '../df11/index.js';
 import { unitBuffersOf } from '../df11/codec.js';
 import '../df11/native.js';
-import { UNIT_BUFFERS, type UnitBufferName } from './plan.js';
+import { hasUnitBuffers, readUnitBuffers, unitBufferBytes, unitBufferEntries, unitBuffersCrc32 } from '../df11/unit-buffers.js';
 
 /** The six DFloat11 v0.5.0 buffers of one unit, as stored in a file (lib/df11's UnitBuffers). */
 export type EncodedUnit = UnitBuffers;
@@ -27,69 +25,21 @@ export function unitElements(unit: EncodedUnit): number {
 }
 
 /** Stored bytes of a unit (all six buffers). */
-export function unitBytes(unit: EncodedUnit): number {
-  return unit.encodedExponent.byteLength + unit.signMantissa.byteLength + unit.luts.byteLength + unit.outputPositions.byteLength + unit.gaps.byteLength + unit.splitPositions.byteLength;
-}
+export const unitBytes = unitBufferBytes;
 
 /** crc32 (8 hex digits) of a unit's six buffers as stored, in file order. */
-export function unitCrc32(unit: EncodedUnit): string {
-  let c = 0;
-  for (const b of [unit.encodedExponent, unit.signMantissa, unit.luts, unit.outputPositions, unit.gaps, new Uint8Array(unit.splitPositions.buffer, unit.splitPositions.byteOffset, unit.splitPositions.byteLength)]) {
-    c = crc32(b, c);
-  }
-  return c.toString(16).padStart(8, '0');
-}
+export const unitCrc32 = unitBuffersCrc32;
 
 /** Safetensors entries `<prefix>.<buffer>` of a unit, with the dtypes and shapes DFloat11 uses. */
-export function unitEntries(prefix: string, unit: EncodedUnit): OutputEntry[] {
-  const lutRows = unit.luts.byteLength / 256;
-  return [
-    { name: `${prefix}.encoded_exponent`, dtype: 'U8', shape: [unit.encodedExponent.byteLength], data: unit.encodedExponent },
-    { name: `${prefix}.sign_mantissa`, dtype: 'U8', shape: [unit.signMantissa.byteLength], data: unit.signMantissa },
-    { name: `${prefix}.luts`, dtype: 'U8', shape: Number.isInteger(lutRows) ? [lutRows, 256] : [unit.luts.byteLength], data: unit.luts },
-    { name: `${prefix}.output_positions`, dtype: 'U8', shape: [unit.outputPositions.byteLength], data: unit.outputPositions },
-    { name: `${prefix}.gaps`, dtype: 'U8', shape: [unit.gaps.byteLength], data: unit.gaps },
-    { name: `${prefix}.split_positions`, dtype: 'I64', shape: [unit.splitPositions.length], data: unit.splitPositions },
-  ];
-}
-
-const EXPECTED_DTYPE: Record<UnitBufferName, string[]> = {
-  encoded_exponent: ['U8'],
-  sign_mantissa: ['U8'],
-  luts: ['U8'],
-  // Published checkpoints store output_positions as U8 bytes; accept a U32/I32 view too.
-  output_positions: ['U8', 'U32', 'I32'],
-  gaps: ['U8'],
-  split_positions: ['I64', 'U64'],
-};
+export const unitEntries = (prefix: string, unit: EncodedUnit): OutputEntry[] => unitBufferEntries(prefix, unit) as OutputEntry[];
 
 /** True when the reader holds all six buffers of `prefix`. */
 export function hasUnit(reader: SafetensorsReader, prefix: string): boolean {
-  return UNIT_BUFFERS.every((b) => reader.has(`${prefix}.${b}`));
+  return hasUnitBuffers((name) => reader.has(name), prefix);
 }
 
 /** Reads a unit's buffers from a file (checks presence and dtypes; the codec checks contents). */
-export async function readUnit(reader: SafetensorsReader, prefix: string): Promise<EncodedUnit> {
-  const parts = {} as Record<UnitBufferName, Uint8Array>;
-  for (const b of UNIT_BUFFERS) {
-    const name = `${prefix}.${b}`;
-    if (!reader.has(name)) throw new InferzipError('CORRUPT_DATA', `unit '${prefix}' has no '${name}' tensor`);
-    const e = reader.entry(name);
-    if (!EXPECTED_DTYPE[b].includes(e.dtype)) throw new InferzipError('CORRUPT_DATA', `'${name}' is ${e.dtype}, expected ${EXPECTED_DTYPE[b].join(' or ')}`);
-    parts[b] = await reader.readBytes(name);
-  }
-  const sp = parts.split_positions;
-  const splitPositions = new BigInt64Array(sp.byteLength / 8);
-  new Uint8Array(splitPositions.buffer).set(sp);
-  return {
-    encodedExponent: parts.encoded_exponent,
-    signMantissa: parts.sign_mantissa,
-    luts: parts.luts,
-    outputPositions: parts.output_positions,
-    gaps: parts.gaps,
-    splitPositions,
-  };
-}
+export const readUnit = readUnitBuffers;
 
 // ---- codec binding (lib/df11) ----------------------------------------------------------
 
@@ -117,9 +67,7 @@ export async function encodeUnit(parts: readonly Uint16Array[], options: EncodeO
     if (!(p instanceof Uint16Array)) throw new InferzipError('DTYPE_MISMATCH', `matrix ${i} must be a Uint16Array of BF16 bits`);
   }
   // The addon's encoder reports the exponent histogram it builds anyway (saves a pass).
-  const tensors = [...parts];
-  pinForAsync(tensors);
-  const r = await nativeAwait(() => native().df11EncodeAsync({ tensors, threads: options.threads }), 'df11 encode');
+  const r = await encodeOp.run({ tensors: [...parts], threads: options.threads });
   const encoded = [...r.encodedInputs];
   const raw = [...r.rawInputs];
   if (encoded.length + raw.length !== parts.length || new Set([...encoded, ...raw]).size !== parts.length) {

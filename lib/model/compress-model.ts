@@ -9,6 +9,7 @@ import { mkdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { crc32 } from 'node:zlib';
 
+import { UNIT_BUFFERS } from '../df11/unit-buffers.js';
 import { InferzipError } from '../errors.js';
 import { writeFileAtomic, type SafetensorsEntry } from '../safetensors/index.js';
 import { dfloat11ConfigJson, findModelConfig } from './dfloat11-config.js';
@@ -280,7 +281,7 @@ function estimateEntries(fileTensors: readonly (readonly SafetensorsEntry[])[], 
   const inUnit = new Set(units.flatMap((u) => u.members));
   const out: OutputEntry[] = [];
   for (const tensors of fileTensors) for (const t of tensors) if (!inUnit.has(t.name)) out.push({ name: t.name, dtype: t.dtype, shape: t.shape, data: new Uint8Array(0) });
-  for (const u of units) for (const b of ['encoded_exponent', 'sign_mantissa', 'luts', 'output_positions', 'gaps', 'split_positions']) {
+  for (const u of units) for (const b of UNIT_BUFFERS) {
     out.push({ name: `${u.prefix}.${b}`, dtype: b === 'split_positions' ? 'I64' : 'U8', shape: b === 'luts' ? [BIG, 256] : [BIG], data: new Uint8Array(0) });
   }
   files.forEach((f, fi) => {

@@ -7,8 +7,8 @@ import { InferzipError } from '../errors.js';
 import type { SafetensorsEntry } from '../safetensors/index.js';
 
 /** The six DFloat11 buffers of a unit, stored as `<prefix>.<buffer>`. */
-export const UNIT_BUFFERS = ['encoded_exponent', 'sign_mantissa', 'luts', 'output_positions', 'gaps', 'split_positions'] as const;
-export type UnitBufferName = (typeof UNIT_BUFFERS)[number];
+export { UNIT_BUFFERS, type UnitBufferName } from '../df11/unit-buffers.js';
+import { UNIT_BUFFERS } from '../df11/unit-buffers.js';
 
 /**
  * A standalone BF16 matrix (outside any block) gets its own unit from this many elements
