@@ -148,26 +148,6 @@ export interface NativeKvStats {
   capacityBytes: number;
 }
 
-export interface NativeKvPlaneState {
-  stride: number;
-  data: Uint8Array;
-}
-
-export interface NativeKvState {
-  tokens: number;
-  quantizedKeys: number;
-  quantizedValues: number;
-  finalized: boolean;
-  anomalousChosen: boolean;
-  channelOrder: Int16Array;
-  units: Float64Array;
-  residualK: Float32Array;
-  residualV: Float32Array;
-  residualScore: Float32Array;
-  residualCount: Float32Array;
-  planes: NativeKvPlaneState[];
-}
-
 /** Options as the addon reads them: all required (resolved and validated in TypeScript). */
 export interface NativeKvOptions {
   scheme: 'kivi' | 'vidkv' | 'zipcache' | 'fp8';
@@ -193,8 +173,10 @@ export interface NativeKvCacheHandle {
   finalize(): void;
   stats(): NativeKvStats;
   plane(args: { index: number }): { buffer: NativeBuffer; stride: number } | null;
-  getState(): NativeKvState;
-  setState(state: NativeKvState): void;
+  /** The saved form: core's named byte sections (native/core/kvquant/serialize.h). */
+  serialize(): Record<string, Uint8Array>;
+  /** Restores sections made by serialize() with the same options; throws CORRUPT_DATA. */
+  deserialize(sections: Record<string, Uint8Array>): void;
   dispose(): void;
 }
 

@@ -2,6 +2,8 @@
  * QuantizedKVCache: one layer's KV cache stored as packed codes plus a full-precision
  * residual window; attention is computed from the packed codes without materializing K or V.
  */
+import { crc32 } from 'node:zlib';
+
 import { resolveDevice, type DeviceKind } from '../backend.js';
 import { InferzipError, check, nativeCall } from '../errors.js';
 import { CallQueue } from '../ops.js';
@@ -9,7 +11,7 @@ import { appendOp, attentionOp, dequantizeOp } from './ops.js';
 import { native } from '../native.js';
 import { openSafetensors, writeSafetensors, type SafetensorsWriteEntry } from '../safetensors/index.js';
 import { tensor, type Tensor } from '../tensor.js';
-import { PLANE_NAMES, type NativeKvCacheHandle, type NativeKvState, type NativeKvStats } from './native.js';
+import type { NativeKvCacheHandle, NativeKvStats } from './native.js';
 import { resolveOptions, toNative, type KVCacheOptions, type ResolvedKVOptions } from './options.js';
 import { f32, kvPair, queryShape } from './shapes.js';
 
@@ -36,7 +38,7 @@ export interface KVCacheMemory extends NativeKvStats {
 }
 
 const FORMAT = 'inferzip-kvcache';
-const VERSION = '1';
+const VERSION = '2';
 
 export function statsOf(handle: NativeKvCacheHandle, o: ResolvedKVOptions): KVCacheMemory {
   const s = handle.stats();
@@ -192,59 +194,45 @@ export class QuantizedKVCache implements Disposable {
   }
 
   /**
-   * Restores a cache written by save() onto `device` (default: the active backend). Hostile or
-   * mismatched files raise CORRUPT_DATA.
+   * Restores a cache written by save() onto `device` (default: the active backend). Every
+   * section's crc32 is checked, then core cross-checks every size against the options and
+   * token counts; damaged, edited or foreign files raise CORRUPT_DATA.
+   * @example const cache = await QuantizedKVCache.load('layer0.kv.safetensors');
    */
   static async load(path: string, opts: { device?: DeviceKind | 'auto' } = {}): Promise<QuantizedKVCache> {
     const device = resolveDevice(opts.device);
     const reader = openSafetensors(path);
     try {
+      const bad = (what: string, cause?: unknown): InferzipError => new InferzipError('CORRUPT_DATA', `'${path}': ${what}`, { cause });
       const meta = reader.metadata;
-      if (meta.format !== FORMAT) throw new InferzipError('CORRUPT_DATA', `'${path}' is not an inferzip KV cache (metadata format is '${String(meta.format)}')`);
-      if (meta.version !== VERSION) throw new InferzipError('CORRUPT_DATA', `'${path}' has KV cache format version '${String(meta.version)}'; this inferzip reads version ${VERSION}`);
-      let parsed: { options: ResolvedKVOptions; state: Omit<NativeKvState, 'channelOrder' | 'units' | 'residualK' | 'residualV' | 'residualScore' | 'residualCount' | 'planes'> & { channelOrder: number[]; units: number[]; strides: number[] } };
+      if (meta.format !== FORMAT) throw bad(`not an inferzip KV cache (metadata format is '${String(meta.format)}')`);
+      if (meta.version !== VERSION) throw bad(`KV cache format version '${String(meta.version)}'; this inferzip reads version ${VERSION}`);
+      let saved: { options: ResolvedKVOptions; checksums: Record<string, string> };
       try {
-        parsed = JSON.parse(meta.state ?? '') as typeof parsed;
+        saved = JSON.parse(meta.cache ?? '') as typeof saved;
       } catch (err) {
-        throw new InferzipError('CORRUPT_DATA', `'${path}': KV cache state metadata is not valid JSON`, { cause: err });
+        throw bad('KV cache metadata is not valid JSON', err);
       }
+      if (!saved || typeof saved !== 'object' || !saved.checksums || typeof saved.checksums !== 'object') throw bad('KV cache metadata is incomplete');
+      if (checksum(meta.cache!) !== meta.cacheChecksum) throw bad('KV cache metadata fails its crc32 (edited or damaged)');
       let options: ResolvedKVOptions;
       try {
-        options = resolveOptions({ ...parsed.options, device: 'cpu' }, 128);
+        options = { ...resolveOptions({ ...saved.options, device: 'cpu' }, 128), device };
       } catch (err) {
-        throw new InferzipError('CORRUPT_DATA', `'${path}': saved options are invalid: ${(err as Error).message}`, { cause: err });
+        throw bad(`saved options are invalid: ${(err as Error).message}`, err);
       }
-      check(Array.isArray(parsed.state?.channelOrder) && Array.isArray(parsed.state.units) && Array.isArray(parsed.state.strides), `'${path}': KV cache state is incomplete`, 'CORRUPT_DATA');
-      const readF32 = async (name: string): Promise<Float32Array> => {
-        if (!reader.has(name)) throw new InferzipError('CORRUPT_DATA', `'${path}' lacks tensor '${name}'`);
-        const t = await reader.read(name);
-        if (t.dtype !== 'f32') throw new InferzipError('CORRUPT_DATA', `'${path}': tensor '${name}' must be F32`);
-        return t.data as Float32Array;
-      };
-      const planes = [];
-      for (let p = 0; p < PLANE_NAMES.length; p++) {
-        const name = `plane.${PLANE_NAMES[p]!}`;
-        const data = reader.has(name) ? await reader.readBytes(name) : new Uint8Array(0);
-        planes.push({ stride: Number(parsed.state.strides[p] ?? 0), data });
+      const sections: Record<string, Uint8Array> = Object.create(null) as Record<string, Uint8Array>;
+      for (const name of Object.keys(saved.checksums)) {
+        const tensorName = `kv.${name}`;
+        if (!reader.has(tensorName)) throw bad(`lacks section '${name}'`);
+        const bytes = await reader.readBytes(tensorName);
+        if (checksum(bytes) !== saved.checksums[name]) throw bad(`section '${name}' fails its crc32 (the file is damaged)`);
+        sections[name] = bytes;
       }
-      const state: NativeKvState = {
-        tokens: parsed.state.tokens,
-        quantizedKeys: parsed.state.quantizedKeys,
-        quantizedValues: parsed.state.quantizedValues,
-        finalized: !!parsed.state.finalized,
-        anomalousChosen: !!parsed.state.anomalousChosen,
-        channelOrder: Int16Array.from(parsed.state.channelOrder),
-        units: Float64Array.from(parsed.state.units),
-        residualK: await readF32('residual.k'),
-        residualV: await readF32('residual.v'),
-        residualScore: await readF32('residual.score'),
-        residualCount: await readF32('residual.count'),
-        planes,
-      };
-      options = { ...options, device };
+      for (const t of reader.tensors) if (!(t.name.slice(3) in sections)) throw bad(`holds an unexpected tensor '${t.name}'`);
       const handle = nativeCall(() => new (native().KvCacheHandle)(toNative(options)), 'QuantizedKVCache.load');
       try {
-        nativeCall(() => handle.setState(state), `QuantizedKVCache.load('${path}')`);
+        nativeCall(() => handle.deserialize(sections), `QuantizedKVCache.load('${path}')`);
       } catch (err) {
         handle.dispose();
         throw err;
@@ -267,26 +255,23 @@ export class QuantizedKVCache implements Disposable {
   }
 }
 
+/** crc32 as 8 hex digits. */
+function checksum(data: Uint8Array | string): string {
+  return crc32(data).toString(16).padStart(8, '0');
+}
+
+/**
+ * The saved form: core's named sections as U8 tensors `kv.<section>`, and in metadata the
+ * resolved options with one crc32 per section, and a crc32 of that metadata string.
+ */
 function serialize(handle: NativeKvCacheHandle, options: ResolvedKVOptions): { entries: SafetensorsWriteEntry[]; metadata: Record<string, string> } {
-  const st = handle.getState();
+  const sections = handle.serialize();
   const entries: SafetensorsWriteEntry[] = [];
-  st.planes.forEach((p, i) => {
-    if (p.data.byteLength === 0) return;
-    entries.push({ name: `plane.${PLANE_NAMES[i]!}`, dtype: 'u8', shape: [options.batch, options.heads, p.stride], data: p.data });
-  });
-  entries.push({ name: 'residual.k', dtype: 'f32', shape: [st.residualK.length], data: st.residualK });
-  entries.push({ name: 'residual.v', dtype: 'f32', shape: [st.residualV.length], data: st.residualV });
-  entries.push({ name: 'residual.score', dtype: 'f32', shape: [st.residualScore.length], data: st.residualScore });
-  entries.push({ name: 'residual.count', dtype: 'f32', shape: [st.residualCount.length], data: st.residualCount });
-  const state = {
-    tokens: st.tokens,
-    quantizedKeys: st.quantizedKeys,
-    quantizedValues: st.quantizedValues,
-    finalized: st.finalized,
-    anomalousChosen: st.anomalousChosen,
-    channelOrder: Array.from(st.channelOrder),
-    units: Array.from(st.units),
-    strides: st.planes.map((p) => p.stride),
-  };
-  return { entries, metadata: { format: FORMAT, version: VERSION, state: JSON.stringify({ options, state }) } };
+  const checksums: Record<string, string> = {};
+  for (const [name, data] of Object.entries(sections)) {
+    entries.push({ name: `kv.${name}`, dtype: 'u8', shape: [data.byteLength], data });
+    checksums[name] = checksum(data);
+  }
+  const cache = JSON.stringify({ options, checksums });
+  return { entries, metadata: { format: FORMAT, version: VERSION, cache, cacheChecksum: checksum(cache) } };
 }

@@ -1,8 +1,6 @@
 /** The KV-cache part of the addon's surface (declared in types/binding.d.ts). */
 export type {
   NativeKvStats,
-  NativeKvPlaneState,
-  NativeKvState,
   NativeKvOptions,
   NativeKvCacheHandle,
   NativeKvAppendArgs,

@@ -2,6 +2,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -67,40 +68,50 @@ describe('load rejects bad files with typed errors', () => {
     throw new Error(`expected load of ${path} to fail`);
   }
 
-  it('wrong format, bad JSON, inconsistent counts, corrupt index, truncated planes, missing file', async () => {
+  it('wrong format, bad JSON, failed checksums, and forged files whose checksums were recomputed', async () => {
     const path = await saved();
     expect(await loadCode(await rewrite(path, (m) => (m.format = 'other')))).toBe('CORRUPT_DATA');
-    expect(await loadCode(await rewrite(path, (m) => (m.state = '{not json')))).toBe('CORRUPT_DATA');
-    const edit = (f: (st: { options: Record<string, unknown>; state: Record<string, unknown> }) => void) =>
-      rewrite(path, (m) => {
-        const st = JSON.parse(m.state!);
-        f(st);
-        m.state = JSON.stringify(st);
+    expect(await loadCode(await rewrite(path, (m) => (m.cache = '{not json')))).toBe('CORRUPT_DATA');
+    // damage that the per-section and metadata crc32s catch
+    expect(await loadCode(await rewrite(path, (m) => (m.cache = m.cache!.replace('"bits":4', '"bits":2'))))).toBe('CORRUPT_DATA');
+    expect(
+      await loadCode(
+        await rewrite(path, (_m, t) => {
+          const codes = t['kv.plane.keyCodes']!.data as Uint8Array;
+          codes[3] = codes[3]! ^ 0x10;
+        }),
+      ),
+    ).toBe('CORRUPT_DATA');
+    // A hostile file recomputes every checksum: core's cross-checks must still refuse it.
+    const forge = (edit: (sections: Record<string, Uint8Array>, options: Record<string, unknown>) => void) =>
+      rewrite(path, (m, t) => {
+        const saved = JSON.parse(m.cache!) as { options: Record<string, unknown>; checksums: Record<string, string> };
+        const sections: Record<string, Uint8Array> = {};
+        for (const [name, e] of Object.entries(t)) sections[name.slice(3)] = new Uint8Array((e.data as Uint8Array).slice());
+        edit(sections, saved.options);
+        for (const name of Object.keys(t)) delete t[name];
+        saved.checksums = {};
+        for (const [name, data] of Object.entries(sections)) {
+          t[`kv.${name}`] = { dtype: 'U8', shape: [data.byteLength], data };
+          saved.checksums[name] = crc32(data).toString(16).padStart(8, '0');
+        }
+        m.cache = JSON.stringify(saved);
+        m.cacheChecksum = crc32(m.cache).toString(16).padStart(8, '0');
       });
-    expect(await loadCode(await edit((st) => (st.state.tokens = 1e6)))).toBe('CORRUPT_DATA');
-    expect(await loadCode(await edit((st) => (st.state.quantizedKeys = 33)))).toBe('CORRUPT_DATA');
-    expect(await loadCode(await edit((st) => ((st.state.units as number[])[0] = 9999)))).toBe('CORRUPT_DATA');
-    expect(await loadCode(await edit((st) => (st.options.headDim = 12)))).toBe('CORRUPT_DATA');
-    expect(await loadCode(await edit((st) => ((st.state.channelOrder as number[])[0] = 5)))).toBe('CORRUPT_DATA');
-    expect(await loadCode(await edit((st) => ((st.state.strides as number[])[2] = 1e15)))).toBe('CORRUPT_DATA');
+    const u64 = (b: Uint8Array, at: number, v: bigint) => new DataView(b.buffer, b.byteOffset).setBigUint64(at, v, true);
+    // the forge itself keeps a valid file loadable
+    expect((await QuantizedKVCache.load(await forge(() => {}))).tokens).toBe(40);
+    expect(await loadCode(await forge((s) => u64(s.state!, 8, 1_000_000n)))).toBe('CORRUPT_DATA'); // tokens
+    expect(await loadCode(await forge((s) => u64(s.state!, 16, 33n)))).toBe('CORRUPT_DATA'); // quantized keys
+    expect(await loadCode(await forge((s) => u64(s.units!, 8, 9999n)))).toBe('CORRUPT_DATA');
+    expect(await loadCode(await forge((_s, o) => (o.headDim = 12)))).toBe('CORRUPT_DATA');
+    expect(await loadCode(await forge((_s, o) => (o.headDim = 32)))).toBe('CORRUPT_DATA');
+    expect(await loadCode(await forge((s) => (s.channel_order![8] = 5)))).toBe('CORRUPT_DATA');
+    expect(await loadCode(await forge((s) => u64(s.plane_strides!, 16, 10n ** 15n)))).toBe('CORRUPT_DATA');
+    expect(await loadCode(await forge((s) => (s['extra'] = new Uint8Array(4))))).toBe('CORRUPT_DATA');
     // flip mask bits in the pool index: the unit counts no longer match
-    expect(
-      await loadCode(
-        await rewrite(path, (_m, t) => {
-          const idx = t['plane.index']!.data as Uint8Array;
-          idx[4] = idx[4]! ^ 1; // one token changes precision: offsets would shift
-        }),
-      ),
-    ).toBe('CORRUPT_DATA');
-    expect(
-      await loadCode(
-        await rewrite(path, (_m, t) => {
-          const p = t['plane.keyCodes']!;
-          p.data = (p.data as Uint8Array).subarray(0, 8);
-          p.shape = [8];
-        }),
-      ),
-    ).toBe('CORRUPT_DATA');
+    expect(await loadCode(await forge((s) => (s['plane.index']![4] = s['plane.index']![4]! ^ 1)))).toBe('CORRUPT_DATA');
+    expect(await loadCode(await forge((s) => (s['plane.keyCodes'] = s['plane.keyCodes']!.subarray(0, 8))))).toBe('CORRUPT_DATA');
     expect(await loadCode(join(dir, 'missing.safetensors'))).toBe('IO_ERROR');
     writeFileSync(join(dir, 'junk.safetensors'), Buffer.from('junk junk junk'));
     expect(['CORRUPT_DATA', 'IO_ERROR']).toContain(await loadCode(join(dir, 'junk.safetensors')));

@@ -11,6 +11,7 @@
 
 #include "native/shared/kvquant/encode.h"
 #include "native/core/kvquant/cache.h"
+#include "native/core/kvquant/serialize.h"
 #include "native/napi/options.h"
 #include "native/napi/paired.h"
 #include "native/napi/registry.h"
@@ -96,8 +97,8 @@ class KvCacheHandle : public Napi::ObjectWrap<KvCacheHandle> {
                                         InstanceMethod<&KvCacheHandle::Finalize>("finalize"),
                                         InstanceMethod<&KvCacheHandle::Stats>("stats"),
                                         InstanceMethod<&KvCacheHandle::Plane>("plane"),
-                                        InstanceMethod<&KvCacheHandle::GetState>("getState"),
-                                        InstanceMethod<&KvCacheHandle::SetState>("setState"),
+                                        InstanceMethod<&KvCacheHandle::Serialize>("serialize"),
+                                        InstanceMethod<&KvCacheHandle::Deserialize>("deserialize"),
                                         InstanceMethod<&KvCacheHandle::Dispose>("dispose"),
                                     });
     exports.Set(kClassName, fn);
@@ -153,116 +154,40 @@ class KvCacheHandle : public Napi::ObjectWrap<KvCacheHandle> {
     });
   }
 
-  Napi::Value GetState(const Napi::CallbackInfo& call) {
+  // serialize() -> { [section]: Uint8Array }: the saved form, made in core (kvquant/serialize.h).
+  Napi::Value Serialize(const Napi::CallbackInfo& call) {
     return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
-      Napi::Env env = info.Env();
-      auto sh = Get(env);
-      std::lock_guard<std::mutex> lock(sh->mu);
-      KvCache::State st = sh->cache->GetState();
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("tokens", double(st.tokens));
-      o.Set("quantizedKeys", double(st.quantized_keys));
-      o.Set("quantizedValues", double(st.quantized_values));
-      o.Set("finalized", st.finalized);
-      o.Set("anomalousChosen", st.anomalous_chosen);
-      auto order = Napi::Int16Array::New(env, st.chan_order.size());
-      for (size_t i = 0; i < st.chan_order.size(); ++i) order[i] = st.chan_order[i];
-      o.Set("channelOrder", order);
-      auto units = Napi::Float64Array::New(env, st.units.size());
-      for (size_t i = 0; i < st.units.size(); ++i) units[i] = double(st.units[i]);
-      o.Set("units", units);
-      auto concat = [&](const std::vector<std::vector<float>>& parts) {
-        std::vector<float> all;
-        for (const auto& p : parts) all.insert(all.end(), p.begin(), p.end());
-        return NewF32(env, all);
-      };
-      o.Set("residualK", concat(st.rk));
-      o.Set("residualV", concat(st.rv));
-      o.Set("residualScore", concat(st.rscore));
-      o.Set("residualCount", concat(st.rcount));
-      Napi::Array planes = Napi::Array::New(env, kv::kNumPlanes);
-      for (int p = 0; p < kv::kNumPlanes; ++p) {
-        size_t stride = sh->cache->PlaneStride(p);
-        const uint8_t* data = sh->cache->PlaneData(p);
-        size_t bytes = data ? stride * size_t(sh->cache->options().batch) * size_t(sh->cache->options().heads) : 0;
-        auto arr = Napi::Uint8Array::New(env, bytes);
-        if (bytes) std::memcpy(arr.Data(), data, bytes);
-        Napi::Object po = Napi::Object::New(env);
-        po.Set("stride", double(data ? stride : 0));
-        po.Set("data", arr);
-        planes.Set(uint32_t(p), po);
+      auto sh = Get(info.Env());
+      kv::Sections sections;
+      {
+        std::lock_guard<std::mutex> lock(sh->mu);
+        sections = kv::SerializeCache(*sh->cache);
       }
-      o.Set("planes", planes);
-      return o;
+      Napi::Object out = Napi::Object::New(info.Env());
+      for (const auto& [name, bytes] : sections) {
+        auto arr = Napi::Uint8Array::New(info.Env(), bytes.size());
+        if (!bytes.empty()) std::memcpy(arr.Data(), bytes.data(), bytes.size());
+        out.Set(name, arr);
+      }
+      return out;
     });
   }
 
-  Napi::Value SetState(const Napi::CallbackInfo& call) {
+  // deserialize({ [section]: Uint8Array }): restores a saved form; core checks every byte.
+  Napi::Value Deserialize(const Napi::CallbackInfo& call) {
     return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
-      Napi::Env env = info.Env();
-      auto sh = Get(env);
-      Napi::Object o = OptionsArg(info);
-      const CacheOptions& opt = sh->cache->options();
-      const size_t S = size_t(opt.batch) * size_t(opt.heads);
-      const size_t d = size_t(opt.head_dim);
-      auto num = [&](const char* key) {
-        Napi::Value v = o.Get(key);
-        if (!v.IsNumber()) Fail(ErrorCode::CorruptData, std::string("saved KV cache: '") + key + "' is missing");
-        double x = v.As<Napi::Number>().DoubleValue();
-        if (!std::isfinite(x) || x < 0 || x > 9.0e15 || std::floor(x) != x) Fail(ErrorCode::CorruptData, std::string("saved KV cache: bad '") + key + "'");
-        return static_cast<int64_t>(x);
-      };
-      KvCache::State st;
-      st.tokens = num("tokens");
-      st.quantized_keys = num("quantizedKeys");
-      st.quantized_values = num("quantizedValues");
-      st.finalized = o.Get("finalized").ToBoolean();
-      st.anomalous_chosen = o.Get("anomalousChosen").ToBoolean();
-      st.n_anom = sh->cache->layout().n_anom;
-      IZ_CHECK(st.quantized_keys <= st.tokens && st.quantized_values <= st.tokens && st.tokens <= (int64_t(1) << 40), CorruptData,
-               "saved KV cache: token counts are inconsistent");
-      HostView order = ToHostView(env, o.Get("channelOrder"), "channelOrder");
-      IZ_CHECK(order.type == napi_int16_array && order.bytes == d * 2, CorruptData, "saved KV cache: channel order has the wrong size");
-      st.chan_order.assign(reinterpret_cast<int16_t*>(order.data), reinterpret_cast<int16_t*>(order.data) + d);
-      HostView units = ToHostView(env, o.Get("units"), "units");
-      IZ_CHECK(units.type == napi_float64_array && units.bytes == S * 8, CorruptData, "saved KV cache: pool units have the wrong size");
-      for (size_t s = 0; s < S; ++s) {
-        double u = reinterpret_cast<double*>(units.data)[s];
-        IZ_CHECK(std::isfinite(u) && u >= 0 && u <= 4294967295.0 && std::floor(u) == u, CorruptData, "saved KV cache: bad pool unit count");
-        st.units.push_back(uint64_t(u));
-      }
-      auto split = [&](const char* key, size_t per_stream) {
-        HostView v = ToHostView(env, o.Get(key), key);
-        IZ_CHECK(v.type == napi_float32_array && v.bytes == per_stream * S * 4, CorruptData, std::string("saved KV cache: '") + key + "' has the wrong size");
-        std::vector<std::vector<float>> out(S);
-        const float* f = reinterpret_cast<const float*>(v.data);
-        for (size_t s = 0; s < S; ++s) out[s].assign(f + s * per_stream, f + (s + 1) * per_stream);
-        return out;
-      };
-      st.rk = split("residualK", size_t(st.tokens - st.quantized_keys) * d);
-      st.rv = split("residualV", size_t(st.tokens - st.quantized_values) * d);
-      bool salience = opt.scheme == kv::kZipCache || opt.scheme == kv::kVidKV;
-      st.rscore = split("residualScore", salience ? size_t(st.tokens - st.quantized_keys) : 0);
-      st.rcount = split("residualCount", salience ? size_t(st.tokens - st.quantized_keys) : 0);
-      Napi::Value pv = o.Get("planes");
-      IZ_CHECK(pv.IsArray() && pv.As<Napi::Array>().Length() == kv::kNumPlanes, CorruptData, "saved KV cache: planes are missing");
-      std::vector<std::vector<uint8_t>> planes(kv::kNumPlanes);
-      std::vector<size_t> strides(kv::kNumPlanes);
-      for (int p = 0; p < kv::kNumPlanes; ++p) {
-        Napi::Value e = pv.As<Napi::Array>().Get(uint32_t(p));
-        IZ_CHECK(e.IsObject(), CorruptData, "saved KV cache: plane entry is not an object");
-        Napi::Value sv = e.As<Napi::Object>().Get("stride");
-        IZ_CHECK(sv.IsNumber(), CorruptData, "saved KV cache: plane stride is missing");
-        double stride = sv.As<Napi::Number>().DoubleValue();
-        IZ_CHECK(std::isfinite(stride) && stride >= 0 && std::floor(stride) == stride && stride * double(S) <= double(kMaxAllocationBytes), CorruptData,
-                 "saved KV cache: bad plane stride");
-        strides[p] = size_t(stride);
-        HostView data = ToHostView(env, e.As<Napi::Object>().Get("data"), "plane data");
-        planes[p].assign(data.data, data.data + data.bytes);
+      auto sh = Get(info.Env());
+      const Napi::Object o = OptionsArg(info);
+      kv::Sections sections;
+      const Napi::Array names = o.GetPropertyNames();
+      for (uint32_t i = 0; i < names.Length(); ++i) {
+        const std::string name = names.Get(i).As<Napi::String>().Utf8Value();
+        const HostView v = OptView(o, name.c_str());
+        sections[name].assign(v.data, v.data + v.bytes);
       }
       std::lock_guard<std::mutex> lock(sh->mu);
-      sh->cache->SetState(st, planes, strides);
-      return env.Undefined();
+      kv::DeserializeCache(*sh->cache, sections);
+      return info.Env().Undefined();
     });
   }
 
