@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { InferzipError } from '../errors.js';
 import { SafetensorsFile, openSafetensors, type SafetensorsEntry, type SafetensorsReader } from '../safetensors/index.js';
 import { FORMAT_KEY, parseManifest, type ParsedManifest } from './manifest.js';
+import { compileUnitPattern, type UnitPattern } from './pattern.js';
 import { UNIT_BUFFERS } from './plan.js';
 import { llamaShapes } from './llama.js';
 
@@ -141,27 +142,8 @@ function readConfig(configPath: string): { config: Record<string, unknown>; df11
   return { config: c, df11: d };
 }
 
-/**
- * pattern_dict keys are Python regexes (`model\.layers\.\d+`). A hostile config could
- * hold one with nested quantifiers that backtracks for minutes, so only the simple forms
- * real checkpoints use are accepted: no quantified groups, counted repeats,
- * backreferences or lookarounds.
- */
-function checkPattern(p: string, where: string): void {
-  if (p.length > 300 || /\)\s*[*+?{]|\{|\\[1-9]|\(\?[=!<]/.test(p)) {
-    throw new InferzipError('UNSUPPORTED', `${where}: pattern_dict key ${JSON.stringify(p.slice(0, 80))} uses regex features inferzip does not accept (quantified groups, {n,m}, backreferences, lookarounds)`);
-  }
-}
-
-function compilePatterns(df11: DFloat11Config, where: string): { re: RegExp; attrs: string[] }[] {
-  return Object.entries(df11.pattern_dict).map(([p, attrs]) => {
-    checkPattern(p, where);
-    try {
-      return { re: new RegExp(`^(?:${p})$`), attrs };
-    } catch (err) {
-      throw new InferzipError('CORRUPT_DATA', `${where}: pattern '${p}' is not a valid regular expression`, { cause: err });
-    }
-  });
+function compilePatterns(df11: DFloat11Config, where: string): { re: UnitPattern; attrs: string[] }[] {
+  return Object.entries(df11.pattern_dict).map(([p, attrs]) => ({ re: compileUnitPattern(p, where), attrs }));
 }
 
 function openDFloat11(path: string, configPath: string): ModelCatalog {

@@ -189,7 +189,8 @@ describe('published DFloat11 checkpoints', () => {
     const withConfig = (df11: Record<string, unknown>): void => writeFileSync(configPath, JSON.stringify({ ...good, dfloat11_config: { ...good.dfloat11_config, ...df11 } }));
     const cases: [Record<string, unknown>, string][] = [
       [{ pattern_dict: { '(a+)+$': [] } }, 'UNSUPPORTED'], // catastrophic backtracking
-      [{ pattern_dict: { 'model\\.layers\\.(\\d+': ['x'] } }, 'CORRUPT_DATA'], // not a regex
+      [{ pattern_dict: { 'model\\.layers\\.(\\d+': ['x'] } }, 'UNSUPPORTED'], // groups (and unbalanced)
+      [{ pattern_dict: { 'a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b': ['x'] } }, 'CORRUPT_DATA'], // matches nothing, at once
       [{ pattern_dict: { 'model\\.layers\\.\\d+': ['self_attn.q_proj'] } }, 'CORRUPT_DATA'], // 1 matrix, 6 split positions
       [{ pattern_dict: ['x'] }, 'CORRUPT_DATA'],
       [{ threads_per_block: [256] }, 'UNSUPPORTED'],
