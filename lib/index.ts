@@ -10,4 +10,6 @@ export * from './safetensors/index.js';
 export * from './df11/index.js';
 export * from './model/index.js';
 export * from './tokens/index.js';
+// TopV, Zero-TPrune and TempMe, by name
+export { mergeClips, mergeClipsSync, pruneByAttentionGraph, pruneByAttentionGraphSync, pruneByTransport, pruneByTransportSync } from './tokens/index.js';
 export * from './kvquant/index.js';

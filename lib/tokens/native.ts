@@ -95,3 +95,76 @@ declare module '../native.js' {
     densityPeakClusters(x: Float32Array, c: number, ids: Int32Array, centres: number, knn: number): { centres: Int32Array; label: Int32Array };
   }
 }
+
+/** Native TopV / Zero-TPrune selection; batched results are concatenated row by row. */
+export interface NativeScoredSelection {
+  kept: Int32Array;
+  dropped: Int32Array;
+  scores: Float32Array;
+}
+
+/** Native TempMe result. */
+export interface NativeClipMergeResult {
+  x: Float32Array;
+  sizes: Float32Array;
+  assignment: Int32Array;
+  clipLengths: Int32Array;
+}
+
+/** Options object of the native pruneByTransport (TopV). */
+export interface NativeTransportOptions {
+  visual: Float32Array;
+  batch: number;
+  n: number;
+  c: number;
+  target?: Float32Array;
+  text?: Float32Array;
+  textRows?: number;
+  gridH: number;
+  gridW: number;
+  alpha: number;
+  beta: number;
+  gamma: number;
+  eps: number;
+  iters: number;
+  keep: number;
+  recover: number;
+}
+
+/** Options object of the native pruneByAttentionGraph (Zero-TPrune). */
+export interface NativeGraphOptions {
+  tokens: Float32Array;
+  attention: Float32Array;
+  batch: number;
+  n: number;
+  c: number;
+  heads: number;
+  iters: number;
+  similarShare: number;
+  keep: number;
+}
+
+/** Options object of the native mergeClips (TempMe). */
+export interface NativeClipOptions {
+  frames: Float32Array;
+  t: number;
+  p: number;
+  c: number;
+  imgKeep: number;
+  crossKeep: number;
+  intraKeep: number;
+  groups?: Int32Array;
+}
+
+declare module '../native.js' {
+  interface NativeAddon {
+    pruneByTransport(o: NativeTransportOptions): NativeScoredSelection;
+    pruneByTransportAsync(o: NativeTransportOptions): Promise<NativeScoredSelection>;
+    pruneByAttentionGraph(o: NativeGraphOptions): NativeScoredSelection;
+    pruneByAttentionGraphAsync(o: NativeGraphOptions): Promise<NativeScoredSelection>;
+    mergeClips(o: NativeClipOptions): NativeClipMergeResult;
+    mergeClipsAsync(o: NativeClipOptions): Promise<NativeClipMergeResult>;
+    receivedAttention(o: { attention: Float32Array; heads: number; n: number }): Float32Array;
+    receivedAttentionAsync(o: { attention: Float32Array; heads: number; n: number }): Promise<Float32Array>;
+  }
+}

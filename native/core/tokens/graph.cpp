@@ -1,0 +1,124 @@
+// Zero-TPrune (Wang et al., CVPR 2024) on the CPU backend: token importance by a weighted
+// PageRank on the attention graph (I-stage), then pruning of near-duplicate tokens by
+// similarity (S-stage). Heads run on all cores; the PageRank update scatters each
+// row of the normalized attention (s'_i += A_ji s_j for j ascending), which reads A row
+// by row and still sums every s'_i in the reference's order.
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "native/core/parallel.h"
+#include "native/core/tokens/exact.h"
+#include "native/core/tokens/reduce.h"
+#include "native/shared/error.h"
+
+namespace iz::tokens {
+
+std::vector<double> GraphImportance(const float* attention, int64_t heads, int64_t n, int64_t iters) {
+  IZ_CHECK(heads >= 1 && n >= 1, ShapeMismatch, "attention must be [heads, N, N] with heads, N >= 1");
+  IZ_CHECK(iters >= 0, InvalidArgument, "iters must be >= 0");
+  const int64_t total = heads * n * n;
+  for (int64_t k = 0; k < total; ++k) {
+    const float x = attention[k];
+    if (!std::isfinite(x)) CheckFiniteF32(attention + k, 1, "attention[" + std::to_string(k) + "]");
+    IZ_CHECK(x >= 0, InvalidArgument,
+             "attention holds a negative value (" + std::to_string(x) + ") at element " + std::to_string(k) +
+                 "; pass softmax probabilities");
+  }
+  std::vector<double> per_head(static_cast<size_t>(heads * n));
+  ParallelFor(static_cast<size_t>(heads), 1, [&](size_t lo, size_t hi) {
+    std::vector<double> a(static_cast<size_t>(n * n)), s(static_cast<size_t>(n)), next(static_cast<size_t>(n));
+    for (size_t h = lo; h < hi; ++h) {
+      const float* src = attention + int64_t(h) * n * n;
+      for (int64_t j = 0; j < n; ++j) {
+        double sum = 0;
+        for (int64_t i = 0; i < n; ++i) sum += double(src[j * n + i]);
+        double* row = a.data() + j * n;
+        if (sum > 0) {
+          for (int64_t i = 0; i < n; ++i) row[i] = double(src[j * n + i]) / sum;
+        } else {
+          for (int64_t i = 0; i < n; ++i) row[i] = 1.0 / double(n);
+        }
+      }
+      std::fill(s.begin(), s.end(), 1.0 / double(n));
+      for (int64_t it = 0; it < iters; ++it) {
+        std::fill(next.begin(), next.end(), 0.0);
+        for (int64_t j = 0; j < n; ++j) {
+          const double w = s[static_cast<size_t>(j)];
+          const double* row = a.data() + j * n;
+          for (int64_t i = 0; i < n; ++i) next[static_cast<size_t>(i)] += row[i] * w;
+        }
+        s.swap(next);
+      }
+      std::copy(s.begin(), s.end(), per_head.begin() + int64_t(h) * n);
+    }
+  });
+  std::vector<double> imp(static_cast<size_t>(n), 0.0);
+  for (int64_t h = 0; h < heads; ++h) {
+    for (int64_t i = 0; i < n; ++i) imp[static_cast<size_t>(i)] += per_head[static_cast<size_t>(h * n + i)];
+  }
+  for (double& x : imp) x /= double(heads);
+  return imp;
+}
+
+ScoredSelection PruneByAttentionGraphCpu(const float* tokens, const float* attention, const GraphParams& p) {
+  const int64_t n = p.n, c = p.c;
+  IZ_CHECK(n >= 1 && c >= 1, ShapeMismatch, "tokens must be [N, C] with N, C >= 1");
+  IZ_CHECK(p.keep >= 0 && p.keep <= n, InvalidArgument, "keep must be in [0, N]");
+  IZ_CHECK(std::isfinite(p.similar_share) && p.similar_share >= 0 && p.similar_share <= 1, InvalidArgument,
+           "similarShare must be in [0, 1]");
+  CheckFiniteF32(tokens, n * c, "tokens");
+  const std::vector<double> imp = GraphImportance(attention, p.heads, n, p.iters);
+  ScoredSelection sel;
+  const int64_t r = n - p.keep;
+  const int64_t rs = std::min<int64_t>(static_cast<int64_t>(std::floor(double(r) * p.similar_share + 1e-9)), p.keep);
+  const int64_t ri = r - rs;
+  std::vector<int32_t> list = RankPrefix(imp.data(), n, n - ri, true);  // L, most important first
+  std::vector<uint8_t> mask(static_cast<size_t>(n), 0);
+  for (int32_t i : list) mask[static_cast<size_t>(i)] = 1;
+  if (rs > 0) {
+    const int64_t nb = (static_cast<int64_t>(list.size()) + 1) / 2;
+    const int64_t na = static_cast<int64_t>(list.size()) - nb;
+    std::vector<double> norm(static_cast<size_t>(n));
+    for (int32_t i : list) norm[static_cast<size_t>(i)] = SquaredNormF64(tokens + int64_t(i) * c, c);
+    std::vector<double> sim(static_cast<size_t>(na));
+    ParallelFor(static_cast<size_t>(na), 8, [&](size_t lo, size_t hi) {
+      for (size_t k = lo; k < hi; ++k) {
+        const int32_t ai = list[static_cast<size_t>(nb) + k];
+        const float* xa = tokens + int64_t(ai) * c;
+        double best = -std::numeric_limits<double>::infinity();
+        for (int64_t q = 0; q < nb; ++q) {
+          const int32_t bi = list[static_cast<size_t>(q)];
+          const float* xb = tokens + int64_t(bi) * c;
+          double dot = 0;
+          for (int64_t ch = 0; ch < c; ++ch) dot += double(xa[ch]) * double(xb[ch]);
+          best = std::max(best, GuardedCosine(dot, norm[static_cast<size_t>(ai)], norm[static_cast<size_t>(bi)]));
+        }
+        sim[k] = best;
+      }
+    });
+    // drop the rs most similar of A (equal similarity: lower token index first)
+    std::vector<int32_t> order(static_cast<size_t>(na));
+    for (int64_t k = 0; k < na; ++k) order[static_cast<size_t>(k)] = static_cast<int32_t>(k);
+    std::sort(order.begin(), order.end(), [&](int32_t x, int32_t y) {
+      if (sim[static_cast<size_t>(x)] != sim[static_cast<size_t>(y)]) return sim[static_cast<size_t>(x)] > sim[static_cast<size_t>(y)];
+      return list[static_cast<size_t>(nb + x)] < list[static_cast<size_t>(nb + y)];
+    });
+    for (int64_t k = 0; k < rs; ++k) mask[static_cast<size_t>(list[static_cast<size_t>(nb + order[static_cast<size_t>(k)])])] = 0;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    if (mask[static_cast<size_t>(i)]) {
+      sel.kept.push_back(static_cast<int32_t>(i));
+      sel.scores.push_back(static_cast<float>(imp[static_cast<size_t>(i)]));
+    } else {
+      sel.dropped.push_back(static_cast<int32_t>(i));
+    }
+  }
+  return sel;
+}
+
+}  // namespace iz::tokens
