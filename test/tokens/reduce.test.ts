@@ -103,7 +103,7 @@ describe('pruneByTransport (TopV)', () => {
       const tgt = randn(rand, rows * n * c);
       const txt = randn(rand, rows * l * c);
       const shape = (r: number) => (batch ? [batch, r, c] : [r, c]);
-      const dtype = (['f32', 'bf16', 'f16'] as const)[trial % 3];
+      const dtype = (['f32', 'bf16', 'f16'] as const)[trial % 3]!;
       const vt = castFloat(tensor('f32', shape(n), vis), dtype);
       const keep = Math.floor(rand() * (n + 2));
       const recover = rand() < 0.3 ? rand() : 0;
@@ -217,7 +217,7 @@ describe('pruneByAttentionGraph (Zero-TPrune)', () => {
       const x = randn(rand, rows * n * c);
       const a = softmaxRows(rand, rows * heads, n);
       if (trial % 7 === 3) a.fill(0, 0, n); // a zero row: uniform
-      const dtype = (['f32', 'bf16', 'f16'] as const)[trial % 3];
+      const dtype = (['f32', 'bf16', 'f16'] as const)[trial % 3]!;
       const xt = castFloat(tensor('f32', batch ? [batch, n, c] : [n, c], x), dtype);
       const at = tensor('f32', batch ? [batch, heads, n, n] : heads === 1 && rand() < 0.5 ? [n, n] : [heads, n, n], a);
       const keep = Math.floor(rand() * (n + 1));
@@ -283,7 +283,7 @@ describe('mergeClips (TempMe)', () => {
       const p = 1 + Math.floor(rand() * 30);
       const c = 1 + Math.floor(rand() * 10);
       const x = randn(rand, t * p * c);
-      const dtype = (['f32', 'bf16', 'f16'] as const)[trial % 3];
+      const dtype = (['f32', 'bf16', 'f16'] as const)[trial % 3]!;
       const ft = castFloat(tensor('f32', [t, p, c], x), dtype);
       const o = {
         imgKeep: rand(), crossKeep: rand(), intraKeep: rand(),
