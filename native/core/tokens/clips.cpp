@@ -14,6 +14,7 @@
 
 #include "native/core/parallel.h"
 #include "native/core/tokens/exact.h"
+#include "native/core/tokens/pair_dots.h"
 #include "native/core/tokens/reduce.h"
 #include "native/shared/error.h"
 
@@ -45,30 +46,18 @@ Clip MergeStep(const Clip& in, int64_t c, const std::vector<int64_t>& a_set, con
     norm[static_cast<size_t>(i)] = s;
   }
   const size_t na = a_set.size();
-  std::vector<int64_t> best(na);
-  std::vector<double> best_sim(na);
-  auto search = [&](size_t lo, size_t hi) {
-    for (size_t k = lo; k < hi; ++k) {
-      const int64_t ai = a_set[k];
-      const double* xa = in.x.data() + ai * c;
-      double bs = -std::numeric_limits<double>::infinity();
-      int64_t bb = -1;
-      for (int64_t bi : b_set) {
-        const double* xb = in.x.data() + bi * c;
-        double dot = 0;
-        for (int64_t q = 0; q < c; ++q) dot += xa[q] * xb[q];
-        const double sim = GuardedCosine(dot, norm[static_cast<size_t>(ai)], norm[static_cast<size_t>(bi)]);
-        if (sim > bs) {
-          bs = sim;
-          bb = bi;
-        }
-      }
-      best[k] = bb;
-      best_sim[k] = bs;
+  std::vector<int64_t> best(na, -1);
+  std::vector<double> best_sim(na, -std::numeric_limits<double>::infinity());
+  const PackedRows arows = PackRowsF64(in.x.data(), c, a_set.data(), static_cast<int64_t>(na));
+  const PackedRows brows = PackRowsF64(in.x.data(), c, b_set.data(), static_cast<int64_t>(b_set.size()));
+  ForEachDot(arows, brows, [&](int64_t k, int64_t q, double dot) {
+    const int64_t ai = a_set[static_cast<size_t>(k)], bi = b_set[static_cast<size_t>(q)];
+    const double sim = GuardedCosine(dot, norm[static_cast<size_t>(ai)], norm[static_cast<size_t>(bi)]);
+    if (sim > best_sim[static_cast<size_t>(k)]) {  // q ascending: equal similarity keeps the lower position
+      best_sim[static_cast<size_t>(k)] = sim;
+      best[static_cast<size_t>(k)] = bi;
     }
-  };
-  if (parallel) ParallelFor(na, 8, search);
-  else search(0, na);
+  }, parallel);
 
   std::vector<size_t> order(na);
   for (size_t k = 0; k < na; ++k) order[k] = k;

@@ -1,8 +1,8 @@
 // Zero-TPrune (Wang et al., CVPR 2024) on the CPU backend: token importance by a weighted
 // PageRank on the attention graph (I-stage), then pruning of near-duplicate tokens by
 // similarity (S-stage). Heads run on all cores; the PageRank update scatters each
-// row of the normalized attention (s'_i += A_ji s_j for j ascending), which reads A row
-// by row and still sums every s'_i in the reference's order.
+// attention row j (s'_i += A_ji (s_j / r_j) for j ascending, r_j the row sum), which
+// streams the f32 matrix row by row and still sums every s'_i in the reference's order.
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
 #endif
@@ -13,6 +13,7 @@
 
 #include "native/core/parallel.h"
 #include "native/core/tokens/exact.h"
+#include "native/core/tokens/pair_dots.h"
 #include "native/core/tokens/reduce.h"
 #include "native/shared/error.h"
 
@@ -31,26 +32,27 @@ std::vector<double> GraphImportance(const float* attention, int64_t heads, int64
   }
   std::vector<double> per_head(static_cast<size_t>(heads * n));
   ParallelFor(static_cast<size_t>(heads), 1, [&](size_t lo, size_t hi) {
-    std::vector<double> a(static_cast<size_t>(n * n)), s(static_cast<size_t>(n)), next(static_cast<size_t>(n));
+    std::vector<double> rowsum(static_cast<size_t>(n)), s(static_cast<size_t>(n)), next(static_cast<size_t>(n));
     for (size_t h = lo; h < hi; ++h) {
       const float* src = attention + int64_t(h) * n * n;
       for (int64_t j = 0; j < n; ++j) {
         double sum = 0;
         for (int64_t i = 0; i < n; ++i) sum += double(src[j * n + i]);
-        double* row = a.data() + j * n;
-        if (sum > 0) {
-          for (int64_t i = 0; i < n; ++i) row[i] = double(src[j * n + i]) / sum;
-        } else {
-          for (int64_t i = 0; i < n; ++i) row[i] = 1.0 / double(n);
-        }
+        rowsum[static_cast<size_t>(j)] = sum;
       }
       std::fill(s.begin(), s.end(), 1.0 / double(n));
       for (int64_t it = 0; it < iters; ++it) {
         std::fill(next.begin(), next.end(), 0.0);
         for (int64_t j = 0; j < n; ++j) {
-          const double w = s[static_cast<size_t>(j)];
-          const double* row = a.data() + j * n;
-          for (int64_t i = 0; i < n; ++i) next[static_cast<size_t>(i)] += row[i] * w;
+          const double r = rowsum[static_cast<size_t>(j)];
+          const float* row = src + j * n;
+          if (r > 0) {
+            const double w = s[static_cast<size_t>(j)] / r;
+            for (int64_t i = 0; i < n; ++i) next[static_cast<size_t>(i)] += double(row[i]) * w;
+          } else {  // a zero row attends uniformly: A_ji = 1, r_j = n
+            const double w = s[static_cast<size_t>(j)] / double(n);
+            for (int64_t i = 0; i < n; ++i) next[static_cast<size_t>(i)] += w;
+          }
         }
         s.swap(next);
       }
@@ -85,21 +87,13 @@ ScoredSelection PruneByAttentionGraphCpu(const float* tokens, const float* atten
     const int64_t na = static_cast<int64_t>(list.size()) - nb;
     std::vector<double> norm(static_cast<size_t>(n));
     for (int32_t i : list) norm[static_cast<size_t>(i)] = SquaredNormF64(tokens + int64_t(i) * c, c);
-    std::vector<double> sim(static_cast<size_t>(na));
-    ParallelFor(static_cast<size_t>(na), 8, [&](size_t lo, size_t hi) {
-      for (size_t k = lo; k < hi; ++k) {
-        const int32_t ai = list[static_cast<size_t>(nb) + k];
-        const float* xa = tokens + int64_t(ai) * c;
-        double best = -std::numeric_limits<double>::infinity();
-        for (int64_t q = 0; q < nb; ++q) {
-          const int32_t bi = list[static_cast<size_t>(q)];
-          const float* xb = tokens + int64_t(bi) * c;
-          double dot = 0;
-          for (int64_t ch = 0; ch < c; ++ch) dot += double(xa[ch]) * double(xb[ch]);
-          best = std::max(best, GuardedCosine(dot, norm[static_cast<size_t>(ai)], norm[static_cast<size_t>(bi)]));
-        }
-        sim[k] = best;
-      }
+    std::vector<double> sim(static_cast<size_t>(na), -std::numeric_limits<double>::infinity());
+    const PackedRows arows = PackRows(tokens, c, list.data() + nb, na);
+    const PackedRows brows = PackRows(tokens, c, list.data(), nb);
+    ForEachDot(arows, brows, [&](int64_t k, int64_t q, double dot) {
+      const double cs = GuardedCosine(dot, norm[static_cast<size_t>(list[static_cast<size_t>(nb + k)])],
+                                      norm[static_cast<size_t>(list[static_cast<size_t>(q)])]);
+      sim[static_cast<size_t>(k)] = std::max(sim[static_cast<size_t>(k)], cs);
     });
     // drop the rs most similar of A (equal similarity: lower token index first)
     std::vector<int32_t> order(static_cast<size_t>(na));

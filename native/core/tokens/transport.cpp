@@ -17,6 +17,7 @@
 
 #include "native/core/parallel.h"
 #include "native/core/tokens/exact.h"
+#include "native/core/tokens/pair_dots.h"
 #include "native/core/tokens/reduce.h"
 #include "native/shared/error.h"
 
@@ -81,32 +82,38 @@ std::vector<double> TransportScores(const float* visual, const float* target, co
   double rc = 0;
   for (int64_t i = 0; i < n; ++i) rc = std::max(rc, Dist(double(i / w), double(i % w), cy, cx));
 
-  // Cost C [n, m] and the row-shifted kernel G' [n, m].
+  // Cost C [n, m] (dot products through the packed tiles), then the row-shifted kernel G'.
+  std::vector<float> tbuf(static_cast<size_t>(m * c));
+  for (int64_t j = 0; j < m; ++j) std::copy(targets[j].row, targets[j].row + c, tbuf.begin() + j * c);
+  std::vector<int32_t> vid(static_cast<size_t>(n)), tid(static_cast<size_t>(m));
+  for (int64_t i = 0; i < n; ++i) vid[static_cast<size_t>(i)] = static_cast<int32_t>(i);
+  for (int64_t j = 0; j < m; ++j) tid[static_cast<size_t>(j)] = static_cast<int32_t>(j);
+  const PackedRows vrows = PackRows(visual, c, vid.data(), n);
+  const PackedRows trows = PackRows(tbuf.data(), c, tid.data(), m);
+  std::vector<double> central(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    central[static_cast<size_t>(i)] = rc > 0 ? p.gamma * (Dist(double(i / w), double(i % w), cy, cx) / rc) : 0.0;
+  }
   std::vector<double> cost(static_cast<size_t>(n * m)), g(static_cast<size_t>(n * m));
+  ForEachDot(vrows, trows, [&](int64_t i, int64_t j, double dot) {
+    const Target& t = targets[static_cast<size_t>(j)];
+    const double cosv = GuardedCosine(dot, vnorm[static_cast<size_t>(i)], tnorm[static_cast<size_t>(j)]);
+    double spatial = 0.0;
+    if (t.has_pos && dg > 0) spatial = p.beta * (Dist(double(i / w), double(i % w), double(t.pos / w), double(t.pos % w)) / dg);
+    cost[static_cast<size_t>(i * m + j)] = p.alpha * (1.0 - cosv) + spatial + central[static_cast<size_t>(i)];
+  });
   ParallelFor(static_cast<size_t>(n), 16, [&](size_t lo, size_t hi) {
     for (size_t ii = lo; ii < hi; ++ii) {
-      const int64_t i = static_cast<int64_t>(ii);
-      const float* v = visual + i * c;
-      const double yi = double(i / w), xi = double(i % w);
-      const double central = rc > 0 ? p.gamma * (Dist(yi, xi, cy, cx) / rc) : 0.0;
-      double* crow = cost.data() + i * m;
+      const double* crow = cost.data() + int64_t(ii) * m;
       double rmin = std::numeric_limits<double>::infinity();
-      for (int64_t j = 0; j < m; ++j) {
-        const Target& t = targets[static_cast<size_t>(j)];
-        double dot = 0;
-        for (int64_t k = 0; k < c; ++k) dot += double(v[k]) * double(t.row[k]);
-        const double cosv = GuardedCosine(dot, vnorm[ii], tnorm[static_cast<size_t>(j)]);
-        double spatial = 0.0;
-        if (t.has_pos && dg > 0) spatial = p.beta * (Dist(yi, xi, double(t.pos / w), double(t.pos % w)) / dg);
-        const double cij = p.alpha * (1.0 - cosv) + spatial + central;
-        crow[j] = cij;
-        rmin = std::min(rmin, cij);
-      }
-      double* grow = g.data() + i * m;
+      for (int64_t j = 0; j < m; ++j) rmin = std::min(rmin, crow[j]);
+      double* grow = g.data() + int64_t(ii) * m;
       for (int64_t j = 0; j < m; ++j) grow[j] = std::exp(-((crow[j] - rmin) / p.eps));
     }
   });
 
+  // Small plans run on the calling thread: 2 x iters thread launches would cost more.
+  const int threads = n * m >= (int64_t(1) << 16) ? 0 : 1;
   const double a = 1.0 / double(n), b = 1.0 / double(m);
   std::vector<double> u(static_cast<size_t>(n), 0.0), v(static_cast<size_t>(m), 1.0);
   for (int64_t it = 0; it < p.iters; ++it) {
@@ -117,7 +124,7 @@ std::vector<double> TransportScores(const float* visual, const float* target, co
         for (int64_t j = 0; j < m; ++j) s += grow[j] * v[static_cast<size_t>(j)];
         u[i] = a / s;
       }
-    });
+    }, threads);
     ParallelFor(static_cast<size_t>(m), 64, [&](size_t lo, size_t hi) {
       const size_t len = hi - lo;
       std::vector<double> s(len, 0.0);
@@ -127,7 +134,7 @@ std::vector<double> TransportScores(const float* visual, const float* target, co
         for (size_t j = 0; j < len; ++j) s[j] += grow[j] * ui;
       }
       for (size_t j = 0; j < len; ++j) v[lo + j] = b / s[j];
-    });
+    }, threads);
   }
 
   std::vector<double> score(static_cast<size_t>(n));

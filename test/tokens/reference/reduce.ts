@@ -138,19 +138,19 @@ export function pruneByTransport(visual: Rows, o: TransportRef, keep: number, re
 
 // --- Zero-TPrune ---------------------------------------------------------------------------
 
-/** attention: heads x [N, N] rows. Importance = mean over heads of s <- A^T s (rows normalized). */
+/** attention: heads x [N, N] rows. Importance = mean over heads of s <- A^T s, A row-normalized (s'_i = sum_j A_ji s_j / r_j). */
 export function graphImportance(attention: Rows[], iters: number): number[] {
   const n = attention[0]!.length;
-  const perHead = attention.map((rows) => {
-    const a = rows.map((row) => {
-      let sum = 0;
-      for (const x of row) sum += x;
-      return sum > 0 ? row.map((x) => x / sum) : row.map(() => 1 / n);
-    });
+  const perHead = attention.map((a) => {
+    // row j normalized: A_ji / r_j (a zero row attends uniformly: 1 / n)
+    const r = a.map((row) => row.reduce((sum, x) => sum + x, 0));
     let s = new Array<number>(n).fill(1 / n);
     for (let it = 0; it < iters; it++) {
       const next = new Array<number>(n).fill(0);
-      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) next[i] = next[i]! + a[j]![i]! * s[j]!;
+      for (let j = 0; j < n; j++) {
+        const w = r[j]! > 0 ? s[j]! / r[j]! : s[j]! / n;
+        for (let i = 0; i < n; i++) next[i] = next[i]! + (r[j]! > 0 ? a[j]![i]! * w : w);
+      }
       s = next;
     }
     return s;
