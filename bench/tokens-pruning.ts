@@ -18,6 +18,7 @@ import {
 } from '../lib/index.js';
 import * as refPrune from '../test/tokens/reference/prune.js';
 import * as refReduce from '../test/tokens/reference/reduce.js';
+import { collectStoriesKV } from './stories-kv.js';
 import * as refTemporal from '../test/tokens/reference/temporal.js';
 
 type Log = (s?: string) => void;
@@ -229,3 +230,74 @@ export function reductionRows(log: Log, runs: number, time: Timer): void {
   }
 }
 
+
+/**
+ * Real activations: the bundled stories260K model's post-RoPE queries and keys for a sampled
+ * story. Per layer, the causal attention [q heads, T, T] and the keys averaged over KV heads
+ * [T, d] as token features; the first T - 16 tokens are prunable, the last 16 play the prompt
+ * (TopV's text targets). Each method keeps half the prunable tokens; reported: the share of the
+ * last 16 queries' attention mass (over the prunable span, all heads) that lands on kept tokens,
+ * the kept-set overlap with FastV (full matrix), and the time.
+ */
+export function realActivationRows(log: Log, runs: number, time: Timer): void {
+  const T = 256, tail = 16, span = T - tail, keep = span / 2;
+  const { layers } = collectStoriesKV(T, 1);
+  log();
+  log(`## On real activations: stories260K, ${T}-token story, ${layers.length} layers, keep ${keep} of the first ${span} tokens`);
+  log();
+  log('Attention mass = share of the last 16 queries\' attention (all heads, over the prunable span) on kept tokens; overlap = |kept ∩ kept(FastV full)| / K. Mean over layers; time = median per layer call, all threads.');
+  log();
+  log('| method | attention mass kept | overlap with FastV (full) | time per layer (ms) |');
+  log('|---|---:|---:|---:|');
+  const rows: Record<string, { mass: number; overlap: number; ms: number }> = {};
+  for (const L of layers) {
+    const [hq, , d] = L.q.shape as [number, number, number];
+    const hk = L.k.shape[0]!;
+    const att = new Float32Array(hq * T * T);
+    for (let h = 0; h < hq; h++) {
+      const kh = Math.floor(h / (hq / hk));
+      for (let i = 0; i < T; i++) {
+        const row = att.subarray((h * T + i) * T, (h * T + i + 1) * T);
+        let mx = -Infinity;
+        for (let j = 0; j <= i; j++) {
+          let dot = 0;
+          for (let c = 0; c < d; c++) dot += L.q.data[(h * T + i) * d + c]! * L.k.data[(kh * T + j) * d + c]!;
+          row[j] = dot / Math.sqrt(d);
+          mx = Math.max(mx, row[j]!);
+        }
+        let sum = 0;
+        for (let j = 0; j <= i; j++) sum += row[j] = Math.exp(row[j]! - mx);
+        for (let j = 0; j <= i; j++) row[j] = row[j]! / sum;
+      }
+    }
+    const feat = new Float32Array(T * d);
+    for (let h = 0; h < hk; h++) for (let t = 0; t < T; t++) for (let c = 0; c < d; c++) feat[t * d + c] = feat[t * d + c]! + L.k.data[(h * T + t) * d + c]! / hk;
+    const x = tensor('f32', [span, d], feat.slice(0, span * d));
+    const text = tensor('f32', [tail, d], feat.slice(span * d));
+    const sub = new Float32Array(hq * span * span);
+    for (let h = 0; h < hq; h++) for (let i = 0; i < span; i++) sub.set(att.subarray((h * T + i) * T, (h * T + i) * T + span), (h * span + i) * span);
+    const subT = tensor('f32', [hq, span, span], sub);
+    const last = new Float32Array(hq * span);
+    for (let h = 0; h < hq; h++) last.set(att.subarray((h * T + T - 1) * T, (h * T + T - 1) * T + span), h * span);
+    const methods: Record<string, () => { kept: Int32Array }> = {
+      'FastV (full matrix, paper criterion)': () => pruneByAttentionSync(x, subT, { keep }),
+      'FastV (last-token row)': () => pruneByAttentionSync(x, tensor('f32', [hq, span], last), { keep }),
+      'TopV (text = last 16 tokens, 1-D grid)': () => pruneByTransportSync(x, { keep, text, grid: [1, span] }),
+      'TopV (self targets)': () => pruneByTransportSync(x, { keep, grid: [1, span] }),
+      'Zero-TPrune': () => pruneByAttentionGraphSync(x, subT, { keep }),
+    };
+    const ref = new Set(methods['FastV (full matrix, paper criterion)']!().kept);
+    let total = 0;
+    for (let h = 0; h < hq; h++) for (let i = T - tail; i < T; i++) for (let j = 0; j < span; j++) total += att[(h * T + i) * T + j]!;
+    for (const [name, fn] of Object.entries(methods)) {
+      const kept = fn().kept;
+      let mass = 0;
+      for (let h = 0; h < hq; h++) for (let i = T - tail; i < T; i++) for (const j of kept) mass += att[(h * T + i) * T + j]!;
+      const r = (rows[name] ??= { mass: 0, overlap: 0, ms: 0 });
+      r.mass += mass / total / layers.length;
+      r.overlap += kept.filter((j) => ref.has(j)).length / keep / layers.length;
+      r.ms += time(fn, runs) / layers.length;
+    }
+  }
+  for (const [name, r] of Object.entries(rows)) log(`| ${name} | ${(r.mass * 100).toFixed(1)}% | ${(r.overlap * 100).toFixed(1)}% | ${r.ms.toFixed(2)} |`);
+}

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 
 import { backend, mergeSchedule, mergeTokensSync, scheduleTokens, setThreads, tensor, type MergeResult, type Tensor } from '../lib/index.js';
-import { pruningRows, reductionRows } from './tokens-pruning.js';
+import { pruningRows, realActivationRows, reductionRows } from './tokens-pruning.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => {
@@ -114,6 +114,7 @@ log(`Machine: ${c0.length} x ${c0[0]?.model ?? 'unknown CPU'} (2-core x86-64 VM 
 log(`Median of ${runs} runs after one warm-up; both implementations run in this process. Load average at start: ${loadavg().map((v) => v.toFixed(1)).join(', ')} (other jobs share the cores, so absolute times are inflated; the ratios compare equal conditions).`);
 if (only === 'reduction') {
   reductionRows(log, runs, time);
+  realActivationRows(log, runs, time);
   writeFileSync(outPath, lines.join('\n') + '\n');
   console.log(`\nwrote ${outPath}`);
   process.exit(0);
@@ -172,5 +173,6 @@ for (const m of [
 }
 pruningRows(log, runs, time);
 reductionRows(log, runs, time);
+realActivationRows(log, runs, time);
 writeFileSync(outPath, lines.join('\n') + '\n');
 console.log(`\nwrote ${outPath}`);
