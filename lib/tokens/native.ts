@@ -147,6 +147,7 @@ export interface NativeGraphOptions {
 /** Options object of the native mergeClips (TempMe). */
 export interface NativeClipOptions {
   frames: Float32Array;
+  batch?: number;
   t: number;
   p: number;
   c: number;

@@ -234,11 +234,11 @@ export interface MergeClipsOptions {
 }
 
 export interface MergeClipsResult {
-  /** Merged tokens [M, C] (remaining clips in order), dtype of the input. */
+  /** Merged tokens [batch?, M, C] (remaining clips in order), dtype of the input. */
   tokens: Tensor<FloatDType>;
-  /** How many original tokens each merged token holds (integer-valued). */
+  /** How many original tokens each merged token holds (integer-valued) [batch * M]. */
   sizes: Float32Array;
-  /** [T * P]: the output row holding original token (t, p) at t * P + p. */
+  /** [batch * T * P]: the output row (within its batch item) holding original token (t, p) at t * P + p. */
   assignment: Int32Array;
   /** Rows of each remaining clip (they sum to M). */
   clipLengths: Int32Array;
@@ -249,11 +249,12 @@ export interface MergeClipsResult {
 function clipPlan(frames: unknown, options: MergeClipsOptions) {
   check(options !== null && typeof options === 'object', 'mergeClips options must be an object (e.g. {})');
   rejectDeviceTensor(frames, 'frames');
-  const { t, f32 } = floatTensor(frames, 'frames', [3]);
-  const [nt, p, c] = t.shape as [number, number, number];
-  check(nt > 0 && p > 0 && c > 0, `frames is empty (shape [${t.shape.join(', ')}]); pass [T, P, C] with T, P, C >= 1`, 'SHAPE_MISMATCH');
+  const { t, f32 } = floatTensor(frames, 'frames', [3, 4]);
+  const batched = t.shape.length === 4;
+  const [batch, nt, p, c] = (batched ? t.shape : [1, ...t.shape]) as [number, number, number, number];
+  check(batch > 0 && nt > 0 && p > 0 && c > 0, `frames is empty (shape [${t.shape.join(', ')}]); pass [T, P, C] (or [batch, T, P, C]) with every size >= 1`, 'SHAPE_MISMATCH');
   const o: NativeClipOptions = {
-    frames: f32, t: nt, p, c,
+    frames: f32, batch, t: nt, p, c,
     imgKeep: checkNumber(options.imgKeep ?? 0.7, 'imgKeep', 0, 1),
     crossKeep: checkNumber(options.crossKeep ?? 0.7, 'crossKeep', 0, 1),
     intraKeep: checkNumber(options.intraKeep ?? 0.9, 'intraKeep', 0, 1),
@@ -263,17 +264,17 @@ function clipPlan(frames: unknown, options: MergeClipsOptions) {
     check(options.groups.length <= 64, `groups holds ${options.groups.length} rounds; at most 64`);
     o.groups = Int32Array.from(options.groups, (g, i) => checkInt(g, `groups[${i}]`, 1, 1 << 30));
   }
-  return { o, dtype: t.dtype as FloatDType, c, total: nt * p };
+  return { o, dtype: t.dtype as FloatDType, c, total: nt * p, batch, batched };
 }
 
-function clipResult(res: NativeClipMergeResult, c: number, dtype: FloatDType, total: number): MergeClipsResult {
-  const m = res.sizes.length;
+function clipResult(res: NativeClipMergeResult, p: ReturnType<typeof clipPlan>): MergeClipsResult {
+  const m = res.sizes.length / p.batch;
   return {
-    tokens: castFloat(tensor('f32', [m, c], res.x), dtype),
+    tokens: castFloat(tensor('f32', p.batched ? [p.batch, m, p.c] : [m, p.c], res.x), p.dtype),
     sizes: res.sizes,
     assignment: res.assignment,
     clipLengths: res.clipLengths,
-    source: new SourceMap(1, total, m, res.assignment),
+    source: new SourceMap(p.batch, p.total, m, res.assignment),
   };
 }
 
@@ -283,7 +284,8 @@ function clipResult(res: NativeClipMergeResult, c: number, dtype: FloatDType, to
  * neighbouring clips (groups of `groups[i]`) and merges across them (cross-clip: the tokens
  * of the group's 2nd, 4th, ... clips into those of its 1st, 3rd, ...) and inside the new
  * clip (intra-clip), each step ToMe's bipartite soft matching (cosine, size-weighted
- * averages, order preserved). frames: [T, P, C] f32/f16/bf16.
+ * averages, order preserved). frames: [T, P, C] or [batch, T, P, C] f32/f16/bf16 (batch items
+ * independent; they all give M tokens).
  * @example
  * const frames = tensor('f32', [4, 16, 8], Float32Array.from({ length: 512 }, (_, i) => Math.sin(i)));
  * const { tokens, sizes, clipLengths } = await mergeClips(frames, { groups: [2, 2] });
@@ -291,11 +293,11 @@ function clipResult(res: NativeClipMergeResult, c: number, dtype: FloatDType, to
 export async function mergeClips(frames: Tensor, options: MergeClipsOptions = {}): Promise<MergeClipsResult> {
   const p = clipPlan(frames, options);
   const res = await nativeAwait(() => native().mergeClipsAsync(p.o), 'mergeClips');
-  return clipResult(res, p.c, p.dtype, p.total);
+  return clipResult(res, p);
 }
 
 /** Synchronous {@link mergeClips} (blocks the event loop for the native work). */
 export function mergeClipsSync(frames: Tensor, options: MergeClipsOptions = {}): MergeClipsResult {
   const p = clipPlan(frames, options);
-  return clipResult(nativeCall(() => native().mergeClips(p.o), 'mergeClips'), p.c, p.dtype, p.total);
+  return clipResult(nativeCall(() => native().mergeClips(p.o), 'mergeClips'), p);
 }

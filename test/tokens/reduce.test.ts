@@ -321,6 +321,22 @@ describe('mergeClips (TempMe)', () => {
     expect(Array.from(dup.sizes)).toEqual(new Array(p).fill(t));
   });
 
+  it('a leading batch: each item as if alone', async () => {
+    const rand = rng(303);
+    const [b, t, p, c] = [3, 5, 7, 4];
+    const x = randn(rand, b * t * p * c);
+    const o = { imgKeep: 0.6, crossKeep: 0.6, intraKeep: 0.8 };
+    const all = await mergeClips(tensor('f32', [b, t, p, c], x), o);
+    const m = all.tokens.shape[1]!;
+    expect(all.tokens.shape).toEqual([b, m, c]);
+    expect(all.source.batch).toBe(b);
+    for (let i = 0; i < b; i++) {
+      const one = mergeClipsSync(tensor('f32', [t, p, c], x.slice(i * t * p * c, (i + 1) * t * p * c)), o);
+      expect(Array.from(all.assignment.subarray(i * t * p, (i + 1) * t * p))).toEqual(Array.from(one.assignment));
+      expect(Array.from((all.tokens.data as Float32Array).subarray(i * m * c, (i + 1) * m * c))).toEqual(Array.from(one.tokens.data as Float32Array));
+    }
+  });
+
   it('hostile inputs: typed errors, no crash', async () => {
     await expectCode(() => mergeClips(f32([4, 2], [1, 0, 0, 1, 1, 1, 0, 0])), 'SHAPE_MISMATCH');
     await expectCode(() => mergeClips(frames, { imgKeep: -0.1 }), 'INVALID_ARGUMENT');
@@ -330,5 +346,65 @@ describe('mergeClips (TempMe)', () => {
     await expectCode(() => mergeClips(f32([0, 4, 2], [])), 'SHAPE_MISMATCH');
     const zero = mergeClipsSync(f32([2, 2, 2], [0, 0, 0, 0, 0, 0, 1, 0]));
     expect(Array.from(lib.toFloat32(zero.tokens)).every(Number.isFinite)).toBe(true);
+  });
+});
+
+describe('direct addon calls (options objects) with nonsense throw typed errors instead of crashing', () => {
+  it('pruneByTransport, pruneByAttentionGraph, mergeClips, receivedAttention', async () => {
+    const { native } = await import('../../lib/native.js');
+    const { toInferzipError } = await import('../../lib/errors.js');
+    await import('../../lib/tokens/native.js');
+    const n = native() as unknown as Record<string, (o: unknown) => unknown>;
+    const v = new Float32Array(8);
+    v.fill(0.5);
+    const base = { visual: v, n: 4, c: 2, gridH: 2, gridW: 2, alpha: 1, beta: 0.25, gamma: 0.25, eps: 0.1, iters: 10, keep: 2, recover: 0 };
+    const graph = { tokens: v, attention: new Float32Array(16).fill(0.25), n: 4, c: 2, heads: 1, iters: 3, similarShare: 0.5, keep: 2 };
+    const clips = { frames: v, t: 2, p: 2, c: 2, imgKeep: 0.7, crossKeep: 0.7, intraKeep: 0.9 };
+    const calls: [string, unknown][] = [
+      ['pruneByTransport', undefined],
+      ['pruneByTransport', 42],
+      ['pruneByTransport', { ...base, visual: new Float32Array(7) }],
+      ['pruneByTransport', { ...base, visual: new Int32Array(8) }],
+      ['pruneByTransport', { ...base, n: -1 }],
+      ['pruneByTransport', { ...base, keep: 5 }],
+      ['pruneByTransport', { ...base, recover: 3 }],
+      ['pruneByTransport', { ...base, gridH: 3 }],
+      ['pruneByTransport', { ...base, eps: 0 }],
+      ['pruneByTransport', { ...base, eps: Number.NaN }],
+      ['pruneByTransport', { ...base, text: new Float32Array(4) }],
+      ['pruneByTransport', { ...base, text: new Float32Array(3), textRows: 2 }],
+      ['pruneByTransport', { ...base, target: new Float32Array(2) }],
+      ['pruneByTransport', { ...base, n: 2 ** 31, c: 2 ** 31 }],
+      ['pruneByTransport', { ...base, visual: Float32Array.from([NaN, 0, 0, 0, 0, 0, 0, 0]) }],
+      ['pruneByAttentionGraph', { ...graph, attention: new Float32Array(15) }],
+      ['pruneByAttentionGraph', { ...graph, heads: 2 }],
+      ['pruneByAttentionGraph', { ...graph, attention: new Float32Array(16).fill(-1) }],
+      ['pruneByAttentionGraph', { ...graph, similarShare: 3 }],
+      ['pruneByAttentionGraph', { ...graph, keep: 9 }],
+      ['mergeClips', { ...clips, t: 3 }],
+      ['mergeClips', { ...clips, imgKeep: 2 }],
+      ['mergeClips', { ...clips, groups: Int32Array.from([0]) }],
+      ['mergeClips', { ...clips, groups: Float32Array.from([2]) }],
+      ['mergeClips', { ...clips, t: 2 ** 20, p: 2 ** 20 }],
+      ['receivedAttention', { attention: new Float32Array(8), heads: 1, n: 3 }],
+      ['receivedAttention', { attention: new Float32Array(9), heads: 0, n: 3 }],
+    ];
+    for (const [name, arg] of calls) {
+      let code: string | undefined;
+      try {
+        n[name]!(arg);
+      } catch (e) {
+        code = toInferzipError(e).code;
+      }
+      expect(['INVALID_ARGUMENT', 'SHAPE_MISMATCH', 'DTYPE_MISMATCH'], `${name} ${JSON.stringify(arg, (_k, x) => (ArrayBuffer.isView(x) ? `${x.constructor.name}(${(x as Float32Array).length})` : x))}`).toContain(code);
+      // the async twin rejects the same way
+      let asyncCode: string | undefined;
+      try {
+        await n[`${name}Async`]!(arg);
+      } catch (e) {
+        asyncCode = toInferzipError(e).code;
+      }
+      expect(asyncCode).toBe(code);
+    }
   });
 });

@@ -127,20 +127,22 @@ Selection RunGraph(const GraphArgs& a) {
   return out;
 }
 
-// --- TempMe: { frames, t, p, c, imgKeep, crossKeep, intraKeep, groups? (Int32Array) } -----
+// --- TempMe: { frames, batch?, t, p, c, imgKeep, crossKeep, intraKeep, groups? (Int32Array) } -
 struct ClipArgs {
   HostView frames;
+  int64_t batch = 1;
   ClipParams p;
 };
 
 ClipArgs ParseClips(const Napi::CallbackInfo& info) {
   const Napi::Object o = OptionsArg(info);
   ClipArgs a;
+  a.batch = OptInt(o, "batch", 1, kMaxIndex, 1);
   a.p.t = OptInt(o, "t", 1, kMaxIndex);
   a.p.p = OptInt(o, "p", 1, kMaxIndex);
   a.p.c = OptInt(o, "c", 1, kMaxIndex);
   IZ_CHECK(a.p.t * a.p.p <= kMaxIndex, ShapeMismatch, "frames hold more than 2^31 - 1 tokens");
-  a.frames = OptF32(o, "frames", Product(a.p.t * a.p.p, a.p.c, "frames"));
+  a.frames = OptF32(o, "frames", Product(a.batch, Product(a.p.t * a.p.p, a.p.c, "frames"), "frames"));
   a.p.img_keep = OptNumber(o, "imgKeep", 0.7);
   a.p.cross_keep = OptNumber(o, "crossKeep", 0.7);
   a.p.intra_keep = OptNumber(o, "intraKeep", 0.9);
@@ -154,7 +156,20 @@ ClipArgs ParseClips(const Napi::CallbackInfo& info) {
   return a;
 }
 
-ClipMergeResult RunClips(const ClipArgs& a) { return MergeClipsCpu(F32(a.frames), a.p); }
+// Batch items run one after the other and are concatenated (every item yields the same
+// counts: they depend on T, P and the options only).
+ClipMergeResult RunClips(const ClipArgs& a) {
+  ClipMergeResult out;
+  const int64_t per = a.p.t * a.p.p * a.p.c;
+  for (int64_t b = 0; b < a.batch; ++b) {
+    ClipMergeResult r = MergeClipsCpu(F32(a.frames) + b * per, a.p);
+    out.x.insert(out.x.end(), r.x.begin(), r.x.end());
+    out.sizes.insert(out.sizes.end(), r.sizes.begin(), r.sizes.end());
+    out.assignment.insert(out.assignment.end(), r.assignment.begin(), r.assignment.end());
+    if (b == 0) out.clip_lengths = r.clip_lengths;
+  }
+  return out;
+}
 
 Napi::Value ClipsJs(Napi::Env env, const ClipMergeResult& r) {
   Napi::Object o = Napi::Object::New(env);
