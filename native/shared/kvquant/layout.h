@@ -80,8 +80,9 @@ IZ_HD_INLINE float Exp2NegThirtySecond(int k) {
 // else r * 2^-((255 - code) / 32) (steps of 2.2%, down to 2^-7.9 r).
 IZ_HD_INLINE float VidScaleFromCode(uint32_t code, float r) {
   if (code == 0u) return 0.0f;
-  const int k = 255 - static_cast<int>(code);
-  return ldexpf(r * Exp2NegThirtySecond(k % 32), -(k / 32));
+  const int k = 255 - static_cast<int>(code);  // 0..254: k / 32 <= 7, an exact power-of-two factor
+  const float pow2[8] = {1.0f, 0.5f, 0.25f, 0.125f, 0.0625f, 0.03125f, 0.015625f, 0.0078125f};
+  return (r * Exp2NegThirtySecond(k % 32)) * pow2[k / 32];
 }
 // Scale of channel c in the value-scale block `blk`.
 IZ_HD_INLINE float VidValueScale(const Layout& L, const uint8_t* blk, int c) {
