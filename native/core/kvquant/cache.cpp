@@ -494,7 +494,7 @@ void KvCache::Dequantize(float* k, float* v) const {
         }
         if (L_.scheme == kKivi && int64_t(t) < Tv_) continue;
         if (int64_t(t) < Tv_) {
-          for (int c = 0; c < d; ++c) vs[t * d + c] = ValueElem(L_, view, t, c);
+          DecodeValueToken(L_, view, t, vs + t * d);
         } else {
           std::memcpy(vs + t * d, rv_[s].data() + (t - size_t(Tv_)) * d, sizeof(float) * d);
         }

@@ -145,7 +145,10 @@ IZ_HD_INLINE int EncodeVidValueBlock(const Layout& L, const float* x, int ld, in
       for (int dk = -1; dk <= 2; ++dk) {
         const int k2 = k + dk;
         uint32_t cand;
-        if (dk == 2) cand = 0u;
+        if (dk == 2) {
+          if (k < 250) continue;  // 0 only competes with the smallest steps
+          cand = 0u;
+        }
         else if (k2 < 0 || k2 > 254) continue;
         else cand = static_cast<uint32_t>(255 - k2);
         const float sv = VidScaleFromCode(cand, r);

@@ -233,6 +233,39 @@ IZ_HD_INLINE float ValueElem(const Layout& L, const StreamView& s, uint64_t t, i
   }
 }
 
+// Whole value token: vidkv finds the token's pool slot and block reference once and walks
+// its ternary digits in order (byte by byte); other schemes decode element by element.
+IZ_HD_INLINE void DecodeValueToken(const Layout& L, const StreamView& s, uint64_t t, float* out) {
+  if (L.scheme != kVidKV) {
+    for (int c = 0; c < L.d; ++c) out[c] = ValueElem(L, s, t, c);
+    return;
+  }
+  bool sal;
+  uint64_t unit = PoolUnit(reinterpret_cast<const uint32_t*>(s.p[INDEX]), t, 0, 1, &sal);
+  if (sal) {
+    const uint32_t* pool = reinterpret_cast<const uint32_t*>(s.p[VSAL]);
+    uint64_t bit0 = unit * L.vsal_unit_bits;
+    uint64_t pbit = bit0 + uint64_t(2) * L.d;
+    Affine a{F16ToF32(ReadHalfField(pool, pbit)), F16ToF32(ReadHalfField(pool, pbit + 16))};
+    for (int c = 0; c < L.d; ++c) out[c] = DequantizeUniform(ReadCode(pool, bit0 + uint64_t(c) * 2, 2), a);
+    return;
+  }
+  const uint8_t* blk = s.p[VBLK] + (t / L.G) * L.vblock_bytes;
+  const float r = F16ToF32(*reinterpret_cast<const uint16_t*>(blk + VidValueRefOffset(L)));
+  uint64_t i = (t - unit) * uint64_t(L.d);
+  const uint8_t* bytes = s.p[VCODE] + i / 5;
+  uint32_t pos = static_cast<uint32_t>(i % 5), byte = *bytes;
+  for (uint32_t k = 0; k < pos; ++k) byte /= 3u;
+  for (int c = 0; c < L.d; ++c) {
+    out[c] = TernaryValue(byte % 3u, VidScaleFromCode(blk[c], r));
+    byte /= 3u;
+    if (++pos == 5u) {
+      pos = 0;
+      if (c + 1 < L.d) byte = *++bytes;
+    }
+  }
+}
+
 // Query prepared for the fused key dot product. For vidkv it holds the anomalous part
 // of q in chan_order, then the spectral weights w_j = sum_i q_i basis[j][i], so that
 // q . k = sum_a q_a k_a + sum_j w_j y_j reads 1-bit codes directly (Parseval).
