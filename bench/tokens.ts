@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 
 import { backend, mergeSchedule, mergeTokensSync, scheduleTokens, setThreads, tensor, type MergeResult, type Tensor } from '../lib/index.js';
-import { pruningRows } from './tokens-pruning.js';
+import { pruningRows, realActivationRows, reductionRows } from './tokens-pruning.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => {
@@ -15,7 +15,9 @@ const opt = (name: string, fallback: string) => {
   return i >= 0 && args[i + 1] ? args[i + 1]! : fallback;
 };
 const runs = Number(opt('--runs', '5'));
-const outPath = opt('--out', 'bench/results/tokens.md');
+// --only reduction: just the TopV / Zero-TPrune / TempMe rows (bench/results/tokens-reduction.md)
+const only = opt('--only', '');
+const outPath = opt('--out', only === 'reduction' ? 'bench/results/tokens-reduction.md' : 'bench/results/tokens.md');
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -110,6 +112,13 @@ log('# Token merging benchmark');
 log();
 log(`Machine: ${c0.length} x ${c0[0]?.model ?? 'unknown CPU'} (2-core x86-64 VM shared with other jobs; dot products use AVX2+FMA when the CPU has them, picked at run time), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.versions.node}; backend ${backend().name}.`);
 log(`Median of ${runs} runs after one warm-up; both implementations run in this process. Load average at start: ${loadavg().map((v) => v.toFixed(1)).join(', ')} (other jobs share the cores, so absolute times are inflated; the ratios compare equal conditions).`);
+if (only === 'reduction') {
+  reductionRows(log, runs, time);
+  realActivationRows(log, runs, time);
+  writeFileSync(outPath, lines.join('\n') + '\n');
+  console.log(`\nwrote ${outPath}`);
+  process.exit(0);
+}
 log();
 log('## One ToMe step (C = 1024, metric = x, r = N / 4)');
 log();
@@ -163,5 +172,7 @@ for (const m of [
   log(`| ${m.name} | ${specText} | ${counts[0]} -> ${counts[m.layers]} | ${(attn * 100).toFixed(0)}% | ${(mlp * 100).toFixed(0)}% | ${ms.toFixed(1)} |`);
 }
 pruningRows(log, runs, time);
+reductionRows(log, runs, time);
+realActivationRows(log, runs, time);
 writeFileSync(outPath, lines.join('\n') + '\n');
 console.log(`\nwrote ${outPath}`);

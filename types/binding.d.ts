@@ -84,6 +84,14 @@ export interface NativeBinding {
   tokensHolitomMergeAsync(args: NativeHoliTomArgs): Promise<NativeTemporalResult>;
   tokensSegmentFrames(args: { stable: Uint8Array; t: number; p: number }): Int32Array;
   tokensDensityPeakClusters(args: { x: Float32Array; c: number; ids: Int32Array; centres: number; knn: number }): { centres: Int32Array; label: Int32Array };
+  tokensPruneByTransport(args: NativeTransportOptions): NativeScoredSelection;
+  tokensPruneByTransportAsync(args: NativeTransportOptions): Promise<NativeScoredSelection>;
+  tokensPruneByAttentionGraph(args: NativeGraphOptions): NativeScoredSelection;
+  tokensPruneByAttentionGraphAsync(args: NativeGraphOptions): Promise<NativeScoredSelection>;
+  tokensMergeClips(args: NativeClipOptions): NativeClipMergeResult;
+  tokensMergeClipsAsync(args: NativeClipOptions): Promise<NativeClipMergeResult>;
+  tokensReceivedAttention(args: NativeAttentionArgs): Float32Array;
+  tokensReceivedAttentionAsync(args: NativeAttentionArgs): Promise<Float32Array>;
 }
 
 // --- DFloat11 (native/napi/df11) ---
@@ -342,3 +350,63 @@ export interface NativeHoliTomArgs extends NativeVideoArgs {
   attention?: Float32Array;
 }
 
+/** Native TopV / Zero-TPrune selection; batched results are concatenated row by row. */
+export interface NativeScoredSelection {
+  kept: Int32Array;
+  dropped: Int32Array;
+  scores: Float32Array;
+}
+
+/** Native TempMe result. */
+export interface NativeClipMergeResult {
+  x: Float32Array;
+  sizes: Float32Array;
+  assignment: Int32Array;
+  clipLengths: Int32Array;
+}
+
+/** Options object of the native pruneByTransport (TopV). */
+export interface NativeTransportOptions {
+  visual: Float32Array;
+  batch: number;
+  n: number;
+  c: number;
+  target?: Float32Array;
+  text?: Float32Array;
+  textRows?: number;
+  gridH: number;
+  gridW: number;
+  alpha: number;
+  beta: number;
+  gamma: number;
+  eps: number;
+  iters: number;
+  keep: number;
+  recover: number;
+}
+
+/** Options object of the native pruneByAttentionGraph (Zero-TPrune). */
+export interface NativeGraphOptions {
+  tokens: Float32Array;
+  attention: Float32Array;
+  batch: number;
+  n: number;
+  c: number;
+  heads: number;
+  iters: number;
+  similarShare: number;
+  keep: number;
+}
+
+/** Options object of the native mergeClips (TempMe). */
+export interface NativeClipOptions {
+  frames: Float32Array;
+  batch?: number;
+  t: number;
+  p: number;
+  c: number;
+  imgKeep: number;
+  crossKeep: number;
+  intraKeep: number;
+  groups?: Int32Array;
+}

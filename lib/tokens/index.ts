@@ -1,4 +1,4 @@
-/** Token merging and pruning: ToMe, DyCoke, HoliTom, FastV. */
+/** Token merging and pruning: ToMe, DyCoke, HoliTom, FastV, TopV, Zero-TPrune, TempMe. */
 export { SourceMap } from './source-map.js';
 export {
   attentionBias,
@@ -35,3 +35,17 @@ export {
   type PruneResult,
   type TokenSpan,
 } from './prune.js';
+export {
+  mergeClips,
+  mergeClipsSync,
+  pruneByAttentionGraph,
+  pruneByAttentionGraphSync,
+  pruneByTransport,
+  pruneByTransportSync,
+  type KeepCount,
+  type MergeClipsOptions,
+  type MergeClipsResult,
+  type PruneByAttentionGraphOptions,
+  type PruneByTransportOptions,
+  type ScoredPruneResult,
+} from './reduce.js';

@@ -13,4 +13,9 @@ export type {
   NativeAttentionMergeArgs,
   NativeDyCokeArgs,
   NativeHoliTomArgs,
+  NativeScoredSelection,
+  NativeClipMergeResult,
+  NativeTransportOptions,
+  NativeGraphOptions,
+  NativeClipOptions,
 } from '../../types/binding.js';

@@ -30,6 +30,18 @@ function attentionArg(attention: unknown, name = 'attention'): Attention {
   return { data: toFloat32(attention), heads, n: attention.shape[attention.shape.length - 1]! };
 }
 
+/** A full attention matrix [heads, N, N] (rank 3), as the native layer takes it; null for the last-token forms. */
+function fullAttentionArg(attention: unknown): { attention: Float32Array; heads: number; n: number } | null {
+  if (attention instanceof Float32Array || attention === null || typeof attention !== 'object') return null;
+  const shape = (attention as { shape?: unknown }).shape;
+  if (!Array.isArray(shape) || shape.length !== 3) return null;
+  rejectDeviceTensor(attention, 'attention');
+  assertTensor(attention, 'attention', { dtypes: FLOAT_DTYPES, rank: [3] });
+  const [heads, rows, n] = attention.shape as [number, number, number];
+  check(heads > 0 && rows === n, `a full attention matrix must be [heads, N, N] (got [${attention.shape.join(', ')}]); for last-token attention pass [N] or [heads, N]`, 'SHAPE_MISMATCH');
+  return { attention: toFloat32(attention), heads, n };
+}
+
 /**
  * Last-token attention as one weight per key: a vector [N], or [heads, N] averaged over
  * heads (f32 running sum, as DyCoke/FastV accumulate it). Cheap (heads x N), so synchronous.
@@ -42,7 +54,7 @@ export function meanAttention(attention: Tensor | Float32Array, name = 'attentio
 export interface PruneByAttentionOptions {
   /** Image tokens to keep (exclusive with `ratio`). */
   keep?: number;
-  /** Fraction of the span's tokens to drop (FastV's R). Default 0.5. */
+  /** Fraction of the span's tokens to drop (FastV's R): round(R x span length) go, halves rounding up. Default 0.5. */
   ratio?: number;
   /** The prunable tokens [start, end). Default: all tokens. */
   span?: TokenSpan;
@@ -96,6 +108,15 @@ function pruneArgs(tokens: Tensor, p: PrunePlan): NativePruneArgs {
   return { attention: att.data, heads: att.heads, n, start, end, keep, tokens: tokens.data, batch: p.rows, rowBytes: p.c * bytes };
 }
 
+/** FastV's full-matrix criterion: the attention each token receives, over all queries and heads. */
+const receivedOp = defineOp({
+  name: 'pruneByAttention',
+  prepare: (a: { attention: Float32Array; heads: number; n: number }) => a,
+  sync: (a) => native().tokensReceivedAttention(a),
+  async: (a) => native().tokensReceivedAttentionAsync(a),
+  finish: (weights: Float32Array) => weights,
+});
+
 const pruneOp = defineOp({
   name: 'pruneByAttention',
   prepare(tokens: Tensor, attention: Tensor | Float32Array, options: PruneByAttentionOptions = {}) {
@@ -113,19 +134,31 @@ function pruneResult<D extends DType>(tokens: Tensor<D>, p: PrunePlan, res: Nati
 }
 
 /**
- * FastV, off the main thread: ranks the span's tokens by the attention they receive from
- * the last token (mean over heads, from layer K-1) and drops the lowest ones; tokens outside
- * the span stay. tokens: [N, C] or [batch, N, C] of any dtype (the same tokens are dropped in
- * every row). Ties keep the lower index. Leave the inputs unchanged until the promise settles.
+ * FastV, off the main thread: ranks the span's tokens by attention weight and drops the
+ * lowest ones; tokens outside the span stay. Two forms of `attention`:
+ * - the full matrix [heads, N, N] of layer K (row i = query i over the keys): the paper's
+ *   criterion, the average attention each token receives from all N queries (masked
+ *   entries count as 0, divided by N) and all heads; pass [1, N, N] for one head;
+ * - the last token's row [N] or [heads, N] (mean over heads): what FastV's released code
+ *   and DyCoke use, and all a decoder with fused attention exposes.
+ * Count: `keep` tokens of the span, or `ratio` R dropped: keep = L - round(R L) with L the
+ * span length and round() halves up (Math.round), e.g. L = 5, R = 0.5 drops 3.
+ * tokens: [N, C] or [batch, N, C] of any dtype (the same tokens are dropped in every row).
+ * Ties keep the lower index. Leave the inputs unchanged until the promise settles.
  * @example
  * const { tokens, kept } = await pruneByAttention(hidden, lastTokenAttention, { ratio: 0.5, span: [35, 611] });
+ * const paper = await pruneByAttention(hidden, layer2Attention, { ratio: 0.5, span: [35, 611] }); // [heads, N, N]
  */
-export function pruneByAttention<D extends DType>(tokens: Tensor<D>, attention: Tensor | Float32Array, options: PruneByAttentionOptions = {}): Promise<PruneResult<D>> {
+export async function pruneByAttention<D extends DType>(tokens: Tensor<D>, attention: Tensor | Float32Array, options: PruneByAttentionOptions = {}): Promise<PruneResult<D>> {
+  const full = fullAttentionArg(attention);
+  if (full) attention = await receivedOp.run(full);
   return pruneOp.run(tokens, attention, options) as Promise<PruneResult<D>>;
 }
 
 /** Synchronous {@link pruneByAttention} (blocks the event loop for the native work). */
 export function pruneByAttentionSync<D extends DType>(tokens: Tensor<D>, attention: Tensor | Float32Array, options: PruneByAttentionOptions = {}): PruneResult<D> {
+  const full = fullAttentionArg(attention);
+  if (full) attention = receivedOp.runSync(full);
   return pruneOp.runSync(tokens, attention, options) as PruneResult<D>;
 }
 

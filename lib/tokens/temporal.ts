@@ -13,9 +13,20 @@ import { assertTensor, castFloat, tensor, toFloat32, type Tensor } from '../tens
 import type { NativeDyCokeArgs, NativeHoliTomArgs, NativeTemporalResult } from './native.js';
 import { checkInt, checkNumber, FLOAT_DTYPES, rejectDeviceTensor, type FloatDType } from '../validate.js';
 
+/**
+ * DyCoke's temporal pass. Pass 1 compares frame 2i+1 with frame 2i; pass 2, in windows of 4
+ * frames starting at 0, 4, 8, ..., compares frame w+2 with frame w. Each compared frame keeps
+ * round((1 - K) P) tokens (round() halves up, Math.round: P = 5, K = 0.7 keeps 2), the least
+ * similar to the same position of the reference frame. Trailing short windows: with T odd
+ * the last frame has no partner and stays whole; a last window of fewer than 3 frames has no
+ * pass 2 (its frame w+1 is still pass-1 pruned against w). Similarities always compare the
+ * ORIGINAL input tokens at the same spatial position (cosine, f64), in both modes: merging
+ * never changes what later comparisons see. In 'merge' mode a removed token joins (size-
+ * weighted average) the same-position token of its reference frame (2i in pass 1, w in pass 2).
+ */
 export interface DyCokeOptions {
   method: 'dycoke';
-  /** Fraction of tokens removed from each compared frame (the paper's K). Default 0.7. */
+  /** Fraction of tokens removed from each compared frame (the paper's K); the frame keeps round((1 - K) P). Default 0.7. */
   pruneRatio?: number;
   /** 'prune' drops similar tokens (as the released code does); 'merge' folds them into the matched token with a size-weighted average. Default 'prune'. */
   mode?: 'prune' | 'merge';

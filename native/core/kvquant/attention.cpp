@@ -288,7 +288,7 @@ void KvCache::Attention(const float* q, int q_heads, int64_t nq, float scale, bo
           }
           continue;
         } else {
-          for (int ch = 0; ch < d; ++ch) x.vrow[size_t(ch)] = ValueElem(L, view, uint64_t(t), ch);
+          DecodeValueToken(L, view, uint64_t(t), x.vrow.data());
           vr = x.vrow.data();
         }
         for (int r = 0; r < R.count; ++r) {

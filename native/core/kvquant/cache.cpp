@@ -100,8 +100,8 @@ KvCache::KvCache(const CacheOptions& options) : opt_(options) {
     L_.n_anom = static_cast<int>(std::lround(opt_.anomalous_fraction * L_.d));
     L_.n_norm = L_.d - L_.n_anom;
     L_.kblock_bytes = VidTokScaleOffset(L_) + 4u * L_.G;
-    L_.vblock_bytes = VidTernScaleOffset(L_) + Pad4(2ull * L_.d);
-    L_.vsal_unit_bits = 2u * L_.d + 32u * (L_.d / L_.Cg);
+    L_.vblock_bytes = VidValueRefOffset(L_) + 2u;  // u8 scale code per channel + f16 reference
+    L_.vsal_unit_bits = 2u * L_.d + 32u;            // 2-bit codes + one (scale, min) pair
     int n = L_.n_norm;
     fwd_.resize(size_t(n) * n);
     basis_.resize(size_t(n) * n);
@@ -147,6 +147,7 @@ size_t KvCache::PlaneNeed(int p, int64_t tk, int64_t tv, uint64_t units) const {
     default:
       if (p == KBLK) return CeilDiv(tk, G) * L_.kblock_bytes;
       if (p == VBLK) return CeilDiv(tv, G) * L_.vblock_bytes;
+      if (p == VCODE) return Pad4(CeilDiv((uint64_t(tv) - std::min<uint64_t>(units, uint64_t(tv))) * d, 5));  // non-salient trits
       if (p == INDEX) return CeilDiv(tk, 32) * 8;
       if (p == VSAL) return Words(units * L_.vsal_unit_bits) * 4ull;
       return 0;
@@ -411,9 +412,12 @@ void KvCache::FlushJoint(int64_t n) {
       units_[s] += zip ? (h ? 2 : 1) : (h ? 1 : 0);
     }
   }
-  uint64_t max_units = *std::max_element(units_.begin(), units_.end());
-  for (int p = 0; p < kNumPlanes; ++p)
-    if (p != INDEX) Ensure(p, PlaneNeed(p, T0 + n, T0 + n, max_units));
+  for (int p = 0; p < kNumPlanes; ++p) {
+    if (p == INDEX) continue;
+    size_t need = 0;  // per stream: the pools grow with the salient count, vidkv's trits shrink
+    for (size_t s = 0; s < S_; ++s) need = std::max(need, PlaneNeed(p, T0 + n, T0 + n, units_[s]));
+    Ensure(p, need);
+  }
   auto plane = [&](int p, size_t s) { return planes_[p].mem->as<uint8_t>() + s * planes_[p].cap; };
   ParallelFor(S_, 1, [&](size_t s0, size_t s1) {
     std::vector<float> spec(static_cast<size_t>(2 * std::max(1, L_.n_norm)));
@@ -431,11 +435,13 @@ void KvCache::FlushJoint(int64_t n) {
         }
         continue;
       }
+      uint64_t rank = uint64_t(T0) - start_units[s];  // non-salient tokens stored so far
       for (int64_t blk = 0; blk < nblocks; ++blk) {
         int ntok = static_cast<int>(std::min<int64_t>(G, n - blk * G));
         uint64_t bidx = uint64_t(T0) / G + uint64_t(blk);
         EncodeVidKeyBlock(L_, rk_[s].data() + blk * G * d, d, ntok, fwd_.data(), spec.data(), plane(KBLK, s) + bidx * L_.kblock_bytes);
-        EncodeVidValueBlock(L_, rv_[s].data() + blk * G * d, d, ntok, hi[s].data() + blk * G, plane(VBLK, s) + bidx * L_.vblock_bytes);
+        rank += EncodeVidValueBlock(L_, rv_[s].data() + blk * G * d, d, ntok, hi[s].data() + blk * G,
+                                    plane(VBLK, s) + bidx * L_.vblock_bytes, plane(VCODE, s), rank);
       }
       uint64_t unit = start_units[s];
       for (int64_t i = 0; i < n; ++i) {
@@ -488,7 +494,7 @@ void KvCache::Dequantize(float* k, float* v) const {
         }
         if (L_.scheme == kKivi && int64_t(t) < Tv_) continue;
         if (int64_t(t) < Tv_) {
-          for (int c = 0; c < d; ++c) vs[t * d + c] = ValueElem(L_, view, t, c);
+          DecodeValueToken(L_, view, t, vs + t * d);
         } else {
           std::memcpy(vs + t * d, rv_[s].data() + (t - size_t(Tv_)) * d, sizeof(float) * d);
         }

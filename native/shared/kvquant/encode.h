@@ -99,10 +99,15 @@ IZ_HD_INLINE void EncodeVidKeyBlock(const Layout& L, const float* x, int ld, int
   }
 }
 
-// vidkv value block: ternary per channel over the block's non-salient tokens
-// (salient[t] != 0 marks tokens stored at 2 bits elsewhere; their digit is 0).
-IZ_HD_INLINE void EncodeVidValueBlock(const Layout& L, const float* x, int ld, int ntok, const uint8_t* salient, uint8_t* blk) {
-  uint16_t* scales = reinterpret_cast<uint16_t*>(blk + VidTernScaleOffset(L));
+// vidkv value block: per channel, s = mean|x| over the block's non-salient tokens
+// (salient[t] != 0: stored at 2 bits in VSAL only), stored as a u8 log code against the
+// block's f16 reference r = max_c s (see layout.h; of the codes next to s, the one with the
+// smallest ternary reconstruction error); the ternary digits use the decoded scale
+// and go to the token-major stream `trits`, non-salient token k of the block at digits
+// (rank0 + k) * d + c. Returns the number of non-salient tokens written.
+IZ_HD_INLINE int EncodeVidValueBlock(const Layout& L, const float* x, int ld, int ntok, const uint8_t* salient,
+                                     uint8_t* params, uint8_t* trits, uint64_t rank0) {
+  float smax = 0.0f;
   for (int c = 0; c < L.d; ++c) {
     float sum = 0.0f;
     int cnt = 0;
@@ -112,25 +117,75 @@ IZ_HD_INLINE void EncodeVidValueBlock(const Layout& L, const float* x, int ld, i
       sum += v < 0.0f ? -v : v;
       ++cnt;
     }
-    uint16_t sh = F32ToF16(cnt ? sum / static_cast<float>(cnt) : 0.0f);
-    scales[c] = sh;
-    float s = F16ToF32(sh);
-    for (int t = 0; t < L.G; ++t) {
-      uint32_t digit = (t < ntok && !salient[t]) ? TernaryDigit(x[t * ld + c], s) : 1u;
-      AddTrit(blk, uint64_t(c) * L.G + t, digit);
-    }
+    const float sc = cnt ? sum / static_cast<float>(cnt) : 0.0f;
+    smax = sc > smax ? sc : smax;
   }
+  const uint16_t rh = F32ToF16(smax);
+  *reinterpret_cast<uint16_t*>(params + VidValueRefOffset(L)) = rh;
+  const float r = F16ToF32(rh);
+  int written = 0;
+  for (int c = 0; c < L.d; ++c) {
+    float sum = 0.0f;
+    int cnt = 0;
+    for (int t = 0; t < ntok; ++t) {
+      if (salient[t]) continue;
+      float v = x[t * ld + c];
+      sum += v < 0.0f ? -v : v;
+      ++cnt;
+    }
+    const float sc = cnt ? sum / static_cast<float>(cnt) : 0.0f;
+    uint32_t code = 0;
+    if (sc > 0.0f && r > 0.0f) {
+      // The code nearest to s in the log domain and its two neighbours (and 0): keep the one
+      // whose ternary reconstruction of this channel has the smallest squared error, so the
+      // u8 rounding of s never costs more than the nearest code would.
+      int k = static_cast<int>(floorf(32.0f * log2f(r / sc) + 0.5f));
+      k = k < 0 ? 0 : (k > 254 ? 254 : k);
+      float best = -1.0f;
+      for (int dk = -1; dk <= 2; ++dk) {
+        const int k2 = k + dk;
+        uint32_t cand;
+        if (dk == 2) {
+          if (k < 250) continue;  // 0 only competes with the smallest steps
+          cand = 0u;
+        }
+        else if (k2 < 0 || k2 > 254) continue;
+        else cand = static_cast<uint32_t>(255 - k2);
+        const float sv = VidScaleFromCode(cand, r);
+        float err = 0.0f;
+        for (int t = 0; t < ntok; ++t) {
+          if (salient[t]) continue;
+          const float v = x[t * ld + c];
+          const float e = v - TernaryValue(TernaryDigit(v, sv), sv);
+          err += e * e;
+        }
+        if (best < 0.0f || err < best) {
+          best = err;
+          code = cand;
+        }
+      }
+    }
+    params[c] = static_cast<uint8_t>(code);
+    const float s = VidScaleFromCode(code, r);
+    uint64_t k = rank0;
+    for (int t = 0; t < ntok; ++t) {
+      if (salient[t]) continue;
+      AddTrit(trits, k * uint64_t(L.d) + uint64_t(c), TernaryDigit(x[t * ld + c], s));
+      ++k;
+    }
+    written = static_cast<int>(k - rank0);
+  }
+  return written;
 }
 
-// vidkv salient value token: 2-bit per-token groups + params, at pool unit `unit`.
+// vidkv salient value token: 2-bit codes with one (scale, min) f16 pair for the whole
+// token, at pool unit `unit`.
 IZ_HD_INLINE void EncodeVidSalientToken(const Layout& L, const float* x, uint32_t* pool, uint64_t unit) {
   uint64_t bit0 = unit * L.vsal_unit_bits;
-  for (int g = 0; g < L.d / L.Cg; ++g) {
-    Affine a = EncodeUniformGroup(x + g * L.Cg, L.Cg, 1, 2, pool, bit0 + uint64_t(g) * L.Cg * 2);
-    uint64_t pbit = bit0 + uint64_t(2) * L.d + uint64_t(g) * 32;
-    OrHalfField(pool, pbit, F32ToF16(a.scale));
-    OrHalfField(pool, pbit + 16, F32ToF16(a.min));
-  }
+  Affine a = EncodeUniformGroup(x, L.d, 1, 2, pool, bit0);
+  uint64_t pbit = bit0 + uint64_t(2) * L.d;
+  OrHalfField(pool, pbit, F32ToF16(a.scale));
+  OrHalfField(pool, pbit + 16, F32ToF16(a.min));
 }
 
 }  // namespace iz::kv

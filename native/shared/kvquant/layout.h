@@ -16,10 +16,16 @@
 //   vidkv    keys:   block t/G of KBLK: anomalous channels 2-bit per channel (like kivi),
 //                    then the other n channels' real spectrum (n reals: the Hermitian half of
 //                    the DFT) as 1-bit signs per token, then (real scale, imag scale) per token.
-//            values: block t/G of VBLK: ternary digits (channel c, token j at digit c*G+j,
-//                    five per byte), then one f16 scale per channel; salient tokens are stored
-//                    in VSAL (units of 2*d bits of codes + d/Cg (scale, min) pairs) and have a
-//                    mask bit in INDEX.
+//            values: salient tokens (mask bit in INDEX) live only in VSAL: units of 2*d bits
+//                    of 2-bit codes + one f16 (scale, min) pair for the token. The others are
+//                    ternary digits in VCODE, five per byte, token-major over the non-salient
+//                    tokens only: non-salient token t has rank k = t - (salient tokens before
+//                    t) and channel c is digit k*d + c. VBLK holds per block t/G one u8 scale
+//                    code per channel, then an f16 reference r: scale = 0 for code 0, else
+//                    r * 2^-((255 - code) / 32) (log steps of 2.2%, 7.9 octaves below r;
+//                    smaller channels take the nearer of that floor and 0).
+//                    At d = 128, G = 32 and 20% salient: 0.8 * 1.6 + (128 + 2) * 8 / 4096
+//                    + 0.2 * (2 + 32 / 128) + 64 / (32 * 128) = 2.00 bits per element.
 #pragma once
 
 #include "native/shared/kvquant/codes.h"
@@ -54,7 +60,35 @@ IZ_HD_INLINE uint32_t KiviKeyParamOffset(const Layout& L) { return Words(uint64_
 IZ_HD_INLINE uint32_t VidAnomParamOffset(const Layout& L) { return Words(uint64_t(L.n_anom) * L.G * 2) * 4; }
 IZ_HD_INLINE uint32_t VidSignOffset(const Layout& L) { return VidAnomParamOffset(L) + 4u * L.n_anom; }
 IZ_HD_INLINE uint32_t VidTokScaleOffset(const Layout& L) { return VidSignOffset(L) + Words(uint64_t(L.G) * L.n_norm) * 4; }
-IZ_HD_INLINE uint32_t VidTernScaleOffset(const Layout& L) { return Pad4((uint64_t(L.d) * L.G + 4) / 5); }
+// Byte of the f16 reference inside a vidkv value-scale block (after the d scale codes).
+IZ_HD_INLINE uint32_t VidValueRefOffset(const Layout& L) { return static_cast<uint32_t>(L.d); }
+
+// 2^(-k/32) for k in [0, 32), as f32 (the same table on every backend, no exp2f).
+IZ_HD_INLINE float Exp2NegThirtySecond(int k) {
+  const float t[32] = {
+      1.000000000e+00f, 9.785720706e-01f, 9.576032758e-01f, 9.370838404e-01f,
+      9.170040488e-01f, 8.973545432e-01f, 8.781260848e-01f, 8.593096733e-01f,
+      8.408964276e-01f, 8.228777647e-01f, 8.052451611e-01f, 7.879904509e-01f,
+      7.711054087e-01f, 7.545822263e-01f, 7.384130955e-01f, 7.225903869e-01f,
+      7.071067691e-01f, 6.919549704e-01f, 6.771277785e-01f, 6.626183391e-01f,
+      6.484197974e-01f, 6.345254779e-01f, 6.209288836e-01f, 6.076236963e-01f,
+      5.946035385e-01f, 5.818624496e-01f, 5.693942904e-01f, 5.571933985e-01f,
+      5.452538729e-01f, 5.335702300e-01f, 5.221368670e-01f, 5.109485984e-01f};
+  return t[k & 31];
+}
+// Decoded vidkv value scale of a u8 code against the block reference r: 0 for code 0,
+// else r * 2^-((255 - code) / 32) (steps of 2.2%, down to 2^-7.9 r).
+IZ_HD_INLINE float VidScaleFromCode(uint32_t code, float r) {
+  if (code == 0u) return 0.0f;
+  const int k = 255 - static_cast<int>(code);  // 0..254: k / 32 <= 7, an exact power-of-two factor
+  const float pow2[8] = {1.0f, 0.5f, 0.25f, 0.125f, 0.0625f, 0.03125f, 0.015625f, 0.0078125f};
+  return (r * Exp2NegThirtySecond(k % 32)) * pow2[k / 32];
+}
+// Scale of channel c in the value-scale block `blk`.
+IZ_HD_INLINE float VidValueScale(const Layout& L, const uint8_t* blk, int c) {
+  const float r = F16ToF32(*reinterpret_cast<const uint16_t*>(blk + VidValueRefOffset(L)));
+  return VidScaleFromCode(blk[c], r);
+}
 
 IZ_HD_INLINE uint32_t Popcount(uint32_t x) {
 #if defined(__CUDA_ARCH__)
@@ -154,15 +188,13 @@ IZ_HD_INLINE float VidValueElem(const Layout& L, const StreamView& s, uint64_t t
     const uint32_t* pool = reinterpret_cast<const uint32_t*>(s.p[VSAL]);
     uint64_t bit0 = unit * L.vsal_unit_bits;
     uint32_t code = ReadCode(pool, bit0 + uint64_t(c) * 2, 2);
-    uint64_t pbit = bit0 + uint64_t(2) * L.d + uint64_t(c / L.Cg) * 32;
+    uint64_t pbit = bit0 + uint64_t(2) * L.d;
     Affine a{F16ToF32(ReadHalfField(pool, pbit)), F16ToF32(ReadHalfField(pool, pbit + 16))};
     return DequantizeUniform(code, a);
   }
-  const uint8_t* blk = s.p[VBLK] + (t / L.G) * L.vblock_bytes;
-  uint32_t j = static_cast<uint32_t>(t % L.G);
-  uint32_t digit = ReadTrit(blk, uint64_t(c) * L.G + j);
-  float scale = F16ToF32(reinterpret_cast<const uint16_t*>(blk + VidTernScaleOffset(L))[c]);
-  return TernaryValue(digit, scale);
+  // `unit` salient tokens come before t: t is non-salient token number t - unit
+  uint32_t digit = ReadTrit(s.p[VCODE], (t - unit) * uint64_t(L.d) + uint64_t(c));
+  return TernaryValue(digit, VidValueScale(L, s.p[VBLK] + (t / L.G) * L.vblock_bytes, c));
 }
 
 // Whole-token decode (dequantize and the generic attention path). `basis` is the vidkv
@@ -198,6 +230,39 @@ IZ_HD_INLINE float ValueElem(const Layout& L, const StreamView& s, uint64_t t, i
     case kFp8: return Fp8Elem(L, s.p[VCODE], s.p[VPARAM], t, c);
     case kZipCache: return ZipElem(L, s, VCODE, VPARAM, t, c);
     default: return VidValueElem(L, s, t, c);
+  }
+}
+
+// Whole value token: vidkv finds the token's pool slot and block reference once and walks
+// its ternary digits in order (byte by byte); other schemes decode element by element.
+IZ_HD_INLINE void DecodeValueToken(const Layout& L, const StreamView& s, uint64_t t, float* out) {
+  if (L.scheme != kVidKV) {
+    for (int c = 0; c < L.d; ++c) out[c] = ValueElem(L, s, t, c);
+    return;
+  }
+  bool sal;
+  uint64_t unit = PoolUnit(reinterpret_cast<const uint32_t*>(s.p[INDEX]), t, 0, 1, &sal);
+  if (sal) {
+    const uint32_t* pool = reinterpret_cast<const uint32_t*>(s.p[VSAL]);
+    uint64_t bit0 = unit * L.vsal_unit_bits;
+    uint64_t pbit = bit0 + uint64_t(2) * L.d;
+    Affine a{F16ToF32(ReadHalfField(pool, pbit)), F16ToF32(ReadHalfField(pool, pbit + 16))};
+    for (int c = 0; c < L.d; ++c) out[c] = DequantizeUniform(ReadCode(pool, bit0 + uint64_t(c) * 2, 2), a);
+    return;
+  }
+  const uint8_t* blk = s.p[VBLK] + (t / L.G) * L.vblock_bytes;
+  const float r = F16ToF32(*reinterpret_cast<const uint16_t*>(blk + VidValueRefOffset(L)));
+  uint64_t i = (t - unit) * uint64_t(L.d);
+  const uint8_t* bytes = s.p[VCODE] + i / 5;
+  uint32_t pos = static_cast<uint32_t>(i % 5), byte = *bytes;
+  for (uint32_t k = 0; k < pos; ++k) byte /= 3u;
+  for (int c = 0; c < L.d; ++c) {
+    out[c] = TernaryValue(byte % 3u, VidScaleFromCode(blk[c], r));
+    byte /= 3u;
+    if (++pos == 5u) {
+      pos = 0;
+      if (c + 1 < L.d) byte = *++bytes;
+    }
   }
 }
 

@@ -1,0 +1,319 @@
+/**
+ * Token reduction by optimal transport, by the attention graph and by progressive clip
+ * merging: TopV (Yang et al., CVPR 2025), Zero-TPrune (Wang et al., CVPR 2024) and TempMe
+ * (Shen et al., ICLR 2025, without its trained parts). The work runs natively on all cores
+ * (native/core/tokens/transport.cpp, graph.cpp, clips.cpp); the async functions run it off
+ * the main thread, the *Sync ones block for it. Leave the inputs unchanged until a promise
+ * settles.
+ *
+ * Counts: pass exactly one of `keep` (tokens kept, an integer >= 0; more than N keeps all)
+ * or `ratio` (the fraction KEPT, in [0, 1]; K = floor(N * ratio + 1e-9)). Rankings are by
+ * score, descending, equal scores keeping the lower index. Kept indices come back ascending.
+ */
+import { check } from '../errors.js';
+import { native } from '../native.js';
+import { defineOp } from '../ops.js';
+import { allocArray, castFloat, tensor, type DType, type Tensor, type TypedArrayFor } from '../tensor.js';
+import type { NativeClipMergeResult, NativeClipOptions, NativeGraphOptions, NativeScoredSelection, NativeTransportOptions } from './native.js';
+import { SourceMap } from './source-map.js';
+import { checkInt, checkNumber, floatTensor, rejectDeviceTensor, type FloatDType } from '../validate.js';
+
+/** How many tokens to keep: exactly one of the two. */
+export interface KeepCount {
+  /** Tokens to keep (integer >= 0; values above N keep all). */
+  keep?: number;
+  /** Fraction of tokens to KEEP, in [0, 1]: K = floor(N * ratio + 1e-9). */
+  ratio?: number;
+}
+
+/** Result of {@link pruneByTransport} and {@link pruneByAttentionGraph}. */
+export interface ScoredPruneResult<D extends DType = DType> {
+  /** Kept rows [batch?, K, C] in their original order, dtype of the input. */
+  tokens: Tensor<D>;
+  /** Kept indices, ascending ([batch * K], one row of K per batch item). */
+  kept: Int32Array;
+  /** Dropped indices, ascending ([batch * (N - K)]). */
+  dropped: Int32Array;
+  /** The method's score of each kept token, aligned with `kept`. */
+  scores: Float32Array;
+}
+
+function keepCount(options: KeepCount, n: number): number {
+  const hasKeep = options.keep !== undefined;
+  const hasRatio = options.ratio !== undefined;
+  check(hasKeep !== hasRatio, `pass exactly one of keep or ratio (got ${hasKeep ? 'both' : 'neither'}); e.g. { ratio: 0.5 } keeps half the tokens`);
+  if (hasKeep) return Math.min(checkInt(options.keep, 'keep', 0), n);
+  return Math.floor(n * checkNumber(options.ratio, 'ratio', 0, 1) + 1e-9);
+}
+
+function options0<T>(options: T, fn: string): T {
+  check(options !== null && typeof options === 'object', `${fn} needs an options object with keep or ratio (e.g. { ratio: 0.5 })`);
+  return options;
+}
+
+/** [batch?, rows, C] float tensor -> f32 values and its dims. */
+function rows3(value: unknown, name: string): { t: Tensor; f32: Float32Array; batch: number; batched: boolean; n: number; c: number } {
+  rejectDeviceTensor(value, name);
+  const { t, f32 } = floatTensor(value, name, [2, 3]);
+  const batched = t.shape.length === 3;
+  const batch = batched ? t.shape[0]! : 1;
+  const n = t.shape[batched ? 1 : 0]!;
+  const c = t.shape[batched ? 2 : 1]!;
+  check(batch > 0 && n > 0 && c > 0, `${name} is empty (shape [${t.shape.join(', ')}]); pass at least one token`, 'SHAPE_MISMATCH');
+  return { t, f32, batch, batched, n, c };
+}
+
+function gatherRows<D extends DType>(t: Tensor<D>, batch: number, n: number, c: number, kept: Int32Array, k: number, batched: boolean): Tensor<D> {
+  const src = t.data as unknown as { subarray(a: number, b: number): ArrayLike<number>; length: number };
+  const out = allocArray(t.dtype, batch * k * c) as unknown as { set(a: ArrayLike<number>, o: number): void };
+  for (let b = 0; b < batch; b++) {
+    for (let j = 0; j < k; j++) {
+      const row = (b * n + kept[b * k + j]!) * c;
+      out.set(src.subarray(row, row + c), (b * k + j) * c);
+    }
+  }
+  return tensor(t.dtype, batched ? [batch, k, c] : [k, c], out as unknown as TypedArrayFor<D>);
+}
+
+// --- TopV ----------------------------------------------------------------------------
+
+export interface PruneByTransportOptions extends KeepCount {
+  /** The layer's targets [batch?, N, C] (the paper: the same tokens after the post-LN); they carry the visual tokens' positions. */
+  target?: Tensor;
+  /** Text tokens [batch?, L, C] as extra targets (no position). */
+  text?: Tensor;
+  /** Token grid [h, w] with h * w = N (default: square when N is a perfect square, else [1, N]). */
+  grid?: readonly [number, number];
+  /** Weight of the feature term 1 - cos. Default 1. */
+  alpha?: number;
+  /** Weight of the relative spatial distance |p_i - p_j| / diagonal. Default 0.25. */
+  beta?: number;
+  /** Weight of the absolute central distance |p_i - centre| / max. Default 0.25. */
+  gamma?: number;
+  /** Entropic regularization of the transport (G = exp(-C / eps)). Default 0.1. */
+  eps?: number;
+  /** Sinkhorn iterations. Default 10. */
+  iters?: number;
+  /** Fraction of the kept tokens chosen uniformly among the rest instead of by score (the paper's recovery). Default 0. */
+  recover?: number;
+}
+
+function transportPlan(visual: unknown, options: PruneByTransportOptions) {
+  options0(options, 'pruneByTransport');
+  const v = rows3(visual, 'visual');
+  const k = keepCount(options, v.n);
+  const o: NativeTransportOptions = {
+    visual: v.f32, batch: v.batch, n: v.n, c: v.c, gridH: 1, gridW: v.n,
+    alpha: checkNumber(options.alpha ?? 1, 'alpha', 0, 1e6),
+    beta: checkNumber(options.beta ?? 0.25, 'beta', 0, 1e6),
+    gamma: checkNumber(options.gamma ?? 0.25, 'gamma', 0, 1e6),
+    eps: checkNumber(options.eps ?? 0.1, 'eps', 0, 1e6, { openMin: true }),
+    iters: checkInt(options.iters ?? 10, 'iters', 1, 100000),
+    keep: k, recover: 0,
+  };
+  const maxCost = 2 * o.alpha + o.beta + o.gamma;
+  check(maxCost / o.eps <= 600, `eps = ${o.eps} is too small for cost weights up to ${maxCost} (exp(-cost/eps) would underflow); use eps >= ${maxCost / 600}`);
+  o.recover = Math.floor(k * checkNumber(options.recover ?? 0, 'recover', 0, 1) + 1e-9);
+  if (options.grid !== undefined) {
+    check(Array.isArray(options.grid) && options.grid.length === 2, 'grid must be [height, width]');
+    o.gridH = checkInt(options.grid[0], 'grid[0]', 1);
+    o.gridW = checkInt(options.grid[1], 'grid[1]', 1);
+    check(o.gridH * o.gridW === v.n, `grid ${o.gridH} x ${o.gridW} does not cover the ${v.n} visual tokens; pass grid with h * w = N`, 'SHAPE_MISMATCH');
+  } else {
+    const s = Math.round(Math.sqrt(v.n));
+    if (s * s === v.n) [o.gridH, o.gridW] = [s, s];
+  }
+  if (options.target !== undefined) {
+    const t = rows3(options.target, 'target');
+    check(t.batched === v.batched && t.batch === v.batch && t.n === v.n && t.c === v.c, `target must have the shape of visual [${v.t.shape.join(', ')}] (got [${t.t.shape.join(', ')}])`, 'SHAPE_MISMATCH');
+    o.target = t.f32;
+  }
+  if (options.text !== undefined) {
+    const t = rows3(options.text, 'text');
+    check(t.batched === v.batched && t.batch === v.batch && t.c === v.c, `text must be [${v.batched ? `${v.batch}, ` : ''}L, ${v.c}] like visual (got [${t.t.shape.join(', ')}])`, 'SHAPE_MISMATCH');
+    o.text = t.f32;
+    o.textRows = t.n;
+  }
+  return { o, v, k };
+}
+
+function scoredResult<D extends DType>(t: Tensor<D>, v: { batch: number; n: number; c: number; batched: boolean }, k: number, res: NativeScoredSelection): ScoredPruneResult<D> {
+  return { tokens: gatherRows(t, v.batch, v.n, v.c, res.kept, k, v.batched), kept: res.kept, dropped: res.dropped, scores: res.scores };
+}
+
+/**
+ * TopV, off the main thread: scores each visual token by the entropic optimal transport
+ * (Sinkhorn) from the visual tokens to the targets under the paper's visual-aware cost
+ * C_ij = alpha (1 - cos(v_i, t_j)) + beta |p_i - p_j| / diag + gamma |p_i - centre| / Rmax,
+ * and keeps the K tokens whose mass moves at the lowest cost (score = -N x the token's
+ * transport cost). Targets: `target` rows (with positions) then `text` rows; neither given
+ * means the visual tokens themselves. Prune once at prefill: no attention maps are needed,
+ * so it works with fused attention, and the KV cache shrinks with the tokens.
+ * visual: [N, C] or [batch, N, C] f32/f16/bf16.
+ * @example
+ * const visual = tensor('f32', [4, 2], Float32Array.from([1, 0, 0.9, 0.3, 0, 1, -1, 0.2]));
+ * const { kept, scores } = await pruneByTransport(visual, { keep: 2, grid: [2, 2] });
+ */
+export function pruneByTransport<D extends FloatDType>(visual: Tensor<D>, options: PruneByTransportOptions): Promise<ScoredPruneResult<D>> {
+  return transportOp.run(visual, options) as Promise<ScoredPruneResult<D>>;
+}
+
+/** Synchronous {@link pruneByTransport} (blocks the event loop for the native work). */
+export function pruneByTransportSync<D extends FloatDType>(visual: Tensor<D>, options: PruneByTransportOptions): ScoredPruneResult<D> {
+  return transportOp.runSync(visual, options) as ScoredPruneResult<D>;
+}
+
+const transportOp = defineOp({
+  name: 'pruneByTransport',
+  prepare: (visual: Tensor, options: PruneByTransportOptions) => ({ visual, ...transportPlan(visual, options) }),
+  sync: (p) => native().tokensPruneByTransport(p.o),
+  async: (p) => native().tokensPruneByTransportAsync(p.o),
+  finish: (res, p) => scoredResult(p.visual, p.v, p.k, res),
+});
+
+// --- Zero-TPrune -----------------------------------------------------------------------
+
+export interface PruneByAttentionGraphOptions extends KeepCount {
+  /** PageRank iterations (fixed count, no convergence test). Default 30. */
+  iters?: number;
+  /** Share of the removed tokens taken by the similarity (S) stage; the rest by importance (I stage). Default 0.5. */
+  similarShare?: number;
+}
+
+function graphPlan(tokens: unknown, attention: unknown, options: PruneByAttentionGraphOptions) {
+  options0(options, 'pruneByAttentionGraph');
+  const v = rows3(tokens, 'tokens');
+  rejectDeviceTensor(attention, 'attention');
+  const a = floatTensor(attention, 'attention', v.batched ? [4] : [2, 3]);
+  const s = a.t.shape;
+  const heads = s.length === 2 ? 1 : s[s.length - 3]!;
+  const ok = s[s.length - 1] === v.n && s[s.length - 2] === v.n && heads > 0 && (!v.batched || s[0] === v.batch);
+  check(ok, `attention must be ${v.batched ? `[${v.batch}, heads, ${v.n}, ${v.n}]` : `[${v.n}, ${v.n}] or [heads, ${v.n}, ${v.n}]`} for tokens [${v.t.shape.join(', ')}] (got [${s.join(', ')}])`, 'SHAPE_MISMATCH');
+  const neg = a.f32.findIndex((x) => x < 0);
+  check(neg < 0, `attention holds a negative value (${a.f32[neg]}) at element ${neg}; pass softmax probabilities`);
+  const k = keepCount(options, v.n);
+  const o: NativeGraphOptions = {
+    tokens: v.f32, attention: a.f32, batch: v.batch, n: v.n, c: v.c, heads,
+    iters: checkInt(options.iters ?? 30, 'iters', 0, 100000),
+    similarShare: checkNumber(options.similarShare ?? 0.5, 'similarShare', 0, 1),
+    keep: k,
+  };
+  return { o, v, k };
+}
+
+/**
+ * Zero-TPrune, off the main thread: ranks tokens by a weighted PageRank on the attention
+ * graph (importance flows from each query to the keys it attends to; heads averaged) and
+ * drops the least important (I stage), then drops near-duplicates (S stage): the kept list
+ * is split by importance into halves B (top) and A, and the A tokens most similar (cosine)
+ * to some B token go. No training. tokens: [N, C] similarity features (e.g. keys averaged
+ * over heads), [batch, N, C] with attention [batch, heads, N, N]; attention: [N, N] or
+ * [heads, N, N] softmax rows (query i over the keys). Scores are the importances.
+ * @example
+ * const x = tensor('f32', [3, 2], Float32Array.from([1, 0, 0, 1, 1, 0.05]));
+ * const att = tensor('f32', [3, 3], Float32Array.from([0.6, 0.2, 0.2, 0.5, 0.3, 0.2, 0.4, 0.3, 0.3]));
+ * const { kept } = await pruneByAttentionGraph(x, att, { keep: 2 });
+ */
+export function pruneByAttentionGraph<D extends FloatDType>(tokens: Tensor<D>, attention: Tensor, options: PruneByAttentionGraphOptions): Promise<ScoredPruneResult<D>> {
+  return graphOp.run(tokens, attention, options) as Promise<ScoredPruneResult<D>>;
+}
+
+/** Synchronous {@link pruneByAttentionGraph} (blocks the event loop for the native work). */
+export function pruneByAttentionGraphSync<D extends FloatDType>(tokens: Tensor<D>, attention: Tensor, options: PruneByAttentionGraphOptions): ScoredPruneResult<D> {
+  return graphOp.runSync(tokens, attention, options) as ScoredPruneResult<D>;
+}
+
+const graphOp = defineOp({
+  name: 'pruneByAttentionGraph',
+  prepare: (tokens: Tensor, attention: Tensor, options: PruneByAttentionGraphOptions) => ({ tokens, ...graphPlan(tokens, attention, options) }),
+  sync: (p) => native().tokensPruneByAttentionGraph(p.o),
+  async: (p) => native().tokensPruneByAttentionGraphAsync(p.o),
+  finish: (res, p) => scoredResult(p.tokens, p.v, p.k, res),
+});
+
+// --- TempMe ----------------------------------------------------------------------------
+
+export interface MergeClipsOptions {
+  /** Fraction of each frame's tokens kept by ImgMe. Default 0.7. */
+  imgKeep?: number;
+  /** Fraction kept by each cross-clip merge (the paper's R_C). Default 0.7. */
+  crossKeep?: number;
+  /** Fraction kept by each intra-clip merge (the paper's R_I). Default 0.9. */
+  intraKeep?: number;
+  /** Clips joined per ClipMe round (default [2, 2, ...] until one clip remains; the paper's 12-frame schedule is [2, 2, 3]). */
+  groups?: readonly number[];
+}
+
+export interface MergeClipsResult {
+  /** Merged tokens [batch?, M, C] (remaining clips in order), dtype of the input. */
+  tokens: Tensor<FloatDType>;
+  /** How many original tokens each merged token holds (integer-valued) [batch * M]. */
+  sizes: Float32Array;
+  /** [batch * T * P]: the output row (within its batch item) holding original token (t, p) at t * P + p. */
+  assignment: Int32Array;
+  /** Rows of each remaining clip (they sum to M). */
+  clipLengths: Int32Array;
+  /** The same map as a {@link SourceMap} (sourcesOf, unmerge). */
+  source: SourceMap;
+}
+
+function clipPlan(frames: unknown, options: MergeClipsOptions) {
+  check(options !== null && typeof options === 'object', 'mergeClips options must be an object (e.g. {})');
+  rejectDeviceTensor(frames, 'frames');
+  const { t, f32 } = floatTensor(frames, 'frames', [3, 4]);
+  const batched = t.shape.length === 4;
+  const [batch, nt, p, c] = (batched ? t.shape : [1, ...t.shape]) as [number, number, number, number];
+  check(batch > 0 && nt > 0 && p > 0 && c > 0, `frames is empty (shape [${t.shape.join(', ')}]); pass [T, P, C] (or [batch, T, P, C]) with every size >= 1`, 'SHAPE_MISMATCH');
+  const o: NativeClipOptions = {
+    frames: f32, batch, t: nt, p, c,
+    imgKeep: checkNumber(options.imgKeep ?? 0.7, 'imgKeep', 0, 1),
+    crossKeep: checkNumber(options.crossKeep ?? 0.7, 'crossKeep', 0, 1),
+    intraKeep: checkNumber(options.intraKeep ?? 0.9, 'intraKeep', 0, 1),
+  };
+  if (options.groups !== undefined) {
+    check(Array.isArray(options.groups), `groups must be an array of integers >= 1 (e.g. [2, 2, 3]), got ${String(options.groups)}`);
+    check(options.groups.length <= 64, `groups holds ${options.groups.length} rounds; at most 64`);
+    o.groups = Int32Array.from(options.groups, (g, i) => checkInt(g, `groups[${i}]`, 1, 1 << 30));
+  }
+  return { o, dtype: t.dtype as FloatDType, c, total: nt * p, batch, batched };
+}
+
+function clipResult(res: NativeClipMergeResult, p: ReturnType<typeof clipPlan>): MergeClipsResult {
+  const m = res.sizes.length / p.batch;
+  return {
+    tokens: castFloat(tensor('f32', p.batched ? [p.batch, m, p.c] : [m, p.c], res.x), p.dtype),
+    sizes: res.sizes,
+    assignment: res.assignment,
+    clipLengths: res.clipLengths,
+    source: new SourceMap(p.batch, p.total, m, res.assignment),
+  };
+}
+
+/**
+ * TempMe's progressive multi-granularity merging without its trained parts, off the main
+ * thread: ImgMe merges redundant tokens inside each frame, then every ClipMe round joins
+ * neighbouring clips (groups of `groups[i]`) and merges across them (cross-clip: the tokens
+ * of the group's 2nd, 4th, ... clips into those of its 1st, 3rd, ...) and inside the new
+ * clip (intra-clip), each step ToMe's bipartite soft matching (cosine, size-weighted
+ * averages, order preserved). frames: [T, P, C] or [batch, T, P, C] f32/f16/bf16 (batch items
+ * independent; they all give M tokens).
+ * @example
+ * const frames = tensor('f32', [4, 16, 8], Float32Array.from({ length: 512 }, (_, i) => Math.sin(i)));
+ * const { tokens, sizes, clipLengths } = await mergeClips(frames, { groups: [2, 2] });
+ */
+export function mergeClips(frames: Tensor, options: MergeClipsOptions = {}): Promise<MergeClipsResult> {
+  return clipOp.run(frames, options);
+}
+
+/** Synchronous {@link mergeClips} (blocks the event loop for the native work). */
+export function mergeClipsSync(frames: Tensor, options: MergeClipsOptions = {}): MergeClipsResult {
+  return clipOp.runSync(frames, options);
+}
+
+const clipOp = defineOp({
+  name: 'mergeClips',
+  prepare: (frames: Tensor, options: MergeClipsOptions = {}) => clipPlan(frames, options),
+  sync: (p) => native().tokensMergeClips(p.o),
+  async: (p) => native().tokensMergeClipsAsync(p.o),
+  finish: (res, p) => clipResult(res, p),
+});

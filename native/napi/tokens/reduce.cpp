@@ -1,0 +1,213 @@
+// Bindings for transport / attention-graph / clip-merge token reduction
+// (native/core/tokens/reduce.h): TopV, Zero-TPrune, TempMe and FastV's full-matrix
+// criterion. One options object per call (native/napi/options.h), sync + async twins.
+// A leading batch runs item by item (each item's work is multithreaded).
+#include <napi.h>
+
+#include <memory>
+#include <vector>
+
+#include "native/core/tokens/reduce.h"
+#include "native/napi/options.h"
+#include "native/napi/paired.h"
+#include "native/napi/registry.h"
+#include "native/napi/util.h"
+
+namespace iz::napi {
+
+namespace {
+
+using namespace iz::tokens;
+
+constexpr int64_t kMaxIndex = (int64_t(1) << 31) - 1;
+constexpr int64_t kMaxElems = int64_t(1) << 40;
+
+int64_t Product(int64_t a, int64_t b, const char* what) {
+  IZ_CHECK(a == 0 || b <= kMaxElems / a, ShapeMismatch, std::string(what) + " is too large");
+  return a * b;
+}
+
+struct Selection {
+  std::vector<int32_t> kept, dropped;
+  std::vector<float> scores;
+  void Append(const ScoredSelection& s) {
+    kept.insert(kept.end(), s.kept.begin(), s.kept.end());
+    dropped.insert(dropped.end(), s.dropped.begin(), s.dropped.end());
+    scores.insert(scores.end(), s.scores.begin(), s.scores.end());
+  }
+};
+
+Napi::Value SelectionJs(Napi::Env env, const Selection& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("kept", ToInt32Array(env, s.kept));
+  o.Set("dropped", ToInt32Array(env, s.dropped));
+  o.Set("scores", ToFloat32Array(env, s.scores));
+  return o;
+}
+
+// --- TopV: { visual, batch, n, c, target?, text?, textRows, gridH, gridW, alpha, beta,
+//             gamma, eps, iters, keep, recover } -------------------------------------------
+struct TransportArgs {
+  HostView visual, target, text;
+  bool has_target = false, has_text = false;
+  int64_t batch = 1;
+  TransportParams p;
+};
+
+TransportArgs ParseTransport(const Napi::CallbackInfo& info) {
+  const Napi::Object o = OptionsArg(info);
+  TransportArgs a;
+  a.batch = OptInt(o, "batch", 1, kMaxIndex, 1);
+  a.p.n = OptInt(o, "n", 1, kMaxIndex);
+  a.p.c = OptInt(o, "c", 1, kMaxIndex);
+  const int64_t per = Product(a.p.n, a.p.c, "visual");
+  a.visual = OptF32(o, "visual", Product(a.batch, per, "visual"));
+  a.has_target = Has(o, "target");
+  if (a.has_target) {
+    a.target = OptF32(o, "target", a.batch * per);
+    a.p.targets_pos = a.p.n;
+  }
+  a.has_text = Has(o, "text");
+  if (a.has_text) {
+    a.p.text = OptInt(o, "textRows", 1, kMaxIndex);
+    a.text = OptF32(o, "text", Product(a.batch, Product(a.p.text, a.p.c, "text"), "text"));
+  }
+  Product(a.p.n, a.p.targets_pos + a.p.text + (a.has_target || a.has_text ? 0 : a.p.n), "the cost matrix");
+  a.p.grid_h = OptInt(o, "gridH", 1, kMaxIndex);
+  a.p.grid_w = OptInt(o, "gridW", 1, kMaxIndex);
+  a.p.alpha = OptNumber(o, "alpha", 1);
+  a.p.beta = OptNumber(o, "beta", 0.25);
+  a.p.gamma = OptNumber(o, "gamma", 0.25);
+  a.p.eps = OptNumber(o, "eps", 0.1);
+  a.p.iters = OptInt(o, "iters", 1, 100000, 10);
+  a.p.keep = OptInt(o, "keep", 0, a.p.n);
+  a.p.recover = OptInt(o, "recover", 0, a.p.keep, 0);
+  return a;
+}
+
+Selection RunTransport(const TransportArgs& a) {
+  Selection out;
+  const int64_t per = a.p.n * a.p.c, text_per = a.p.text * a.p.c;
+  for (int64_t b = 0; b < a.batch; ++b) {
+    out.Append(PruneByTransportCpu(F32(a.visual) + b * per, a.has_target ? F32(a.target) + b * per : nullptr,
+                                   a.has_text ? F32(a.text) + b * text_per : nullptr, a.p));
+  }
+  return out;
+}
+
+// --- Zero-TPrune: { tokens, attention, batch, n, c, heads, iters, similarShare, keep } ----
+struct GraphArgs {
+  HostView tokens, attention;
+  int64_t batch = 1;
+  GraphParams p;
+};
+
+GraphArgs ParseGraph(const Napi::CallbackInfo& info) {
+  const Napi::Object o = OptionsArg(info);
+  GraphArgs a;
+  a.batch = OptInt(o, "batch", 1, kMaxIndex, 1);
+  a.p.n = OptInt(o, "n", 1, kMaxIndex);
+  a.p.c = OptInt(o, "c", 1, kMaxIndex);
+  a.p.heads = OptInt(o, "heads", 1, kMaxIndex);
+  a.tokens = OptF32(o, "tokens", Product(a.batch, Product(a.p.n, a.p.c, "tokens"), "tokens"));
+  const int64_t per = Product(a.p.heads, Product(a.p.n, a.p.n, "attention"), "attention");
+  a.attention = OptF32(o, "attention", Product(a.batch, per, "attention"));
+  a.p.iters = OptInt(o, "iters", 0, 100000, 30);
+  a.p.similar_share = OptNumber(o, "similarShare", 0.5);
+  a.p.keep = OptInt(o, "keep", 0, a.p.n);
+  return a;
+}
+
+Selection RunGraph(const GraphArgs& a) {
+  Selection out;
+  const int64_t per_t = a.p.n * a.p.c, per_a = a.p.heads * a.p.n * a.p.n;
+  for (int64_t b = 0; b < a.batch; ++b) {
+    out.Append(PruneByAttentionGraphCpu(F32(a.tokens) + b * per_t, F32(a.attention) + b * per_a, a.p));
+  }
+  return out;
+}
+
+// --- TempMe: { frames, batch?, t, p, c, imgKeep, crossKeep, intraKeep, groups? (Int32Array) } -
+struct ClipArgs {
+  HostView frames;
+  int64_t batch = 1;
+  ClipParams p;
+};
+
+ClipArgs ParseClips(const Napi::CallbackInfo& info) {
+  const Napi::Object o = OptionsArg(info);
+  ClipArgs a;
+  a.batch = OptInt(o, "batch", 1, kMaxIndex, 1);
+  a.p.t = OptInt(o, "t", 1, kMaxIndex);
+  a.p.p = OptInt(o, "p", 1, kMaxIndex);
+  a.p.c = OptInt(o, "c", 1, kMaxIndex);
+  IZ_CHECK(a.p.t * a.p.p <= kMaxIndex, ShapeMismatch, "frames hold more than 2^31 - 1 tokens");
+  a.frames = OptF32(o, "frames", Product(a.batch, Product(a.p.t * a.p.p, a.p.c, "frames"), "frames"));
+  a.p.img_keep = OptNumber(o, "imgKeep", 0.7);
+  a.p.cross_keep = OptNumber(o, "crossKeep", 0.7);
+  a.p.intra_keep = OptNumber(o, "intraKeep", 0.9);
+  if (Has(o, "groups")) {
+    a.p.default_groups = false;
+    const HostView g = OptView(o, "groups");
+    IZ_CHECK(g.type == napi_int32_array, DtypeMismatch, "groups must be an Int32Array");
+    const int32_t* gv = reinterpret_cast<const int32_t*>(g.data);
+    for (size_t k = 0; k < g.bytes / 4; ++k) a.p.groups.push_back(gv[k]);
+  }
+  return a;
+}
+
+// Batch items run one after the other and are concatenated (every item yields the same
+// counts: they depend on T, P and the options only).
+ClipMergeResult RunClips(const ClipArgs& a) {
+  ClipMergeResult out;
+  const int64_t per = a.p.t * a.p.p * a.p.c;
+  for (int64_t b = 0; b < a.batch; ++b) {
+    ClipMergeResult r = MergeClipsCpu(F32(a.frames) + b * per, a.p);
+    out.x.insert(out.x.end(), r.x.begin(), r.x.end());
+    out.sizes.insert(out.sizes.end(), r.sizes.begin(), r.sizes.end());
+    out.assignment.insert(out.assignment.end(), r.assignment.begin(), r.assignment.end());
+    if (b == 0) out.clip_lengths = r.clip_lengths;
+  }
+  return out;
+}
+
+Napi::Value ClipsJs(Napi::Env env, const ClipMergeResult& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("x", ToFloat32Array(env, r.x));
+  o.Set("sizes", ToFloat32Array(env, r.sizes));
+  o.Set("assignment", ToInt32Array(env, r.assignment));
+  o.Set("clipLengths", ToInt32Array(env, r.clip_lengths));
+  return o;
+}
+
+// --- FastV's criterion: { attention [heads, n, n], heads, n } -> Float32Array [n] ---------
+struct ReceivedArgs {
+  HostView attention;
+  int64_t heads = 1, n = 0;
+};
+
+ReceivedArgs ParseReceived(const Napi::CallbackInfo& info) {
+  const Napi::Object o = OptionsArg(info);
+  ReceivedArgs a;
+  a.heads = OptInt(o, "heads", 1, kMaxIndex);
+  a.n = OptInt(o, "n", 0, kMaxIndex);
+  a.attention = OptF32(o, "attention", Product(a.heads, Product(a.n, a.n, "attention"), "attention"));
+  return a;
+}
+
+std::vector<float> RunReceived(const ReceivedArgs& a) { return ReceivedAttention(F32(a.attention), a.heads, a.n); }
+
+Napi::Value ReceivedJs(Napi::Env env, const std::vector<float>& r) { return ToFloat32Array(env, r); }
+
+void InitReduce(Napi::Env env, Napi::Object exports) {
+  ExportPaired(env, exports, PairedOp<TransportArgs, Selection>{"tokensPruneByTransport", ParseTransport, RunTransport, SelectionJs});
+  ExportPaired(env, exports, PairedOp<GraphArgs, Selection>{"tokensPruneByAttentionGraph", ParseGraph, RunGraph, SelectionJs});
+  ExportPaired(env, exports, PairedOp<ClipArgs, ClipMergeResult>{"tokensMergeClips", ParseClips, RunClips, ClipsJs});
+  ExportPaired(env, exports, PairedOp<ReceivedArgs, std::vector<float>>{"tokensReceivedAttention", ParseReceived, RunReceived, ReceivedJs});
+}
+
+}  // namespace
+
+IZ_REGISTER_MODULE(reduce, InitReduce);
+
+}  // namespace iz::napi
