@@ -54,22 +54,11 @@ export interface KVCacheOptions extends KVQuantOptions {
   residualLength?: number;
 }
 
-export interface ResolvedKVOptions {
+/** Every option filled in and checked: what the native cache receives (fp8Format as a name here). */
+export interface ResolvedKVOptions extends Omit<NativeKvOptions, 'scheme' | 'fp8Format' | 'device'> {
   scheme: KVScheme;
-  bits: number;
   fp8Format: 'e4m3' | 'e5m2';
-  groupSize: number;
-  channelGroupSize: number;
-  residualLength: number;
-  anomalousFraction: number;
-  salientFraction: number;
-  lowFraction: number;
-  probeFraction: number;
-  seed: number;
   device: DeviceKind;
-  batch: number;
-  heads: number;
-  headDim: number;
 }
 
 const DEFAULT_BITS: Record<KVScheme, number> = { kivi: 2, vidkv: 2, zipcache: 4, fp8: 8 };

@@ -84,14 +84,9 @@ export function maxMergeable(n: number, protectedTokens?: ProtectedTokens): numb
   return freeB === 0 ? 0 : Math.min(freeA, Math.floor((n - prot) / 2));
 }
 
-interface Plan {
+/** A validated step: the native shape fields plus what the TypeScript side keeps. */
+interface Plan extends Pick<NativeTomeHostArgs, 'batch' | 'n' | 'c' | 'cm' | 'r' | 'keepOrder'> {
   batched: boolean;
-  batch: number;
-  n: number;
-  c: number;
-  cm: number;
-  r: number;
-  keepOrder: boolean;
   protect: Uint8Array | null;
   source: SourceMap;
 }

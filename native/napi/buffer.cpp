@@ -20,10 +20,10 @@ class NativeBuffer : public Napi::ObjectWrap<NativeBuffer> {
                                         InstanceAccessor<&NativeBuffer::Bytes>("bytes"),
                                         InstanceAccessor<&NativeBuffer::DeviceGetter>("device"),
                                         InstanceAccessor<&NativeBuffer::Disposed>("disposed"),
-                                        InstanceMethod<&NativeBuffer::Upload>("upload"),
-                                        InstanceMethod<&NativeBuffer::Download>("download"),
-                                        InstanceMethod<&NativeBuffer::UploadAsync>("uploadAsync"),
-                                        InstanceMethod<&NativeBuffer::DownloadAsync>("downloadAsync"),
+                                        InstanceMethod<&NativeBuffer::Transfer<true, false>>("upload"),
+                                        InstanceMethod<&NativeBuffer::Transfer<false, false>>("download"),
+                                        InstanceMethod<&NativeBuffer::Transfer<true, true>>("uploadAsync"),
+                                        InstanceMethod<&NativeBuffer::Transfer<false, true>>("downloadAsync"),
                                         InstanceMethod<&NativeBuffer::CopyFrom>("copyFrom"),
                                         InstanceMethod<&NativeBuffer::Dispose>("dispose"),
                                     });
@@ -72,51 +72,25 @@ class NativeBuffer : public Napi::ObjectWrap<NativeBuffer> {
   }
   Napi::Value Disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !memory_); }
 
-  // upload({ source, offset }): offset in bytes into this buffer
-  Napi::Value Upload(const Napi::CallbackInfo& call) {
+  // upload({ source, offset }) / download({ destination, offset }), offset in bytes into this
+  // buffer, each sync or async: one body, the direction and the runner are the parameters.
+  template <bool kUpload, bool kAsync>
+  Napi::Value Transfer(const Napi::CallbackInfo& call) {
     return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
       auto mem = memory(info.Env());
       const Napi::Object o = OptionsArg(info);
-      HostView src = OptView(o, "source");
+      const HostView host = OptView(o, kUpload ? "source" : "destination");
       const auto offset = static_cast<size_t>(OptInt(o, "offset", 0, int64_t(kMaxAllocationBytes), 0));
-      mem->CopyFromHost(offset, src.data, src.bytes);
-      return info.Env().Undefined();
-    });
-  }
-
-  // download({ destination, offset }): offset in bytes into this buffer
-  Napi::Value Download(const Napi::CallbackInfo& call) {
-    return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
-      auto mem = memory(info.Env());
-      const Napi::Object o = OptionsArg(info);
-      HostView dst = OptView(o, "destination");
-      const auto offset = static_cast<size_t>(OptInt(o, "offset", 0, int64_t(kMaxAllocationBytes), 0));
-      mem->CopyToHost(offset, dst.data, dst.bytes);
-      return info.Env().Undefined();
-    });
-  }
-
-  Napi::Value UploadAsync(const Napi::CallbackInfo& call) {
-    return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
-      auto mem = memory(info.Env());
-      const Napi::Object o = OptionsArg(info);
-      HostView src = OptView(o, "source");
-      const auto offset = static_cast<size_t>(OptInt(o, "offset", 0, int64_t(kMaxAllocationBytes), 0));
-      return RunAsync(info.Env(), "inferzip.upload", [mem, src, offset]() -> Completion {
-        mem->CopyFromHost(offset, src.data, src.bytes);
-        return nullptr;
-      });
-    });
-  }
-
-  Napi::Value DownloadAsync(const Napi::CallbackInfo& call) {
-    return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
-      auto mem = memory(info.Env());
-      const Napi::Object o = OptionsArg(info);
-      HostView dst = OptView(o, "destination");
-      const auto offset = static_cast<size_t>(OptInt(o, "offset", 0, int64_t(kMaxAllocationBytes), 0));
-      return RunAsync(info.Env(), "inferzip.download", [mem, dst, offset]() -> Completion {
-        mem->CopyToHost(offset, dst.data, dst.bytes);
+      auto copy = [mem, host, offset]() {
+        if (kUpload) mem->CopyFromHost(offset, host.data, host.bytes);
+        else mem->CopyToHost(offset, host.data, host.bytes);
+      };
+      if (!kAsync) {
+        copy();
+        return info.Env().Undefined();
+      }
+      return RunAsync(info.Env(), kUpload ? "inferzip.upload" : "inferzip.download", [copy]() -> Completion {
+        copy();
         return nullptr;
       });
     });

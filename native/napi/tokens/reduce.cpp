@@ -75,13 +75,13 @@ TransportArgs ParseTransport(const Napi::CallbackInfo& info) {
   Product(a.p.n, a.p.targets_pos + a.p.text + (a.has_target || a.has_text ? 0 : a.p.n), "the cost matrix");
   a.p.grid_h = OptInt(o, "gridH", 1, kMaxIndex);
   a.p.grid_w = OptInt(o, "gridW", 1, kMaxIndex);
-  a.p.alpha = OptNumber(o, "alpha", 1);
-  a.p.beta = OptNumber(o, "beta", 0.25);
-  a.p.gamma = OptNumber(o, "gamma", 0.25);
-  a.p.eps = OptNumber(o, "eps", 0.1);
-  a.p.iters = OptInt(o, "iters", 1, 100000, 10);
+  a.p.alpha = OptNumber(o, "alpha");
+  a.p.beta = OptNumber(o, "beta");
+  a.p.gamma = OptNumber(o, "gamma");
+  a.p.eps = OptNumber(o, "eps");
+  a.p.iters = OptInt(o, "iters", 1, 100000);
   a.p.keep = OptInt(o, "keep", 0, a.p.n);
-  a.p.recover = OptInt(o, "recover", 0, a.p.keep, 0);
+  a.p.recover = OptInt(o, "recover", 0, a.p.keep);
   return a;
 }
 
@@ -112,8 +112,8 @@ GraphArgs ParseGraph(const Napi::CallbackInfo& info) {
   a.tokens = OptF32(o, "tokens", Product(a.batch, Product(a.p.n, a.p.c, "tokens"), "tokens"));
   const int64_t per = Product(a.p.heads, Product(a.p.n, a.p.n, "attention"), "attention");
   a.attention = OptF32(o, "attention", Product(a.batch, per, "attention"));
-  a.p.iters = OptInt(o, "iters", 0, 100000, 30);
-  a.p.similar_share = OptNumber(o, "similarShare", 0.5);
+  a.p.iters = OptInt(o, "iters", 0, 100000);
+  a.p.similar_share = OptNumber(o, "similarShare");
   a.p.keep = OptInt(o, "keep", 0, a.p.n);
   return a;
 }
@@ -143,9 +143,9 @@ ClipArgs ParseClips(const Napi::CallbackInfo& info) {
   a.p.c = OptInt(o, "c", 1, kMaxIndex);
   IZ_CHECK(a.p.t * a.p.p <= kMaxIndex, ShapeMismatch, "frames hold more than 2^31 - 1 tokens");
   a.frames = OptF32(o, "frames", Product(a.batch, Product(a.p.t * a.p.p, a.p.c, "frames"), "frames"));
-  a.p.img_keep = OptNumber(o, "imgKeep", 0.7);
-  a.p.cross_keep = OptNumber(o, "crossKeep", 0.7);
-  a.p.intra_keep = OptNumber(o, "intraKeep", 0.9);
+  a.p.img_keep = OptNumber(o, "imgKeep");
+  a.p.cross_keep = OptNumber(o, "crossKeep");
+  a.p.intra_keep = OptNumber(o, "intraKeep");
   if (Has(o, "groups")) {
     a.p.default_groups = false;
     const HostView g = OptView(o, "groups");
