@@ -54,7 +54,11 @@ function requireCuda(source: string): void {
   }
 }
 
-/** The device kernels run on now. */
+/**
+ * The device kernels run on now.
+ * @example
+ * if (activeDevice() === 'cuda') console.log('kernels run on the GPU');
+ */
 export function activeDevice(): DeviceKind {
   if (selected) return selected;
   const forced = envDevice();
@@ -63,7 +67,11 @@ export function activeDevice(): DeviceKind {
   return selected;
 }
 
-/** Chooses the backend for everything created afterwards ('auto' re-detects). */
+/**
+ * Chooses the backend for everything created afterwards ('auto' re-detects).
+ * @example
+ * setDevice('cpu'); // run every kernel on the CPU backend
+ */
 export function setDevice(device: DeviceKind | 'auto'): DeviceKind {
   check(device === 'cpu' || device === 'cuda' || device === 'auto', `device must be 'cpu', 'cuda' or 'auto' (got '${String(device)}')`);
   if (device === 'cuda') requireCuda("setDevice('cuda')");
@@ -79,7 +87,12 @@ export function resolveDevice(device: DeviceKind | 'auto' | undefined): DeviceKi
   return device;
 }
 
-/** Describes the backend in use, the GPUs found and why. */
+/**
+ * Describes the backend in use, the GPUs found and why.
+ * @example
+ * const info = backend();
+ * console.log(info.name, info.reason);
+ */
 export function backend(): BackendInfo {
   const info = native().backendInfo();
   const name = activeDevice();
@@ -97,7 +110,11 @@ export function backend(): BackendInfo {
   };
 }
 
-/** Sets how many threads the CPU backend uses (0 = all cores). Returns the count in effect. */
+/**
+ * Sets how many threads the CPU backend uses (0 = all cores). Returns the count in effect.
+ * @example
+ * setThreads(1); // single-threaded CPU kernels
+ */
 export function setThreads(threads: number): number {
   check(threads !== undefined, 'setThreads needs a thread count (0 = all cores)');
   return native().setThreads({ threads: checkThreads(threads)! });

@@ -31,6 +31,13 @@ const registry = new FinalizationRegistry<NativeBuffer>((buffer) => {
   if (!buffer.disposed) buffer.dispose();
 });
 
+/**
+ * A tensor in backend memory: GPU memory on CUDA, host memory owned by the addon on the
+ * CPU. Dispose it (or use `using`) to free the memory at once.
+ * @example
+ * using d = await DeviceTensor.from(tensor('f32', [2, 2], new Float32Array([1, 2, 3, 4])));
+ * const back = await d.download();
+ */
 export class DeviceTensor<D extends DType = DType> implements Disposable {
   readonly dtype: D;
   readonly shape: readonly number[];

@@ -31,6 +31,15 @@ const CODES: ReadonlySet<string> = new Set<InferzipErrorCode>([
   'INTERNAL',
 ]);
 
+/**
+ * The one error class inferzip throws; match on `code`, which is stable across releases.
+ * @example
+ * try {
+ *   await decompress(unit);
+ * } catch (err) {
+ *   if (err instanceof InferzipError && err.code === 'CORRUPT_DATA') console.error(err.message);
+ * }
+ */
 export class InferzipError extends Error {
   override readonly name = 'InferzipError';
   readonly code: InferzipErrorCode;

@@ -27,20 +27,38 @@ export interface Tensor<D extends DType = DType> {
   readonly data: TypedArrayFor<D>;
 }
 
+/**
+ * Every element type a Tensor can hold.
+ * @example
+ * DTYPES.includes('bf16'); // true
+ */
 export const DTYPES: readonly DType[] = ['bf16', 'f16', 'f32', 'u8', 'i8', 'i32', 'u32', 'i64'];
 
 const ELEMENT_SIZE: Record<DType, number> = { bf16: 2, f16: 2, f32: 4, u8: 1, i8: 1, i32: 4, u32: 4, i64: 8 };
 
-/** Bytes per element of a dtype. */
+/**
+ * Bytes per element of a dtype.
+ * @example
+ * elementSize('bf16'); // 2
+ */
 export function elementSize(dtype: DType): number {
   return ELEMENT_SIZE[dtype];
 }
 
+/**
+ * True when `value` names a Tensor element type.
+ * @example
+ * isDType('bf16'); // true
+ */
 export function isDType(value: unknown): value is DType {
   return typeof value === 'string' && (DTYPES as readonly string[]).includes(value);
 }
 
-/** Number of elements of a shape (1 for a scalar shape []). Validates the dims. */
+/**
+ * Number of elements of a shape (1 for a scalar shape []). Validates the dims.
+ * @example
+ * shapeSize([2, 3]); // 6
+ */
 export function shapeSize(shape: readonly number[]): number {
   check(Array.isArray(shape), `shape must be an array of non-negative integers`, 'SHAPE_MISMATCH');
   let n = 1;
@@ -128,7 +146,11 @@ export function assertTensor(value: unknown, name: string, opts: { dtypes?: read
 const f32buf = new Float32Array(1);
 const u32buf = new Uint32Array(f32buf.buffer);
 
-/** bf16 bits of one f32 value. */
+/**
+ * bf16 bits of one f32 value.
+ * @example
+ * f32ToBf16Bits(1); // 0x3f80
+ */
 export function f32ToBf16Bits(x: number): number {
   f32buf[0] = x;
   const b = u32buf[0]!;
@@ -136,13 +158,21 @@ export function f32ToBf16Bits(x: number): number {
   return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
-/** f32 value of bf16 bits (exact). */
+/**
+ * f32 value of bf16 bits (exact).
+ * @example
+ * bf16BitsToF32(0x3f80); // 1
+ */
 export function bf16BitsToF32(bits: number): number {
   u32buf[0] = (bits & 0xffff) << 16;
   return f32buf[0]!;
 }
 
-/** f16 bits of one f32 value. */
+/**
+ * f16 bits of one f32 value.
+ * @example
+ * f32ToF16Bits(1); // 0x3c00
+ */
 export function f32ToF16Bits(x: number): number {
   f32buf[0] = x;
   const b = u32buf[0]!;
@@ -169,7 +199,11 @@ export function f32ToF16Bits(x: number): number {
   return sign | out;
 }
 
-/** f32 value of f16 bits (exact). */
+/**
+ * f32 value of f16 bits (exact).
+ * @example
+ * f16BitsToF32(0x3c00); // 1
+ */
 export function f16BitsToF32(bits: number): number {
   const sign = bits & 0x8000 ? -1 : 1;
   const exp = (bits >>> 10) & 0x1f;
@@ -179,7 +213,11 @@ export function f16BitsToF32(bits: number): number {
   return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
-/** Converts f32 values to bf16 bits (round to nearest even). */
+/**
+ * Converts f32 values to bf16 bits (round to nearest even).
+ * @example
+ * const w = tensor('bf16', [2], f32ToBf16(new Float32Array([0.5, -1.25])));
+ */
 export function f32ToBf16(src: Float32Array): Uint16Array {
   const out = new Uint16Array(src.length);
   const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
@@ -190,28 +228,44 @@ export function f32ToBf16(src: Float32Array): Uint16Array {
   return out;
 }
 
-/** Expands bf16 bits to f32 (exact). */
+/**
+ * Expands bf16 bits to f32 (exact).
+ * @example
+ * const f = bf16ToF32(new Uint16Array([0x3f80, 0xc000])); // [1, -2]
+ */
 export function bf16ToF32(src: Uint16Array): Float32Array {
   const bits = new Uint32Array(src.length);
   for (let i = 0; i < src.length; i++) bits[i] = src[i]! << 16;
   return new Float32Array(bits.buffer);
 }
 
-/** Converts f32 values to f16 bits (round to nearest even). */
+/**
+ * Converts f32 values to f16 bits (round to nearest even).
+ * @example
+ * const h = f32ToF16(new Float32Array([1, 0.5]));
+ */
 export function f32ToF16(src: Float32Array): Uint16Array {
   const out = new Uint16Array(src.length);
   for (let i = 0; i < src.length; i++) out[i] = f32ToF16Bits(src[i]!);
   return out;
 }
 
-/** Expands f16 bits to f32 (exact). */
+/**
+ * Expands f16 bits to f32 (exact).
+ * @example
+ * const f = f16ToF32(new Uint16Array([0x3c00])); // [1]
+ */
 export function f16ToF32(src: Uint16Array): Float32Array {
   const out = new Float32Array(src.length);
   for (let i = 0; i < src.length; i++) out[i] = f16BitsToF32(src[i]!);
   return out;
 }
 
-/** Any float tensor as f32 values (copy for bf16/f16, same array for f32). */
+/**
+ * Any float tensor as f32 values (copy for bf16/f16, same array for f32).
+ * @example
+ * const values = toFloat32(bf16Tensor); // Float32Array
+ */
 export function toFloat32(t: Tensor): Float32Array {
   if (t.dtype === 'f32') return t.data as Float32Array;
   if (t.dtype === 'bf16') return bf16ToF32(t.data as Uint16Array);
@@ -219,7 +273,11 @@ export function toFloat32(t: Tensor): Float32Array {
   throw new InferzipError('DTYPE_MISMATCH', `expected a float tensor (f32, f16, bf16), got ${t.dtype}`);
 }
 
-/** Converts a float tensor to another float dtype. */
+/**
+ * Converts a float tensor to another float dtype.
+ * @example
+ * const half = castFloat(t, 'f16');
+ */
 export function castFloat<D extends 'f32' | 'f16' | 'bf16'>(t: Tensor, dtype: D): Tensor<D> {
   if (t.dtype === dtype) return t as Tensor<D>;
   const f = toFloat32(t);
@@ -258,6 +316,8 @@ function dtypeOfArray(data: unknown): DType | undefined {
 /**
  * Accepts a tensor or an ndarray (any strides; a Uint16Array ndarray is read as `dtype`,
  * default bf16) and returns a contiguous tensor.
+ * @example
+ * const t = fromNdarray(ndarray(new Float32Array(6), [2, 3]));
  */
 export function fromNdarray(value: NdArrayLike | Tensor, dtype?: DType): Tensor {
   if (!isNdArray(value)) {
@@ -283,7 +343,11 @@ export function fromNdarray(value: NdArrayLike | Tensor, dtype?: DType): Tensor 
   return tensor(inferred, shape, out as unknown as TypedArrayFor<DType>);
 }
 
-/** A row-major ndarray viewing the tensor's data (no copy). */
+/**
+ * A row-major ndarray viewing the tensor's data (no copy).
+ * @example
+ * const arr = toNdarray(t); // an ndarray view of the tensor's data
+ */
 export function toNdarray(t: Tensor): ndarray.NdArray {
   return ndarray(t.data as unknown as ndarray.Data<number>, [...t.shape]);
 }

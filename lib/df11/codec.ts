@@ -167,7 +167,11 @@ export function compress(tensors: TensorsInput, options: CompressOptions = {}): 
   return compressOp.run(tensors, options);
 }
 
-/** Synchronous {@link compress} (blocks the event loop; prefer compress). */
+/**
+ * Synchronous {@link compress} (blocks the event loop; prefer compress).
+ * @example
+ * const unit = compressSync({ w }, { threads: 1 });
+ */
 export function compressSync(tensors: TensorsInput, options: CompressOptions = {}): CompressedUnit {
   return compressOp.runSync(tensors, options);
 }
@@ -264,7 +268,11 @@ export async function decompress(unit: CompressedUnit, options: DecompressOption
   return views(unit, target.out as Uint16Array);
 }
 
-/** Synchronous {@link decompress}. */
+/**
+ * Synchronous {@link decompress}.
+ * @example
+ * const { w } = decompressSync(unit);
+ */
 export function decompressSync(unit: CompressedUnit, options?: DecompressOptions & { out?: Uint16Array }): Record<string, Tensor<'bf16'>>;
 export function decompressSync(unit: CompressedUnit, options: DecompressOptions & { out: DeviceTensor }): Record<string, UnitSlice>;
 export function decompressSync(unit: CompressedUnit, options: DecompressOptions = {}): Record<string, Tensor<'bf16'>> | Record<string, UnitSlice> {
@@ -320,7 +328,11 @@ export function simulateKernelDecode(unit: CompressedUnit): Uint16Array {
   return out;
 }
 
-/** Exponent histogram (256 counts) of a BF16 tensor. */
+/**
+ * Exponent histogram (256 counts) of a BF16 tensor.
+ * @example
+ * const counts = exponentHistogram(w); // Float64Array(256)
+ */
 export function exponentHistogram(t: Tensor): Float64Array {
   assertTensor(t, 'tensor', { dtypes: ['bf16'] });
   return nativeCall(() => native().df11Histogram({ data: t.data as Uint16Array }), 'df11.exponentHistogram');
@@ -329,6 +341,8 @@ export function exponentHistogram(t: Tensor): Float64Array {
 /**
  * Shannon entropy of a BF16 tensor's exponents in bits; 8 + this is the DFloat11 bound
  * in bits per weight.
+ * @example
+ * const bound = 8 + exponentEntropy(w); // bits per weight DFloat11 can reach
  */
 export function exponentEntropy(t: Tensor): number {
   const h = exponentHistogram(t);

@@ -26,7 +26,11 @@ export function unitManifest(unit: CompressedUnit): UnitManifest {
   return { tensors: unit.slices.map((s) => (s.raw ? { name: s.name, shape: [...s.shape], raw: true } : { name: s.name, shape: [...s.shape] })) };
 }
 
-/** `{ '<prefix>.df11': manifest JSON }`, to merge into a file's `__metadata__`. */
+/**
+ * `{ '<prefix>.df11': manifest JSON }`, to merge into a file's `__metadata__`.
+ * @example
+ * const bytes = serializeSafetensors(unitToSafetensorsEntries(unit, 'u.0'), unitMetadata(unit, 'u.0'));
+ */
 export function unitMetadata(unit: CompressedUnit, prefix: string): Record<string, string> {
   return { [unitManifestKey(prefix)]: JSON.stringify(unitManifest(unit)) };
 }
@@ -35,6 +39,8 @@ export function unitMetadata(unit: CompressedUnit, prefix: string): Record<strin
  * The safetensors entries of a unit: its six DFloat11 buffers, then its raw tensors as
  * `<prefix>.raw.<i>` (BF16, original shape). Write them with writeSafetensors /
  * serializeSafetensors, together with unitMetadata(unit, prefix).
+ * @example
+ * await writeSafetensors('unit.safetensors', unitToSafetensorsEntries(unit, 'u.0'), { metadata: unitMetadata(unit, 'u.0') });
  */
 export function unitToSafetensorsEntries(unit: CompressedUnit, prefix: string): SafetensorsWriteEntry[] {
   check(typeof prefix === 'string' && prefix.length > 0, 'prefix must be a non-empty string');
@@ -90,6 +96,8 @@ function aligned(bytes: Uint8Array, size: number): Uint8Array {
  * from `manifest`, else from the reader's `<prefix>.df11` metadata, else (files from other
  * DFloat11 encoders) each stretch between split_positions becomes a 1-D tensor
  * `<prefix>.<i>`. Sizes are checked here; the stream itself is validated when decoded.
+ * @example
+ * const unit = unitFromSafetensorsEntries(readSafetensorsBuffer(bytes), 'u.0');
  */
 export function unitFromSafetensorsEntries(source: Source, prefix: string, manifest?: UnitManifest): CompressedUnit {
   check(typeof prefix === 'string' && prefix.length > 0, 'prefix must be a non-empty string');

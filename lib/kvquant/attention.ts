@@ -41,12 +41,18 @@ const denseOp = defineOp({
 /**
  * softmax(q.K^T*scale).V over dense K, V [batch?, heads, tokens, head_dim] (GQA allowed), on the
  * CPU with all cores. Same conventions as QuantizedKVCache.attention.
+ * @example
+ * const out = await denseAttention(q, k, v, { causal: false });
  */
 export function denseAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Promise<Tensor<'f32'>> {
   return denseOp.run(q, k, v, opts);
 }
 
-/** Synchronous {@link denseAttention}. */
+/**
+ * Synchronous {@link denseAttention}.
+ * @example
+ * const out = denseAttentionSync(q, k, v);
+ */
 export function denseAttentionSync(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor<'f32'> {
   return denseOp.runSync(q, k, v, opts);
 }

@@ -54,6 +54,14 @@ function reshapeOut(data: Float32Array, shape: readonly number[]): Tensor<'f32'>
   return tensor('f32', shape, data);
 }
 
+/**
+ * One layer's KV cache stored as packed codes (KIVI, VidKV, ZipCache, FP8) plus a
+ * full-precision residual window; attention reads the codes directly.
+ * @example
+ * using cache = QuantizedKVCache.create({ scheme: 'kivi', bits: 2, heads: 8, headDim: 128 });
+ * await cache.append(k, v);
+ * const out = await cache.attention(q);
+ */
 export class QuantizedKVCache implements Disposable {
   readonly options: Readonly<ResolvedKVOptions>;
   #handle: NativeKvCacheHandle | undefined;

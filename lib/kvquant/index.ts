@@ -14,6 +14,8 @@ export { PLANE_NAMES, type PlaneName } from './native.js';
 /**
  * The scalar codecs every scheme is built from, run through the same shared code as the
  * kernels (useful for checking a port against inferzip's bit layout).
+ * @example
+ * const { bytes, values } = kvCodecs.fp8(new Float32Array([0.1, 448]), 'e4m3');
  */
 export const kvCodecs = {
   /** Packs b-bit codes little-endian into 32-bit words (element j at bit b*j). */

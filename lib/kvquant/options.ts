@@ -12,6 +12,11 @@ import type { NativeKvOptions } from './native.js';
  * - `fp8`: E4M3 / E5M2 with a per-head scale (amax / max_finite) per block of G tokens.
  */
 export type KVScheme = 'kivi' | 'vidkv' | 'zipcache' | 'fp8';
+/**
+ * The KV-cache quantization schemes, in the order the docs list them.
+ * @example
+ * for (const scheme of KV_SCHEMES) QuantizedKVCache.create({ scheme, heads: 8, headDim: 128 }).dispose();
+ */
 export const KV_SCHEMES: readonly KVScheme[] = ['kivi', 'vidkv', 'zipcache', 'fp8'];
 
 export interface KVQuantOptions {

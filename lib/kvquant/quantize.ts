@@ -17,7 +17,12 @@ export interface QuantizeKVOptions extends KVQuantOptions {
   scores?: Tensor;
 }
 
-/** Packed K and V of one layer. Codes and scales live in native memory (`planes`). */
+/**
+ * Packed K and V of one layer. Codes and scales live in native memory (`planes`).
+ * @example
+ * using q = await quantizeKV(k, v, { scheme: 'kivi', bits: 2 });
+ * console.log(q.bitsPerElement);
+ */
 export class QuantizedKV implements Disposable {
   readonly options: Readonly<ResolvedKVOptions>;
   /** [batch, heads, tokens, head_dim] of the input (batch 1 when the input had none). */
@@ -153,6 +158,11 @@ export async function quantizeKV(k: Tensor, v: Tensor, options: QuantizeKVOption
   return new QuantizedKV(resolved, shape, handle);
 }
 
+/**
+ * Synchronous {@link quantizeKV} (blocks the event loop).
+ * @example
+ * const q = quantizeKVSync(k, v, { scheme: 'kivi', bits: 2 });
+ */
 export function quantizeKVSync(k: Tensor, v: Tensor, options: QuantizeKVOptions = {}): QuantizedKV {
   const { shape, resolved, handle, args } = prepare(k, v, options);
   try {
@@ -169,13 +179,22 @@ function outShape(q: QuantizedKV): number[] {
   return q.batched ? [...q.shape] : q.shape.slice(1);
 }
 
-/** Reconstructs f32 K and V in the input's shape. */
+/**
+ * Reconstructs f32 K and V in the input's shape.
+ * @example
+ * const { k, v } = await dequantizeKV(q);
+ */
 export async function dequantizeKV(q: QuantizedKV): Promise<{ k: Tensor<'f32'>; v: Tensor<'f32'> }> {
   check(q instanceof QuantizedKV, 'dequantizeKV expects a QuantizedKV from quantizeKV');
   const { k, v } = await q.queue.run(() => dequantizeOp.run(q.handle));
   return { k: tensor('f32', outShape(q), k), v: tensor('f32', outShape(q), v) };
 }
 
+/**
+ * Synchronous {@link dequantizeKV} (blocks the event loop).
+ * @example
+ * const { k, v } = dequantizeKVSync(q);
+ */
 export function dequantizeKVSync(q: QuantizedKV): { k: Tensor<'f32'>; v: Tensor<'f32'> } {
   check(q instanceof QuantizedKV, 'dequantizeKV expects a QuantizedKV from quantizeKV');
   q.queue.assertIdle('dequantizeKVSync');

@@ -75,7 +75,12 @@ function isUnitBuffer(name: string): boolean {
   return UNIT_BUFFERS.some((b) => name.endsWith(`.${b}`));
 }
 
-/** Opens a compressed model: an inferzip .safetensors file, or a DFloat11 directory / file. */
+/**
+ * Opens a compressed model: an inferzip .safetensors file, or a DFloat11 directory / file.
+ * @example
+ * using catalog = openCatalog('model.df11.safetensors');
+ * console.log(catalog.units.length, 'units');
+ */
 export function openCatalog(path: string): ModelCatalog {
   let stat;
   try {

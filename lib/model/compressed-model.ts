@@ -64,6 +64,13 @@ interface Scratch {
   queue: Promise<unknown>;
 }
 
+/**
+ * A compressed model opened for inference: units stay compressed in memory and each
+ * transformer block is decoded on demand into a reused buffer.
+ * @example
+ * using model = await CompressedModel.open('model.df11.safetensors');
+ * const block = await model.decompressBlock(0);
+ */
 export class CompressedModel implements Disposable {
   readonly path: string;
   readonly format: 'inferzip' | 'dfloat11';

@@ -8,7 +8,12 @@ function positiveInt(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : undefined;
 }
 
-/** A lookup from tensor name to shape, or `undefined` for names it does not know. */
+/**
+ * A lookup from tensor name to shape, or `undefined` for names it does not know.
+ * @example
+ * const shapeOf = llamaShapes(config);
+ * shapeOf('model.layers.0.self_attn.q_proj.weight'); // [hidden, hidden]
+ */
 export function llamaShapes(config: Record<string, unknown>): (name: string) => number[] | undefined {
   const h = positiveInt(config.hidden_size);
   const inter = positiveInt(config.intermediate_size);

@@ -4,7 +4,12 @@ import { parseHeader, parseHeaderLength, type MetadataPosition, type Safetensors
 import { BaseReader } from './reader.js';
 import { buildHeader, toRawEntries, type SafetensorsInput } from './encode.js';
 
-/** A safetensors image held in memory (e.g. a compressed unit). Reads are views, no copies. */
+/**
+ * A safetensors image held in memory (e.g. a compressed unit). Reads are views, no copies.
+ * @example
+ * const file = readSafetensorsBuffer(bytes);
+ * const t = file.readSync('weight');
+ */
 export class SafetensorsBuffer extends BaseReader {
   readonly tensors: readonly SafetensorsEntry[];
   readonly metadata: Readonly<Record<string, string>>;
@@ -35,12 +40,20 @@ export class SafetensorsBuffer extends BaseReader {
   close(): void {}
 }
 
-/** Parses a safetensors image (validated like a file). */
+/**
+ * Parses a safetensors image (validated like a file).
+ * @example
+ * const file = readSafetensorsBuffer(readFileSync('model.safetensors'));
+ */
 export function readSafetensorsBuffer(bytes: Uint8Array): SafetensorsBuffer {
   return new SafetensorsBuffer(bytes);
 }
 
-/** Serializes tensors (in the given order) and metadata into one safetensors image. */
+/**
+ * Serializes tensors (in the given order) and metadata into one safetensors image.
+ * @example
+ * const bytes = serializeSafetensors([{ name: 'w', dtype: 'f32', shape: [2], data: new Float32Array([1, 2]) }]);
+ */
 export function serializeSafetensors(input: SafetensorsInput, metadata?: Record<string, string>): Uint8Array {
   const entries = toRawEntries(input);
   for (const e of entries) {

@@ -70,7 +70,12 @@ export abstract class BaseReader implements SafetensorsReader {
   }
 }
 
-/** One .safetensors file on disk. */
+/**
+ * One .safetensors file on disk.
+ * @example
+ * using file = openSafetensors('model.safetensors');
+ * const t = await file.read('lm_head.weight');
+ */
 export class SafetensorsFile extends BaseReader {
   readonly path: string;
   readonly tensors: readonly SafetensorsEntry[];

@@ -9,7 +9,12 @@ import { InferzipError } from '../errors.js';
 import type { SafetensorsEntry } from './header.js';
 import { BaseReader, SafetensorsFile, type SafetensorsReader } from './reader.js';
 
-/** Tensors spread over several files, presented as one reader. */
+/**
+ * Tensors spread over several files, presented as one reader.
+ * @example
+ * using model = openSafetensors('model-dir/'); // every shard of the directory
+ * console.log(model.tensors.length);
+ */
 export class ShardedSafetensors extends BaseReader {
   readonly tensors: readonly SafetensorsEntry[];
   readonly metadata: Readonly<Record<string, string>>;

@@ -36,6 +36,8 @@ function lengthPrefix(n: number): Uint8Array {
 /**
  * Writes tensors (in order, with metadata) to `path` atomically. Entries may supply
  * their data through a loader, so a large model is written without holding it whole.
+ * @example
+ * await writeSafetensors('out.safetensors', [{ name: 'w', dtype: 'f32', shape: [2], data: new Float32Array([1, 2]) }]);
  */
 export async function writeSafetensors(path: string, input: SafetensorsInput, options: WriteOptions = {}): Promise<void> {
   const entries = toRawEntries(input);
@@ -64,7 +66,11 @@ export async function writeSafetensors(path: string, input: SafetensorsInput, op
   }
 }
 
-/** Synchronous variant of writeSafetensors (loaders must return data synchronously). */
+/**
+ * Synchronous variant of writeSafetensors (loaders must return data synchronously).
+ * @example
+ * writeSafetensorsSync('out.safetensors', [{ name: 'w', dtype: 'f32', shape: [2], data: new Float32Array([1, 2]) }]);
+ */
 export function writeSafetensorsSync(path: string, input: SafetensorsInput, options: WriteOptions = {}): void {
   const entries = toRawEntries(input);
   const header = buildHeader(entries, options.metadata, options.metadataPosition);

@@ -45,6 +45,8 @@ function fullAttentionArg(attention: unknown): { attention: Float32Array; heads:
 /**
  * Last-token attention as one weight per key: a vector [N], or [heads, N] averaged over
  * heads (f32 running sum, as DyCoke/FastV accumulate it). Cheap (heads x N), so synchronous.
+ * @example
+ * const weights = meanAttention(lastTokenAttention); // [heads, N] -> [N]
  */
 export function meanAttention(attention: Tensor | Float32Array, name = 'attention'): Float32Array {
   const a = attentionArg(attention, name);
@@ -155,7 +157,11 @@ export async function pruneByAttention<D extends DType>(tokens: Tensor<D>, atten
   return pruneOp.run(tokens, attention, options) as Promise<PruneResult<D>>;
 }
 
-/** Synchronous {@link pruneByAttention} (blocks the event loop for the native work). */
+/**
+ * Synchronous {@link pruneByAttention} (blocks the event loop for the native work).
+ * @example
+ * const { tokens } = pruneByAttentionSync(hidden, lastTokenAttention, { ratio: 0.5 });
+ */
 export function pruneByAttentionSync<D extends DType>(tokens: Tensor<D>, attention: Tensor | Float32Array, options: PruneByAttentionOptions = {}): PruneResult<D> {
   const full = fullAttentionArg(attention);
   if (full) attention = receivedOp.runSync(full);
@@ -212,7 +218,11 @@ export function mergeByAttention(tokens: Tensor, attention: Tensor | Float32Arra
   return mergeOp.run(tokens, attention, options);
 }
 
-/** Synchronous {@link mergeByAttention} (blocks the event loop for the native work). */
+/**
+ * Synchronous {@link mergeByAttention} (blocks the event loop for the native work).
+ * @example
+ * const merged = mergeByAttentionSync(hidden, lastTokenAttention, { ratio: 0.5 });
+ */
 export function mergeByAttentionSync(tokens: Tensor, attention: Tensor | Float32Array, options: MergeByAttentionOptions = {}): MergeByAttentionResult {
   return mergeOp.runSync(tokens, attention, options);
 }
@@ -237,6 +247,14 @@ export interface KVPruneStep {
   similarity: number;
 }
 
+const kvStepOp = defineOp({
+  name: 'DynamicKVPruner.step',
+  prepare: (args: () => NativeKVStepArgs) => args(),
+  sync: (a) => native().tokensKvPruneStep(a),
+  async: (a) => native().tokensKvPruneStepAsync(a),
+  finish: (res: NativeKVStepResult) => res,
+});
+
 /**
  * DyCoke's decode-time pruning: each step, pass the last token's attention over the cache
  * (from layer L-1, [N] or [heads, N]). When it drifts (cosine < threshold against the previous
@@ -246,14 +264,6 @@ export interface KVPruneStep {
  * const pruner = new DynamicKVPruner({ span: [35, 611] });
  * const { kept } = await pruner.step(attentionFromLayer2);
  */
-const kvStepOp = defineOp({
-  name: 'DynamicKVPruner.step',
-  prepare: (args: () => NativeKVStepArgs) => args(),
-  sync: (a) => native().tokensKvPruneStep(a),
-  async: (a) => native().tokensKvPruneStepAsync(a),
-  finish: (res: NativeKVStepResult) => res,
-});
-
 export class DynamicKVPruner {
   readonly start: number;
   readonly end: number;

@@ -158,7 +158,11 @@ export function pruneByTransport<D extends FloatDType>(visual: Tensor<D>, option
   return transportOp.run(visual, options) as Promise<ScoredPruneResult<D>>;
 }
 
-/** Synchronous {@link pruneByTransport} (blocks the event loop for the native work). */
+/**
+ * Synchronous {@link pruneByTransport} (blocks the event loop for the native work).
+ * @example
+ * const { kept } = pruneByTransportSync(visual, { keep: 64, grid: [24, 24] });
+ */
 export function pruneByTransportSync<D extends FloatDType>(visual: Tensor<D>, options: PruneByTransportOptions): ScoredPruneResult<D> {
   return transportOp.runSync(visual, options) as ScoredPruneResult<D>;
 }
@@ -218,7 +222,11 @@ export function pruneByAttentionGraph<D extends FloatDType>(tokens: Tensor<D>, a
   return graphOp.run(tokens, attention, options) as Promise<ScoredPruneResult<D>>;
 }
 
-/** Synchronous {@link pruneByAttentionGraph} (blocks the event loop for the native work). */
+/**
+ * Synchronous {@link pruneByAttentionGraph} (blocks the event loop for the native work).
+ * @example
+ * const { kept } = pruneByAttentionGraphSync(keys, attention, { keep: 64 });
+ */
 export function pruneByAttentionGraphSync<D extends FloatDType>(tokens: Tensor<D>, attention: Tensor, options: PruneByAttentionGraphOptions): ScoredPruneResult<D> {
   return graphOp.runSync(tokens, attention, options) as ScoredPruneResult<D>;
 }
@@ -305,7 +313,11 @@ export function mergeClips(frames: Tensor, options: MergeClipsOptions = {}): Pro
   return clipOp.run(frames, options);
 }
 
-/** Synchronous {@link mergeClips} (blocks the event loop for the native work). */
+/**
+ * Synchronous {@link mergeClips} (blocks the event loop for the native work).
+ * @example
+ * const { tokens, sizes } = mergeClipsSync(frames, { groups: [2, 2] });
+ */
 export function mergeClipsSync(frames: Tensor, options: MergeClipsOptions = {}): MergeClipsResult {
   return clipOp.runSync(frames, options);
 }

@@ -6,6 +6,12 @@ import { DeviceTensor } from '../device-tensor.js';
 import { check } from '../errors.js';
 import { allocArray, assertTensor, tensor, type DType, type Tensor, type TypedArrayFor } from '../tensor.js';
 
+/**
+ * Which original tokens each merged token holds, composed across merge steps.
+ * @example
+ * const step = await mergeTokens(x, { r: 8 });
+ * const full = step.source.unmerge(step.tokens); // back to the original token count
+ */
 export class SourceMap {
   /** Batch rows. */
   readonly batch: number;

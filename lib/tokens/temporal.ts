@@ -146,7 +146,11 @@ export function mergeTemporal(frames: Tensor, options: MergeTemporalOptions): Pr
   return temporalOp.run(frames, options);
 }
 
-/** Synchronous {@link mergeTemporal} (blocks the event loop for the native work). */
+/**
+ * Synchronous {@link mergeTemporal} (blocks the event loop for the native work).
+ * @example
+ * const { tokens } = mergeTemporalSync(frames, { method: 'holitom' });
+ */
 export function mergeTemporalSync(frames: Tensor, options: MergeTemporalOptions): MergeTemporalResult {
   return temporalOp.runSync(frames, options);
 }

@@ -69,7 +69,11 @@ export function protectedMask(n: number, spec: ProtectedTokens | undefined): Uin
   return mask.some((v) => v) ? mask : null;
 }
 
-/** The largest r one step can remove from n tokens with these protected tokens. */
+/**
+ * The largest r one step can remove from n tokens with these protected tokens.
+ * @example
+ * maxMergeable(197, 1); // the most one ToMe step can remove with a class token
+ */
 export function maxMergeable(n: number, protectedTokens?: ProtectedTokens): number {
   checkInt(n, 'n', 0);
   const mask = protectedMask(n, protectedTokens);
@@ -233,7 +237,11 @@ export function mergeTokens<T extends Tensor | DeviceTensor>(x: T, options: Merg
   return mergeOp.run(x, options) as Promise<MergeResult<T>>;
 }
 
-/** Synchronous {@link mergeTokens} (blocks the event loop for the native work). */
+/**
+ * Synchronous {@link mergeTokens} (blocks the event loop for the native work).
+ * @example
+ * const step = mergeTokensSync(x, { r: 16, protectedTokens: 1 });
+ */
 export function mergeTokensSync<T extends Tensor | DeviceTensor>(x: T, options: MergeTokensOptions): MergeResult<T> {
   return mergeOp.runSync(x, options) as MergeResult<T>;
 }
@@ -241,6 +249,9 @@ export function mergeTokensSync<T extends Tensor | DeviceTensor>(x: T, options: 
 /**
  * Proportional attention term: log(sizes), to add to the attention logits of the keys so
  * a merged token weighs as much as the tokens it replaced.
+ * @example
+ * const step = await mergeTokens(x, { r: 16 });
+ * const bias = attentionBias(step.sizes); // add to the attention logits
  */
 export function attentionBias(sizes: Tensor | Float32Array): Tensor<'f32'> {
   let values: Float32Array;
@@ -269,6 +280,8 @@ export type MergeScheduleSpec = number | { r: number; inflection?: number };
  * r for each of `layers` layers. With `inflection` i, r goes linearly from r * (1 + i) at the
  * first layer to r * (1 - i) at the last (rounded, keeping the total layers * r).
  * Pass `tokens` (and `protectedTokens`) to cap each layer's r to what that layer can remove.
+ * @example
+ * const rs = mergeSchedule(12, { r: 16 }); // tokens to remove in each of 12 layers
  */
 export function mergeSchedule(layers: number, spec: MergeScheduleSpec, cap: { tokens?: number; protectedTokens?: ProtectedTokens } = {}): number[] {
   checkInt(layers, 'layers', 1, 100_000);
@@ -295,7 +308,11 @@ export function mergeSchedule(layers: number, spec: MergeScheduleSpec, cap: { to
   return out;
 }
 
-/** Token counts entering each layer and after the last one (length layers + 1) for a schedule. */
+/**
+ * Token counts entering each layer and after the last one (length layers + 1) for a schedule.
+ * @example
+ * const counts = scheduleTokens(197, mergeSchedule(12, { r: 16 })); // tokens left after each layer
+ */
 export function scheduleTokens(tokens: number, schedule: readonly number[]): number[] {
   let n = checkInt(tokens, 'tokens', 0);
   const out = [n];
