@@ -238,8 +238,9 @@ void PrintStats() {
 #if defined(__x86_64__)
 extern "C" void iz_emu_switch(void** save_sp, void* to_sp);
 extern "C" void iz_emu_trampoline();
-// Saves the callee-saved registers, MXCSR and the x87 control word on the current stack,
-// stores the stack pointer in *save_sp, and resumes the context saved at to_sp.
+// Saves the callee-saved registers on the current stack, stores the stack pointer in
+// *save_sp, and resumes the context saved at to_sp. MXCSR and the x87 control word are not
+// switched (loading them is slow, and neither the kernels nor the emulator change them).
 asm(R"(
   .text
   .globl iz_emu_switch
@@ -253,14 +254,8 @@ iz_emu_switch:
   pushq %r13
   pushq %r14
   pushq %r15
-  subq $8, %rsp
-  stmxcsr (%rsp)
-  fnstcw 4(%rsp)
   movq %rsp, (%rdi)
   movq %rsi, %rsp
-  ldmxcsr (%rsp)
-  fldcw 4(%rsp)
-  addq $8, %rsp
   popq %r15
   popq %r14
   popq %r13
@@ -305,6 +300,7 @@ struct Fiber {
 
 struct WarpSlot {
   unsigned arrived = 0;
+  unsigned exited = 0;  // lanes whose thread has returned
   unsigned mask = 0;
   const char* file = nullptr;
   int line = 0;
@@ -425,6 +421,7 @@ void FiberMain(Fiber* f) {
   ex.block->body(ex.block->closure);
   f->state = State::Done;
   ex.block->exited++;
+  (*ex.block->warps)[f->linear >> 5].exited |= 1u << (f->linear & 31);
 #if IZ_EMU_ASAN
   __sanitizer_start_switch_fiber(nullptr, ex.sched_bottom, ex.sched_size);
 #endif
@@ -449,20 +446,17 @@ void StartFiber(Fiber* f, uint8_t* stack, size_t size) {
   __asan_unpoison_memory_region(stack, size);
 #endif
 #if defined(__x86_64__)
+  // After the six pops and the ret into the trampoline, rsp = top (16-byte aligned), so the
+  // trampoline's call enters FiberMain with the ABI's alignment.
   uintptr_t top = (reinterpret_cast<uintptr_t>(stack) + size - 64) & ~uintptr_t(15);
-  uint64_t* sp = reinterpret_cast<uint64_t*>(top - 64);
-  uint32_t mxcsr;
-  uint16_t fpucw;
-  asm volatile("stmxcsr %0" : "=m"(mxcsr));
-  asm volatile("fnstcw %0" : "=m"(fpucw));
-  sp[0] = uint64_t(mxcsr) | uint64_t(fpucw) << 32;
-  sp[1] = 0;                                            // r15
-  sp[2] = 0;                                            // r14
-  sp[3] = reinterpret_cast<uint64_t>(&FiberMain);       // r13: function
-  sp[4] = reinterpret_cast<uint64_t>(f);                // r12: argument
-  sp[5] = 0;                                            // rbx
-  sp[6] = 0;                                            // rbp (ends frame-pointer walks)
-  sp[7] = reinterpret_cast<uint64_t>(&iz_emu_trampoline);
+  uint64_t* sp = reinterpret_cast<uint64_t*>(top - 56);
+  sp[0] = 0;                                            // r15
+  sp[1] = 0;                                            // r14
+  sp[2] = reinterpret_cast<uint64_t>(&FiberMain);       // r13: function
+  sp[3] = reinterpret_cast<uint64_t>(f);                // r12: argument
+  sp[4] = 0;                                            // rbx
+  sp[5] = 0;                                            // rbp (ends frame-pointer walks)
+  sp[6] = reinterpret_cast<uint64_t>(&iz_emu_trampoline);
   f->sp = sp;
 #else
   getcontext(&f->uc);
@@ -543,7 +537,7 @@ void RunBlock(Executor& ex, Block& b, uint3 bidx, uint64_t& rng) {
   b.statics.clear();
   b.static_bytes = 0;
   FillFresh(b.dynamic.data, b.dynamic.size);
-  for (auto& w : *b.warps) w.arrived = 0;
+  for (auto& w : *b.warps) w.arrived = w.exited = 0;
   for (unsigned i = 0; i < n; ++i) {
     Fiber& f = fibers[i];
     f.linear = i;
@@ -578,7 +572,8 @@ void RunBlock(Executor& ex, Block& b, uint3 bidx, uint64_t& rng) {
       if (f.state != State::Barrier) continue;
       ++at_barrier;
       if (!first) first = &f;
-      else if (f.wait_line != first->wait_line || strcmp(f.wait_file, first->wait_file) != 0) same_site = false;
+      else if (f.wait_line != first->wait_line || (f.wait_file != first->wait_file && strcmp(f.wait_file, first->wait_file) != 0))
+        same_site = false;
     }
     if (at_shuffle) {
       Die("kernel %s (launched at %s:%d), block (%u,%u,%u): deadlock: a warp shuffle waits for lanes that wait "
@@ -662,10 +657,11 @@ void Shuffle(unsigned mask, void* value, size_t bytes, ShuffleKind kind, int arg
     Die("kernel %s: the shuffle at %s:%d names lanes %s in mask 0x%08x, which the block (%u threads) does not have",
         kname, file, line, Lanes(mask & ~present, base).c_str(), mask, b.nthreads);
   std::vector<Fiber>& fibers = *b.fibers;
-  for (unsigned l = 0; l < 32; ++l) {
-    if ((mask >> l & 1) && fibers[base + l].state == State::Done)
-      Die("kernel %s: the shuffle at %s:%d names lane %u (thread %u) in mask 0x%08x, but that thread has exited", kname,
-          file, line, l, base + l, mask);
+  WarpSlot& w = (*b.warps)[warp];
+  if (unsigned gone = mask & w.exited) {
+    const unsigned l = unsigned(__builtin_ctz(gone));
+    Die("kernel %s: the shuffle at %s:%d names lane %u (thread %u) in mask 0x%08x, but that thread has exited", kname,
+        file, line, l, base + l, mask);
   }
   // Source lane, per the CUDA semantics of each variant; a lane outside the caller's
   // width-segment reads its own value.
@@ -684,7 +680,6 @@ void Shuffle(unsigned mask, void* value, size_t bytes, ShuffleKind kind, int arg
   if (!(mask >> src & 1))
     Die("kernel %s: lane %u reads lane %d in the shuffle at %s:%d, which mask 0x%08x does not name (undefined result)",
         kname, lane, src, file, line, mask);
-  WarpSlot& w = (*b.warps)[warp];
   if (w.arrived == 0) {
     w.mask = mask;
     w.file = file;
@@ -693,7 +688,7 @@ void Shuffle(unsigned mask, void* value, size_t bytes, ShuffleKind kind, int arg
     w.arg = arg;
     w.width = width;
     w.bytes = bytes;
-  } else if (w.mask != mask || w.line != line || strcmp(w.file, file) != 0 || w.bytes != bytes) {
+  } else if (w.mask != mask || w.line != line || w.bytes != bytes || (w.file != file && strcmp(w.file, file) != 0)) {
     Die("kernel %s: divergent warp shuffles in warp %u: lane %u is at %s:%d (mask 0x%08x) while lanes %s wait at %s:%d "
         "(mask 0x%08x)",
         kname, warp, lane, file, line, mask, Lanes(w.arrived, 0).c_str(), w.file, w.line, w.mask);
@@ -702,10 +697,11 @@ void Shuffle(unsigned mask, void* value, size_t bytes, ShuffleKind kind, int arg
   w.src[lane] = uint8_t(src);
   w.arrived |= 1u << lane;
   if (w.arrived == mask) {
-    for (unsigned l = 0; l < 32; ++l)
-      if (mask >> l & 1) w.result[l] = w.value[w.src[l]];
-    for (unsigned l = 0; l < 32; ++l)
-      if ((mask >> l & 1) && l != lane) fibers[base + l].state = State::Runnable;
+    for (unsigned m = mask; m; m &= m - 1) {
+      const unsigned l = unsigned(__builtin_ctz(m));
+      w.result[l] = w.value[w.src[l]];
+      fibers[base + l].state = State::Runnable;
+    }
     w.arrived = 0;
     ++b.shuffles;
   } else {
