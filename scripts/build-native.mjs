@@ -5,7 +5,8 @@
 //   node-gyp + binding.gyp otherwise (CPU backend only).
 // Environment: INFERZIP_CUDA=auto|on|off|emulate (emulate: the CUDA kernels built by the host
 //   compiler against the emulated device in cuda/emulate; no nvcc or GPU needed), INFERZIP_CUDA_ARCHS="80-real;90-real",
-//   INFERZIP_SANITIZE=1, INFERZIP_BUILD_DIR=build, INFERZIP_DEBUG=1,
+//   INFERZIP_EMU_EXTRA_FLAGS=--coverage (emulate only: extra flags for the kernels, used by the
+//   emulator self-test), INFERZIP_SANITIZE=1, INFERZIP_BUILD_DIR=build, INFERZIP_DEBUG=1,
 //   INFERZIP_X86_SIMD=off (leave the AVX2 paths out, as on another architecture; CI checks it).
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
@@ -84,6 +85,7 @@ if (cmake) {
     `--CDINFERZIP_SANITIZE=${process.env.INFERZIP_SANITIZE === '1' ? 'ON' : 'OFF'}`,
     `--CDINFERZIP_X86_SIMD=${process.env.INFERZIP_X86_SIMD === 'off' ? 'OFF' : 'ON'}`,
   ];
+  if (emulate && process.env.INFERZIP_EMU_EXTRA_FLAGS) defs.push(`--CDINFERZIP_EMU_EXTRA_FLAGS=${process.env.INFERZIP_EMU_EXTRA_FLAGS}`);
   if (process.env.INFERZIP_CUDA_ARCHS) defs.push(`--CDINFERZIP_CUDA_ARCHS=${process.env.INFERZIP_CUDA_ARCHS}`);
   if (emulate) log('CUDA backend: emulated (cuda/emulate; the kernels run on the CPU as an emulated device)');
   else if (nvcc) log(`CUDA backend: using ${nvcc}`);
