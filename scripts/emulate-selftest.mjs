@@ -8,7 +8,8 @@
 // shared memory turn into a wrong result). A mutant that passes fails this script, so the
 // emulator cannot silently stop detecting things; a mutation whose target text is gone
 // from the kernel also fails it (update the table when a kernel changes).
-//   node scripts/emulate-selftest.mjs [--keep] [--only name,name]
+//   node scripts/emulate-selftest.mjs [--keep] [--only name,name] [--scratch dir]
+// (--scratch reuses a folder kept by an earlier --keep run: no copy, an incremental build.)
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +21,8 @@ const argv = process.argv.slice(2);
 const keep = argv.includes('--keep');
 const onlyArg = argv.indexOf('--only');
 const only = onlyArg >= 0 ? new Set(argv[onlyArg + 1].split(',')) : null;
+const scratchArg = argv.indexOf('--scratch');
+const reuse = scratchArg >= 0 ? resolve(argv[scratchArg + 1]) : null;
 const log = (m) => process.stdout.write(`[emulate-selftest] ${m}\n`);
 
 const TESTS = {
@@ -153,25 +156,29 @@ function replaceNth(text, find, repl, nth = 1) {
 }
 
 const started = Date.now();
-const scratch = mkdtempSync(join(tmpdir(), 'iz-emu-selftest-'));
+const scratch = reuse ?? mkdtempSync(join(tmpdir(), 'iz-emu-selftest-'));
 let failed = 0;
 try {
-  for (const p of ['CMakeLists.txt', 'package.json', 'native', 'cuda', 'scripts']) cpSync(join(root, p), join(scratch, p), { recursive: true });
-  symlinkSync(join(root, 'node_modules'), join(scratch, 'node_modules'));
+  if (!reuse) {
+    for (const p of ['CMakeLists.txt', 'package.json', 'native', 'cuda', 'scripts']) cpSync(join(root, p), join(scratch, p), { recursive: true });
+    symlinkSync(join(root, 'node_modules'), join(scratch, 'node_modules'));
+  }
   const addon = join(scratch, 'build', 'Release', 'inferzip.node');
 
   // The kernels carry gcov counters so the small-shared-memory run can prove which path ran.
   log(`building the emulated addon in ${scratch} (with --coverage on the kernels)`);
   let t0 = Date.now();
-  let b = run(process.execPath, ['scripts/build-native.mjs'], {
-    cwd: scratch,
-    env: { INFERZIP_CUDA: 'emulate', INFERZIP_BUILD_DIR: 'build', INFERZIP_EMU_EXTRA_FLAGS: '--coverage' },
-  });
+  let b = reuse
+    ? run('cmake', ['--build', join(scratch, 'build'), '-j', '2'])
+    : run(process.execPath, ['scripts/build-native.mjs'], {
+        cwd: scratch,
+        env: { INFERZIP_CUDA: 'emulate', INFERZIP_BUILD_DIR: 'build', INFERZIP_EMU_EXTRA_FLAGS: '--coverage' },
+      });
   if (b.status !== 0) throw new Error(`the emulated build failed:\n${b.out.slice(-4000)}`);
   log(`built in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 
-  const vitest = (files, env = {}) =>
-    run(process.execPath, [join(root, 'node_modules', 'vitest', 'vitest.mjs'), 'run', ...files], {
+  const vitest = (files, env = {}, extra = []) =>
+    run(process.execPath, [join(root, 'node_modules', 'vitest', 'vitest.mjs'), 'run', ...extra, ...files], {
       cwd: root,
       env: { INFERZIP_ADDON_PATH: addon, INFERZIP_CUDA_EMULATE_SEED: '7', ...env },
     });
@@ -183,11 +190,15 @@ try {
     const cov = run('gcov', [join(objDir, 'decode.cu.cpp.gcda')], { cwd: objDir });
     const file = join(objDir, 'decode.cu.gcov');
     if (cov.status !== 0 || !existsSync(file)) throw new Error(`gcov failed:\n${cov.out}`);
+    // The kernel was compiled from the rewritten copy with `#line 1 "cuda/df11/decode.cu"`, so
+    // gcov reports the original line numbers: look the lines up in the pristine source.
+    const src = readFileSync(join(root, 'cuda', 'df11', 'decode.cu'), 'utf8').split('\n');
     const lines = readFileSync(file, 'utf8').split('\n');
     const count = (needle) => {
-      const l = lines.find((x) => x.includes(needle));
-      if (!l) throw new Error(`'${needle}' not found in the gcov report`);
-      const c = l.split(':')[0].trim();
+      const lineNo = src.findIndex((x) => x.includes(needle)) + 1;
+      if (lineNo === 0) throw new Error(`'${needle}' not found in cuda/df11/decode.cu; update scripts/emulate-selftest.mjs`);
+      const l = lines.find((x) => x.split(':')[1]?.trim() === String(lineNo));
+      const c = l ? l.split(':')[0].trim() : '';
       return /^\d+$/.test(c) ? Number(c) : 0;
     };
     return { stage: count('StageSink sink{'), global: count('GlobalSink sink{') };
@@ -198,7 +209,8 @@ try {
   ]) {
     for (const f of gcda()) rmSync(f);
     t0 = Date.now();
-    const r = vitest(TESTS.df11, env);
+    // Worker threads, not forks: vitest kills its fork workers, and gcov writes counters at exit.
+    const r = vitest(TESTS.df11, env, ['--pool=threads']);
     if (r.status !== 0) throw new Error(`the unmodified df11 kernels fail the CUDA tests (${label}):\n${r.out.slice(-4000)}`);
     const c = sinkCounts();
     log(`unmodified df11, ${label}: pass; blocks staged in shared memory: ${c.stage} threads, written directly to global: ${c.global} threads (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
@@ -249,7 +261,7 @@ try {
   log(`FAIL: ${e.message}`);
   failed++;
 } finally {
-  if (keep) log(`kept ${scratch}`);
+  if (keep || reuse) log(`kept ${scratch}`);
   else rmSync(scratch, { recursive: true, force: true });
 }
 log(`${failed ? `${failed} FAILED` : 'all caught'} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
