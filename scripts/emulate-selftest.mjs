@@ -100,6 +100,14 @@ const MUTANTS = [
     expect: /does not name it/,
   },
   {
+    name: 'kvquant-shuffle-deadlock',
+    file: 'cuda/kvquant/kernels.cu',
+    find: '  if (threadIdx.x < 32) {\n    float y = threadIdx.x < blockDim.x / 32 ? red[threadIdx.x] : -INFINITY;',
+    repl: '  if (threadIdx.x < 16) {\n    float y = threadIdx.x < blockDim.x / 32 ? red[threadIdx.x] : -INFINITY;',
+    family: 'kvquant',
+    expect: /deadlock: a warp shuffle waits for lanes that wait elsewhere or exited/,
+  },
+  {
     name: 'kvquant-block-too-large',
     file: 'cuda/kvquant/kernels.cu',
     find: '<<<grid, kThreads>>>',
@@ -187,8 +195,9 @@ try {
   const objDir = join(scratch, 'build', 'CMakeFiles', 'inferzip_cuda.dir', 'emulate', 'cuda', 'df11');
   const gcda = () => readdirSync(objDir).filter((f) => f.endsWith('.gcda')).map((f) => join(objDir, f));
   const sinkCounts = () => {
-    const cov = run('gcov', [join(objDir, 'decode.cu.cpp.gcda')], { cwd: objDir });
-    const file = join(objDir, 'decode.cu.gcov');
+    // From the scratch root, where the #line name cuda/df11/decode.cu resolves.
+    const cov = run('gcov', ['-o', objDir, join(objDir, 'decode.cu.cpp.gcda')], { cwd: scratch });
+    const file = join(scratch, 'decode.cu.gcov');
     if (cov.status !== 0 || !existsSync(file)) throw new Error(`gcov failed:\n${cov.out}`);
     // The kernel was compiled from the rewritten copy with `#line 1 "cuda/df11/decode.cu"`, so
     // gcov reports the original line numbers: look the lines up in the pristine source.
