@@ -74,7 +74,13 @@ struct Settings {
       }
       smem_optin = size_t(v);
     }
-    if (const char* s = getenv("INFERZIP_CUDA_EMULATE_DEVICES"); s && *s) devices = std::max(0, atoi(s));
+    if (const char* s = getenv("INFERZIP_CUDA_EMULATE_DEVICES"); s && *s) {
+      devices = atoi(s);
+      if (devices < 0 || devices > 64) {
+        fprintf(stderr, "inferzip CUDA emulator: INFERZIP_CUDA_EMULATE_DEVICES=%s is outside [0, 64]\n", s);
+        abort();
+      }
+    }
     if (const char* s = getenv("INFERZIP_CUDA_EMULATE_STATS"); s && *s && *s != '0') stats = true;
   }
 };
@@ -749,10 +755,15 @@ cudaError_t SetFuncMaxDynamicShared(const void* func, int bytes) {
 void CheckPointerArg(const LaunchInfo& info, int index, const void* p) {
   if (!p) return;
   std::lock_guard<std::mutex> lock(g_mem_mu);
-  if (!Lookup(p, 0, info.name))
+  const Allocation* a = Lookup(p, 0, info.name);
+  if (!a)
     Die("kernel %s (launched at %s:%d): argument %d is %p, which is not device memory (a host pointer passed to a "
         "kernel?)",
         info.name, info.file, info.line, index, p);
+  if (a->device != CurrentDevice())
+    Die("kernel %s (launched at %s:%d) on device %d: argument %d is %p, memory of device %d (no peer access is "
+        "emulated)",
+        info.name, info.file, info.line, CurrentDevice(), index, p, a->device);
 }
 
 cudaError_t RunGrid(const LaunchInfo& li, void (*body)(void*), void* closure) {
@@ -837,6 +848,7 @@ cudaError_t cudaGetDeviceCount(int* count) {
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   if (device < 0 || device >= Cfg().devices) return Ret(cudaErrorInvalidDevice);
   memset(prop, 0, sizeof *prop);
+  // One name for every emulated device, as identical GPUs report (cudaGetDevice tells them apart).
   snprintf(prop->name, sizeof prop->name, "inferzip CUDA emulator");
   prop->totalGlobalMem = kTotalGlobalMem;
   prop->sharedMemPerBlock = kStaticSharedLimit;
