@@ -231,7 +231,53 @@ try {
     log(`unmodified ${family}: pass`);
   }
 
-  // 2. Mutants.
+  // 2. A standalone kernel with an out-of-bounds device write, built with the emulator under
+  //    ASan + UBSan: ASan must report it inside the fiber, at the kernel's source line (the
+  //    fiber switch annotations work), and the plain build's redzones must notice it too.
+  {
+    const dir = join(scratch, 'oob');
+    cpSync(join(scratch, 'cuda'), join(dir, 'cuda'), { recursive: true });
+    writeFileSync(
+      join(dir, 'oob.cu'),
+      [
+        '#include <cuda_runtime.h>',
+        '__global__ void K(float* out, int n) {',
+        '  __shared__ float s[64];',
+        '  s[threadIdx.x] = float(threadIdx.x);',
+        '  __syncthreads();',
+        '  const float v = s[(threadIdx.x + 1) % 64];',
+        '  if (threadIdx.x == 0) out[n] = v;  // line 7: one past the end',
+        '  else out[threadIdx.x % n] = v;',
+        '}',
+        'int main() {',
+        '  float* d = nullptr;',
+        '  cudaMalloc(&d, 16 * sizeof(float));',
+        '  K<<<2, 64>>>(d, 16);',
+        '  return cudaDeviceSynchronize() == cudaSuccess ? 0 : 1;',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const rw = run(process.execPath, [join(root, 'cuda', 'emulate', 'rewrite.mjs'), join(dir, 'oob.cu'), join(dir, 'oob.cpp'), 'oob.cu']);
+    if (rw.status !== 0) throw new Error(`rewrite.mjs failed on the standalone kernel:\n${rw.out}`);
+    for (const [label, flags, want] of [
+      ['ASan + UBSan', ['-fsanitize=address,undefined', '-fno-omit-frame-pointer', '-g'], /AddressSanitizer: heap-buffer-overflow[\s\S]*WRITE of size 4[\s\S]*#0 [^\n]* in K\(float\*, int\) [^\n]*oob\.cu:7/],
+      ['plain', [], /inferzip CUDA emulator: device allocation \[0x[0-9a-f]+, \+64\) was written past its end \(noticed after K\)/],
+    ]) {
+      const exe = join(dir, `oob-${label === 'plain' ? 'plain' : 'asan'}`);
+      const cc = run('g++', ['-std=gnu++17', '-O1', ...flags, '-I', join(dir, 'cuda', 'emulate'), '-I', dir, join(dir, 'oob.cpp'), join(dir, 'cuda', 'emulate', 'emulator.cpp'), '-o', exe]);
+      if (cc.status !== 0) throw new Error(`the standalone kernel did not build (${label}):\n${cc.out.slice(-3000)}`);
+      const r = run(exe, [], { env: { ASAN_OPTIONS: 'detect_leaks=0' } });
+      if (r.status === 0 || !want.test(r.out)) {
+        log(`FAIL out-of-bounds device write in a fiber (${label}) not reported as expected:\n${r.out.slice(-2000)}`);
+        failed++;
+      } else {
+        log(`caught out-of-bounds device write in a fiber (${label}): ${(r.out.match(/(AddressSanitizer: [^\n]*|inferzip CUDA emulator: [^\n]*)/) ?? [''])[0].slice(0, 140)}`);
+      }
+    }
+  }
+
+  // 3. Mutants.
   for (const m of MUTANTS) {
     if (only && !only.has(m.name)) continue;
     const path = join(scratch, m.file);
