@@ -85,7 +85,7 @@ if (cmake) {
     `--CDINFERZIP_SANITIZE=${process.env.INFERZIP_SANITIZE === '1' ? 'ON' : 'OFF'}`,
     `--CDINFERZIP_X86_SIMD=${process.env.INFERZIP_X86_SIMD === 'off' ? 'OFF' : 'ON'}`,
   ];
-  if (emulate && process.env.INFERZIP_EMU_EXTRA_FLAGS) defs.push(`--CDINFERZIP_EMU_EXTRA_FLAGS=${process.env.INFERZIP_EMU_EXTRA_FLAGS}`);
+  if (emulate && process.env.INFERZIP_EMU_EXTRA_FLAGS) defs.push(`--CDINFERZIP_EMU_EXTRA_FLAGS=${process.env.INFERZIP_EMU_EXTRA_FLAGS.trim().split(/\s+/).join(';')}`);
   if (process.env.INFERZIP_CUDA_ARCHS) defs.push(`--CDINFERZIP_CUDA_ARCHS=${process.env.INFERZIP_CUDA_ARCHS}`);
   if (emulate) log('CUDA backend: emulated (cuda/emulate; the kernels run on the CPU as an emulated device)');
   else if (nvcc) log(`CUDA backend: using ${nvcc}`);
