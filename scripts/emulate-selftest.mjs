@@ -11,7 +11,7 @@
 //   node scripts/emulate-selftest.mjs [--keep] [--only name,name] [--scratch dir]
 // (--scratch reuses a folder kept by an earlier --keep run: no copy, an incremental build.)
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -73,6 +73,14 @@ const MUTANTS = [
     repl: '(u, out, capacity, &flags);',
     family: 'df11',
     expect: /argument 3 is 0x[0-9a-f]+, which is not device memory/,
+  },
+  {
+    name: 'df11-unit-range-past-allocation',
+    file: 'cuda/df11/decode.cu',
+    find: '(u, out, capacity, error);',
+    repl: '([&] { DeviceUnit v = u; v.gaps_bytes += 8; return v; }(), out, capacity, error);',
+    family: 'df11',
+    expect: /argument 0, DeviceUnit::gaps: the range \[0x[0-9a-f]+, 0x[0-9a-f]+ \+ \d+\) runs 8 bytes past the end of the device allocation/,
   },
   {
     name: 'df11-memcpy-wrong-direction',
@@ -236,7 +244,7 @@ try {
   //    fiber switch annotations work), and the plain build's redzones must notice it too.
   {
     const dir = join(scratch, 'oob');
-    cpSync(join(scratch, 'cuda'), join(dir, 'cuda'), { recursive: true });
+    mkdirSync(dir, { recursive: true });
     writeFileSync(
       join(dir, 'oob.cu'),
       [
@@ -265,7 +273,7 @@ try {
       ['plain', [], /inferzip CUDA emulator: device allocation \[0x[0-9a-f]+, \+64\) was written past its end \(noticed after K\)/],
     ]) {
       const exe = join(dir, `oob-${label === 'plain' ? 'plain' : 'asan'}`);
-      const cc = run('g++', ['-std=gnu++17', '-O1', ...flags, '-I', join(dir, 'cuda', 'emulate'), '-I', dir, join(dir, 'oob.cpp'), join(dir, 'cuda', 'emulate', 'emulator.cpp'), '-o', exe]);
+      const cc = run('g++', ['-std=gnu++17', '-O1', ...flags, '-I', join(scratch, 'cuda', 'emulate'), '-I', scratch, join(dir, 'oob.cpp'), join(scratch, 'cuda', 'emulate', 'emulator.cpp'), '-o', exe]);
       if (cc.status !== 0) throw new Error(`the standalone kernel did not build (${label}):\n${cc.out.slice(-3000)}`);
       const r = run(exe, [], { env: { ASAN_OPTIONS: 'detect_leaks=0' } });
       if (r.status === 0 || !want.test(r.out)) {

@@ -766,6 +766,18 @@ void CheckPointerArg(const LaunchInfo& info, int index, const void* p) {
         info.name, info.file, info.line, CurrentDevice(), index, p, a->device);
 }
 
+void CheckPointerRange(const LaunchInfo& info, int index, const char* field, const void* p, size_t bytes) {
+  if (!p) return;
+  char what[256];
+  snprintf(what, sizeof what, "kernel %s (launched at %s:%d): argument %d, %s", info.name, info.file, info.line, index,
+           field);
+  std::lock_guard<std::mutex> lock(g_mem_mu);
+  const Allocation* a = Lookup(p, bytes, what);
+  if (!a) Die("%s is %p, which is not device memory (a host pointer passed to a kernel?)", what, p);
+  if (a->device != CurrentDevice())
+    Die("%s is %p, memory of device %d, but the kernel runs on device %d", what, p, a->device, CurrentDevice());
+}
+
 cudaError_t RunGrid(const LaunchInfo& li, void (*body)(void*), void* closure) {
   const dim3 g = li.grid, bl = li.block;
   const uint64_t threads = uint64_t(bl.x) * bl.y * bl.z;
