@@ -156,7 +156,8 @@ for (const n of [576, 2304]) {
 log();
 log('Target: cheaper than the attention it saves at N >= 576 (saved / merge > 1x, per later layer; the saving repeats in every layer after the merge).');
 
-if (!onCpu) {
+// The emulated device (INFERZIP_CUDA=emulate) runs the kernels on the CPU: its times are not GPU figures.
+if (!onCpu && !/emulator/i.test(info.devices[0]?.name ?? '')) {
   const root = dirname(fileURLToPath(import.meta.url));
   mkdirSync(join(root, 'results'), { recursive: true });
   writeFileSync(join(root, 'results', 'gpu.md'), lines.join('\n') + '\n');

@@ -3,8 +3,11 @@
 // and the prebuild shim.
 //   cmake-js + CMakeLists.txt when CMake is available (CPU backend, plus CUDA when nvcc is found);
 //   node-gyp + binding.gyp otherwise (CPU backend only).
-// Environment: INFERZIP_CUDA=auto|on|off, INFERZIP_CUDA_ARCHS="80-real;90-real",
-//   INFERZIP_SANITIZE=1, INFERZIP_BUILD_DIR=build, INFERZIP_DEBUG=1, INFERZIP_WERROR=1 (CI),
+// Environment: INFERZIP_CUDA=auto|on|off|emulate (emulate: the CUDA kernels built by the host
+//   compiler against the emulated device in cuda/emulate; no nvcc or GPU needed), INFERZIP_CUDA_ARCHS="80-real;90-real",
+//   INFERZIP_EMU_EXTRA_FLAGS=--coverage (emulate only: extra flags for the kernels, used by the
+//   emulator self-test), INFERZIP_SANITIZE=1, INFERZIP_BUILD_DIR=build, INFERZIP_DEBUG=1,
+//   INFERZIP_WERROR=1 (CI: warnings are errors),
 //   INFERZIP_X86_SIMD=off (leave the AVX2 paths out, as on another architecture; CI checks it).
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
@@ -63,14 +66,15 @@ function run(cmd, argv, env) {
 }
 
 const cudaMode = args.has('--cpu') ? 'off' : (process.env.INFERZIP_CUDA ?? 'auto').toLowerCase();
-if (!['auto', 'on', 'off'].includes(cudaMode)) fail(`INFERZIP_CUDA must be auto, on or off (got '${cudaMode}')`);
+if (!['auto', 'on', 'off', 'emulate'].includes(cudaMode)) fail(`INFERZIP_CUDA must be auto, on, off or emulate (got '${cudaMode}')`);
+const emulate = cudaMode === 'emulate';
 
 if (args.has('--if-needed') && process.env.INFERZIP_FORCE_BUILD !== '1' && canLoadExisting()) {
   log('using the existing build or prebuilt binary (set INFERZIP_FORCE_BUILD=1 to rebuild)');
   process.exit(0);
 }
 
-const nvcc = cudaMode === 'off' ? null : findNvcc();
+const nvcc = cudaMode === 'off' || emulate ? null : findNvcc();
 if (cudaMode === 'on' && !nvcc) {
   fail('INFERZIP_CUDA=on but nvcc was not found on PATH, in CUDA_PATH/CUDA_HOME or in /usr/local/cuda/bin. Install the CUDA toolkit or use INFERZIP_CUDA=auto.');
 }
@@ -80,13 +84,15 @@ if (cmake) {
   const cmakeJs = join(dirname(require.resolve('cmake-js/package.json')), 'bin', 'cmake-js');
   const buildDir = process.env.INFERZIP_BUILD_DIR ?? 'build';
   const defs = [
-    `--CDINFERZIP_CUDA=${nvcc ? cudaMode : 'off'}`,
+    `--CDINFERZIP_CUDA=${emulate ? 'emulate' : nvcc ? cudaMode : 'off'}`,
     `--CDINFERZIP_SANITIZE=${process.env.INFERZIP_SANITIZE === '1' ? 'ON' : 'OFF'}`,
     `--CDINFERZIP_X86_SIMD=${process.env.INFERZIP_X86_SIMD === 'off' ? 'OFF' : 'ON'}`,
     `--CDINFERZIP_WERROR=${process.env.INFERZIP_WERROR === '1' ? 'ON' : 'OFF'}`,
   ];
+  if (emulate && process.env.INFERZIP_EMU_EXTRA_FLAGS) defs.push(`--CDINFERZIP_EMU_EXTRA_FLAGS=${process.env.INFERZIP_EMU_EXTRA_FLAGS.trim().split(/\s+/).join(';')}`);
   if (process.env.INFERZIP_CUDA_ARCHS) defs.push(`--CDINFERZIP_CUDA_ARCHS=${process.env.INFERZIP_CUDA_ARCHS}`);
-  if (nvcc) log(`CUDA backend: using ${nvcc}`);
+  if (emulate) log('CUDA backend: emulated (cuda/emulate; the kernels run on the CPU as an emulated device)');
+  else if (nvcc) log(`CUDA backend: using ${nvcc}`);
   else log(cudaMode === 'off' ? 'CUDA backend: off (requested)' : 'CUDA backend: nvcc not found, building the CPU backend only');
   const env = nvcc ? { CUDACXX: nvcc, PATH: `${dirname(nvcc)}${delimiter}${process.env.PATH ?? ''}` } : {};
   const argv = [cmakeJs, 'rebuild', '--out', buildDir, ...defs];
@@ -95,7 +101,7 @@ if (cmake) {
     fail('the CMake build failed (see above). Try INFERZIP_CUDA=off to build without CUDA.');
   }
 } else {
-  if (cudaMode === 'on') fail('INFERZIP_CUDA=on needs CMake (the node-gyp fallback builds the CPU backend only)');
+  if (cudaMode === 'on' || emulate) fail(`INFERZIP_CUDA=${cudaMode} needs CMake (the node-gyp fallback builds the CPU backend only)`);
   log('CMake not found: building the CPU backend with node-gyp (binding.gyp)');
   const nodeGyp = process.env.npm_config_node_gyp;
   const ok = nodeGyp ? run(process.execPath, [nodeGyp, 'rebuild']) : run('node-gyp', ['rebuild']);

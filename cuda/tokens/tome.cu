@@ -53,7 +53,7 @@ __global__ void NormalizeKernel(const void* metric, TokDType dt, int64_t cm, flo
   }
   partial[threadIdx.x] = ss;
   __syncthreads();
-  for (int s = kThreads / 2; s > 0; s >>= 1) {
+  for (unsigned s = kThreads / 2; s > 0; s >>= 1) {
     if (threadIdx.x < s) partial[threadIdx.x] += partial[threadIdx.x + s];
     __syncthreads();
   }

@@ -58,6 +58,21 @@ describe('backend', () => {
     expect(b.reason).toMatch(/^CPU: .*(driver|GPU)/);
   });
 
+  // The emulated device (INFERZIP_CUDA=emulate builds) answers like a GPU; it reports as many
+  // devices as INFERZIP_CUDA_EMULATE_DEVICES says (0: none, like a machine without a GPU).
+  const emulated = /emulator/.test(native().backendInfo().devices[0]?.name ?? '');
+  it.runIf(emulated)('the emulated CUDA device answers like a GPU, with INFERZIP_CUDA_EMULATE_DEVICES devices', () => {
+    const b = backend();
+    expect(b.name).toBe('cuda');
+    expect(b.devices[0]!.name).toBe('inferzip CUDA emulator');
+    const two = JSON.parse(runChild(SNIPPET, { INFERZIP_CUDA_EMULATE_DEVICES: '2' }).out.trim().split('\n').pop()!);
+    expect(two.name).toBe('cuda');
+    expect(two.devices.map((d: { name: string }) => d.name)).toEqual(['inferzip CUDA emulator', 'inferzip CUDA emulator']);
+    const none = JSON.parse(runChild(SNIPPET, { INFERZIP_CUDA_EMULATE_DEVICES: '0' }).out.trim().split('\n').pop()!);
+    expect(none.name).toBe('cpu');
+    expect(none.reason).toMatch(/no GPU/);
+  });
+
   it('INFERZIP_DEVICE=cpu forces the CPU', () => {
     const r = runChild(SNIPPET, { INFERZIP_DEVICE: 'cpu' });
     expect(r.ok).toBe(true);

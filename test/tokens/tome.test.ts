@@ -230,21 +230,28 @@ describe('ToMe mergeTokens', () => {
     }
   });
 
-  it.skipIf(!hasCuda)('CUDA gives the CPU result', async () => {
+  // ViT-L/14-336 has 577 tokens; INFERZIP_TEST_TRIM=1 (CI's emulated-GPU runs, where every warp
+  // shuffle is a fiber switch) takes 197 (ViT-B/16) with the same r / N ratio.
+  const tomeN = process.env.INFERZIP_TEST_TRIM === '1' ? 197 : 577;
+  it.skipIf(!hasCuda)(`CUDA gives the CPU result (N ${tomeN})`, async () => {
     const rand = rng(13);
+    const N = tomeN;
     for (const dt of ['f32', 'f16', 'bf16'] as const) {
-      const xs = castFloat(tensor('f32', [2, 577, 64], randn(2 * 577 * 64, rand)), dt);
+      const xs = castFloat(tensor('f32', [2, N, 64], randn(2 * N * 64, rand)), dt);
       const dx = DeviceTensor.fromSync(xs, { device: 'cuda' });
-      const sz = tensor('f32', [2, 577], Float32Array.from({ length: 2 * 577 }, () => 1 + Math.floor(rand() * 3)));
+      const sz = tensor('f32', [2, N], Float32Array.from({ length: 2 * N }, () => 1 + Math.floor(rand() * 3)));
       const ds = DeviceTensor.fromSync(sz, { device: 'cuda' });
       for (const [keepOrder, sizes] of [[false, undefined], [true, sz]] as const) {
-        const res = await mergeTokens(dx, { r: 100, protectedTokens: 1, keepOrder, ...(sizes ? { sizes: ds } : {}) });
-        const host = mergeTokensSync(xs, { r: 100, protectedTokens: 1, keepOrder, ...(sizes ? { sizes } : {}) });
+        const r = Math.round((100 * N) / 577);
+        const res = await mergeTokens(dx, { r, protectedTokens: 1, keepOrder, ...(sizes ? { sizes: ds } : {}) });
+        const host = mergeTokensSync(xs, { r, protectedTokens: 1, keepOrder, ...(sizes ? { sizes } : {}) });
         expect(Array.from(res.dest)).toEqual(Array.from(host.dest));
         expect(Array.from(res.sizes.downloadSync().data)).toEqual(Array.from(host.sizes.data));
         const got = toFloat32(res.tokens.downloadSync());
         const want = toFloat32(host.tokens);
-        for (let i = 0; i < got.length; i++) expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(1e-5 + 0.01 * Math.abs(want[i]!) * (dt === 'f32' ? 0 : 1));
+        // bit-identical: the reduce kernel sums in the CPU's order with __fmul_rn/__fadd_rn and is
+        // built with -fmad=false, and both round the same f32 results to the output dtype
+        expect(new Uint32Array(got.buffer, got.byteOffset, got.length)).toEqual(new Uint32Array(want.buffer, want.byteOffset, want.length));
         res.tokens.dispose();
         res.sizes.dispose();
       }
