@@ -569,14 +569,13 @@ void RunBlock(Executor& ex, Block& b, uint3 bidx, uint64_t& rng) {
     if (b.exited == n) break;
     if (runnable) continue;
     // Nothing can run: a barrier is complete, or the block is stuck.
-    unsigned at_barrier = 0, at_shuffle = 0;
+    unsigned at_shuffle = 0;
     const Fiber* first = nullptr;
     bool same_site = true;
     for (unsigned i = 0; i < n; ++i) {
       const Fiber& f = fibers[i];
       if (f.state == State::Shuffle) ++at_shuffle;
       if (f.state != State::Barrier) continue;
-      ++at_barrier;
       if (!first) first = &f;
       else if (f.wait_line != first->wait_line || (f.wait_file != first->wait_file && strcmp(f.wait_file, first->wait_file) != 0))
         same_site = false;
@@ -596,7 +595,6 @@ void RunBlock(Executor& ex, Block& b, uint3 bidx, uint64_t& rng) {
           "__syncthreads:%s",
           li.name, li.file, li.line, bidx.x, bidx.y, bidx.z, DescribeWaits(fibers, n).c_str());
     }
-    (void)at_barrier;
     ++b.barriers;
     for (unsigned i = 0; i < n; ++i) fibers[i].state = State::Runnable;
     if (Cfg().seeded) Shuffle(order, rng);
