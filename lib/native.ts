@@ -31,7 +31,7 @@ export interface NativeBackendInfo {
   reason: string;
   devices: { name: string; memory: number; computeCapability: string }[];
   cpuThreads: number;
-  simd: 'avx2' | 'portable';
+  simd: 'avx512' | 'avx2' | 'portable';
   /** The largest single allocation the addon accepts (a guard against corrupt sizes). */
   maxAllocationBytes: number;
   buildSystem?: string;

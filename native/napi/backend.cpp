@@ -28,7 +28,7 @@ Napi::Value BackendInfoJs(const Napi::CallbackInfo& info) {
   }
   out.Set("devices", devices);
   out.Set("cpuThreads", CpuThreads());
-  out.Set("simd", HasAvx2Fma() ? "avx2" : "portable");
+  out.Set("simd", SimdLevelName(CpuSimdLevel()));
   out.Set("maxAllocationBytes", static_cast<double>(kMaxAllocationBytes));
 #ifdef INFERZIP_BUILD_SYSTEM
   out.Set("buildSystem", INFERZIP_BUILD_SYSTEM);
