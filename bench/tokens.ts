@@ -189,5 +189,6 @@ for (const m of [
   log(`| ${m.name} | ${specText} | ${counts[0]} -> ${counts[m.layers]} | ${(attn * 100).toFixed(0)}% | ${(mlp * 100).toFixed(0)}% | ${ms.toFixed(1)} |`);
 }
 pruningRows(log, runs, time);
+if (typeof torch !== "string") torch.close();
 writeFileSync(outPath, lines.join('\n') + '\n');
 console.log(`\nwrote ${outPath}`);

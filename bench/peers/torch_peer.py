@@ -76,6 +76,14 @@ def run(req):
             _cache[key] = (q, k, v, 1.0 / math.sqrt(d))
             attn_step(*_cache[key])
         fn = lambda: attn_step(*_cache[key])
+    elif req["op"] == "bw":
+        # read bandwidth: sum of a large f32 tensor (MiB from the request), all threads given
+        key = ("bw", req.get("mib", 256))
+        if key not in _cache:
+            _cache.clear()
+            _cache[key] = torch.ones(int(req.get("mib", 256)) * (1 << 18))
+            _cache[key].sum()
+        fn = lambda: _cache[key].sum()
     else:
         raise ValueError("unknown op " + str(req["op"]))
     ms = []
