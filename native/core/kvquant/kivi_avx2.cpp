@@ -16,7 +16,7 @@ namespace iz::kv::cpu {
 
 namespace {
 
-#define IZ_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define IZ_AVX2 IZ_TARGET_AVX2
 
 // Exact f16 -> f32 for a run of halves (F16C), tail by the shared scalar decoder.
 IZ_AVX2 void HalvesToFloats(const uint16_t* src, int n, float* dst) {
