@@ -3,7 +3,7 @@
 // straightforward dense JavaScript implementation timed in the same run, the native
 // FastV / DyCoke / HoliTom passes beside their previous TypeScript implementation
 // (test/tokens/reference), and the whole-model token reduction of merge schedules.
-//   node --import tsx bench/tokens.ts [--runs 5] [--out bench/results/tokens.md]
+//   node --import tsx bench/tokens.ts [--runs 5] [--out bench/results/tokens.md] [--only-tome]
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 
@@ -18,7 +18,8 @@ const opt = (name: string, fallback: string) => {
   return i >= 0 && args[i + 1] ? args[i + 1]! : fallback;
 };
 const runs = Number(opt('--runs', '5'));
-const outPath = opt('--out', 'bench/results/tokens.md');
+const onlyTome = args.includes('--only-tome');  // just the ToMe-vs-PyTorch table (quick)
+const outPath = opt('--out', onlyTome ? 'bench/results/tome-vs-torch.md' : 'bench/results/tokens.md');
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -160,6 +161,12 @@ for (const n of [576, 2304]) {
 log();
 log('Ratios: the other\'s median time / inferzip\'s (> 1: inferzip is faster).');
 log();
+if (onlyTome) {
+  if (typeof torch !== 'string') torch.close();
+  writeFileSync(outPath, lines.join('\n') + '\n');
+  console.log(`\nwrote ${outPath}`);
+  process.exit(0);
+}
 log('## Whole-model token reduction of a schedule');
 log();
 log('Tokens entering each layer under `mergeSchedule` (class token protected), attention cost as sum of N^2 and MLP cost as sum of N, relative to no merging; merge time is the sum of the native steps (C = 1024 for ViT-L, 768 for ViT-B) on this machine.');
