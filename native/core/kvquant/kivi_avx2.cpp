@@ -317,6 +317,81 @@ IZ_TARGET_AVX512 void ValueBlock512(const uint8_t* codes, const uint16_t* par, i
 
 bool UseAvx512() { return CpuSimdLevel() == SimdLevel::kAvx512; }
 
+// Two query rows (GQA heads sharing a KV head) per pass: each expanded code register serves both.
+template <int KB>
+IZ_TARGET_AVX512 void KeyGroupPair512(const uint8_t* block, uint32_t param_offset, int d, const float* q0, const float* q1, float* scratch,
+                                      float* lg0, float* lg1) {
+  constexpr int N = KB / 4;
+  const uint16_t* par = reinterpret_cast<const uint16_t*>(block + param_offset);
+  const size_t block_bytes = param_offset + size_t(4) * d;
+  Prefetch(block + block_bytes, block_bytes);  // the next key group
+  float* qsm0 = scratch;
+  float* qsm1 = scratch + 2 * d;
+  const float b0 = PrepareKeyRow(par, d, q0, qsm0), b1 = PrepareKeyRow(par, d, q1, qsm1);
+  const __m512i sh = CodeShifts();
+  const __m512 tab = CodeTable();
+  __m512 a0[N], a1[N];
+  for (int k = 0; k < N; ++k) {
+    a0[k] = _mm512_set1_ps(b0);
+    a1[k] = _mm512_set1_ps(b1);
+  }
+  for (int c = 0; c < d; ++c) {
+    const uint8_t* codes = block + size_t(c) * KB;
+    const __m512 w0 = _mm512_set1_ps(qsm0[2 * c]), w1 = _mm512_set1_ps(qsm1[2 * c]);
+    for (int k = 0; k < N; ++k) {
+      const __m512 x = Codes16(codes + 4 * k, sh, tab);
+      a0[k] = _mm512_fmadd_ps(w0, x, a0[k]);
+      a1[k] = _mm512_fmadd_ps(w1, x, a1[k]);
+    }
+  }
+  for (int k = 0; k < N; ++k) {
+    _mm512_storeu_ps(lg0 + 16 * k, a0[k]);
+    _mm512_storeu_ps(lg1 + 16 * k, a1[k]);
+  }
+}
+
+template <int GB>
+IZ_TARGET_AVX512 void ValueBlockPair512(const uint8_t* codes, const uint16_t* par, int d, int nt, const float* p0, const float* p1, float* acc0,
+                                        float* acc1, float* parf) {
+  constexpr int N = GB / 4;
+  const int groups = d / (4 * GB), tok_bytes = d / 4;
+  Prefetch(codes + size_t(nt) * tok_bytes, size_t(nt) * tok_bytes);  // the next block of tokens
+  Prefetch(par + size_t(nt) * 2 * groups, size_t(nt) * 4 * groups);
+  HalvesToFloats(par, nt * 2 * groups, parf);
+  const __m512i sh = CodeShifts();
+  const __m512 tab = CodeTable();
+  for (int g = 0; g < groups; ++g) {
+    float* g0 = acc0 + g * 4 * GB;
+    float* g1 = acc1 + g * 4 * GB;
+    __m512 a0[N], a1[N];
+    for (int k = 0; k < N; ++k) {
+      a0[k] = _mm512_loadu_ps(g0 + 16 * k);
+      a1[k] = _mm512_loadu_ps(g1 + 16 * k);
+    }
+    float m0 = 0.0f, m1 = 0.0f;
+    for (int t = 0; t < nt; ++t) {
+      const float u = p0[t], v = p1[t];
+      if (u == 0.0f && v == 0.0f) continue;
+      const float* pr = parf + size_t(t) * 2 * groups + 2 * g;
+      const __m512 w0 = _mm512_set1_ps(u * pr[0]), w1 = _mm512_set1_ps(v * pr[0]);
+      m0 += u * pr[1];
+      m1 += v * pr[1];
+      const uint8_t* b = codes + size_t(t) * tok_bytes + g * GB;
+      for (int k = 0; k < N; ++k) {
+        const __m512 x = Codes16(b + 4 * k, sh, tab);
+        a0[k] = _mm512_fmadd_ps(w0, x, a0[k]);
+        a1[k] = _mm512_fmadd_ps(w1, x, a1[k]);
+      }
+    }
+    const __m512 s0 = _mm512_set1_ps(m0), s1 = _mm512_set1_ps(m1);
+    for (int k = 0; k < N; ++k) {
+      _mm512_storeu_ps(g0 + 16 * k, _mm512_add_ps(a0[k], s0));
+      _mm512_storeu_ps(g1 + 16 * k, _mm512_add_ps(a1[k], s1));
+    }
+  }
+}
+
+
 }  // namespace
 
 IZ_AVX2 float DotAvx2(const float* a, const float* b, int d) {
@@ -421,6 +496,15 @@ bool KeyGroup2Avx2(const uint8_t* block, uint32_t param_offset, int d, int bytes
 
 bool KeyGroupPairAvx2(const uint8_t* block, uint32_t param_offset, int d, int bytes_per_chan, const float* q0, const float* q1, float* scratch, float* lg0,
                       float* lg1) {
+  static const bool avx512 = UseAvx512();
+  if (avx512) {
+    switch (bytes_per_chan) {
+      case 4: KeyGroupPair512<4>(block, param_offset, d, q0, q1, scratch, lg0, lg1); return true;
+      case 8: KeyGroupPair512<8>(block, param_offset, d, q0, q1, scratch, lg0, lg1); return true;
+      case 16: KeyGroupPair512<16>(block, param_offset, d, q0, q1, scratch, lg0, lg1); return true;
+      default: break;
+    }
+  }
   switch (bytes_per_chan) {
     case 4: KeyGroupPair<4>(block, param_offset, d, q0, q1, scratch, lg0, lg1); return true;
     case 8: KeyGroupPair<8>(block, param_offset, d, q0, q1, scratch, lg0, lg1); return true;
@@ -430,6 +514,15 @@ bool KeyGroupPairAvx2(const uint8_t* block, uint32_t param_offset, int d, int by
 
 bool ValueBlockPairAvx2(const uint8_t* codes, const uint16_t* par, int d, int Cg, int nt, const float* p0, const float* p1, float* acc0, float* acc1,
                         float* scratch) {
+  static const bool avx512 = UseAvx512();
+  if (avx512) {
+    switch (Cg) {
+      case 16: ValueBlockPair512<4>(codes, par, d, nt, p0, p1, acc0, acc1, scratch); return true;
+      case 32: ValueBlockPair512<8>(codes, par, d, nt, p0, p1, acc0, acc1, scratch); return true;
+      case 64: ValueBlockPair512<16>(codes, par, d, nt, p0, p1, acc0, acc1, scratch); return true;
+      default: break;
+    }
+  }
   switch (Cg) {
     case 16: ValueBlockPair<4>(codes, par, d, nt, p0, p1, acc0, acc1, scratch); return true;
     case 32: ValueBlockPair<8>(codes, par, d, nt, p0, p1, acc0, acc1, scratch); return true;
