@@ -60,9 +60,15 @@ IZ_FORCE_INLINE double SumSquaresF64Body(const float* x, int64_t n) {
 }
 IZ_SIMD_DGEN(double, SumSquaresF64, (const float* x, int64_t n), (x, n))
 
+// Elements a memory-bound pass gets per thread before it is split: below this, starting a
+// thread costs more than it saves, and on a loaded machine each extra thread of a short pass
+// waits a scheduling slice (a ToMe step at N = 576 ran 5x slower on 2 threads than on 1).
+constexpr int64_t kPassGrainElems = int64_t(2) << 20;
+
 // 1 / |row| of every metric row.
 void InvNorms(const float* metric, int64_t rows, int64_t cm, float* inv) {
-  ParallelFor(static_cast<size_t>(rows), 64, [&](size_t lo, size_t hi) {
+  const size_t grain = static_cast<size_t>(std::max<int64_t>(64, kPassGrainElems / std::max<int64_t>(cm, 1)));
+  ParallelFor(static_cast<size_t>(rows), grain, [&](size_t lo, size_t hi) {
     for (size_t row = lo; row < hi; ++row)
       inv[row] = InvNorm(static_cast<float>(SumSquaresF64(metric + static_cast<int64_t>(row) * cm, cm)));
   });
@@ -150,8 +156,9 @@ void BestMatchChecked(const TomeShape& s, const float* metric, const uint8_t* pr
     float* bs = best_score + b * na;
     for (int64_t a = 0; a < na; ++a) scale_a[size_t(a)] = iv[2 * a];
     for (int64_t u = 0; u < nu; ++u) scale_b[size_t(u)] = iv[2 * usable_b[size_t(u)] + 1];
-    gemm::PackRows(m, 2 * s.cm, nullptr, scale_a.data(), na, s.cm, gemm::Side::kA, &pa);
-    gemm::PackRows(m + s.cm, 2 * s.cm, usable_b.data(), scale_b.data(), nu, s.cm, gemm::Side::kB, &pb);
+    const int pack_threads = na * s.cm >= kPassGrainElems ? 0 : 1;
+    gemm::PackRows(m, 2 * s.cm, nullptr, scale_a.data(), na, s.cm, gemm::Side::kA, &pa, pack_threads);
+    gemm::PackRows(m + s.cm, 2 * s.cm, usable_b.data(), scale_b.data(), nu, s.cm, gemm::Side::kB, &pb, pack_threads);
     gemm::RowArgmaxABt(pa, pb, col.data(), bs);
     for (int64_t a = 0; a < na; ++a) {
       const bool prot = (protect && protect[2 * a]) || col[size_t(a)] < 0;
@@ -190,7 +197,8 @@ void TomeMergeCpu(const TomeShape& s, const TomeHostIn& in, const TomeHostOut& o
     BuildPlacement(s.n, merged.data(), best_b.data() + b * na, s.keep_order, out.dest + b * s.n,
                    offsets.data() + b * (n_out + 1), sources.data() + b * s.n, n_out);
   }
-  ParallelFor(static_cast<size_t>(s.batch * n_out), 16, [&](size_t lo, size_t hi) {
+  const size_t merge_grain = static_cast<size_t>(std::max<int64_t>(16, kPassGrainElems / std::max<int64_t>(s.c, 1)));
+  ParallelFor(static_cast<size_t>(s.batch * n_out), merge_grain, [&](size_t lo, size_t hi) {
     std::vector<float> acc(static_cast<size_t>(s.c));
     for (size_t job = lo; job < hi; ++job) {
       const int64_t b = static_cast<int64_t>(job) / n_out, j = static_cast<int64_t>(job) % n_out;
