@@ -1,7 +1,10 @@
 /**
  * KV-cache quantization speed on the CPU backend:
  *  - attention of one decode query per head over T cached tokens (head_dim 128) from packed
- *    2-bit KIVI codes, vs dense f32 attention, vs dequantize-then-attend, all in the same run;
+ *    2-bit KIVI codes, vs PyTorch CPU dense bf16 attention (bench/peers/torch_peer.py, runs
+ *    alternating with ours), vs dense f32 attention, vs dequantize-then-attend, all in the same
+ *    run, with the memory-bandwidth bound of the packed read (bytes / read bandwidth measured
+ *    in the same run by the PyTorch peer: sum of 256 MiB);
  *  - quantize throughput and bytes per cached token per scheme.
  * Run: node --import tsx bench/kv-attention.ts [--quick]   (writes bench/results/kv-speed.md)
  */
@@ -11,8 +14,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { backend } from '../lib/backend.js';
+import { setThreads } from '../lib/index.js';
 import { denseAttentionSync, dequantizeKVSync, quantizeKVSync, type KVScheme } from '../lib/kvquant/index.js';
 import { tensor } from '../lib/tensor.js';
+import { startTorchPeer } from './peers/peers.js';
+import { cpuModel } from './util.js';
 
 const quick = process.argv.includes('--quick');
 const HEADS = 8;
@@ -79,18 +85,27 @@ const log = (s = '') => {
 };
 
 const info = backend();
+const torch = await startTorchPeer();
 log('# KV-cache quantization: speed (CPU backend)');
 log();
-log(`Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores (VM), Node ${process.version}, backend ${info.name} (${info.cpuThreads} threads).`);
-log(`Load average at start: ${loadavg().map((x) => x.toFixed(1)).join(', ')} (other engineers share this VM: absolute times vary run to run; the interleaved ratios are the figure to read).`);
+log(`Machine: ${cpuModel()}, ${cpus().length} cores (VM), Node ${process.version}, backend ${info.name} (${info.cpuThreads} threads, SIMD ${info.simd}).`);
+log(`Load average at start: ${loadavg().map((x) => x.toFixed(2)).join(', ')} (other engineers share this VM: absolute times vary run to run; the interleaved ratios are the figure to read).`);
 log(`Workload: batch 1, ${HEADS} KV heads = ${HEADS} query heads, head_dim ${D}, one decode query per head, random normal K/V. Medians of repeated runs, all rows of a table measured in the same process.`);
+log(typeof torch === 'string'
+  ? `PyTorch peer: missing: ${torch}.`
+  : `PyTorch peer: torch ${torch.version} CPU, dense bf16 K/V, softmax(q K^T / sqrt(d)) V per head (matmul, f32 softmax, matmul), ${info.cpuThreads} threads, OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset; its runs alternate with inferzip's.`);
 log();
 log('## Attention over T cached tokens');
 log();
-log('Wall-clock medians, and the ratio of CPU time (all threads of the process): the wall ratio is what a caller sees, the CPU-time ratio is what to read when other jobs share the cores.');
+log('Wall-clock medians, and the ratio of CPU time (all threads of the process): the wall ratio is what a caller sees, the CPU-time ratio is what to read when other jobs share the cores. Memory bound: the packed bytes read (codes + parameters, K and V) / read bandwidth (PyTorch sum over 256 MiB f32, same run).');
 log();
-log('| T | dense f32 (ms) | packed KIVI-2 (ms) | dequantize + attend (ms) | packed vs dense (wall) | packed vs dense (CPU time) | bytes read dense / packed |');
-log('|---:|---:|---:|---:|---:|---:|---:|');
+log('| T | PyTorch dense bf16, 1 thread (ms) | packed KIVI-2, 1 thread (ms) | vs PyTorch, 1 thread | PyTorch dense bf16, all threads (ms) | packed KIVI-2, all threads (ms) | vs PyTorch, all threads | memory bound of packed (ms) | dense f32, inferzip (ms) | dequantize + attend (ms) | packed vs dense f32 (wall) | packed vs dense f32 (CPU time) | bytes read dense f32 / packed |');
+log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+let bwGBs = NaN;
+if (typeof torch !== 'string') {
+  const ms = await torch.run({ op: 'bw', mib: 256, threads: info.cpuThreads, reps: 7 });
+  bwGBs = (256 * 2 ** 20) / 1e6 / median(ms);
+}
 for (const T of LENGTHS) {
   const k = tensor('f32', [HEADS, T, D], randn(HEADS * T * D, T + 1));
   const v = tensor('f32', [HEADS, T, D], randn(HEADS * T * D, T + 2));
@@ -98,6 +113,36 @@ for (const T of LENGTHS) {
   const qkv = quantizeKVSync(k, v, { scheme: 'kivi', bits: 2 });
   const reps = T >= 65536 ? 11 : 21;
   const [dense, packed] = timeInterleaved([() => denseAttentionSync(q, k, v), () => qkv.attentionSync(q)], reps) as [Timing, Timing];
+  // PyTorch bf16 and packed, alternating run by run, on 1 thread and on all threads (on a
+  // loaded machine the multi-threaded peer can lose far more than ours: both are shown)
+  let peer = NaN;
+  let packed2 = NaN;
+  let peer1 = NaN;
+  let packed1 = NaN;
+  if (typeof torch !== 'string') {
+    for (const th of [1, info.cpuThreads]) {
+      setThreads(th);
+      const pt: number[] = [];
+      const ours: number[] = [];
+      const req = { op: 'attn', tokens: T, heads: HEADS, dim: D, dtype: 'bf16', threads: th, reps: 1 };
+      await torch.run(req);
+      qkv.attentionSync(q);
+      for (let i = 0; i < reps; i++) {
+        pt.push((await torch.run(req))[0]!);
+        const t0 = process.hrtime.bigint();
+        qkv.attentionSync(q);
+        ours.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+      if (th === 1) {
+        peer1 = median(pt);
+        packed1 = median(ours);
+      } else {
+        peer = median(pt);
+        packed2 = median(ours);
+      }
+    }
+    setThreads(0);
+  }
   const deq = time(() => {
     const d = dequantizeKVSync(qkv);
     denseAttentionSync(q, d.k, d.v);
@@ -105,7 +150,9 @@ for (const T of LENGTHS) {
   const m = qkv.memory;
   const denseBytes = 2 * HEADS * T * D * 4;
   const packedBytes = m.packedKeyBytes + m.packedValueBytes;
-  log(`| ${T} | ${dense.wall.toFixed(2)} | ${packed.wall.toFixed(2)} | ${deq.toFixed(2)} | ${(dense.wall / packed.wall).toFixed(2)}x | ${(dense.cpu / packed.cpu).toFixed(2)}x | ${(denseBytes / packedBytes).toFixed(1)}x |`);
+  const bound = packedBytes / 1e6 / bwGBs;
+  const f = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+  log(`| ${T} | ${f(peer1)} | ${f(packed1)} | **${f(peer1 / packed1)}x** | ${f(peer)} | ${f(Number.isFinite(packed2) ? packed2 : packed.wall)} | **${f(peer / packed2)}x** | ${f(bound)} (${f(bwGBs, 1)} GB/s) | ${dense.wall.toFixed(2)} | ${deq.toFixed(2)} | ${(dense.wall / packed.wall).toFixed(2)}x | ${(dense.cpu / packed.cpu).toFixed(2)}x | ${(denseBytes / packedBytes).toFixed(1)}x |`);
   qkv.dispose();
 }
 
@@ -159,3 +206,4 @@ log('GPU: not measured (this machine has no GPU; the CUDA kernels compile for sm
 const here = dirname(fileURLToPath(import.meta.url));
 mkdirSync(join(here, 'results'), { recursive: true });
 if (!quick) writeFileSync(join(here, 'results', 'kv-speed.md'), lines.join('\n') + '\n');
+if (typeof torch !== 'string') torch.close();

@@ -1,13 +1,16 @@
-// Token-merging speed: one ToMe step through inferzip's native CPU backend beside a
+// Token-merging speed: one ToMe step through inferzip's native CPU backend beside PyTorch CPU
+// (bench/peers/torch_peer.py, the ToMe paper's algorithm; repetitions alternate with ours) and a
 // straightforward dense JavaScript implementation timed in the same run, the native
 // FastV / DyCoke / HoliTom passes beside their previous TypeScript implementation
 // (test/tokens/reference), and the whole-model token reduction of merge schedules.
-//   node --import tsx bench/tokens.ts [--runs 5] [--out bench/results/tokens.md]
+//   node --import tsx bench/tokens.ts [--runs 5] [--out bench/results/tokens.md] [--only-tome]
 import { writeFileSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { cpus, totalmem } from 'node:os';
 
 import { backend, mergeSchedule, mergeTokensSync, scheduleTokens, setThreads, tensor, type MergeResult, type Tensor } from '../lib/index.js';
+import { interleave, startTorchPeer } from './peers/peers.js';
 import { pruningRows, realActivationRows, reductionRows } from './tokens-pruning.js';
+import { cpuModel, loadLine } from './util.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => {
@@ -17,7 +20,8 @@ const opt = (name: string, fallback: string) => {
 const runs = Number(opt('--runs', '5'));
 // --only reduction: just the TopV / Zero-TPrune / TempMe rows (bench/results/tokens-reduction.md)
 const only = opt('--only', '');
-const outPath = opt('--out', only === 'reduction' ? 'bench/results/tokens-reduction.md' : 'bench/results/tokens.md');
+const onlyTome = args.includes('--only-tome'); // just the ToMe-vs-PyTorch table (quick)
+const outPath = opt('--out', onlyTome ? 'bench/results/tome-vs-torch.md' : only === 'reduction' ? 'bench/results/tokens-reduction.md' : 'bench/results/tokens.md');
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -108,22 +112,28 @@ const log = (s = '') => {
 
 const c0 = cpus();
 const threads = backend().cpuThreads;
+const torch = await startTorchPeer();
 log('# Token merging benchmark');
 log();
-log(`Machine: ${c0.length} x ${c0[0]?.model ?? 'unknown CPU'} (2-core x86-64 VM shared with other jobs; dot products use AVX2+FMA when the CPU has them, picked at run time), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.versions.node}; backend ${backend().name}.`);
-log(`Median of ${runs} runs after one warm-up; both implementations run in this process. Load average at start: ${loadavg().map((v) => v.toFixed(1)).join(', ')} (other jobs share the cores, so absolute times are inflated; the ratios compare equal conditions).`);
+log(`Machine: ${c0.length} x ${cpuModel()} (x86-64 VM shared with other jobs; SIMD level ${backend().simd}, picked at run time), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.versions.node}; backend ${backend().name}.`);
+log(`Median of ${runs} runs after one warm-up. ${loadLine()} (other jobs share the cores, so absolute times are inflated; the ratios compare equal conditions).`);
 if (only === 'reduction') {
   reductionRows(log, runs, time);
   realActivationRows(log, runs, time);
   writeFileSync(outPath, lines.join('\n') + '\n');
   console.log(`\nwrote ${outPath}`);
+  if (typeof torch !== 'string') torch.close();
   process.exit(0);
 }
 log();
 log('## One ToMe step (C = 1024, metric = x, r = N / 4)');
 log();
-log('| N | dense JS (ms) | inferzip 1 thread (ms) | inferzip all threads (ms) | ratio 1 thread | ratio all threads |');
-log('|---|---|---|---|---|---|');
+log(typeof torch === 'string'
+  ? `PyTorch peer: missing: ${torch}.`
+  : `PyTorch peer: torch ${torch.version === '?' ? '' : torch.version} CPU, f32, the ToMe paper's bipartite soft matching (normalize, a @ b^T, max, argsort, scatter_reduce), run with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset so OpenBLAS picks its own kernels. Its repetitions alternate with inferzip's (one each, ${runs} rounds), same thread count.`);
+log();
+log('| N | dense JS (ms) | PyTorch 1 thread (ms) | inferzip 1 thread (ms) | vs PyTorch, 1 thread | PyTorch all threads (ms) | inferzip all threads (ms) | vs PyTorch, all threads | vs dense JS, all threads |');
+log('|---|---|---|---|---|---|---|---|---|');
 for (const n of [576, 2304]) {
   const c = 1024;
   const r = n / 4;
@@ -135,14 +145,38 @@ for (const n of [576, 2304]) {
   let maxErr = 0;
   for (let i = 0; i < ref.out.length; i++) maxErr = Math.max(maxErr, Math.abs(ref.out[i]! - got.tokens.data[i]!));
   if (maxErr > 1e-4) throw new Error(`native and dense JS disagree (max error ${maxErr})`);
-  const js = time(() => denseJs(x, n, c, r), runs);
-  setThreads(1);
-  const one = time(() => mergeTokensSync(xt, { r }), runs);
+  const js = time(() => denseJs(x, n, c, r), Math.min(runs, 3));
+  const ours = () => {
+    const t0 = performance.now();
+    mergeTokensSync(xt, { r });
+    return performance.now() - t0;
+  };
+  const row: string[] = [];
+  const cells: Record<string, number> = {};
+  for (const th of [1, threads]) {
+    setThreads(th);
+    const peer = typeof torch === 'string' ? null : async () => (await torch.run({ op: 'tome', n, c, r, threads: th, reps: 1 }))[0]!;
+    ours();
+    if (peer) await peer();
+    const t = await interleave(runs, peer, ours);
+    cells[`ours${th === 1 ? 1 : 'all'}`] = median(t.ours);
+    cells[`peer${th === 1 ? 1 : 'all'}`] = t.peer.length ? median(t.peer) : NaN;
+  }
   setThreads(0);
-  const all = time(() => mergeTokensSync(xt, { r }), runs);
-  log(`| ${n} | ${js.toFixed(1)} | ${one.toFixed(1)} | ${all.toFixed(1)} (${threads} threads) | ${(js / one).toFixed(1)}x | ${(js / all).toFixed(1)}x |`);
+  const f = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a');
+  const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) ? `**${(a / b).toFixed(2)}x**` : 'n/a');
+  row.push(`${n}`, js.toFixed(1), f(cells.peer1!), f(cells.ours1!), ratio(cells.peer1!, cells.ours1!), f(cells.peerall!), `${f(cells.oursall!)} (${threads} threads)`, ratio(cells.peerall!, cells.oursall!), `${(js / cells.oursall!).toFixed(1)}x`);
+  log(`| ${row.join(' | ')} |`);
 }
 log();
+log('Ratios: the other\'s median time / inferzip\'s (> 1: inferzip is faster).');
+log();
+if (onlyTome) {
+  if (typeof torch !== 'string') torch.close();
+  writeFileSync(outPath, lines.join('\n') + '\n');
+  console.log(`\nwrote ${outPath}`);
+  process.exit(0);
+}
 log('## Whole-model token reduction of a schedule');
 log();
 log('Tokens entering each layer under `mergeSchedule` (class token protected), attention cost as sum of N^2 and MLP cost as sum of N, relative to no merging; merge time is the sum of the native steps (C = 1024 for ViT-L, 768 for ViT-B) on this machine.');
@@ -174,5 +208,6 @@ for (const m of [
 pruningRows(log, runs, time);
 reductionRows(log, runs, time);
 realActivationRows(log, runs, time);
+if (typeof torch !== 'string') torch.close();
 writeFileSync(outPath, lines.join('\n') + '\n');
 console.log(`\nwrote ${outPath}`);

@@ -1,5 +1,6 @@
 // Shared helpers for benchmarks: medians of repeated timings and a machine description.
-import { cpus, totalmem } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -22,4 +23,22 @@ export async function timeRuns(fn: () => unknown | Promise<unknown>, runs: numbe
 export function machine(): string {
   const c = cpus();
   return `${c.length} x ${c[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.versions.node}, ${process.platform}-${process.arch}`;
+}
+
+/** The CPU's model name from /proc/cpuinfo (Node's cpus() may say just "AMD EPYC"), with family/model. */
+export function cpuModel(): string {
+  try {
+    const text = readFileSync('/proc/cpuinfo', 'utf8');
+    const get = (k: string) => new RegExp(`^${k}\\s*:\\s*(.*)$`, 'm').exec(text)?.[1]?.trim();
+    const flags = get('flags') ?? '';
+    const simd = ['avx2', 'avx512f', 'avx512_vbmi2', 'avx512_bf16'].filter((f) => flags.split(' ').includes(f)).join(' ');
+    return `${get('model name') ?? cpus()[0]?.model ?? 'unknown CPU'} (family ${get('cpu family') ?? '?'}, model ${get('model') ?? '?'}; ${simd || 'no AVX2'})`;
+  } catch {
+    return cpus()[0]?.model ?? 'unknown CPU';
+  }
+}
+
+/** "Load average at start: 1.2, 0.9, 0.5" (1, 5, 15 minutes). */
+export function loadLine(): string {
+  return `Load average at start: ${loadavg().map((v) => v.toFixed(2)).join(', ')}`;
 }

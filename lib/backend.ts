@@ -30,10 +30,11 @@ export interface BackendInfo {
   /** Threads the CPU backend uses. */
   cpuThreads: number;
   /**
-   * Vector instructions the CPU kernels use: 'avx2' (AVX2 + FMA + F16C, found at run time) or
-   * 'portable' (plain loops: another CPU, or INFERZIP_SIMD=portable set before first use).
+   * Vector instructions the CPU kernels use, found at run time: 'avx512' (AVX-512 F/BW/DQ/VL on top
+   * of AVX2), 'avx2' (AVX2 + FMA + F16C) or 'portable' (plain loops: another CPU, or
+   * INFERZIP_SIMD=portable set before first use; INFERZIP_SIMD=avx2 caps the level at AVX2).
    */
-  simd: 'avx2' | 'portable';
+  simd: 'avx512' | 'avx2' | 'portable';
 }
 
 let selected: DeviceKind | undefined;

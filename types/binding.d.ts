@@ -24,7 +24,7 @@ export interface NativeBackendInfo {
   reason: string;
   devices: { name: string; memory: number; computeCapability: string }[];
   cpuThreads: number;
-  simd: 'avx2' | 'portable';
+  simd: 'avx512' | 'avx2' | 'portable';
   buildSystem?: string;
 }
 

@@ -170,7 +170,8 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
         out(
           `${r.path}: ${r.units} units, ${r.weights} weights, median of ${r.runs} runs\n` +
             `  encode ${r.encodeMBps.toFixed(1)} MB/s (${(r.encodeSeconds * 1000).toFixed(2)} ms)\n` +
-            `  decode ${r.decodeGBps.toFixed(3)} GB/s (${(r.decodeSeconds * 1000).toFixed(2)} ms)\n` +
+            `  decode ${r.decodeGBps.toFixed(3)} GB/s (${(r.decodeSeconds * 1000).toFixed(2)} ms) into a reused buffer; ` +
+            `${r.decodeFreshGBps.toFixed(3)} GB/s (${(r.decodeFreshSeconds * 1000).toFixed(2)} ms) into fresh memory\n` +
             `  ${r.bitsPerWeight.toFixed(3)} bits/weight`,
           r,
         );

@@ -14,12 +14,17 @@ export interface BenchCodecResult {
   weights: number;
   runs: number;
   threads?: number;
-  /** Median seconds over the runs to encode / decode all units. */
+  /** Median seconds over the runs to encode / decode all units (decode: into output buffers
+   * allocated once and reused, as a loader that keeps its buffers does). */
   encodeSeconds: number;
   decodeSeconds: number;
+  /** Median seconds to decode into freshly allocated outputs (what `decompress(unit)` without
+   * `out` costs: the first touch of new memory is included, which on some VMs dominates). */
+  decodeFreshSeconds: number;
   /** BF16 bytes per second. */
   encodeMBps: number;
   decodeGBps: number;
+  decodeFreshGBps: number;
   bitsPerWeight: number;
 }
 
@@ -48,6 +53,8 @@ export async function benchCodec(path: string, options: { runs?: number; threads
   if (weights === 0) throw new InferzipError('INVALID_ARGUMENT', `'${path}' has no BF16 matrices to compress`);
   const enc: number[] = [];
   const dec: number[] = [];
+  const fresh: number[] = [];
+  const outs = units.map((parts) => new Uint16Array(parts.reduce((a, p) => a + p.length, 0)));
   let stored = 0;
   const threadOpt = options.threads === undefined ? {} : { threads: options.threads };
   for (let r = 0; r < runs; r++) {
@@ -60,7 +67,9 @@ export async function benchCodec(path: string, options: { runs?: number; threads
     }
     enc.push((performance.now() - t) / 1000);
     stored = encoded.reduce((s, e) => s + unitBytes(e), 0);
-    const outs = units.map((parts) => new Uint16Array(parts.reduce((a, p) => a + p.length, 0)));
+    t = performance.now();
+    for (let i = 0; i < encoded.length; i++) await decodeUnit(encoded[i]!, new Uint16Array(outs[i]!.length));
+    fresh.push((performance.now() - t) / 1000);
     t = performance.now();
     for (let i = 0; i < encoded.length; i++) await decodeUnit(encoded[i]!, outs[i]);
     dec.push((performance.now() - t) / 1000);
@@ -77,6 +86,7 @@ export async function benchCodec(path: string, options: { runs?: number; threads
   }
   const encodeSeconds = median(enc);
   const decodeSeconds = median(dec);
+  const decodeFreshSeconds = median(fresh);
   return {
     path,
     units: units.length,
@@ -85,8 +95,10 @@ export async function benchCodec(path: string, options: { runs?: number; threads
     ...(options.threads !== undefined ? { threads: options.threads } : {}),
     encodeSeconds,
     decodeSeconds,
+    decodeFreshSeconds,
     encodeMBps: (weights * 2) / encodeSeconds / 1e6,
     decodeGBps: (weights * 2) / decodeSeconds / 1e9,
+    decodeFreshGBps: (weights * 2) / decodeFreshSeconds / 1e9,
     bitsPerWeight: (stored * 8) / weights,
   };
 }

@@ -11,7 +11,7 @@ import { assertTensor, castFloat, tensor, toFloat32, type Tensor } from '../tens
 import { defineOp } from '../ops.js';
 import type { NativeTomeDeviceArgs, NativeTomeDeviceResult, NativeTomeHostArgs, NativeTomeHostResult } from './native.js';
 import { SourceMap } from './source-map.js';
-import { FLOAT_DTYPES, checkFinite, checkInt, type FloatDType } from '../validate.js';
+import { FLOAT_DTYPES, checkInt, type FloatDType } from '../validate.js';
 
 /** Tokens that never merge: the first `k` tokens (e.g. 1 for a class token), or explicit indices. */
 export type ProtectedTokens = number | readonly number[];
@@ -152,14 +152,13 @@ function hostSizes(sizes: MergeTokensOptions['sizes'], p: Plan): Float32Array | 
 
 function hostArgs(x: Tensor, o: MergeTokensOptions, p: Plan): NativeTomeHostArgs {
   assertTensor(x, 'x', { dtypes: FLOAT_DTYPES });
+  // NaN/Inf in x or metric: the native merge rejects them (one vectorized pass) with the element index.
   const xf = toFloat32(x);
-  checkFinite(xf, 'x');
   let metric: Float32Array | undefined;
   if (o.metric !== undefined) {
     check(!(o.metric instanceof DeviceTensor), 'metric is a DeviceTensor but x is a host tensor: pass both on the same side');
     assertTensor(o.metric, 'metric', { dtypes: FLOAT_DTYPES });
     metric = toFloat32(o.metric);
-    checkFinite(metric, 'metric');
   }
   return { x: xf, metric, sizes: hostSizes(o.sizes, p) ?? undefined, protect: p.protect ?? undefined, ...shapeArgs(p) };
 }

@@ -29,7 +29,7 @@ Napi::Value BackendInfoJs(const Napi::CallbackInfo& info) {
   }
   out.Set("devices", devices);
   out.Set("cpuThreads", CpuThreads());
-  out.Set("simd", HasAvx2Fma() ? "avx2" : "portable");
+  out.Set("simd", SimdLevelName(CpuSimdLevel()));
 #ifdef INFERZIP_BUILD_SYSTEM
   out.Set("buildSystem", INFERZIP_BUILD_SYSTEM);
 #endif

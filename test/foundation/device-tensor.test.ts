@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
-import { DeviceTensor, InferzipError, backend, tensor } from '../../lib/index.js';
+import { DeviceTensor, backend, tensor } from '../../lib/index.js';
 import { nativeCall } from '../../lib/errors.js';
 import { native } from '../../lib/native.js';
 import { codeOf, codeOfAsync, errorOf } from '../errors.js';

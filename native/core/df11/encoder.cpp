@@ -9,6 +9,7 @@
 #include "native/shared/df11/format.h"
 #include "native/shared/error.h"
 #include "native/core/parallel.h"
+#include "native/core/simd.h"
 #include "native/core/df11/codec.h"
 
 namespace iz {
@@ -89,13 +90,74 @@ struct Piece {
   std::array<uint32_t, 256> hist;
 };
 
-// Big-endian store of the top `bytes` bytes of `word` at out (plain stores).
-inline void StoreBE32(uint8_t* out, uint32_t word) {
-  word = __builtin_bswap32(word);
-  std::memcpy(out, &word, 4);
+inline void OrByte(uint8_t* p, uint8_t v) { __atomic_fetch_or(p, v, __ATOMIC_RELAXED); }
+
+// Big-endian 8-byte store (bit stream order: most significant bit first).
+inline void StoreBE64(uint8_t* out, uint64_t word) {
+  word = __builtin_bswap64(word);
+  std::memcpy(out, &word, 8);
 }
 
-inline void OrByte(uint8_t* p, uint8_t v) { __atomic_fetch_or(p, v, __ATOMIC_RELAXED); }
+#if defined(__GNUC__) || defined(__clang__)
+#define IZ_ALWAYS_INLINE_LAMBDA __attribute__((always_inline))
+#else
+#define IZ_ALWAYS_INLINE_LAMBDA
+#endif
+
+// sign_mantissa bytes of a run of BF16 words: a plain loop each SIMD target vectorizes.
+template <SimdLevel L>
+IZ_FORCE_INLINE void SplitSignMantissaBody(const uint16_t* w, uint64_t n, uint8_t* sm) {
+  for (uint64_t i = 0; i < n; ++i) sm[i] = SignMantissaOf(w[i]);
+}
+IZ_SIMD_DGEN(void, SplitSignMantissa, (const uint16_t* w, uint64_t n, uint8_t* sm), (w, n, sm))
+
+// The packer's position in the bit stream (see PackMiddle).
+struct PackState {
+  uint64_t pos, byte, acc;
+  uint32_t nacc;
+  uint64_t prev_chunk, prev_block;
+};
+
+// The branch-free middle of a piece: codes of data[i..n) while an 8-byte store at the current
+// byte stays below end_byte. After each code, the pending bits (< 8 carried + the code) are
+// stored as 8 big-endian bytes (zeros past them, overwritten by the next store) and only whole
+// bytes advance. Locals and restrict pointers keep the state in registers: the byte stores
+// would otherwise force every captured variable to be reloaded. Returns the next element.
+uint64_t PackMiddle(const uint16_t* __restrict data, uint64_t i, uint64_t n, const uint64_t* __restrict packed,
+                    uint8_t* __restrict out, uint64_t end_byte, uint8_t* __restrict gaps, uint32_t* __restrict positions,
+                    uint64_t first, PackState& st) {
+  uint64_t pos = st.pos, byte = st.byte, acc = st.acc, prev_chunk = st.prev_chunk, prev_block = st.prev_block;
+  uint32_t nacc = st.nacc;
+  // The value gaps[prev_chunk] holds: re-storing it when the chunk did not change keeps the
+  // store unconditional (a conditional move instead of a branch).
+  // Entering mid-chunk, that chunk's gap may belong to another thread's piece: no store until
+  // a chunk starts here (a branch taken only then, so predicted).
+  uint8_t cur_gap = 0;
+  bool gap_known = false;
+  for (; i < n && byte + 8 <= end_byte; ++i) {
+    const uint64_t pc = packed[ExponentOf(data[i])];
+    const uint64_t chunk = pos / kBitsPerThread;
+    const bool fresh = chunk != prev_chunk;
+    cur_gap = fresh ? static_cast<uint8_t>(pos & 63) : cur_gap;
+    gap_known |= fresh;
+    if (__builtin_expect(gap_known, 1)) gaps[chunk] = cur_gap;
+    prev_chunk = chunk;
+    const uint64_t block = pos / (8 * kBytesPerBlock);
+    if (__builtin_expect(block != prev_block, 0)) {
+      for (uint64_t b = prev_block + 1; b <= block; ++b) positions[b] = static_cast<uint32_t>(first + i);
+      prev_block = block;
+    }
+    const uint32_t clen = static_cast<uint32_t>(pc >> 32);
+    acc = (acc << clen) | (pc & 0xFFFFFFFFu);
+    nacc += clen;
+    pos += clen;
+    StoreBE64(out + byte, acc << (64 - nacc));
+    byte += nacc >> 3;
+    nacc &= 7;
+  }
+  st = PackState{pos, byte, acc, nacc, prev_chunk, prev_block};
+  return i;
+}
 
 }  // namespace
 
@@ -193,6 +255,8 @@ EncodedUnit Encode(const std::vector<Span>& inputs, const EncodeOptions& options
     for (int e = 0; e < 256; ++e) bit += uint64_t(p->hist[e]) * codes[e].length;
   }
   const uint64_t total_bits = bit;
+  std::vector<uint64_t> enc_end_bit(enc.size());
+  for (size_t k = 0; k < enc.size(); ++k) enc_end_bit[k] = k + 1 < enc.size() ? enc[k + 1]->bit : total_bits;
   unit.code_bits = total_bits;
   const uint64_t n_bytes = (total_bits + 7) / 8;
   const uint64_t n_blocks = (n_bytes + kBytesPerBlock - 1) / kBytesPerBlock;
@@ -218,59 +282,67 @@ EncodedUnit Encode(const std::vector<Span>& inputs, const EncodeOptions& options
             prev_chunk = prev_start / kBitsPerThread;
             prev_block = prev_start / (8 * kBytesPerBlock);
           }
-          // The first byte may be shared with the previous piece and the last with the
-          // next: those two are OR-ed atomically, everything between is plain stores.
+          // Bytes: the first (start) may be shared with the previous piece and the last (end)
+          // with the next; those two are OR-ed atomically. Everything between belongs to this
+          // piece alone, so the middle runs branch-free: after each code, 8 bytes are stored at
+          // the current byte (the bytes past the pending bits are zeros, overwritten by the next
+          // store), and only whole bytes advance the position.
+          const uint64_t end_byte = (enc_end_bit[s]) >> 3;
           uint64_t byte = pos >> 3;
           uint64_t acc = 0;
           uint32_t nacc = static_cast<uint32_t>(pos & 7);
-          bool first_flush = true;
           uint8_t* smp = sm + piece.first;
-          for (uint64_t i = 0; i < piece.size; ++i) {
-            const uint16_t w = piece.data[i];
-            smp[i] = SignMantissaOf(w);
-            const uint64_t pc = packed[ExponentOf(w)];
-            const uint64_t chunk = pos / kBitsPerThread;
-            if (chunk != prev_chunk) {
-              gap_values[chunk] = static_cast<uint8_t>(pos & 63);
-              prev_chunk = chunk;
-              const uint64_t block = pos / (8 * kBytesPerBlock);
-              if (block != prev_block) {
-                for (uint64_t b = prev_block + 1; b <= block; ++b) positions[b] = static_cast<uint32_t>(piece.first + i);
-                prev_block = block;
-              }
+          SplitSignMantissa(piece.data, piece.size, smp);
+          uint8_t dummy_gap = 0;
+          uint64_t i = 0;
+          // Code start bookkeeping: the first code starting in each 64-bit chunk gives that chunk's
+          // gap (a store redirected to a dummy when the chunk did not change: no branch), and each
+          // block's first element index is written when a code starts in a new block (rare).
+          auto track = [&](uint64_t at) IZ_ALWAYS_INLINE_LAMBDA {
+            const uint64_t chunk = at / kBitsPerThread;
+            uint8_t* g = chunk != prev_chunk ? &gap_values[chunk] : &dummy_gap;
+            *g = static_cast<uint8_t>(at & 63);
+            prev_chunk = chunk;
+            const uint64_t block = at / (8 * kBytesPerBlock);
+            if (__builtin_expect(block != prev_block, 0)) {
+              for (uint64_t b = prev_block + 1; b <= block; ++b) positions[b] = static_cast<uint32_t>(piece.first + i);
+              prev_block = block;
             }
+          };
+          // Head: gather codes until the shared first byte is complete.
+          for (; i < piece.size && nacc < 8; ++i) {
+            const uint64_t pc = packed[ExponentOf(piece.data[i])];
+            track(pos);
             const uint32_t clen = static_cast<uint32_t>(pc >> 32);
             acc = (acc << clen) | (pc & 0xFFFFFFFFu);
             nacc += clen;
             pos += clen;
-            if (nacc >= 32) {
-              nacc -= 32;
-              const uint32_t word = static_cast<uint32_t>(acc >> nacc);
-              if (first_flush) {
-                OrByte(out + byte, static_cast<uint8_t>(word >> 24));
-                out[byte + 1] = static_cast<uint8_t>(word >> 16);
-                out[byte + 2] = static_cast<uint8_t>(word >> 8);
-                out[byte + 3] = static_cast<uint8_t>(word);
-                first_flush = false;
-              } else {
-                StoreBE32(out + byte, word);
-              }
-              byte += 4;
-            }
           }
-          // The rest: whole bytes (the first one still shared if nothing was flushed), then the partial last.
-          while (nacc >= 8) {
+          if (nacc >= 8) {
             nacc -= 8;
-            const uint8_t v = static_cast<uint8_t>(acc >> nacc);
-            if (first_flush) {
-              OrByte(out + byte, v);
-              first_flush = false;
-            } else {
-              out[byte] = v;
-            }
+            OrByte(out + byte, static_cast<uint8_t>(acc >> nacc));
             ++byte;
+            // Middle: while an 8-byte store at `byte` stays below the shared last byte.
+            PackState st{pos, byte, acc, nacc, prev_chunk, prev_block};
+            i = PackMiddle(piece.data, i, piece.size, packed, out, end_byte, gap_values.data(), positions.data(),
+                           piece.first, st);
+            pos = st.pos, byte = st.byte, acc = st.acc, nacc = st.nacc, prev_chunk = st.prev_chunk,
+            prev_block = st.prev_block;
+            // Tail: 32-bit flushes and single bytes, all below end_byte but the partial last.
+            for (; i < piece.size; ++i) {
+              const uint64_t pc = packed[ExponentOf(piece.data[i])];
+              track(pos);
+              const uint32_t clen = static_cast<uint32_t>(pc >> 32);
+              acc = (acc << clen) | (pc & 0xFFFFFFFFu);
+              nacc += clen;
+              pos += clen;
+              while (nacc >= 8) {
+                nacc -= 8;
+                out[byte++] = static_cast<uint8_t>(acc >> nacc);
+              }
+            }
           }
-          if (nacc > 0) OrByte(out + byte, static_cast<uint8_t>(acc << (8 - nacc)));
+                    if (nacc > 0) OrByte(out + byte, static_cast<uint8_t>(acc << (8 - nacc)));
         }
       },
       threads);

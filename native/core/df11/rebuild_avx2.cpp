@@ -17,7 +17,7 @@ namespace df11 {
 
 namespace {
 
-#define IZ_DF11_AVX2 __attribute__((target("avx2")))
+#define IZ_DF11_AVX2 IZ_TARGET_AVX2
 
 IZ_DF11_AVX2 inline void Store(__m128i* p, __m128i v, bool stream) {
   if (stream) {
@@ -56,7 +56,7 @@ IZ_DF11_AVX2 void Run(const uint8_t* exps, const uint8_t* sm, uint16_t* out, siz
 }  // namespace
 
 bool RebuildRunAvx2(const uint8_t* exps, const uint8_t* sm, uint16_t* out, size_t n, bool stream) {
-  static const bool ok = __builtin_cpu_supports("avx2");
+  static const bool ok = HasAvx2Fma();  // the one SIMD switch (simd.h): INFERZIP_SIMD applies
   if (!ok) return false;
   Run(exps, sm, out, n, stream);
   return true;

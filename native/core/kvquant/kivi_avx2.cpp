@@ -4,6 +4,12 @@
 #include "native/core/kvquant/kivi_avx2.h"
 
 #if IZ_X86_SIMD
+// GCC 12 reports -Wmaybe-uninitialized inside its own avx512fintrin.h (the _mm512_undefined_*
+// placeholders of _mm512_srlv_epi32 / _mm512_permutexvar_ps once inlined at -O3): a known false
+// positive of that header, not of this file, so it is silenced here rather than globally.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <cmath>
@@ -16,7 +22,7 @@ namespace iz::kv::cpu {
 
 namespace {
 
-#define IZ_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define IZ_AVX2 IZ_TARGET_AVX2
 
 // Exact f16 -> f32 for a run of halves (F16C), tail by the shared scalar decoder.
 IZ_AVX2 void HalvesToFloats(const uint16_t* src, int n, float* dst) {
@@ -227,6 +233,171 @@ IZ_AVX2 void ValueBlockPair(const uint8_t* codes, const uint16_t* par, int d, in
   }
 }
 
+// ---- AVX-512 (F/BW/DQ/VL) versions of the single-row key group and value block ----------
+// Codes are expanded in registers instead of through the byte table: 16 two-bit codes (one
+// 32-bit word) are broadcast, shifted right by 0, 2, .., 30 per lane, and a 16-entry
+// permute table {0, 1, 2, 3, 0, 1, ..} turns the low 4 bits into the float code (the 2 bits
+// above the code select the same value, so no mask is needed). Per 16 codes: one load, a
+// shift, a permute and a multiply-add, against four table loads and two inserts on AVX2.
+
+IZ_TARGET_AVX512 inline __m512 Codes16(const uint8_t* p, __m512i shifts, __m512 table) {
+  uint32_t w;
+  std::memcpy(&w, p, 4);
+  return _mm512_permutexvar_ps(_mm512_srlv_epi32(_mm512_set1_epi32(static_cast<int>(w)), shifts), table);
+}
+IZ_TARGET_AVX512 inline __m512i CodeShifts() {
+  return _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+}
+IZ_TARGET_AVX512 inline __m512 CodeTable() {
+  return _mm512_setr_ps(0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3);
+}
+
+template <int KB>
+IZ_TARGET_AVX512 void KeyGroup512(const uint8_t* block, uint32_t param_offset, int d, const float* q, float* qsm, float* lg) {
+  constexpr int N = KB / 4;  // 16 tokens per register
+  const size_t block_bytes = param_offset + size_t(4) * d;
+  Prefetch(block + block_bytes, block_bytes);  // the next key group
+  const float bias = PrepareKeyRow(reinterpret_cast<const uint16_t*>(block + param_offset), d, q, qsm);
+  const __m512i sh = CodeShifts();
+  const __m512 tab = CodeTable();
+  // Even and odd channels in separate accumulators (two dependency chains per register).
+  __m512 acc[N], odd[N];
+  for (int k = 0; k < N; ++k) {
+    acc[k] = _mm512_set1_ps(bias);
+    odd[k] = _mm512_setzero_ps();
+  }
+  for (int c = 0; c < d; c += 2) {  // d is even here
+    const uint8_t* codes = block + size_t(c) * KB;
+    const __m512 w0 = _mm512_set1_ps(qsm[2 * c]), w1 = _mm512_set1_ps(qsm[2 * c + 2]);
+    for (int k = 0; k < N; ++k) {
+      acc[k] = _mm512_fmadd_ps(w0, Codes16(codes + 4 * k, sh, tab), acc[k]);
+      odd[k] = _mm512_fmadd_ps(w1, Codes16(codes + KB + 4 * k, sh, tab), odd[k]);
+    }
+  }
+  for (int k = 0; k < N; ++k) _mm512_storeu_ps(lg + 16 * k, _mm512_add_ps(acc[k], odd[k]));
+}
+
+template <int GB>
+IZ_TARGET_AVX512 void ValueBlock512(const uint8_t* codes, const uint16_t* par, int d, int nt, const float* p, float* acc, float* parf) {
+  constexpr int N = GB / 4;  // 16 channels per register
+  const int groups = d / (4 * GB), tok_bytes = d / 4;
+  Prefetch(codes + size_t(nt) * tok_bytes, size_t(nt) * tok_bytes);  // the next block of tokens
+  Prefetch(par + size_t(nt) * 2 * groups, size_t(nt) * 4 * groups);
+  HalvesToFloats(par, nt * 2 * groups, parf);
+  const __m512i sh = CodeShifts();
+  const __m512 tab = CodeTable();
+  for (int g = 0; g < groups; ++g) {
+    float* ag = acc + g * 4 * GB;
+    // Even and odd tokens in separate accumulators (two dependency chains per register).
+    __m512 a[N], b[N];
+    for (int k = 0; k < N; ++k) {
+      a[k] = _mm512_loadu_ps(ag + 16 * k);
+      b[k] = _mm512_setzero_ps();
+    }
+    float ms0 = 0.0f, ms1 = 0.0f;
+    const uint8_t* cg = codes + g * GB;
+    const float* pg = parf + 2 * g;
+    int t = 0;
+    for (; t + 2 <= nt; t += 2) {
+      const float p0 = p[t], p1 = p[t + 1];
+      const float* pr = pg + size_t(t) * 2 * groups;
+      ms0 += p0 * pr[1];
+      ms1 += p1 * pr[2 * groups + 1];
+      const __m512 w0 = _mm512_set1_ps(p0 * pr[0]), w1 = _mm512_set1_ps(p1 * pr[2 * groups]);
+      const uint8_t* c0 = cg + size_t(t) * tok_bytes;
+      for (int k = 0; k < N; ++k) {
+        a[k] = _mm512_fmadd_ps(w0, Codes16(c0 + 4 * k, sh, tab), a[k]);
+        b[k] = _mm512_fmadd_ps(w1, Codes16(c0 + tok_bytes + 4 * k, sh, tab), b[k]);
+      }
+    }
+    if (t < nt) {
+      const float* pr = pg + size_t(t) * 2 * groups;
+      ms0 += p[t] * pr[1];
+      const __m512 w = _mm512_set1_ps(p[t] * pr[0]);
+      for (int k = 0; k < N; ++k) a[k] = _mm512_fmadd_ps(w, Codes16(cg + size_t(t) * tok_bytes + 4 * k, sh, tab), a[k]);
+    }
+    const __m512 m16 = _mm512_set1_ps(ms0 + ms1);
+    for (int k = 0; k < N; ++k) _mm512_storeu_ps(ag + 16 * k, _mm512_add_ps(_mm512_add_ps(a[k], b[k]), m16));
+  }
+}
+
+bool UseAvx512() { return CpuSimdLevel() == SimdLevel::kAvx512; }
+
+// Two query rows (GQA heads sharing a KV head) per pass: each expanded code register serves both.
+template <int KB>
+IZ_TARGET_AVX512 void KeyGroupPair512(const uint8_t* block, uint32_t param_offset, int d, const float* q0, const float* q1, float* scratch,
+                                      float* lg0, float* lg1) {
+  constexpr int N = KB / 4;
+  const uint16_t* par = reinterpret_cast<const uint16_t*>(block + param_offset);
+  const size_t block_bytes = param_offset + size_t(4) * d;
+  Prefetch(block + block_bytes, block_bytes);  // the next key group
+  float* qsm0 = scratch;
+  float* qsm1 = scratch + 2 * d;
+  const float b0 = PrepareKeyRow(par, d, q0, qsm0), b1 = PrepareKeyRow(par, d, q1, qsm1);
+  const __m512i sh = CodeShifts();
+  const __m512 tab = CodeTable();
+  __m512 a0[N], a1[N];
+  for (int k = 0; k < N; ++k) {
+    a0[k] = _mm512_set1_ps(b0);
+    a1[k] = _mm512_set1_ps(b1);
+  }
+  for (int c = 0; c < d; ++c) {
+    const uint8_t* codes = block + size_t(c) * KB;
+    const __m512 w0 = _mm512_set1_ps(qsm0[2 * c]), w1 = _mm512_set1_ps(qsm1[2 * c]);
+    for (int k = 0; k < N; ++k) {
+      const __m512 x = Codes16(codes + 4 * k, sh, tab);
+      a0[k] = _mm512_fmadd_ps(w0, x, a0[k]);
+      a1[k] = _mm512_fmadd_ps(w1, x, a1[k]);
+    }
+  }
+  for (int k = 0; k < N; ++k) {
+    _mm512_storeu_ps(lg0 + 16 * k, a0[k]);
+    _mm512_storeu_ps(lg1 + 16 * k, a1[k]);
+  }
+}
+
+template <int GB>
+IZ_TARGET_AVX512 void ValueBlockPair512(const uint8_t* codes, const uint16_t* par, int d, int nt, const float* p0, const float* p1, float* acc0,
+                                        float* acc1, float* parf) {
+  constexpr int N = GB / 4;
+  const int groups = d / (4 * GB), tok_bytes = d / 4;
+  Prefetch(codes + size_t(nt) * tok_bytes, size_t(nt) * tok_bytes);  // the next block of tokens
+  Prefetch(par + size_t(nt) * 2 * groups, size_t(nt) * 4 * groups);
+  HalvesToFloats(par, nt * 2 * groups, parf);
+  const __m512i sh = CodeShifts();
+  const __m512 tab = CodeTable();
+  for (int g = 0; g < groups; ++g) {
+    float* g0 = acc0 + g * 4 * GB;
+    float* g1 = acc1 + g * 4 * GB;
+    __m512 a0[N], a1[N];
+    for (int k = 0; k < N; ++k) {
+      a0[k] = _mm512_loadu_ps(g0 + 16 * k);
+      a1[k] = _mm512_loadu_ps(g1 + 16 * k);
+    }
+    float m0 = 0.0f, m1 = 0.0f;
+    for (int t = 0; t < nt; ++t) {
+      const float u = p0[t], v = p1[t];
+      if (u == 0.0f && v == 0.0f) continue;
+      const float* pr = parf + size_t(t) * 2 * groups + 2 * g;
+      const __m512 w0 = _mm512_set1_ps(u * pr[0]), w1 = _mm512_set1_ps(v * pr[0]);
+      m0 += u * pr[1];
+      m1 += v * pr[1];
+      const uint8_t* b = codes + size_t(t) * tok_bytes + g * GB;
+      for (int k = 0; k < N; ++k) {
+        const __m512 x = Codes16(b + 4 * k, sh, tab);
+        a0[k] = _mm512_fmadd_ps(w0, x, a0[k]);
+        a1[k] = _mm512_fmadd_ps(w1, x, a1[k]);
+      }
+    }
+    const __m512 s0 = _mm512_set1_ps(m0), s1 = _mm512_set1_ps(m1);
+    for (int k = 0; k < N; ++k) {
+      _mm512_storeu_ps(g0 + 16 * k, _mm512_add_ps(a0[k], s0));
+      _mm512_storeu_ps(g1 + 16 * k, _mm512_add_ps(a1[k], s1));
+    }
+  }
+}
+
+
 }  // namespace
 
 IZ_AVX2 float DotAvx2(const float* a, const float* b, int d) {
@@ -312,6 +483,15 @@ IZ_AVX2 float ExpSumAvx2(const float* x, int n, float shift, float* out) {
 bool HasAvx2() { return iz::HasAvx2Fma(); }
 
 bool KeyGroup2Avx2(const uint8_t* block, uint32_t param_offset, int d, int bytes_per_chan, const float* q, float* scratch, float* lg) {
+  static const bool avx512 = UseAvx512();
+  if (avx512 && d % 2 == 0) {
+    switch (bytes_per_chan) {
+      case 4: KeyGroup512<4>(block, param_offset, d, q, scratch, lg); return true;
+      case 8: KeyGroup512<8>(block, param_offset, d, q, scratch, lg); return true;
+      case 16: KeyGroup512<16>(block, param_offset, d, q, scratch, lg); return true;
+      default: break;
+    }
+  }
   switch (bytes_per_chan) {
     case 4: KeyGroup<4>(block, param_offset, d, q, scratch, lg); return true;
     case 8: KeyGroup<8>(block, param_offset, d, q, scratch, lg); return true;
@@ -322,6 +502,15 @@ bool KeyGroup2Avx2(const uint8_t* block, uint32_t param_offset, int d, int bytes
 
 bool KeyGroupPairAvx2(const uint8_t* block, uint32_t param_offset, int d, int bytes_per_chan, const float* q0, const float* q1, float* scratch, float* lg0,
                       float* lg1) {
+  static const bool avx512 = UseAvx512();
+  if (avx512) {
+    switch (bytes_per_chan) {
+      case 4: KeyGroupPair512<4>(block, param_offset, d, q0, q1, scratch, lg0, lg1); return true;
+      case 8: KeyGroupPair512<8>(block, param_offset, d, q0, q1, scratch, lg0, lg1); return true;
+      case 16: KeyGroupPair512<16>(block, param_offset, d, q0, q1, scratch, lg0, lg1); return true;
+      default: break;
+    }
+  }
   switch (bytes_per_chan) {
     case 4: KeyGroupPair<4>(block, param_offset, d, q0, q1, scratch, lg0, lg1); return true;
     case 8: KeyGroupPair<8>(block, param_offset, d, q0, q1, scratch, lg0, lg1); return true;
@@ -331,6 +520,15 @@ bool KeyGroupPairAvx2(const uint8_t* block, uint32_t param_offset, int d, int by
 
 bool ValueBlockPairAvx2(const uint8_t* codes, const uint16_t* par, int d, int Cg, int nt, const float* p0, const float* p1, float* acc0, float* acc1,
                         float* scratch) {
+  static const bool avx512 = UseAvx512();
+  if (avx512) {
+    switch (Cg) {
+      case 16: ValueBlockPair512<4>(codes, par, d, nt, p0, p1, acc0, acc1, scratch); return true;
+      case 32: ValueBlockPair512<8>(codes, par, d, nt, p0, p1, acc0, acc1, scratch); return true;
+      case 64: ValueBlockPair512<16>(codes, par, d, nt, p0, p1, acc0, acc1, scratch); return true;
+      default: break;
+    }
+  }
   switch (Cg) {
     case 16: ValueBlockPair<4>(codes, par, d, nt, p0, p1, acc0, acc1, scratch); return true;
     case 32: ValueBlockPair<8>(codes, par, d, nt, p0, p1, acc0, acc1, scratch); return true;
@@ -339,6 +537,15 @@ bool ValueBlockPairAvx2(const uint8_t* codes, const uint16_t* par, int d, int Cg
 }
 
 bool ValueBlock2Avx2(const uint8_t* codes, const uint16_t* par, int d, int Cg, int nt, const float* p, float* acc, float* scratch) {
+  static const bool avx512 = UseAvx512();
+  if (avx512) {
+    switch (Cg) {
+      case 16: ValueBlock512<4>(codes, par, d, nt, p, acc, scratch); return true;
+      case 32: ValueBlock512<8>(codes, par, d, nt, p, acc, scratch); return true;
+      case 64: ValueBlock512<16>(codes, par, d, nt, p, acc, scratch); return true;
+      default: break;
+    }
+  }
   switch (Cg) {
     case 8: ValueBlock<2>(codes, par, d, nt, p, acc, scratch); return true;
     case 16: ValueBlock<4>(codes, par, d, nt, p, acc, scratch); return true;

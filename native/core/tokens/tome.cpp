@@ -1,5 +1,5 @@
-// CPU backend of ToMe bipartite soft matching: normalize, cache-blocked cosine
-// scores with a fused row-wise argmax (the score matrix is never stored), top-r by
+// CPU backend of ToMe bipartite soft matching: normalize, cosine scores on the GEMM core
+// with a fused row-wise argmax (the score matrix is never stored), top-r by
 // a strict total order, then a deterministic size-weighted scatter-reduce.
 #include "native/core/tokens/tome.h"
 
@@ -9,15 +9,12 @@
 #include <string>
 
 #include "native/shared/error.h"
+#include "native/core/gemm/gemm.h"
 #include "native/core/parallel.h"
 #include "native/core/simd.h"
 
 #if INFERZIP_WITH_CUDA
 #include "cuda/tokens/tome.h"
-#endif
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
 #endif
 
 namespace iz::tokens {
@@ -26,7 +23,22 @@ namespace {
 
 constexpr int64_t kMaxTokens = int64_t(1) << 30;
 
+// Largest |v| bit pattern of v: one branch-free max the compiler vectorizes per target.
+template <SimdLevel L>
+IZ_FORCE_INLINE uint32_t MaxAbsBitsBody(const float* v, int64_t count) {
+  uint32_t m = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    uint32_t u;
+    std::memcpy(&u, v + i, 4);
+    u &= 0x7fffffffu;
+    m = u > m ? u : m;
+  }
+  return m;
+}
+IZ_SIMD_DGEN(uint32_t, MaxAbsBits, (const float* v, int64_t count), (v, count))
+
 void CheckFinite(const float* v, int64_t count, const char* what) {
+  if (MaxAbsBits(v, count) < 0x7f800000u) return;  // every exponent below all-ones: all finite
   for (int64_t i = 0; i < count; ++i) {
     if (!std::isfinite(v[i])) {
       Fail(ErrorCode::InvalidArgument, std::string(what) + " holds a non-finite value (NaN or Inf) at element " +
@@ -35,146 +47,31 @@ void CheckFinite(const float* v, int64_t count, const char* what) {
   }
 }
 
-// Splits every batch row into unit-length A (even) and B (odd) rows, in one parallel pass.
-void NormalizeSides(const float* metric, int64_t batch, int64_t n, int64_t cm, float* an, float* bn) {
-  const int64_t na = SideCountA(n), nb = SideCountB(n);
-  ParallelFor(static_cast<size_t>(batch * n), 64, [&](size_t lo, size_t hi) {
-    for (size_t row = lo; row < hi; ++row) {
-      const int64_t b = static_cast<int64_t>(row) / n, i = static_cast<int64_t>(row) % n;
-      const float* src = metric + static_cast<int64_t>(row) * cm;
-      double ss = 0;
-      for (int64_t k = 0; k < cm; ++k) ss += double(src[k]) * src[k];
-      const float inv = InvNorm(static_cast<float>(ss));
-      float* dst = (i & 1) ? bn + (b * nb + i / 2) * cm : an + (b * na + i / 2) * cm;
-      for (int64_t k = 0; k < cm; ++k) dst[k] = src[k] * inv;
-    }
+// Sum of squares in f64 over 8 interleaved partial sums, combined pairwise. The f32 -> f64
+// products are exact, so a contracted multiply-add rounds alike: every target gives one result.
+template <SimdLevel L>
+IZ_FORCE_INLINE double SumSquaresF64Body(const float* x, int64_t n) {
+  double acc[8] = {};
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8)
+    for (int j = 0; j < 8; ++j) acc[j] += double(x[k + j]) * double(x[k + j]);
+  for (int j = 0; k < n; ++k, ++j) acc[j] += double(x[k]) * double(x[k]);
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+IZ_SIMD_DGEN(double, SumSquaresF64, (const float* x, int64_t n), (x, n))
+
+// Elements a memory-bound pass gets per thread before it is split: below this, starting a
+// thread costs more than it saves, and on a loaded machine each extra thread of a short pass
+// waits a scheduling slice (a ToMe step at N = 576 ran 5x slower on 2 threads than on 1).
+constexpr int64_t kPassGrainElems = int64_t(2) << 20;
+
+// 1 / |row| of every metric row.
+void InvNorms(const float* metric, int64_t rows, int64_t cm, float* inv) {
+  const size_t grain = static_cast<size_t>(std::max<int64_t>(64, kPassGrainElems / std::max<int64_t>(cm, 1)));
+  ParallelFor(static_cast<size_t>(rows), grain, [&](size_t lo, size_t hi) {
+    for (size_t row = lo; row < hi; ++row)
+      inv[row] = InvNorm(static_cast<float>(SumSquaresF64(metric + static_cast<int64_t>(row) * cm, cm)));
   });
-}
-
-// 4 A rows x 2 B rows of dot products: every loaded vector is reused 2-4 times.
-inline void Dot4x2(const float* a0, const float* a1, const float* a2, const float* a3, const float* b0,
-                   const float* b1, int64_t cm, float out[4][2]) {
-  int64_t k = 0;
-#if defined(__SSE2__)
-  __m128 s00 = _mm_setzero_ps(), s01 = _mm_setzero_ps(), s10 = _mm_setzero_ps(), s11 = _mm_setzero_ps();
-  __m128 s20 = _mm_setzero_ps(), s21 = _mm_setzero_ps(), s30 = _mm_setzero_ps(), s31 = _mm_setzero_ps();
-  for (; k + 4 <= cm; k += 4) {
-    const __m128 vb0 = _mm_loadu_ps(b0 + k), vb1 = _mm_loadu_ps(b1 + k);
-    __m128 va = _mm_loadu_ps(a0 + k);
-    s00 = _mm_add_ps(s00, _mm_mul_ps(va, vb0));
-    s01 = _mm_add_ps(s01, _mm_mul_ps(va, vb1));
-    va = _mm_loadu_ps(a1 + k);
-    s10 = _mm_add_ps(s10, _mm_mul_ps(va, vb0));
-    s11 = _mm_add_ps(s11, _mm_mul_ps(va, vb1));
-    va = _mm_loadu_ps(a2 + k);
-    s20 = _mm_add_ps(s20, _mm_mul_ps(va, vb0));
-    s21 = _mm_add_ps(s21, _mm_mul_ps(va, vb1));
-    va = _mm_loadu_ps(a3 + k);
-    s30 = _mm_add_ps(s30, _mm_mul_ps(va, vb0));
-    s31 = _mm_add_ps(s31, _mm_mul_ps(va, vb1));
-  }
-  auto hsum = [](__m128 v) {
-    alignas(16) float t[4];
-    _mm_store_ps(t, v);
-    return (t[0] + t[1]) + (t[2] + t[3]);
-  };
-  out[0][0] = hsum(s00); out[0][1] = hsum(s01);
-  out[1][0] = hsum(s10); out[1][1] = hsum(s11);
-  out[2][0] = hsum(s20); out[2][1] = hsum(s21);
-  out[3][0] = hsum(s30); out[3][1] = hsum(s31);
-#else
-  for (int i = 0; i < 4; ++i) out[i][0] = out[i][1] = 0.0f;
-#endif
-  const float* as[4] = {a0, a1, a2, a3};
-  for (; k < cm; ++k) {
-    for (int i = 0; i < 4; ++i) {
-      out[i][0] += as[i][k] * b0[k];
-      out[i][1] += as[i][k] * b1[k];
-    }
-  }
-}
-
-#if IZ_X86_SIMD
-#define IZ_TOKENS_AVX2 1
-#include <immintrin.h>
-
-// The same 4x2 block with 8-wide FMA, used when the CPU has AVX2 + FMA (checked at run
-// time, so the portable build still runs everywhere).
-__attribute__((target("avx2,fma"))) void Dot4x2Avx2(const float* a0, const float* a1, const float* a2,
-                                                    const float* a3, const float* b0, const float* b1, int64_t cm,
-                                                    float out[4][2]) {
-  __m256 s[4][2];
-  for (int i = 0; i < 4; ++i) s[i][0] = s[i][1] = _mm256_setzero_ps();
-  const float* as[4] = {a0, a1, a2, a3};
-  int64_t k = 0;
-  for (; k + 8 <= cm; k += 8) {
-    const __m256 vb0 = _mm256_loadu_ps(b0 + k), vb1 = _mm256_loadu_ps(b1 + k);
-    for (int i = 0; i < 4; ++i) {
-      const __m256 va = _mm256_loadu_ps(as[i] + k);
-      s[i][0] = _mm256_fmadd_ps(va, vb0, s[i][0]);
-      s[i][1] = _mm256_fmadd_ps(va, vb1, s[i][1]);
-    }
-  }
-  for (int i = 0; i < 4; ++i) {
-    for (int j = 0; j < 2; ++j) {
-      const __m128 lo = _mm256_castps256_ps128(s[i][j]), hi = _mm256_extractf128_ps(s[i][j], 1);
-      alignas(16) float t[4];
-      _mm_store_ps(t, _mm_add_ps(lo, hi));
-      out[i][j] = (t[0] + t[1]) + (t[2] + t[3]);
-    }
-  }
-  for (; k < cm; ++k) {
-    for (int i = 0; i < 4; ++i) {
-      out[i][0] += as[i][k] * b0[k];
-      out[i][1] += as[i][k] * b1[k];
-    }
-  }
-}
-#endif
-
-using Dot4x2Fn = void (*)(const float*, const float*, const float*, const float*, const float*, const float*, int64_t,
-                          float[4][2]);
-
-Dot4x2Fn PickDot4x2() {
-#if IZ_TOKENS_AVX2
-  if (SimdAllowed() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Dot4x2Avx2;
-#endif
-  return Dot4x2;
-}
-
-constexpr int64_t kABlock = 16, kBTile = 64;
-
-// Best unprotected B for A rows [a_lo, a_hi) of one batch row (an/bn: that row's
-// normalized sides). B is walked in tiles that stay in cache while 4 A rows reuse them.
-void BestMatchBlock(const float* an, const float* bn, int64_t na, int64_t cm, const std::vector<int32_t>& usable_b,
-                    const uint8_t* protect, int64_t a_lo, int64_t a_hi, Dot4x2Fn dot4x2, int32_t* best_b,
-                    float* best_score) {
-  const int64_t nu = static_cast<int64_t>(usable_b.size());
-  float bs[kABlock];
-  int32_t bi[kABlock];
-  for (int64_t i = 0; i < kABlock; ++i) bs[i] = kProtectedScore, bi[i] = -1;
-  for (int64_t t0 = 0; t0 < nu; t0 += kBTile) {
-    const int64_t t1 = std::min(nu, t0 + kBTile);
-    for (int64_t a = a_lo; a < a_hi; a += 4) {
-      const float* ar[4];
-      for (int i = 0; i < 4; ++i) ar[i] = an + std::min(a + i, na - 1) * cm;
-      for (int64_t t = t0; t < t1; t += 2) {
-        const int32_t b0 = usable_b[t], b1 = usable_b[std::min(t + 1, t1 - 1)];
-        float d[4][2];
-        dot4x2(ar[0], ar[1], ar[2], ar[3], bn + b0 * cm, bn + b1 * cm, cm, d);
-        for (int i = 0; i < 4 && a + i < a_hi; ++i) {
-          const int64_t s = a + i - a_lo;
-          if (bi[s] < 0 || ArgmaxBetter(d[i][0], b0, bs[s], bi[s])) bs[s] = d[i][0], bi[s] = b0;
-          if (ArgmaxBetter(d[i][1], b1, bs[s], bi[s])) bs[s] = d[i][1], bi[s] = b1;
-        }
-      }
-    }
-  }
-  for (int64_t a = a_lo; a < a_hi; ++a) {
-    const bool prot = protect && protect[2 * a];
-    best_b[a] = prot ? -1 : bi[a - a_lo];
-    best_score[a] = prot || bi[a - a_lo] < 0 ? kProtectedScore : bs[a - a_lo];
-  }
 }
 
 // Marks the r best-scoring unprotected A tokens (score desc, index asc).
@@ -232,29 +129,46 @@ void TomeBestMatchCpu(const TomeShape& s, const float* metric, const uint8_t* pr
 
 namespace {
 
-// The matching itself, on inputs already validated.
+// The matching itself, on inputs already validated. A (even) and B (usable odd) rows are
+// normalized while being packed for the GEMM core, whose fused row-wise argmax finds each
+// A row's best B without storing the score matrix. Each score is one fma chain over the
+// channels in order, so every SIMD level and thread count gives the same bits.
 void BestMatchChecked(const TomeShape& s, const float* metric, const uint8_t* protect, int32_t* best_b,
                       float* best_score) {
   const int64_t na = SideCountA(s.n), nb = SideCountB(s.n);
-  std::vector<float> an(static_cast<size_t>(s.batch * na * s.cm));
-  std::vector<float> bn(static_cast<size_t>(s.batch * std::max<int64_t>(nb, 1) * s.cm));
-  NormalizeSides(metric, s.batch, s.n, s.cm, an.data(), bn.data());
   // Protected B rows are skipped; the usable list is the same for every batch row.
   std::vector<int32_t> usable_b;
   usable_b.reserve(static_cast<size_t>(nb));
   for (int64_t b = 0; b < nb; ++b)
     if (!protect || !protect[2 * b + 1]) usable_b.push_back(static_cast<int32_t>(b));
-  static const Dot4x2Fn dot4x2 = PickDot4x2();
-  // One parallel loop over (batch row, A block): threads start once per call, not per row.
-  const int64_t blocks = (na + kABlock - 1) / kABlock;
-  ParallelFor(static_cast<size_t>(s.batch * blocks), 1, [&](size_t lo, size_t hi) {
-    for (size_t job = lo; job < hi; ++job) {
-      const int64_t b = static_cast<int64_t>(job) / blocks, blk = static_cast<int64_t>(job) % blocks;
-      const int64_t a_lo = blk * kABlock, a_hi = std::min(na, a_lo + kABlock);
-      BestMatchBlock(an.data() + b * na * s.cm, bn.data() + b * nb * s.cm, na, s.cm, usable_b, protect, a_lo, a_hi,
-                     dot4x2, best_b + b * na, best_score + b * na);
+  const int64_t nu = static_cast<int64_t>(usable_b.size());
+  // Packed panels are kept per thread between calls: a merge schedule calls this once per
+  // layer, and warm memory skips the page faults of a fresh allocation.
+  thread_local gemm::Packed pa, pb;
+  std::vector<float> inv(static_cast<size_t>(s.batch * s.n)), scale_a(static_cast<size_t>(na)),
+      scale_b(static_cast<size_t>(nu));
+  std::vector<int32_t> col(static_cast<size_t>(na));
+  InvNorms(metric, s.batch * s.n, s.cm, inv.data());
+  for (int64_t b = 0; b < s.batch; ++b) {
+    const float* m = metric + b * s.n * s.cm;
+    const float* iv = inv.data() + b * s.n;
+    int32_t* bb = best_b + b * na;
+    float* bs = best_score + b * na;
+    for (int64_t a = 0; a < na; ++a) scale_a[size_t(a)] = iv[2 * a];
+    for (int64_t u = 0; u < nu; ++u) scale_b[size_t(u)] = iv[2 * usable_b[size_t(u)] + 1];
+    const int pack_threads = na * s.cm >= kPassGrainElems ? 0 : 1;
+    gemm::PackRows(m, 2 * s.cm, nullptr, scale_a.data(), na, s.cm, gemm::Side::kA, &pa, pack_threads);
+    gemm::PackRows(m + s.cm, 2 * s.cm, usable_b.data(), scale_b.data(), nu, s.cm, gemm::Side::kB, &pb, pack_threads);
+    gemm::RowArgmaxABt(pa, pb, col.data(), bs);
+    for (int64_t a = 0; a < na; ++a) {
+      const bool prot = (protect && protect[2 * a]) || col[size_t(a)] < 0;
+      bb[a] = prot ? -1 : usable_b[size_t(col[size_t(a)])];
+      if (prot) bs[a] = kProtectedScore;
     }
-  });
+  }
+  constexpr size_t kKeepBytes = size_t(64) << 20;  // larger scratch is not kept
+  if (pa.buf.size() * sizeof(float) > kKeepBytes) std::vector<float>().swap(pa.buf);
+  if (pb.buf.size() * sizeof(float) > kKeepBytes) std::vector<float>().swap(pb.buf);
 }
 
 }  // namespace
@@ -283,7 +197,8 @@ void TomeMergeCpu(const TomeShape& s, const TomeHostIn& in, const TomeHostOut& o
     BuildPlacement(s.n, merged.data(), best_b.data() + b * na, s.keep_order, out.dest + b * s.n,
                    offsets.data() + b * (n_out + 1), sources.data() + b * s.n, n_out);
   }
-  ParallelFor(static_cast<size_t>(s.batch * n_out), 16, [&](size_t lo, size_t hi) {
+  const size_t merge_grain = static_cast<size_t>(std::max<int64_t>(16, kPassGrainElems / std::max<int64_t>(s.c, 1)));
+  ParallelFor(static_cast<size_t>(s.batch * n_out), merge_grain, [&](size_t lo, size_t hi) {
     std::vector<float> acc(static_cast<size_t>(s.c));
     for (size_t job = lo; job < hi; ++job) {
       const int64_t b = static_cast<int64_t>(job) / n_out, j = static_cast<int64_t>(job) % n_out;

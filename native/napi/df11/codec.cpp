@@ -57,10 +57,41 @@ Napi::Uint8Array ToU8(Napi::Env env, const std::vector<uint8_t>& v) {
   return out;
 }
 
+// A large encoder output handed to JavaScript without a copy: the ArrayBuffer owns the vector's
+// memory. Copying into a fresh (zeroed) ArrayBuffer faulted in the same bytes a second time,
+// which on a VM costs as much as encoding them. Falls back to a copy where external buffers are
+// not allowed (runtimes with the V8 sandbox).
+Napi::Uint8Array ToU8Owned(Napi::Env env, std::vector<uint8_t>&& v) {
+  if (v.size() < (size_t(1) << 16)) return ToU8(env, v);
+  auto* owned = new std::vector<uint8_t>(std::move(v));
+  napi_value ab = nullptr;
+  const napi_status st = napi_create_external_arraybuffer(
+      env, owned->data(), owned->size(),
+      [](napi_env, void*, void* hint) { delete static_cast<std::vector<uint8_t>*>(hint); }, owned, &ab);
+  if (st != napi_ok) {
+    const bool pending = [&] {
+      bool p = false;
+      napi_is_exception_pending(env, &p);
+      return p;
+    }();
+    if (pending) {
+      napi_value ignored;
+      napi_get_and_clear_last_exception(env, &ignored);
+    }
+    auto out = ToU8(env, *owned);
+    delete owned;
+    return out;
+  }
+  const size_t n = owned->size();
+  return Napi::Uint8Array::New(env, n, Napi::ArrayBuffer(env, ab), 0);
+}
+
 Napi::Value UnitToJs(Napi::Env env, const EncodedUnit& u) {
   Napi::Object o = Napi::Object::New(env);
-  o.Set("encodedExponent", ToU8(env, u.encoded_exponent));
-  o.Set("signMantissa", ToU8(env, u.sign_mantissa));
+  // to_js runs once per result (PairedOp), so the two large buffers can move out of it.
+  auto& mu = const_cast<EncodedUnit&>(u);
+  o.Set("encodedExponent", ToU8Owned(env, std::move(mu.encoded_exponent)));
+  o.Set("signMantissa", ToU8Owned(env, std::move(mu.sign_mantissa)));
   o.Set("luts", ToU8(env, u.luts));
   o.Set("outputPositions", ToU8(env, u.output_positions));
   o.Set("gaps", ToU8(env, u.gaps));
