@@ -17,7 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { compressSync, decompressSync, unitToSafetensorsEntries, unitMetadata, type CompressedUnit } from '../lib/df11/index.js';
 import { readSafetensorsBuffer, serializeSafetensors } from '../lib/safetensors/index.js';
 import { backend } from '../lib/backend.js';
-import { f32ToBf16, tensor, type Tensor } from '../lib/tensor.js';
+import { gaussianBf16 } from './util.js';
+import { tensor, type Tensor } from '../lib/tensor.js';
 
 const N = Number(process.env.DF11_BENCH_N ?? 64 * 1024 * 1024);
 const REPEATS = Number(process.env.DF11_BENCH_REPEATS ?? 5);
@@ -48,30 +49,6 @@ function timeIt(fn: () => void, repeats = REPEATS): number {
     t.push(Number(process.hrtime.bigint() - t0) / 1e9);
   }
   return median(t);
-}
-
-function gaussian(n: number, std: number, seed: number): Uint16Array {
-  let a = seed >>> 0;
-  const r = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const out = new Uint16Array(n);
-  const chunk = new Float32Array(1 << 20);
-  for (let base = 0; base < n; base += chunk.length) {
-    const m = Math.min(chunk.length, n - base);
-    for (let i = 0; i < m; i += 2) {
-      const mag = Math.sqrt(-2 * Math.log(Math.max(r(), 1e-12))) * std;
-      const ang = 2 * Math.PI * r();
-      chunk[i] = mag * Math.cos(ang);
-      chunk[i + 1] = mag * Math.sin(ang);
-    }
-    out.set(f32ToBf16(chunk.subarray(0, m)), base);
-  }
-  return out;
 }
 
 interface Zstd {
@@ -185,7 +162,7 @@ function main(): void {
   for (const e of model.tensors) if (e.dtype === 'BF16') weights[e.name] = model.readSync(e.name) as Tensor<'bf16'>;
   rows.push(measure('stories260K', weights));
   console.error(JSON.stringify(rows[0]));
-  const synth = gaussian(N, 0.02, 1234);
+  const synth = gaussianBf16(N, 0.02, 1234);
   rows.push(measure(`N(0,0.02) x ${N / (1 << 20)}M`, { w: tensor('bf16', [N], synth) }));
   console.error(JSON.stringify(rows[1]));
 

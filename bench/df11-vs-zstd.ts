@@ -16,9 +16,9 @@ import { fileURLToPath } from 'node:url';
 
 import { backend } from '../lib/backend.js';
 import { compressSync, decompressSync } from '../lib/df11/index.js';
-import { f32ToBf16, tensor } from '../lib/tensor.js';
+import { tensor } from '../lib/tensor.js';
 import { zstdVersion } from './peers/peers.js';
-import { cpuModel, median } from './util.js';
+import { cpuModel, median, gaussianBf16 } from './util.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => {
@@ -28,30 +28,6 @@ const opt = (name: string, fallback: string) => {
 const N = Number(opt('--n', String(64 * 1024 * 1024)));
 const ROUNDS = Number(opt('--rounds', '5'));
 const root = fileURLToPath(new URL('..', import.meta.url));
-
-function gaussianBf16(n: number, std: number, seed: number): Uint16Array {
-  let a = seed >>> 0;
-  const r = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const out = new Uint16Array(n);
-  const chunk = new Float32Array(1 << 20);
-  for (let base = 0; base < n; base += chunk.length) {
-    const m = Math.min(chunk.length, n - base);
-    for (let i = 0; i < m; i += 2) {
-      const mag = Math.sqrt(-2 * Math.log(Math.max(r(), 1e-12))) * std;
-      const ang = 2 * Math.PI * r();
-      chunk[i] = mag * Math.cos(ang);
-      chunk[i + 1] = mag * Math.sin(ang);
-    }
-    out.set(f32ToBf16(chunk.subarray(0, m)), base);
-  }
-  return out;
-}
 
 /** zstd -b1 on the file: [compress MB/s, decompress MB/s, compressed bytes]. */
 function zstdB1(file: string): [number, number, number] {

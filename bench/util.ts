@@ -2,6 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 
+import { f32ToBf16 } from '../lib/tensor.js';
+import { rng } from '../test/tokens/random.js';
+
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -41,4 +44,26 @@ export function cpuModel(): string {
 /** "Load average at start: 1.2, 0.9, 0.5" (1, 5, 15 minutes). */
 export function loadLine(): string {
   return `Load average at start: ${loadavg().map((v) => v.toFixed(2)).join(', ')}`;
+}
+
+/**
+ * n BF16 weights drawn from N(0, std^2) (Box-Muller on the tests' seeded PRNG), generated in
+ * 1M-element chunks so 64M weights do not need a 256 MB f32 copy. The codec benches share it
+ * so their figures are measured on the same data.
+ */
+export function gaussianBf16(n: number, std: number, seed: number): Uint16Array {
+  const r = rng(seed);
+  const out = new Uint16Array(n);
+  const chunk = new Float32Array(1 << 20);
+  for (let base = 0; base < n; base += chunk.length) {
+    const m = Math.min(chunk.length, n - base);
+    for (let i = 0; i < m; i += 2) {
+      const mag = Math.sqrt(-2 * Math.log(Math.max(r(), 1e-12))) * std;
+      const ang = 2 * Math.PI * r();
+      chunk[i] = mag * Math.cos(ang);
+      chunk[i + 1] = mag * Math.sin(ang);
+    }
+    out.set(f32ToBf16(chunk.subarray(0, m)), base);
+  }
+  return out;
 }

@@ -3,17 +3,10 @@ import { f32ToBf16, tensor, type Tensor } from '../../lib/tensor.js';
 import type { CompressedUnit, UnitBuffers } from '../../lib/df11/index.js';
 import { makeUnit } from '../../lib/df11/codec.js';
 
-/** Mulberry32: small deterministic PRNG. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Mulberry32: small deterministic PRNG (one implementation for every test folder). */
+import { rng } from '../tokens/random.js';
+
+export { rng };
 
 /** BF16 N(0, std) weights. */
 export function gaussianBf16(shape: number[], std: number, seed: number): Tensor<'bf16'> {
