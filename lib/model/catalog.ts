@@ -4,9 +4,10 @@
  * (config.json `dfloat11_config` names units by pattern; Llama-family configs give the
  * matrices' shapes).
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
+import { readRegularTextFile } from '../safetensors/reader.js';
 import { InferzipError } from '../errors.js';
 import { SafetensorsFile, openSafetensors, type SafetensorsEntry, type SafetensorsReader } from '../safetensors/index.js';
 import { FORMAT_KEY, parseManifest, type ParsedManifest } from './manifest.js';
@@ -120,8 +121,9 @@ function inferzipCatalog(path: string, reader: SafetensorsFile): ModelCatalog {
 function readConfig(configPath: string): { config: Record<string, unknown>; df11: DFloat11Config } {
   let config: unknown;
   try {
-    config = JSON.parse(readFileSync(configPath, 'utf8'));
+    config = JSON.parse(readRegularTextFile(configPath));
   } catch (err) {
+    if (err instanceof InferzipError) throw err;
     throw new InferzipError('INVALID_ARGUMENT', `cannot read '${configPath}' (a DFloat11 model needs a config.json with dfloat11_config): ${(err as Error).message}`, { cause: err });
   }
   const c = config as Record<string, unknown>;

@@ -10,6 +10,7 @@ import { basename, join, resolve } from 'node:path';
 import { crc32 } from 'node:zlib';
 
 import { UNIT_BUFFERS } from '../df11/unit-buffers.js';
+import { refuseSameFile } from './same-file.js';
 import { InferzipError } from '../errors.js';
 import { writeFileAtomic, type SafetensorsEntry } from '../safetensors/index.js';
 import { dfloat11ConfigJson, findModelConfig } from './dfloat11-config.js';
@@ -99,9 +100,7 @@ export async function compressModel(input: string, output: string, options: Comp
   }
 
   using src = openModelSource(input);
-  for (const f of src.files) {
-    if (resolve(f.path) === resolve(output)) throw new InferzipError('INVALID_ARGUMENT', `output '${output}' would overwrite the input`);
-  }
+  refuseSameFile(src.files.map((f) => f.path), configPath ? [output, configPath] : [output], 'compressModel');
   const inOrder: SafetensorsEntry[] = src.files.flatMap((f) => [...f.tensors].sort((a, b) => a.dataOffsets[0] - b.dataOffsets[0]));
   const plan = planModel(inOrder, options);
   const unitOfMember = new Map<string, PlannedUnit>();

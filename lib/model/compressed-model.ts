@@ -12,12 +12,22 @@ import { InferzipError, nativeAwait, nativeCall } from '../errors.js';
 import { pinForAsync } from '../ops.js';
 import { native, type NativeBuffer } from '../native.js';
 import { tensor, type Tensor } from '../tensor.js';
-import { decodeDeviceUnit, readUnit, uploadUnit, type DeviceUnit } from './codec.js';
+import { crc32 } from 'node:zlib';
+
+import { decodeDeviceUnit, readUnit, unitCrc32, uploadUnit, type DeviceUnit } from './codec.js';
 import { openCatalog, type ModelCatalog, type UnitInfo } from './catalog.js';
+import { manifestStructureProblems } from './manifest-checks.js';
 
 export interface CompressedModelOptions {
   /** Where compressed units and the decode buffers live: 'cpu', 'cuda' or 'auto' (default). */
   device?: DeviceKind | 'auto';
+  /**
+   * Check integrity on the inference path (default true): each unit's stored buffers against
+   * their crc32 when the unit is loaded, each raw tensor against its crc32 when read, and the
+   * manifest's block numbers against the tensor names. A mismatch throws CORRUPT_DATA instead
+   * of giving wrong weights. Pass false only for a file verifyModel already passed.
+   */
+  verify?: boolean;
 }
 
 /** One matrix of a decoded block: a view into the block buffer. */
@@ -82,10 +92,12 @@ export class CompressedModel implements Disposable {
   #unitScratch: Scratch | undefined;
   readonly #maxBlockElements: number;
   readonly #maxUnitElements: number;
+  readonly #verify: boolean;
   #disposed = false;
 
-  private constructor(catalog: ModelCatalog, device: DeviceKind, resident: Map<string, DeviceUnit>) {
+  private constructor(catalog: ModelCatalog, device: DeviceKind, resident: Map<string, DeviceUnit>, verify: boolean) {
     this.#catalog = catalog;
+    this.#verify = verify;
     this.rawTensorNames = catalog.rawTensors.map((t) => t.name);
     this.path = catalog.path;
     this.format = catalog.format;
@@ -108,11 +120,25 @@ export class CompressedModel implements Disposable {
    */
   static async open(path: string, options: CompressedModelOptions = {}): Promise<CompressedModel> {
     const device = resolveDevice(options.device);
+    if (options.verify !== undefined && typeof options.verify !== 'boolean') {
+      throw new InferzipError('INVALID_ARGUMENT', `CompressedModel.open: verify must be true or false, got ${String(options.verify)}`);
+    }
+    const verify = options.verify !== false;
     const catalog = openCatalog(path);
     const resident = new Map<string, DeviceUnit>();
     try {
+      if (verify) {
+        const problems = manifestStructureProblems(catalog);
+        if (problems.length > 0) throw new InferzipError('CORRUPT_DATA', `'${path}': ${problems[0]!}`);
+      }
+      const stored = new Map((catalog.manifest?.units ?? []).map((u) => [u.prefix, u.crc32]));
       for (const u of catalog.units) {
         const encoded = await readUnit(catalog.reader, u.prefix);
+        const expected = stored.get(u.prefix);
+        if (verify && expected !== undefined) {
+          const crc = unitCrc32(encoded);
+          if (crc !== expected) throw new InferzipError('CORRUPT_DATA', `'${path}': the stored buffers of unit '${u.prefix}' fail their crc32 (${crc}, expected ${expected}): the file is damaged`);
+        }
         if (encoded.signMantissa.byteLength !== u.elements) {
           throw new InferzipError('CORRUPT_DATA', `unit '${u.prefix}' holds ${encoded.signMantissa.byteLength} elements, its matrices need ${u.elements}`);
         }
@@ -127,7 +153,7 @@ export class CompressedModel implements Disposable {
       catalog.close();
       throw err;
     }
-    return new CompressedModel(catalog, device, resident);
+    return new CompressedModel(catalog, device, resident, verify);
   }
 
   get numBlocks(): number {
@@ -240,7 +266,14 @@ export class CompressedModel implements Disposable {
     if (!this.rawTensorNames.includes(name)) {
       throw new InferzipError('INVALID_ARGUMENT', `'${name}' is not an uncompressed tensor of this model (compressed matrices come from decompressBlock / decompressUnit)`);
     }
-    return this.#catalog.reader.read(name);
+    const t = await this.#catalog.reader.read(name);
+    const expected = this.#catalog.manifest?.crc32[name];
+    if (this.#verify && expected !== undefined) {
+      const b = t.data as ArrayBufferView;
+      const crc = crc32(new Uint8Array(b.buffer, b.byteOffset, b.byteLength)).toString(16).padStart(8, '0');
+      if (crc !== expected) throw new InferzipError('CORRUPT_DATA', `'${this.path}': tensor '${name}' fails its crc32 (${crc}, expected ${expected}): the file is damaged`);
+    }
+    return t;
   }
 
   /** Frees the compressed units and the decode buffers and closes the file. Safe to call twice. */

@@ -7,6 +7,7 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { refuseSameFile } from './same-file.js';
 import { InferzipError } from '../errors.js';
 import { SafetensorsFile } from '../safetensors/index.js';
 import { AtomicFile } from './atomic-file.js';
@@ -55,6 +56,8 @@ export async function decompressModel(input: string, output: string, options: Mo
     }
     for (const f of manifest.restoreFiles) paths.push(join(output, f.name));
   }
+
+  refuseSameFile([input], manifest.index ? [...paths, join(output, manifest.index.name)] : paths, 'decompressModel');
 
   const open: AtomicFile[] = [];
   let current: AtomicFile | undefined;

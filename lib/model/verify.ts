@@ -12,6 +12,7 @@ import { openCatalog } from './catalog.js';
 import { decodeUnit, readUnit } from './codec.js';
 import { toInferzipError } from '../errors.js';
 import { parseManifest } from './manifest.js';
+import { unitStructureProblems } from './manifest-checks.js';
 import { checkThreads, type ModelTaskOptions } from './progress.js';
 import { restoreModel, type Mismatch } from './restore.js';
 
@@ -62,6 +63,7 @@ export async function verifyModel(path: string, options: ModelTaskOptions = {}):
       if (e.code !== 'CORRUPT_DATA') throw e;
       return { ok: false, tensors: 0, units: 0, files: 0, problems: [{ kind: 'file', name: path, message: e.message }], checksums: true, seconds: (performance.now() - started) / 1000 };
     }
+    for (const message of unitStructureProblems(manifest.units)) problems.push({ kind: 'file', name: path, message: `manifest: ${message}` });
     await restoreModel(reader, manifest, {
       phase: 'verify',
       checkStored: true,
