@@ -93,6 +93,8 @@ export class CompressedModel implements Disposable {
   readonly #maxBlockElements: number;
   readonly #maxUnitElements: number;
   readonly #verify: boolean;
+  /** Units whose decoded matrices matched their crc32 once (each is checked on first decode). */
+  readonly #checked = new Set<string>();
   #disposed = false;
 
   private constructor(catalog: ModelCatalog, device: DeviceKind, resident: Map<string, DeviceUnit>, verify: boolean) {
@@ -205,11 +207,33 @@ export class CompressedModel implements Disposable {
       const bytes = unit.elements * 2;
       // blocks of unequal size decode into the front of the buffer sized for the largest
       if (bytes > 0) await decodeDeviceUnit(resident, scratch.buffer);
+      if (this.#verify && !this.#checked.has(unit.prefix)) await this.#checkDecoded(unit, scratch.buffer);
       return makeBlock(unit, ordinal, scratch, generation, this);
     };
     const result = scratch.queue.then(run, run);
     scratch.queue = result.catch(() => {});
     return result;
+  }
+
+  /**
+   * Compares each decoded matrix of a unit with the crc32 the manifest recorded for the original
+   * tensor, once per unit. This covers what the unit-buffer crc32 cannot: a manifest edited to
+   * reorder or rename members, and any decoder fault. DFloat11 directories carry no checksums.
+   */
+  async #checkDecoded(unit: UnitInfo, buffer: NativeBuffer): Promise<void> {
+    const expected = this.#catalog.manifest?.crc32;
+    if (!expected) return;
+    const host = new Uint8Array(unit.elements * 2);
+    pinForAsync(host);
+    if (host.byteLength > 0) await nativeAwait(() => buffer.downloadAsync({ destination: host, offset: 0 }), `checking unit '${unit.prefix}'`);
+    for (const m of unit.members) {
+      const want = expected[m.name];
+      const crc = crc32(host.subarray(m.offset * 2, (m.offset + m.elements) * 2)).toString(16).padStart(8, '0');
+      if (crc !== want) {
+        throw new InferzipError('CORRUPT_DATA', `'${this.path}': matrix '${m.name}' of unit '${unit.prefix}' decodes to data that fails its crc32 (${crc}, expected ${String(want)}): the file is damaged`);
+      }
+    }
+    this.#checked.add(unit.prefix);
   }
 
   /**

@@ -53,6 +53,20 @@ describe('CompressedModel integrity on the inference path', () => {
     await expect(off.readTensor('model.norm.weight')).resolves.toBeDefined();
   });
 
+  it('refuses matrices whose manifest entries were swapped (unit crc32 still matches; decoded crc32 does not)', async () => {
+    const bad = join(dir, 'members.safetensors');
+    rewriteManifest(packed, bad, (m) => {
+      const u = (m.units as { prefix: string; members: string[] }[]).find((x) => x.prefix === 'model.layers.0')!;
+      const q = u.members.indexOf('model.layers.0.self_attn.q_proj.weight');
+      const o = u.members.indexOf('model.layers.0.self_attn.o_proj.weight');
+      [u.members[q], u.members[o]] = [u.members[o]!, u.members[q]!];
+    });
+    using model = await CompressedModel.open(bad, { device: 'cpu' });
+    await expect(model.decompressBlock(0)).rejects.toMatchObject({ code: 'CORRUPT_DATA', message: expect.stringContaining('fails its crc32') });
+    // the other blocks are intact and decode
+    await expect(model.decompressBlock(1)).resolves.toBeDefined();
+  });
+
   it('rejects a non-boolean verify option', async () => {
     await expect(CompressedModel.open(packed, { device: 'cpu', verify: 'no' as unknown as boolean })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
