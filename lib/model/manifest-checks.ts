@@ -4,7 +4,8 @@
  * into; a manifest edited to swap block numbers or to mark a block as a standalone matrix parses
  * fine, so these checks compare what it says with what the member names say.
  */
-import type { ManifestUnit } from './manifest.js';
+import type { SafetensorsEntry } from '../safetensors/index.js';
+import type { ManifestUnit, ParsedManifest } from './manifest.js';
 
 /** Problems found (empty when the manifest agrees with its tensor names). */
 export function unitStructureProblems(units: readonly ManifestUnit[]): string[] {
@@ -32,7 +33,32 @@ export function unitStructureProblems(units: readonly ManifestUnit[]): string[] 
   return problems;
 }
 
+/**
+ * The tensors a compressed file stores uncompressed must be exactly the original tensors that no
+ * unit holds, each with the original dtype and shape: a renamed, retyped or reshaped tensor keeps
+ * its bytes (and so its crc32) but is not the tensor the caller asked for.
+ */
+export function rawTensorProblems(manifest: ParsedManifest, raw: readonly SafetensorsEntry[]): string[] {
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  for (const t of raw) {
+    const original = manifest.tensorIndex.get(t.name)?.entry;
+    if (!original || manifest.unitOf.has(t.name)) {
+      problems.push(`the file stores a tensor '${t.name}' that the manifest does not list as an uncompressed original`);
+      continue;
+    }
+    seen.add(t.name);
+    if (original.dtype !== t.dtype || original.shape.length !== t.shape.length || original.shape.some((d, i) => d !== t.shape[i])) {
+      problems.push(`tensor '${t.name}' is stored as ${t.dtype}[${t.shape.join(', ')}], the original is ${original.dtype}[${original.shape.join(', ')}]`);
+    }
+  }
+  for (const name of manifest.tensorIndex.keys()) {
+    if (!manifest.unitOf.has(name) && !seen.has(name)) problems.push(`original tensor '${name}' is missing from the file`);
+  }
+  return problems;
+}
+
 /** The checks above for an opened catalog (DFloat11 directories have no manifest: none apply). */
-export function manifestStructureProblems(catalog: { readonly manifest?: { readonly units: readonly ManifestUnit[] } }): string[] {
-  return catalog.manifest ? unitStructureProblems(catalog.manifest.units) : [];
+export function manifestStructureProblems(catalog: { readonly manifest?: ParsedManifest; readonly rawTensors: readonly SafetensorsEntry[] }): string[] {
+  return catalog.manifest ? [...unitStructureProblems(catalog.manifest.units), ...rawTensorProblems(catalog.manifest, catalog.rawTensors)] : [];
 }

@@ -117,7 +117,7 @@ describe('readers dropped without dispose()', () => {
       for (let i = 0; i < 64; i++) SafetensorsFile.open(packed);
     })();
     expect(fds()).toBeGreaterThanOrEqual(before + 64);
-    for (let i = 0; i < 20 && fds() > before + 8; i++) {
+    for (let i = 0; i < 200 && fds() > before + 8; i++) {
       gc();
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -130,8 +130,8 @@ describe('readers dropped without dispose()', () => {
     const fds = (): number => readdirSync('/proc/self/fd').length;
     const before = fds();
     for (let i = 0; i < 16; i++) await CompressedModel.open(packed, { device: 'cpu' });
-    expect(fds()).toBeGreaterThanOrEqual(before + 16);
-    for (let i = 0; i < 20 && fds() > before + 4; i++) {
+    expect(fds()).toBeGreaterThan(before + 4); // most are still open (a GC may already have run)
+    for (let i = 0; i < 200 && fds() > before + 4; i++) {
       gc();
       await new Promise((r) => setTimeout(r, 20));
     }
