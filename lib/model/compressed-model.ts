@@ -18,6 +18,9 @@ import { decodeDeviceUnit, readUnit, unitCrc32, uploadUnit, type DeviceUnit } fr
 import { openCatalog, type ModelCatalog, type UnitInfo } from './catalog.js';
 import { manifestStructureProblems } from './manifest-checks.js';
 
+/** Bytes of decoded data checked per step (see #checkDecoded). */
+const CHECK_CHUNK_BYTES = 4 << 20;
+
 export interface CompressedModelOptions {
   /** Where compressed units and the decode buffers live: 'cpu', 'cuda' or 'auto' (default). */
   device?: DeviceKind | 'auto';
@@ -72,6 +75,8 @@ interface Scratch {
   generation: number;
   /** Decodes into this buffer run one after another. */
   queue: Promise<unknown>;
+  /** Host staging for the decoded-crc32 check (per buffer: its queue serializes the users). */
+  staging?: Uint8Array;
 }
 
 export class CompressedModel implements Disposable {
@@ -207,7 +212,7 @@ export class CompressedModel implements Disposable {
       const bytes = unit.elements * 2;
       // blocks of unequal size decode into the front of the buffer sized for the largest
       if (bytes > 0) await decodeDeviceUnit(resident, scratch.buffer);
-      if (this.#verify && !this.#checked.has(unit.prefix)) await this.#checkDecoded(unit, scratch.buffer);
+      if (this.#verify && !this.#checked.has(unit.prefix)) await this.#checkDecoded(unit, scratch);
       return makeBlock(unit, ordinal, scratch, generation, this);
     };
     const result = scratch.queue.then(run, run);
@@ -220,17 +225,24 @@ export class CompressedModel implements Disposable {
    * tensor, once per unit. This covers what the unit-buffer crc32 cannot: a manifest edited to
    * reorder or rename members, and any decoder fault. DFloat11 directories carry no checksums.
    */
-  async #checkDecoded(unit: UnitInfo, buffer: NativeBuffer): Promise<void> {
+  async #checkDecoded(unit: UnitInfo, scratch: Scratch): Promise<void> {
+    const buffer = scratch.buffer;
     const expected = this.#catalog.manifest?.crc32;
     if (!expected) return;
-    const host = new Uint8Array(unit.elements * 2);
-    pinForAsync(host);
-    if (host.byteLength > 0) await nativeAwait(() => buffer.downloadAsync({ destination: host, offset: 0 }), `checking unit '${unit.prefix}'`);
+    // A small reused staging buffer: a fresh unit-sized array costs more in page faults than the crc32.
+    const staging = (scratch.staging ??= new Uint8Array(CHECK_CHUNK_BYTES));
+    pinForAsync(staging);
     for (const m of unit.members) {
-      const want = expected[m.name];
-      const crc = crc32(host.subarray(m.offset * 2, (m.offset + m.elements) * 2)).toString(16).padStart(8, '0');
-      if (crc !== want) {
-        throw new InferzipError('CORRUPT_DATA', `'${this.path}': matrix '${m.name}' of unit '${unit.prefix}' decodes to data that fails its crc32 (${crc}, expected ${String(want)}): the file is damaged`);
+      let crc = 0;
+      const end = (m.offset + m.elements) * 2;
+      for (let pos = m.offset * 2; pos < end; pos += staging.byteLength) {
+        const part = staging.subarray(0, Math.min(staging.byteLength, end - pos));
+        await nativeAwait(() => buffer.downloadAsync({ destination: part, offset: pos }), `checking unit '${unit.prefix}'`);
+        crc = crc32(part, crc);
+      }
+      const got = crc.toString(16).padStart(8, '0');
+      if (got !== expected[m.name]) {
+        throw new InferzipError('CORRUPT_DATA', `'${this.path}': matrix '${m.name}' of unit '${unit.prefix}' decodes to data that fails its crc32 (${got}, expected ${String(expected[m.name])}): the file is damaged`);
       }
     }
     this.#checked.add(unit.prefix);
