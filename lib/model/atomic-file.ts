@@ -6,6 +6,7 @@
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 
 import { InferzipError, toInferzipError } from '../errors.js';
+import { releaseTemp } from '../safetensors/temp-files.js';
 import { tempPathFor } from '../safetensors/writer.js';
 
 export class AtomicFile {
@@ -26,6 +27,7 @@ export class AtomicFile {
     try {
       return new AtomicFile(path, await open(tmp, 'wx+'), tmp);
     } catch (err) {
+      releaseTemp(tmp);
       throw toInferzipError(err, `creating '${path}'`);
     }
   }
@@ -86,6 +88,7 @@ export class AtomicFile {
       this.#handle = undefined;
       await rename(this.tempPath, this.path);
       this.#state = 'committed';
+      releaseTemp(this.tempPath);
     } catch (err) {
       await this.abort();
       throw toInferzipError(err, `writing '${this.path}'`);
@@ -100,5 +103,6 @@ export class AtomicFile {
     this.#handle = undefined;
     await h?.close().catch(() => {});
     await rm(this.tempPath, { force: true }).catch(() => {});
+    releaseTemp(this.tempPath);
   }
 }

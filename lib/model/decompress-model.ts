@@ -5,10 +5,11 @@
  * mismatch or failure nothing is left at the output.
  */
 import { mkdirSync, statSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { refuseSameFile } from './same-file.js';
-import { InferzipError } from '../errors.js';
+import { InferzipError, toInferzipError } from '../errors.js';
 import { SafetensorsFile } from '../safetensors/index.js';
 import { AtomicFile } from './atomic-file.js';
 import { latin1ToBytes, parseManifest } from './manifest.js';
@@ -91,11 +92,23 @@ export async function decompressModel(input: string, output: string, options: Mo
       paths.push(indexFile.path);
     }
     checkAborted(options.signal);
-    // Publish only once every file is complete and checked.
-    for (const f of open) await f.commit();
   } catch (err) {
     await Promise.all(open.map((f) => f.abort()));
     throw err;
+  }
+  // Publish only once every file is complete and checked: shards first, the index last, so a
+  // reader that goes by the index never sees a partial set. A failed rename unpublishes the
+  // files this call already moved into place.
+  const published: string[] = [];
+  try {
+    for (const f of open) {
+      await f.commit();
+      published.push(f.path);
+    }
+  } catch (err) {
+    await Promise.all(open.map((f) => f.abort()));
+    await Promise.all(published.map((p) => rm(p, { force: true }).catch(() => {})));
+    throw toInferzipError(err, `publishing the output of decompressModel into '${output}'`);
   }
   return { files: paths, bytes, seconds: (performance.now() - started) / 1000 };
 }

@@ -4,6 +4,7 @@ import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
+import { releaseTemp, sweepStaleTemps, trackTemp } from './temp-files.js';
 import { InferzipError, toInferzipError } from '../errors.js';
 import type { MetadataPosition } from './header.js';
 import { buildHeader, toRawEntries, type SafetensorsInput } from './encode.js';
@@ -18,9 +19,16 @@ export interface WriteOptions {
   metadataPosition?: MetadataPosition;
 }
 
-/** A temp path beside the target, so the final rename stays on one filesystem. */
+/**
+ * A temp path beside the target, so the final rename stays on one filesystem. Temp files of the
+ * same target left by dead processes are swept first; the new one is tracked (removed on
+ * SIGINT/SIGTERM/exit) until the caller passes it to releaseTemp.
+ */
 export function tempPathFor(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  sweepStaleTemps(path);
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  trackTemp(tmp);
+  return tmp;
 }
 
 function asBytes(view: ArrayBufferView): Uint8Array {
@@ -57,9 +65,11 @@ export async function writeSafetensors(path: string, input: SafetensorsInput, op
     await handle.close();
     handle = undefined;
     await rename(tmp, path);
+    releaseTemp(tmp);
   } catch (err) {
     await handle?.close().catch(() => {});
     await rm(tmp, { force: true }).catch(() => {});
+    releaseTemp(tmp);
     throw toInferzipError(err, `writing '${path}'`);
   }
 }
@@ -86,9 +96,11 @@ export function writeSafetensorsSync(path: string, input: SafetensorsInput, opti
     closeSync(fd);
     fd = undefined;
     renameSync(tmp, path);
+    releaseTemp(tmp);
   } catch (err) {
     if (fd !== undefined) closeSync(fd);
     rmSync(tmp, { force: true });
+    releaseTemp(tmp);
     throw toInferzipError(err, `writing '${path}'`);
   }
 }
@@ -119,8 +131,10 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
       await h.close();
     }
     await rename(tmp, path);
+    releaseTemp(tmp);
   } catch (err) {
     await rm(tmp, { force: true }).catch(() => {});
+    releaseTemp(tmp);
     throw toInferzipError(err, `writing '${path}'`);
   }
 }
