@@ -114,7 +114,7 @@ export async function compressModel(input: string, output: string, options: Comp
     options.onProgress?.({ phase: 'compress', bytesDone, bytesTotal: inputBytes, unitsDone, unitsTotal: plan.units.length, ...(current ? { current } : {}) });
   };
 
-  const manifest: Manifest = { version: 1, source: src.kind, files: [], units: [], crc32: {}, gaps: [], histogram: [] };
+  const manifest: Manifest = { version: 1, source: src.kind, files: [], units: [], crc32: Object.create(null) as Record<string, string>, gaps: [], histogram: [] };
   if (src.index) manifest.index = { name: src.index.name, data: bytesToLatin1(src.index.bytes), sha256: createHash('sha256').update(src.index.bytes).digest('hex') };
   const modelHist = new Float64Array(256);
   const rawTensors: string[] = [];

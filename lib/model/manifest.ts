@@ -134,6 +134,9 @@ export function parseManifest(metadata: Readonly<Record<string, string>>): Parse
   if (m.source === 'file' && m.files.length !== 1) bad(`a 'file' source has exactly one file`);
   if (!Array.isArray(m.units) || !Array.isArray(m.gaps) || !isObj(m.crc32) || !Array.isArray(m.histogram)) bad('units, gaps, crc32 and histogram are required');
 
+  // Names come from the file: look them up in a null-prototype copy ('constructor' must not find
+  // Object.prototype.constructor; an own '__proto__' key stays a key).
+  m.crc32 = Object.assign(Object.create(null) as Record<string, string>, m.crc32);
   const restoreFiles: RestoreFile[] = [];
   const tensorIndex = new Map<string, { file: number; entry: SafetensorsEntry }>();
   const names = new Set<string>();

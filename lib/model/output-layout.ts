@@ -27,7 +27,9 @@ interface Placed {
 
 /** The JSON header (unpadded) for entries at explicit data offsets. */
 function headerJson(entries: readonly Placed[], metadata: Record<string, string>): Uint8Array {
-  const header: Record<string, unknown> = { __metadata__: metadata };
+  // null prototype: a tensor named `__proto__` must become a key, not the object's prototype
+  const header: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  header.__metadata__ = metadata;
   for (const e of entries) header[e.name] = { dtype: e.dtype, shape: [...e.shape], data_offsets: [e.begin, e.end] };
   return new TextEncoder().encode(JSON.stringify(header));
 }
