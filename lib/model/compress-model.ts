@@ -21,6 +21,7 @@ import {
   MANIFEST_KEY,
   bytesToLatin1,
   packManifest,
+  parseManifest,
   segmentsOf,
   type Manifest,
   type ManifestFile,
@@ -231,7 +232,15 @@ export async function compressModel(input: string, output: string, options: Comp
     if (pending.size > 0) throw new InferzipError('INTERNAL', `units never completed: ${[...pending.keys()].join(', ')}`);
     manifest.histogram = sparseHistogram(modelHist);
     checkAborted(options.signal);
-    const outputBytes = await layout.finish(metadataFor(manifest));
+    const metadata = metadataFor(manifest);
+    // The manifest must pass the reader's checks and size limits too (MAX_MANIFEST_BYTES once
+    // inflated): otherwise the file would be written, reported as a success, and be unreadable.
+    try {
+      parseManifest(metadata);
+    } catch (err) {
+      throw new InferzipError('UNSUPPORTED', `the compressed output would not read back: ${(err as Error).message}; nothing was written`, { cause: err });
+    }
+    const outputBytes = await layout.finish(metadata);
     if (configPath) await writeFileAtomic(configPath, dfloat11ConfigJson(findModelConfig(input), manifest.units));
     report();
     return {

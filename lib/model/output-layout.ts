@@ -9,6 +9,7 @@ import { InferzipError } from '../errors.js';
 import type { SafetensorsDType } from '../safetensors/index.js';
 import { SAFETENSORS_ELEMENT_SIZE } from '../safetensors/index.js';
 import { AtomicFile } from './atomic-file.js';
+import { MAX_HEADER_BYTES, parseHeader } from '../safetensors/header.js';
 
 export interface OutputEntry {
   name: string;
@@ -77,6 +78,16 @@ export class OutputLayout {
   /** Writes the header, publishes the file and returns its size. */
   async finish(metadata: Record<string, string>): Promise<number> {
     const json = headerJson(this.#placed, metadata);
+    // Never publish a file the reader would refuse: apply the reader's own limits and checks to
+    // the header first (a valid input with a huge header can produce one over the cap).
+    if (roundUp8(json.byteLength) > MAX_HEADER_BYTES) {
+      throw new InferzipError('UNSUPPORTED', `the output header of '${this.#file.path}' would be ${roundUp8(json.byteLength)} bytes, over the ${MAX_HEADER_BYTES}-byte limit readers accept (too many or too long tensor names, or too much metadata); nothing was written`);
+    }
+    try {
+      parseHeader(json, this.#dataBytes, `output header of '${this.#file.path}'`);
+    } catch (err) {
+      throw new InferzipError('INTERNAL', `the output header of '${this.#file.path}' would not read back (${(err as Error).message}); nothing was written`, { cause: err });
+    }
     const fits = json.byteLength <= this.#reserved;
     const slack = this.#reserved - json.byteLength;
     if (fits && slack <= this.#dataBytes / 1000) {
