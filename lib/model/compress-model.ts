@@ -4,7 +4,7 @@
  * the unit being assembled (a transformer block), never the whole model; writes to a temp
  * file that is renamed into place only when complete.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -300,14 +300,23 @@ function estimateEntries(fileTensors: readonly (readonly SafetensorsEntry[])[], 
   return out;
 }
 
+/**
+ * Hex digits that look random but depend only on `label`. The estimate decides the reserved header
+ * size, which decides the output's bytes: random stand-ins (as before) made the same input give
+ * files differing by a few bytes from run to run.
+ */
+function standIn(label: string, bytes: number): string {
+  return createHash('sha256').update(label).digest('hex').slice(0, bytes * 2);
+}
+
 /** Metadata as large as the real one can be (placeholders are as long as real values). */
 function placeholderMetadata(files: readonly { path: string; headerBytes: Uint8Array; fileSize: number; tensors: readonly SafetensorsEntry[] }[], units: readonly PlannedUnit[], base: Manifest): Record<string, string> {
   const m: Manifest = {
     ...base,
-    files: files.map((f) => ({ name: basename(f.path), header: bytesToLatin1(f.headerBytes), headerLength: f.headerBytes.byteLength, size: f.fileSize, sha256: randomBytes(32).toString('hex') })),
-    units: units.map((u) => ({ prefix: u.prefix, kind: u.kind, block: BIG, members: [...u.members], entropy: 7.777777, crc32: randomBytes(4).toString('hex') })),
-    // Random digits deflate like real checksums do.
-    crc32: Object.fromEntries(files.flatMap((f) => f.tensors.map((t) => [t.name, randomBytes(4).toString('hex')]))),
+    files: files.map((f) => ({ name: basename(f.path), header: bytesToLatin1(f.headerBytes), headerLength: f.headerBytes.byteLength, size: f.fileSize, sha256: standIn(`file:${basename(f.path)}`, 32) })),
+    units: units.map((u) => ({ prefix: u.prefix, kind: u.kind, block: BIG, members: [...u.members], entropy: 7.777777, crc32: standIn(`unit:${u.prefix}`, 4) })),
+    // Random-looking digits deflate like real checksums do.
+    crc32: Object.fromEntries(files.flatMap((f) => f.tensors.map((t) => [t.name, standIn(`tensor:${t.name}`, 4)]))),
     histogram: Array.from({ length: 256 }, (_, e) => [e, BIG] as [number, number]),
   };
   return metadataFor(m);
