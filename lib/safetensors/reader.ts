@@ -171,7 +171,7 @@ export class SafetensorsFile extends BaseReader {
   readRangeSync(offset: number, length: number): Uint8Array {
     const fd = this.#fdOrThrow();
     check(offset >= 0 && length >= 0 && this.dataStart + offset + length <= this.fileSize, `range [${offset}, +${length}) is outside the data section of '${this.path}'`, 'CORRUPT_DATA');
-    const out = new Uint8Array(length);
+    const out = allocBytes(length, this.path);
     readFully(fd, out, this.dataStart + offset);
     return out;
   }
@@ -179,7 +179,7 @@ export class SafetensorsFile extends BaseReader {
   async readRange(offset: number, length: number): Promise<Uint8Array> {
     const fd = this.#fdOrThrow();
     check(offset >= 0 && length >= 0 && this.dataStart + offset + length <= this.fileSize, `range [${offset}, +${length}) is outside the data section of '${this.path}'`, 'CORRUPT_DATA');
-    const out = new Uint8Array(length);
+    const out = allocBytes(length, this.path);
     let done = 0;
     while (done < length) {
       const chunk = Math.min(length - done, 1 << 30);
@@ -206,6 +206,15 @@ export class SafetensorsFile extends BaseReader {
     this.#box.fd = undefined;
     dropped.unregister(this.#box);
     closeSync(fd);
+  }
+}
+
+/** A byte array for one read; over the engine's limit or memory it is a typed error naming the file. */
+function allocBytes(length: number, path: string): Uint8Array {
+  try {
+    return new Uint8Array(length);
+  } catch (err) {
+    throw new InferzipError('OUT_OF_MEMORY', `cannot hold ${length} bytes of '${path}' in one array (${(err as Error).message}); read such a tensor in parts with readRange()`, { cause: err });
   }
 }
 

@@ -1,5 +1,5 @@
 /** Atomic safetensors writes: everything goes to a temp file that is renamed into place. */
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -20,11 +20,29 @@ export interface WriteOptions {
 }
 
 /**
+ * The rename that publishes a write replaces whatever has the target's name: refuse a target that
+ * exists and is not a regular file (a directory, a device such as /dev/full, a FIFO, a socket).
+ */
+function refuseSpecialTarget(path: string): void {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    return; // does not exist: fine
+  }
+  if (!st.isFile()) {
+    const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a named pipe (FIFO)' : st.isSocket() ? 'a socket' : 'a device or other special file';
+    throw new InferzipError('INVALID_ARGUMENT', `cannot write '${path}': it is ${kind}, not a regular file (writes replace the target)`);
+  }
+}
+
+/**
  * A temp path beside the target, so the final rename stays on one filesystem. Temp files of the
  * same target left by dead processes are swept first; the new one is tracked (removed on
  * SIGINT/SIGTERM/exit) until the caller passes it to releaseTemp.
  */
 export function tempPathFor(path: string): string {
+  refuseSpecialTarget(path);
   sweepStaleTemps(path);
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   trackTemp(tmp);
