@@ -101,7 +101,7 @@ export function openCatalog(path: string): ModelCatalog {
 }
 
 function inferzipCatalog(path: string, reader: SafetensorsFile): ModelCatalog {
-  const manifest = parseManifest(reader.metadata);
+  const manifest = parseManifest(reader.metadata, reader.tensors.length);
   const units: UnitInfo[] = manifest.units.map((u) => {
     let offset = 0;
     const members = u.members.map((name) => {

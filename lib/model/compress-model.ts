@@ -233,10 +233,10 @@ export async function compressModel(input: string, output: string, options: Comp
     manifest.histogram = sparseHistogram(modelHist);
     checkAborted(options.signal);
     const metadata = metadataFor(manifest);
-    // The manifest must pass the reader's checks and size limits too (MAX_MANIFEST_BYTES once
-    // inflated): otherwise the file would be written, reported as a success, and be unreadable.
+    // The manifest must pass the reader's checks and size limits too (the inflate cap readers
+    // derive from the tensor count): otherwise the file would be written, reported as a success, and be unreadable.
     try {
-      parseManifest(metadata);
+      parseManifest(metadata, layout.entryCount);
     } catch (err) {
       throw new InferzipError('UNSUPPORTED', `the compressed output would not read back: ${(err as Error).message}; nothing was written`, { cause: err });
     }

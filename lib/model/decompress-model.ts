@@ -36,7 +36,7 @@ export async function decompressModel(input: string, output: string, options: Mo
   checkThreads(options.threads);
   checkAborted(options.signal);
   using reader = SafetensorsFile.open(input);
-  const manifest = parseManifest(reader.metadata);
+  const manifest = parseManifest(reader.metadata, reader.tensors.length);
 
   let isDir = false;
   try {

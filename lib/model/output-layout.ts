@@ -60,6 +60,11 @@ export class OutputLayout {
     return new OutputLayout(file, reserved);
   }
 
+  /** Tensors appended so far (what the header will list). */
+  get entryCount(): number {
+    return this.#placed.length;
+  }
+
   /** Appends one tensor to the data section. */
   async append(entry: OutputEntry): Promise<void> {
     if (this.#names.has(entry.name)) throw new InferzipError('INTERNAL', `output entry '${entry.name}' written twice`);

@@ -57,7 +57,7 @@ export async function verifyModel(path: string, options: ModelTaskOptions = {}):
   try {
     let manifest;
     try {
-      manifest = parseManifest(reader.metadata);
+      manifest = parseManifest(reader.metadata, reader.tensors.length);
     } catch (err) {
       const e = toInferzipError(err);
       if (e.code !== 'CORRUPT_DATA') throw e;
