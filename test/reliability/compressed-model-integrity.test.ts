@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InferzipError } from '../../lib/errors.js';
 import { CompressedModel, compressModel, verifyModel } from '../../lib/model/index.js';
 import { MODEL, cleanupTempDirs, tempDir } from '../model/helpers.js';
+import { SafetensorsFile, writeSafetensorsSync } from '../../lib/safetensors/index.js';
 import { flipByte, rewriteManifest, tensorByteOffset } from './helpers.js';
 
 let dir: string;
@@ -65,6 +66,19 @@ describe('CompressedModel integrity on the inference path', () => {
     await expect(model.decompressBlock(0)).rejects.toMatchObject({ code: 'CORRUPT_DATA', message: expect.stringContaining('fails its crc32') });
     // the other blocks are intact and decode
     await expect(model.decompressBlock(1)).resolves.toBeDefined();
+  });
+
+  it('refuses a raw tensor renamed in the header (same bytes, same crc32, wrong name) — found by the mutation fuzzer', async () => {
+    const bad = join(dir, 'renamed.safetensors');
+    {
+      using f = SafetensorsFile.open(packed);
+      writeSafetensorsSync(
+        bad,
+        f.tensors.map((e) => ({ name: e.name === 'model.layers.2.post_attention_layernorm.weight' ? 'model.layers.2.po*t_attention_layernorm.weight' : e.name, dtype: e.dtype, shape: e.shape, data: f.readBytesSync(e.name) })),
+        { metadata: { ...f.metadata } },
+      );
+    }
+    await expect(CompressedModel.open(bad, { device: 'cpu' })).rejects.toMatchObject({ code: 'CORRUPT_DATA', message: expect.stringMatching(/po\*t_attention|missing from the file/) });
   });
 
   it('rejects a non-boolean verify option', async () => {
