@@ -73,3 +73,27 @@ describe('typed errors instead of plain Node errors', () => {
     expect(a.code).toBe('INVALID_ARGUMENT');
   });
 });
+
+describe('tensors larger than one typed array', () => {
+  it('reading a 4 GiB + 8 byte tensor (sparse file) is OUT_OF_MEMORY naming the file, not a RangeError', async () => {
+    const { openSync, writeSync, ftruncateSync, closeSync } = await import('node:fs');
+    const dir = tempDir('huge');
+    const path = join(dir, 'huge.safetensors');
+    const bytes = 2 ** 32 + 8;
+    let header = JSON.stringify({ big: { dtype: 'U8', shape: [bytes], data_offsets: [0, bytes] } });
+    while (header.length % 8) header += ' ';
+    const fd = openSync(path, 'w');
+    const prefix = Buffer.alloc(8);
+    prefix.writeBigUInt64LE(BigInt(header.length));
+    writeSync(fd, prefix);
+    writeSync(fd, header);
+    ftruncateSync(fd, 8 + header.length + bytes); // sparse: no disk used
+    closeSync(fd);
+    const { SafetensorsFile } = await import('../../lib/safetensors/index.js');
+    using f = SafetensorsFile.open(path);
+    const e = await errorOf(() => f.readBytesSync('big'));
+    expect(e.code).toBe('OUT_OF_MEMORY');
+    expect(e.message).toContain(path);
+    expect((await errorOf(() => f.readBytes('big'))).code).toBe('OUT_OF_MEMORY');
+  });
+});
