@@ -15,7 +15,9 @@ import { CompressedModel, compressModel } from '../lib/model/index.js';
 import { writeSafetensors, type SafetensorsWriteEntry } from '../lib/safetensors/index.js';
 import { f32ToBf16Bits } from '../lib/tensor.js';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, mb: { type: 'string', default: '64' }, json: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: { runs: { type: 'string', default: '5' }, mb: { type: 'string', default: '64' }, json: { type: 'boolean', default: false } },
+});
 const runs = Number(values.runs);
 const mb = Number(values.mb);
 
@@ -50,7 +52,8 @@ async function syntheticModel(path: string): Promise<number> {
   const entries: SafetensorsWriteEntry[] = [];
   for (let b = 0; b < blocks; b++) {
     entries.push({ name: `model.layers.${b}.input_layernorm.weight`, dtype: 'BF16', shape: [h], data: new Uint16Array(h).fill(0x3f80) });
-    for (const [name, shape] of shapes) entries.push({ name: `model.layers.${b}.${name}`, dtype: 'BF16', shape, data: () => normal(shape[0]! * shape[1]!) });
+    for (const [name, shape] of shapes)
+      entries.push({ name: `model.layers.${b}.${name}`, dtype: 'BF16', shape, data: () => normal(shape[0]! * shape[1]!) });
   }
   await writeSafetensors(path, entries, { metadata: { format: 'pt' } });
   return blocks * perBlock;
@@ -90,10 +93,16 @@ try {
   else {
     const pct = (a: number, b: number): string => `${(((a - b) / b) * 100).toFixed(1)}%`;
     console.log(`machine: ${machine}; medians of ${runs} runs; ${weights} BF16 weights (${((weights * 2) / 1e6).toFixed(0)} MB)`);
-    console.log(`  open         verify off ${row.openMs.verifyOff.toFixed(1)} ms   verify on ${row.openMs.verifyOn.toFixed(1)} ms   (+${pct(row.openMs.verifyOn, row.openMs.verifyOff)})`);
-    console.log(`  first decode verify off ${row.firstDecodeMs.verifyOff.toFixed(1)} ms   verify on ${row.firstDecodeMs.verifyOn.toFixed(1)} ms   (+${pct(row.firstDecodeMs.verifyOn, row.firstDecodeMs.verifyOff)})`);
+    console.log(
+      `  open         verify off ${row.openMs.verifyOff.toFixed(1)} ms   verify on ${row.openMs.verifyOn.toFixed(1)} ms   (+${pct(row.openMs.verifyOn, row.openMs.verifyOff)})`,
+    );
+    console.log(
+      `  first decode verify off ${row.firstDecodeMs.verifyOff.toFixed(1)} ms   verify on ${row.firstDecodeMs.verifyOn.toFixed(1)} ms   (+${pct(row.firstDecodeMs.verifyOn, row.firstDecodeMs.verifyOff)})`,
+    );
     const total = (x: { open: number; decode: number }): number => x.open + x.decode;
-    console.log(`  open + decode of every block: ${median(off.map(total)).toFixed(1)} ms -> ${median(on.map(total)).toFixed(1)} ms (+${pct(median(on.map(total)), median(off.map(total)))}); later decodes of a unit are not checked again`);
+    console.log(
+      `  open + decode of every block: ${median(off.map(total)).toFixed(1)} ms -> ${median(on.map(total)).toFixed(1)} ms (+${pct(median(on.map(total)), median(off.map(total)))}); later decodes of a unit are not checked again`,
+    );
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -10,7 +10,9 @@ const seed = Number(process.argv[3] ?? Date.now() % 2 ** 31);
 const fuzzer = await createFuzzer(seed);
 try {
   const c = await fuzzer.run(Number.MAX_SAFE_INTEGER, Date.now() + seconds * 1000);
-  console.log(`mutation fuzzer (seed ${seed}, ${seconds} s): ${c.cases} cases, ${c.checks} entry-point checks, ${c.typedErrors} typed errors, ${c.identical} identical outputs, ${c.silentDifferences} silent differences`);
+  console.log(
+    `mutation fuzzer (seed ${seed}, ${seconds} s): ${c.cases} cases, ${c.checks} entry-point checks, ${c.typedErrors} typed errors, ${c.identical} identical outputs, ${c.silentDifferences} silent differences`,
+  );
   console.log(`by mutation: ${JSON.stringify(c.byMutation)}`);
   for (const f of c.failures) console.error(`SILENT: ${f}`);
   if (c.silentDifferences > 0) process.exitCode = 1;

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, statSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, join } from 'node:path';
 import { crc32 } from 'node:zlib';
 
 import { UNIT_BUFFERS } from '../df11/unit-buffers.js';

@@ -17,7 +17,8 @@ export function unitStructureProblems(units: readonly ManifestUnit[]): string[] 
       const outside = members.find((m) => !m.startsWith(`${u.prefix}.`));
       if (outside !== undefined) problems.push(`block unit '${u.prefix}' lists '${outside}', which is not inside it`);
       const tail = /\.(\d+)$/.exec(u.prefix);
-      if (tail && Number(tail[1]) !== u.block) problems.push(`block unit '${u.prefix}' is numbered ${String(u.block)} in the manifest, its name says ${tail[1]}`);
+      if (tail && Number(tail[1]) !== u.block)
+        problems.push(`block unit '${u.prefix}' is numbered ${String(u.block)} in the manifest, its name says ${tail[1]}`);
       const stem = tail ? u.prefix.slice(0, -tail[1]!.length) : '';
       const key = `${stem}\u0000${String(u.block)}`;
       const other = blockNumbers.get(key);
@@ -26,7 +27,9 @@ export function unitStructureProblems(units: readonly ManifestUnit[]): string[] 
     } else {
       const only = members.length === 1 ? members[0]! : undefined;
       if (only === undefined || (only !== u.prefix && only !== `${u.prefix}.weight`)) {
-        problems.push(`unit '${u.prefix}' is marked as a standalone matrix but holds ${members.length} tensors (${members.slice(0, 3).join(', ')}${members.length > 3 ? ', ...' : ''})`);
+        problems.push(
+          `unit '${u.prefix}' is marked as a standalone matrix but holds ${members.length} tensors (${members.slice(0, 3).join(', ')}${members.length > 3 ? ', ...' : ''})`,
+        );
       }
     }
   }
@@ -49,7 +52,9 @@ export function rawTensorProblems(manifest: ParsedManifest, raw: readonly Safete
     }
     seen.add(t.name);
     if (original.dtype !== t.dtype || original.shape.length !== t.shape.length || original.shape.some((d, i) => d !== t.shape[i])) {
-      problems.push(`tensor '${t.name}' is stored as ${t.dtype}[${t.shape.join(', ')}], the original is ${original.dtype}[${original.shape.join(', ')}]`);
+      problems.push(
+        `tensor '${t.name}' is stored as ${t.dtype}[${t.shape.join(', ')}], the original is ${original.dtype}[${original.shape.join(', ')}]`,
+      );
     }
   }
   for (const name of manifest.tensorIndex.keys()) {
@@ -59,6 +64,11 @@ export function rawTensorProblems(manifest: ParsedManifest, raw: readonly Safete
 }
 
 /** The checks above for an opened catalog (DFloat11 directories have no manifest: none apply). */
-export function manifestStructureProblems(catalog: { readonly manifest?: ParsedManifest; readonly rawTensors: readonly SafetensorsEntry[] }): string[] {
-  return catalog.manifest ? [...unitStructureProblems(catalog.manifest.units), ...rawTensorProblems(catalog.manifest, catalog.rawTensors)] : [];
+export function manifestStructureProblems(catalog: {
+  readonly manifest?: ParsedManifest;
+  readonly rawTensors: readonly SafetensorsEntry[];
+}): string[] {
+  return catalog.manifest
+    ? [...unitStructureProblems(catalog.manifest.units), ...rawTensorProblems(catalog.manifest, catalog.rawTensors)]
+    : [];
 }

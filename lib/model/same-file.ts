@@ -26,6 +26,10 @@ export function refuseSameFile(inputs: readonly string[], outputs: readonly stri
   for (const out of outputs) {
     const id = identity(out);
     const clash = id === undefined ? undefined : ids.get(id);
-    if (clash !== undefined) throw new InferzipError('INVALID_ARGUMENT', `${what}: output '${out}' is the same file as the input '${clash}' (it would be replaced while being read); write elsewhere`);
+    if (clash !== undefined)
+      throw new InferzipError(
+        'INVALID_ARGUMENT',
+        `${what}: output '${out}' is the same file as the input '${clash}' (it would be replaced while being read); write elsewhere`,
+      );
   }
 }

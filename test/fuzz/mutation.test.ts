@@ -13,7 +13,9 @@ describe('mutation fuzzer', () => {
     const fuzzer = await createFuzzer(20261207);
     try {
       const c = await fuzzer.run(Number(process.env.FUZZ_CASES ?? 120));
-      console.log(`mutation fuzzer: ${c.cases} cases, ${c.checks} checks, ${c.typedErrors} typed errors, ${c.identical} identical, ${c.silentDifferences} silent differences`);
+      console.log(
+        `mutation fuzzer: ${c.cases} cases, ${c.checks} checks, ${c.typedErrors} typed errors, ${c.identical} identical, ${c.silentDifferences} silent differences`,
+      );
       expect(c.failures).toEqual([]);
       expect(c.silentDifferences).toBe(0);
       expect(c.typedErrors).toBeGreaterThan(0);

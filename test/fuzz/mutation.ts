@@ -96,7 +96,8 @@ function editJson(value: unknown, r: () => number): void {
   const old = p[key];
   const choice = r();
   if (typeof old === 'number') p[key] = choice < 0.3 ? old + 1 : choice < 0.6 ? old - 1 : choice < 0.8 ? old * 2 : -old;
-  else if (typeof old === 'string') p[key] = choice < 0.5 ? `${old}x` : old.length > 1 ? old.slice(0, -1) + String.fromCharCode(old.charCodeAt(old.length - 1) ^ 1) : '';
+  else if (typeof old === 'string')
+    p[key] = choice < 0.5 ? `${old}x` : old.length > 1 ? old.slice(0, -1) + String.fromCharCode(old.charCodeAt(old.length - 1) ^ 1) : '';
   else if (Array.isArray(parent) && parent.length > 1 && choice < 0.5) {
     const j = Math.floor(r() * parent.length);
     [parent[key as number], parent[j]] = [parent[j], parent[key as number]];

@@ -36,7 +36,10 @@ describe('CompressedModel integrity on the inference path', () => {
   it('refuses a unit whose sign/mantissa bytes were damaged (the decoder cannot notice those)', async () => {
     const bad = join(dir, 'sm.safetensors');
     flipByte(packed, bad, tensorByteOffset(packed, 'model.layers.2.sign_mantissa', 100), 0x10);
-    await expect(CompressedModel.open(bad, { device: 'cpu' })).rejects.toMatchObject({ code: 'CORRUPT_DATA', message: expect.stringContaining("unit 'model.layers.2'") });
+    await expect(CompressedModel.open(bad, { device: 'cpu' })).rejects.toMatchObject({
+      code: 'CORRUPT_DATA',
+      message: expect.stringContaining("unit 'model.layers.2'"),
+    });
     // verify: false trusts the file: the damage reaches the weights, which is what the opt-out means
     using model = await CompressedModel.open(bad, { device: 'cpu', verify: false });
     using good = await CompressedModel.open(packed, { device: 'cpu' });
@@ -49,7 +52,10 @@ describe('CompressedModel integrity on the inference path', () => {
     const bad = join(dir, 'raw.safetensors');
     flipByte(packed, bad, tensorByteOffset(packed, 'model.norm.weight', 3), 0x04);
     using model = await CompressedModel.open(bad, { device: 'cpu' });
-    await expect(model.readTensor('model.norm.weight')).rejects.toMatchObject({ code: 'CORRUPT_DATA', message: expect.stringContaining('model.norm.weight') });
+    await expect(model.readTensor('model.norm.weight')).rejects.toMatchObject({
+      code: 'CORRUPT_DATA',
+      message: expect.stringContaining('model.norm.weight'),
+    });
     using off = await CompressedModel.open(bad, { device: 'cpu', verify: false });
     await expect(off.readTensor('model.norm.weight')).resolves.toBeDefined();
   });
@@ -63,7 +69,10 @@ describe('CompressedModel integrity on the inference path', () => {
       [u.members[q], u.members[o]] = [u.members[o]!, u.members[q]!];
     });
     using model = await CompressedModel.open(bad, { device: 'cpu' });
-    await expect(model.decompressBlock(0)).rejects.toMatchObject({ code: 'CORRUPT_DATA', message: expect.stringContaining('fails its crc32') });
+    await expect(model.decompressBlock(0)).rejects.toMatchObject({
+      code: 'CORRUPT_DATA',
+      message: expect.stringContaining('fails its crc32'),
+    });
     // the other blocks are intact and decode
     await expect(model.decompressBlock(1)).resolves.toBeDefined();
   });
@@ -74,15 +83,25 @@ describe('CompressedModel integrity on the inference path', () => {
       using f = SafetensorsFile.open(packed);
       writeSafetensorsSync(
         bad,
-        f.tensors.map((e) => ({ name: e.name === 'model.layers.2.post_attention_layernorm.weight' ? 'model.layers.2.po*t_attention_layernorm.weight' : e.name, dtype: e.dtype, shape: e.shape, data: f.readBytesSync(e.name) })),
+        f.tensors.map((e) => ({
+          name: e.name === 'model.layers.2.post_attention_layernorm.weight' ? 'model.layers.2.po*t_attention_layernorm.weight' : e.name,
+          dtype: e.dtype,
+          shape: e.shape,
+          data: f.readBytesSync(e.name),
+        })),
         { metadata: { ...f.metadata } },
       );
     }
-    await expect(CompressedModel.open(bad, { device: 'cpu' })).rejects.toMatchObject({ code: 'CORRUPT_DATA', message: expect.stringMatching(/po\*t_attention|missing from the file/) });
+    await expect(CompressedModel.open(bad, { device: 'cpu' })).rejects.toMatchObject({
+      code: 'CORRUPT_DATA',
+      message: expect.stringMatching(/po\*t_attention|missing from the file/),
+    });
   });
 
   it('rejects a non-boolean verify option', async () => {
-    await expect(CompressedModel.open(packed, { device: 'cpu', verify: 'no' as unknown as boolean })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(CompressedModel.open(packed, { device: 'cpu', verify: 'no' as unknown as boolean })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
   });
 });
 

@@ -31,6 +31,11 @@ export function rewriteManifest(src: string, dst: string, edit: (m: Record<strin
   const m = JSON.parse(inflateRawSync(Buffer.from(f.metadata[MANIFEST_KEY]!, 'base64')).toString('utf8')) as Record<string, unknown>;
   edit(m);
   const metadata = { ...f.metadata, [MANIFEST_KEY]: deflateRawSync(Buffer.from(JSON.stringify(m), 'utf8')).toString('base64') };
-  const entries: SafetensorsWriteEntry[] = f.tensors.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, data: f.readBytesSync(e.name) }));
+  const entries: SafetensorsWriteEntry[] = f.tensors.map((e) => ({
+    name: e.name,
+    dtype: e.dtype,
+    shape: e.shape,
+    data: f.readBytesSync(e.name),
+  }));
   writeSafetensorsSync(dst, entries, { metadata });
 }

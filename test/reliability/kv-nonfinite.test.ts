@@ -22,7 +22,18 @@ const hex = (b: Uint8Array | string): string => crc32(b).toString(16).padStart(8
 async function saved(options: KVCacheOptions, tag: string): Promise<string> {
   using c = QuantizedKVCache.create(options);
   const n = 2 * 40 * 16;
-  c.appendSync(tensor('f32', [2, 40, 16], Float32Array.from({ length: n }, (_, i) => Math.sin(i))), tensor('f32', [2, 40, 16], Float32Array.from({ length: n }, (_, i) => Math.cos(i))));
+  c.appendSync(
+    tensor(
+      'f32',
+      [2, 40, 16],
+      Float32Array.from({ length: n }, (_, i) => Math.sin(i)),
+    ),
+    tensor(
+      'f32',
+      [2, 40, 16],
+      Float32Array.from({ length: n }, (_, i) => Math.cos(i)),
+    ),
+  );
   const p = join(dir, `${tag}.safetensors`);
   await c.save(p);
   return p;
@@ -31,7 +42,9 @@ async function saved(options: KVCacheOptions, tag: string): Promise<string> {
 /** Rewrites one plane with `edit` and recomputes every checksum (a forged, self-consistent file). */
 async function forge(path: string, plane: string, edit: (b: Uint8Array) => void): Promise<string> {
   const r = openSafetensors(path);
-  const entries = await Promise.all(r.tensors.map(async (e) => ({ name: e.name, dtype: e.dtype, shape: [...e.shape], data: new Uint8Array(await r.readBytes(e.name)) })));
+  const entries = await Promise.all(
+    r.tensors.map(async (e) => ({ name: e.name, dtype: e.dtype, shape: [...e.shape], data: new Uint8Array(await r.readBytes(e.name)) })),
+  );
   const meta = { ...r.metadata };
   r.close();
   const target = entries.find((e) => e.name === `kv.plane.${plane}`)!;

@@ -34,7 +34,10 @@ describe('manifest inflate cap', () => {
       );
     }
     const message = /inflates to more than/;
-    await expect(CompressedModel.open(bomb, { device: 'cpu' })).rejects.toMatchObject({ code: 'CORRUPT_DATA', message: expect.stringMatching(message) });
+    await expect(CompressedModel.open(bomb, { device: 'cpu' })).rejects.toMatchObject({
+      code: 'CORRUPT_DATA',
+      message: expect.stringMatching(message),
+    });
     await expect(decompressModel(bomb, join(dir, 'out.safetensors'))).rejects.toMatchObject({ code: 'CORRUPT_DATA' });
     const v = await verifyModel(bomb);
     expect(v.ok).toBe(false);

@@ -24,7 +24,11 @@ describe('compressModel output limits', () => {
     const raw = randomBytes(95_000_000);
     for (let i = 0; i < raw.length; i++) raw[i] = 0x20 + (raw[i]! % 95);
     for (let i = 0; i < raw.length; i++) if (raw[i] === 0x22 || raw[i] === 0x5c) raw[i] = 0x41; // no JSON escapes
-    writeSafetensorsSync(src, [{ name: 'model.layers.0.mlp.up_proj.weight', dtype: 'BF16', shape: [64, 64], data: new Uint16Array(4096).fill(0x3c00) }], { metadata: { blob: raw.toString('latin1') } });
+    writeSafetensorsSync(
+      src,
+      [{ name: 'model.layers.0.mlp.up_proj.weight', dtype: 'BF16', shape: [64, 64], data: new Uint16Array(4096).fill(0x3c00) }],
+      { metadata: { blob: raw.toString('latin1') } },
+    );
     {
       using f = SafetensorsFile.open(src);
       expect(f.headerBytes.byteLength).toBeLessThan(MAX_HEADER_BYTES);

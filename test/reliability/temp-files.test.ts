@@ -29,26 +29,29 @@ function deadPid(): number {
 }
 
 describe('temp files', () => {
-  it.each(['SIGINT', 'SIGTERM'] as const)('are removed when a write is interrupted by %s, and the process still dies by the signal', async (signal) => {
-    const dir = tempDir('tmp-signal');
-    const script = join(dir, 'writer.ts');
-    writeFileSync(
-      script,
-      `import { writeSafetensors } from ${JSON.stringify(join(ROOT, 'lib', 'safetensors', 'index.ts'))};
+  it.each(['SIGINT', 'SIGTERM'] as const)(
+    'are removed when a write is interrupted by %s, and the process still dies by the signal',
+    async (signal) => {
+      const dir = tempDir('tmp-signal');
+      const script = join(dir, 'writer.ts');
+      writeFileSync(
+        script,
+        `import { writeSafetensors } from ${JSON.stringify(join(ROOT, 'lib', 'safetensors', 'index.ts'))};
        void writeSafetensors(${JSON.stringify(join(dir, 'out.safetensors'))}, [
          { name: 'a', dtype: 'U8', shape: [4], data: new Uint8Array(4) },
          { name: 'b', dtype: 'U8', shape: [4], data: () => { console.log('ready'); return new Promise(() => setInterval(() => {}, 1000)); } },
        ]);`,
-    );
-    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()));
-    expect(temps(dir)).toHaveLength(1);
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, sig) => resolve(sig)));
-    child.kill(signal);
-    expect(await exited).toBe(signal);
-    expect(temps(dir)).toEqual([]);
-    expect(existsSync(join(dir, 'out.safetensors'))).toBe(false);
-  });
+      );
+      const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+      await new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()));
+      expect(temps(dir)).toHaveLength(1);
+      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, sig) => resolve(sig)));
+      child.kill(signal);
+      expect(await exited).toBe(signal);
+      expect(temps(dir)).toEqual([]);
+      expect(existsSync(join(dir, 'out.safetensors'))).toBe(false);
+    },
+  );
 
   it('of dead processes are swept when the same output is written next; live ones and other outputs are kept', async () => {
     const dir = tempDir('tmp-sweep');
