@@ -9,6 +9,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { refuseSameFile } from './same-file.js';
+import { releaseTemp, trackTemp } from '../safetensors/temp-files.js';
 import { InferzipError, toInferzipError } from '../errors.js';
 import { SafetensorsFile } from '../safetensors/index.js';
 import { AtomicFile } from './atomic-file.js';
@@ -104,8 +105,12 @@ export async function decompressModel(input: string, output: string, options: Mo
     for (const f of open) {
       await f.commit();
       published.push(f.path);
+      // Until the whole set is out, a published file is removed on SIGINT/SIGTERM like a temp file.
+      if (open.length > 1) trackTemp(f.path);
     }
+    for (const p of published) releaseTemp(p);
   } catch (err) {
+    for (const p of published) releaseTemp(p);
     await Promise.all(open.map((f) => f.abort()));
     await Promise.all(published.map((p) => rm(p, { force: true }).catch(() => {})));
     throw toInferzipError(err, `publishing the output of decompressModel into '${output}'`);
