@@ -14,6 +14,7 @@ import { FORMAT_KEY, parseManifest, type ParsedManifest } from './manifest.js';
 import { compileUnitPattern, type UnitPattern } from './pattern.js';
 import { UNIT_BUFFERS } from './plan.js';
 import { llamaShapes } from './llama.js';
+import { openSafetensorsFileAsync } from './off-thread.js';
 
 export interface UnitMember {
   /** Tensor name (`model.layers.0.self_attn.q_proj.weight`). */
@@ -100,8 +101,34 @@ export function openCatalog(path: string): ModelCatalog {
   throw new InferzipError('INVALID_ARGUMENT', `'${path}' is neither an inferzip compressed model (no '${FORMAT_KEY}' metadata) nor part of a DFloat11 model (no config.json beside it)`);
 }
 
-function inferzipCatalog(path: string, reader: SafetensorsFile): ModelCatalog {
-  const manifest = parseManifest(reader.metadata, reader.tensors.length);
+/**
+ * openCatalog for the async entry points: a large header and manifest are parsed off the main
+ * thread (lib/model/off-thread.ts). DFloat11 directories take the synchronous path (their
+ * headers are plain and config.json is small).
+ */
+export async function openCatalogAsync(path: string): Promise<ModelCatalog> {
+  let stat;
+  try {
+    stat = statSync(path);
+  } catch (err) {
+    throw new InferzipError('IO_ERROR', `cannot open '${path}': ${(err as Error).message}`, { cause: err });
+  }
+  if (stat.isDirectory()) return openCatalog(path);
+  const { file, manifest } = await openSafetensorsFileAsync(path, true);
+  if (file.metadata[FORMAT_KEY] === undefined) {
+    file.close();
+    return openCatalog(path);
+  }
+  try {
+    return inferzipCatalog(path, file, manifest);
+  } catch (err) {
+    file.close();
+    throw err;
+  }
+}
+
+function inferzipCatalog(path: string, reader: SafetensorsFile, parsed?: ParsedManifest): ModelCatalog {
+  const manifest = parsed ?? parseManifest(reader.metadata, reader.tensors.length);
   const units: UnitInfo[] = manifest.units.map((u) => {
     let offset = 0;
     const members = u.members.map((name) => {

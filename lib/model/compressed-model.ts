@@ -15,7 +15,7 @@ import { tensor, type Tensor } from '../tensor.js';
 import { crc32 } from 'node:zlib';
 
 import { decodeDeviceUnit, readUnit, unitCrc32, uploadUnit, type DeviceUnit } from './codec.js';
-import { openCatalog, type ModelCatalog, type UnitInfo } from './catalog.js';
+import { openCatalogAsync, type ModelCatalog, type UnitInfo } from './catalog.js';
 import { manifestStructureProblems } from './manifest-checks.js';
 
 /** Bytes of decoded data checked per step (see #checkDecoded). */
@@ -131,7 +131,7 @@ export class CompressedModel implements Disposable {
       throw new InferzipError('INVALID_ARGUMENT', `CompressedModel.open: verify must be true or false, got ${String(options.verify)}`);
     }
     const verify = options.verify !== false;
-    const catalog = openCatalog(path);
+    const catalog = await openCatalogAsync(path);
     const resident = new Map<string, DeviceUnit>();
     try {
       if (verify) {

@@ -9,9 +9,9 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { refuseSameFile } from './same-file.js';
+import { openSafetensorsFileAsync } from './off-thread.js';
 import { releaseTemp, trackTemp } from '../safetensors/temp-files.js';
 import { InferzipError, toInferzipError } from '../errors.js';
-import { SafetensorsFile } from '../safetensors/index.js';
 import { AtomicFile } from './atomic-file.js';
 import { latin1ToBytes, parseManifest } from './manifest.js';
 import { checkAborted, checkThreads, type ModelTaskOptions } from './progress.js';
@@ -36,8 +36,9 @@ export async function decompressModel(input: string, output: string, options: Mo
   const started = performance.now();
   checkThreads(options.threads);
   checkAborted(options.signal);
-  using reader = SafetensorsFile.open(input);
-  const manifest = parseManifest(reader.metadata, reader.tensors.length);
+  const opened = await openSafetensorsFileAsync(input, true);
+  using reader = opened.file;
+  const manifest = opened.manifest ?? parseManifest(reader.metadata, reader.tensors.length);
 
   let isDir = false;
   try {

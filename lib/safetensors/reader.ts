@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { InferzipError, check } from '../errors.js';
 import { tensor, viewBytes, type Tensor } from '../tensor.js';
 import { tensorDType } from './dtypes.js';
-import { parseHeader, parseHeaderLength, type MetadataPosition, type SafetensorsEntry } from './header.js';
+import { parseHeader, parseHeaderLength, type MetadataPosition, type ParsedHeader, type SafetensorsEntry } from './header.js';
 
 const readAsync = promisify(readCb);
 
@@ -129,10 +129,20 @@ export class SafetensorsFile extends BaseReader {
     return this.#box.fd;
   }
 
-  private constructor(path: string, fd: number) {
+  private constructor(path: string, fd: number, parsed?: { fileSize: number; headerBytes: Uint8Array; header: ParsedHeader }) {
     super();
     this.path = path;
     this.#box = { fd };
+    if (parsed) {
+      this.fileSize = parsed.fileSize;
+      this.headerBytes = parsed.headerBytes;
+      this.dataStart = 8 + parsed.headerBytes.byteLength;
+      this.tensors = parsed.header.entries;
+      this.metadata = parsed.header.metadata;
+      this.metadataPosition = parsed.header.metadataPosition;
+      dropped.register(this, this.#box, this.#box);
+      return;
+    }
     try {
       this.fileSize = fstatSync(fd).size;
       const prefix = new Uint8Array(Math.min(8, this.fileSize));
@@ -156,6 +166,14 @@ export class SafetensorsFile extends BaseReader {
   /** Opens and validates a file (IO_ERROR if it cannot be opened, CORRUPT_DATA if malformed). */
   static open(path: string): SafetensorsFile {
     return new SafetensorsFile(path, openRegularFile(path, 'safetensors file'));
+  }
+
+  /**
+   * @internal A reader over `fd` (opened with openRegularFile) whose header was read and parsed
+   * elsewhere (lib/model/off-thread.ts parses large headers on a worker thread).
+   */
+  static fromParsed(path: string, fd: number, fileSize: number, headerBytes: Uint8Array, header: ParsedHeader): SafetensorsFile {
+    return new SafetensorsFile(path, fd, { fileSize, headerBytes, header });
   }
 
   get closed(): boolean {
