@@ -69,6 +69,16 @@ async function loadError(path: string): Promise<InferzipError> {
 }
 
 describe('saved KV caches with non-finite codes or scales', () => {
+  it('kivi: an Infinity f16 scale inside a key block is CORRUPT_DATA', async () => {
+    const p = await saved({ heads: 2, headDim: 16, groupSize: 8, residualLength: 8, scheme: 'kivi' }, 'kivi-kblk');
+    const e = await loadError(
+      // a kivi-2 key block of group 8, head_dim 16: 8*16*2/8 = 32 code bytes, then 16 (scale, min)
+      // f16 pairs (64 bytes); byte 94 is the first block's last min
+      await forge(p, 'keyBlocks', (b) => new DataView(b.buffer, b.byteOffset).setUint16(94, 0x7c00, true)),
+    );
+    expect(e.message, e.message).toMatch(/key block/);
+  });
+
   const base = { heads: 2, headDim: 16, groupSize: 8, residualLength: 8 } as const;
 
   it('fp8 e4m3: a NaN code (0x7f) and a NaN scale are CORRUPT_DATA; the unforged file loads', async () => {

@@ -616,6 +616,18 @@ void KvCache::SetState(const State& st, const std::vector<std::vector<uint8_t>>&
       f32_finite(VPARAM, CeilDiv(tv, G));
     } else if (opt_.scheme == kKivi) {
       f16_finite(VPARAM, tv * groups * 2);
+      // each key block: codes, then (scale, min) f16 pairs per channel at KiviKeyParamOffset
+      const uint64_t kblocks = CeilDiv(tk, G), offset = KiviKeyParamOffset(L_);
+      for (size_t s = 0; s < S_; ++s) {
+        for (uint64_t b = 0; b < kblocks; ++b) {
+          const uint8_t* par = planes[KBLK].data() + s * strides[KBLK] + b * L_.kblock_bytes + offset;
+          for (uint64_t i = 0; i < 2 * d; ++i) {
+            uint16_t h;
+            std::memcpy(&h, par + 2 * i, 2);
+            IZ_CHECK((h & 0x7C00u) != 0x7C00u, CorruptData, "saved KV cache: a key block holds an f16 scale that is NaN or Infinity");
+          }
+        }
+      }
     } else if (opt_.scheme == kZipCache) {
       f16_finite(KPARAM, tk * groups * 2);
       f16_finite(VPARAM, tk * groups * 2);
