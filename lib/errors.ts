@@ -13,6 +13,7 @@ export type InferzipErrorCode =
   | 'NO_DEVICE'
   | 'UNSUPPORTED'
   | 'BUSY'
+  | 'ABORTED'
   | 'NATIVE_LOAD_FAILED'
   | 'INTERNAL';
 
@@ -27,6 +28,7 @@ const CODES: ReadonlySet<string> = new Set<InferzipErrorCode>([
   'NO_DEVICE',
   'UNSUPPORTED',
   'BUSY',
+  'ABORTED',
   'NATIVE_LOAD_FAILED',
   'INTERNAL',
 ]);
@@ -62,7 +64,8 @@ export function toInferzipError(err: unknown, context?: string): InferzipError {
     if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) {
       return new InferzipError('IO_ERROR', prefix + err.message, { cause: err });
     }
-    if (err instanceof RangeError && /allocat|memory/i.test(err.message)) {
+    if (err.name === 'AbortError') return new InferzipError('ABORTED', prefix + err.message, { cause: err });
+    if (err instanceof RangeError && /allocat|memory|array length|buffer length/i.test(err.message)) {
       return new InferzipError('OUT_OF_MEMORY', prefix + err.message, { cause: err });
     }
     return new InferzipError('INTERNAL', prefix + err.message, { cause: err });

@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import type { NativeBinding } from '../types/binding.js';
-import { InferzipError } from './errors.js';
+import { InferzipError, toInferzipError } from './errors.js';
 
 export type { NativeBackendInfo, NativeBuffer } from '../types/binding.js';
 /** The loaded addon (see types/binding.d.ts). */
@@ -34,6 +34,41 @@ export const packageRoot: string = (() => {
 
 let cached: NativeAddon | undefined;
 
+const BUFFER_METHODS = ['upload', 'download', 'uploadAsync', 'downloadAsync', 'copyFrom', 'dispose'] as const;
+
+/**
+ * NativeBuffer reaches users (DeviceTensor.buffer, the views of CompressedModel), so its methods
+ * must throw InferzipError like the rest of the API: the addon throws plain Errors carrying a
+ * `code`. The addon's prototype is read-only, so the exported class is a subclass whose methods
+ * convert errors (sync throws and async rejections alike); instances stay NativeBuffers for core.
+ */
+function typedBufferErrors(addon: NativeAddon): NativeAddon {
+  const Base = addon.NativeBuffer as unknown as new (args: unknown) => object;
+  class NativeBuffer extends Base {}
+  const proto = NativeBuffer.prototype as unknown as Record<string, unknown>;
+  const baseProto = Base.prototype as unknown as Record<string, unknown>;
+  for (const name of BUFFER_METHODS) {
+    const original = baseProto[name];
+    if (typeof original !== 'function') continue;
+    const context = `NativeBuffer.${name}`;
+    Object.defineProperty(proto, name, {
+      configurable: true,
+      writable: true,
+      value: function (this: unknown, ...args: unknown[]): unknown {
+        let result: unknown;
+        try {
+          result = (original as (...a: unknown[]) => unknown).apply(this, args);
+        } catch (err) {
+          throw toInferzipError(err, context);
+        }
+        return result instanceof Promise ? result.catch((err: unknown) => Promise.reject(toInferzipError(err, context))) : result;
+      },
+    });
+  }
+  addon.NativeBuffer = NativeBuffer as unknown as NativeAddon['NativeBuffer'];
+  return addon;
+}
+
 /** The loaded addon; throws NATIVE_LOAD_FAILED with instructions when it cannot load. */
 export function native(): NativeAddon {
   if (cached) return cached;
@@ -42,11 +77,11 @@ export function native(): NativeAddon {
   try {
     if (explicit) {
       // A specific build (e.g. CI's CPU-only or sanitizer build): a .node file or a folder holding build/ or prebuilds/.
-      cached = (explicit.endsWith('.node') ? require(explicit) : (require('node-gyp-build') as (dir: string) => NativeAddon)(explicit)) as NativeAddon;
+      cached = typedBufferErrors((explicit.endsWith('.node') ? require(explicit) : (require('node-gyp-build') as (dir: string) => NativeAddon)(explicit)) as NativeAddon);
       return cached;
     }
     const load = require('node-gyp-build') as (dir: string) => NativeAddon;
-    cached = load(packageRoot);
+    cached = typedBufferErrors(load(packageRoot));
     return cached;
   } catch (err) {
     const howToFix =

@@ -85,7 +85,12 @@ const CTOR = {
 
 /** Allocates a zero-filled typed array for `n` elements of `dtype`. */
 export function allocArray<D extends DType>(dtype: D, n: number): TypedArrayFor<D> {
-  return new CTOR[dtype](n) as TypedArrayFor<D>;
+  try {
+    return new CTOR[dtype](n) as TypedArrayFor<D>;
+  } catch (err) {
+    // RangeError: over the engine's typed-array limit (2^32 or 2^53 elements by version) or no memory
+    throw new InferzipError('OUT_OF_MEMORY', `cannot allocate ${n} ${dtype} elements (${n * ELEMENT_SIZE[dtype]} bytes): ${(err as Error).message}`, { cause: err });
+  }
 }
 
 /** A typed array of `dtype` viewing `bytes` (copies when unaligned). */

@@ -84,3 +84,31 @@ export function checkSpan(span: readonly [number, number] | undefined, n: number
   const end = checkInt(span[1], 'span[1]', start, n);
   return [start, end];
 }
+
+/**
+ * Largest magnitude a quantized KV cache accepts, by scheme. The integer schemes (kivi, vidkv,
+ * zipcache) store each group's scale and minimum as f16 (max 65504): beyond 2^15 or so those
+ * overflowed and the cache silently held NaN (vidkv from 2^14.9). fp8 keeps f32 scales: there the
+ * limit is the f32 range with a margin for max - min. Larger values are rejected, not saturated.
+ */
+export function kvMaxAbs(scheme: string): number {
+  return scheme === 'fp8' ? 2 ** 126 : 2 ** 14;
+}
+
+/** Throws INVALID_ARGUMENT naming the element when |x| > `max` (for finite inputs near the f32 limit). */
+export function checkMagnitude(values: ArrayLike<number>, name: string, max: number): void {
+  for (let i = 0; i < values.length; i++) {
+    const x = values[i]!;
+    if (x > max || x < -max) throw new InferzipError('INVALID_ARGUMENT', `${name} holds ${x} at element ${i}, beyond the ${max.toExponential(2)} magnitude this operation keeps finite in f32; scale the input down`);
+  }
+}
+
+/**
+ * Throws INVALID_ARGUMENT when a result computed from finite inputs is not finite: the
+ * arithmetic overflowed f32 (e.g. attention logits of huge keys or scales). Callers get a typed
+ * error instead of NaN.
+ */
+export function checkFiniteResult(values: ArrayLike<number>, what: string): void {
+  const bad = firstNonFinite(values);
+  if (bad >= 0) throw new InferzipError('INVALID_ARGUMENT', `${what} overflowed f32 (element ${bad} is ${values[bad]}) although the inputs are finite; scale the inputs (or the scale option) down`);
+}

@@ -6,6 +6,7 @@ import { tensor, type Tensor } from '../tensor.js';
 import type { AttentionOptions } from './cache.js';
 import type { NativeDenseAttentionArgs } from './native.js';
 import { f32, kvPair, queryShape } from './shapes.js';
+import { checkFiniteResult } from '../validate.js';
 
 function args(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions) {
   const kv = kvPair(k, v);
@@ -35,7 +36,10 @@ const denseOp = defineOp({
   prepare: (q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}) => args(q, k, v, opts),
   sync: (c) => native().kvDenseAttention(c.args),
   async: (c) => native().kvDenseAttentionAsync(c.args),
-  finish: (out, c) => tensor('f32', c.shape, out),
+  finish: (out, c) => {
+    checkFiniteResult(out, 'denseAttention');
+    return tensor('f32', c.shape, out);
+  },
 });
 
 /**

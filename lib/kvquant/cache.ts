@@ -14,6 +14,7 @@ import { tensor, type Tensor } from '../tensor.js';
 import type { NativeKvCacheHandle, NativeKvStats } from './native.js';
 import { resolveOptions, toNative, type KVCacheOptions, type ResolvedKVOptions } from './options.js';
 import { f32, kvPair, queryShape } from './shapes.js';
+import { checkFiniteResult, checkMagnitude, kvMaxAbs } from '../validate.js';
 
 export interface AppendOptions {
   /** Queries of the appended tokens [batch?, qHeads, tokens, head_dim], used as probe queries for saliency (zipcache, vidkv). Keys stand in when absent. */
@@ -112,7 +113,12 @@ export class QuantizedKVCache implements Disposable {
       check(got.length === 3 && got.every((d, i) => d === want[i]), `scores [${sc.shape.join(', ')}] must be [batch?, heads, tokens] = [${want.join(', ')}]`, 'SHAPE_MISMATCH');
       scores = f32(sc);
     }
-    return { cache: this.handle, k: f32(k), v: f32(v), tokens: shape.tokens, queries, qHeads, scores };
+    const kf = f32(k);
+    const vf = f32(v);
+    const max = kvMaxAbs(this.options.scheme);
+    checkMagnitude(kf, 'k', max);
+    checkMagnitude(vf, 'v', max);
+    return { cache: this.handle, k: kf, v: vf, tokens: shape.tokens, queries, qHeads, scores };
   }
 
   /**
@@ -149,13 +155,16 @@ export class QuantizedKVCache implements Disposable {
   async attention(q: Tensor, opts: AttentionOptions = {}): Promise<Tensor<'f32'>> {
     const args = this.#attentionArgs(q, opts);
     const out = await this.#queue.run(() => attentionOp.run(args));
+    checkFiniteResult(out, 'attention');
     return reshapeOut(out, q.shape);
   }
 
   /** Synchronous {@link attention} (throws BUSY while an async operation of this cache runs). */
   attentionSync(q: Tensor, opts: AttentionOptions = {}): Tensor<'f32'> {
     this.#queue.assertIdle('QuantizedKVCache.attentionSync');
-    return reshapeOut(attentionOp.runSync(this.#attentionArgs(q, opts)), q.shape);
+    const out = attentionOp.runSync(this.#attentionArgs(q, opts));
+    checkFiniteResult(out, 'attention');
+    return reshapeOut(out, q.shape);
   }
 
   /** All cached K and V as f32 [batch, heads, tokens, head_dim] (the reference path; materializes everything). */

@@ -6,6 +6,7 @@
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 
 import { InferzipError, toInferzipError } from '../errors.js';
+import { releaseTemp } from '../safetensors/temp-files.js';
 import { tempPathFor } from '../safetensors/writer.js';
 
 export class AtomicFile {
@@ -26,6 +27,7 @@ export class AtomicFile {
     try {
       return new AtomicFile(path, await open(tmp, 'wx+'), tmp);
     } catch (err) {
+      releaseTemp(tmp);
       throw toInferzipError(err, `creating '${path}'`);
     }
   }
@@ -52,7 +54,13 @@ export class AtomicFile {
     let done = 0;
     while (done < bytes.byteLength) {
       const chunk = bytes.subarray(done, done + Math.min(bytes.byteLength - done, 1 << 30));
-      const { bytesWritten } = await h.write(chunk, 0, chunk.byteLength, position + done);
+      let bytesWritten: number;
+      try {
+        ({ bytesWritten } = await h.write(chunk, 0, chunk.byteLength, position + done));
+      } catch (err) {
+        // ENOSPC, EIO, EFBIG...: typed, with the file it was for
+        throw toInferzipError(err, `writing '${this.path}' (temporary '${this.tempPath}')`);
+      }
       if (bytesWritten <= 0) throw new InferzipError('IO_ERROR', `writing '${this.path}' made no progress (disk full?)`);
       done += bytesWritten;
     }
@@ -70,7 +78,12 @@ export class AtomicFile {
     const out = new Uint8Array(length);
     let done = 0;
     while (done < length) {
-      const { bytesRead } = await h.read(out, done, Math.min(length - done, 1 << 30), position + done);
+      let bytesRead: number;
+      try {
+        ({ bytesRead } = await h.read(out, done, Math.min(length - done, 1 << 30), position + done));
+      } catch (err) {
+        throw toInferzipError(err, `reading back '${this.tempPath}'`);
+      }
       if (bytesRead === 0) throw new InferzipError('IO_ERROR', `'${this.tempPath}' is shorter than expected`);
       done += bytesRead;
     }
@@ -86,6 +99,7 @@ export class AtomicFile {
       this.#handle = undefined;
       await rename(this.tempPath, this.path);
       this.#state = 'committed';
+      releaseTemp(this.tempPath);
     } catch (err) {
       await this.abort();
       throw toInferzipError(err, `writing '${this.path}'`);
@@ -100,5 +114,6 @@ export class AtomicFile {
     this.#handle = undefined;
     await h?.close().catch(() => {});
     await rm(this.tempPath, { force: true }).catch(() => {});
+    releaseTemp(this.tempPath);
   }
 }

@@ -4,15 +4,17 @@
  * (config.json `dfloat11_config` names units by pattern; Llama-family configs give the
  * matrices' shapes).
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
+import { readRegularTextFile } from '../safetensors/reader.js';
 import { InferzipError } from '../errors.js';
 import { SafetensorsFile, openSafetensors, type SafetensorsEntry, type SafetensorsReader } from '../safetensors/index.js';
 import { FORMAT_KEY, parseManifest, type ParsedManifest } from './manifest.js';
 import { compileUnitPattern, type UnitPattern } from './pattern.js';
 import { UNIT_BUFFERS } from './plan.js';
 import { llamaShapes } from './llama.js';
+import { openSafetensorsFileAsync } from './off-thread.js';
 
 export interface UnitMember {
   /** Tensor name (`model.layers.0.self_attn.q_proj.weight`). */
@@ -104,8 +106,34 @@ export function openCatalog(path: string): ModelCatalog {
   throw new InferzipError('INVALID_ARGUMENT', `'${path}' is neither an inferzip compressed model (no '${FORMAT_KEY}' metadata) nor part of a DFloat11 model (no config.json beside it)`);
 }
 
-function inferzipCatalog(path: string, reader: SafetensorsFile): ModelCatalog {
-  const manifest = parseManifest(reader.metadata);
+/**
+ * openCatalog for the async entry points: a large header and manifest are parsed off the main
+ * thread (lib/model/off-thread.ts). DFloat11 directories take the synchronous path (their
+ * headers are plain and config.json is small).
+ */
+export async function openCatalogAsync(path: string): Promise<ModelCatalog> {
+  let stat;
+  try {
+    stat = statSync(path);
+  } catch (err) {
+    throw new InferzipError('IO_ERROR', `cannot open '${path}': ${(err as Error).message}`, { cause: err });
+  }
+  if (stat.isDirectory()) return openCatalog(path);
+  const { file, manifest } = await openSafetensorsFileAsync(path, true);
+  if (file.metadata[FORMAT_KEY] === undefined) {
+    file.close();
+    return openCatalog(path);
+  }
+  try {
+    return inferzipCatalog(path, file, manifest);
+  } catch (err) {
+    file.close();
+    throw err;
+  }
+}
+
+function inferzipCatalog(path: string, reader: SafetensorsFile, parsed?: ParsedManifest): ModelCatalog {
+  const manifest = parsed ?? parseManifest(reader.metadata, reader.tensors.length);
   const units: UnitInfo[] = manifest.units.map((u) => {
     let offset = 0;
     const members = u.members.map((name) => {
@@ -125,8 +153,9 @@ function inferzipCatalog(path: string, reader: SafetensorsFile): ModelCatalog {
 function readConfig(configPath: string): { config: Record<string, unknown>; df11: DFloat11Config } {
   let config: unknown;
   try {
-    config = JSON.parse(readFileSync(configPath, 'utf8'));
+    config = JSON.parse(readRegularTextFile(configPath));
   } catch (err) {
+    if (err instanceof InferzipError) throw err;
     throw new InferzipError('INVALID_ARGUMENT', `cannot read '${configPath}' (a DFloat11 model needs a config.json with dfloat11_config): ${(err as Error).message}`, { cause: err });
   }
   const c = config as Record<string, unknown>;

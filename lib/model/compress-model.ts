@@ -4,12 +4,13 @@
  * the unit being assembled (a transformer block), never the whole model; writes to a temp
  * file that is renamed into place only when complete.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdirSync, statSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, join } from 'node:path';
 import { crc32 } from 'node:zlib';
 
 import { UNIT_BUFFERS } from '../df11/unit-buffers.js';
+import { refuseSameFile } from './same-file.js';
 import { InferzipError } from '../errors.js';
 import { writeFileAtomic, type SafetensorsEntry } from '../safetensors/index.js';
 import { dfloat11ConfigJson, findModelConfig } from './dfloat11-config.js';
@@ -20,6 +21,7 @@ import {
   MANIFEST_KEY,
   bytesToLatin1,
   packManifest,
+  parseManifest,
   segmentsOf,
   type Manifest,
   type ManifestFile,
@@ -99,9 +101,7 @@ export async function compressModel(input: string, output: string, options: Comp
   }
 
   using src = openModelSource(input);
-  for (const f of src.files) {
-    if (resolve(f.path) === resolve(output)) throw new InferzipError('INVALID_ARGUMENT', `output '${output}' would overwrite the input`);
-  }
+  refuseSameFile(src.files.map((f) => f.path), configPath ? [output, configPath] : [output], 'compressModel');
   const inOrder: SafetensorsEntry[] = src.files.flatMap((f) => [...f.tensors].sort((a, b) => a.dataOffsets[0] - b.dataOffsets[0]));
   const plan = planModel(inOrder, options);
   const unitOfMember = new Map<string, PlannedUnit>();
@@ -115,7 +115,7 @@ export async function compressModel(input: string, output: string, options: Comp
     options.onProgress?.({ phase: 'compress', bytesDone, bytesTotal: inputBytes, unitsDone, unitsTotal: plan.units.length, ...(current ? { current } : {}) });
   };
 
-  const manifest: Manifest = { version: 1, source: src.kind, files: [], units: [], crc32: {}, gaps: [], histogram: [] };
+  const manifest: Manifest = { version: 1, source: src.kind, files: [], units: [], crc32: Object.create(null) as Record<string, string>, gaps: [], histogram: [] };
   if (src.index) manifest.index = { name: src.index.name, data: bytesToLatin1(src.index.bytes), sha256: createHash('sha256').update(src.index.bytes).digest('hex') };
   const modelHist = new Float64Array(256);
   const rawTensors: string[] = [];
@@ -232,7 +232,15 @@ export async function compressModel(input: string, output: string, options: Comp
     if (pending.size > 0) throw new InferzipError('INTERNAL', `units never completed: ${[...pending.keys()].join(', ')}`);
     manifest.histogram = sparseHistogram(modelHist);
     checkAborted(options.signal);
-    const outputBytes = await layout.finish(metadataFor(manifest));
+    const metadata = metadataFor(manifest);
+    // The manifest must pass the reader's checks and size limits too (the inflate cap readers
+    // derive from the tensor count): otherwise the file would be written, reported as a success, and be unreadable.
+    try {
+      parseManifest(metadata, layout.entryCount);
+    } catch (err) {
+      throw new InferzipError('UNSUPPORTED', `the compressed output would not read back: ${(err as Error).message}; nothing was written`, { cause: err });
+    }
+    const outputBytes = await layout.finish(metadata);
     if (configPath) await writeFileAtomic(configPath, dfloat11ConfigJson(findModelConfig(input), manifest.units));
     report();
     return {
@@ -292,14 +300,23 @@ function estimateEntries(fileTensors: readonly (readonly SafetensorsEntry[])[], 
   return out;
 }
 
+/**
+ * Hex digits that look random but depend only on `label`. The estimate decides the reserved header
+ * size, which decides the output's bytes: random stand-ins (as before) made the same input give
+ * files differing by a few bytes from run to run.
+ */
+function standIn(label: string, bytes: number): string {
+  return createHash('sha256').update(label).digest('hex').slice(0, bytes * 2);
+}
+
 /** Metadata as large as the real one can be (placeholders are as long as real values). */
 function placeholderMetadata(files: readonly { path: string; headerBytes: Uint8Array; fileSize: number; tensors: readonly SafetensorsEntry[] }[], units: readonly PlannedUnit[], base: Manifest): Record<string, string> {
   const m: Manifest = {
     ...base,
-    files: files.map((f) => ({ name: basename(f.path), header: bytesToLatin1(f.headerBytes), headerLength: f.headerBytes.byteLength, size: f.fileSize, sha256: randomBytes(32).toString('hex') })),
-    units: units.map((u) => ({ prefix: u.prefix, kind: u.kind, block: BIG, members: [...u.members], entropy: 7.777777, crc32: randomBytes(4).toString('hex') })),
-    // Random digits deflate like real checksums do.
-    crc32: Object.fromEntries(files.flatMap((f) => f.tensors.map((t) => [t.name, randomBytes(4).toString('hex')]))),
+    files: files.map((f) => ({ name: basename(f.path), header: bytesToLatin1(f.headerBytes), headerLength: f.headerBytes.byteLength, size: f.fileSize, sha256: standIn(`file:${basename(f.path)}`, 32) })),
+    units: units.map((u) => ({ prefix: u.prefix, kind: u.kind, block: BIG, members: [...u.members], entropy: 7.777777, crc32: standIn(`unit:${u.prefix}`, 4) })),
+    // Random-looking digits deflate like real checksums do.
+    crc32: Object.fromEntries(files.flatMap((f) => f.tensors.map((t) => [t.name, standIn(`tensor:${t.name}`, 4)]))),
     histogram: Array.from({ length: 256 }, (_, e) => [e, BIG] as [number, number]),
   };
   return metadataFor(m);

@@ -12,12 +12,25 @@ import { InferzipError, nativeAwait, nativeCall } from '../errors.js';
 import { pinForAsync } from '../ops.js';
 import { native, type NativeBuffer } from '../native.js';
 import { tensor, type Tensor } from '../tensor.js';
-import { decodeDeviceUnit, readUnit, uploadUnit, type DeviceUnit } from './codec.js';
-import { openCatalog, type ModelCatalog, type UnitInfo } from './catalog.js';
+import { crc32 } from 'node:zlib';
+
+import { decodeDeviceUnit, readUnit, unitCrc32, uploadUnit, type DeviceUnit } from './codec.js';
+import { openCatalogAsync, type ModelCatalog, type UnitInfo } from './catalog.js';
+import { manifestStructureProblems } from './manifest-checks.js';
+
+/** Bytes of decoded data checked per step (see #checkDecoded). */
+const CHECK_CHUNK_BYTES = 4 << 20;
 
 export interface CompressedModelOptions {
   /** Where compressed units and the decode buffers live: 'cpu', 'cuda' or 'auto' (default). */
   device?: DeviceKind | 'auto';
+  /**
+   * Check integrity on the inference path (default true): each unit's stored buffers against
+   * their crc32 when the unit is loaded, each raw tensor against its crc32 when read, and the
+   * manifest's block numbers against the tensor names. A mismatch throws CORRUPT_DATA instead
+   * of giving wrong weights. Pass false only for a file verifyModel already passed.
+   */
+  verify?: boolean;
 }
 
 /** One matrix of a decoded block: a view into the block buffer. */
@@ -62,6 +75,8 @@ interface Scratch {
   generation: number;
   /** Decodes into this buffer run one after another. */
   queue: Promise<unknown>;
+  /** Host staging for the decoded-crc32 check (per buffer: its queue serializes the users). */
+  staging?: Uint8Array;
 }
 
 /**
@@ -89,10 +104,14 @@ export class CompressedModel implements Disposable {
   #unitScratch: Scratch | undefined;
   readonly #maxBlockElements: number;
   readonly #maxUnitElements: number;
+  readonly #verify: boolean;
+  /** Units whose decoded matrices matched their crc32 once (each is checked on first decode). */
+  readonly #checked = new Set<string>();
   #disposed = false;
 
-  private constructor(catalog: ModelCatalog, device: DeviceKind, resident: Map<string, DeviceUnit>) {
+  private constructor(catalog: ModelCatalog, device: DeviceKind, resident: Map<string, DeviceUnit>, verify: boolean) {
     this.#catalog = catalog;
+    this.#verify = verify;
     this.rawTensorNames = catalog.rawTensors.map((t) => t.name);
     this.path = catalog.path;
     this.format = catalog.format;
@@ -115,11 +134,25 @@ export class CompressedModel implements Disposable {
    */
   static async open(path: string, options: CompressedModelOptions = {}): Promise<CompressedModel> {
     const device = resolveDevice(options.device);
-    const catalog = openCatalog(path);
+    if (options.verify !== undefined && typeof options.verify !== 'boolean') {
+      throw new InferzipError('INVALID_ARGUMENT', `CompressedModel.open: verify must be true or false, got ${String(options.verify)}`);
+    }
+    const verify = options.verify !== false;
+    const catalog = await openCatalogAsync(path);
     const resident = new Map<string, DeviceUnit>();
     try {
+      if (verify) {
+        const problems = manifestStructureProblems(catalog);
+        if (problems.length > 0) throw new InferzipError('CORRUPT_DATA', `'${path}': ${problems[0]!}`);
+      }
+      const stored = new Map((catalog.manifest?.units ?? []).map((u) => [u.prefix, u.crc32]));
       for (const u of catalog.units) {
         const encoded = await readUnit(catalog.reader, u.prefix);
+        const expected = stored.get(u.prefix);
+        if (verify && expected !== undefined) {
+          const crc = unitCrc32(encoded);
+          if (crc !== expected) throw new InferzipError('CORRUPT_DATA', `'${path}': the stored buffers of unit '${u.prefix}' fail their crc32 (${crc}, expected ${expected}): the file is damaged`);
+        }
         if (encoded.signMantissa.byteLength !== u.elements) {
           throw new InferzipError('CORRUPT_DATA', `unit '${u.prefix}' holds ${encoded.signMantissa.byteLength} elements, its matrices need ${u.elements}`);
         }
@@ -134,7 +167,7 @@ export class CompressedModel implements Disposable {
       catalog.close();
       throw err;
     }
-    return new CompressedModel(catalog, device, resident);
+    return new CompressedModel(catalog, device, resident, verify);
   }
 
   get numBlocks(): number {
@@ -186,11 +219,40 @@ export class CompressedModel implements Disposable {
       const bytes = unit.elements * 2;
       // blocks of unequal size decode into the front of the buffer sized for the largest
       if (bytes > 0) await decodeDeviceUnit(resident, scratch.buffer);
+      if (this.#verify && !this.#checked.has(unit.prefix)) await this.#checkDecoded(unit, scratch);
       return makeBlock(unit, ordinal, scratch, generation, this);
     };
     const result = scratch.queue.then(run, run);
     scratch.queue = result.catch(() => {});
     return result;
+  }
+
+  /**
+   * Compares each decoded matrix of a unit with the crc32 the manifest recorded for the original
+   * tensor, once per unit. This covers what the unit-buffer crc32 cannot: a manifest edited to
+   * reorder or rename members, and any decoder fault. DFloat11 directories carry no checksums.
+   */
+  async #checkDecoded(unit: UnitInfo, scratch: Scratch): Promise<void> {
+    const buffer = scratch.buffer;
+    const expected = this.#catalog.manifest?.crc32;
+    if (!expected) return;
+    // A small reused staging buffer: a fresh unit-sized array costs more in page faults than the crc32.
+    const staging = (scratch.staging ??= new Uint8Array(CHECK_CHUNK_BYTES));
+    pinForAsync(staging);
+    for (const m of unit.members) {
+      let crc = 0;
+      const end = (m.offset + m.elements) * 2;
+      for (let pos = m.offset * 2; pos < end; pos += staging.byteLength) {
+        const part = staging.subarray(0, Math.min(staging.byteLength, end - pos));
+        await nativeAwait(() => buffer.downloadAsync({ destination: part, offset: pos }), `checking unit '${unit.prefix}'`);
+        crc = crc32(part, crc);
+      }
+      const got = crc.toString(16).padStart(8, '0');
+      if (got !== expected[m.name]) {
+        throw new InferzipError('CORRUPT_DATA', `'${this.path}': matrix '${m.name}' of unit '${unit.prefix}' decodes to data that fails its crc32 (${got}, expected ${String(expected[m.name])}): the file is damaged`);
+      }
+    }
+    this.#checked.add(unit.prefix);
   }
 
   /**
@@ -247,7 +309,14 @@ export class CompressedModel implements Disposable {
     if (!this.rawTensorNames.includes(name)) {
       throw new InferzipError('INVALID_ARGUMENT', `'${name}' is not an uncompressed tensor of this model (compressed matrices come from decompressBlock / decompressUnit)`);
     }
-    return this.#catalog.reader.read(name);
+    const t = await this.#catalog.reader.read(name);
+    const expected = this.#catalog.manifest?.crc32[name];
+    if (this.#verify && expected !== undefined) {
+      const b = t.data as ArrayBufferView;
+      const crc = crc32(new Uint8Array(b.buffer, b.byteOffset, b.byteLength)).toString(16).padStart(8, '0');
+      if (crc !== expected) throw new InferzipError('CORRUPT_DATA', `'${this.path}': tensor '${name}' fails its crc32 (${crc}, expected ${expected}): the file is damaged`);
+    }
+    return t;
   }
 
   /** Frees the compressed units and the decode buffers and closes the file. Safe to call twice. */

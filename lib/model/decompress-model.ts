@@ -5,10 +5,13 @@
  * mismatch or failure nothing is left at the output.
  */
 import { mkdirSync, statSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { InferzipError } from '../errors.js';
-import { SafetensorsFile } from '../safetensors/index.js';
+import { refuseSameFile } from './same-file.js';
+import { openSafetensorsFileAsync } from './off-thread.js';
+import { releaseTemp, trackTemp } from '../safetensors/temp-files.js';
+import { InferzipError, toInferzipError } from '../errors.js';
 import { AtomicFile } from './atomic-file.js';
 import { latin1ToBytes, parseManifest } from './manifest.js';
 import { checkAborted, checkThreads, type ModelTaskOptions } from './progress.js';
@@ -33,8 +36,9 @@ export async function decompressModel(input: string, output: string, options: Mo
   const started = performance.now();
   checkThreads(options.threads);
   checkAborted(options.signal);
-  using reader = SafetensorsFile.open(input);
-  const manifest = parseManifest(reader.metadata);
+  const opened = await openSafetensorsFileAsync(input, true);
+  using reader = opened.file;
+  const manifest = opened.manifest ?? parseManifest(reader.metadata, reader.tensors.length);
 
   let isDir = false;
   try {
@@ -55,6 +59,8 @@ export async function decompressModel(input: string, output: string, options: Mo
     }
     for (const f of manifest.restoreFiles) paths.push(join(output, f.name));
   }
+
+  refuseSameFile([input], manifest.index ? [...paths, join(output, manifest.index.name)] : paths, 'decompressModel');
 
   const open: AtomicFile[] = [];
   let current: AtomicFile | undefined;
@@ -88,11 +94,27 @@ export async function decompressModel(input: string, output: string, options: Mo
       paths.push(indexFile.path);
     }
     checkAborted(options.signal);
-    // Publish only once every file is complete and checked.
-    for (const f of open) await f.commit();
   } catch (err) {
     await Promise.all(open.map((f) => f.abort()));
     throw err;
+  }
+  // Publish only once every file is complete and checked: shards first, the index last, so a
+  // reader that goes by the index never sees a partial set. A failed rename unpublishes the
+  // files this call already moved into place.
+  const published: string[] = [];
+  try {
+    for (const f of open) {
+      await f.commit();
+      published.push(f.path);
+      // Until the whole set is out, a published file is removed on SIGINT/SIGTERM like a temp file.
+      if (open.length > 1) trackTemp(f.path);
+    }
+    for (const p of published) releaseTemp(p);
+  } catch (err) {
+    for (const p of published) releaseTemp(p);
+    await Promise.all(open.map((f) => f.abort()));
+    await Promise.all(published.map((p) => rm(p, { force: true }).catch(() => {})));
+    throw toInferzipError(err, `publishing the output of decompressModel into '${output}'`);
   }
   return { files: paths, bytes, seconds: (performance.now() - started) / 1000 };
 }

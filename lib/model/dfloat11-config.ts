@@ -3,9 +3,10 @@
  * `dfloat11_config` (layout constants and the pattern_dict naming each unit's matrices in
  * concatenation order), so DFloat11 loaders and CompressedModel can open the directory.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
+import { readRegularTextFile } from '../safetensors/reader.js';
 import { InferzipError } from '../errors.js';
 import { DF11_BYTES_PER_THREAD, DF11_THREADS_PER_BLOCK, type ManifestUnit } from './manifest.js';
 
@@ -61,9 +62,10 @@ export function findModelConfig(input: string): Record<string, unknown> | undefi
   const path = join(dir, 'config.json');
   if (!existsSync(path)) return undefined;
   try {
-    const c = JSON.parse(readFileSync(path, 'utf8')) as unknown;
+    const c = JSON.parse(readRegularTextFile(path)) as unknown;
     return c && typeof c === 'object' && !Array.isArray(c) ? (c as Record<string, unknown>) : undefined;
   } catch (err) {
+    if (err instanceof InferzipError) throw err;
     throw new InferzipError('CORRUPT_DATA', `'${path}' is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
 }

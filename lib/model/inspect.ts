@@ -3,7 +3,7 @@
  * stored bytes, bits/weight and the entropy bound, and the same for the whole model.
  */
 import { SafetensorsFile, ShardedSafetensors, type SafetensorsReader } from '../safetensors/index.js';
-import { openCatalog, type UnitInfo } from './catalog.js';
+import { openCatalogAsync, type UnitInfo } from './catalog.js';
 import { decodeUnit, readUnit } from './codec.js';
 import { UNIT_BUFFERS, type UnitBufferName } from './plan.js';
 import { denseHistogram, entropyBits } from './stats.js';
@@ -60,7 +60,7 @@ export interface InspectOptions {
  *   console.log(r.totals.bitsPerWeight, r.totals.entropyBound);
  */
 export async function inspectModel(path: string, options: InspectOptions = {}): Promise<ModelReport> {
-  using catalog = openCatalog(path);
+  using catalog = await openCatalogAsync(path);
   const units: UnitReport[] = [];
   const modelHist = new Float64Array(256);
   let histKnown = true;

@@ -83,11 +83,28 @@ export function packManifest(m: Manifest): string {
   return deflateRawSync(Buffer.from(JSON.stringify(m), 'utf8'), { level: 9 }).toString('base64');
 }
 
-function unpackManifest(text: string): string {
+/**
+ * The most a manifest can plausibly inflate to, for a packed manifest of `packedBytes` in a file
+ * of `tensorCount` tensors: a fixed allowance, 8 KiB per tensor (its original header entry, crc32
+ * and unit membership, with long names) and 64x the packed size (deflate of JSON headers and
+ * metadata text stays well under that; a deflate bomb reaches ~1000x). Capped by
+ * MAX_MANIFEST_BYTES. A 1 MB manifest claiming 500 MB is refused after inflating ~65 MB at most,
+ * instead of costing 2 GB and seconds in every entry point.
+ */
+export function manifestInflateLimit(packedBytes: number, tensorCount: number): number {
+  return Math.min(MAX_MANIFEST_BYTES, (1 << 20) + 64 * packedBytes + 8192 * tensorCount);
+}
+
+function unpackManifest(text: string, tensorCount: number | undefined): string {
+  const packed = Buffer.from(text, 'base64');
+  const limit = tensorCount === undefined ? MAX_MANIFEST_BYTES : manifestInflateLimit(packed.byteLength, tensorCount);
   try {
-    return inflateRawSync(Buffer.from(text, 'base64'), { maxOutputLength: MAX_MANIFEST_BYTES }).toString('utf8');
+    // inflateRawSync streams internally and stops at maxOutputLength: it never allocates past the limit
+    return inflateRawSync(packed, { maxOutputLength: limit }).toString('utf8');
   } catch (err) {
-    throw new InferzipError('CORRUPT_DATA', `inferzip manifest: cannot be unpacked (${(err as Error).message})`, { cause: err });
+    const over = err instanceof RangeError || (err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE';
+    const why = over ? `it inflates to more than ${limit} bytes, more than a file of ${String(tensorCount)} tensors can need` : (err as Error).message;
+    throw new InferzipError('CORRUPT_DATA', `inferzip manifest: cannot be unpacked (${why})`, { cause: err });
   }
 }
 
@@ -115,7 +132,7 @@ const isName = (v: unknown): v is string => typeof v === 'string' && v.length > 
 const isSafeFileName = (v: unknown): v is string => isName(v) && !/[/\\]/.test(v) && v !== '.' && v !== '..' && !v.includes('\0');
 
 /** Parses and checks a manifest (as found in `__metadata__`). */
-export function parseManifest(metadata: Readonly<Record<string, string>>): ParsedManifest {
+export function parseManifest(metadata: Readonly<Record<string, string>>, tensorCount?: number): ParsedManifest {
   if (metadata[FORMAT_KEY] !== FORMAT_VERSION) {
     bad(`format is ${JSON.stringify(metadata[FORMAT_KEY] ?? null)}, expected '${FORMAT_VERSION}' (not an inferzip compressed model, or a newer version)`);
   }
@@ -123,7 +140,7 @@ export function parseManifest(metadata: Readonly<Record<string, string>>): Parse
   if (typeof text !== 'string') bad(`'${MANIFEST_KEY}' is missing`);
   let raw: unknown;
   try {
-    raw = JSON.parse(unpackManifest(text));
+    raw = JSON.parse(unpackManifest(text, tensorCount));
   } catch (err) {
     bad(`not valid JSON (${(err as Error).message})`);
   }
@@ -134,6 +151,9 @@ export function parseManifest(metadata: Readonly<Record<string, string>>): Parse
   if (m.source === 'file' && m.files.length !== 1) bad(`a 'file' source has exactly one file`);
   if (!Array.isArray(m.units) || !Array.isArray(m.gaps) || !isObj(m.crc32) || !Array.isArray(m.histogram)) bad('units, gaps, crc32 and histogram are required');
 
+  // Names come from the file: look them up in a null-prototype copy ('constructor' must not find
+  // Object.prototype.constructor; an own '__proto__' key stays a key).
+  m.crc32 = Object.assign(Object.create(null) as Record<string, string>, m.crc32);
   const restoreFiles: RestoreFile[] = [];
   const tensorIndex = new Map<string, { file: number; entry: SafetensorsEntry }>();
   const names = new Set<string>();

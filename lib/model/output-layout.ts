@@ -9,6 +9,7 @@ import { InferzipError } from '../errors.js';
 import type { SafetensorsDType } from '../safetensors/index.js';
 import { SAFETENSORS_ELEMENT_SIZE } from '../safetensors/index.js';
 import { AtomicFile } from './atomic-file.js';
+import { MAX_HEADER_BYTES, parseHeader } from '../safetensors/header.js';
 
 export interface OutputEntry {
   name: string;
@@ -27,7 +28,9 @@ interface Placed {
 
 /** The JSON header (unpadded) for entries at explicit data offsets. */
 function headerJson(entries: readonly Placed[], metadata: Record<string, string>): Uint8Array {
-  const header: Record<string, unknown> = { __metadata__: metadata };
+  // null prototype: a tensor named `__proto__` must become a key, not the object's prototype
+  const header: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  header.__metadata__ = metadata;
   for (const e of entries) header[e.name] = { dtype: e.dtype, shape: [...e.shape], data_offsets: [e.begin, e.end] };
   return new TextEncoder().encode(JSON.stringify(header));
 }
@@ -57,6 +60,11 @@ export class OutputLayout {
     return new OutputLayout(file, reserved);
   }
 
+  /** Tensors appended so far (what the header will list). */
+  get entryCount(): number {
+    return this.#placed.length;
+  }
+
   /** Appends one tensor to the data section. */
   async append(entry: OutputEntry): Promise<void> {
     if (this.#names.has(entry.name)) throw new InferzipError('INTERNAL', `output entry '${entry.name}' written twice`);
@@ -75,6 +83,16 @@ export class OutputLayout {
   /** Writes the header, publishes the file and returns its size. */
   async finish(metadata: Record<string, string>): Promise<number> {
     const json = headerJson(this.#placed, metadata);
+    // Never publish a file the reader would refuse: apply the reader's own limits and checks to
+    // the header first (a valid input with a huge header can produce one over the cap).
+    if (roundUp8(json.byteLength) > MAX_HEADER_BYTES) {
+      throw new InferzipError('UNSUPPORTED', `the output header of '${this.#file.path}' would be ${roundUp8(json.byteLength)} bytes, over the ${MAX_HEADER_BYTES}-byte limit readers accept (too many or too long tensor names, or too much metadata); nothing was written`);
+    }
+    try {
+      parseHeader(json, this.#dataBytes, `output header of '${this.#file.path}'`);
+    } catch (err) {
+      throw new InferzipError('INTERNAL', `the output header of '${this.#file.path}' would not read back (${(err as Error).message}); nothing was written`, { cause: err });
+    }
     const fits = json.byteLength <= this.#reserved;
     const slack = this.#reserved - json.byteLength;
     if (fits && slack <= this.#dataBytes / 1000) {

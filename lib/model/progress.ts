@@ -24,8 +24,11 @@ export interface ModelTaskOptions {
 
 export function checkAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) {
+    // An InferzipError given as the reason is passed on; anything else (the default AbortError
+    // DOMException, a string) becomes ABORTED with the reason as its cause.
     const reason: unknown = signal.reason;
-    throw reason instanceof Error ? reason : new InferzipError('INVALID_ARGUMENT', `operation aborted${reason === undefined ? '' : `: ${String(reason)}`}`);
+    if (reason instanceof InferzipError) throw reason;
+    throw new InferzipError('ABORTED', `operation aborted${reason instanceof Error ? `: ${reason.message}` : reason === undefined ? '' : `: ${String(reason)}`}`, { cause: reason });
   }
 }
 

@@ -2,9 +2,10 @@
  * What a model input is: one .safetensors file, or shards (with the index json when there
  * is one). The compressor needs each file's exact header and the index bytes to rebuild them.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 
+import { readRegularFileBytes } from '../safetensors/reader.js';
 import { InferzipError } from '../errors.js';
 import { SafetensorsFile, ShardedSafetensors, openSafetensors, type SafetensorsReader } from '../safetensors/index.js';
 
@@ -40,7 +41,7 @@ export function openModelSource(input: string): ModelSource {
     else throw new InferzipError('INTERNAL', `unexpected reader for '${input}'`);
     const kind = reader instanceof ShardedSafetensors ? 'sharded' : 'file';
     const indexPath = kind === 'sharded' ? indexPathOf(input) : undefined;
-    const index = indexPath ? { name: basename(indexPath), bytes: new Uint8Array(readFileSync(indexPath)) } : undefined;
+    const index = indexPath ? { name: basename(indexPath), bytes: readRegularFileBytes(indexPath) } : undefined;
     return {
       kind,
       reader,

@@ -7,11 +7,13 @@
  */
 import { statSync } from 'node:fs';
 
-import { SafetensorsFile } from '../safetensors/index.js';
+import type { SafetensorsFile } from '../safetensors/index.js';
 import { openCatalog } from './catalog.js';
+import { openSafetensorsFileAsync } from './off-thread.js';
 import { decodeUnit, readUnit } from './codec.js';
 import { toInferzipError } from '../errors.js';
 import { parseManifest } from './manifest.js';
+import { unitStructureProblems } from './manifest-checks.js';
 import { checkThreads, type ModelTaskOptions } from './progress.js';
 import { restoreModel, type Mismatch } from './restore.js';
 
@@ -45,8 +47,12 @@ export async function verifyModel(path: string, options: ModelTaskOptions = {}):
   }
   if (isDir) return verifyDFloat11(path, options, started);
   let reader: SafetensorsFile;
+  let parsedManifest: ReturnType<typeof parseManifest> | undefined;
   try {
-    reader = SafetensorsFile.open(path);
+    // large headers and manifests are parsed off the main thread
+    const opened = await openSafetensorsFileAsync(path, true);
+    reader = opened.file;
+    parsedManifest = opened.manifest;
   } catch (err) {
     // A damaged header is a verification failure; a missing or unreadable file is an error.
     const e = toInferzipError(err);
@@ -56,12 +62,13 @@ export async function verifyModel(path: string, options: ModelTaskOptions = {}):
   try {
     let manifest;
     try {
-      manifest = parseManifest(reader.metadata);
+      manifest = parsedManifest ?? parseManifest(reader.metadata, reader.tensors.length);
     } catch (err) {
       const e = toInferzipError(err);
       if (e.code !== 'CORRUPT_DATA') throw e;
       return { ok: false, tensors: 0, units: 0, files: 0, problems: [{ kind: 'file', name: path, message: e.message }], checksums: true, seconds: (performance.now() - started) / 1000 };
     }
+    for (const message of unitStructureProblems(manifest.units)) problems.push({ kind: 'file', name: path, message: `manifest: ${message}` });
     await restoreModel(reader, manifest, {
       phase: 'verify',
       checkStored: true,

@@ -62,7 +62,7 @@ export function parseHeader(json: Uint8Array, dataSize: number, where: string): 
   }
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) corrupt(where, 'header must be a JSON object');
 
-  let metadata: Record<string, string> = {};
+  let metadata: Record<string, string> = Object.create(null) as Record<string, string>;
   const entries: SafetensorsEntry[] = [];
   const keys = Object.keys(raw as Record<string, unknown>);
   const metadataPosition: MetadataPosition = keys.length > 1 && keys[keys.length - 1] === '__metadata__' ? 'last' : 'first';
@@ -72,7 +72,7 @@ export function parseHeader(json: Uint8Array, dataSize: number, where: string): 
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
         if (typeof v !== 'string') corrupt(where, `__metadata__.${k} must be a string`);
       }
-      metadata = { ...(value as Record<string, string>) };
+      metadata = Object.assign(Object.create(null) as Record<string, string>, value as Record<string, string>);
       continue;
     }
     entries.push(parseEntry(name, value, dataSize, where));

@@ -2,13 +2,13 @@
  * Reads safetensors files tensor by tensor with positional reads, so files of any size
  * (over 2 GiB, too) never have to fit in memory at once.
  */
-import { closeSync, fstatSync, openSync, read as readCb, readSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, read as readCb, readSync } from 'node:fs';
 import { promisify } from 'node:util';
 
 import { InferzipError, check } from '../errors.js';
 import { tensor, viewBytes, type Tensor } from '../tensor.js';
 import { tensorDType } from './dtypes.js';
-import { parseHeader, parseHeaderLength, type MetadataPosition, type SafetensorsEntry } from './header.js';
+import { parseHeader, parseHeaderLength, type MetadataPosition, type ParsedHeader, type SafetensorsEntry } from './header.js';
 
 const readAsync = promisify(readCb);
 
@@ -71,6 +71,47 @@ export abstract class BaseReader implements SafetensorsReader {
 }
 
 /**
+ * Closes the descriptor of a reader that was dropped without close()/dispose(), so a program
+ * that forgets to dispose does not run out of descriptors (EMFILE). The held value is a box
+ * that close() empties (and the registration is removed), so a descriptor is closed once.
+ */
+const dropped = new FinalizationRegistry<{ fd: number | undefined }>((box) => {
+  if (box.fd === undefined) return;
+  try {
+    closeSync(box.fd);
+  } catch {
+    // already gone: nothing to release
+  }
+  box.fd = undefined;
+});
+
+/**
+ * Opens `path` for reading without blocking (a FIFO opened plainly waits forever for a writer),
+ * then refuses anything that is not a regular file before a byte is read.
+ */
+export function openRegularFile(path: string, what = 'file'): number {
+  let fd: number;
+  try {
+    fd = openSync(path, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0));
+  } catch (err) {
+    throw new InferzipError('IO_ERROR', `cannot open '${path}': ${(err as Error).message}`, { cause: err });
+  }
+  let kind: string | undefined;
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a named pipe (FIFO)' : st.isSocket() ? 'a socket' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a regular file';
+  } catch (err) {
+    closeSync(fd);
+    throw new InferzipError('IO_ERROR', `cannot stat '${path}': ${(err as Error).message}`, { cause: err });
+  }
+  if (kind !== undefined) {
+    closeSync(fd);
+    throw new InferzipError('INVALID_ARGUMENT', `'${path}' is ${kind}, expected a regular ${what}`);
+  }
+  return fd;
+}
+
+/**
  * One .safetensors file on disk.
  * @example
  * using file = openSafetensors('model.safetensors');
@@ -87,12 +128,26 @@ export class SafetensorsFile extends BaseReader {
   /** Where `__metadata__` sat in the header (see WriteOptions.metadataPosition). */
   readonly metadataPosition: MetadataPosition;
   readonly fileSize: number;
-  #fd: number | undefined;
+  readonly #box: { fd: number | undefined };
 
-  private constructor(path: string, fd: number) {
+  get #fd(): number | undefined {
+    return this.#box.fd;
+  }
+
+  private constructor(path: string, fd: number, parsed?: { fileSize: number; headerBytes: Uint8Array; header: ParsedHeader }) {
     super();
     this.path = path;
-    this.#fd = fd;
+    this.#box = { fd };
+    if (parsed) {
+      this.fileSize = parsed.fileSize;
+      this.headerBytes = parsed.headerBytes;
+      this.dataStart = 8 + parsed.headerBytes.byteLength;
+      this.tensors = parsed.header.entries;
+      this.metadata = parsed.header.metadata;
+      this.metadataPosition = parsed.header.metadataPosition;
+      dropped.register(this, this.#box, this.#box);
+      return;
+    }
     try {
       this.fileSize = fstatSync(fd).size;
       const prefix = new Uint8Array(Math.min(8, this.fileSize));
@@ -107,20 +162,23 @@ export class SafetensorsFile extends BaseReader {
       this.metadataPosition = parsed.metadataPosition;
     } catch (err) {
       closeSync(fd);
-      this.#fd = undefined;
+      this.#box.fd = undefined;
       throw err;
     }
+    dropped.register(this, this.#box, this.#box);
   }
 
   /** Opens and validates a file (IO_ERROR if it cannot be opened, CORRUPT_DATA if malformed). */
   static open(path: string): SafetensorsFile {
-    let fd: number;
-    try {
-      fd = openSync(path, 'r');
-    } catch (err) {
-      throw new InferzipError('IO_ERROR', `cannot open '${path}': ${(err as Error).message}`, { cause: err });
-    }
-    return new SafetensorsFile(path, fd);
+    return new SafetensorsFile(path, openRegularFile(path, 'safetensors file'));
+  }
+
+  /**
+   * @internal A reader over `fd` (opened with openRegularFile) whose header was read and parsed
+   * elsewhere (lib/model/off-thread.ts parses large headers on a worker thread).
+   */
+  static fromParsed(path: string, fd: number, fileSize: number, headerBytes: Uint8Array, header: ParsedHeader): SafetensorsFile {
+    return new SafetensorsFile(path, fd, { fileSize, headerBytes, header });
   }
 
   get closed(): boolean {
@@ -136,7 +194,7 @@ export class SafetensorsFile extends BaseReader {
   readRangeSync(offset: number, length: number): Uint8Array {
     const fd = this.#fdOrThrow();
     check(offset >= 0 && length >= 0 && this.dataStart + offset + length <= this.fileSize, `range [${offset}, +${length}) is outside the data section of '${this.path}'`, 'CORRUPT_DATA');
-    const out = new Uint8Array(length);
+    const out = allocBytes(length, this.path);
     readFully(fd, out, this.dataStart + offset);
     return out;
   }
@@ -144,7 +202,7 @@ export class SafetensorsFile extends BaseReader {
   async readRange(offset: number, length: number): Promise<Uint8Array> {
     const fd = this.#fdOrThrow();
     check(offset >= 0 && length >= 0 && this.dataStart + offset + length <= this.fileSize, `range [${offset}, +${length}) is outside the data section of '${this.path}'`, 'CORRUPT_DATA');
-    const out = new Uint8Array(length);
+    const out = allocBytes(length, this.path);
     let done = 0;
     while (done < length) {
       const chunk = Math.min(length - done, 1 << 30);
@@ -166,9 +224,20 @@ export class SafetensorsFile extends BaseReader {
   }
 
   close(): void {
-    if (this.#fd === undefined) return;
-    closeSync(this.#fd);
-    this.#fd = undefined;
+    const fd = this.#box.fd;
+    if (fd === undefined) return;
+    this.#box.fd = undefined;
+    dropped.unregister(this.#box);
+    closeSync(fd);
+  }
+}
+
+/** A byte array for one read; over the engine's limit or memory it is a typed error naming the file. */
+function allocBytes(length: number, path: string): Uint8Array {
+  try {
+    return new Uint8Array(length);
+  } catch (err) {
+    throw new InferzipError('OUT_OF_MEMORY', `cannot hold ${length} bytes of '${path}' in one array (${(err as Error).message}); read such a tensor in parts with readRange()`, { cause: err });
   }
 }
 
@@ -178,5 +247,27 @@ function readFully(fd: number, out: Uint8Array, position: number): void {
     const n = readSync(fd, out, done, Math.min(out.byteLength - done, 1 << 30), position + done);
     if (n === 0) throw new InferzipError('CORRUPT_DATA', `file ended early at byte ${position + done} (truncated?)`);
     done += n;
+  }
+}
+
+/**
+ * Reads a small text file (config.json, a shard index) after refusing anything that is not a
+ * regular file: readFileSync on a FIFO would wait forever. `maxBytes` bounds the allocation.
+ */
+export function readRegularTextFile(path: string, maxBytes = 64 << 20): string {
+  return new TextDecoder().decode(readRegularFileBytes(path, maxBytes));
+}
+
+/** The bytes of a small regular file, exactly as stored (see readRegularTextFile). */
+export function readRegularFileBytes(path: string, maxBytes = 64 << 20): Uint8Array {
+  const fd = openRegularFile(path);
+  try {
+    const size = fstatSync(fd).size;
+    if (size > maxBytes) throw new InferzipError('INVALID_ARGUMENT', `'${path}' is ${size} bytes, over the ${maxBytes}-byte limit for a metadata file`);
+    const out = new Uint8Array(size);
+    readFully(fd, out, 0);
+    return out;
+  } finally {
+    closeSync(fd);
   }
 }

@@ -2,12 +2,12 @@
  * Opens what Hugging Face ships: a single .safetensors file, a directory holding
  * model.safetensors, or a sharded model (model.safetensors.index.json + shards).
  */
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 
 import { InferzipError } from '../errors.js';
 import type { SafetensorsEntry } from './header.js';
-import { BaseReader, SafetensorsFile, type SafetensorsReader } from './reader.js';
+import { BaseReader, SafetensorsFile, readRegularTextFile, type SafetensorsReader } from './reader.js';
 
 /**
  * Tensors spread over several files, presented as one reader.
@@ -68,8 +68,9 @@ export class ShardedSafetensors extends BaseReader {
 function openIndex(indexPath: string): ShardedSafetensors {
   let index: { metadata?: Record<string, unknown>; weight_map?: Record<string, unknown> };
   try {
-    index = JSON.parse(readFileSync(indexPath, 'utf8')) as typeof index;
+    index = JSON.parse(readRegularTextFile(indexPath)) as typeof index;
   } catch (err) {
+    if (err instanceof InferzipError) throw err;
     throw new InferzipError('CORRUPT_DATA', `cannot parse '${indexPath}': ${(err as Error).message}`, { cause: err });
   }
   const map = index?.weight_map;

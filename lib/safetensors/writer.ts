@@ -1,9 +1,10 @@
 /** Atomic safetensors writes: everything goes to a temp file that is renamed into place. */
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
+import { releaseTemp, sweepStaleTemps, trackTemp } from './temp-files.js';
 import { InferzipError, toInferzipError } from '../errors.js';
 import type { MetadataPosition } from './header.js';
 import { buildHeader, toRawEntries, type SafetensorsInput } from './encode.js';
@@ -18,9 +19,34 @@ export interface WriteOptions {
   metadataPosition?: MetadataPosition;
 }
 
-/** A temp path beside the target, so the final rename stays on one filesystem. */
+/**
+ * The rename that publishes a write replaces whatever has the target's name: refuse a target that
+ * exists and is not a regular file (a directory, a device such as /dev/full, a FIFO, a socket).
+ */
+function refuseSpecialTarget(path: string): void {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    return; // does not exist: fine
+  }
+  if (!st.isFile()) {
+    const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a named pipe (FIFO)' : st.isSocket() ? 'a socket' : 'a device or other special file';
+    throw new InferzipError('INVALID_ARGUMENT', `cannot write '${path}': it is ${kind}, not a regular file (writes replace the target)`);
+  }
+}
+
+/**
+ * A temp path beside the target, so the final rename stays on one filesystem. Temp files of the
+ * same target left by dead processes are swept first; the new one is tracked (removed on
+ * SIGINT/SIGTERM/exit) until the caller passes it to releaseTemp.
+ */
 export function tempPathFor(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  refuseSpecialTarget(path);
+  sweepStaleTemps(path);
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  trackTemp(tmp);
+  return tmp;
 }
 
 function asBytes(view: ArrayBufferView): Uint8Array {
@@ -59,9 +85,11 @@ export async function writeSafetensors(path: string, input: SafetensorsInput, op
     await handle.close();
     handle = undefined;
     await rename(tmp, path);
+    releaseTemp(tmp);
   } catch (err) {
     await handle?.close().catch(() => {});
     await rm(tmp, { force: true }).catch(() => {});
+    releaseTemp(tmp);
     throw toInferzipError(err, `writing '${path}'`);
   }
 }
@@ -92,9 +120,11 @@ export function writeSafetensorsSync(path: string, input: SafetensorsInput, opti
     closeSync(fd);
     fd = undefined;
     renameSync(tmp, path);
+    releaseTemp(tmp);
   } catch (err) {
     if (fd !== undefined) closeSync(fd);
     rmSync(tmp, { force: true });
+    releaseTemp(tmp);
     throw toInferzipError(err, `writing '${path}'`);
   }
 }
@@ -125,8 +155,10 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
       await h.close();
     }
     await rename(tmp, path);
+    releaseTemp(tmp);
   } catch (err) {
     await rm(tmp, { force: true }).catch(() => {});
+    releaseTemp(tmp);
     throw toInferzipError(err, `writing '${path}'`);
   }
 }

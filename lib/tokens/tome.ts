@@ -11,7 +11,7 @@ import { assertTensor, castFloat, tensor, toFloat32, type Tensor } from '../tens
 import { defineOp } from '../ops.js';
 import type { NativeTomeDeviceArgs, NativeTomeDeviceResult, NativeTomeHostArgs, NativeTomeHostResult } from './native.js';
 import { SourceMap } from './source-map.js';
-import { FLOAT_DTYPES, checkInt, type FloatDType } from '../validate.js';
+import { FLOAT_DTYPES, checkFinite, checkFiniteResult, checkInt, type FloatDType } from '../validate.js';
 
 /** Tokens that never merge: the first `k` tokens (e.g. 1 for a class token), or explicit indices. */
 export type ProtectedTokens = number | readonly number[];
@@ -170,6 +170,8 @@ function shapeArgs(p: Plan) {
 function hostResult<T extends Tensor | DeviceTensor>(res: NativeTomeHostResult, p: Plan, dtype: FloatDType): MergeResult<T> {
   const nOut = p.n - p.r;
   const shape = p.batched ? [p.batch, nOut, p.c] : [nOut, p.c];
+  // finite inputs near the f32 limit (+-3e38) overflow the weighted means: a typed error, not NaN
+  checkFiniteResult(res.x, 'mergeTokens');
   const tokens = castFloat(tensor('f32', shape, res.x), dtype);
   const sizes = tensor('f32', p.batched ? [p.batch, nOut] : [nOut], res.sizes);
   return finish<T>(tokens as T, sizes as MergeResult<T>['sizes'], res.dest, p);

@@ -579,6 +579,66 @@ void KvCache::SetState(const State& st, const std::vector<std::vector<uint8_t>>&
     IZ_CHECK(strides[p] % 4 == 0, CorruptData, "saved KV cache: plane " + std::to_string(p) + " stride is not a multiple of 4 bytes");
     IZ_CHECK(planes[p].size() == strides[p] * S_, CorruptData, "saved KV cache: plane " + std::to_string(p) + " has the wrong byte count");
   }
+  // Codes and scales that decode to NaN or Infinity would reach attention as NaN (the section
+  // crc32s only prove the bytes are what was saved, not that they were ever valid).
+  {
+    const uint64_t groups = uint64_t(d) / uint64_t(L_.Cg);
+    auto f16_finite = [&](int p, uint64_t halves) {
+      for (size_t s = 0; s < S_; ++s) {
+        const uint8_t* base = planes[p].data() + s * strides[p];
+        for (uint64_t i = 0; i < halves; ++i) {
+          uint16_t h;
+          std::memcpy(&h, base + 2 * i, 2);
+          IZ_CHECK((h & 0x7C00u) != 0x7C00u, CorruptData, "saved KV cache: plane " + std::to_string(p) + " holds an f16 scale that is NaN or Infinity");
+        }
+      }
+    };
+    auto f32_finite = [&](int p, uint64_t count) {
+      for (size_t s = 0; s < S_; ++s) {
+        const uint8_t* base = planes[p].data() + s * strides[p];
+        for (uint64_t i = 0; i < count; ++i) {
+          float x;
+          std::memcpy(&x, base + 4 * i, 4);
+          IZ_CHECK(std::isfinite(x), CorruptData, "saved KV cache: plane " + std::to_string(p) + " holds a scale that is NaN or Infinity");
+        }
+      }
+    };
+    auto fp8_finite = [&](int p, uint64_t count) {
+      const bool e4m3 = L_.fp8_format == kE4M3;
+      for (size_t s = 0; s < S_; ++s) {
+        const uint8_t* base = planes[p].data() + s * strides[p];
+        for (uint64_t i = 0; i < count; ++i) {
+          const uint8_t b = base[i];
+          const bool bad = e4m3 ? (b & 0x7Fu) == 0x7Fu : (b & 0x7Cu) == 0x7Cu;
+          IZ_CHECK(!bad, CorruptData, "saved KV cache: plane " + std::to_string(p) + " holds an fp8 code that is NaN or Infinity");
+        }
+      }
+    };
+    const uint64_t tk = uint64_t(st.quantized_keys), tv = uint64_t(st.quantized_values), G = uint64_t(L_.G);
+    if (opt_.scheme == kFp8) {
+      fp8_finite(KCODE, tk * d);
+      fp8_finite(VCODE, tv * d);
+      f32_finite(KPARAM, CeilDiv(tk, G));
+      f32_finite(VPARAM, CeilDiv(tv, G));
+    } else if (opt_.scheme == kKivi) {
+      f16_finite(VPARAM, tv * groups * 2);
+      // each key block: codes, then (scale, min) f16 pairs per channel at KiviKeyParamOffset
+      const uint64_t kblocks = CeilDiv(tk, G), offset = KiviKeyParamOffset(L_);
+      for (size_t s = 0; s < S_; ++s) {
+        for (uint64_t b = 0; b < kblocks; ++b) {
+          const uint8_t* par = planes[KBLK].data() + s * strides[KBLK] + b * L_.kblock_bytes + offset;
+          for (uint64_t i = 0; i < 2 * d; ++i) {
+            uint16_t h;
+            std::memcpy(&h, par + 2 * i, 2);
+            IZ_CHECK((h & 0x7C00u) != 0x7C00u, CorruptData, "saved KV cache: a key block holds an f16 scale that is NaN or Infinity");
+          }
+        }
+      }
+    } else if (opt_.scheme == kZipCache) {
+      f16_finite(KPARAM, tk * groups * 2);
+      f16_finite(VPARAM, tk * groups * 2);
+    }
+  }
   // Everything checked: adopt.
   T_ = st.tokens;
   Tk_ = st.quantized_keys;

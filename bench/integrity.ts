@@ -1,0 +1,109 @@
+/**
+ * Cost of CompressedModel's integrity checks (verify: true, the default) beside the work they
+ * guard: opening a model (reading + crc32 of each unit's stored buffers) and the first decode of
+ * every block (download + crc32 of the decoded matrices, once per unit), against verify: false.
+ * Synthetic Llama-shaped BF16 model, N(0, 0.02), on the CPU device.
+ *
+ *   node --import tsx bench/integrity.ts [--runs 5] [--mb 64] [--json]
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { CompressedModel, compressModel } from '../lib/model/index.js';
+import { writeSafetensors, type SafetensorsWriteEntry } from '../lib/safetensors/index.js';
+import { f32ToBf16Bits } from '../lib/tensor.js';
+
+const { values } = parseArgs({
+  options: { runs: { type: 'string', default: '5' }, mb: { type: 'string', default: '64' }, json: { type: 'boolean', default: false } },
+});
+const runs = Number(values.runs);
+const mb = Number(values.mb);
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+async function syntheticModel(path: string): Promise<number> {
+  const h = 1024;
+  const ffn = 2816;
+  const kv = 512;
+  const shapes: [string, number[]][] = [
+    ['self_attn.q_proj.weight', [h, h]],
+    ['self_attn.k_proj.weight', [kv, h]],
+    ['self_attn.v_proj.weight', [kv, h]],
+    ['self_attn.o_proj.weight', [h, h]],
+    ['mlp.gate_proj.weight', [ffn, h]],
+    ['mlp.up_proj.weight', [ffn, h]],
+    ['mlp.down_proj.weight', [h, ffn]],
+  ];
+  const perBlock = shapes.reduce((s, [, sh]) => s + sh[0]! * sh[1]!, 0);
+  const blocks = Math.max(1, Math.round((mb * 1e6) / 2 / perBlock));
+  let state = 12345;
+  const uniform = (): number => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) + 0.5) / 4294967296;
+  const normal = (n: number): Uint16Array => {
+    const out = new Uint16Array(n);
+    for (let i = 0; i < n; i++) out[i] = f32ToBf16Bits(Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform()) * 0.02);
+    return out;
+  };
+  const entries: SafetensorsWriteEntry[] = [];
+  for (let b = 0; b < blocks; b++) {
+    entries.push({ name: `model.layers.${b}.input_layernorm.weight`, dtype: 'BF16', shape: [h], data: new Uint16Array(h).fill(0x3f80) });
+    for (const [name, shape] of shapes)
+      entries.push({ name: `model.layers.${b}.${name}`, dtype: 'BF16', shape, data: () => normal(shape[0]! * shape[1]!) });
+  }
+  await writeSafetensors(path, entries, { metadata: { format: 'pt' } });
+  return blocks * perBlock;
+}
+
+/** Open + first decode of every block (prefetch off, so the two phases do not overlap). */
+async function pass(path: string, verify: boolean): Promise<{ open: number; decode: number }> {
+  let t = performance.now();
+  using model = await CompressedModel.open(path, { device: 'cpu', verify });
+  const open = performance.now() - t;
+  t = performance.now();
+  for await (const block of model.blocks({ prefetch: false })) void block;
+  return { open, decode: performance.now() - t };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'inferzip-bench-integrity-'));
+try {
+  const src = join(dir, 'model.safetensors');
+  const weights = await syntheticModel(src);
+  const packed = join(dir, 'model.df11.safetensors');
+  await compressModel(src, packed);
+  await pass(packed, true); // warm the page cache
+  const on: { open: number; decode: number }[] = [];
+  const off: { open: number; decode: number }[] = [];
+  for (let r = 0; r < runs; r++) {
+    // alternate so drift in machine load hits both alike
+    off.push(await pass(packed, false));
+    on.push(await pass(packed, true));
+  }
+  const row = {
+    weights,
+    openMs: { verifyOff: median(off.map((x) => x.open)), verifyOn: median(on.map((x) => x.open)) },
+    firstDecodeMs: { verifyOff: median(off.map((x) => x.decode)), verifyOn: median(on.map((x) => x.decode)) },
+  };
+  const machine = `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), load ${loadavg()[0]!.toFixed(1)}, Node ${process.version}`;
+  if (values.json) console.log(JSON.stringify({ machine, runs, row }, null, 2));
+  else {
+    const pct = (a: number, b: number): string => `${(((a - b) / b) * 100).toFixed(1)}%`;
+    console.log(`machine: ${machine}; medians of ${runs} runs; ${weights} BF16 weights (${((weights * 2) / 1e6).toFixed(0)} MB)`);
+    console.log(
+      `  open         verify off ${row.openMs.verifyOff.toFixed(1)} ms   verify on ${row.openMs.verifyOn.toFixed(1)} ms   (+${pct(row.openMs.verifyOn, row.openMs.verifyOff)})`,
+    );
+    console.log(
+      `  first decode verify off ${row.firstDecodeMs.verifyOff.toFixed(1)} ms   verify on ${row.firstDecodeMs.verifyOn.toFixed(1)} ms   (+${pct(row.firstDecodeMs.verifyOn, row.firstDecodeMs.verifyOff)})`,
+    );
+    const total = (x: { open: number; decode: number }): number => x.open + x.decode;
+    console.log(
+      `  open + decode of every block: ${median(off.map(total)).toFixed(1)} ms -> ${median(on.map(total)).toFixed(1)} ms (+${pct(median(on.map(total)), median(off.map(total)))}); later decodes of a unit are not checked again`,
+    );
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
