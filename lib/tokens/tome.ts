@@ -11,7 +11,7 @@ import { assertTensor, castFloat, tensor, toFloat32, type Tensor } from '../tens
 import { defineOp } from '../ops.js';
 import type { NativeTomeDeviceArgs, NativeTomeDeviceResult, NativeTomeHostArgs, NativeTomeHostResult } from './native.js';
 import { SourceMap } from './source-map.js';
-import { FLOAT_DTYPES, checkFinite, checkFiniteResult, checkInt, type FloatDType } from '../validate.js';
+import { FLOAT_DTYPES, checkFiniteResult, checkInt, type FloatDType } from '../validate.js';
 
 /** Tokens that never merge: the first `k` tokens (e.g. 1 for a class token), or explicit indices. */
 export type ProtectedTokens = number | readonly number[];
