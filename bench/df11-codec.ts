@@ -75,7 +75,9 @@ function zstdBench(bytes: Uint8Array, name: string): Zstd {
     execFileSync('zstd', ['-3', '-q', '-f', file, '-o', `${file}.zst`]);
     const cpu: number[] = [];
     for (let i = 0; i < 5; i++) {
-      const out = execFileSync('bash', ['-c', `TIMEFORMAT='%U %S'; { time zstd -q -d -c '${file}.zst' > /dev/null; } 2>&1`], { encoding: 'utf8' });
+      const out = execFileSync('bash', ['-c', `TIMEFORMAT='%U %S'; { time zstd -q -d -c '${file}.zst' > /dev/null; } 2>&1`], {
+        encoding: 'utf8',
+      });
       const [u, sys] = out.trim().split(/\s+/).map(Number);
       cpu.push(u! + sys!);
     }
@@ -172,14 +174,19 @@ function main(): void {
     '# DFloat11 codec benchmark',
     '',
     `Machine: ${cpus().length}-core ${cpu} VM, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.versions.node}, no GPU. ` +
-      `zstd ${execFileSync('zstd', ['--version'], { encoding: 'utf8' }).trim().replace(/^\*+\s*|\s*\*+$/g, '')}.`,
+      `zstd ${execFileSync('zstd', ['--version'], { encoding: 'utf8' })
+        .trim()
+        .replace(/^\*+\s*|\s*\*+$/g, '')}.`,
     `Medians of ${REPEATS} runs (encoder: 3 on the large set). Command: \`node --import tsx bench/df11-codec.ts\` (DF11_BENCH_N=${N}).`,
     '',
     '## Size (bits per weight; BF16 = 16)',
     '',
     '| weights | elements | entropy bound 8+H | DF11 payload | DF11 unit (all buffers) | DF11 safetensors file | zstd -3 | zstd -19 |',
     '|---|---:|---:|---:|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.name} | ${r.n.toLocaleString('en')} | ${f(r.entropyBound, 3)} | ${f(r.payload, 3)} (+${f(r.payload - r.entropyBound, 3)}) | ${f(r.unit, 3)} | ${f(r.file, 3)} (+${f(r.file - r.entropyBound, 3)}) | ${f(r.zstd3, 3)} | ${f(r.zstd19, 3)} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.name} | ${r.n.toLocaleString('en')} | ${f(r.entropyBound, 3)} | ${f(r.payload, 3)} (+${f(r.payload - r.entropyBound, 3)}) | ${f(r.unit, 3)} | ${f(r.file, 3)} (+${f(r.file - r.entropyBound, 3)}) | ${f(r.zstd3, 3)} | ${f(r.zstd19, 3)} |`,
+    ),
     '',
     'zstd sizes are of the raw BF16 bytes (`zstd -3 -T0` / `zstd -19 -T0`).',
     '',
@@ -187,7 +194,10 @@ function main(): void {
     '',
     '| weights | encode MB/s, 1 core | encode MB/s, all cores | decode GB/s, 1 thread | decode GB/s, all threads | zstd -d GB/s, 1 thread (same data, -3) | DF11 / zstd (1 thread) |',
     '|---|---:|---:|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.name} | ${f(r.encodeMBsCore, 0)} | ${f(r.encodeMBsAll, 0)} | ${f(r.decode1)} | ${f(r.decodeAll)} | ${f(r.zstdDecode)} | ${f(r.decode1 / r.zstdDecode)}x |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.name} | ${f(r.encodeMBsCore, 0)} | ${f(r.encodeMBsAll, 0)} | ${f(r.decode1)} | ${f(r.decodeAll)} | ${f(r.zstdDecode)} | ${f(r.decode1 / r.zstdDecode)}x |`,
+    ),
     '',
     'Encode MB/s counts BF16 input bytes; decode GB/s counts BF16 output bytes (zstd: original bytes, from `zstd -b3 -i3`, in memory). Wall-clock medians.',
     '',
@@ -195,9 +205,13 @@ function main(): void {
     '',
     '| weights | encode MB/s per CPU-s | decode GB/s per CPU-s | zstd -d GB/s per CPU-s (CLI, -3 file) | DF11 / zstd |',
     '|---|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.name} | ${f(r.encodeCpuMBs, 0)} | ${f(r.decodeCpu1)} | ${f(r.zstdDecodeCpu)} | ${f(r.decodeCpu1 / r.zstdDecodeCpu)}x |`),
+    ...rows.map(
+      (r) => `| ${r.name} | ${f(r.encodeCpuMBs, 0)} | ${f(r.decodeCpu1)} | ${f(r.zstdDecodeCpu)} | ${f(r.decodeCpu1 / r.zstdDecodeCpu)}x |`,
+    ),
     '',
-    `Load average while running: ${loadavg().map((x) => x.toFixed(2)).join(', ')} (the machine is shared).`,
+    `Load average while running: ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(', ')} (the machine is shared).`,
     '',
   ];
   mkdirSync(join(root, 'bench/results'), { recursive: true });

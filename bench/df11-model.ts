@@ -16,7 +16,13 @@ import { compressModel, decompressModel, verifyModel } from '../lib/model/index.
 import { writeSafetensors, type SafetensorsWriteEntry } from '../lib/safetensors/index.js';
 import { f32ToBf16Bits } from '../lib/tensor.js';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, 'synthetic-mb': { type: 'string', default: '64' }, json: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '5' },
+    'synthetic-mb': { type: 'string', default: '64' },
+    json: { type: 'boolean', default: false },
+  },
+});
 const runs = Number(values.runs);
 const syntheticMB = Number(values['synthetic-mb']);
 
@@ -169,12 +175,22 @@ try {
   } else {
     console.log(`machine: ${machine}; medians of ${runs} runs\n`);
     for (const r of rows) {
-      const mbps = (s: number): string => `${((r.bytes / s) / 1e6).toFixed(0)} MB/s`;
+      const mbps = (s: number): string => `${(r.bytes / s / 1e6).toFixed(0)} MB/s`;
       console.log(`${r.model}: ${r.bytes} bytes, ${r.bf16Weights} BF16 weights (${r.compressedWeights} in units)`);
-      console.log(`  entropy bound ${r.entropyBound.toFixed(3)}  payload ${r.payloadBitsPerWeight.toFixed(3)}  whole file ${r.fileBitsPerWeight.toFixed(3)} bits/weight (${r.fileBytes} bytes, ${((100 * r.fileBytes) / r.bytes).toFixed(1)}%)`);
-      console.log(`  compress ${(r.compressS * 1000).toFixed(1)} ms (${mbps(r.compressS)})  decompress ${(r.decompressS * 1000).toFixed(1)} ms (${mbps(r.decompressS)})  verify ${(r.verifyS * 1000).toFixed(1)} ms  copy ${(r.copyS * 1000).toFixed(2)} ms`);
-      for (const [name, z] of [['zstd -3', r.zstd3], ['zstd -19', r.zstd19]] as const) {
-        if (z) console.log(`  ${name}: ${z.bitsPerWeight.toFixed(3)} bits/weight, compress ${(z.compressS * 1000).toFixed(1)} ms, decompress ${(z.decompressS * 1000).toFixed(1)} ms (CLI, incl. process start)`);
+      console.log(
+        `  entropy bound ${r.entropyBound.toFixed(3)}  payload ${r.payloadBitsPerWeight.toFixed(3)}  whole file ${r.fileBitsPerWeight.toFixed(3)} bits/weight (${r.fileBytes} bytes, ${((100 * r.fileBytes) / r.bytes).toFixed(1)}%)`,
+      );
+      console.log(
+        `  compress ${(r.compressS * 1000).toFixed(1)} ms (${mbps(r.compressS)})  decompress ${(r.decompressS * 1000).toFixed(1)} ms (${mbps(r.decompressS)})  verify ${(r.verifyS * 1000).toFixed(1)} ms  copy ${(r.copyS * 1000).toFixed(2)} ms`,
+      );
+      for (const [name, z] of [
+        ['zstd -3', r.zstd3],
+        ['zstd -19', r.zstd19],
+      ] as const) {
+        if (z)
+          console.log(
+            `  ${name}: ${z.bitsPerWeight.toFixed(3)} bits/weight, compress ${(z.compressS * 1000).toFixed(1)} ms, decompress ${(z.decompressS * 1000).toFixed(1)} ms (CLI, incl. process start)`,
+          );
       }
     }
     if (!zstd) console.log('\nzstd CLI not found: zstd baselines skipped');

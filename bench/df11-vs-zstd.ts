@@ -50,8 +50,14 @@ const t = tensor('bf16', [N], w);
 const threads = backend().cpuThreads;
 log('# DFloat11 vs zstd -1, one core, same run');
 log();
-log(`Machine: ${cpus().length} x ${cpuModel()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.versions.node}, SIMD ${backend().simd}. Load average at start: ${loadavg().map((x) => x.toFixed(2)).join(', ')} (the machine is shared).`);
-log(`Data: ${N.toLocaleString('en')} BF16 weights drawn from N(0, 0.02) (${(bytes / 2 ** 20).toFixed(0)} MiB). ${ROUNDS} rounds; each round runs \`zstd -b1 -i1\` (${zv ?? 'zstd missing'}) then inferzip's encode (1 thread), decode into a reused buffer (1 thread), decode into fresh memory (1 thread) and decode into a reused buffer (${threads} threads). Medians over the rounds.`);
+log(
+  `Machine: ${cpus().length} x ${cpuModel()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.versions.node}, SIMD ${backend().simd}. Load average at start: ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(', ')} (the machine is shared).`,
+);
+log(
+  `Data: ${N.toLocaleString('en')} BF16 weights drawn from N(0, 0.02) (${(bytes / 2 ** 20).toFixed(0)} MiB). ${ROUNDS} rounds; each round runs \`zstd -b1 -i1\` (${zv ?? 'zstd missing'}) then inferzip's encode (1 thread), decode into a reused buffer (1 thread), decode into fresh memory (1 thread) and decode into a reused buffer (${threads} threads). Medians over the rounds.`,
+);
 log();
 if (!zv) {
   log('zstd CLI not found on PATH: the peer columns are missing (install zstd; the bench installs nothing).');
@@ -60,9 +66,13 @@ const dir = join(tmpdir(), `df11-vs-zstd-${process.pid}`);
 mkdirSync(dir, { recursive: true });
 const file = join(dir, 'w.bf16');
 writeFileSync(file, new Uint8Array(w.buffer, w.byteOffset, w.byteLength));
-const zc: number[] = [], zd: number[] = [];
+const zc: number[] = [],
+  zd: number[] = [];
 let zsize = NaN;
-const enc: number[] = [], dec: number[] = [], decFresh: number[] = [], decAll: number[] = [];
+const enc: number[] = [],
+  dec: number[] = [],
+  decFresh: number[] = [],
+  decAll: number[] = [];
 let unit = compressSync({ w: t }, { threads: 1 });
 const out = new Uint16Array(N);
 decompressSync(unit, { out, threads: 1 });
@@ -88,23 +98,41 @@ rmSync(dir, { recursive: true, force: true });
 spawnSync('true');
 const mbs = (m: number) => bytes / 1e6 / (m / 1000);
 const best = (xs: number[]) => Math.min(...xs);
-const E = mbs(median(enc)), D = mbs(median(dec)), DF = mbs(median(decFresh)), DA = mbs(median(decAll));
-const Eb = mbs(best(enc)), Db = mbs(best(dec)), DFb = mbs(best(decFresh)), DAb = mbs(best(decAll));
-const ZC = zc.length ? median(zc) : NaN, ZD = zd.length ? median(zd) : NaN;
-const ZCb = zc.length ? Math.max(...zc) : NaN, ZDb = zd.length ? Math.max(...zd) : NaN;
+const E = mbs(median(enc)),
+  D = mbs(median(dec)),
+  DF = mbs(median(decFresh)),
+  DA = mbs(median(decAll));
+const Eb = mbs(best(enc)),
+  Db = mbs(best(dec)),
+  DFb = mbs(best(decFresh)),
+  DAb = mbs(best(decAll));
+const ZC = zc.length ? median(zc) : NaN,
+  ZD = zd.length ? median(zd) : NaN;
+const ZCb = zc.length ? Math.max(...zc) : NaN,
+  ZDb = zd.length ? Math.max(...zd) : NaN;
 const f = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 const size = unit.stats.bitsPerWeight / 16;
-log('Medians over the rounds, and the best round of each (the least disturbed by other jobs; `zstd -b` itself reports the fastest of its own iterations).');
+log(
+  'Medians over the rounds, and the best round of each (the least disturbed by other jobs; `zstd -b` itself reports the fastest of its own iterations).',
+);
 log();
 log('| what | inferzip, median | zstd -1, median | ratio of medians | inferzip, best round | zstd -1, best round | ratio of bests |');
 log('|---|---:|---:|---:|---:|---:|---:|');
 log(`| size (of BF16) | ${(size * 100).toFixed(1)}% | ${f((zsize / bytes) * 100, 1)}% | | | | |`);
 log(`| encode MB/s, 1 thread | ${f(E)} | ${f(ZC)} | **${f(E / ZC, 2)}x** | ${f(Eb)} | ${f(ZCb)} | **${f(Eb / ZCb, 2)}x** |`);
-log(`| decode MB/s, 1 thread, reused output buffer | ${f(D)} | ${f(ZD)} | **${f(D / ZD, 2)}x** | ${f(Db)} | ${f(ZDb)} | **${f(Db / ZDb, 2)}x** |`);
+log(
+  `| decode MB/s, 1 thread, reused output buffer | ${f(D)} | ${f(ZD)} | **${f(D / ZD, 2)}x** | ${f(Db)} | ${f(ZDb)} | **${f(Db / ZDb, 2)}x** |`,
+);
 log(`| decode MB/s, 1 thread, fresh output | ${f(DF)} | | ${f(DF / ZD, 2)}x | ${f(DFb)} | | ${f(DFb / ZDb, 2)}x |`);
 log(`| decode MB/s, ${threads} threads, reused output buffer | ${f(DA)} | | | ${f(DAb)} | | |`);
 log();
-log(`Per round (ms): encode ${enc.map((x) => x.toFixed(0)).join(', ')}; decode ${dec.map((x) => x.toFixed(0)).join(', ')}; fresh ${decFresh.map((x) => x.toFixed(0)).join(', ')}. zstd -1 MB/s per round: compress ${zc.join(', ')}; decompress ${zd.join(', ')}.`);
-log(`MB/s count BF16 bytes (input of encode, output of decode), as zstd -b does. Load average at end: ${loadavg().map((x) => x.toFixed(2)).join(', ')}.`);
+log(
+  `Per round (ms): encode ${enc.map((x) => x.toFixed(0)).join(', ')}; decode ${dec.map((x) => x.toFixed(0)).join(', ')}; fresh ${decFresh.map((x) => x.toFixed(0)).join(', ')}. zstd -1 MB/s per round: compress ${zc.join(', ')}; decompress ${zd.join(', ')}.`,
+);
+log(
+  `MB/s count BF16 bytes (input of encode, output of decode), as zstd -b does. Load average at end: ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(', ')}.`,
+);
 mkdirSync(join(root, 'bench/results'), { recursive: true });
 writeFileSync(join(root, 'bench/results/df11-vs-zstd.md'), lines.join('\n') + '\n');

@@ -19,7 +19,9 @@ try {
   using model = await CompressedModel.open(packed, { device: 'cpu' });
   const weights = await CompressedWeights.open(model);
   const block = await model.decompressBlock(0);
-  const matrices = Object.entries(BLOCK_TENSORS).filter(([k]) => !k.endsWith('Norm')).map(([, n]) => n);
+  const matrices = Object.entries(BLOCK_TENSORS)
+    .filter(([k]) => !k.endsWith('Norm'))
+    .map(([, n]) => n);
   const perMatrix = () => {
     for (const n of matrices) toFloat32(block.get(n).toTensorSync());
   };
@@ -37,13 +39,19 @@ try {
   const base = await cpuPerCall(perMatrix);
   const fast = await cpuPerCall(() => weights.toWeights(block));
   const decode = await cpuPerCall(() => model.decompressBlock(0));
-  console.log(`Machine: ${cpus().length}-core ${cpus()[0]?.model ?? 'x86-64'} (shared, load average ${loadavg()[0]!.toFixed(1)}), Node ${process.version}, CPU backend.`);
-  console.log(`Block 0 of stories260K: ${block.unit.elements} BF16 weights in ${block.tensors.size} matrices; CPU µs per block, median of 7 rounds of ${per}.\n`);
+  console.log(
+    `Machine: ${cpus().length}-core ${cpus()[0]?.model ?? 'x86-64'} (shared, load average ${loadavg()[0]!.toFixed(1)}), Node ${process.version}, CPU backend.`,
+  );
+  console.log(
+    `Block 0 of stories260K: ${block.unit.elements} BF16 weights in ${block.tensors.size} matrices; CPU µs per block, median of 7 rounds of ${per}.\n`,
+  );
   console.log('| step | CPU µs / block | ratio to baseline |');
   console.log('|---|---:|---:|');
   console.log(`| baseline: per-matrix toTensorSync() + toFloat32() | ${base.toFixed(0)} | 1.00 |`);
   console.log(`| one download + in-place BF16->f32 widening into a reused scratch | ${fast.toFixed(0)} | ${(fast / base).toFixed(2)} |`);
-  console.log(`| for scale: decompressBlock(0), awaited (decoder on a libuv worker) | ${decode.toFixed(0)} | ${(decode / base).toFixed(2)} |`);
+  console.log(
+    `| for scale: decompressBlock(0), awaited (decoder on a libuv worker) | ${decode.toFixed(0)} | ${(decode / base).toFixed(2)} |`,
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -34,4 +34,6 @@ console.log(`${rounds} rounds of ${tokens} tokens; medians; ratio = tokens/s ove
 console.log('| run | tokens/s (median) | ratio to (1) (median) |');
 console.log('|---|---:|---:|');
 for (const [name, v] of rows) console.log(`| ${name} | ${median(v).toFixed(0)} | ${median(ratios.get(name)!).toFixed(2)} |`);
-console.log(`\nDFloat11 block decode (all 5 blocks, 453,120 BF16 bytes, sequential): median ${(median(decode) / 1e6).toFixed(1)} MB/s over rounds (min ${(Math.min(...decode) / 1e6).toFixed(1)}, max ${(Math.max(...decode) / 1e6).toFixed(1)}).`);
+console.log(
+  `\nDFloat11 block decode (all 5 blocks, 453,120 BF16 bytes, sequential): median ${(median(decode) / 1e6).toFixed(1)} MB/s over rounds (min ${(Math.min(...decode) / 1e6).toFixed(1)}, max ${(Math.max(...decode) / 1e6).toFixed(1)}).`,
+);

@@ -84,7 +84,11 @@ const log = (s = '') => {
 const dev = info.devices[0];
 log(`# GPU targets (bench/gpu.ts${onCpu ? ', --device cpu: the harness on host memory, not a GPU figure' : ''})`);
 log();
-log(`Device: ${onCpu ? `CPU backend, ${cpus().length} x ${cpus()[0]?.model ?? 'CPU'} (${info.cpuThreads} threads)` : `${dev!.name}, ${(dev!.memory / 2 ** 30).toFixed(0)} GiB, compute capability ${dev!.computeCapability}`}. Node ${process.version}. Load average ${loadavg().map((x) => x.toFixed(1)).join(', ')}.`);
+log(
+  `Device: ${onCpu ? `CPU backend, ${cpus().length} x ${cpus()[0]?.model ?? 'CPU'} (${info.cpuThreads} threads)` : `${dev!.name}, ${(dev!.memory / 2 ** 30).toFixed(0)} GiB, compute capability ${dev!.computeCapability}`}. Node ${process.version}. Load average ${loadavg()
+    .map((x) => x.toFixed(1))
+    .join(', ')}.`,
+);
 log(`Medians of ${REPS} runs after a warm-up; wall clock around each call (the calls synchronize).`);
 log();
 
@@ -102,9 +106,13 @@ const copy = await timeSync(() => out.copyFrom({ source: copySrc, dstOffset: 0, 
 const copyGBs = (2 * N * 2) / copy / 1e9; // a copy reads and writes every byte
 log('## DFloat11 decode (device-resident unit -> device buffer)');
 log();
-log('| weights | compressed MB | decode (ms) | decode GB/s of BF16 output | device copy of the output (ms) | copy GB/s (read + write) | decode / copy time |');
+log(
+  '| weights | compressed MB | decode (ms) | decode GB/s of BF16 output | device copy of the output (ms) | copy GB/s (read + write) | decode / copy time |',
+);
 log('|---|---:|---:|---:|---:|---:|---:|');
-log(`| N(0, 0.02) x ${N.toLocaleString('en-US')} | ${(unit.stats.compressedBytes / 1e6).toFixed(1)} | ${(decode * 1e3).toFixed(3)} | ${((N * 2) / decode / 1e9).toFixed(1)} | ${(copy * 1e3).toFixed(3)} | ${copyGBs.toFixed(1)} | ${(decode / copy).toFixed(2)}x |`);
+log(
+  `| N(0, 0.02) x ${N.toLocaleString('en-US')} | ${(unit.stats.compressedBytes / 1e6).toFixed(1)} | ${(decode * 1e3).toFixed(3)} | ${((N * 2) / decode / 1e9).toFixed(1)} | ${(copy * 1e3).toFixed(3)} | ${copyGBs.toFixed(1)} | ${(decode / copy).toFixed(2)}x |`,
+);
 log();
 log('Target: >= 1500 GB/s of BF16 output on an H100. The output was checked bit-identical before timing.');
 log();
@@ -113,10 +121,13 @@ out.dispose();
 copySrc.dispose();
 
 // --- KV attention from packed codes
-const H = 8, D = 128;
+const H = 8,
+  D = 128;
 log('## KV attention from packed KIVI-2 codes (one decode query per head, 8 heads, head_dim 128)');
 log();
-log('| T | packed attention (ms) | packed bytes read (MB) | f16 K+V bytes (MB) | f16 read-once bound at the copy bandwidth (ms) | packed vs f16 bound |');
+log(
+  '| T | packed attention (ms) | packed bytes read (MB) | f16 K+V bytes (MB) | f16 read-once bound at the copy bandwidth (ms) | packed vs f16 bound |',
+);
 log('|---:|---:|---:|---:|---:|---:|');
 for (const T of onCpu ? [4096, 16384] : [16384, 65536, 262144]) {
   const k = tensor('f32', [H, T, D], randn(H * T * D, T + 1));
@@ -127,11 +138,15 @@ for (const T of onCpu ? [4096, 16384] : [16384, 65536, 262144]) {
   const packed = qkv.memory.packedKeyBytes + qkv.memory.packedValueBytes;
   const f16 = 2 * H * T * D * 2;
   const bound = f16 / (copyGBs * 1e9);
-  log(`| ${T} | ${(t * 1e3).toFixed(3)} | ${(packed / 1e6).toFixed(1)} | ${(f16 / 1e6).toFixed(1)} | ${(bound * 1e3).toFixed(3)} | ${(bound / t).toFixed(2)}x |`);
+  log(
+    `| ${T} | ${(t * 1e3).toFixed(3)} | ${(packed / 1e6).toFixed(1)} | ${(f16 / 1e6).toFixed(1)} | ${(bound * 1e3).toFixed(3)} | ${(bound / t).toFixed(2)}x |`,
+  );
   qkv.dispose();
 }
 log();
-log('Target: faster than f16 attention at long context. A ratio above 1x means faster than any f16 kernel could be (it must at least read its cache once).');
+log(
+  'Target: faster than f16 attention at long context. A ratio above 1x means faster than any f16 kernel could be (it must at least read its cache once).',
+);
 log();
 
 // --- ToMe step
@@ -140,7 +155,8 @@ log();
 log('| N | merge step (ms) | attention FLOPs saved per layer (G) | saved time at peak (ms) | saved / merge |');
 log('|---:|---:|---:|---:|---:|');
 for (const n of [576, 2304]) {
-  const C = 1024, r = n >> 2;
+  const C = 1024,
+    r = n >> 2;
   const x = await DeviceTensor.from(tensor('f32', [n, C], randn(n * C, n)), { device });
   const t = await timeAsync(async () => {
     const res = await mergeTokens(x, { r });
@@ -150,11 +166,15 @@ for (const n of [576, 2304]) {
   // QK^T and PV: 2 * 2 * N^2 * C FLOPs per layer; merging removes r tokens for the layers after it.
   const saved = 4 * C * (n * n - (n - r) * (n - r));
   const savedTime = saved / (PEAK_TFLOPS * 1e12);
-  log(`| ${n} | ${(t * 1e3).toFixed(3)} | ${(saved / 1e9).toFixed(2)} | ${(savedTime * 1e3).toFixed(4)} | ${(savedTime / t).toFixed(2)}x |`);
+  log(
+    `| ${n} | ${(t * 1e3).toFixed(3)} | ${(saved / 1e9).toFixed(2)} | ${(savedTime * 1e3).toFixed(4)} | ${(savedTime / t).toFixed(2)}x |`,
+  );
   x.dispose();
 }
 log();
-log('Target: cheaper than the attention it saves at N >= 576 (saved / merge > 1x, per later layer; the saving repeats in every layer after the merge).');
+log(
+  'Target: cheaper than the attention it saves at N >= 576 (saved / merge > 1x, per later layer; the saving repeats in every layer after the merge).',
+);
 
 // The emulated device (INFERZIP_CUDA=emulate) runs the kernels on the CPU: its times are not GPU figures.
 if (!onCpu && !/emulator/i.test(info.devices[0]?.name ?? '')) {

@@ -29,9 +29,17 @@ function randn(n: number, seed: number): Float32Array {
   let s = seed >>> 0 || 1;
   const out = new Float32Array(n);
   for (let i = 0; i < n; i += 2) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
     const u = (s + 0.5) / 4294967296;
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
     const v = (s + 0.5) / 4294967296;
     const r = Math.sqrt(-2 * Math.log(u));
     out[i] = r * Math.cos(2 * Math.PI * v);
@@ -88,18 +96,32 @@ const info = backend();
 const torch = await startTorchPeer();
 log('# KV-cache quantization: speed (CPU backend)');
 log();
-log(`Machine: ${cpuModel()}, ${cpus().length} cores (VM), Node ${process.version}, backend ${info.name} (${info.cpuThreads} threads, SIMD ${info.simd}).`);
-log(`Load average at start: ${loadavg().map((x) => x.toFixed(2)).join(', ')} (other engineers share this VM: absolute times vary run to run; the interleaved ratios are the figure to read).`);
-log(`Workload: batch 1, ${HEADS} KV heads = ${HEADS} query heads, head_dim ${D}, one decode query per head, random normal K/V. Medians of repeated runs, all rows of a table measured in the same process.`);
-log(typeof torch === 'string'
-  ? `PyTorch peer: missing: ${torch}.`
-  : `PyTorch peer: torch ${torch.version} CPU, dense bf16 K/V, softmax(q K^T / sqrt(d)) V per head (matmul, f32 softmax, matmul), ${info.cpuThreads} threads, OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset; its runs alternate with inferzip's.`);
+log(
+  `Machine: ${cpuModel()}, ${cpus().length} cores (VM), Node ${process.version}, backend ${info.name} (${info.cpuThreads} threads, SIMD ${info.simd}).`,
+);
+log(
+  `Load average at start: ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(', ')} (other engineers share this VM: absolute times vary run to run; the interleaved ratios are the figure to read).`,
+);
+log(
+  `Workload: batch 1, ${HEADS} KV heads = ${HEADS} query heads, head_dim ${D}, one decode query per head, random normal K/V. Medians of repeated runs, all rows of a table measured in the same process.`,
+);
+log(
+  typeof torch === 'string'
+    ? `PyTorch peer: missing: ${torch}.`
+    : `PyTorch peer: torch ${torch.version} CPU, dense bf16 K/V, softmax(q K^T / sqrt(d)) V per head (matmul, f32 softmax, matmul), ${info.cpuThreads} threads, OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset; its runs alternate with inferzip's.`,
+);
 log();
 log('## Attention over T cached tokens');
 log();
-log('Wall-clock medians, and the ratio of CPU time (all threads of the process): the wall ratio is what a caller sees, the CPU-time ratio is what to read when other jobs share the cores. Memory bound: the packed bytes read (codes + parameters, K and V) / read bandwidth (PyTorch sum over 256 MiB f32, same run).');
+log(
+  'Wall-clock medians, and the ratio of CPU time (all threads of the process): the wall ratio is what a caller sees, the CPU-time ratio is what to read when other jobs share the cores. Memory bound: the packed bytes read (codes + parameters, K and V) / read bandwidth (PyTorch sum over 256 MiB f32, same run).',
+);
 log();
-log('| T | PyTorch dense bf16, 1 thread (ms) | packed KIVI-2, 1 thread (ms) | vs PyTorch, 1 thread | PyTorch dense bf16, all threads (ms) | packed KIVI-2, all threads (ms) | vs PyTorch, all threads | memory bound of packed (ms) | dense f32, inferzip (ms) | dequantize + attend (ms) | packed vs dense f32 (wall) | packed vs dense f32 (CPU time) | bytes read dense f32 / packed |');
+log(
+  '| T | PyTorch dense bf16, 1 thread (ms) | packed KIVI-2, 1 thread (ms) | vs PyTorch, 1 thread | PyTorch dense bf16, all threads (ms) | packed KIVI-2, all threads (ms) | vs PyTorch, all threads | memory bound of packed (ms) | dense f32, inferzip (ms) | dequantize + attend (ms) | packed vs dense f32 (wall) | packed vs dense f32 (CPU time) | bytes read dense f32 / packed |',
+);
 log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 let bwGBs = NaN;
 if (typeof torch !== 'string') {
@@ -143,16 +165,21 @@ for (const T of LENGTHS) {
     }
     setThreads(0);
   }
-  const deq = time(() => {
-    const d = dequantizeKVSync(qkv);
-    denseAttentionSync(q, d.k, d.v);
-  }, T >= 65536 ? 3 : 5);
+  const deq = time(
+    () => {
+      const d = dequantizeKVSync(qkv);
+      denseAttentionSync(q, d.k, d.v);
+    },
+    T >= 65536 ? 3 : 5,
+  );
   const m = qkv.memory;
   const denseBytes = 2 * HEADS * T * D * 4;
   const packedBytes = m.packedKeyBytes + m.packedValueBytes;
   const bound = packedBytes / 1e6 / bwGBs;
   const f = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
-  log(`| ${T} | ${f(peer1)} | ${f(packed1)} | **${f(peer1 / packed1)}x** | ${f(peer)} | ${f(Number.isFinite(packed2) ? packed2 : packed.wall)} | **${f(peer / packed2)}x** | ${f(bound)} (${f(bwGBs, 1)} GB/s) | ${dense.wall.toFixed(2)} | ${deq.toFixed(2)} | ${(dense.wall / packed.wall).toFixed(2)}x | ${(dense.cpu / packed.cpu).toFixed(2)}x | ${(denseBytes / packedBytes).toFixed(1)}x |`);
+  log(
+    `| ${T} | ${f(peer1)} | ${f(packed1)} | **${f(peer1 / packed1)}x** | ${f(peer)} | ${f(Number.isFinite(packed2) ? packed2 : packed.wall)} | **${f(peer / packed2)}x** | ${f(bound)} (${f(bwGBs, 1)} GB/s) | ${dense.wall.toFixed(2)} | ${deq.toFixed(2)} | ${(dense.wall / packed.wall).toFixed(2)}x | ${(dense.cpu / packed.cpu).toFixed(2)}x | ${(denseBytes / packedBytes).toFixed(1)}x |`,
+  );
   qkv.dispose();
 }
 
@@ -167,7 +194,9 @@ for (const T of [16384]) {
   const q = tensor('f32', [4 * HEADS, 1, D], randn(4 * HEADS * D, 9));
   const qkv = quantizeKVSync(k, v, { scheme: 'kivi', bits: 2 });
   const [dense, packed] = timeInterleaved([() => denseAttentionSync(q, k, v), () => qkv.attentionSync(q)], 15) as [Timing, Timing];
-  log(`| ${T} | ${dense.wall.toFixed(2)} | ${packed.wall.toFixed(2)} | ${(dense.wall / packed.wall).toFixed(2)}x | ${(dense.cpu / packed.cpu).toFixed(2)}x |`);
+  log(
+    `| ${T} | ${dense.wall.toFixed(2)} | ${packed.wall.toFixed(2)} | ${(dense.wall / packed.wall).toFixed(2)}x | ${(dense.cpu / packed.cpu).toFixed(2)}x |`,
+  );
   qkv.dispose();
 }
 
@@ -175,7 +204,9 @@ log();
 log('## Quantize throughput and bytes per cached token');
 log();
 const TQ = quick ? 2048 : 4096;
-log(`T = ${TQ} tokens, ${HEADS} heads, head_dim ${D} (f32 input: ${((2 * HEADS * TQ * D * 4) / 2 ** 20).toFixed(0)} MiB for K and V). Bytes per token cover K and V of all ${HEADS} heads; f16 would be ${2 * HEADS * D * 2} bytes.`);
+log(
+  `T = ${TQ} tokens, ${HEADS} heads, head_dim ${D} (f32 input: ${((2 * HEADS * TQ * D * 4) / 2 ** 20).toFixed(0)} MiB for K and V). Bytes per token cover K and V of all ${HEADS} heads; f16 would be ${2 * HEADS * D * 2} bytes.`,
+);
 log();
 log('| scheme | quantize (ms) | tokens/s | input MB/s | key bits | value bits | bytes/token | vs f16 |');
 log('|---|---:|---:|---:|---:|---:|---:|---:|');
@@ -196,11 +227,17 @@ for (const s of schemes) {
   }, 3);
   const m = last!.memory;
   const bpt = (m.packedKeyBytes + m.packedValueBytes) / TQ;
-  log(`| ${s.name} | ${ms.toFixed(1)} | ${((TQ / ms) * 1000).toFixed(0)} | ${((2 * HEADS * TQ * D * 4) / ms / 1000).toFixed(0)} | ${m.keyBits.toFixed(3)} | ${m.valueBits.toFixed(3)} | ${bpt.toFixed(0)} | ${((2 * HEADS * D * 2) / bpt).toFixed(2)}x |`);
+  log(
+    `| ${s.name} | ${ms.toFixed(1)} | ${((TQ / ms) * 1000).toFixed(0)} | ${((2 * HEADS * TQ * D * 4) / ms / 1000).toFixed(0)} | ${m.keyBits.toFixed(3)} | ${m.valueBits.toFixed(3)} | ${bpt.toFixed(0)} | ${((2 * HEADS * D * 2) / bpt).toFixed(2)}x |`,
+  );
   last!.dispose();
 }
 log();
-log(`Load average at end: ${loadavg().map((x) => x.toFixed(1)).join(', ')}.`);
+log(
+  `Load average at end: ${loadavg()
+    .map((x) => x.toFixed(1))
+    .join(', ')}.`,
+);
 log('GPU: not measured (this machine has no GPU; the CUDA kernels compile for sm_75..sm_120 but were not run).');
 
 const here = dirname(fileURLToPath(import.meta.url));

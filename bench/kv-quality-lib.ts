@@ -40,11 +40,15 @@ class Acc {
   cos = 0;
   n = 0;
   add(ref: Tensor<'f32'>, x: Tensor<'f32'>, d: number): void {
-    const a = rowsOf(ref, d), b = rowsOf(x, d);
+    const a = rowsOf(ref, d),
+      b = rowsOf(x, d);
     for (let r = 0; r < a.length; r++) {
-      let ab = 0, aa = 0, bb = 0;
+      let ab = 0,
+        aa = 0,
+        bb = 0;
       for (let c = 0; c < d; c++) {
-        const u = a[r]![c]!, v = b[r]![c]!;
+        const u = a[r]![c]!,
+          v = b[r]![c]!;
         this.err += (u - v) ** 2;
         this.ref += u * u;
         ab += u * v;
@@ -76,7 +80,8 @@ function slice(t: Tensor<'f32'>, start: number, end: number): Tensor<'f32'> {
  */
 export function qualityAllQuantized(layers: LayerKV[], cfg: SchemeConfig): Quality {
   const acc = new Acc();
-  let kb = 0, vb = 0;
+  let kb = 0,
+    vb = 0;
   for (const L of layers) {
     const d = L.k.shape[2]!;
     using q = quantizeKVSync(L.k, L.v, { ...cfg.options, queries: L.q });
@@ -93,7 +98,8 @@ export function qualityAllQuantized(layers: LayerKV[], cfg: SchemeConfig): Quali
  */
 export function qualityStreaming(layers: LayerKV[], cfg: SchemeConfig, decode: number, residualLength = 128): Quality {
   const acc = new Acc();
-  let kb = 0, vb = 0;
+  let kb = 0,
+    vb = 0;
   for (const L of layers) {
     const [H, T, d] = L.k.shape as [number, number, number];
     const Hq = L.q.shape[0]!;

@@ -24,8 +24,12 @@ const log = (s = '') => {
 };
 log('# KV-cache quantization: attention quality on real activations');
 log();
-log(`Model: stories260K (fixtures/stories260K, 5 layers, 8 query heads / 4 KV heads, head_dim 8). Activations: a ${T}-token story sampled from BOS`);
-log(`(seed 1, temperature 0.8) by bench/stories-kv.ts, a minimal f32 forward pass (greedy decoding reproduces the fixture README's tokens).`);
+log(
+  `Model: stories260K (fixtures/stories260K, 5 layers, 8 query heads / 4 KV heads, head_dim 8). Activations: a ${T}-token story sampled from BOS`,
+);
+log(
+  `(seed 1, temperature 0.8) by bench/stories-kv.ts, a minimal f32 forward pass (greedy decoding reproduces the fixture README's tokens).`,
+);
 log(`First tokens: ${ids.slice(0, 12).join(' ')}. Keys are post-RoPE; saliency schemes get the layer's real queries as probe queries.`);
 log();
 log('Metrics: relative error ||o - o_ref|| / ||o_ref|| of the attention output over all rows, and the mean cosine similarity per');
@@ -33,14 +37,18 @@ log('(query, head) row, against dense f32 attention over the original K and V, a
 log('channel groups of 8 (= head_dim), R = 128. Bits are what is really stored per element (codes + f16 scales + metadata);');
 log('at head_dim 8 the per-token scales weigh 4x more than at head_dim 128 (see kv-speed.md for head_dim 128 figures).');
 log();
-log(`| scheme | all ${T} tokens quantized: rel. error | cosine | streaming (R = 128, last ${DECODE} decode steps): rel. error | cosine | key bits | value bits |`);
+log(
+  `| scheme | all ${T} tokens quantized: rel. error | cosine | streaming (R = 128, last ${DECODE} decode steps): rel. error | cosine | key bits | value bits |`,
+);
 log('|---|---:|---:|---:|---:|---:|---:|');
 const results: Record<string, unknown> = {};
 for (const cfg of QUALITY_SCHEMES) {
   const a = qualityAllQuantized(layers, cfg);
   const s = qualityStreaming(layers, cfg, DECODE);
   results[cfg.name] = { allQuantized: a, streaming: s };
-  log(`| ${cfg.name} | ${a.relErr.toFixed(4)} | ${a.cosine.toFixed(5)} | ${s.relErr.toFixed(4)} | ${s.cosine.toFixed(5)} | ${a.keyBits.toFixed(2)} | ${a.valueBits.toFixed(2)} |`);
+  log(
+    `| ${cfg.name} | ${a.relErr.toFixed(4)} | ${a.cosine.toFixed(5)} | ${s.relErr.toFixed(4)} | ${s.cosine.toFixed(5)} | ${a.keyBits.toFixed(2)} | ${a.valueBits.toFixed(2)} |`,
+  );
 }
 log();
 log('Streaming keeps the newest tokens exact (up to R = 128), which helps only a little here: most of the attention mass of');

@@ -19,7 +19,15 @@ export interface LayerKV {
   v: Tensor<'f32'>;
 }
 
-const DIM = 64, LAYERS = 5, HEADS = 8, KV_HEADS = 4, HD = 8, FFN = 172, VOCAB = 512, EPS = 1e-5, THETA = 10000;
+const DIM = 64,
+  LAYERS = 5,
+  HEADS = 8,
+  KV_HEADS = 4,
+  HD = 8,
+  FFN = 172,
+  VOCAB = 512,
+  EPS = 1e-5,
+  THETA = 10000;
 
 export const STORIES_MODEL = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'stories260K', 'model.f32.safetensors');
 
@@ -44,9 +52,11 @@ function rope(x: Float32Array, heads: number, pos: number): void {
   for (let h = 0; h < heads; h++)
     for (let i = 0; i < HD; i += 2) {
       const a = pos * Math.pow(THETA, -i / HD);
-      const c = Math.cos(a), s = Math.sin(a);
+      const c = Math.cos(a),
+        s = Math.sin(a);
       const j = h * HD + i;
-      const x0 = x[j]!, x1 = x[j + 1]!;
+      const x0 = x[j]!,
+        x1 = x[j + 1]!;
       x[j] = x0 * c - x1 * s;
       x[j + 1] = x0 * s + x1 * c;
     }
@@ -77,11 +87,24 @@ export function collectStoriesKV(tokens: number, seed = 1, temperature = 0.8, pa
   const Q = Array.from({ length: LAYERS }, () => new Float32Array(HEADS * tokens * HD));
   const K = Array.from({ length: LAYERS }, () => new Float32Array(KV_HEADS * tokens * HD));
   const V = Array.from({ length: LAYERS }, () => new Float32Array(KV_HEADS * tokens * HD));
-  const x = new Float32Array(DIM), xn = new Float32Array(DIM), q = new Float32Array(DIM), k = new Float32Array(KV_HEADS * HD), v = new Float32Array(KV_HEADS * HD);
-  const att = new Float32Array(DIM), o = new Float32Array(DIM), g = new Float32Array(FFN), u = new Float32Array(FFN), f = new Float32Array(DIM), logits = new Float32Array(VOCAB);
+  const x = new Float32Array(DIM),
+    xn = new Float32Array(DIM),
+    q = new Float32Array(DIM),
+    k = new Float32Array(KV_HEADS * HD),
+    v = new Float32Array(KV_HEADS * HD);
+  const att = new Float32Array(DIM),
+    o = new Float32Array(DIM),
+    g = new Float32Array(FFN),
+    u = new Float32Array(FFN),
+    f = new Float32Array(DIM),
+    logits = new Float32Array(VOCAB);
   let state = seed >>> 0 || 1;
   const rand = () => {
-    state ^= state << 13; state >>>= 0; state ^= state >>> 17; state ^= state << 5; state >>>= 0;
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
     return state / 4294967296;
   };
   const ids = [1];
@@ -130,18 +153,21 @@ export function collectStoriesKV(tokens: number, seed = 1, temperature = 0.8, pa
     rmsnorm(x, finalNorm, xn);
     matvec(emb, xn, VOCAB, DIM, logits);
     // seeded sampling at temperature 0.8 (greedy decoding of this tiny model loops quickly)
-    let mx = -Infinity, best = 0;
-    for (let i = 0; i < VOCAB; i++) if (logits[i]! > mx) {
-      mx = logits[i]!;
-      best = i;
-    }
+    let mx = -Infinity,
+      best = 0;
+    for (let i = 0; i < VOCAB; i++)
+      if (logits[i]! > mx) {
+        mx = logits[i]!;
+        best = i;
+      }
     if (temperature === 0) {
       ids.push(best);
       continue;
     }
     let sum = 0;
     for (let i = 0; i < VOCAB; i++) sum += logits[i] = Math.exp((logits[i]! - mx) / temperature);
-    let r = rand() * sum, next = VOCAB - 1;
+    let r = rand() * sum,
+      next = VOCAB - 1;
     for (let i = 0; i < VOCAB; i++) {
       r -= logits[i]!;
       if (r <= 0) {

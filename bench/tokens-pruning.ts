@@ -69,34 +69,69 @@ function cases(): Case[] {
     // FastV on a LLaVA-1.6-sized prompt: 2880 image tokens of 3000, bf16 hidden states, 32 heads
     const n = 3000;
     const c = 4096;
-    const hidden = castFloat(tensor('f32', [n, c], Float32Array.from({ length: n * c }, () => rand() - 0.5)), 'bf16');
-    const att = tensor('f32', [32, n], Float32Array.from({ length: 32 * n }, () => rand()));
+    const hidden = castFloat(
+      tensor(
+        'f32',
+        [n, c],
+        Float32Array.from({ length: n * c }, () => rand() - 0.5),
+      ),
+      'bf16',
+    );
+    const att = tensor(
+      'f32',
+      [32, n],
+      Float32Array.from({ length: 32 * n }, () => rand()),
+    );
     const o = { ratio: 0.5, span: [60, 2940] as const };
-    out.push({ name: 'FastV: N = 3000 (2880 image), C = 4096 bf16, 32 heads, R = 50%', native: () => pruneByAttentionSync(hidden, att, o), reference: () => refPrune.pruneByAttention(hidden, att, o) });
+    out.push({
+      name: 'FastV: N = 3000 (2880 image), C = 4096 bf16, 32 heads, R = 50%',
+      native: () => pruneByAttentionSync(hidden, att, o),
+      reference: () => refPrune.pruneByAttention(hidden, att, o),
+    });
   }
   {
     // HoliTom inner-LLM merge: 1600 tokens, 1500 of them image tokens, half merged
     const n = 1600;
     const c = 1024;
-    const x = tensor('f32', [n, c], Float32Array.from({ length: n * c }, () => rand() - 0.5));
+    const x = tensor(
+      'f32',
+      [n, c],
+      Float32Array.from({ length: n * c }, () => rand() - 0.5),
+    );
     const att = Float32Array.from({ length: n }, () => rand());
     const o = { ratio: 0.5, span: [50, 1550] as const };
-    out.push({ name: 'HoliTom inner-LLM merge: N = 1600, C = 1024, 750 dropped into 750 kept', native: () => mergeByAttentionSync(x, att, o), reference: () => refPrune.mergeByAttention(x, att, o) });
+    out.push({
+      name: 'HoliTom inner-LLM merge: N = 1600, C = 1024, 750 dropped into 750 kept',
+      native: () => mergeByAttentionSync(x, att, o),
+      reference: () => refPrune.mergeByAttention(x, att, o),
+    });
   }
   {
     const frames = video(32, 1024, 0.5, 7);
     const o: MergeTemporalOptions = { method: 'dycoke', pruneRatio: 0.7, mode: 'merge' };
-    out.push({ name: 'DyCoke merge: T = 32, P = 196, C = 1024', native: () => mergeTemporalSync(frames, o), reference: () => refTemporal.mergeTemporal(frames, o) });
+    out.push({
+      name: 'DyCoke merge: T = 32, P = 196, C = 1024',
+      native: () => mergeTemporalSync(frames, o),
+      reference: () => refTemporal.mergeTemporal(frames, o),
+    });
   }
   {
     const frames = video(16, 1024, 0.5, 8);
     const o: MergeTemporalOptions = { method: 'holitom', grid: [14, 14] };
-    out.push({ name: 'HoliTom: T = 16, P = 196, C = 1024, half the positions dynamic (1568 tokens clustered)', native: () => mergeTemporalSync(frames, o), reference: () => refTemporal.mergeTemporal(frames, o) });
+    out.push({
+      name: 'HoliTom: T = 16, P = 196, C = 1024, half the positions dynamic (1568 tokens clustered)',
+      native: () => mergeTemporalSync(frames, o),
+      reference: () => refTemporal.mergeTemporal(frames, o),
+    });
   }
   {
     const frames = video(32, 1024, 0.5, 9);
     const o: MergeTemporalOptions = { method: 'holitom', grid: [14, 14] };
-    out.push({ name: 'HoliTom: T = 32, P = 196, C = 1024, half the positions dynamic (3136 tokens clustered, 2 chunks)', native: () => mergeTemporalSync(frames, o), reference: () => refTemporal.mergeTemporal(frames, o) });
+    out.push({
+      name: 'HoliTom: T = 32, P = 196, C = 1024, half the positions dynamic (3136 tokens clustered, 2 chunks)',
+      native: () => mergeTemporalSync(frames, o),
+      reference: () => refTemporal.mergeTemporal(frames, o),
+    });
   }
   return out;
 }
@@ -105,7 +140,9 @@ export function pruningRows(log: Log, runs: number, time: Timer): void {
   log();
   log('## FastV, DyCoke and HoliTom: native vs the previous TypeScript implementation');
   log();
-  log('Sync entry points (the async ones run the same code on a worker thread). Reference = test/tokens/reference (the TypeScript code the native port replaced), on the same inputs; outputs are checked bit-identical before timing.');
+  log(
+    'Sync entry points (the async ones run the same code on a worker thread). Reference = test/tokens/reference (the TypeScript code the native port replaced), on the same inputs; outputs are checked bit-identical before timing.',
+  );
   log();
   log('| case | TypeScript (ms) | native 1 thread (ms) | native all threads (ms) | ratio 1 thread | ratio all threads |');
   log('|---|---|---|---|---|---|');
@@ -150,12 +187,30 @@ function reduceCases(): ReduceCase[] {
   const out: ReduceCase[] = [];
   {
     // TopV on a LLaVA-1.5 image: 576 tokens (24 x 24) of C = 1024, 32 text targets, keep 25%
-    const n = 576, c = 1024, l = 32;
-    const v = tensor('f32', [n, c], Float32Array.from({ length: n * c }, () => rand() - 0.5));
-    const text = tensor('f32', [l, c], Float32Array.from({ length: l * c }, () => rand() - 0.5));
+    const n = 576,
+      c = 1024,
+      l = 32;
+    const v = tensor(
+      'f32',
+      [n, c],
+      Float32Array.from({ length: n * c }, () => rand() - 0.5),
+    );
+    const text = tensor(
+      'f32',
+      [l, c],
+      Float32Array.from({ length: l * c }, () => rand() - 0.5),
+    );
     const att = tensor('f32', [32, n], softmaxRows(rand, 32, n));
     const o = { keep: 144, text, grid: [24, 24] as [number, number] };
-    const ro = { grid: [24, 24] as [number, number], text: refReduce.toRows(text.data, l, c), alpha: 1, beta: 0.25, gamma: 0.25, eps: 0.1, iters: 10 };
+    const ro = {
+      grid: [24, 24] as [number, number],
+      text: refReduce.toRows(text.data, l, c),
+      alpha: 1,
+      beta: 0.25,
+      gamma: 0.25,
+      eps: 0.1,
+      iters: 10,
+    };
     const vr = refReduce.toRows(v.data, n, c);
     out.push({
       name: 'TopV: N = 576 (24 x 24), C = 1024, 32 text targets, keep 144',
@@ -173,9 +228,16 @@ function reduceCases(): ReduceCase[] {
       check: () => sameList(pruneByTransportSync(v, o2).kept, refReduce.pruneByTransport(vr, ro2, 144).kept, 'TopV self'),
     });
   }
-  for (const [n, heads, c, label] of [[197, 6, 64, 'DeiT-S: N = 197, 6 heads, keys C = 64'], [576, 16, 128, 'N = 576, 16 heads, keys C = 128']] as const) {
+  for (const [n, heads, c, label] of [
+    [197, 6, 64, 'DeiT-S: N = 197, 6 heads, keys C = 64'],
+    [576, 16, 128, 'N = 576, 16 heads, keys C = 128'],
+  ] as const) {
     // Zero-TPrune; FastV beside it on the same attention (full matrix and the last row)
-    const x = tensor('f32', [n, c], Float32Array.from({ length: n * c }, () => rand() - 0.5));
+    const x = tensor(
+      'f32',
+      [n, c],
+      Float32Array.from({ length: n * c }, () => rand() - 0.5),
+    );
     const a = softmaxRows(rand, heads * n, n);
     const att = tensor('f32', [heads, n, n], a);
     const last = new Float32Array(heads * n);
@@ -190,11 +252,19 @@ function reduceCases(): ReduceCase[] {
       reference: () => refReduce.pruneByAttentionGraph(xr, hs, keep),
       fastv: () => pruneByAttentionSync(x, lastT, { keep }),
       fastvFull: () => pruneByAttentionSync(x, att, { keep }),
-      check: () => sameList(pruneByAttentionGraphSync(x, att, { keep }).kept, refReduce.pruneByAttentionGraph(xr, hs, keep).kept, 'Zero-TPrune'),
+      check: () =>
+        sameList(pruneByAttentionGraphSync(x, att, { keep }).kept, refReduce.pruneByAttentionGraph(xr, hs, keep).kept, 'Zero-TPrune'),
     });
   }
-  for (const [t, p, c, groups] of [[12, 49, 768, [2, 2, 3]], [16, 196, 1024, undefined]] as const) {
-    const frames = tensor('f32', [t, p, c], Float32Array.from({ length: t * p * c }, () => rand() - 0.5));
+  for (const [t, p, c, groups] of [
+    [12, 49, 768, [2, 2, 3]],
+    [16, 196, 1024, undefined],
+  ] as const) {
+    const frames = tensor(
+      'f32',
+      [t, p, c],
+      Float32Array.from({ length: t * p * c }, () => rand() - 0.5),
+    );
     const o = groups ? { groups: [...groups] } : {};
     const ro = { imgKeep: 0.7, crossKeep: 0.7, intraKeep: 0.9, ...o };
     out.push({
@@ -212,9 +282,13 @@ export function reductionRows(log: Log, runs: number, time: Timer): void {
   log();
   log('## TopV, Zero-TPrune and TempMe: native vs the plain TypeScript reference, and FastV on the same tokens');
   log();
-  log('Sync entry points. Reference = test/tokens/reference/reduce.ts (plain 2-D arrays, straight from the spec), same inputs; kept sets / assignments are checked equal before timing. FastV = pruneByAttentionSync on the same tokens and count (last-token [heads, N] row; "full" = the [heads, N, N] matrix), the cheapest attention-ranked baseline.');
+  log(
+    'Sync entry points. Reference = test/tokens/reference/reduce.ts (plain 2-D arrays, straight from the spec), same inputs; kept sets / assignments are checked equal before timing. FastV = pruneByAttentionSync on the same tokens and count (last-token [heads, N] row; "full" = the [heads, N, N] matrix), the cheapest attention-ranked baseline.',
+  );
   log();
-  log('| case | TypeScript (ms) | native 1 thread (ms) | native all threads (ms) | ratio all threads | FastV last row (ms) | FastV full matrix (ms) |');
+  log(
+    '| case | TypeScript (ms) | native 1 thread (ms) | native all threads (ms) | ratio all threads | FastV last row (ms) | FastV full matrix (ms) |',
+  );
   log('|---|---|---|---|---|---|---|');
   for (const c of reduceCases()) {
     c.check();
@@ -229,7 +303,6 @@ export function reductionRows(log: Log, runs: number, time: Timer): void {
   }
 }
 
-
 /**
  * Real activations: the bundled stories260K model's post-RoPE queries and keys for a sampled
  * story. Per layer, the causal attention [q heads, T, T] and the keys averaged over KV heads
@@ -239,12 +312,17 @@ export function reductionRows(log: Log, runs: number, time: Timer): void {
  * the kept-set overlap with FastV (full matrix), and the time.
  */
 export function realActivationRows(log: Log, runs: number, time: Timer): void {
-  const T = 256, tail = 16, span = T - tail, keep = span / 2;
+  const T = 256,
+    tail = 16,
+    span = T - tail,
+    keep = span / 2;
   const { layers } = collectStoriesKV(T, 1);
   log();
   log(`## On real activations: stories260K, ${T}-token story, ${layers.length} layers, keep ${keep} of the first ${span} tokens`);
   log();
-  log('Attention mass = share of the last 16 queries\' attention (all heads, over the prunable span) on kept tokens; overlap = |kept ∩ kept(FastV full)| / K. Mean over layers; time = median per layer call, all threads.');
+  log(
+    "Attention mass = share of the last 16 queries' attention (all heads, over the prunable span) on kept tokens; overlap = |kept ∩ kept(FastV full)| / K. Mean over layers; time = median per layer call, all threads.",
+  );
   log();
   log('| method | attention mass kept | overlap with FastV (full) | time per layer (ms) |');
   log('|---|---:|---:|---:|');
@@ -270,11 +348,13 @@ export function realActivationRows(log: Log, runs: number, time: Timer): void {
       }
     }
     const feat = new Float32Array(T * d);
-    for (let h = 0; h < hk; h++) for (let t = 0; t < T; t++) for (let c = 0; c < d; c++) feat[t * d + c] = feat[t * d + c]! + L.k.data[(h * T + t) * d + c]! / hk;
+    for (let h = 0; h < hk; h++)
+      for (let t = 0; t < T; t++) for (let c = 0; c < d; c++) feat[t * d + c] = feat[t * d + c]! + L.k.data[(h * T + t) * d + c]! / hk;
     const x = tensor('f32', [span, d], feat.slice(0, span * d));
     const text = tensor('f32', [tail, d], feat.slice(span * d));
     const sub = new Float32Array(hq * span * span);
-    for (let h = 0; h < hq; h++) for (let i = 0; i < span; i++) sub.set(att.subarray((h * T + i) * T, (h * T + i) * T + span), (h * span + i) * span);
+    for (let h = 0; h < hq; h++)
+      for (let i = 0; i < span; i++) sub.set(att.subarray((h * T + i) * T, (h * T + i) * T + span), (h * span + i) * span);
     const subT = tensor('f32', [hq, span, span], sub);
     const last = new Float32Array(hq * span);
     for (let h = 0; h < hq; h++) last.set(att.subarray((h * T + T - 1) * T, (h * T + T - 1) * T + span), h * span);
@@ -298,5 +378,6 @@ export function realActivationRows(log: Log, runs: number, time: Timer): void {
       r.ms += time(fn, runs) / layers.length;
     }
   }
-  for (const [name, r] of Object.entries(rows)) log(`| ${name} | ${(r.mass * 100).toFixed(1)}% | ${(r.overlap * 100).toFixed(1)}% | ${r.ms.toFixed(2)} |`);
+  for (const [name, r] of Object.entries(rows))
+    log(`| ${name} | ${(r.mass * 100).toFixed(1)}% | ${(r.overlap * 100).toFixed(1)}% | ${r.ms.toFixed(2)} |`);
 }

@@ -7,7 +7,16 @@
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 
-import { backend, mergeSchedule, mergeTokensSync, scheduleTokens, setThreads, tensor, type MergeResult, type Tensor } from '../lib/index.js';
+import {
+  backend,
+  mergeSchedule,
+  mergeTokensSync,
+  scheduleTokens,
+  setThreads,
+  tensor,
+  type MergeResult,
+  type Tensor,
+} from '../lib/index.js';
 import { interleave, startTorchPeer } from './peers/peers.js';
 import { pruningRows, realActivationRows, reductionRows } from './tokens-pruning.js';
 import { cpuModel, loadLine } from './util.js';
@@ -21,7 +30,10 @@ const runs = Number(opt('--runs', '5'));
 // --only reduction: just the TopV / Zero-TPrune / TempMe rows (bench/results/tokens-reduction.md)
 const only = opt('--only', '');
 const onlyTome = args.includes('--only-tome'); // just the ToMe-vs-PyTorch table (quick)
-const outPath = opt('--out', onlyTome ? 'bench/results/tome-vs-torch.md' : only === 'reduction' ? 'bench/results/tokens-reduction.md' : 'bench/results/tokens.md');
+const outPath = opt(
+  '--out',
+  onlyTome ? 'bench/results/tome-vs-torch.md' : only === 'reduction' ? 'bench/results/tokens-reduction.md' : 'bench/results/tokens.md',
+);
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -115,8 +127,12 @@ const threads = backend().cpuThreads;
 const torch = await startTorchPeer();
 log('# Token merging benchmark');
 log();
-log(`Machine: ${c0.length} x ${cpuModel()} (x86-64 VM shared with other jobs; SIMD level ${backend().simd}, picked at run time), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.versions.node}; backend ${backend().name}.`);
-log(`Median of ${runs} runs after one warm-up. ${loadLine()} (other jobs share the cores, so absolute times are inflated; the ratios compare equal conditions).`);
+log(
+  `Machine: ${c0.length} x ${cpuModel()} (x86-64 VM shared with other jobs; SIMD level ${backend().simd}, picked at run time), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.versions.node}; backend ${backend().name}.`,
+);
+log(
+  `Median of ${runs} runs after one warm-up. ${loadLine()} (other jobs share the cores, so absolute times are inflated; the ratios compare equal conditions).`,
+);
 if (only === 'reduction') {
   reductionRows(log, runs, time);
   realActivationRows(log, runs, time);
@@ -128,11 +144,15 @@ if (only === 'reduction') {
 log();
 log('## One ToMe step (C = 1024, metric = x, r = N / 4)');
 log();
-log(typeof torch === 'string'
-  ? `PyTorch peer: missing: ${torch}.`
-  : `PyTorch peer: torch ${torch.version === '?' ? '' : torch.version} CPU, f32, the ToMe paper's bipartite soft matching (normalize, a @ b^T, max, argsort, scatter_reduce), run with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset so OpenBLAS picks its own kernels. Its repetitions alternate with inferzip's (one each, ${runs} rounds), same thread count.`);
+log(
+  typeof torch === 'string'
+    ? `PyTorch peer: missing: ${torch}.`
+    : `PyTorch peer: torch ${torch.version === '?' ? '' : torch.version} CPU, f32, the ToMe paper's bipartite soft matching (normalize, a @ b^T, max, argsort, scatter_reduce), run with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset so OpenBLAS picks its own kernels. Its repetitions alternate with inferzip's (one each, ${runs} rounds), same thread count.`,
+);
 log();
-log('| N | dense JS (ms) | PyTorch 1 thread (ms) | inferzip 1 thread (ms) | vs PyTorch, 1 thread | PyTorch all threads (ms) | inferzip all threads (ms) | vs PyTorch, all threads | vs dense JS, all threads |');
+log(
+  '| N | dense JS (ms) | PyTorch 1 thread (ms) | inferzip 1 thread (ms) | vs PyTorch, 1 thread | PyTorch all threads (ms) | inferzip all threads (ms) | vs PyTorch, all threads | vs dense JS, all threads |',
+);
 log('|---|---|---|---|---|---|---|---|---|');
 for (const n of [576, 2304]) {
   const c = 1024;
@@ -165,11 +185,21 @@ for (const n of [576, 2304]) {
   setThreads(0);
   const f = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a');
   const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) ? `**${(a / b).toFixed(2)}x**` : 'n/a');
-  row.push(`${n}`, js.toFixed(1), f(cells.peer1!), f(cells.ours1!), ratio(cells.peer1!, cells.ours1!), f(cells.peerall!), `${f(cells.oursall!)} (${threads} threads)`, ratio(cells.peerall!, cells.oursall!), `${(js / cells.oursall!).toFixed(1)}x`);
+  row.push(
+    `${n}`,
+    js.toFixed(1),
+    f(cells.peer1!),
+    f(cells.ours1!),
+    ratio(cells.peer1!, cells.ours1!),
+    f(cells.peerall!),
+    `${f(cells.oursall!)} (${threads} threads)`,
+    ratio(cells.peerall!, cells.oursall!),
+    `${(js / cells.oursall!).toFixed(1)}x`,
+  );
   log(`| ${row.join(' | ')} |`);
 }
 log();
-log('Ratios: the other\'s median time / inferzip\'s (> 1: inferzip is faster).');
+log("Ratios: the other's median time / inferzip's (> 1: inferzip is faster).");
 log();
 if (onlyTome) {
   if (typeof torch !== 'string') torch.close();
@@ -179,7 +209,9 @@ if (onlyTome) {
 }
 log('## Whole-model token reduction of a schedule');
 log();
-log('Tokens entering each layer under `mergeSchedule` (class token protected), attention cost as sum of N^2 and MLP cost as sum of N, relative to no merging; merge time is the sum of the native steps (C = 1024 for ViT-L, 768 for ViT-B) on this machine.');
+log(
+  'Tokens entering each layer under `mergeSchedule` (class token protected), attention cost as sum of N^2 and MLP cost as sum of N, relative to no merging; merge time is the sum of the native steps (C = 1024 for ViT-L, 768 for ViT-B) on this machine.',
+);
 log();
 log('| model | schedule | tokens first -> last | attention N^2 | MLP N | merge time, all layers (ms) |');
 log('|---|---|---|---|---|---|');
@@ -203,7 +235,9 @@ for (const m of [
   }
   const ms = performance.now() - t0;
   const specText = typeof m.spec === 'number' ? `r = ${m.spec}` : `r = ${m.spec.r}, inflection ${m.spec.inflection}`;
-  log(`| ${m.name} | ${specText} | ${counts[0]} -> ${counts[m.layers]} | ${(attn * 100).toFixed(0)}% | ${(mlp * 100).toFixed(0)}% | ${ms.toFixed(1)} |`);
+  log(
+    `| ${m.name} | ${specText} | ${counts[0]} -> ${counts[m.layers]} | ${(attn * 100).toFixed(0)}% | ${(mlp * 100).toFixed(0)}% | ${ms.toFixed(1)} |`,
+  );
 }
 pruningRows(log, runs, time);
 reductionRows(log, runs, time);

@@ -43,7 +43,9 @@ export function cpuModel(): string {
 
 /** "Load average at start: 1.2, 0.9, 0.5" (1, 5, 15 minutes). */
 export function loadLine(): string {
-  return `Load average at start: ${loadavg().map((v) => v.toFixed(2)).join(', ')}`;
+  return `Load average at start: ${loadavg()
+    .map((v) => v.toFixed(2))
+    .join(', ')}`;
 }
 
 /**

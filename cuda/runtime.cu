@@ -11,11 +11,10 @@ namespace iz::cuda {
 void CheckStatus(cudaError_t err, const char* what, const char* file, int line) {
   if (err == cudaSuccess) return;
   cudaGetLastError();  // clear the sticky error so later calls start clean
-  std::string msg = std::string(what) + " failed at " + file + ":" + std::to_string(line) + ": " + cudaGetErrorName(err) +
-                    " (" + cudaGetErrorString(err) + ")";
+  std::string msg = std::string(what) + " failed at " + file + ":" + std::to_string(line) + ": " +
+                    cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")";
   Fail(err == cudaErrorMemoryAllocation ? ErrorCode::OutOfMemory : ErrorCode::Internal, msg);
 }
-
 
 bool QueryDevices(std::vector<DeviceInfo>* devices, std::string* reason) {
   devices->clear();
@@ -61,7 +60,8 @@ void* Malloc(size_t bytes) {
     // Only a real allocation failure is OUT_OF_MEMORY; a sticky error left by a faulted kernel
     // or a lost device also surfaces here and must not read as one.
     Fail(err == cudaErrorMemoryAllocation ? ErrorCode::OutOfMemory : ErrorCode::Internal,
-         "cudaMalloc of " + std::to_string(bytes) + " bytes failed: " + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")");
+         "cudaMalloc of " + std::to_string(bytes) + " bytes failed: " + cudaGetErrorName(err) + " (" +
+             cudaGetErrorString(err) + ")");
   }
   return ptr;
 }

@@ -51,7 +51,10 @@ function envDevice(): DeviceKind | undefined {
 function requireCuda(source: string): void {
   const info = native().backendInfo();
   if (!info.cudaAvailable) {
-    throw new InferzipError('NO_DEVICE', `${source} asks for the CUDA backend, but ${info.reason}. Use 'cpu' or install a CUDA driver and GPU.`);
+    throw new InferzipError(
+      'NO_DEVICE',
+      `${source} asks for the CUDA backend, but ${info.reason}. Use 'cpu' or install a CUDA driver and GPU.`,
+    );
   }
 }
 
@@ -99,7 +102,8 @@ export function backend(): BackendInfo {
   const name = activeDevice();
   let reason: string;
   if (name === 'cuda') reason = `CUDA device found: ${info.devices[0]?.name ?? 'unknown'}`;
-  else if (envDevice() === 'cpu' || selected === 'cpu') reason = info.cudaAvailable ? 'CPU forced (INFERZIP_DEVICE or setDevice)' : `CPU: ${info.reason}`;
+  else if (envDevice() === 'cpu' || selected === 'cpu')
+    reason = info.cudaAvailable ? 'CPU forced (INFERZIP_DEVICE or setDevice)' : `CPU: ${info.reason}`;
   else reason = `CPU: ${info.reason}`;
   return {
     name,

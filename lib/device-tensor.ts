@@ -25,7 +25,6 @@ export interface DeviceOptions {
   device?: DeviceKind | 'auto';
 }
 
-
 // Frees native memory of tensors that were dropped without dispose().
 const registry = new FinalizationRegistry<NativeBuffer>((buffer) => {
   if (!buffer.disposed) buffer.dispose();
@@ -46,7 +45,11 @@ export class DeviceTensor<D extends DType = DType> implements Disposable {
   /** Wraps an existing native buffer (used by inferzip's own operations). */
   constructor(dtype: D, shape: readonly number[], buffer: NativeBuffer) {
     const n = shapeSize(shape);
-    check(buffer.bytes >= n * elementSize(dtype), `buffer of ${buffer.bytes} bytes is too small for ${dtype}[${shape.join(', ')}]`, 'SHAPE_MISMATCH');
+    check(
+      buffer.bytes >= n * elementSize(dtype),
+      `buffer of ${buffer.bytes} bytes is too small for ${dtype}[${shape.join(', ')}]`,
+      'SHAPE_MISMATCH',
+    );
     this.dtype = dtype;
     this.shape = Object.freeze([...shape]);
     this.#buffer = buffer;

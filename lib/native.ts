@@ -77,7 +77,11 @@ export function native(): NativeAddon {
   try {
     if (explicit) {
       // A specific build (e.g. CI's CPU-only or sanitizer build): a .node file or a folder holding build/ or prebuilds/.
-      cached = typedBufferErrors((explicit.endsWith('.node') ? require(explicit) : (require('node-gyp-build') as (dir: string) => NativeAddon)(explicit)) as NativeAddon);
+      cached = typedBufferErrors(
+        (explicit.endsWith('.node')
+          ? require(explicit)
+          : (require('node-gyp-build') as (dir: string) => NativeAddon)(explicit)) as NativeAddon,
+      );
       return cached;
     }
     const load = require('node-gyp-build') as (dir: string) => NativeAddon;

@@ -64,7 +64,10 @@ export function shapeSize(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) {
     if (!Number.isSafeInteger(d) || d < 0) {
-      throw new InferzipError('SHAPE_MISMATCH', `shape [${shape.join(', ')}] has an invalid dimension ${String(d)}: dimensions are non-negative integers`);
+      throw new InferzipError(
+        'SHAPE_MISMATCH',
+        `shape [${shape.join(', ')}] has an invalid dimension ${String(d)}: dimensions are non-negative integers`,
+      );
     }
     n *= d;
   }
@@ -89,7 +92,11 @@ export function allocArray<D extends DType>(dtype: D, n: number): TypedArrayFor<
     return new CTOR[dtype](n) as TypedArrayFor<D>;
   } catch (err) {
     // RangeError: over the engine's typed-array limit (2^32 or 2^53 elements by version) or no memory
-    throw new InferzipError('OUT_OF_MEMORY', `cannot allocate ${n} ${dtype} elements (${n * ELEMENT_SIZE[dtype]} bytes): ${(err as Error).message}`, { cause: err });
+    throw new InferzipError(
+      'OUT_OF_MEMORY',
+      `cannot allocate ${n} ${dtype} elements (${n * ELEMENT_SIZE[dtype]} bytes): ${(err as Error).message}`,
+      { cause: err },
+    );
   }
 }
 
@@ -121,7 +128,10 @@ export function tensor<D extends DType>(dtype: D, shape: readonly number[], data
   const n = shapeSize(shape);
   const arr = data ?? allocArray(dtype, n);
   if (!arrayMatches(dtype, arr)) {
-    throw new InferzipError('DTYPE_MISMATCH', `dtype ${dtype} needs a ${CTOR[dtype].name}, got ${(arr as object)?.constructor?.name ?? typeof arr}`);
+    throw new InferzipError(
+      'DTYPE_MISMATCH',
+      `dtype ${dtype} needs a ${CTOR[dtype].name}, got ${(arr as object)?.constructor?.name ?? typeof arr}`,
+    );
   }
   if (arr.length !== n) {
     throw new InferzipError('SHAPE_MISMATCH', `shape [${shape.join(', ')}] holds ${n} elements but data has ${arr.length}`);
@@ -130,7 +140,11 @@ export function tensor<D extends DType>(dtype: D, shape: readonly number[], data
 }
 
 /** Checks that `value` is a well-formed tensor (optionally of given dtypes and rank). */
-export function assertTensor(value: unknown, name: string, opts: { dtypes?: readonly DType[]; rank?: readonly number[] } = {}): asserts value is Tensor {
+export function assertTensor(
+  value: unknown,
+  name: string,
+  opts: { dtypes?: readonly DType[]; rank?: readonly number[] } = {},
+): asserts value is Tensor {
   const t = value as Tensor;
   check(t && typeof t === 'object' && 'dtype' in t && 'shape' in t && 'data' in t, `${name} must be a tensor { dtype, shape, data }`);
   check(isDType(t.dtype), `${name}.dtype '${String(t.dtype)}' is not a dtype (${DTYPES.join(', ')})`, 'DTYPE_MISMATCH');
@@ -195,12 +209,12 @@ export function f32ToF16Bits(x: number): number {
     const half = 1 << (shift - 1);
     const rest = mant & ((1 << shift) - 1);
     let out = mant >>> shift;
-    if (rest > half || (rest === half && (out & 1))) out += 1;
+    if (rest > half || (rest === half && out & 1)) out += 1;
     return sign | out;
   }
   let out = (e << 10) | (mant >>> 13);
   const rest = mant & 0x1fff;
-  if (rest > 0x1000 || (rest === 0x1000 && (out & 1))) out += 1; // may carry into the exponent: correct
+  if (rest > 0x1000 || (rest === 0x1000 && out & 1)) out += 1; // may carry into the exponent: correct
   return sign | out;
 }
 

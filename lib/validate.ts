@@ -22,7 +22,13 @@ export function checkInt(value: unknown, name: string, min: number, max = Number
 }
 
 /** Checks a finite number in [min, max] (open at the ends when asked). */
-export function checkNumber(value: unknown, name: string, min: number, max: number, opts: { openMin?: boolean; openMax?: boolean } = {}): number {
+export function checkNumber(
+  value: unknown,
+  name: string,
+  min: number,
+  max: number,
+  opts: { openMin?: boolean; openMax?: boolean } = {},
+): number {
   const ok =
     typeof value === 'number' &&
     Number.isFinite(value) &&
@@ -55,7 +61,11 @@ export function firstNonFinite(values: ArrayLike<number>): number {
 /** Throws INVALID_ARGUMENT naming the element when `values` holds NaN or Inf. */
 export function checkFinite(values: ArrayLike<number>, name: string): void {
   const bad = firstNonFinite(values);
-  if (bad >= 0) throw new InferzipError('INVALID_ARGUMENT', `${name} holds a non-finite value (${values[bad]}) at element ${bad}; clean the input first`);
+  if (bad >= 0)
+    throw new InferzipError(
+      'INVALID_ARGUMENT',
+      `${name} holds a non-finite value (${values[bad]}) at element ${bad}; clean the input first`,
+    );
 }
 
 /** A float host tensor of one of the given ranks, as f32 values (NaN/Inf rejected). */
@@ -99,7 +109,11 @@ export function kvMaxAbs(scheme: string): number {
 export function checkMagnitude(values: ArrayLike<number>, name: string, max: number): void {
   for (let i = 0; i < values.length; i++) {
     const x = values[i]!;
-    if (x > max || x < -max) throw new InferzipError('INVALID_ARGUMENT', `${name} holds ${x} at element ${i}, beyond the ${max.toExponential(2)} magnitude this operation keeps finite in f32; scale the input down`);
+    if (x > max || x < -max)
+      throw new InferzipError(
+        'INVALID_ARGUMENT',
+        `${name} holds ${x} at element ${i}, beyond the ${max.toExponential(2)} magnitude this operation keeps finite in f32; scale the input down`,
+      );
   }
 }
 
@@ -110,5 +124,9 @@ export function checkMagnitude(values: ArrayLike<number>, name: string, max: num
  */
 export function checkFiniteResult(values: ArrayLike<number>, what: string): void {
   const bad = firstNonFinite(values);
-  if (bad >= 0) throw new InferzipError('INVALID_ARGUMENT', `${what} overflowed f32 (element ${bad} is ${values[bad]}) although the inputs are finite; scale the inputs (or the scale option) down`);
+  if (bad >= 0)
+    throw new InferzipError(
+      'INVALID_ARGUMENT',
+      `${what} overflowed f32 (element ${bad} is ${values[bad]}) although the inputs are finite; scale the inputs (or the scale option) down`,
+    );
 }

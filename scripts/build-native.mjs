@@ -76,7 +76,9 @@ if (args.has('--if-needed') && process.env.INFERZIP_FORCE_BUILD !== '1' && canLo
 
 const nvcc = cudaMode === 'off' || emulate ? null : findNvcc();
 if (cudaMode === 'on' && !nvcc) {
-  fail('INFERZIP_CUDA=on but nvcc was not found on PATH, in CUDA_PATH/CUDA_HOME or in /usr/local/cuda/bin. Install the CUDA toolkit or use INFERZIP_CUDA=auto.');
+  fail(
+    'INFERZIP_CUDA=on but nvcc was not found on PATH, in CUDA_PATH/CUDA_HOME or in /usr/local/cuda/bin. Install the CUDA toolkit or use INFERZIP_CUDA=auto.',
+  );
 }
 
 const cmake = which('cmake');
@@ -89,7 +91,8 @@ if (cmake) {
     `--CDINFERZIP_X86_SIMD=${process.env.INFERZIP_X86_SIMD === 'off' ? 'OFF' : 'ON'}`,
     `--CDINFERZIP_WERROR=${process.env.INFERZIP_WERROR === '1' ? 'ON' : 'OFF'}`,
   ];
-  if (emulate && process.env.INFERZIP_EMU_EXTRA_FLAGS) defs.push(`--CDINFERZIP_EMU_EXTRA_FLAGS=${process.env.INFERZIP_EMU_EXTRA_FLAGS.trim().split(/\s+/).join(';')}`);
+  if (emulate && process.env.INFERZIP_EMU_EXTRA_FLAGS)
+    defs.push(`--CDINFERZIP_EMU_EXTRA_FLAGS=${process.env.INFERZIP_EMU_EXTRA_FLAGS.trim().split(/\s+/).join(';')}`);
   if (process.env.INFERZIP_CUDA_ARCHS) defs.push(`--CDINFERZIP_CUDA_ARCHS=${process.env.INFERZIP_CUDA_ARCHS}`);
   if (emulate) log('CUDA backend: emulated (cuda/emulate; the kernels run on the CPU as an emulated device)');
   else if (nvcc) log(`CUDA backend: using ${nvcc}`);

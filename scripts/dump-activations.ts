@@ -29,7 +29,12 @@ const trace = (t: BlockTrace) => {
   put(v[t.layer]!, t.v, kvHeads, t.pos);
 };
 
-const model = new Llama(cfg, loadAllWeights(join(dir, 'model.f32.safetensors'), layers), new DenseCache(layers, heads, kvHeads, headDim, n), trace);
+const model = new Llama(
+  cfg,
+  loadAllWeights(join(dir, 'model.f32.safetensors'), layers),
+  new DenseCache(layers, heads, kvHeads, headDim, n),
+  trace,
+);
 const inputs: number[] = [];
 const generated = await generate(model, 1, n, (tok) => inputs.push(tok));
 

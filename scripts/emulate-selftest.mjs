@@ -80,7 +80,8 @@ const MUTANTS = [
     find: '(u, out, capacity, error);',
     repl: '([&] { DeviceUnit v = u; v.gaps_bytes += 8; return v; }(), out, capacity, error);',
     family: 'df11',
-    expect: /argument 0, DeviceUnit::gaps: the range \[0x[0-9a-f]+, 0x[0-9a-f]+ \+ \d+\) runs 8 bytes past the end of the device allocation/,
+    expect:
+      /argument 0, DeviceUnit::gaps: the range \[0x[0-9a-f]+, 0x[0-9a-f]+ \+ \d+\) runs 8 bytes past the end of the device allocation/,
   },
   {
     name: 'df11-memcpy-wrong-direction',
@@ -176,7 +177,8 @@ const scratch = reuse ?? mkdtempSync(join(tmpdir(), 'iz-emu-selftest-'));
 let failed = 0;
 try {
   if (!reuse) {
-    for (const p of ['CMakeLists.txt', 'package.json', 'native', 'cuda', 'scripts']) cpSync(join(root, p), join(scratch, p), { recursive: true });
+    for (const p of ['CMakeLists.txt', 'package.json', 'native', 'cuda', 'scripts'])
+      cpSync(join(root, p), join(scratch, p), { recursive: true });
     symlinkSync(join(root, 'node_modules'), join(scratch, 'node_modules'));
   }
   const addon = join(scratch, 'build', 'Release', 'inferzip.node');
@@ -201,7 +203,10 @@ try {
 
   // 1. The unmodified kernels pass, and INFERZIP_CUDA_EMULATE_SMEM=65536 takes the direct path.
   const objDir = join(scratch, 'build', 'CMakeFiles', 'inferzip_cuda.dir', 'emulate', 'cuda', 'df11');
-  const gcda = () => readdirSync(objDir).filter((f) => f.endsWith('.gcda')).map((f) => join(objDir, f));
+  const gcda = () =>
+    readdirSync(objDir)
+      .filter((f) => f.endsWith('.gcda'))
+      .map((f) => join(objDir, f));
   const sinkCounts = () => {
     // From the scratch root, where the #line name cuda/df11/decode.cu resolves.
     const cov = run('gcov', ['-o', objDir, join(objDir, 'decode.cu.cpp.gcda')], { cwd: scratch });
@@ -230,7 +235,9 @@ try {
     const r = vitest(TESTS.df11, env, ['--pool=threads']);
     if (r.status !== 0) throw new Error(`the unmodified df11 kernels fail the CUDA tests (${label}):\n${r.out.slice(-4000)}`);
     const c = sinkCounts();
-    log(`unmodified df11, ${label}: pass; blocks staged in shared memory: ${c.stage} threads, written directly to global: ${c.global} threads (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+    log(
+      `unmodified df11, ${label}: pass; blocks staged in shared memory: ${c.stage} threads, written directly to global: ${c.global} threads (${((Date.now() - t0) / 1000).toFixed(0)} s)`,
+    );
     if (!want(c)) throw new Error(`${label}: the expected DFloat11 path did not run (${JSON.stringify(c)})`);
   }
   for (const family of ['kvquant', 'tokens']) {
@@ -269,18 +276,36 @@ try {
     const rw = run(process.execPath, [join(root, 'cuda', 'emulate', 'rewrite.mjs'), join(dir, 'oob.cu'), join(dir, 'oob.cpp'), 'oob.cu']);
     if (rw.status !== 0) throw new Error(`rewrite.mjs failed on the standalone kernel:\n${rw.out}`);
     for (const [label, flags, want] of [
-      ['ASan + UBSan', ['-fsanitize=address,undefined', '-fno-omit-frame-pointer', '-g'], /AddressSanitizer: heap-buffer-overflow[\s\S]*WRITE of size 4[\s\S]*#0 [^\n]* in K\(float\*, int\) [^\n]*oob\.cu:7/],
+      [
+        'ASan + UBSan',
+        ['-fsanitize=address,undefined', '-fno-omit-frame-pointer', '-g'],
+        /AddressSanitizer: heap-buffer-overflow[\s\S]*WRITE of size 4[\s\S]*#0 [^\n]* in K\(float\*, int\) [^\n]*oob\.cu:7/,
+      ],
       ['plain', [], /inferzip CUDA emulator: device allocation \[0x[0-9a-f]+, \+64\) was written past its end \(noticed after K\)/],
     ]) {
       const exe = join(dir, `oob-${label === 'plain' ? 'plain' : 'asan'}`);
-      const cc = run('g++', ['-std=gnu++17', '-O1', ...flags, '-I', join(scratch, 'cuda', 'emulate'), '-I', scratch, join(dir, 'oob.cpp'), join(scratch, 'cuda', 'emulate', 'emulator.cpp'), '-o', exe]);
+      const cc = run('g++', [
+        '-std=gnu++17',
+        '-O1',
+        ...flags,
+        '-I',
+        join(scratch, 'cuda', 'emulate'),
+        '-I',
+        scratch,
+        join(dir, 'oob.cpp'),
+        join(scratch, 'cuda', 'emulate', 'emulator.cpp'),
+        '-o',
+        exe,
+      ]);
       if (cc.status !== 0) throw new Error(`the standalone kernel did not build (${label}):\n${cc.out.slice(-3000)}`);
       const r = run(exe, [], { env: { ASAN_OPTIONS: 'detect_leaks=0' } });
       if (r.status === 0 || !want.test(r.out)) {
         log(`FAIL out-of-bounds device write in a fiber (${label}) not reported as expected:\n${r.out.slice(-2000)}`);
         failed++;
       } else {
-        log(`caught out-of-bounds device write in a fiber (${label}): ${(r.out.match(/(AddressSanitizer: [^\n]*|inferzip CUDA emulator: [^\n]*)/) ?? [''])[0].slice(0, 140)}`);
+        log(
+          `caught out-of-bounds device write in a fiber (${label}): ${(r.out.match(/(AddressSanitizer: [^\n]*|inferzip CUDA emulator: [^\n]*)/) ?? [''])[0].slice(0, 140)}`,
+        );
       }
     }
   }

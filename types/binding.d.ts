@@ -69,7 +69,10 @@ export interface NativeBinding {
   tokensTomeMergeAsync(args: NativeTomeHostArgs): Promise<NativeTomeHostResult>;
   tokensTomeMergeDevice(args: NativeTomeDeviceArgs): NativeTomeDeviceResult;
   tokensTomeMergeDeviceAsync(args: NativeTomeDeviceArgs): Promise<NativeTomeDeviceResult>;
-  tokensTomeBestMatch(args: { metric: Float32Array; protect?: Uint8Array; batch: number; n: number; cm: number }): { bestB: Int32Array; score: Float32Array };
+  tokensTomeBestMatch(args: { metric: Float32Array; protect?: Uint8Array; batch: number; n: number; cm: number }): {
+    bestB: Int32Array;
+    score: Float32Array;
+  };
   // tokens
   tokensMeanAttention(args: NativeAttentionArgs): Float32Array;
   tokensPruneByAttention(args: NativePruneArgs): NativePruneResult;
@@ -83,7 +86,10 @@ export interface NativeBinding {
   tokensHolitomMerge(args: NativeHoliTomArgs): NativeTemporalResult;
   tokensHolitomMergeAsync(args: NativeHoliTomArgs): Promise<NativeTemporalResult>;
   tokensSegmentFrames(args: { stable: Uint8Array; t: number; p: number }): Int32Array;
-  tokensDensityPeakClusters(args: { x: Float32Array; c: number; ids: Int32Array; centres: number; knn: number }): { centres: Int32Array; label: Int32Array };
+  tokensDensityPeakClusters(args: { x: Float32Array; c: number; ids: Int32Array; centres: number; knn: number }): {
+    centres: Int32Array;
+    label: Int32Array;
+  };
   tokensPruneByTransport(args: NativeTransportOptions): NativeScoredSelection;
   tokensPruneByTransportAsync(args: NativeTransportOptions): Promise<NativeScoredSelection>;
   tokensPruneByAttentionGraph(args: NativeGraphOptions): NativeScoredSelection;

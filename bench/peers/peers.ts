@@ -69,7 +69,11 @@ export async function startTorchPeer(): Promise<TorchPeer | string> {
 }
 
 /** Alternates `rounds` times: one peer repetition, then one of ours; returns both lists. */
-export async function interleave(rounds: number, peer: (() => Promise<number>) | null, ours: () => number | Promise<number>): Promise<{ peer: number[]; ours: number[] }> {
+export async function interleave(
+  rounds: number,
+  peer: (() => Promise<number>) | null,
+  ours: () => number | Promise<number>,
+): Promise<{ peer: number[]; ours: number[] }> {
   const p: number[] = [];
   const o: number[] = [];
   for (let i = 0; i < rounds; i++) {

@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "native/shared/error.h"
 #include "cuda/check.cuh"
 #include "cuda/df11/decode.h"
 #include "native/shared/df11/format.h"
+#include "native/shared/error.h"
 
 namespace iz {
 namespace cuda {
@@ -79,8 +79,8 @@ __device__ __forceinline__ uint32_t BlockExclusiveScan(uint32_t value, uint32_t*
   return (warp ? warp_sums[warp - 1] : 0) + inclusive - value;
 }
 
-__global__ void __launch_bounds__(kThreadsPerBlock) DecodeKernel(DeviceUnit u, uint16_t* __restrict__ out,
-                                                                  uint32_t stage_capacity, unsigned* __restrict__ error) {
+__global__ void __launch_bounds__(kThreadsPerBlock)
+    DecodeKernel(DeviceUnit u, uint16_t* __restrict__ out, uint32_t stage_capacity, unsigned* __restrict__ error) {
   extern __shared__ __align__(16) uint8_t smem[];
   uint32_t* warp_sums = reinterpret_cast<uint32_t*>(smem);
   uint16_t* stage = reinterpret_cast<uint16_t*>(smem + kScanBytes);
@@ -159,7 +159,8 @@ void Decode(const DeviceUnit& u, uint16_t* out, void* stream_ptr) {
   // maximum (the same value for every caller), never to this unit's need, so a decode running
   // concurrently on another thread cannot lower it below what this launch asks for.
   const size_t limit = std::max(smem, kScanBytes + room * sizeof(uint16_t));
-  IZ_CUDA_CHECK(cudaFuncSetAttribute(DecodeKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(limit)));
+  IZ_CUDA_CHECK(
+      cudaFuncSetAttribute(DecodeKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(limit)));
 
   unsigned* error = ErrorFlag(device);
   unsigned flags = 0;

@@ -13,7 +13,7 @@ namespace df11 {
 // layout first (iz::df11::ValidateUnit on host copies of luts and output_positions):
 // n_tables, n_blocks and max_block_elements come from that validation.
 struct DeviceUnit {
-  const uint8_t* luts = nullptr;              // (n_tables + 1) x 256
+  const uint8_t* luts = nullptr;  // (n_tables + 1) x 256
   uint32_t n_tables = 0;
   const uint8_t* encoded_exponent = nullptr;
   uint64_t encoded_bytes = 0;
@@ -23,7 +23,7 @@ struct DeviceUnit {
   uint64_t gaps_bytes = 0;
   uint64_t n_elements = 0;
   uint64_t n_blocks = 0;
-  uint32_t max_block_elements = 0;            // largest output_positions[b + 1] - output_positions[b]
+  uint32_t max_block_elements = 0;  // largest output_positions[b + 1] - output_positions[b]
 };
 
 // Decodes the unit into `out` (n_elements BF16 words, device memory) on `stream`

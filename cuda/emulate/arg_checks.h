@@ -7,8 +7,8 @@
 #pragma once
 
 #include "cuda/df11/decode.h"
-#include "cuda/kvquant/kernels.h"
 #include "cuda/emulate/cuda_runtime.h"
+#include "cuda/kvquant/kernels.h"
 
 namespace iz_emu {
 // Dies unless [p, p + bytes) is null (bytes ignored) or inside one device allocation of the

@@ -111,7 +111,8 @@ inline cudaError_t cudaMalloc(T** ptr, size_t bytes) {
 }
 cudaError_t cudaFree(void* ptr);
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind);
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream = nullptr);
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
+                            cudaStream_t stream = nullptr);
 cudaError_t cudaMemset(void* dst, int value, size_t bytes);
 cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t stream = nullptr);
 cudaError_t cudaStreamSynchronize(cudaStream_t stream);
@@ -141,7 +142,8 @@ cudaError_t SetFuncMaxDynamicShared(const void* func, int bytes);
 void SyncThreads(const char* file, int line);
 // Exchanges `bytes` of `value` within the warp: src_of(lane) names the lane read from.
 enum class ShuffleKind { Up, Down, Xor, Idx };
-void Shuffle(unsigned mask, void* value, size_t bytes, ShuffleKind kind, int arg, int width, const char* file, int line);
+void Shuffle(unsigned mask, void* value, size_t bytes, ShuffleKind kind, int arg, int width, const char* file,
+             int line);
 
 // Shared memory of the current block.
 void* StaticShared(const void* key, size_t bytes, size_t align, const char* name, const char* file, int line);
@@ -239,8 +241,9 @@ inline constexpr int warpSize = 32;
   ::iz_emu::ShuffleValue((mask), (v), ::iz_emu::ShuffleKind::Idx, (src), IZ_EMU_WIDTH(__VA_ARGS__), __FILE__, __LINE__)
 #define __shfl_up_sync(mask, v, d, ...) \
   ::iz_emu::ShuffleValue((mask), (v), ::iz_emu::ShuffleKind::Up, int(d), IZ_EMU_WIDTH(__VA_ARGS__), __FILE__, __LINE__)
-#define __shfl_down_sync(mask, v, d, ...) \
-  ::iz_emu::ShuffleValue((mask), (v), ::iz_emu::ShuffleKind::Down, int(d), IZ_EMU_WIDTH(__VA_ARGS__), __FILE__, __LINE__)
+#define __shfl_down_sync(mask, v, d, ...)                                                                       \
+  ::iz_emu::ShuffleValue((mask), (v), ::iz_emu::ShuffleKind::Down, int(d), IZ_EMU_WIDTH(__VA_ARGS__), __FILE__, \
+                         __LINE__)
 #define __shfl_xor_sync(mask, v, m, ...) \
   ::iz_emu::ShuffleValue((mask), (v), ::iz_emu::ShuffleKind::Xor, int(m), IZ_EMU_WIDTH(__VA_ARGS__), __FILE__, __LINE__)
 #define IZ_EMU_WIDTH(...) (::iz_emu::WidthOr32(0, ##__VA_ARGS__))
@@ -293,7 +296,7 @@ inline unsigned __brev(unsigned x) {
 }
 
 // CUDA's global min/max overloads for device code.
-#define IZ_EMU_MINMAX(T)                             \
+#define IZ_EMU_MINMAX(T)                           \
   inline T min(T a, T b) { return b < a ? b : a; } \
   inline T max(T a, T b) { return a < b ? b : a; }
 IZ_EMU_MINMAX(int)
@@ -309,9 +312,10 @@ IZ_EMU_MINMAX(double)
 // --- what rewrite.mjs emits for shared memory declarations ---------------------------
 // `__shared__ T name[N];`         ->  IZ_EMU_SHARED(T, name, [N]);
 // `extern __shared__ T name[];`   ->  IZ_EMU_EXTERN_SHARED(T, name);
-#define IZ_EMU_SHARED(T, name, dims)                                                                         \
-  static const char iz_emu_key_##name = 0;                                                                 \
-  using iz_emu_type_##name = T dims;                                                                       \
-  iz_emu_type_##name& name = *static_cast<iz_emu_type_##name*>(::iz_emu::StaticShared(                     \
+#define IZ_EMU_SHARED(T, name, dims)                                                   \
+  static const char iz_emu_key_##name = 0;                                             \
+  using iz_emu_type_##name = T dims;                                                   \
+  iz_emu_type_##name& name = *static_cast<iz_emu_type_##name*>(::iz_emu::StaticShared( \
       &iz_emu_key_##name, sizeof(iz_emu_type_##name), alignof(iz_emu_type_##name), #name, __FILE__, __LINE__))
-#define IZ_EMU_EXTERN_SHARED(T, name) T* const name = static_cast<T*>(::iz_emu::DynamicShared(#name, __FILE__, __LINE__))
+#define IZ_EMU_EXTERN_SHARED(T, name) \
+  T* const name = static_cast<T*>(::iz_emu::DynamicShared(#name, __FILE__, __LINE__))

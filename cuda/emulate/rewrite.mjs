@@ -97,15 +97,17 @@ for (let at = code.indexOf('<<<'); at >= 0; at = code.indexOf('<<<', at + 3)) {
 }
 
 // 2. extern __shared__ arrays.
-const externRe = /extern\s+__shared__\s+((?:__align__\s*\(\s*\d+\s*\)\s*|alignas\s*\(\s*\d+\s*\)\s*)*)([A-Za-z_][\w:\s<>,*]*?)\s*([A-Za-z_]\w*)\s*\[\s*\]\s*;/g;
-for (let m; (m = externRe.exec(code)); ) {
+const externRe =
+  /extern\s+__shared__\s+((?:__align__\s*\(\s*\d+\s*\)\s*|alignas\s*\(\s*\d+\s*\)\s*)*)([A-Za-z_][\w:\s<>,*]*?)\s*([A-Za-z_]\w*)\s*\[\s*\]\s*;/g;
+for (let m; (m = externRe.exec(code));) {
   const type = m[2].trim();
   edits.push([m.index, m.index + m[0].length, `IZ_EMU_EXTERN_SHARED(${type}, ${m[3]});`]);
 }
 
 // 3. Static __shared__ declarations (one declarator each).
-const sharedRe = /(?<!extern\s+)__shared__\s+((?:__align__\s*\(\s*\d+\s*\)\s*)*)([A-Za-z_][\w:\s<>,*]*?)\s*\b([A-Za-z_]\w*)\s*((?:\[[^\]]*\]\s*)*);/g;
-for (let m; (m = sharedRe.exec(code)); ) {
+const sharedRe =
+  /(?<!extern\s+)__shared__\s+((?:__align__\s*\(\s*\d+\s*\)\s*)*)([A-Za-z_][\w:\s<>,*]*?)\s*\b([A-Za-z_]\w*)\s*((?:\[[^\]]*\]\s*)*);/g;
+for (let m; (m = sharedRe.exec(code));) {
   if (edits.some(([s, e]) => m.index >= s && m.index < e)) continue;
   if (/\bextern\s+$/.test(code.slice(Math.max(0, m.index - 20), m.index))) continue;
   const type = m[2].trim();

@@ -5,11 +5,11 @@
 #include <algorithm>
 #include <string>
 
-#include "native/shared/error.h"
 #include "cuda/check.cuh"
-#include "cuda/runtime.h"
-#include "native/shared/kvquant/encode.h"
 #include "cuda/kvquant/kernels.h"
+#include "cuda/runtime.h"
+#include "native/shared/error.h"
+#include "native/shared/kvquant/encode.h"
 
 namespace iz::kv::gpu {
 
@@ -24,7 +24,8 @@ __device__ StreamView ViewOf(const Planes& P, size_t s) {
   return v;
 }
 
-__global__ void KiviKeysKernel(Layout L, Planes P, size_t streams, const float* x, uint64_t first_block, int nblocks, int ntok_last, int64_t n) {
+__global__ void KiviKeysKernel(Layout L, Planes P, size_t streams, const float* x, uint64_t first_block, int nblocks,
+                               int ntok_last, int64_t n) {
   size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= streams * size_t(nblocks)) return;
   size_t s = i / nblocks, b = i % nblocks;
@@ -36,7 +37,8 @@ __global__ void KiviKeysKernel(Layout L, Planes P, size_t streams, const float* 
 
 // One thread per 32-token chunk (aligned to absolute token multiples of 32, so chunks never
 // share a 32-bit word even when a token's codes are shorter than a word).
-__global__ void KiviValuesKernel(Layout L, Planes P, size_t streams, const float* x, uint64_t t0, int64_t n, int64_t chunks) {
+__global__ void KiviValuesKernel(Layout L, Planes P, size_t streams, const float* x, uint64_t t0, int64_t n,
+                                 int64_t chunks) {
   size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= streams * size_t(chunks)) return;
   size_t s = i / chunks, c = i % chunks;
@@ -46,10 +48,12 @@ __global__ void KiviValuesKernel(Layout L, Planes P, size_t streams, const float
   uint16_t* params = reinterpret_cast<uint16_t*>(P.base[VPARAM] + s * P.stride[VPARAM]);
   const int groups = L.d / L.Cg;
   for (uint64_t t = begin; t < end; ++t)
-    EncodeTokenGroups(x + (s * n + (t - t0)) * L.d, L.d, L.Cg, L.bits, codes, t * L.d * L.bits, params + t * 2 * groups);
+    EncodeTokenGroups(x + (s * n + (t - t0)) * L.d, L.d, L.Cg, L.bits, codes, t * L.d * L.bits,
+                      params + t * 2 * groups);
 }
 
-__global__ void Fp8Kernel(Layout L, Planes P, size_t streams, const float* k, const float* v, uint64_t t0, int64_t n, int nblocks) {
+__global__ void Fp8Kernel(Layout L, Planes P, size_t streams, const float* k, const float* v, uint64_t t0, int64_t n,
+                          int nblocks) {
   size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= streams * size_t(nblocks) * 2) return;
   int kv = int(i % 2);
@@ -63,7 +67,8 @@ __global__ void Fp8Kernel(Layout L, Planes P, size_t streams, const float* k, co
   EncodeFp8Block(L, rows, L.d, ntok, code, scale);
 }
 
-__global__ void DequantKernel(Layout L, Planes P, size_t streams, int64_t tk, int64_t tv, int64_t T, const float* basis, float* k, float* v) {
+__global__ void DequantKernel(Layout L, Planes P, size_t streams, int64_t tk, int64_t tv, int64_t T, const float* basis,
+                              float* k, float* v) {
   int64_t tmax = tk > tv ? tk : tv;
   size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= streams * size_t(tmax)) return;
@@ -107,7 +112,8 @@ __device__ float BlockReduceSum(float x, float* red) {
 
 // grid: (rows = streams * gq * nq, chunks). Thread j scores token tile_start + j straight from the
 // codes; thread c then accumulates channel c of P.V, decoding each value element in registers.
-__global__ void AttentionChunkKernel(Layout L, Planes P, AttentionArgs a, int64_t chunk, float* part_m, float* part_l, float* part_acc) {
+__global__ void AttentionChunkKernel(Layout L, Planes P, AttentionArgs a, int64_t chunk, float* part_m, float* part_l,
+                                     float* part_acc) {
   __shared__ float qp[kMaxHeadDim];
   __shared__ float qraw[kMaxHeadDim];
   __shared__ float prob[kTile];
@@ -158,7 +164,8 @@ __global__ void AttentionChunkKernel(Layout L, Planes P, AttentionArgs a, int64_
         const float pj = prob[j];
         if (pj == 0.0f) continue;
         const int64_t tt = tile + j;
-        const float x = tt >= a.tv ? a.rv[(s * size_t(a.T - a.tv) + size_t(tt - a.tv)) * L.d + c] : ValueElem(L, view, uint64_t(tt), c);
+        const float x = tt >= a.tv ? a.rv[(s * size_t(a.T - a.tv) + size_t(tt - a.tv)) * L.d + c]
+                                   : ValueElem(L, view, uint64_t(tt), c);
         acc += pj * x;
       }
     }
@@ -172,7 +179,8 @@ __global__ void AttentionChunkKernel(Layout L, Planes P, AttentionArgs a, int64_
   if (c < L.d) part_acc[slot * L.d + c] = acc;
 }
 
-__global__ void AttentionMergeKernel(AttentionArgs a, int d, int chunks, const float* part_m, const float* part_l, const float* part_acc) {
+__global__ void AttentionMergeKernel(AttentionArgs a, int d, int chunks, const float* part_m, const float* part_l,
+                                     const float* part_acc) {
   const int64_t row = blockIdx.x;
   const int gq = a.q_heads / a.heads;
   const int64_t i = row % a.nq, sr = row / a.nq;
@@ -197,7 +205,8 @@ unsigned Blocks(size_t n, int threads) { return static_cast<unsigned>((n + threa
 
 }  // namespace
 
-void KiviEncodeKeys(const Layout& L, const Planes& P, size_t streams, const float* x, uint64_t first_block, int nblocks, int ntok_last) {
+void KiviEncodeKeys(const Layout& L, const Planes& P, size_t streams, const float* x, uint64_t first_block, int nblocks,
+                    int ntok_last) {
   if (nblocks <= 0) return;
   const int64_t n = int64_t(nblocks - 1) * L.G + ntok_last;
   KiviKeysKernel<<<Blocks(streams * nblocks, 128), 128>>>(L, P, streams, x, first_block, nblocks, ntok_last, n);
@@ -213,7 +222,8 @@ void KiviEncodeValues(const Layout& L, const Planes& P, size_t streams, const fl
   cuda::Synchronize();
 }
 
-void Fp8Encode(const Layout& L, const Planes& P, size_t streams, const float* k, const float* v, uint64_t t0, int64_t n) {
+void Fp8Encode(const Layout& L, const Planes& P, size_t streams, const float* k, const float* v, uint64_t t0,
+               int64_t n) {
   if (n <= 0) return;
   int nblocks = int((n + L.G - 1) / L.G);
   Fp8Kernel<<<Blocks(streams * nblocks * 2, 128), 128>>>(L, P, streams, k, v, t0, n, nblocks);
@@ -221,7 +231,8 @@ void Fp8Encode(const Layout& L, const Planes& P, size_t streams, const float* k,
   cuda::Synchronize();
 }
 
-void Dequantize(const Layout& L, const Planes& P, size_t streams, int64_t tk, int64_t tv, int64_t T, const float* basis, float* k, float* v) {
+void Dequantize(const Layout& L, const Planes& P, size_t streams, int64_t tk, int64_t tv, int64_t T, const float* basis,
+                float* k, float* v) {
   int64_t tmax = std::max(tk, tv);
   if (tmax <= 0) return;
   DequantKernel<<<Blocks(streams * size_t(tmax), 128), 128>>>(L, P, streams, tk, tv, T, basis, k, v);
@@ -237,7 +248,8 @@ void Attention(const Layout& L, const Planes& P, const AttentionArgs& a) {
   int64_t chunk = std::max<int64_t>(kTile, (a.T + want - 1) / want);
   chunk = (chunk + kTile - 1) / kTile * kTile;
   const int chunks = static_cast<int>((a.T + chunk - 1) / chunk);
-  IZ_CHECK(rows < (int64_t(1) << 31) && chunks <= 65535, InvalidArgument, "too many query rows or tokens for one attention call");
+  IZ_CHECK(rows < (int64_t(1) << 31) && chunks <= 65535, InvalidArgument,
+           "too many query rows or tokens for one attention call");
   float* scratch = static_cast<float*>(cuda::Malloc(sizeof(float) * size_t(rows) * chunks * (2 + L.d)));
   float* pm = scratch;
   float* pl = pm + size_t(rows) * chunks;

@@ -7,9 +7,9 @@
 #include <cstdint>
 #include <string>
 
-#include "native/shared/error.h"
 #include "cuda/runtime.h"
 #include "cuda/tokens/tome.h"
+#include "native/shared/error.h"
 
 namespace iz::cuda::tokens {
 
@@ -26,7 +26,9 @@ struct Scratch {
   explicit Scratch(size_t bytes) : p(bytes ? Malloc(bytes) : nullptr) {}
   ~Scratch() { Free(p); }
   template <class T>
-  T* as() const { return static_cast<T*>(p); }
+  T* as() const {
+    return static_cast<T*>(p);
+  }
 };
 
 // Flags what the CPU backend rejects: bit 1 = x holds NaN/Inf, 2 = metric does, 4 = a size
@@ -113,8 +115,8 @@ __global__ void RankKernel(int64_t na, int64_t r, const int32_t* best_b, const f
   merged[batch * na + a] = out;
 }
 
-__global__ void PlacementKernel(int64_t n, int64_t n_out, bool keep_order, const uint8_t* merged,
-                                const int32_t* best_b, int32_t* dest, int32_t* offsets, int32_t* sources) {
+__global__ void PlacementKernel(int64_t n, int64_t n_out, bool keep_order, const uint8_t* merged, const int32_t* best_b,
+                                int32_t* dest, int32_t* offsets, int32_t* sources) {
   const int64_t batch = blockIdx.x;
   const int64_t na = iz::tokens::SideCountA(n);
   iz::tokens::BuildPlacement(n, merged + batch * na, best_b + batch * na, keep_order, dest + batch * n,
@@ -176,14 +178,15 @@ void TomeMerge(int64_t batch, int64_t n, int64_t c, int64_t cm, int64_t r, bool 
     unsigned bad = 0;
     CopyDeviceToHost(&bad, flags.p, sizeof(unsigned));
     IZ_CHECK(!(bad & 1u), InvalidArgument, "x holds a non-finite value (NaN or Inf); clean the input before merging");
-    IZ_CHECK(!(bad & 2u), InvalidArgument, "metric holds a non-finite value (NaN or Inf); clean the input before merging");
+    IZ_CHECK(!(bad & 2u), InvalidArgument,
+             "metric holds a non-finite value (NaN or Inf); clean the input before merging");
     IZ_CHECK(!(bad & 4u), InvalidArgument, "sizes must be finite and > 0");
   }
 
   NormalizeKernel<<<dim3(unsigned(batch * n)), kThreads>>>(metric, dtype, cm, nm.as<float>());
   CheckLastError("tome normalize");
   BestMatchKernel<<<dim3(unsigned(na), unsigned(batch)), kThreads>>>(nm.as<float>(), n, cm, protect.as<uint8_t>(),
-                                                                      best_b.as<int32_t>(), best_score.as<float>());
+                                                                     best_b.as<int32_t>(), best_score.as<float>());
   CheckLastError("tome best match");
   RankKernel<<<dim3(unsigned((na + kThreads - 1) / kThreads), unsigned(batch)), kThreads>>>(
       na, r, best_b.as<int32_t>(), best_score.as<float>(), merged.as<uint8_t>());
@@ -192,9 +195,8 @@ void TomeMerge(int64_t batch, int64_t n, int64_t c, int64_t cm, int64_t r, bool 
                                           offsets.as<int32_t>(), sources.as<int32_t>());
   CheckLastError("tome placement");
   if (n_out > 0) {
-    ReduceKernel<<<dim3(unsigned(n_out), unsigned(batch)), kThreads>>>(x, dtype, sizes, n, n_out, c,
-                                                                       offsets.as<int32_t>(), sources.as<int32_t>(),
-                                                                       out_x, out_sizes);
+    ReduceKernel<<<dim3(unsigned(n_out), unsigned(batch)), kThreads>>>(
+        x, dtype, sizes, n, n_out, c, offsets.as<int32_t>(), sources.as<int32_t>(), out_x, out_sizes);
     CheckLastError("tome reduce");
   }
   Synchronize();

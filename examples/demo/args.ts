@@ -38,7 +38,8 @@ export function parseArgs(argv: readonly string[]): DemoOptions {
   const o: DemoOptions = { tokens: 256, kv: [...KV_SCHEMES], residual: 32, device: 'auto', json: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const [flag, inline] =
+      arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     const value = (): string => {
       const v = inline ?? argv[++i];
       if (v === undefined || v === '') throw new UsageError(`${flag} needs a value`);
@@ -48,7 +49,8 @@ export function parseArgs(argv: readonly string[]): DemoOptions {
       case '--tokens': {
         const v = value();
         const n = Number(v);
-        if (!/^\d+$/.test(v) || n < 1 || n > 511) throw new UsageError(`--tokens must be an integer in 1..511 (the model's context is 512), got '${v}'`);
+        if (!/^\d+$/.test(v) || n < 1 || n > 511)
+          throw new UsageError(`--tokens must be an integer in 1..511 (the model's context is 512), got '${v}'`);
         o.tokens = n;
         break;
       }
@@ -58,9 +60,13 @@ export function parseArgs(argv: readonly string[]): DemoOptions {
           o.kv = [];
           break;
         }
-        const names = v.split(',').map((s) => s.trim()).filter(Boolean);
+        const names = v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
         for (const s of names) {
-          if (!(KV_SCHEMES as readonly string[]).includes(s)) throw new UsageError(`--kv: unknown scheme '${s}' (known: ${KV_SCHEMES.join(', ')}, or 'none')`);
+          if (!(KV_SCHEMES as readonly string[]).includes(s))
+            throw new UsageError(`--kv: unknown scheme '${s}' (known: ${KV_SCHEMES.join(', ')}, or 'none')`);
         }
         o.kv = [...new Set(names)] as KVScheme[];
         break;
@@ -68,7 +74,8 @@ export function parseArgs(argv: readonly string[]): DemoOptions {
       case '--residual': {
         const v = value();
         const n = Number(v);
-        if (!/^\d+$/.test(v) || n % 32 !== 0 || n > 512) throw new UsageError(`--residual must be a multiple of 32 (the KV group size) in 0..512, got '${v}'`);
+        if (!/^\d+$/.test(v) || n % 32 !== 0 || n > 512)
+          throw new UsageError(`--residual must be a multiple of 32 (the KV group size) in 0..512, got '${v}'`);
         o.residual = n;
         break;
       }

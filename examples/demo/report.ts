@@ -12,10 +12,40 @@ interface Table {
 
 /** The comparison of the three ways of generating, one row per run. */
 export function runTable(r: DemoReport): Table {
-  const headers = ['run', 'weights', 'KV cache', 'tokens/s', 'logits vs (1)', 'top-1 agreement', 'mean KL (nats)', 'KV bytes/token', 'packed bytes/token'];
+  const headers = [
+    'run',
+    'weights',
+    'KV cache',
+    'tokens/s',
+    'logits vs (1)',
+    'top-1 agreement',
+    'mean KL (nats)',
+    'KV bytes/token',
+    'packed bytes/token',
+  ];
   const rows: string[][] = [
-    ['(0)', 'F32 original', 'f32', r.f32.tokensPerSecond.toFixed(0), 'calibration', pct(r.f32.top1Agreement), r.f32.meanKL.toExponential(2), int(r.denseKvBytesPerToken), int(r.denseKvBytesPerToken)],
-    ['(1)', 'plain BF16', 'f32', r.bf16.tokensPerSecond.toFixed(0), 'reference', '100.0%', '0', int(r.denseKvBytesPerToken), int(r.denseKvBytesPerToken)],
+    [
+      '(0)',
+      'F32 original',
+      'f32',
+      r.f32.tokensPerSecond.toFixed(0),
+      'calibration',
+      pct(r.f32.top1Agreement),
+      r.f32.meanKL.toExponential(2),
+      int(r.denseKvBytesPerToken),
+      int(r.denseKvBytesPerToken),
+    ],
+    [
+      '(1)',
+      'plain BF16',
+      'f32',
+      r.bf16.tokensPerSecond.toFixed(0),
+      'reference',
+      '100.0%',
+      '0',
+      int(r.denseKvBytesPerToken),
+      int(r.denseKvBytesPerToken),
+    ],
     [
       '(2)',
       'streamed, DFloat11',
@@ -51,24 +81,50 @@ function kvRow(k: KVRow): string[] {
 export function factLines(r: DemoReport): [string, string][] {
   const f = r.files;
   return [
-    ['model', `${r.model.name}: ${int(r.model.parameters)} parameters, ${r.model.layers} layers, ${r.model.heads} query / ${r.model.kvHeads} KV heads, head_dim ${r.model.headDim}`],
+    [
+      'model',
+      `${r.model.name}: ${int(r.model.parameters)} parameters, ${r.model.layers} layers, ${r.model.heads} query / ${r.model.kvHeads} KV heads, head_dim ${r.model.headDim}`,
+    ],
     ['backend', `${r.backend.name} (${r.backend.reason}); CUDA compiled in: ${r.backend.cudaCompiled ? 'yes' : 'no'}`],
     ['device', `compressed weights and KV caches on ${r.backend.device}; forward pass: ${r.backend.forwardPass}`],
     ['F32 file', `${int(f.f32Bytes)} bytes`],
     ['BF16 file', `${int(f.bf16Bytes)} bytes`],
-    ['compressed file', `${int(f.compressedBytes)} bytes (${pct(f.compressedBytes / f.bf16Bytes)} of BF16), compressed in ${f.compressSeconds.toFixed(2)} s`],
-    ['bits/weight', `${f.bitsPerWeight.toFixed(2)} in compressed units (lossless bound ${f.entropyBound.toFixed(2)}); ${f.fileBitsPerWeight.toFixed(2)} for the whole file`],
-    ['verify', `${r.verify.ok ? 'ok' : 'FAILED'}: ${r.verify.tensors} tensors${r.verify.checksums ? ', checksums' : ''} (${r.verify.seconds.toFixed(2)} s)`],
-    ['decode throughput', `${mb(r.decode.bytesPerSecond)} of BF16 (median of ${r.decode.rounds} rounds decoding all ${int(r.decode.blockBytes)} block bytes); run (2) spent ${r.decode.streamedWaitSeconds.toFixed(2)} s waiting for blocks and copying them out as f32`],
-    ['KV caches', r.kv.length ? `default bits per scheme, group size 32, newest ${r.kv[0]?.residualLength ?? '?'} tokens kept in f32; f32 cache: ${int(r.denseKvBytesPerToken)} bytes/token` : 'none requested (--kv none)'],
-    ['bit-identity', r.streamed.bitIdentical
-      ? `streamed logits are bit-identical to plain BF16 at every one of ${r.tokens} steps`
-      : `streamed logits DIFFER from plain BF16 (first at step ${r.streamed.firstMismatch}; ${r.streamed.bitIdenticalSteps}/${r.tokens} steps identical)`],
+    [
+      'compressed file',
+      `${int(f.compressedBytes)} bytes (${pct(f.compressedBytes / f.bf16Bytes)} of BF16), compressed in ${f.compressSeconds.toFixed(2)} s`,
+    ],
+    [
+      'bits/weight',
+      `${f.bitsPerWeight.toFixed(2)} in compressed units (lossless bound ${f.entropyBound.toFixed(2)}); ${f.fileBitsPerWeight.toFixed(2)} for the whole file`,
+    ],
+    [
+      'verify',
+      `${r.verify.ok ? 'ok' : 'FAILED'}: ${r.verify.tensors} tensors${r.verify.checksums ? ', checksums' : ''} (${r.verify.seconds.toFixed(2)} s)`,
+    ],
+    [
+      'decode throughput',
+      `${mb(r.decode.bytesPerSecond)} of BF16 (median of ${r.decode.rounds} rounds decoding all ${int(r.decode.blockBytes)} block bytes); run (2) spent ${r.decode.streamedWaitSeconds.toFixed(2)} s waiting for blocks and copying them out as f32`,
+    ],
+    [
+      'KV caches',
+      r.kv.length
+        ? `default bits per scheme, group size 32, newest ${r.kv[0]?.residualLength ?? '?'} tokens kept in f32; f32 cache: ${int(r.denseKvBytesPerToken)} bytes/token`
+        : 'none requested (--kv none)',
+    ],
+    [
+      'bit-identity',
+      r.streamed.bitIdentical
+        ? `streamed logits are bit-identical to plain BF16 at every one of ${r.tokens} steps`
+        : `streamed logits DIFFER from plain BF16 (first at step ${r.streamed.firstMismatch}; ${r.streamed.bitIdenticalSteps}/${r.tokens} steps identical)`,
+    ],
   ];
 }
 
 function pad(cells: string[], widths: number[]): string {
-  return cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return cells
+    .map((c, i) => c.padEnd(widths[i]!))
+    .join('  ')
+    .trimEnd();
 }
 
 export function formatText(r: DemoReport): string {
@@ -141,13 +197,17 @@ export function formatSvg(r: DemoReport): string {
   // Yardstick: BF16 rounding of the weights alone (F32 original vs BF16), independent of the KV cache.
   const yf = sy(r.f32.top1Agreement);
   s.push(`<line x1="${m.l}" y1="${yf}" x2="${W - m.r}" y2="${yf}" stroke="#d33" stroke-dasharray="5 4"/>`);
-  s.push(`<text x="${W - m.r - 4}" y="${yf + 14}" text-anchor="end" fill="#d33">${esc(`F32 vs BF16 weights (no KV change): ${(100 * r.f32.top1Agreement).toFixed(1)}%`)}</text>`);
+  s.push(
+    `<text x="${W - m.r - 4}" y="${yf + 14}" text-anchor="end" fill="#d33">${esc(`F32 vs BF16 weights (no KV change): ${(100 * r.f32.top1Agreement).toFixed(1)}%`)}</text>`,
+  );
   for (const p of points) {
     const x = sx(p.x);
     const y = sy(p.y);
     const right = x < W - 160;
     s.push(`<circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="5" fill="${p.label.startsWith('f32') ? '#888' : '#1f6feb'}"/>`);
-    s.push(`<text x="${(right ? x + 8 : x - 8).toFixed(1)}" y="${(y - 8).toFixed(1)}" text-anchor="${right ? 'start' : 'end'}">${esc(`${p.label}: ${int(p.x)} B, ${(100 * p.y).toFixed(1)}%`)}</text>`);
+    s.push(
+      `<text x="${(right ? x + 8 : x - 8).toFixed(1)}" y="${(y - 8).toFixed(1)}" text-anchor="${right ? 'start' : 'end'}">${esc(`${p.label}: ${int(p.x)} B, ${(100 * p.y).toFixed(1)}%`)}</text>`,
+    );
   }
   s.push('</svg>', '');
   return s.join('\n');

@@ -134,7 +134,11 @@ export async function runDemo(o: DemoOptions, log: (line: string) => void = () =
     let f32Kl = 0;
     let f32Seconds = 0;
     {
-      const llama = newLlama(cfg, loadAllWeights(join(FIXTURE_DIR, 'model.f32.safetensors'), cfg.layers), new DenseCache(cfg.layers, cfg.heads, cfg.kvHeads, cfg.headDim, n));
+      const llama = newLlama(
+        cfg,
+        loadAllWeights(join(FIXTURE_DIR, 'model.f32.safetensors'), cfg.layers),
+        new DenseCache(cfg.layers, cfg.heads, cfg.kvHeads, cfg.headDim, n),
+      );
       const t0 = performance.now();
       for (let i = 0; i < n; i++) {
         const logits = llama.stepSync(inputs[i]!);
@@ -209,7 +213,13 @@ export async function runDemo(o: DemoOptions, log: (line: string) => void = () =
           quantizedTokens: mem[0]!.quantizedKeys,
           residualLength: opt.residualLength,
           bytesPerToken: cache.bytesPerToken(),
-          packedBytesPerToken: mem.reduce((sum, m) => sum + (m.quantizedKeys ? m.packedKeyBytes / m.quantizedKeys : 0) + (m.quantizedValues ? m.packedValueBytes / m.quantizedValues : 0), 0),
+          packedBytesPerToken: mem.reduce(
+            (sum, m) =>
+              sum +
+              (m.quantizedKeys ? m.packedKeyBytes / m.quantizedKeys : 0) +
+              (m.quantizedValues ? m.packedValueBytes / m.quantizedValues : 0),
+            0,
+          ),
           top1Agreement: agree / n,
           meanKL: klSum / n,
           maxKL: klMax,
@@ -227,8 +237,22 @@ export async function runDemo(o: DemoOptions, log: (line: string) => void = () =
       return f.tensors.reduce((sum, t) => sum + t.shape.reduce((a, d) => a * d, 1), 0);
     })();
     return {
-      model: { name: 'stories260K', parameters, layers: cfg.layers, heads: cfg.heads, kvHeads: cfg.kvHeads, headDim: cfg.headDim, vocab: cfg.vocab },
-      backend: { name: b.name, reason: b.reason, cudaCompiled: b.cudaCompiled, device, forwardPass: 'TypeScript (examples/llama), main thread' },
+      model: {
+        name: 'stories260K',
+        parameters,
+        layers: cfg.layers,
+        heads: cfg.heads,
+        kvHeads: cfg.kvHeads,
+        headDim: cfg.headDim,
+        vocab: cfg.vocab,
+      },
+      backend: {
+        name: b.name,
+        reason: b.reason,
+        cudaCompiled: b.cudaCompiled,
+        device,
+        forwardPass: 'TypeScript (examples/llama), main thread',
+      },
       tokens: n,
       files: {
         f32Bytes: statSync(join(FIXTURE_DIR, 'model.f32.safetensors')).size,

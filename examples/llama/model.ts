@@ -165,7 +165,12 @@ export function argmax(v: Float32Array): number {
 }
 
 /** Greedy decoding from `start` for `n` tokens; calls onStep with each step's logits. */
-export async function generate(model: Llama, start: number, n: number, onStep?: (token: number, logits: Float32Array) => void): Promise<number[]> {
+export async function generate(
+  model: Llama,
+  start: number,
+  n: number,
+  onStep?: (token: number, logits: Float32Array) => void,
+): Promise<number[]> {
   const out: number[] = [];
   let token = start;
   for (let i = 0; i < n; i++) {

@@ -82,7 +82,8 @@ function parse(argv: string[]) {
 function intOption(value: string | undefined, name: string, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer in [${min}, ${max}], got '${value}'`);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min || n > max)
+    throw new UsageError(`--${name} must be an integer in [${min}, ${max}], got '${value}'`);
   return n;
 }
 
@@ -102,18 +103,23 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
     }
     const [command, ...rest] = positionals;
     if (!command) throw new UsageError('no command given');
-    if (!(COMMANDS as readonly string[]).includes(command)) throw new UsageError(`unknown command '${command}' (commands: ${COMMANDS.join(', ')})`);
+    if (!(COMMANDS as readonly string[]).includes(command))
+      throw new UsageError(`unknown command '${command}' (commands: ${COMMANDS.join(', ')})`);
     const threads = intOption(values.threads, 'threads', 1, 1024);
     if (threads !== undefined) setThreads(threads);
     const runs = intOption(values.runs, 'runs', 1, 1000);
     const showProgress = !json && !values.quiet && io.stderr.isTTY === true;
     const progress = (label: string): ProgressSink => (showProgress ? progressBar(io.stderr, label) : silentProgress);
-    const taskOptions = (sink: ProgressSink) => ({ onProgress: (p: ModelProgress) => sink.update(p), ...(threads !== undefined ? { threads } : {}) });
+    const taskOptions = (sink: ProgressSink) => ({
+      onProgress: (p: ModelProgress) => sink.update(p),
+      ...(threads !== undefined ? { threads } : {}),
+    });
     const out = (human: string, data: unknown): void => {
       io.stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : `${human}\n`);
     };
     const expectArgs = (n: number, usage: string): string[] => {
-      if (rest.length !== n) throw new UsageError(`${command} takes ${usage} (got ${rest.length === 0 ? 'none' : rest.map((r) => `'${r}'`).join(' ')})`);
+      if (rest.length !== n)
+        throw new UsageError(`${command} takes ${usage} (got ${rest.length === 0 ? 'none' : rest.map((r) => `'${r}'`).join(' ')})`);
       return rest;
     };
 
@@ -165,7 +171,8 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
       case 'bench': {
         if (rest.length > 1) throw new UsageError('bench takes at most one model path');
         const path = rest[0] ?? join(packageRoot, 'fixtures', 'stories260K', 'model.safetensors');
-        if (!rest[0] && !existsSync(path)) throw new UsageError(`the bundled model is not installed (${path}); give a model: inferzip bench MODEL`);
+        if (!rest[0] && !existsSync(path))
+          throw new UsageError(`the bundled model is not installed (${path}); give a model: inferzip bench MODEL`);
         const r = await benchCodec(path, { ...(runs !== undefined ? { runs } : {}), ...(threads !== undefined ? { threads } : {}) });
         out(
           `${r.path}: ${r.units} units, ${r.weights} weights, median of ${r.runs} runs\n` +

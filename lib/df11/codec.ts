@@ -32,7 +32,9 @@ export interface DecompressOptions {
 
 function toPairs(tensors: TensorsInput): [string, Tensor<'bf16'>][] {
   check(tensors !== null && typeof tensors === 'object', 'tensors must be a record of name -> tensor or an array of [name, tensor] pairs');
-  const pairs = Array.isArray(tensors) ? (tensors as readonly (readonly [string, Tensor])[]) : Object.entries(tensors as Record<string, Tensor>);
+  const pairs = Array.isArray(tensors)
+    ? (tensors as readonly (readonly [string, Tensor])[])
+    : Object.entries(tensors as Record<string, Tensor>);
   const seen = new Set<string>();
   return pairs.map((p, i) => {
     check(Array.isArray(p) && p.length === 2, `tensors[${i}] must be a [name, tensor] pair`);
@@ -44,7 +46,6 @@ function toPairs(tensors: TensorsInput): [string, Tensor<'bf16'>][] {
     return [name, t as Tensor<'bf16'>];
   });
 }
-
 
 function checkCompressOptions(o: CompressOptions): void {
   check(o !== null && typeof o === 'object', 'options must be an object');
@@ -177,7 +178,10 @@ export function compressSync(tensors: TensorsInput, options: CompressOptions = {
 }
 
 function assertUnit(unit: CompressedUnit): void {
-  check(unit && typeof unit === 'object' && unit.format === 'dfloat11' && unit.buffers && Array.isArray(unit.slices), 'unit must be a CompressedUnit (from compress or unitFromSafetensorsEntries)');
+  check(
+    unit && typeof unit === 'object' && unit.format === 'dfloat11' && unit.buffers && Array.isArray(unit.slices),
+    'unit must be a CompressedUnit (from compress or unitFromSafetensorsEntries)',
+  );
   const b = unit.buffers;
   for (const k of ['encodedExponent', 'signMantissa', 'luts', 'outputPositions', 'gaps'] as const) {
     check(b[k] instanceof Uint8Array, `unit.buffers.${k} must be a Uint8Array`, 'CORRUPT_DATA');
@@ -185,13 +189,23 @@ function assertUnit(unit: CompressedUnit): void {
 }
 
 function parts(b: UnitBuffers): NativeUnitParts {
-  return { luts: b.luts, encodedExponent: b.encodedExponent, signMantissa: b.signMantissa, outputPositions: b.outputPositions, gaps: b.gaps };
+  return {
+    luts: b.luts,
+    encodedExponent: b.encodedExponent,
+    signMantissa: b.signMantissa,
+    outputPositions: b.outputPositions,
+    gaps: b.gaps,
+  };
 }
 
 function prepareOut(unit: CompressedUnit, out: Uint16Array | undefined): Uint16Array {
   if (out === undefined) return new Uint16Array(unit.totalElements);
   check(out instanceof Uint16Array, `out must be a Uint16Array (BF16 bits) or a DeviceTensor`, 'DTYPE_MISMATCH');
-  check(out.length === unit.totalElements, `out holds ${out.length} elements but the unit decodes to ${unit.totalElements}`, 'SHAPE_MISMATCH');
+  check(
+    out.length === unit.totalElements,
+    `out holds ${out.length} elements but the unit decodes to ${unit.totalElements}`,
+    'SHAPE_MISMATCH',
+  );
   return out;
 }
 
@@ -212,7 +226,11 @@ function views(unit: CompressedUnit, out: Uint16Array): Record<string, Tensor<'b
 
 function checkSlices(unit: CompressedUnit): void {
   for (const s of unit.slices) {
-    check(Number.isSafeInteger(s.offset) && s.offset >= 0 && s.offset + s.length <= unit.totalElements, `slice '${s.name}' lies outside the unit`, 'CORRUPT_DATA');
+    check(
+      Number.isSafeInteger(s.offset) && s.offset >= 0 && s.offset + s.length <= unit.totalElements,
+      `slice '${s.name}' lies outside the unit`,
+      'CORRUPT_DATA',
+    );
   }
 }
 
@@ -254,9 +272,18 @@ export const decodeIntoSync = (unit: NativeUnitParts, target: DecodeTarget): voi
  * @example
  * const { 'q.weight': q } = await decompress(unit); // Tensor<'bf16'>, identical to the input
  */
-export async function decompress(unit: CompressedUnit, options?: DecompressOptions & { out?: Uint16Array }): Promise<Record<string, Tensor<'bf16'>>>;
-export async function decompress(unit: CompressedUnit, options: DecompressOptions & { out: DeviceTensor }): Promise<Record<string, UnitSlice>>;
-export async function decompress(unit: CompressedUnit, options: DecompressOptions = {}): Promise<Record<string, Tensor<'bf16'>> | Record<string, UnitSlice>> {
+export async function decompress(
+  unit: CompressedUnit,
+  options?: DecompressOptions & { out?: Uint16Array },
+): Promise<Record<string, Tensor<'bf16'>>>;
+export async function decompress(
+  unit: CompressedUnit,
+  options: DecompressOptions & { out: DeviceTensor },
+): Promise<Record<string, UnitSlice>>;
+export async function decompress(
+  unit: CompressedUnit,
+  options: DecompressOptions = {},
+): Promise<Record<string, Tensor<'bf16'>> | Record<string, UnitSlice>> {
   const out = options?.out;
   const target = decompressTarget(unit, out, options);
   await decodeInto(parts(unit.buffers), target);
@@ -275,12 +302,16 @@ export async function decompress(unit: CompressedUnit, options: DecompressOption
  */
 export function decompressSync(unit: CompressedUnit, options?: DecompressOptions & { out?: Uint16Array }): Record<string, Tensor<'bf16'>>;
 export function decompressSync(unit: CompressedUnit, options: DecompressOptions & { out: DeviceTensor }): Record<string, UnitSlice>;
-export function decompressSync(unit: CompressedUnit, options: DecompressOptions = {}): Record<string, Tensor<'bf16'>> | Record<string, UnitSlice> {
+export function decompressSync(
+  unit: CompressedUnit,
+  options: DecompressOptions = {},
+): Record<string, Tensor<'bf16'>> | Record<string, UnitSlice> {
   const out = options?.out;
   const target = decompressTarget(unit, out, options);
   decodeIntoSync(parts(unit.buffers), target);
   if (out instanceof DeviceTensor) {
-    for (const s of unit.slices) if (s.raw) nativeCall(() => out.buffer.upload({ source: unit.raw[s.name]!.data, offset: s.offset * 2 }), 'df11.decompress');
+    for (const s of unit.slices)
+      if (s.raw) nativeCall(() => out.buffer.upload({ source: unit.raw[s.name]!.data, offset: s.offset * 2 }), 'df11.decompress');
     return sliceRecord(unit);
   }
   placeRaw(unit, target.out as Uint16Array);
@@ -353,4 +384,3 @@ export function exponentEntropy(t: Tensor): number {
   for (const c of h) if (c > 0) e -= (c / total) * Math.log2(c / total);
   return e;
 }
-

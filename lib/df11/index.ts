@@ -13,7 +13,6 @@ export {
   simulateKernelDecode,
   exponentEntropy,
   exponentHistogram,
-
   type CompressOptions,
   type DecompressOptions,
   type TensorsInput,

@@ -23,7 +23,9 @@ export function unitManifestKey(prefix: string): string {
 
 /** The manifest of a unit (JSON-serializable). */
 export function unitManifest(unit: CompressedUnit): UnitManifest {
-  return { tensors: unit.slices.map((s) => (s.raw ? { name: s.name, shape: [...s.shape], raw: true } : { name: s.name, shape: [...s.shape] })) };
+  return {
+    tensors: unit.slices.map((s) => (s.raw ? { name: s.name, shape: [...s.shape], raw: true } : { name: s.name, shape: [...s.shape] })),
+  };
 }
 
 /**
@@ -64,7 +66,10 @@ export interface UnitEntry {
 
 type Source = SafetensorsReader | readonly UnitEntry[];
 
-function getter(source: Source): { get(name: string): { dtype: string; bytes: Uint8Array } | undefined; metadata: Readonly<Record<string, string>> } {
+function getter(source: Source): {
+  get(name: string): { dtype: string; bytes: Uint8Array } | undefined;
+  metadata: Readonly<Record<string, string>>;
+} {
   if (Array.isArray(source)) {
     const map = new Map((source as readonly UnitEntry[]).map((e) => [e.name, e]));
     return {
@@ -107,7 +112,8 @@ export function unitFromSafetensorsEntries(source: Source, prefix: string, manif
   const bounds = [0];
   for (const v of buffers.splitPositions) {
     const p = Number(v);
-    if (!(p >= bounds[bounds.length - 1]! && p <= n)) throw new InferzipError('CORRUPT_DATA', `'${prefix}.split_positions' must be non-decreasing within 0..${n}`);
+    if (!(p >= bounds[bounds.length - 1]! && p <= n))
+      throw new InferzipError('CORRUPT_DATA', `'${prefix}.split_positions' must be non-decreasing within 0..${n}`);
     bounds.push(p);
   }
   bounds.push(n);
@@ -138,7 +144,11 @@ export function unitFromSafetensorsEntries(source: Source, prefix: string, manif
   let rawOffset = n;
   const names = new Set<string>();
   for (const t of m.tensors) {
-    check(t && typeof t.name === 'string' && !names.has(t.name) && Array.isArray(t.shape), `unit '${prefix}' manifest has a bad or repeated tensor entry`, 'CORRUPT_DATA');
+    check(
+      t && typeof t.name === 'string' && !names.has(t.name) && Array.isArray(t.shape),
+      `unit '${prefix}' manifest has a bad or repeated tensor entry`,
+      'CORRUPT_DATA',
+    );
     names.add(t.name);
     let length: number;
     try {
@@ -148,7 +158,11 @@ export function unitFromSafetensorsEntries(source: Source, prefix: string, manif
     }
     if (t.raw) {
       const e = src.get(`${prefix}.raw.${rawIndex++}`);
-      check(e && e.dtype === 'BF16' && e.bytes.byteLength === length * 2, `unit '${prefix}': raw tensor '${t.name}' is missing or has the wrong size`, 'CORRUPT_DATA');
+      check(
+        e && e.dtype === 'BF16' && e.bytes.byteLength === length * 2,
+        `unit '${prefix}': raw tensor '${t.name}' is missing or has the wrong size`,
+        'CORRUPT_DATA',
+      );
       const b = aligned(e.bytes, 2);
       raw[t.name] = { dtype: 'bf16', shape: Object.freeze([...t.shape]), data: new Uint16Array(b.buffer, b.byteOffset, length) };
       slices.push({ name: t.name, shape: Object.freeze([...t.shape]), offset: rawOffset, length, raw: true });
@@ -157,11 +171,19 @@ export function unitFromSafetensorsEntries(source: Source, prefix: string, manif
       check(encIndex + 1 < bounds.length, `unit '${prefix}' manifest lists more encoded tensors than split_positions has`, 'CORRUPT_DATA');
       const start = bounds[encIndex]!;
       const len = bounds[encIndex + 1]! - start;
-      check(len === length, `unit '${prefix}': tensor '${t.name}' [${t.shape.join(', ')}] has ${length} elements but the stream holds ${len} there`, 'CORRUPT_DATA');
+      check(
+        len === length,
+        `unit '${prefix}': tensor '${t.name}' [${t.shape.join(', ')}] has ${length} elements but the stream holds ${len} there`,
+        'CORRUPT_DATA',
+      );
       slices.push({ name: t.name, shape: Object.freeze([...t.shape]), offset: start, length, raw: false });
       encIndex++;
     }
   }
-  check(encIndex === bounds.length - 1 || (n === 0 && encIndex === 0), `unit '${prefix}' manifest lists ${encIndex} encoded tensors but split_positions describes ${bounds.length - 1}`, 'CORRUPT_DATA');
+  check(
+    encIndex === bounds.length - 1 || (n === 0 && encIndex === 0),
+    `unit '${prefix}' manifest lists ${encIndex} encoded tensors but split_positions describes ${bounds.length - 1}`,
+    'CORRUPT_DATA',
+  );
   return makeUnit(buffers, slices, raw);
 }

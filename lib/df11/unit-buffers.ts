@@ -80,11 +80,16 @@ export function assembleUnitBuffers(prefix: string, get: (name: UnitBufferName) 
     const name = `${prefix}.${b}`;
     const e = get(b);
     if (!e) throw new InferzipError('CORRUPT_DATA', `unit '${prefix}' has no '${name}' tensor`);
-    if (!READ_DTYPES[b].includes(e.dtype)) throw new InferzipError('CORRUPT_DATA', `'${name}' is ${e.dtype}, expected ${READ_DTYPES[b].join(' or ')}`);
+    if (!READ_DTYPES[b].includes(e.dtype))
+      throw new InferzipError('CORRUPT_DATA', `'${name}' is ${e.dtype}, expected ${READ_DTYPES[b].join(' or ')}`);
     parts[b] = e.bytes;
   }
   const sp = parts.split_positions;
-  if (sp.byteLength % 8 !== 0) throw new InferzipError('CORRUPT_DATA', `'${prefix}.split_positions' holds ${sp.byteLength} bytes, not a whole number of 64-bit values`);
+  if (sp.byteLength % 8 !== 0)
+    throw new InferzipError(
+      'CORRUPT_DATA',
+      `'${prefix}.split_positions' holds ${sp.byteLength} bytes, not a whole number of 64-bit values`,
+    );
   // copied: file bytes are not 8-byte aligned in general
   const splitPositions = new BigInt64Array(sp.byteLength / 8);
   new Uint8Array(splitPositions.buffer).set(sp);

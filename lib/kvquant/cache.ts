@@ -110,7 +110,11 @@ export class QuantizedKVCache implements Disposable {
       check(sc && typeof sc === 'object' && 'shape' in sc, 'scores must be a tensor [batch?, heads, tokens]');
       const want = [this.options.batch, this.options.heads, shape.tokens];
       const got = sc.shape.length === 2 ? [1, ...sc.shape] : [...sc.shape];
-      check(got.length === 3 && got.every((d, i) => d === want[i]), `scores [${sc.shape.join(', ')}] must be [batch?, heads, tokens] = [${want.join(', ')}]`, 'SHAPE_MISMATCH');
+      check(
+        got.length === 3 && got.every((d, i) => d === want[i]),
+        `scores [${sc.shape.join(', ')}] must be [batch?, heads, tokens] = [${want.join(', ')}]`,
+        'SHAPE_MISMATCH',
+      );
       scores = f32(sc);
     }
     const kf = f32(k);
@@ -230,7 +234,8 @@ export class QuantizedKVCache implements Disposable {
       } catch (err) {
         throw bad('KV cache metadata is not valid JSON', err);
       }
-      if (!saved || typeof saved !== 'object' || !saved.checksums || typeof saved.checksums !== 'object') throw bad('KV cache metadata is incomplete');
+      if (!saved || typeof saved !== 'object' || !saved.checksums || typeof saved.checksums !== 'object')
+        throw bad('KV cache metadata is incomplete');
       if (checksum(meta.cache!) !== meta.cacheChecksum) throw bad('KV cache metadata fails its crc32 (edited or damaged)');
       let options: ResolvedKVOptions;
       try {
@@ -281,7 +286,10 @@ function checksum(data: Uint8Array | string): string {
  * The saved form: core's named sections as U8 tensors `kv.<section>`, and in metadata the
  * resolved options with one crc32 per section, and a crc32 of that metadata string.
  */
-function serialize(handle: NativeKvCacheHandle, options: ResolvedKVOptions): { entries: SafetensorsWriteEntry[]; metadata: Record<string, string> } {
+function serialize(
+  handle: NativeKvCacheHandle,
+  options: ResolvedKVOptions,
+): { entries: SafetensorsWriteEntry[]; metadata: Record<string, string> } {
   const sections = handle.serialize();
   const entries: SafetensorsWriteEntry[] = [];
   const checksums: Record<string, string> = {};

@@ -9,5 +9,14 @@ export type {
 } from '../../types/binding.js';
 
 /** Plane names in native order (native/shared/kvquant/layout.h). */
-export const PLANE_NAMES = ['keyBlocks', 'keyCodes', 'keyParams', 'valueBlocks', 'valueCodes', 'valueParams', 'index', 'salientValues'] as const;
+export const PLANE_NAMES = [
+  'keyBlocks',
+  'keyCodes',
+  'keyParams',
+  'valueBlocks',
+  'valueCodes',
+  'valueParams',
+  'index',
+  'salientValues',
+] as const;
 export type PlaneName = (typeof PLANE_NAMES)[number];

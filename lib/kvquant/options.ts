@@ -73,7 +73,10 @@ const int = (name: string, v: number, lo: number, hi: number): number => checkIn
 const frac = (name: string, v: number, lo = 0, hi = 1, openLow = false): number => checkNumber(v, name, lo, hi, { openMin: openLow });
 
 /** Fills defaults and validates (INVALID_ARGUMENT with the option's name). */
-export function resolveOptions(o: KVQuantOptions & { batch?: number; heads: number; headDim: number; residualLength?: number }, residualDefault: number): ResolvedKVOptions {
+export function resolveOptions(
+  o: KVQuantOptions & { batch?: number; heads: number; headDim: number; residualLength?: number },
+  residualDefault: number,
+): ResolvedKVOptions {
   check(o && typeof o === 'object', 'options must be an object');
   const scheme = o.scheme ?? 'kivi';
   check(KV_SCHEMES.includes(scheme), `scheme must be one of ${KV_SCHEMES.join(', ')}, got '${String(scheme)}'`);

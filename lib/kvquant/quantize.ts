@@ -131,7 +131,11 @@ function prepare(k: Tensor, v: Tensor, options: QuantizeKVOptions) {
     const sc = options.scores;
     const want = [shape.batch, shape.heads, shape.tokens];
     const got = sc.shape.length === 2 ? [1, ...sc.shape] : [...sc.shape];
-    check(got.length === 3 && got.every((d, i) => d === want[i]), `scores [${sc.shape.join(', ')}] must be [batch?, heads, tokens] = [${want.join(', ')}]`, 'SHAPE_MISMATCH');
+    check(
+      got.length === 3 && got.every((d, i) => d === want[i]),
+      `scores [${sc.shape.join(', ')}] must be [batch?, heads, tokens] = [${want.join(', ')}]`,
+      'SHAPE_MISMATCH',
+    );
     scores = f32(sc);
   }
   // A window that holds every token defers all quantization to finalize(), so saliency-based

@@ -27,13 +27,25 @@ export function kvShape(t: unknown, name: string): KVShape {
 export function kvPair(k: unknown, v: unknown, want?: { batch: number; heads: number; headDim: number }): KVShape {
   const ks = kvShape(k, 'k');
   const vs = kvShape(v, 'v');
-  const same = ks.batch === vs.batch && ks.heads === vs.heads && ks.tokens === vs.tokens && ks.headDim === vs.headDim && ks.batched === vs.batched;
+  const same =
+    ks.batch === vs.batch && ks.heads === vs.heads && ks.tokens === vs.tokens && ks.headDim === vs.headDim && ks.batched === vs.batched;
   if (!same) {
-    throw new InferzipError('SHAPE_MISMATCH', `k [${(k as Tensor).shape.join(', ')}] and v [${(v as Tensor).shape.join(', ')}] must have the same shape [batch?, heads, tokens, head_dim]`);
+    throw new InferzipError(
+      'SHAPE_MISMATCH',
+      `k [${(k as Tensor).shape.join(', ')}] and v [${(v as Tensor).shape.join(', ')}] must have the same shape [batch?, heads, tokens, head_dim]`,
+    );
   }
   if (want) {
-    check(ks.heads === want.heads, `k and v have ${ks.heads} heads but the cache was created with ${want.heads} KV heads`, 'SHAPE_MISMATCH');
-    check(ks.headDim === want.headDim, `k and v have head_dim ${ks.headDim} but the cache was created with headDim ${want.headDim}`, 'SHAPE_MISMATCH');
+    check(
+      ks.heads === want.heads,
+      `k and v have ${ks.heads} heads but the cache was created with ${want.heads} KV heads`,
+      'SHAPE_MISMATCH',
+    );
+    check(
+      ks.headDim === want.headDim,
+      `k and v have head_dim ${ks.headDim} but the cache was created with headDim ${want.headDim}`,
+      'SHAPE_MISMATCH',
+    );
     check(ks.batch === want.batch, `k and v have batch ${ks.batch} but the cache was created with batch ${want.batch}`, 'SHAPE_MISMATCH');
   }
   return ks;

@@ -36,7 +36,8 @@ const median = (xs: number[]): number => {
 
 export async function benchCodec(path: string, options: { runs?: number; threads?: number } = {}): Promise<BenchCodecResult> {
   const runs = options.runs ?? 5;
-  if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new InferzipError('INVALID_ARGUMENT', `runs must be an integer in [1, 1000], got ${String(runs)}`);
+  if (!Number.isInteger(runs) || runs < 1 || runs > 1000)
+    throw new InferzipError('INVALID_ARGUMENT', `runs must be an integer in [1, 1000], got ${String(runs)}`);
   checkThreads(options.threads);
   using src = openModelSource(path);
   const plan = planModel(src.files.flatMap((f) => f.tensors));
@@ -62,7 +63,11 @@ export async function benchCodec(path: string, options: { runs?: number; threads
     const encoded = [];
     for (const parts of units) {
       const r = await encodeUnit(parts, threadOpt);
-      if (!r.unit || r.raw.length > 0) throw new InferzipError('UNSUPPORTED', `'${path}': a unit holds tensors DFloat11 cannot code (Inf/NaN); bench needs codable weights`);
+      if (!r.unit || r.raw.length > 0)
+        throw new InferzipError(
+          'UNSUPPORTED',
+          `'${path}': a unit holds tensors DFloat11 cannot code (Inf/NaN); bench needs codable weights`,
+        );
       encoded.push(r.unit);
     }
     enc.push((performance.now() - t) / 1000);
@@ -78,7 +83,8 @@ export async function benchCodec(path: string, options: { runs?: number; threads
       for (const p of parts) {
         const out = outs[i]!;
         for (let k = 0; k < p.length; k++) {
-          if (out[off + k] !== p[k]) throw new InferzipError('INTERNAL', `round trip mismatch in unit ${plan.units[i]!.prefix} at element ${off + k}`);
+          if (out[off + k] !== p[k])
+            throw new InferzipError('INTERNAL', `round trip mismatch in unit ${plan.units[i]!.prefix} at element ${off + k}`);
         }
         off += p.length;
       }

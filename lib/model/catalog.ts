@@ -103,7 +103,10 @@ export function openCatalog(path: string): ModelCatalog {
   file.close();
   const config = join(dirname(path), 'config.json');
   if (existsSync(config)) return openDFloat11(path, config);
-  throw new InferzipError('INVALID_ARGUMENT', `'${path}' is neither an inferzip compressed model (no '${FORMAT_KEY}' metadata) nor part of a DFloat11 model (no config.json beside it)`);
+  throw new InferzipError(
+    'INVALID_ARGUMENT',
+    `'${path}' is neither an inferzip compressed model (no '${FORMAT_KEY}' metadata) nor part of a DFloat11 model (no config.json beside it)`,
+  );
 }
 
 /**
@@ -142,12 +145,29 @@ function inferzipCatalog(path: string, reader: SafetensorsFile, parsed?: ParsedM
       offset += m.elements;
       return m;
     });
-    return { prefix: u.prefix, kind: u.kind, ...(u.block !== undefined ? { block: u.block } : {}), members, elements: offset, bytes: bufferBytes(reader, u.prefix), entropy: u.entropy };
+    return {
+      prefix: u.prefix,
+      kind: u.kind,
+      ...(u.block !== undefined ? { block: u.block } : {}),
+      members,
+      elements: offset,
+      bytes: bufferBytes(reader, u.prefix),
+      entropy: u.entropy,
+    };
   });
   const gapNames = new Set(manifest.gaps.map((g) => g.name));
   const unitNames = new Set(manifest.units.flatMap((u) => UNIT_BUFFERS.map((b) => `${u.prefix}.${b}`)));
   const rawTensors = reader.tensors.filter((t) => !gapNames.has(t.name) && !unitNames.has(t.name));
-  return { format: 'inferzip', path, reader, units: sortUnits(units), rawTensors, manifest, close: () => reader.close(), [Symbol.dispose]: () => reader.close() };
+  return {
+    format: 'inferzip',
+    path,
+    reader,
+    units: sortUnits(units),
+    rawTensors,
+    manifest,
+    close: () => reader.close(),
+    [Symbol.dispose]: () => reader.close(),
+  };
 }
 
 function readConfig(configPath: string): { config: Record<string, unknown>; df11: DFloat11Config } {
@@ -156,22 +176,31 @@ function readConfig(configPath: string): { config: Record<string, unknown>; df11
     config = JSON.parse(readRegularTextFile(configPath));
   } catch (err) {
     if (err instanceof InferzipError) throw err;
-    throw new InferzipError('INVALID_ARGUMENT', `cannot read '${configPath}' (a DFloat11 model needs a config.json with dfloat11_config): ${(err as Error).message}`, { cause: err });
+    throw new InferzipError(
+      'INVALID_ARGUMENT',
+      `cannot read '${configPath}' (a DFloat11 model needs a config.json with dfloat11_config): ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   const c = config as Record<string, unknown>;
   const d = c?.dfloat11_config as DFloat11Config | undefined;
-  if (!d || typeof d !== 'object') throw new InferzipError('INVALID_ARGUMENT', `'${configPath}' has no dfloat11_config: not a DFloat11 model`);
+  if (!d || typeof d !== 'object')
+    throw new InferzipError('INVALID_ARGUMENT', `'${configPath}' has no dfloat11_config: not a DFloat11 model`);
   const bad = (msg: string): never => {
     throw new InferzipError('CORRUPT_DATA', `'${configPath}': dfloat11_config.${msg}`);
   };
   if (!d.pattern_dict || typeof d.pattern_dict !== 'object' || Array.isArray(d.pattern_dict)) bad('pattern_dict must be an object');
   for (const [p, attrs] of Object.entries(d.pattern_dict)) {
     if (p.length > 1000) bad(`pattern_dict key is too long`);
-    if (!Array.isArray(attrs) || !attrs.every((a) => typeof a === 'string' && a.length > 0 && a.length < 1000)) bad(`pattern_dict['${p}'] must be a list of module names`);
+    if (!Array.isArray(attrs) || !attrs.every((a) => typeof a === 'string' && a.length > 0 && a.length < 1000))
+      bad(`pattern_dict['${p}'] must be a list of module names`);
   }
   const tpb = Array.isArray(d.threads_per_block) ? d.threads_per_block[0] : d.threads_per_block;
   if (tpb !== 512 || d.bytes_per_thread !== 8) {
-    throw new InferzipError('UNSUPPORTED', `'${configPath}': threads_per_block ${JSON.stringify(d.threads_per_block)} / bytes_per_thread ${String(d.bytes_per_thread)}; only the v0.5.0 layout (512 / 8) is supported`);
+    throw new InferzipError(
+      'UNSUPPORTED',
+      `'${configPath}': threads_per_block ${JSON.stringify(d.threads_per_block)} / bytes_per_thread ${String(d.bytes_per_thread)}; only the v0.5.0 layout (512 / 8) is supported`,
+    );
   }
   return { config: c, df11: d };
 }
@@ -186,29 +215,39 @@ function openDFloat11(path: string, configPath: string): ModelCatalog {
   const reader = openSafetensors(path);
   try {
     const shapes = llamaShapes(config);
-    const prefixes = reader.tensors.filter((t) => t.name.endsWith('.encoded_exponent')).map((t) => t.name.slice(0, -'.encoded_exponent'.length));
+    const prefixes = reader.tensors
+      .filter((t) => t.name.endsWith('.encoded_exponent'))
+      .map((t) => t.name.slice(0, -'.encoded_exponent'.length));
     if (prefixes.length === 0) throw new InferzipError('CORRUPT_DATA', `'${path}' holds no DFloat11 units (no *.encoded_exponent tensor)`);
     const units: UnitInfo[] = prefixes.map((prefix) => {
       for (const b of UNIT_BUFFERS) {
-        if (!reader.has(`${prefix}.${b}`)) throw new InferzipError('CORRUPT_DATA', `DFloat11 unit '${prefix}' has no '${prefix}.${b}' tensor`);
+        if (!reader.has(`${prefix}.${b}`))
+          throw new InferzipError('CORRUPT_DATA', `DFloat11 unit '${prefix}' has no '${prefix}.${b}' tensor`);
       }
       const attrs = patterns.find((p) => p.re.test(prefix))?.attrs ?? [];
       const names = attrs.length > 0 ? attrs.map((a) => `${prefix}.${a}.weight`) : [`${prefix}.weight`];
       const n = reader.entry(`${prefix}.sign_mantissa`).byteLength;
       const spEntry = reader.entry(`${prefix}.split_positions`);
-      if (spEntry.dtype !== 'I64' && spEntry.dtype !== 'U64') throw new InferzipError('CORRUPT_DATA', `'${prefix}.split_positions' is ${spEntry.dtype}, expected I64`);
+      if (spEntry.dtype !== 'I64' && spEntry.dtype !== 'U64')
+        throw new InferzipError('CORRUPT_DATA', `'${prefix}.split_positions' is ${spEntry.dtype}, expected I64`);
       const spBytes = reader.readBytesSync(`${prefix}.split_positions`);
       const sp = new BigInt64Array(spBytes.byteLength / 8);
       new Uint8Array(sp.buffer).set(spBytes);
       if (sp.length !== names.length - 1) {
-        throw new InferzipError('CORRUPT_DATA', `DFloat11 unit '${prefix}' has ${sp.length} split positions, but config.json lists ${names.length} matrices for it`);
+        throw new InferzipError(
+          'CORRUPT_DATA',
+          `DFloat11 unit '${prefix}' has ${sp.length} split positions, but config.json lists ${names.length} matrices for it`,
+        );
       }
       const bounds = [0, ...Array.from(sp, Number), n];
       const members: UnitMember[] = names.map((name, i) => {
         const begin = bounds[i]!;
         const end = bounds[i + 1]!;
         if (!(Number.isSafeInteger(begin) && Number.isSafeInteger(end) && begin <= end && end <= n)) {
-          throw new InferzipError('CORRUPT_DATA', `DFloat11 unit '${prefix}': split positions ${bounds.join(', ')} are not increasing within ${n} elements`);
+          throw new InferzipError(
+            'CORRUPT_DATA',
+            `DFloat11 unit '${prefix}': split positions ${bounds.join(', ')} are not increasing within ${n} elements`,
+          );
         }
         const known = shapes(name);
         const shape = known && known.reduce((a, b) => a * b, 1) === end - begin ? known : [end - begin];
@@ -216,10 +255,26 @@ function openDFloat11(path: string, configPath: string): ModelCatalog {
       });
       const m = /\.(\d+)$/.exec(prefix);
       const kind = attrs.length > 0 ? 'block' : 'matrix';
-      return { prefix, kind, ...(kind === 'block' && m ? { block: Number(m[1]) } : {}), members, elements: n, bytes: bufferBytes(reader, prefix) } as UnitInfo;
+      return {
+        prefix,
+        kind,
+        ...(kind === 'block' && m ? { block: Number(m[1]) } : {}),
+        members,
+        elements: n,
+        bytes: bufferBytes(reader, prefix),
+      } as UnitInfo;
     });
     const rawTensors = reader.tensors.filter((t) => !isUnitBuffer(t.name) || !prefixes.some((p) => t.name.startsWith(`${p}.`)));
-    return { format: 'dfloat11', path, reader, units: sortUnits(units), rawTensors, config, close: () => reader.close(), [Symbol.dispose]: () => reader.close() };
+    return {
+      format: 'dfloat11',
+      path,
+      reader,
+      units: sortUnits(units),
+      rawTensors,
+      config,
+      close: () => reader.close(),
+      [Symbol.dispose]: () => reader.close(),
+    };
   } catch (err) {
     reader.close();
     throw err;

@@ -85,7 +85,13 @@ export async function decodeUnit(unit: EncodedUnit, out?: Uint16Array, options: 
 }
 
 function decodeParts(unit: EncodedUnit): NativeUnitParts {
-  return { luts: unit.luts, encodedExponent: unit.encodedExponent, signMantissa: unit.signMantissa, outputPositions: unit.outputPositions, gaps: unit.gaps };
+  return {
+    luts: unit.luts,
+    encodedExponent: unit.encodedExponent,
+    signMantissa: unit.signMantissa,
+    outputPositions: unit.outputPositions,
+    gaps: unit.gaps,
+  };
 }
 
 /** A unit whose buffers live on a device (CUDA memory, or host memory for the CPU backend). */
@@ -105,7 +111,10 @@ export async function uploadUnit(unit: EncodedUnit, device: DeviceKind): Promise
     const parts = {} as Record<keyof NativeUnitParts, NativeBuffer>;
     for (const key of Object.keys(host) as (keyof NativeUnitParts)[]) {
       const src = host[key] as Uint8Array;
-      const b = nativeCall(() => new (native().NativeBuffer)({ device, bytes: src.byteLength, zero: false }), `uploading unit buffer '${key}'`);
+      const b = nativeCall(
+        () => new (native().NativeBuffer)({ device, bytes: src.byteLength, zero: false }),
+        `uploading unit buffer '${key}'`,
+      );
       buffers.push(b);
       pinForAsync(src);
       if (src.byteLength > 0) await nativeAwait(() => b.uploadAsync({ source: src, offset: 0 }), `uploading unit buffer '${key}'`);

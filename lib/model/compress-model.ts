@@ -101,7 +101,11 @@ export async function compressModel(input: string, output: string, options: Comp
   }
 
   using src = openModelSource(input);
-  refuseSameFile(src.files.map((f) => f.path), configPath ? [output, configPath] : [output], 'compressModel');
+  refuseSameFile(
+    src.files.map((f) => f.path),
+    configPath ? [output, configPath] : [output],
+    'compressModel',
+  );
   const inOrder: SafetensorsEntry[] = src.files.flatMap((f) => [...f.tensors].sort((a, b) => a.dataOffsets[0] - b.dataOffsets[0]));
   const plan = planModel(inOrder, options);
   const unitOfMember = new Map<string, PlannedUnit>();
@@ -112,11 +116,31 @@ export async function compressModel(input: string, output: string, options: Comp
   let bytesDone = 0;
   let unitsDone = 0;
   const report = (current?: string): void => {
-    options.onProgress?.({ phase: 'compress', bytesDone, bytesTotal: inputBytes, unitsDone, unitsTotal: plan.units.length, ...(current ? { current } : {}) });
+    options.onProgress?.({
+      phase: 'compress',
+      bytesDone,
+      bytesTotal: inputBytes,
+      unitsDone,
+      unitsTotal: plan.units.length,
+      ...(current ? { current } : {}),
+    });
   };
 
-  const manifest: Manifest = { version: 1, source: src.kind, files: [], units: [], crc32: Object.create(null) as Record<string, string>, gaps: [], histogram: [] };
-  if (src.index) manifest.index = { name: src.index.name, data: bytesToLatin1(src.index.bytes), sha256: createHash('sha256').update(src.index.bytes).digest('hex') };
+  const manifest: Manifest = {
+    version: 1,
+    source: src.kind,
+    files: [],
+    units: [],
+    crc32: Object.create(null) as Record<string, string>,
+    gaps: [],
+    histogram: [],
+  };
+  if (src.index)
+    manifest.index = {
+      name: src.index.name,
+      data: bytesToLatin1(src.index.bytes),
+      sha256: createHash('sha256').update(src.index.bytes).digest('hex'),
+    };
   const modelHist = new Float64Array(256);
   const rawTensors: string[] = [];
   let compressedWeights = 0;
@@ -127,7 +151,15 @@ export async function compressModel(input: string, output: string, options: Comp
   // encoding of the current unit. One encode at a time keeps memory near two units.
   let queue: Promise<void> = Promise.resolve();
   let failure: { error: unknown } | undefined;
-  const layout = await OutputLayout.create(output, estimateEntries(src.files.map((f) => f.tensors), plan.units, src.files), placeholderMetadata(src.files, plan.units, manifest));
+  const layout = await OutputLayout.create(
+    output,
+    estimateEntries(
+      src.files.map((f) => f.tensors),
+      plan.units,
+      src.files,
+    ),
+    placeholderMetadata(src.files, plan.units, manifest),
+  );
   try {
     const pending = new Map<string, Map<string, Uint8Array>>();
     const enqueue = (task: () => Promise<void>): void => {
@@ -165,9 +197,16 @@ export async function compressModel(input: string, output: string, options: Comp
         if (r.unit) {
           const kept = r.encoded.map((i) => unit.members[i]!);
           const expected = r.encoded.reduce((s, i) => s + bits[i]!.length, 0);
-          if (unitElements(r.unit) !== expected) throw new InferzipError('INTERNAL', `unit '${unit.prefix}' encoded ${unitElements(r.unit)} elements, expected ${expected}`);
+          if (unitElements(r.unit) !== expected)
+            throw new InferzipError('INTERNAL', `unit '${unit.prefix}' encoded ${unitElements(r.unit)} elements, expected ${expected}`);
           for (const entry of unitEntries(unit.prefix, r.unit)) await layout.append(entry);
-          const record: ManifestUnit = { prefix: unit.prefix, kind: unit.kind, members: kept, entropy: Math.round(entropyBits(r.histogram) * 1e6) / 1e6, crc32: unitCrc32(r.unit) };
+          const record: ManifestUnit = {
+            prefix: unit.prefix,
+            kind: unit.kind,
+            members: kept,
+            entropy: Math.round(entropyBits(r.histogram) * 1e6) / 1e6,
+            crc32: unitCrc32(r.unit),
+          };
           if (unit.kind === 'block') record.block = unit.block!;
           manifest.units.push(record);
           for (let e = 0; e < 256; e++) modelHist[e]! += r.histogram[e]!;
@@ -224,7 +263,13 @@ export async function compressModel(input: string, output: string, options: Comp
           await startUnit(unit, parts);
         }
       }
-      const record: ManifestFile = { name: basename(file.path), header: bytesToLatin1(file.headerBytes), headerLength: file.headerBytes.byteLength, size: file.fileSize, sha256: sha.digest('hex') };
+      const record: ManifestFile = {
+        name: basename(file.path),
+        header: bytesToLatin1(file.headerBytes),
+        headerLength: file.headerBytes.byteLength,
+        size: file.fileSize,
+        sha256: sha.digest('hex'),
+      };
       manifest.files.push(record);
     }
     await queue;
@@ -238,7 +283,9 @@ export async function compressModel(input: string, output: string, options: Comp
     try {
       parseManifest(metadata, layout.entryCount);
     } catch (err) {
-      throw new InferzipError('UNSUPPORTED', `the compressed output would not read back: ${(err as Error).message}; nothing was written`, { cause: err });
+      throw new InferzipError('UNSUPPORTED', `the compressed output would not read back: ${(err as Error).message}; nothing was written`, {
+        cause: err,
+      });
     }
     const outputBytes = await layout.finish(metadata);
     if (configPath) await writeFileAtomic(configPath, dfloat11ConfigJson(findModelConfig(input), manifest.units));
@@ -285,13 +332,24 @@ function metadataFor(manifest: Manifest): Record<string, string> {
 const BIG = Number.MAX_SAFE_INTEGER;
 
 /** Every entry the output may hold, with the largest numbers it may carry. */
-function estimateEntries(fileTensors: readonly (readonly SafetensorsEntry[])[], units: readonly PlannedUnit[], files: readonly { fileSize: number; dataStart: number; tensors: readonly SafetensorsEntry[] }[]): OutputEntry[] {
+function estimateEntries(
+  fileTensors: readonly (readonly SafetensorsEntry[])[],
+  units: readonly PlannedUnit[],
+  files: readonly { fileSize: number; dataStart: number; tensors: readonly SafetensorsEntry[] }[],
+): OutputEntry[] {
   const inUnit = new Set(units.flatMap((u) => u.members));
   const out: OutputEntry[] = [];
-  for (const tensors of fileTensors) for (const t of tensors) if (!inUnit.has(t.name)) out.push({ name: t.name, dtype: t.dtype, shape: t.shape, data: new Uint8Array(0) });
-  for (const u of units) for (const b of UNIT_BUFFERS) {
-    out.push({ name: `${u.prefix}.${b}`, dtype: b === 'split_positions' ? 'I64' : 'U8', shape: b === 'luts' ? [BIG, 256] : [BIG], data: new Uint8Array(0) });
-  }
+  for (const tensors of fileTensors)
+    for (const t of tensors) if (!inUnit.has(t.name)) out.push({ name: t.name, dtype: t.dtype, shape: t.shape, data: new Uint8Array(0) });
+  for (const u of units)
+    for (const b of UNIT_BUFFERS) {
+      out.push({
+        name: `${u.prefix}.${b}`,
+        dtype: b === 'split_positions' ? 'I64' : 'U8',
+        shape: b === 'luts' ? [BIG, 256] : [BIG],
+        data: new Uint8Array(0),
+      });
+    }
   files.forEach((f, fi) => {
     for (const seg of segmentsOf(f.tensors, f.fileSize - f.dataStart)) {
       if (seg.kind === 'gap') out.push({ name: gapTensorName(fi, seg.offset), dtype: 'U8', shape: [seg.length], data: new Uint8Array(0) });
@@ -306,15 +364,35 @@ function estimateEntries(fileTensors: readonly (readonly SafetensorsEntry[])[], 
  * files differing by a few bytes from run to run.
  */
 function standIn(label: string, bytes: number): string {
-  return createHash('sha256').update(label).digest('hex').slice(0, bytes * 2);
+  return createHash('sha256')
+    .update(label)
+    .digest('hex')
+    .slice(0, bytes * 2);
 }
 
 /** Metadata as large as the real one can be (placeholders are as long as real values). */
-function placeholderMetadata(files: readonly { path: string; headerBytes: Uint8Array; fileSize: number; tensors: readonly SafetensorsEntry[] }[], units: readonly PlannedUnit[], base: Manifest): Record<string, string> {
+function placeholderMetadata(
+  files: readonly { path: string; headerBytes: Uint8Array; fileSize: number; tensors: readonly SafetensorsEntry[] }[],
+  units: readonly PlannedUnit[],
+  base: Manifest,
+): Record<string, string> {
   const m: Manifest = {
     ...base,
-    files: files.map((f) => ({ name: basename(f.path), header: bytesToLatin1(f.headerBytes), headerLength: f.headerBytes.byteLength, size: f.fileSize, sha256: standIn(`file:${basename(f.path)}`, 32) })),
-    units: units.map((u) => ({ prefix: u.prefix, kind: u.kind, block: BIG, members: [...u.members], entropy: 7.777777, crc32: standIn(`unit:${u.prefix}`, 4) })),
+    files: files.map((f) => ({
+      name: basename(f.path),
+      header: bytesToLatin1(f.headerBytes),
+      headerLength: f.headerBytes.byteLength,
+      size: f.fileSize,
+      sha256: standIn(`file:${basename(f.path)}`, 32),
+    })),
+    units: units.map((u) => ({
+      prefix: u.prefix,
+      kind: u.kind,
+      block: BIG,
+      members: [...u.members],
+      entropy: 7.777777,
+      crc32: standIn(`unit:${u.prefix}`, 4),
+    })),
     // Random-looking digits deflate like real checksums do.
     crc32: Object.fromEntries(files.flatMap((f) => f.tensors.map((t) => [t.name, standIn(`tensor:${t.name}`, 4)]))),
     histogram: Array.from({ length: 256 }, (_, e) => [e, BIG] as [number, number]),

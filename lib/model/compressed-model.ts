@@ -151,14 +151,24 @@ export class CompressedModel implements Disposable {
         const expected = stored.get(u.prefix);
         if (verify && expected !== undefined) {
           const crc = unitCrc32(encoded);
-          if (crc !== expected) throw new InferzipError('CORRUPT_DATA', `'${path}': the stored buffers of unit '${u.prefix}' fail their crc32 (${crc}, expected ${expected}): the file is damaged`);
+          if (crc !== expected)
+            throw new InferzipError(
+              'CORRUPT_DATA',
+              `'${path}': the stored buffers of unit '${u.prefix}' fail their crc32 (${crc}, expected ${expected}): the file is damaged`,
+            );
         }
         if (encoded.signMantissa.byteLength !== u.elements) {
-          throw new InferzipError('CORRUPT_DATA', `unit '${u.prefix}' holds ${encoded.signMantissa.byteLength} elements, its matrices need ${u.elements}`);
+          throw new InferzipError(
+            'CORRUPT_DATA',
+            `unit '${u.prefix}' holds ${encoded.signMantissa.byteLength} elements, its matrices need ${u.elements}`,
+          );
         }
         const sp = encoded.splitPositions;
         if (sp.length !== u.members.length - 1 || u.members.some((m, i) => i > 0 && sp[i - 1] !== BigInt(m.offset))) {
-          throw new InferzipError('CORRUPT_DATA', `unit '${u.prefix}': split_positions [${[...sp].join(', ')}] do not match where its ${u.members.length} matrices start`);
+          throw new InferzipError(
+            'CORRUPT_DATA',
+            `unit '${u.prefix}': split_positions [${[...sp].join(', ')}] do not match where its ${u.members.length} matrices start`,
+          );
         }
         resident.set(u.prefix, await uploadUnit(encoded, device));
       }
@@ -192,7 +202,10 @@ export class CompressedModel implements Disposable {
   }
 
   #allocScratch(elements: number): Scratch {
-    const buffer = nativeCall(() => new (native().NativeBuffer)({ device: this.device, bytes: elements * 2, zero: false }), 'CompressedModel decode buffer');
+    const buffer = nativeCall(
+      () => new (native().NativeBuffer)({ device: this.device, bytes: elements * 2, zero: false }),
+      'CompressedModel decode buffer',
+    );
     return { buffer, generation: 0, queue: Promise.resolve() };
   }
 
@@ -203,7 +216,10 @@ export class CompressedModel implements Disposable {
 
   #blockAt(ordinal: number): UnitInfo {
     if (!Number.isInteger(ordinal) || ordinal < 0 || ordinal >= this.blockUnits.length) {
-      throw new InferzipError('INVALID_ARGUMENT', `block ${String(ordinal)} is out of range: the model has ${this.blockUnits.length} blocks (0..${this.blockUnits.length - 1})`);
+      throw new InferzipError(
+        'INVALID_ARGUMENT',
+        `block ${String(ordinal)} is out of range: the model has ${this.blockUnits.length} blocks (0..${this.blockUnits.length - 1})`,
+      );
     }
     return this.blockUnits[ordinal]!;
   }
@@ -249,7 +265,10 @@ export class CompressedModel implements Disposable {
       }
       const got = crc.toString(16).padStart(8, '0');
       if (got !== expected[m.name]) {
-        throw new InferzipError('CORRUPT_DATA', `'${this.path}': matrix '${m.name}' of unit '${unit.prefix}' decodes to data that fails its crc32 (${got}, expected ${String(expected[m.name])}): the file is damaged`);
+        throw new InferzipError(
+          'CORRUPT_DATA',
+          `'${this.path}': matrix '${m.name}' of unit '${unit.prefix}' decodes to data that fails its crc32 (${got}, expected ${String(expected[m.name])}): the file is damaged`,
+        );
       }
     }
     this.#checked.add(unit.prefix);
@@ -307,14 +326,23 @@ export class CompressedModel implements Disposable {
   async readTensor(name: string): Promise<Tensor> {
     this.#live();
     if (!this.rawTensorNames.includes(name)) {
-      throw new InferzipError('INVALID_ARGUMENT', `'${name}' is not an uncompressed tensor of this model (compressed matrices come from decompressBlock / decompressUnit)`);
+      throw new InferzipError(
+        'INVALID_ARGUMENT',
+        `'${name}' is not an uncompressed tensor of this model (compressed matrices come from decompressBlock / decompressUnit)`,
+      );
     }
     const t = await this.#catalog.reader.read(name);
     const expected = this.#catalog.manifest?.crc32[name];
     if (this.#verify && expected !== undefined) {
       const b = t.data as ArrayBufferView;
-      const crc = crc32(new Uint8Array(b.buffer, b.byteOffset, b.byteLength)).toString(16).padStart(8, '0');
-      if (crc !== expected) throw new InferzipError('CORRUPT_DATA', `'${this.path}': tensor '${name}' fails its crc32 (${crc}, expected ${expected}): the file is damaged`);
+      const crc = crc32(new Uint8Array(b.buffer, b.byteOffset, b.byteLength))
+        .toString(16)
+        .padStart(8, '0');
+      if (crc !== expected)
+        throw new InferzipError(
+          'CORRUPT_DATA',
+          `'${this.path}': tensor '${name}' fails its crc32 (${crc}, expected ${expected}): the file is damaged`,
+        );
     }
     return t;
   }
@@ -343,7 +371,10 @@ function makeBlock(unit: UnitInfo, ordinal: number, scratch: Scratch, generation
   const check = (name: string): NativeBuffer => {
     if (model.disposed) throw new InferzipError('DISPOSED', `the model holding '${name}' was disposed`);
     if (scratch.generation !== generation) {
-      throw new InferzipError('INVALID_ARGUMENT', `the view of '${name}' is stale: its decode buffer now holds another block (copy it with toTensor() or toDeviceTensor() to keep it)`);
+      throw new InferzipError(
+        'INVALID_ARGUMENT',
+        `the view of '${name}' is stale: its decode buffer now holds another block (copy it with toTensor() or toDeviceTensor() to keep it)`,
+      );
     }
     return scratch.buffer;
   };
@@ -377,7 +408,10 @@ function makeBlock(unit: UnitInfo, ordinal: number, scratch: Scratch, generation
       toDeviceTensor() {
         const buf = check(m.name);
         const t = DeviceTensor.empty('bf16', m.shape, { device: buf.device as DeviceKind });
-        nativeCall(() => t.buffer.copyFrom({ source: buf, dstOffset: 0, srcOffset: byteOffset, bytes: m.elements * 2 }), `copying '${m.name}'`);
+        nativeCall(
+          () => t.buffer.copyFrom({ source: buf, dstOffset: 0, srcOffset: byteOffset, bytes: m.elements * 2 }),
+          `copying '${m.name}'`,
+        );
         return t;
       },
     };
@@ -389,7 +423,11 @@ function makeBlock(unit: UnitInfo, ordinal: number, scratch: Scratch, generation
     tensors,
     get(name: string): TensorView {
       const v = tensors.get(name) ?? tensors.get(`${unit.prefix}.${name}`);
-      if (!v) throw new InferzipError('INVALID_ARGUMENT', `block '${unit.prefix}' has no matrix '${name}' (it has ${[...tensors.keys()].join(', ')})`);
+      if (!v)
+        throw new InferzipError(
+          'INVALID_ARGUMENT',
+          `block '${unit.prefix}' has no matrix '${name}' (it has ${[...tensors.keys()].join(', ')})`,
+        );
       return v;
     },
   };

@@ -10,7 +10,15 @@ export { inspectModel, type ModelReport, type UnitReport, type InspectOptions } 
 export { CompressedModel, type CompressedModelOptions, type DecodedBlock, type TensorView, type DeviceBytes } from './compressed-model.js';
 export { openCatalog, type ModelCatalog, type UnitInfo, type UnitMember, type DFloat11Config } from './catalog.js';
 export { llamaShapes } from './llama.js';
-export { planModel, DEFAULT_MIN_STANDALONE_ELEMENTS, DEFAULT_BLOCK_PATTERN, UNIT_BUFFERS, type ModelPlan, type PlannedUnit, type PlanOptions } from './plan.js';
+export {
+  planModel,
+  DEFAULT_MIN_STANDALONE_ELEMENTS,
+  DEFAULT_BLOCK_PATTERN,
+  UNIT_BUFFERS,
+  type ModelPlan,
+  type PlannedUnit,
+  type PlanOptions,
+} from './plan.js';
 export type { ModelProgress, ModelTaskOptions } from './progress.js';
 export { FORMAT_VERSION as MODEL_FORMAT_VERSION } from './manifest.js';
 export { benchCodec, type BenchCodecResult } from './bench-codec.js';

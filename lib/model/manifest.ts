@@ -103,7 +103,9 @@ function unpackManifest(text: string, tensorCount: number | undefined): string {
     return inflateRawSync(packed, { maxOutputLength: limit }).toString('utf8');
   } catch (err) {
     const over = err instanceof RangeError || (err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE';
-    const why = over ? `it inflates to more than ${limit} bytes, more than a file of ${String(tensorCount)} tensors can need` : (err as Error).message;
+    const why = over
+      ? `it inflates to more than ${limit} bytes, more than a file of ${String(tensorCount)} tensors can need`
+      : (err as Error).message;
     throw new InferzipError('CORRUPT_DATA', `inferzip manifest: cannot be unpacked (${why})`, { cause: err });
   }
 }
@@ -134,7 +136,9 @@ const isSafeFileName = (v: unknown): v is string => isName(v) && !/[/\\]/.test(v
 /** Parses and checks a manifest (as found in `__metadata__`). */
 export function parseManifest(metadata: Readonly<Record<string, string>>, tensorCount?: number): ParsedManifest {
   if (metadata[FORMAT_KEY] !== FORMAT_VERSION) {
-    bad(`format is ${JSON.stringify(metadata[FORMAT_KEY] ?? null)}, expected '${FORMAT_VERSION}' (not an inferzip compressed model, or a newer version)`);
+    bad(
+      `format is ${JSON.stringify(metadata[FORMAT_KEY] ?? null)}, expected '${FORMAT_VERSION}' (not an inferzip compressed model, or a newer version)`,
+    );
   }
   const text = metadata[MANIFEST_KEY];
   if (typeof text !== 'string') bad(`'${MANIFEST_KEY}' is missing`);
@@ -149,7 +153,8 @@ export function parseManifest(metadata: Readonly<Record<string, string>>, tensor
   if (m.source !== 'file' && m.source !== 'sharded') bad(`source must be 'file' or 'sharded'`);
   if (!Array.isArray(m.files) || m.files.length === 0 || m.files.length > 100_000) bad('files must be a non-empty array');
   if (m.source === 'file' && m.files.length !== 1) bad(`a 'file' source has exactly one file`);
-  if (!Array.isArray(m.units) || !Array.isArray(m.gaps) || !isObj(m.crc32) || !Array.isArray(m.histogram)) bad('units, gaps, crc32 and histogram are required');
+  if (!Array.isArray(m.units) || !Array.isArray(m.gaps) || !isObj(m.crc32) || !Array.isArray(m.histogram))
+    bad('units, gaps, crc32 and histogram are required');
 
   // Names come from the file: look them up in a null-prototype copy ('constructor' must not find
   // Object.prototype.constructor; an own '__proto__' key stays a key).
@@ -158,7 +163,14 @@ export function parseManifest(metadata: Readonly<Record<string, string>>, tensor
   const tensorIndex = new Map<string, { file: number; entry: SafetensorsEntry }>();
   const names = new Set<string>();
   m.files.forEach((f, i) => {
-    if (!isObj(f) || !isSafeFileName(f.name) || !isCount(f.headerLength) || !isCount(f.size) || typeof f.header !== 'string' || !/^[0-9a-f]{64}$/.test(String(f.sha256))) {
+    if (
+      !isObj(f) ||
+      !isSafeFileName(f.name) ||
+      !isCount(f.headerLength) ||
+      !isCount(f.size) ||
+      typeof f.header !== 'string' ||
+      !/^[0-9a-f]{64}$/.test(String(f.sha256))
+    ) {
       bad(`files[${i}] is malformed`);
     }
     if (names.has(f.name)) bad(`file name '${f.name}' appears twice`);
@@ -166,7 +178,8 @@ export function parseManifest(metadata: Readonly<Record<string, string>>, tensor
     if (f.size < 8 + f.headerLength) bad(`files[${i}] is smaller than its header`);
     if (/[\u0100-\uffff]/.test(f.header)) bad(`header of '${f.name}' is not a byte string`);
     const headerBytes = latin1ToBytes(f.header);
-    if (headerBytes.byteLength !== f.headerLength || f.header.length !== f.headerLength) bad(`header of '${f.name}' holds ${headerBytes.byteLength} bytes, expected ${f.headerLength}`);
+    if (headerBytes.byteLength !== f.headerLength || f.header.length !== f.headerLength)
+      bad(`header of '${f.name}' holds ${headerBytes.byteLength} bytes, expected ${f.headerLength}`);
     const dataSize = f.size - 8 - f.headerLength;
     const parsed = parseHeader(headerBytes, dataSize, `original header of '${f.name}'`);
     for (const e of parsed.entries) {
@@ -176,7 +189,13 @@ export function parseManifest(metadata: Readonly<Record<string, string>>, tensor
     restoreFiles.push({ ...f, headerBytes, tensors: parsed.entries, dataSize });
   });
   if (m.index !== undefined) {
-    if (!isObj(m.index) || !isSafeFileName(m.index.name) || typeof m.index.data !== 'string' || !/^[0-9a-f]{64}$/.test(String(m.index.sha256))) bad('index is malformed');
+    if (
+      !isObj(m.index) ||
+      !isSafeFileName(m.index.name) ||
+      typeof m.index.data !== 'string' ||
+      !/^[0-9a-f]{64}$/.test(String(m.index.sha256))
+    )
+      bad('index is malformed');
     if (names.has(m.index.name)) bad(`index name '${m.index.name}' clashes with a shard`);
     if (/[\u0100-\uffff]/.test(m.index.data)) bad('index data is not a byte string');
   }
@@ -184,7 +203,15 @@ export function parseManifest(metadata: Readonly<Record<string, string>>, tensor
   const unitOf = new Map<string, string>();
   const prefixes = new Set<string>();
   for (const [i, u] of m.units.entries()) {
-    if (!isObj(u) || !isName(u.prefix) || (u.kind !== 'block' && u.kind !== 'matrix') || !Array.isArray(u.members) || u.members.length === 0 || typeof u.entropy !== 'number' || !(u.entropy >= 0 && u.entropy <= 8)) {
+    if (
+      !isObj(u) ||
+      !isName(u.prefix) ||
+      (u.kind !== 'block' && u.kind !== 'matrix') ||
+      !Array.isArray(u.members) ||
+      u.members.length === 0 ||
+      typeof u.entropy !== 'number' ||
+      !(u.entropy >= 0 && u.entropy <= 8)
+    ) {
       bad(`units[${i}] is malformed`);
     }
     if (u.kind === 'block' && !isCount(u.block)) bad(`units[${i}] (block) needs a block index`);
@@ -204,7 +231,16 @@ export function parseManifest(metadata: Readonly<Record<string, string>>, tensor
   }
   for (const [i, g] of m.gaps.entries()) {
     const f = restoreFiles[isCount(g?.file) ? g.file : -1];
-    if (!isObj(g) || !f || !isCount(g.offset) || !isCount(g.length) || g.length === 0 || g.offset + g.length > f.dataSize || !isName(g.name)) bad(`gaps[${i}] is malformed`);
+    if (
+      !isObj(g) ||
+      !f ||
+      !isCount(g.offset) ||
+      !isCount(g.length) ||
+      g.length === 0 ||
+      g.offset + g.length > f.dataSize ||
+      !isName(g.name)
+    )
+      bad(`gaps[${i}] is malformed`);
   }
   for (const [i, h] of m.histogram.entries()) {
     if (!Array.isArray(h) || h.length !== 2 || !isCount(h[0]) || h[0] > 255 || !isCount(h[1])) bad(`histogram[${i}] is malformed`);

@@ -53,7 +53,10 @@ export class OutputLayout {
   /** Opens the temp file; `estimate` lists every entry the file may hold, with numbers at least as long as the real ones. */
   static async create(path: string, estimate: readonly OutputEntry[], estimateMetadata: Record<string, string>): Promise<OutputLayout> {
     const BIG = Number.MAX_SAFE_INTEGER;
-    const json = headerJson(estimate.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, begin: BIG, end: BIG })), estimateMetadata);
+    const json = headerJson(
+      estimate.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, begin: BIG, end: BIG })),
+      estimateMetadata,
+    );
     const reserved = roundUp8(Math.ceil(json.byteLength * 1.02) + 256);
     const file = await AtomicFile.create(path);
     file.seek(8 + reserved);
@@ -72,11 +75,20 @@ export class OutputLayout {
     for (const d of entry.shape) count *= d;
     const bytes = new Uint8Array(entry.data.buffer, entry.data.byteOffset, entry.data.byteLength);
     if (count * SAFETENSORS_ELEMENT_SIZE[entry.dtype] !== bytes.byteLength) {
-      throw new InferzipError('INTERNAL', `output entry '${entry.name}': ${entry.dtype}[${entry.shape.join(', ')}] does not match ${bytes.byteLength} bytes`);
+      throw new InferzipError(
+        'INTERNAL',
+        `output entry '${entry.name}': ${entry.dtype}[${entry.shape.join(', ')}] does not match ${bytes.byteLength} bytes`,
+      );
     }
     await this.#file.append(bytes);
     this.#names.add(entry.name);
-    this.#placed.push({ name: entry.name, dtype: entry.dtype, shape: entry.shape, begin: this.#dataBytes, end: this.#dataBytes + bytes.byteLength });
+    this.#placed.push({
+      name: entry.name,
+      dtype: entry.dtype,
+      shape: entry.shape,
+      begin: this.#dataBytes,
+      end: this.#dataBytes + bytes.byteLength,
+    });
     this.#dataBytes += bytes.byteLength;
   }
 
@@ -86,12 +98,19 @@ export class OutputLayout {
     // Never publish a file the reader would refuse: apply the reader's own limits and checks to
     // the header first (a valid input with a huge header can produce one over the cap).
     if (roundUp8(json.byteLength) > MAX_HEADER_BYTES) {
-      throw new InferzipError('UNSUPPORTED', `the output header of '${this.#file.path}' would be ${roundUp8(json.byteLength)} bytes, over the ${MAX_HEADER_BYTES}-byte limit readers accept (too many or too long tensor names, or too much metadata); nothing was written`);
+      throw new InferzipError(
+        'UNSUPPORTED',
+        `the output header of '${this.#file.path}' would be ${roundUp8(json.byteLength)} bytes, over the ${MAX_HEADER_BYTES}-byte limit readers accept (too many or too long tensor names, or too much metadata); nothing was written`,
+      );
     }
     try {
       parseHeader(json, this.#dataBytes, `output header of '${this.#file.path}'`);
     } catch (err) {
-      throw new InferzipError('INTERNAL', `the output header of '${this.#file.path}' would not read back (${(err as Error).message}); nothing was written`, { cause: err });
+      throw new InferzipError(
+        'INTERNAL',
+        `the output header of '${this.#file.path}' would not read back (${(err as Error).message}); nothing was written`,
+        { cause: err },
+      );
     }
     const fits = json.byteLength <= this.#reserved;
     const slack = this.#reserved - json.byteLength;

@@ -99,7 +99,11 @@ function compileAlternative(p: string, pattern: string, where: string): Atom[] {
       test = (c) => c !== '\n';
       i++;
     } else if ('()*+?{}^$'.includes(ch)) {
-      unsupported(pattern, where, ch === '(' || ch === ')' ? 'groups' : ch === '{' || ch === '}' ? 'counted repeats {n,m}' : `'${ch}' out of place`);
+      unsupported(
+        pattern,
+        where,
+        ch === '(' || ch === ')' ? 'groups' : ch === '{' || ch === '}' ? 'counted repeats {n,m}' : `'${ch}' out of place`,
+      );
     } else {
       test = (c) => c === ch;
       i++;

@@ -88,9 +88,16 @@ export function planModel(tensors: readonly SafetensorsEntry[], options: PlanOpt
   const units: PlannedUnit[] = [];
   for (const [prefix, b] of blocks) {
     const members = [...b.members].sort((x, y) => memberRank(prefix, x.name) - memberRank(prefix, y.name));
-    units.push({ prefix, kind: 'block', block: b.block, members: members.map((e) => e.name), elements: members.reduce((s, e) => s + e.byteLength / 2, 0) });
+    units.push({
+      prefix,
+      kind: 'block',
+      block: b.block,
+      members: members.map((e) => e.name),
+      elements: members.reduce((s, e) => s + e.byteLength / 2, 0),
+    });
   }
-  for (const t of standalone) units.push({ prefix: standalonePrefix(t.name), kind: 'matrix', members: [t.name], elements: t.byteLength / 2 });
+  for (const t of standalone)
+    units.push({ prefix: standalonePrefix(t.name), kind: 'matrix', members: [t.name], elements: t.byteLength / 2 });
   checkNames(tensors, units);
   return { units, verbatim };
 }
@@ -102,7 +109,10 @@ function checkNames(tensors: readonly SafetensorsEntry[], units: readonly Planne
     for (const b of UNIT_BUFFERS) {
       const name = `${u.prefix}.${b}`;
       if (taken.has(name)) {
-        throw new InferzipError('INVALID_ARGUMENT', `cannot compress: unit '${u.prefix}' would store '${name}', which clashes with a tensor of the model or another unit (is the input already a DFloat11 model?)`);
+        throw new InferzipError(
+          'INVALID_ARGUMENT',
+          `cannot compress: unit '${u.prefix}' would store '${name}', which clashes with a tensor of the model or another unit (is the input already a DFloat11 model?)`,
+        );
       }
       taken.add(name);
     }

@@ -28,7 +28,11 @@ export function checkAborted(signal: AbortSignal | undefined): void {
     // DOMException, a string) becomes ABORTED with the reason as its cause.
     const reason: unknown = signal.reason;
     if (reason instanceof InferzipError) throw reason;
-    throw new InferzipError('ABORTED', `operation aborted${reason instanceof Error ? `: ${reason.message}` : reason === undefined ? '' : `: ${String(reason)}`}`, { cause: reason });
+    throw new InferzipError(
+      'ABORTED',
+      `operation aborted${reason instanceof Error ? `: ${reason.message}` : reason === undefined ? '' : `: ${String(reason)}`}`,
+      { cause: reason },
+    );
   }
 }
 

@@ -43,23 +43,36 @@ export interface RestoreOptions {
  * does; rebuilding need not, the rebuilt tensors are checked anyway); decoding goes on so
  * the damaged tensors get named too.
  */
-export async function decodeManifestUnit(reader: SafetensorsReader, manifest: ParsedManifest, prefix: string, onStoredMismatch?: (message: string) => void, threads?: number): Promise<Uint16Array> {
+export async function decodeManifestUnit(
+  reader: SafetensorsReader,
+  manifest: ParsedManifest,
+  prefix: string,
+  onStoredMismatch?: (message: string) => void,
+  threads?: number,
+): Promise<Uint16Array> {
   const unit = manifest.units.find((u) => u.prefix === prefix);
   if (!unit) throw new InferzipError('INVALID_ARGUMENT', `no unit '${prefix}'`);
   const encoded = await readUnit(reader, prefix);
   if (onStoredMismatch && unit.crc32 !== undefined) {
     const crc = unitCrc32(encoded);
-    if (crc !== unit.crc32) onStoredMismatch(`the stored buffers of unit '${prefix}' do not match their checksum (crc32 ${crc}, expected ${unit.crc32})`);
+    if (crc !== unit.crc32)
+      onStoredMismatch(`the stored buffers of unit '${prefix}' do not match their checksum (crc32 ${crc}, expected ${unit.crc32})`);
   }
   const counts = unit.members.map((n) => manifest.tensorIndex.get(n)!.entry.byteLength / 2);
   const total = counts.reduce((s, c) => s + c, 0);
-  if (unitElements(encoded) !== total) throw new InferzipError('CORRUPT_DATA', `unit '${prefix}' holds ${unitElements(encoded)} elements, but its ${counts.length} tensors need ${total}`);
+  if (unitElements(encoded) !== total)
+    throw new InferzipError(
+      'CORRUPT_DATA',
+      `unit '${prefix}' holds ${unitElements(encoded)} elements, but its ${counts.length} tensors need ${total}`,
+    );
   const sp = encoded.splitPositions;
-  if (sp.length !== counts.length - 1) throw new InferzipError('CORRUPT_DATA', `unit '${prefix}' has ${sp.length} split positions for ${counts.length} tensors`);
+  if (sp.length !== counts.length - 1)
+    throw new InferzipError('CORRUPT_DATA', `unit '${prefix}' has ${sp.length} split positions for ${counts.length} tensors`);
   let acc = 0;
   for (let i = 0; i < sp.length; i++) {
     acc += counts[i]!;
-    if (sp[i] !== BigInt(acc)) throw new InferzipError('CORRUPT_DATA', `unit '${prefix}': split position ${i} is ${sp[i]}, expected ${acc}`);
+    if (sp[i] !== BigInt(acc))
+      throw new InferzipError('CORRUPT_DATA', `unit '${prefix}': split position ${i} is ${sp[i]}, expected ${acc}`);
   }
   return decodeUnit(encoded, undefined, threads === undefined ? {} : { threads });
 }
@@ -69,7 +82,8 @@ export async function restoreModel(reader: SafetensorsReader, manifest: ParsedMa
   let bytesDone = 0;
   let unitsDone = 0;
   const unitsTotal = manifest.units.length;
-  const report = (current?: string): void => options.onProgress?.({ phase: options.phase, bytesDone, bytesTotal, unitsDone, unitsTotal, ...(current ? { current } : {}) });
+  const report = (current?: string): void =>
+    options.onProgress?.({ phase: options.phase, bytesDone, bytesTotal, unitsDone, unitsTotal, ...(current ? { current } : {}) });
 
   // The last few decoded units: a block's tensors are usually contiguous, so each unit is
   // decoded once; interleaved layouts still work, at the cost of decoding again.
@@ -119,7 +133,11 @@ export async function restoreModel(reader: SafetensorsReader, manifest: ParsedMa
       }
       const stored = reader.entry(name);
       if (stored.dtype !== entry.dtype || stored.byteLength !== entry.byteLength || stored.shape.join(',') !== entry.shape.join(',')) {
-        options.onMismatch({ kind: 'tensor', name, message: `tensor '${name}' is stored as ${stored.dtype}[${stored.shape.join(', ')}], but the original is ${entry.dtype}[${entry.shape.join(', ')}]` });
+        options.onMismatch({
+          kind: 'tensor',
+          name,
+          message: `tensor '${name}' is stored as ${stored.dtype}[${stored.shape.join(', ')}], but the original is ${entry.dtype}[${entry.shape.join(', ')}]`,
+        });
         return undefined;
       }
       return reader.readBytes(name);
@@ -169,7 +187,11 @@ export async function restoreModel(reader: SafetensorsReader, manifest: ParsedMa
         const g = gaps.get(seg.offset);
         const stored = g && reader.has(g.name) ? reader.entry(g.name) : undefined;
         if (!g || g.length !== seg.length || !stored || stored.dtype !== 'U8' || stored.byteLength !== seg.length) {
-          options.onMismatch({ kind: 'gap', name: `${file.name}@${seg.offset}`, message: `the ${seg.length} bytes at data offset ${seg.offset} of '${file.name}' are missing from the compressed file` });
+          options.onMismatch({
+            kind: 'gap',
+            name: `${file.name}@${seg.offset}`,
+            message: `the ${seg.length} bytes at data offset ${seg.offset} of '${file.name}' are missing from the compressed file`,
+          });
           complete = false;
           continue;
         }
@@ -184,7 +206,11 @@ export async function restoreModel(reader: SafetensorsReader, manifest: ParsedMa
       }
       const crc = crc32(bytes).toString(16).padStart(8, '0');
       if (crc !== manifest.crc32[name]) {
-        options.onMismatch({ kind: 'tensor', name, message: `tensor '${name}' does not match its checksum (crc32 ${crc}, expected ${manifest.crc32[name]})` });
+        options.onMismatch({
+          kind: 'tensor',
+          name,
+          message: `tensor '${name}' does not match its checksum (crc32 ${crc}, expected ${manifest.crc32[name]})`,
+        });
         complete = false;
       }
       await emit(bytes);
@@ -199,7 +225,11 @@ export async function restoreModel(reader: SafetensorsReader, manifest: ParsedMa
   if (manifest.index) {
     const bytes = latin1ToBytes(manifest.index.data);
     if (createHash('sha256').update(bytes).digest('hex') !== manifest.index.sha256) {
-      options.onMismatch({ kind: 'index', name: manifest.index.name, message: `the stored '${manifest.index.name}' does not match its sha256` });
+      options.onMismatch({
+        kind: 'index',
+        name: manifest.index.name,
+        message: `the stored '${manifest.index.name}' does not match its sha256`,
+      });
     }
   }
 }

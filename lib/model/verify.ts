@@ -57,7 +57,15 @@ export async function verifyModel(path: string, options: ModelTaskOptions = {}):
     // A damaged header is a verification failure; a missing or unreadable file is an error.
     const e = toInferzipError(err);
     if (e.code !== 'CORRUPT_DATA') throw e;
-    return { ok: false, tensors: 0, units: 0, files: 0, problems: [{ kind: 'file', name: path, message: e.message }], checksums: true, seconds: (performance.now() - started) / 1000 };
+    return {
+      ok: false,
+      tensors: 0,
+      units: 0,
+      files: 0,
+      problems: [{ kind: 'file', name: path, message: e.message }],
+      checksums: true,
+      seconds: (performance.now() - started) / 1000,
+    };
   }
   try {
     let manifest;
@@ -66,9 +74,18 @@ export async function verifyModel(path: string, options: ModelTaskOptions = {}):
     } catch (err) {
       const e = toInferzipError(err);
       if (e.code !== 'CORRUPT_DATA') throw e;
-      return { ok: false, tensors: 0, units: 0, files: 0, problems: [{ kind: 'file', name: path, message: e.message }], checksums: true, seconds: (performance.now() - started) / 1000 };
+      return {
+        ok: false,
+        tensors: 0,
+        units: 0,
+        files: 0,
+        problems: [{ kind: 'file', name: path, message: e.message }],
+        checksums: true,
+        seconds: (performance.now() - started) / 1000,
+      };
     }
-    for (const message of unitStructureProblems(manifest.units)) problems.push({ kind: 'file', name: path, message: `manifest: ${message}` });
+    for (const message of unitStructureProblems(manifest.units))
+      problems.push({ kind: 'file', name: path, message: `manifest: ${message}` });
     await restoreModel(reader, manifest, {
       phase: 'verify',
       checkStored: true,
@@ -77,7 +94,15 @@ export async function verifyModel(path: string, options: ModelTaskOptions = {}):
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.threads !== undefined ? { threads: options.threads } : {}),
     });
-    return { ok: problems.length === 0, tensors: manifest.tensorIndex.size, units: manifest.units.length, files: manifest.restoreFiles.length, problems, checksums: true, seconds: (performance.now() - started) / 1000 };
+    return {
+      ok: problems.length === 0,
+      tensors: manifest.tensorIndex.size,
+      units: manifest.units.length,
+      files: manifest.restoreFiles.length,
+      problems,
+      checksums: true,
+      seconds: (performance.now() - started) / 1000,
+    };
   } finally {
     reader.close();
   }
@@ -92,8 +117,17 @@ async function verifyDFloat11(path: string, options: ModelTaskOptions, started: 
   let unitsDone = 0;
   for (const u of catalog.units) {
     try {
-      const data = await decodeUnit(await readUnit(catalog.reader, u.prefix), undefined, options.threads === undefined ? {} : { threads: options.threads });
-      if (data.length !== u.members.reduce((s, m) => s + m.elements, 0)) problems.push({ kind: 'unit', name: u.prefix, message: `unit '${u.prefix}' decodes to ${data.length} elements, its matrices need ${u.elements}` });
+      const data = await decodeUnit(
+        await readUnit(catalog.reader, u.prefix),
+        undefined,
+        options.threads === undefined ? {} : { threads: options.threads },
+      );
+      if (data.length !== u.members.reduce((s, m) => s + m.elements, 0))
+        problems.push({
+          kind: 'unit',
+          name: u.prefix,
+          message: `unit '${u.prefix}' decodes to ${data.length} elements, its matrices need ${u.elements}`,
+        });
     } catch (err) {
       problems.push({ kind: 'unit', name: u.prefix, message: `unit '${u.prefix}' cannot be decoded: ${toInferzipError(err).message}` });
     }
@@ -102,5 +136,13 @@ async function verifyDFloat11(path: string, options: ModelTaskOptions, started: 
     options.onProgress?.({ phase: 'verify', bytesDone, bytesTotal, unitsDone, unitsTotal: catalog.units.length, current: u.prefix });
   }
   const tensors = catalog.units.reduce((s, u) => s + u.members.length, 0);
-  return { ok: problems.length === 0, tensors, units: catalog.units.length, files: 0, problems, checksums: false, seconds: (performance.now() - started) / 1000 };
+  return {
+    ok: problems.length === 0,
+    tensors,
+    units: catalog.units.length,
+    files: 0,
+    problems,
+    checksums: false,
+    seconds: (performance.now() - started) / 1000,
+  };
 }

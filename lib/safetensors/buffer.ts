@@ -57,7 +57,11 @@ export function readSafetensorsBuffer(bytes: Uint8Array): SafetensorsBuffer {
 export function serializeSafetensors(input: SafetensorsInput, metadata?: Record<string, string>): Uint8Array {
   const entries = toRawEntries(input);
   for (const e of entries) {
-    if (typeof e.data === 'function') throw new InferzipError('INVALID_ARGUMENT', `serializeSafetensors needs in-memory data; '${e.name}' has a lazy loader (use writeSafetensors)`);
+    if (typeof e.data === 'function')
+      throw new InferzipError(
+        'INVALID_ARGUMENT',
+        `serializeSafetensors needs in-memory data; '${e.name}' has a lazy loader (use writeSafetensors)`,
+      );
   }
   const header = buildHeader(entries, metadata);
   const total = 8 + header.byteLength + entries.reduce((s, e) => s + e.byteLength, 0);

@@ -34,12 +34,20 @@ export function toRawEntries(input: SafetensorsInput): RawEntry[] {
     check(e.name !== '__metadata__', `'__metadata__' is reserved and cannot name a tensor`);
     check(!seen.has(e.name), `tensor name '${e.name}' appears twice`);
     seen.add(e.name);
-    const dtype: SafetensorsDType | undefined = isSafetensorsDType(e.dtype) ? e.dtype : isDType(e.dtype) ? safetensorsDType(e.dtype) : undefined;
+    const dtype: SafetensorsDType | undefined = isSafetensorsDType(e.dtype)
+      ? e.dtype
+      : isDType(e.dtype)
+        ? safetensorsDType(e.dtype)
+        : undefined;
     if (!dtype) throw new InferzipError('DTYPE_MISMATCH', `tensor '${e.name}' has unknown dtype '${String(e.dtype)}'`);
     const byteLength = shapeSize(e.shape) * SAFETENSORS_ELEMENT_SIZE[dtype];
     if (typeof e.data !== 'function') {
       check(ArrayBuffer.isView(e.data), `tensor '${e.name}' data must be a typed array or a loader function`);
-      check(e.data.byteLength === byteLength, `tensor '${e.name}' has ${e.data.byteLength} bytes but ${dtype}[${e.shape.join(', ')}] needs ${byteLength}`, 'SHAPE_MISMATCH');
+      check(
+        e.data.byteLength === byteLength,
+        `tensor '${e.name}' has ${e.data.byteLength} bytes but ${dtype}[${e.shape.join(', ')}] needs ${byteLength}`,
+        'SHAPE_MISMATCH',
+      );
     }
     return { name: e.name, dtype, shape: e.shape, byteLength, data: e.data };
   });
@@ -49,8 +57,15 @@ export function toRawEntries(input: SafetensorsInput): RawEntry[] {
  * JSON header bytes, space-padded to a multiple of 8 so the data section stays aligned.
  * `__metadata__` goes first (as the reference writer does) unless `metadataPosition` is 'last'.
  */
-export function buildHeader(entries: readonly RawEntry[], metadata?: Record<string, string>, metadataPosition: MetadataPosition = 'first'): Uint8Array {
-  check(metadataPosition === 'first' || metadataPosition === 'last', `metadataPosition must be 'first' or 'last' (got '${String(metadataPosition)}')`);
+export function buildHeader(
+  entries: readonly RawEntry[],
+  metadata?: Record<string, string>,
+  metadataPosition: MetadataPosition = 'first',
+): Uint8Array {
+  check(
+    metadataPosition === 'first' || metadataPosition === 'last',
+    `metadataPosition must be 'first' or 'last' (got '${String(metadataPosition)}')`,
+  );
   // No prototype: a tensor named "__proto__" must become a key, not a prototype.
   const header: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   let meta: Record<string, string> | undefined;

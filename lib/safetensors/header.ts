@@ -36,10 +36,12 @@ function corrupt(where: string, message: string): never {
 
 /** Reads the u64 little-endian header length and checks it against the cap and the file size. */
 export function parseHeaderLength(prefix: Uint8Array, fileSize: number, where: string): number {
-  if (fileSize < 8 || prefix.byteLength < 8) corrupt(where, `file is ${fileSize} bytes, too short for a safetensors header (needs at least 8)`);
+  if (fileSize < 8 || prefix.byteLength < 8)
+    corrupt(where, `file is ${fileSize} bytes, too short for a safetensors header (needs at least 8)`);
   const view = new DataView(prefix.buffer, prefix.byteOffset, 8);
   const len = view.getBigUint64(0, true);
-  if (len > BigInt(MAX_HEADER_BYTES)) corrupt(where, `header length ${len} exceeds the ${MAX_HEADER_BYTES}-byte limit; this is not a safetensors file or it is corrupt`);
+  if (len > BigInt(MAX_HEADER_BYTES))
+    corrupt(where, `header length ${len} exceeds the ${MAX_HEADER_BYTES}-byte limit; this is not a safetensors file or it is corrupt`);
   const n = Number(len);
   if (n < 2) corrupt(where, `header length ${n} is too small for a JSON object`);
   if (8 + n > fileSize) corrupt(where, `header length ${n} runs past the end of the ${fileSize}-byte file (truncated?)`);
@@ -91,24 +93,39 @@ function parseEntry(name: string, value: unknown, dataSize: number, where: strin
   if (!Array.isArray(v.shape)) corrupt(at, 'shape must be an array of non-negative integers');
   let count = 1;
   for (const d of v.shape as unknown[]) {
-    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) corrupt(at, `shape ${JSON.stringify(v.shape)} has an invalid dimension`);
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0)
+      corrupt(at, `shape ${JSON.stringify(v.shape)} has an invalid dimension`);
     count *= d;
     if (!Number.isSafeInteger(count)) corrupt(at, `shape ${JSON.stringify(v.shape)} has too many elements`);
   }
   const offs = v.data_offsets;
   if (!Array.isArray(offs) || offs.length !== 2) corrupt(at, 'data_offsets must be [begin, end]');
   const [begin, end] = offs as unknown[];
-  if (typeof begin !== 'number' || typeof end !== 'number' || !Number.isSafeInteger(begin) || !Number.isSafeInteger(end) || begin < 0 || end < 0) {
+  if (
+    typeof begin !== 'number' ||
+    typeof end !== 'number' ||
+    !Number.isSafeInteger(begin) ||
+    !Number.isSafeInteger(end) ||
+    begin < 0 ||
+    end < 0
+  ) {
     corrupt(at, `data_offsets ${JSON.stringify(offs)} must be non-negative integers`);
   }
   if (end < begin) corrupt(at, `data_offsets [${begin}, ${end}] end before they begin`);
-  if (end > dataSize) corrupt(at, `data_offsets [${begin}, ${end}] run past the end of the ${dataSize}-byte data section (truncated file?)`);
+  if (end > dataSize)
+    corrupt(at, `data_offsets [${begin}, ${end}] run past the end of the ${dataSize}-byte data section (truncated file?)`);
   const size = SAFETENSORS_ELEMENT_SIZE[v.dtype];
   const expected = count * size;
   if (end - begin !== expected) {
     corrupt(at, `holds ${end - begin} bytes but ${v.dtype}${JSON.stringify(v.shape)} needs ${expected}`);
   }
-  return { name, dtype: v.dtype, shape: Object.freeze([...(v.shape as number[])]), dataOffsets: Object.freeze([begin, end]) as readonly [number, number], byteLength: end - begin };
+  return {
+    name,
+    dtype: v.dtype,
+    shape: Object.freeze([...(v.shape as number[])]),
+    dataOffsets: Object.freeze([begin, end]) as readonly [number, number],
+    byteLength: end - begin,
+  };
 }
 
 function checkOverlaps(entries: readonly SafetensorsEntry[], where: string): void {

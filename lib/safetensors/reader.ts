@@ -33,7 +33,10 @@ export interface SafetensorsReader extends Disposable {
 export function entryToTensor(entry: SafetensorsEntry, bytes: Uint8Array): Tensor {
   const dtype = tensorDType(entry.dtype);
   if (!dtype) {
-    throw new InferzipError('UNSUPPORTED', `tensor '${entry.name}' is ${entry.dtype}, which has no inferzip tensor type; use readBytes() for its raw bytes`);
+    throw new InferzipError(
+      'UNSUPPORTED',
+      `tensor '${entry.name}' is ${entry.dtype}, which has no inferzip tensor type; use readBytes() for its raw bytes`,
+    );
   }
   return tensor(dtype, entry.shape, viewBytes(dtype, bytes));
 }
@@ -99,7 +102,16 @@ export function openRegularFile(path: string, what = 'file'): number {
   let kind: string | undefined;
   try {
     const st = fstatSync(fd);
-    if (!st.isFile()) kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a named pipe (FIFO)' : st.isSocket() ? 'a socket' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a regular file';
+    if (!st.isFile())
+      kind = st.isDirectory()
+        ? 'a directory'
+        : st.isFIFO()
+          ? 'a named pipe (FIFO)'
+          : st.isSocket()
+            ? 'a socket'
+            : st.isCharacterDevice() || st.isBlockDevice()
+              ? 'a device'
+              : 'not a regular file';
   } catch (err) {
     closeSync(fd);
     throw new InferzipError('IO_ERROR', `cannot stat '${path}': ${(err as Error).message}`, { cause: err });
@@ -193,7 +205,11 @@ export class SafetensorsFile extends BaseReader {
   /** Raw bytes of [offset, offset+length) of the data section. */
   readRangeSync(offset: number, length: number): Uint8Array {
     const fd = this.#fdOrThrow();
-    check(offset >= 0 && length >= 0 && this.dataStart + offset + length <= this.fileSize, `range [${offset}, +${length}) is outside the data section of '${this.path}'`, 'CORRUPT_DATA');
+    check(
+      offset >= 0 && length >= 0 && this.dataStart + offset + length <= this.fileSize,
+      `range [${offset}, +${length}) is outside the data section of '${this.path}'`,
+      'CORRUPT_DATA',
+    );
     const out = allocBytes(length, this.path);
     readFully(fd, out, this.dataStart + offset);
     return out;
@@ -201,7 +217,11 @@ export class SafetensorsFile extends BaseReader {
 
   async readRange(offset: number, length: number): Promise<Uint8Array> {
     const fd = this.#fdOrThrow();
-    check(offset >= 0 && length >= 0 && this.dataStart + offset + length <= this.fileSize, `range [${offset}, +${length}) is outside the data section of '${this.path}'`, 'CORRUPT_DATA');
+    check(
+      offset >= 0 && length >= 0 && this.dataStart + offset + length <= this.fileSize,
+      `range [${offset}, +${length}) is outside the data section of '${this.path}'`,
+      'CORRUPT_DATA',
+    );
     const out = allocBytes(length, this.path);
     let done = 0;
     while (done < length) {
@@ -237,7 +257,11 @@ function allocBytes(length: number, path: string): Uint8Array {
   try {
     return new Uint8Array(length);
   } catch (err) {
-    throw new InferzipError('OUT_OF_MEMORY', `cannot hold ${length} bytes of '${path}' in one array (${(err as Error).message}); read such a tensor in parts with readRange()`, { cause: err });
+    throw new InferzipError(
+      'OUT_OF_MEMORY',
+      `cannot hold ${length} bytes of '${path}' in one array (${(err as Error).message}); read such a tensor in parts with readRange()`,
+      { cause: err },
+    );
   }
 }
 
@@ -263,7 +287,8 @@ export function readRegularFileBytes(path: string, maxBytes = 64 << 20): Uint8Ar
   const fd = openRegularFile(path);
   try {
     const size = fstatSync(fd).size;
-    if (size > maxBytes) throw new InferzipError('INVALID_ARGUMENT', `'${path}' is ${size} bytes, over the ${maxBytes}-byte limit for a metadata file`);
+    if (size > maxBytes)
+      throw new InferzipError('INVALID_ARGUMENT', `'${path}' is ${size} bytes, over the ${maxBytes}-byte limit for a metadata file`);
     const out = new Uint8Array(size);
     readFully(fd, out, 0);
     return out;

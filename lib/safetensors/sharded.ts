@@ -32,7 +32,10 @@ export class ShardedSafetensors extends BaseReader {
     for (const shard of shards) {
       for (const e of shard.tensors) {
         if (this.#owner.has(e.name)) {
-          throw new InferzipError('CORRUPT_DATA', `tensor '${e.name}' appears in both '${this.#owner.get(e.name)!.path}' and '${shard.path}'`);
+          throw new InferzipError(
+            'CORRUPT_DATA',
+            `tensor '${e.name}' appears in both '${this.#owner.get(e.name)!.path}' and '${shard.path}'`,
+          );
         }
         this.#owner.set(e.name, shard);
         tensors.push(e);
@@ -42,7 +45,8 @@ export class ShardedSafetensors extends BaseReader {
       for (const [name, file] of Object.entries(weightMap)) {
         const owner = this.#owner.get(name);
         if (!owner) throw new InferzipError('CORRUPT_DATA', `the index lists '${name}' in '${file}', but no shard holds it`);
-        if (basename(owner.path) !== file) throw new InferzipError('CORRUPT_DATA', `the index lists '${name}' in '${file}', but it is in '${basename(owner.path)}'`);
+        if (basename(owner.path) !== file)
+          throw new InferzipError('CORRUPT_DATA', `the index lists '${name}' in '${file}', but it is in '${basename(owner.path)}'`);
       }
     }
     this.tensors = tensors;
@@ -74,11 +78,23 @@ function openIndex(indexPath: string): ShardedSafetensors {
     throw new InferzipError('CORRUPT_DATA', `cannot parse '${indexPath}': ${(err as Error).message}`, { cause: err });
   }
   const map = index?.weight_map;
-  if (!map || typeof map !== 'object' || Array.isArray(map)) throw new InferzipError('CORRUPT_DATA', `'${indexPath}' has no weight_map object`);
+  if (!map || typeof map !== 'object' || Array.isArray(map))
+    throw new InferzipError('CORRUPT_DATA', `'${indexPath}' has no weight_map object`);
   const files: string[] = [];
   for (const [name, file] of Object.entries(map)) {
-    if (typeof file !== 'string' || file.length === 0 || isAbsolute(file) || file.includes('/') || file.includes('\\') || file === '..' || file === '.') {
-      throw new InferzipError('CORRUPT_DATA', `'${indexPath}': weight_map['${name}'] = ${JSON.stringify(file)} is not a file name in the model directory`);
+    if (
+      typeof file !== 'string' ||
+      file.length === 0 ||
+      isAbsolute(file) ||
+      file.includes('/') ||
+      file.includes('\\') ||
+      file === '..' ||
+      file === '.'
+    ) {
+      throw new InferzipError(
+        'CORRUPT_DATA',
+        `'${indexPath}': weight_map['${name}'] = ${JSON.stringify(file)} is not a file name in the model directory`,
+      );
     }
     if (!files.includes(file)) files.push(file);
   }
@@ -111,7 +127,9 @@ export function openSafetensors(path: string): SafetensorsReader {
     if (existsSync(index)) return openIndex(index);
     const single = join(path, 'model.safetensors');
     if (existsSync(single)) return SafetensorsFile.open(single);
-    const files = readdirSync(path).filter((f) => f.endsWith('.safetensors')).sort();
+    const files = readdirSync(path)
+      .filter((f) => f.endsWith('.safetensors'))
+      .sort();
     if (files.length === 0) throw new InferzipError('INVALID_ARGUMENT', `'${path}' holds no .safetensors file`);
     const shards: SafetensorsFile[] = [];
     try {

@@ -31,7 +31,13 @@ function refuseSpecialTarget(path: string): void {
     return; // does not exist: fine
   }
   if (!st.isFile()) {
-    const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a named pipe (FIFO)' : st.isSocket() ? 'a socket' : 'a device or other special file';
+    const kind = st.isDirectory()
+      ? 'a directory'
+      : st.isFIFO()
+        ? 'a named pipe (FIFO)'
+        : st.isSocket()
+          ? 'a socket'
+          : 'a device or other special file';
     throw new InferzipError('INVALID_ARGUMENT', `cannot write '${path}': it is ${kind}, not a regular file (writes replace the target)`);
   }
 }

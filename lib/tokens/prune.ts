@@ -8,7 +8,14 @@ import { InferzipError, check, nativeCall } from '../errors.js';
 import { CallQueue, defineOp } from '../ops.js';
 import { native } from '../native.js';
 import { assertTensor, castFloat, tensor, toFloat32, type DType, type Tensor, type TypedArrayFor } from '../tensor.js';
-import type { NativeAttentionMergeArgs, NativeAttentionMergeResult, NativeKVStepArgs, NativeKVStepResult, NativePruneArgs, NativePruneResult } from './native.js';
+import type {
+  NativeAttentionMergeArgs,
+  NativeAttentionMergeResult,
+  NativeKVStepArgs,
+  NativeKVStepResult,
+  NativePruneArgs,
+  NativePruneResult,
+} from './native.js';
 import { checkInt, checkNumber, checkSpan, FLOAT_DTYPES, rejectDeviceTensor, type FloatDType } from '../validate.js';
 
 /** A half-open token range [start, end) (usually the image tokens). */
@@ -38,7 +45,11 @@ function fullAttentionArg(attention: unknown): { attention: Float32Array; heads:
   rejectDeviceTensor(attention, 'attention');
   assertTensor(attention, 'attention', { dtypes: FLOAT_DTYPES, rank: [3] });
   const [heads, rows, n] = attention.shape as [number, number, number];
-  check(heads > 0 && rows === n, `a full attention matrix must be [heads, N, N] (got [${attention.shape.join(', ')}]); for last-token attention pass [N] or [heads, N]`, 'SHAPE_MISMATCH');
+  check(
+    heads > 0 && rows === n,
+    `a full attention matrix must be [heads, N, N] (got [${attention.shape.join(', ')}]); for last-token attention pass [N] or [heads, N]`,
+    'SHAPE_MISMATCH',
+  );
   return { attention: toFloat32(attention), heads, n };
 }
 
@@ -88,7 +99,10 @@ function selection(n: number, att: Attention, options: PruneByAttentionOptions):
   const [start, end] = checkSpan(options.span, n);
   const spanLen = end - start;
   check(!(options.keep !== undefined && options.ratio !== undefined), 'pass keep or ratio, not both');
-  const keep = options.keep !== undefined ? checkInt(options.keep, 'keep', 0, spanLen) : spanLen - Math.round(checkNumber(options.ratio ?? 0.5, 'ratio', 0, 1) * spanLen);
+  const keep =
+    options.keep !== undefined
+      ? checkInt(options.keep, 'keep', 0, spanLen)
+      : spanLen - Math.round(checkNumber(options.ratio ?? 0.5, 'ratio', 0, 1) * spanLen);
   return { start, end, keep };
 }
 
@@ -151,7 +165,11 @@ function pruneResult<D extends DType>(tokens: Tensor<D>, p: PrunePlan, res: Nati
  * const { tokens, kept } = await pruneByAttention(hidden, lastTokenAttention, { ratio: 0.5, span: [35, 611] });
  * const paper = await pruneByAttention(hidden, layer2Attention, { ratio: 0.5, span: [35, 611] }); // [heads, N, N]
  */
-export async function pruneByAttention<D extends DType>(tokens: Tensor<D>, attention: Tensor | Float32Array, options: PruneByAttentionOptions = {}): Promise<PruneResult<D>> {
+export async function pruneByAttention<D extends DType>(
+  tokens: Tensor<D>,
+  attention: Tensor | Float32Array,
+  options: PruneByAttentionOptions = {},
+): Promise<PruneResult<D>> {
   const full = fullAttentionArg(attention);
   if (full) attention = await receivedOp.run(full);
   return pruneOp.run(tokens, attention, options) as Promise<PruneResult<D>>;
@@ -162,7 +180,11 @@ export async function pruneByAttention<D extends DType>(tokens: Tensor<D>, atten
  * @example
  * const { tokens } = pruneByAttentionSync(hidden, lastTokenAttention, { ratio: 0.5 });
  */
-export function pruneByAttentionSync<D extends DType>(tokens: Tensor<D>, attention: Tensor | Float32Array, options: PruneByAttentionOptions = {}): PruneResult<D> {
+export function pruneByAttentionSync<D extends DType>(
+  tokens: Tensor<D>,
+  attention: Tensor | Float32Array,
+  options: PruneByAttentionOptions = {},
+): PruneResult<D> {
   const full = fullAttentionArg(attention);
   if (full) attention = receivedOp.runSync(full);
   return pruneOp.runSync(tokens, attention, options) as PruneResult<D>;
@@ -190,7 +212,17 @@ function mergePlan(tokens: unknown, attention: unknown, options: MergeByAttentio
   const sizes = options.sizes ?? null;
   check(sizes === null || sizes instanceof Float32Array, 'sizes must be a Float32Array');
   check(sizes === null || sizes.length === n, `sizes must hold ${n} values (got ${sizes?.length})`, 'SHAPE_MISMATCH');
-  const args: NativeAttentionMergeArgs = { tokens: toFloat32(tokens), n, c, attention: att.data, heads: att.heads, start, end, keep, sizes: sizes ?? undefined };
+  const args: NativeAttentionMergeArgs = {
+    tokens: toFloat32(tokens),
+    n,
+    c,
+    attention: att.data,
+    heads: att.heads,
+    start,
+    end,
+    keep,
+    sizes: sizes ?? undefined,
+  };
   return { args, c, dtype: tokens.dtype as FloatDType };
 }
 
@@ -201,7 +233,8 @@ function mergeResult(res: NativeAttentionMergeResult, c: number, dtype: FloatDTy
 
 const mergeOp = defineOp({
   name: 'mergeByAttention',
-  prepare: (tokens: Tensor, attention: Tensor | Float32Array, options: MergeByAttentionOptions = {}) => mergePlan(tokens, attention, options),
+  prepare: (tokens: Tensor, attention: Tensor | Float32Array, options: MergeByAttentionOptions = {}) =>
+    mergePlan(tokens, attention, options),
   sync: (p) => native().tokensMergeByAttention(p.args),
   async: (p) => native().tokensMergeByAttentionAsync(p.args),
   finish: (res, p) => mergeResult(res, p.c, p.dtype),
@@ -214,7 +247,11 @@ const mergeOp = defineOp({
  * @example
  * const merged = await mergeByAttention(hidden, lastTokenAttention, { ratio: 0.5, span: [35, 611] });
  */
-export function mergeByAttention(tokens: Tensor, attention: Tensor | Float32Array, options: MergeByAttentionOptions = {}): Promise<MergeByAttentionResult> {
+export function mergeByAttention(
+  tokens: Tensor,
+  attention: Tensor | Float32Array,
+  options: MergeByAttentionOptions = {},
+): Promise<MergeByAttentionResult> {
   return mergeOp.run(tokens, attention, options);
 }
 
@@ -223,7 +260,11 @@ export function mergeByAttention(tokens: Tensor, attention: Tensor | Float32Arra
  * @example
  * const merged = mergeByAttentionSync(hidden, lastTokenAttention, { ratio: 0.5 });
  */
-export function mergeByAttentionSync(tokens: Tensor, attention: Tensor | Float32Array, options: MergeByAttentionOptions = {}): MergeByAttentionResult {
+export function mergeByAttentionSync(
+  tokens: Tensor,
+  attention: Tensor | Float32Array,
+  options: MergeByAttentionOptions = {},
+): MergeByAttentionResult {
   return mergeOp.runSync(tokens, attention, options);
 }
 
@@ -300,7 +341,17 @@ export class DynamicKVPruner {
   #args(a: Attention): NativeKVStepArgs {
     const keep = Math.max(1, Math.round((1 - this.pruneRatio) * (this.end - this.start)));
     const { start, end, threshold } = this;
-    return { attention: a.data, heads: a.heads, n: a.n, start, end, previous: this.#previous, hasKept: this.#kept !== undefined, keep, threshold };
+    return {
+      attention: a.data,
+      heads: a.heads,
+      n: a.n,
+      start,
+      end,
+      previous: this.#previous,
+      hasKept: this.#kept !== undefined,
+      keep,
+      threshold,
+    };
   }
 
   #apply(res: NativeKVStepResult): KVPruneStep {

@@ -14,7 +14,13 @@ import { check } from '../errors.js';
 import { native } from '../native.js';
 import { defineOp } from '../ops.js';
 import { allocArray, castFloat, tensor, type DType, type Tensor, type TypedArrayFor } from '../tensor.js';
-import type { NativeClipMergeResult, NativeClipOptions, NativeGraphOptions, NativeScoredSelection, NativeTransportOptions } from './native.js';
+import type {
+  NativeClipMergeResult,
+  NativeClipOptions,
+  NativeGraphOptions,
+  NativeScoredSelection,
+  NativeTransportOptions,
+} from './native.js';
 import { SourceMap } from './source-map.js';
 import { checkInt, checkNumber, floatTensor, rejectDeviceTensor, type FloatDType } from '../validate.js';
 
@@ -41,7 +47,10 @@ export interface ScoredPruneResult<D extends DType = DType> {
 function keepCount(options: KeepCount, n: number): number {
   const hasKeep = options.keep !== undefined;
   const hasRatio = options.ratio !== undefined;
-  check(hasKeep !== hasRatio, `pass exactly one of keep or ratio (got ${hasKeep ? 'both' : 'neither'}); e.g. { ratio: 0.5 } keeps half the tokens`);
+  check(
+    hasKeep !== hasRatio,
+    `pass exactly one of keep or ratio (got ${hasKeep ? 'both' : 'neither'}); e.g. { ratio: 0.5 } keeps half the tokens`,
+  );
   if (hasKeep) return Math.min(checkInt(options.keep, 'keep', 0), n);
   return Math.floor(n * checkNumber(options.ratio, 'ratio', 0, 1) + 1e-9);
 }
@@ -63,7 +72,15 @@ function rows3(value: unknown, name: string): { t: Tensor; f32: Float32Array; ba
   return { t, f32, batch, batched, n, c };
 }
 
-function gatherRows<D extends DType>(t: Tensor<D>, batch: number, n: number, c: number, kept: Int32Array, k: number, batched: boolean): Tensor<D> {
+function gatherRows<D extends DType>(
+  t: Tensor<D>,
+  batch: number,
+  n: number,
+  c: number,
+  kept: Int32Array,
+  k: number,
+  batched: boolean,
+): Tensor<D> {
   const src = t.data as unknown as { subarray(a: number, b: number): ArrayLike<number>; length: number };
   const out = allocArray(t.dtype, batch * k * c) as unknown as { set(a: ArrayLike<number>, o: number): void };
   for (let b = 0; b < batch; b++) {
@@ -103,41 +120,67 @@ function transportPlan(visual: unknown, options: PruneByTransportOptions) {
   const v = rows3(visual, 'visual');
   const k = keepCount(options, v.n);
   const o: NativeTransportOptions = {
-    visual: v.f32, batch: v.batch, n: v.n, c: v.c, gridH: 1, gridW: v.n,
+    visual: v.f32,
+    batch: v.batch,
+    n: v.n,
+    c: v.c,
+    gridH: 1,
+    gridW: v.n,
     alpha: checkNumber(options.alpha ?? 1, 'alpha', 0, 1e6),
     beta: checkNumber(options.beta ?? 0.25, 'beta', 0, 1e6),
     gamma: checkNumber(options.gamma ?? 0.25, 'gamma', 0, 1e6),
     eps: checkNumber(options.eps ?? 0.1, 'eps', 0, 1e6, { openMin: true }),
     iters: checkInt(options.iters ?? 10, 'iters', 1, 100000),
-    keep: k, recover: 0,
+    keep: k,
+    recover: 0,
   };
   const maxCost = 2 * o.alpha + o.beta + o.gamma;
-  check(maxCost / o.eps <= 600, `eps = ${o.eps} is too small for cost weights up to ${maxCost} (exp(-cost/eps) would underflow); use eps >= ${maxCost / 600}`);
+  check(
+    maxCost / o.eps <= 600,
+    `eps = ${o.eps} is too small for cost weights up to ${maxCost} (exp(-cost/eps) would underflow); use eps >= ${maxCost / 600}`,
+  );
   o.recover = Math.floor(k * checkNumber(options.recover ?? 0, 'recover', 0, 1) + 1e-9);
   if (options.grid !== undefined) {
     check(Array.isArray(options.grid) && options.grid.length === 2, 'grid must be [height, width]');
     o.gridH = checkInt(options.grid[0], 'grid[0]', 1);
     o.gridW = checkInt(options.grid[1], 'grid[1]', 1);
-    check(o.gridH * o.gridW === v.n, `grid ${o.gridH} x ${o.gridW} does not cover the ${v.n} visual tokens; pass grid with h * w = N`, 'SHAPE_MISMATCH');
+    check(
+      o.gridH * o.gridW === v.n,
+      `grid ${o.gridH} x ${o.gridW} does not cover the ${v.n} visual tokens; pass grid with h * w = N`,
+      'SHAPE_MISMATCH',
+    );
   } else {
     const s = Math.round(Math.sqrt(v.n));
     if (s * s === v.n) [o.gridH, o.gridW] = [s, s];
   }
   if (options.target !== undefined) {
     const t = rows3(options.target, 'target');
-    check(t.batched === v.batched && t.batch === v.batch && t.n === v.n && t.c === v.c, `target must have the shape of visual [${v.t.shape.join(', ')}] (got [${t.t.shape.join(', ')}])`, 'SHAPE_MISMATCH');
+    check(
+      t.batched === v.batched && t.batch === v.batch && t.n === v.n && t.c === v.c,
+      `target must have the shape of visual [${v.t.shape.join(', ')}] (got [${t.t.shape.join(', ')}])`,
+      'SHAPE_MISMATCH',
+    );
     o.target = t.f32;
   }
   if (options.text !== undefined) {
     const t = rows3(options.text, 'text');
-    check(t.batched === v.batched && t.batch === v.batch && t.c === v.c, `text must be [${v.batched ? `${v.batch}, ` : ''}L, ${v.c}] like visual (got [${t.t.shape.join(', ')}])`, 'SHAPE_MISMATCH');
+    check(
+      t.batched === v.batched && t.batch === v.batch && t.c === v.c,
+      `text must be [${v.batched ? `${v.batch}, ` : ''}L, ${v.c}] like visual (got [${t.t.shape.join(', ')}])`,
+      'SHAPE_MISMATCH',
+    );
     o.text = t.f32;
     o.textRows = t.n;
   }
   return { o, v, k };
 }
 
-function scoredResult<D extends DType>(t: Tensor<D>, v: { batch: number; n: number; c: number; batched: boolean }, k: number, res: NativeScoredSelection): ScoredPruneResult<D> {
+function scoredResult<D extends DType>(
+  t: Tensor<D>,
+  v: { batch: number; n: number; c: number; batched: boolean },
+  k: number,
+  res: NativeScoredSelection,
+): ScoredPruneResult<D> {
   return { tokens: gatherRows(t, v.batch, v.n, v.c, res.kept, k, v.batched), kept: res.kept, dropped: res.dropped, scores: res.scores };
 }
 
@@ -192,12 +235,21 @@ function graphPlan(tokens: unknown, attention: unknown, options: PruneByAttentio
   const s = a.t.shape;
   const heads = s.length === 2 ? 1 : s[s.length - 3]!;
   const ok = s[s.length - 1] === v.n && s[s.length - 2] === v.n && heads > 0 && (!v.batched || s[0] === v.batch);
-  check(ok, `attention must be ${v.batched ? `[${v.batch}, heads, ${v.n}, ${v.n}]` : `[${v.n}, ${v.n}] or [heads, ${v.n}, ${v.n}]`} for tokens [${v.t.shape.join(', ')}] (got [${s.join(', ')}])`, 'SHAPE_MISMATCH');
+  check(
+    ok,
+    `attention must be ${v.batched ? `[${v.batch}, heads, ${v.n}, ${v.n}]` : `[${v.n}, ${v.n}] or [heads, ${v.n}, ${v.n}]`} for tokens [${v.t.shape.join(', ')}] (got [${s.join(', ')}])`,
+    'SHAPE_MISMATCH',
+  );
   const neg = a.f32.findIndex((x) => x < 0);
   check(neg < 0, `attention holds a negative value (${a.f32[neg]}) at element ${neg}; pass softmax probabilities`);
   const k = keepCount(options, v.n);
   const o: NativeGraphOptions = {
-    tokens: v.f32, attention: a.f32, batch: v.batch, n: v.n, c: v.c, heads,
+    tokens: v.f32,
+    attention: a.f32,
+    batch: v.batch,
+    n: v.n,
+    c: v.c,
+    heads,
     iters: checkInt(options.iters ?? 30, 'iters', 0, 100000),
     similarShare: checkNumber(options.similarShare ?? 0.5, 'similarShare', 0, 1),
     keep: k,
@@ -218,7 +270,11 @@ function graphPlan(tokens: unknown, attention: unknown, options: PruneByAttentio
  * const att = tensor('f32', [3, 3], Float32Array.from([0.6, 0.2, 0.2, 0.5, 0.3, 0.2, 0.4, 0.3, 0.3]));
  * const { kept } = await pruneByAttentionGraph(x, att, { keep: 2 });
  */
-export function pruneByAttentionGraph<D extends FloatDType>(tokens: Tensor<D>, attention: Tensor, options: PruneByAttentionGraphOptions): Promise<ScoredPruneResult<D>> {
+export function pruneByAttentionGraph<D extends FloatDType>(
+  tokens: Tensor<D>,
+  attention: Tensor,
+  options: PruneByAttentionGraphOptions,
+): Promise<ScoredPruneResult<D>> {
   return graphOp.run(tokens, attention, options) as Promise<ScoredPruneResult<D>>;
 }
 
@@ -227,13 +283,20 @@ export function pruneByAttentionGraph<D extends FloatDType>(tokens: Tensor<D>, a
  * @example
  * const { kept } = pruneByAttentionGraphSync(keys, attention, { keep: 64 });
  */
-export function pruneByAttentionGraphSync<D extends FloatDType>(tokens: Tensor<D>, attention: Tensor, options: PruneByAttentionGraphOptions): ScoredPruneResult<D> {
+export function pruneByAttentionGraphSync<D extends FloatDType>(
+  tokens: Tensor<D>,
+  attention: Tensor,
+  options: PruneByAttentionGraphOptions,
+): ScoredPruneResult<D> {
   return graphOp.runSync(tokens, attention, options) as ScoredPruneResult<D>;
 }
 
 const graphOp = defineOp({
   name: 'pruneByAttentionGraph',
-  prepare: (tokens: Tensor, attention: Tensor, options: PruneByAttentionGraphOptions) => ({ tokens, ...graphPlan(tokens, attention, options) }),
+  prepare: (tokens: Tensor, attention: Tensor, options: PruneByAttentionGraphOptions) => ({
+    tokens,
+    ...graphPlan(tokens, attention, options),
+  }),
   sync: (p) => native().tokensPruneByAttentionGraph(p.o),
   async: (p) => native().tokensPruneByAttentionGraphAsync(p.o),
   finish: (res, p) => scoredResult(p.tokens, p.v, p.k, res),
@@ -271,9 +334,17 @@ function clipPlan(frames: unknown, options: MergeClipsOptions) {
   const { t, f32 } = floatTensor(frames, 'frames', [3, 4]);
   const batched = t.shape.length === 4;
   const [batch, nt, p, c] = (batched ? t.shape : [1, ...t.shape]) as [number, number, number, number];
-  check(batch > 0 && nt > 0 && p > 0 && c > 0, `frames is empty (shape [${t.shape.join(', ')}]); pass [T, P, C] (or [batch, T, P, C]) with every size >= 1`, 'SHAPE_MISMATCH');
+  check(
+    batch > 0 && nt > 0 && p > 0 && c > 0,
+    `frames is empty (shape [${t.shape.join(', ')}]); pass [T, P, C] (or [batch, T, P, C]) with every size >= 1`,
+    'SHAPE_MISMATCH',
+  );
   const o: NativeClipOptions = {
-    frames: f32, batch, t: nt, p, c,
+    frames: f32,
+    batch,
+    t: nt,
+    p,
+    c,
     imgKeep: checkNumber(options.imgKeep ?? 0.7, 'imgKeep', 0, 1),
     crossKeep: checkNumber(options.crossKeep ?? 0.7, 'crossKeep', 0, 1),
     intraKeep: checkNumber(options.intraKeep ?? 0.9, 'intraKeep', 0, 1),

@@ -42,7 +42,11 @@ export class SourceMap {
 
   /** The map after one more step whose `dest` sends current token i of row b to dest[b * size + i]. */
   then(dest: Int32Array, sizeAfter: number): SourceMap {
-    check(dest.length === this.batch * this.size, `dest must hold ${this.batch * this.size} entries (got ${dest.length})`, 'SHAPE_MISMATCH');
+    check(
+      dest.length === this.batch * this.size,
+      `dest must hold ${this.batch * this.size} entries (got ${dest.length})`,
+      'SHAPE_MISMATCH',
+    );
     const a = new Int32Array(this.assignment.length);
     for (let b = 0; b < this.batch; b++) {
       for (let i = 0; i < this.original; i++) a[b * this.original + i] = dest[b * this.size + this.assignment[b * this.original + i]!]!;
@@ -72,11 +76,19 @@ export class SourceMap {
     assertTensor(y, 'y');
     const shape = y.shape;
     const batched = shape.length === 3;
-    check(shape.length === 2 || shape.length === 3, `y must be [tokens, D] or [batch, tokens, D], got [${shape.join(', ')}]`, 'SHAPE_MISMATCH');
+    check(
+      shape.length === 2 || shape.length === 3,
+      `y must be [tokens, D] or [batch, tokens, D], got [${shape.join(', ')}]`,
+      'SHAPE_MISMATCH',
+    );
     const rows = batched ? shape[0]! : 1;
     const tokens = shape[batched ? 1 : 0]!;
     const d = shape[batched ? 2 : 1]!;
-    check(rows === this.batch && tokens === this.size, `y has ${rows} x ${tokens} tokens but the map expects ${this.batch} x ${this.size}`, 'SHAPE_MISMATCH');
+    check(
+      rows === this.batch && tokens === this.size,
+      `y has ${rows} x ${tokens} tokens but the map expects ${this.batch} x ${this.size}`,
+      'SHAPE_MISMATCH',
+    );
     const src = y.data as unknown as { [i: number]: number | bigint };
     const out = allocArray(y.dtype, this.batch * this.original * d) as unknown as { [i: number]: number | bigint };
     for (let b = 0; b < this.batch; b++) {

@@ -101,7 +101,10 @@ function holitomArgs(x: Float32Array, t: number, p: number, c: number, o: HoliTo
     }
     check(attention.length === t * p, `attention must hold T * P = ${t * p} values (got ${attention.length})`, 'SHAPE_MISMATCH');
   }
-  return { kind: 'holitom', args: { frames: x, t, p, c, tau, gridH: grid[0], gridW: grid[1], pool, keepRatio, attentionShare: share, knn, attention } };
+  return {
+    kind: 'holitom',
+    args: { frames: x, t, p, c, tau, gridH: grid[0], gridW: grid[1], pool, keepRatio, attentionShare: share, knn, attention },
+  };
 }
 
 function plan(frames: unknown, options: MergeTemporalOptions): { call: Call; c: number; dtype: FloatDType } {
@@ -114,7 +117,10 @@ function plan(frames: unknown, options: MergeTemporalOptions): { call: Call; c: 
   const dtype = frames.dtype as FloatDType;
   if (options.method === 'dycoke') return { call: dycokeArgs(x, t, p, c, options), c, dtype };
   if (options.method === 'holitom') return { call: holitomArgs(x, t, p, c, options), c, dtype };
-  throw new InferzipError('INVALID_ARGUMENT', `method must be 'dycoke' or 'holitom' (got '${String((options as { method?: unknown }).method)}')`);
+  throw new InferzipError(
+    'INVALID_ARGUMENT',
+    `method must be 'dycoke' or 'holitom' (got '${String((options as { method?: unknown }).method)}')`,
+  );
 }
 
 function result(res: NativeTemporalResult, kind: Call['kind'], c: number, dtype: FloatDType): MergeTemporalResult {

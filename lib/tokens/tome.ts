@@ -101,7 +101,11 @@ function dims(shape: readonly number[], name: string): { batched: boolean; batch
   const batch = batched ? shape[0]! : 1;
   const n = shape[batched ? 1 : 0]!;
   const c = shape[batched ? 2 : 1]!;
-  check(batch > 0 && n > 0 && c > 0, `${name} is empty (shape [${shape.join(', ')}]); merging needs at least one token and channel`, 'SHAPE_MISMATCH');
+  check(
+    batch > 0 && n > 0 && c > 0,
+    `${name} is empty (shape [${shape.join(', ')}]); merging needs at least one token and channel`,
+    'SHAPE_MISMATCH',
+  );
   return { batched, batch, n, c };
 }
 
@@ -112,7 +116,11 @@ function plan(x: Tensor | DeviceTensor, o: MergeTokensOptions): Plan {
   let cm = d.c;
   if (o.metric !== undefined) {
     const m = dims(o.metric.shape, 'metric');
-    check(m.batched === d.batched && m.batch === d.batch && m.n === d.n, `metric [${o.metric.shape.join(', ')}] must have the batch and token counts of x [${x.shape.join(', ')}]`, 'SHAPE_MISMATCH');
+    check(
+      m.batched === d.batched && m.batch === d.batch && m.n === d.n,
+      `metric [${o.metric.shape.join(', ')}] must have the batch and token counts of x [${x.shape.join(', ')}]`,
+      'SHAPE_MISMATCH',
+    );
     cm = m.c;
   }
   const protect = protectedMask(d.n, o.protectedTokens);
@@ -121,14 +129,23 @@ function plan(x: Tensor | DeviceTensor, o: MergeTokensOptions): Plan {
   let r = o.r;
   if (r > max) {
     if (!o.clampR) {
-      throw new InferzipError('INVALID_ARGUMENT', `r = ${r} is larger than possible: at most ${max} of ${d.n} tokens can merge in one step` + (protect ? ' with these protected tokens' : '') + ' (pass clampR: true to lower it)');
+      throw new InferzipError(
+        'INVALID_ARGUMENT',
+        `r = ${r} is larger than possible: at most ${max} of ${d.n} tokens can merge in one step` +
+          (protect ? ' with these protected tokens' : '') +
+          ' (pass clampR: true to lower it)',
+      );
     }
     r = max;
   }
   check(o.keepOrder === undefined || typeof o.keepOrder === 'boolean', 'keepOrder must be a boolean');
   const source = o.source ?? SourceMap.identity(d.batch, d.n);
   check(source instanceof SourceMap, 'source must be a SourceMap from a previous merge step');
-  check(source.batch === d.batch && source.size === d.n, `source map describes ${source.batch} x ${source.size} tokens but x has ${d.batch} x ${d.n}`, 'SHAPE_MISMATCH');
+  check(
+    source.batch === d.batch && source.size === d.n,
+    `source map describes ${source.batch} x ${source.size} tokens but x has ${d.batch} x ${d.n}`,
+    'SHAPE_MISMATCH',
+  );
   return { ...d, cm, r, keepOrder: o.keepOrder ?? false, protect, source };
 }
 
@@ -140,7 +157,11 @@ function hostSizes(sizes: MergeTokensOptions['sizes'], p: Plan): Float32Array | 
   else {
     assertTensor(sizes, 'sizes', { dtypes: FLOAT_DTYPES });
     const expect = p.batched ? [p.batch, p.n] : [p.n];
-    check(sizes.shape.length === expect.length && sizes.shape.every((v, i) => v === expect[i]), `sizes must be [${expect.join(', ')}], got [${sizes.shape.join(', ')}]`, 'SHAPE_MISMATCH');
+    check(
+      sizes.shape.length === expect.length && sizes.shape.every((v, i) => v === expect[i]),
+      `sizes must be [${expect.join(', ')}], got [${sizes.shape.join(', ')}]`,
+      'SHAPE_MISMATCH',
+    );
     s = toFloat32(sizes);
   }
   check(s.length === p.batch * p.n, `sizes must hold ${p.batch * p.n} values (got ${s.length})`, 'SHAPE_MISMATCH');
@@ -193,7 +214,11 @@ function deviceArgs(x: DeviceTensor, o: MergeTokensOptions, p: Plan): NativeTome
   if (o.sizes !== undefined) {
     check(o.sizes instanceof DeviceTensor, 'x is a DeviceTensor, so sizes must be one too (f32)');
     check(o.sizes.dtype === 'f32', `sizes must be f32, got ${o.sizes.dtype}`, 'DTYPE_MISMATCH');
-    check(o.sizes.size === p.batch * p.n, `sizes must hold ${p.batch * p.n} values (shape [${o.sizes.shape.join(', ')}])`, 'SHAPE_MISMATCH');
+    check(
+      o.sizes.size === p.batch * p.n,
+      `sizes must hold ${p.batch * p.n} values (shape [${o.sizes.shape.join(', ')}])`,
+      'SHAPE_MISMATCH',
+    );
     sizes = o.sizes.buffer;
   }
   return { x: x.buffer, metric, sizes, protect: p.protect ?? undefined, ...shapeArgs(p), dtype: x.dtype };
@@ -284,12 +309,19 @@ export type MergeScheduleSpec = number | { r: number; inflection?: number };
  * @example
  * const rs = mergeSchedule(12, { r: 16 }); // tokens to remove in each of 12 layers
  */
-export function mergeSchedule(layers: number, spec: MergeScheduleSpec, cap: { tokens?: number; protectedTokens?: ProtectedTokens } = {}): number[] {
+export function mergeSchedule(
+  layers: number,
+  spec: MergeScheduleSpec,
+  cap: { tokens?: number; protectedTokens?: ProtectedTokens } = {},
+): number[] {
   checkInt(layers, 'layers', 1, 100_000);
   const r = typeof spec === 'number' ? spec : spec?.r;
   checkInt(r, 'r', 0);
   const inflection = typeof spec === 'number' ? 0 : (spec.inflection ?? 0);
-  check(typeof inflection === 'number' && Number.isFinite(inflection) && inflection >= -1 && inflection <= 1, `inflection must be a number in [-1, 1] (got ${String(inflection)})`);
+  check(
+    typeof inflection === 'number' && Number.isFinite(inflection) && inflection >= -1 && inflection <= 1,
+    `inflection must be a number in [-1, 1] (got ${String(inflection)})`,
+  );
   const out: number[] = [];
   let carried = 0;
   for (let l = 0; l < layers; l++) {

@@ -49,14 +49,15 @@ namespace {
 #if INFERZIP_WITH_CUDA
 void RequireCuda() {
   const auto& info = GetBackendInfo();
-  if (!info.cuda_available) Fail(ErrorCode::NoDevice, "CUDA memory requested but no CUDA device is usable: " + info.reason);
+  if (!info.cuda_available)
+    Fail(ErrorCode::NoDevice, "CUDA memory requested but no CUDA device is usable: " + info.reason);
 }
 #endif
 void CheckRange(size_t offset, size_t n, size_t size, const char* what) {
   if (offset > size || n > size - offset) {
     Fail(ErrorCode::InvalidArgument, std::string(what) + ": range [" + std::to_string(offset) + ", " +
-                                         std::to_string(offset) + "+" + std::to_string(n) + ") is outside a buffer of " +
-                                         std::to_string(size) + " bytes");
+                                         std::to_string(offset) + "+" + std::to_string(n) +
+                                         ") is outside a buffer of " + std::to_string(size) + " bytes");
   }
 }
 }  // namespace

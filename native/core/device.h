@@ -53,9 +53,13 @@ class DeviceMemory {
   void* data() { return ptr_; }
   const void* data() const { return ptr_; }
   template <class T>
-  T* as() { return static_cast<T*>(ptr_); }
+  T* as() {
+    return static_cast<T*>(ptr_);
+  }
   template <class T>
-  const T* as() const { return static_cast<const T*>(ptr_); }
+  const T* as() const {
+    return static_cast<const T*>(ptr_);
+  }
 
   // Bounds-checked copies between this memory and host memory.
   void CopyFromHost(size_t offset, const void* src, size_t n);

@@ -9,7 +9,8 @@
 // Whether this build contains the x86-64 vector code paths at all (compiled with target
 // attributes, picked at run time). INFERZIP_NO_X86_SIMD leaves them out, as a build for
 // another architecture does: CI builds that way so the portable-only build keeps compiling.
-#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__)) && !defined(INFERZIP_NO_X86_SIMD)
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__)) && \
+    !defined(INFERZIP_NO_X86_SIMD)
 #define IZ_X86_SIMD 1
 #else
 #define IZ_X86_SIMD 0
@@ -29,7 +30,8 @@
 #define IZ_TARGET_AVX512 \
   __attribute__((target("avx2,fma,f16c,bmi,bmi2,lzcnt,popcnt,avx512f,avx512bw,avx512dq,avx512vl")))
 #define IZ_TARGET_AVX512_VBMI2 \
-  __attribute__((target("avx2,fma,f16c,bmi,bmi2,lzcnt,popcnt,avx512f,avx512bw,avx512dq,avx512vl,avx512vbmi,avx512vbmi2")))
+  __attribute__((              \
+      target("avx2,fma,f16c,bmi,bmi2,lzcnt,popcnt,avx512f,avx512bw,avx512dq,avx512vl,avx512vbmi,avx512vbmi2")))
 #endif
 
 namespace iz {
@@ -72,16 +74,16 @@ Fn PickSimd(Fn portable, Fn avx2, Fn avx512) {
 // which calls the variant CpuSimdLevel() picks (chosen once). params and args are
 // parenthesized lists: IZ_SIMD_DGEN(void, Scale, (float* x, int n), (x, n)).
 #if IZ_X86_SIMD
-#define IZ_SIMD_DGEN(ret, name, params, args)                                                               \
-  static ret name##Portable params { return name##Body<::iz::SimdLevel::kPortable> args; }                 \
-  static IZ_TARGET_AVX2 ret name##Avx2 params { return name##Body<::iz::SimdLevel::kAvx2> args; }         \
-  static IZ_TARGET_AVX512 ret name##Avx512 params { return name##Body<::iz::SimdLevel::kAvx512> args; }   \
-  static ret name params {                                                                                  \
-    static const auto fn = ::iz::PickSimd(&name##Portable, &name##Avx2, &name##Avx512);                     \
-    return fn args;                                                                                         \
+#define IZ_SIMD_DGEN(ret, name, params, args)                                                           \
+  static ret name##Portable params { return name##Body<::iz::SimdLevel::kPortable> args; }              \
+  static IZ_TARGET_AVX2 ret name##Avx2 params { return name##Body<::iz::SimdLevel::kAvx2> args; }       \
+  static IZ_TARGET_AVX512 ret name##Avx512 params { return name##Body<::iz::SimdLevel::kAvx512> args; } \
+  static ret name params {                                                                              \
+    static const auto fn = ::iz::PickSimd(&name##Portable, &name##Avx2, &name##Avx512);                 \
+    return fn args;                                                                                     \
   }
 #else
-#define IZ_SIMD_DGEN(ret, name, params, args)                                                \
+#define IZ_SIMD_DGEN(ret, name, params, args)                                              \
   static ret name##Portable params { return name##Body<::iz::SimdLevel::kPortable> args; } \
   static ret name params { return name##Portable args; }
 #endif

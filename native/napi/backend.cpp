@@ -1,8 +1,8 @@
 // backendInfo(), thread control and build facts.
 #include <napi.h>
 
-#include "native/core/simd.h"
 #include "native/core/parallel.h"
+#include "native/core/simd.h"
 #include "native/napi/options.h"
 #include "native/napi/registry.h"
 #include "native/napi/util.h"

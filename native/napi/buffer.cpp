@@ -82,8 +82,10 @@ class NativeBuffer : public Napi::ObjectWrap<NativeBuffer> {
       const HostView host = OptView(o, kUpload ? "source" : "destination");
       const auto offset = static_cast<size_t>(OptInt(o, "offset", 0, int64_t(kMaxAllocationBytes), 0));
       auto copy = [mem, host, offset]() {
-        if (kUpload) mem->CopyFromHost(offset, host.data, host.bytes);
-        else mem->CopyToHost(offset, host.data, host.bytes);
+        if (kUpload)
+          mem->CopyFromHost(offset, host.data, host.bytes);
+        else
+          mem->CopyToHost(offset, host.data, host.bytes);
       };
       if (!kAsync) {
         copy();
@@ -126,7 +128,8 @@ Napi::FunctionReference* NativeBuffer::constructor = nullptr;
 MemoryPtr ToMemory(Napi::Env env, Napi::Value value, const char* name) {
   if (!value.IsObject() || !NativeBuffer::constructor ||
       !value.As<Napi::Object>().InstanceOf(NativeBuffer::constructor->Value())) {
-    ThrowJs(env, ErrorCode::InvalidArgument, std::string("'") + name + "' must be a NativeBuffer (DeviceTensor.buffer)");
+    ThrowJs(env, ErrorCode::InvalidArgument,
+            std::string("'") + name + "' must be a NativeBuffer (DeviceTensor.buffer)");
   }
   return NativeBuffer::Unwrap(value.As<Napi::Object>())->memory(env);
 }

@@ -45,7 +45,8 @@ double OptNumber(const Napi::Object& o, const char* name, double fallback) {
 int64_t OptInt(const Napi::Object& o, const char* name, int64_t min, int64_t max) {
   const double d = OptNumber(o, name);
   if (!std::isfinite(d) || std::floor(d) != d || d < static_cast<double>(min) || d > static_cast<double>(max)) {
-    Bad(o.Env(), name, "must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "], got " + std::to_string(d));
+    Bad(o.Env(), name,
+        "must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "], got " + std::to_string(d));
   }
   return static_cast<int64_t>(d);
 }
@@ -81,10 +82,12 @@ HostView OptView(const Napi::Object& o, const char* name) { return ToHostView(o.
 
 HostView OptF32(const Napi::Object& o, const char* name, int64_t count) {
   HostView v = OptView(o, name);
-  if (v.type != napi_float32_array) ThrowJs(o.Env(), ErrorCode::DtypeMismatch, std::string("option '") + name + "' must be a Float32Array");
+  if (v.type != napi_float32_array)
+    ThrowJs(o.Env(), ErrorCode::DtypeMismatch, std::string("option '") + name + "' must be a Float32Array");
   if (v.bytes != static_cast<size_t>(count) * 4) {
     ThrowJs(o.Env(), ErrorCode::ShapeMismatch,
-            std::string("option '") + name + "' holds " + std::to_string(v.bytes / 4) + " floats, expected " + std::to_string(count));
+            std::string("option '") + name + "' holds " + std::to_string(v.bytes / 4) + " floats, expected " +
+                std::to_string(count));
   }
   return v;
 }

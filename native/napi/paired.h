@@ -26,21 +26,27 @@ struct PairedOp {
 template <typename Args, typename Result>
 void ExportPaired(Napi::Env env, Napi::Object exports, PairedOp<Args, Result> op) {
   const std::string name = op.name;
-  exports.Set(name, Napi::Function::New(env, [op](const Napi::CallbackInfo& call) {
-    return Guard(call, [op](const Napi::CallbackInfo& info) -> Napi::Value {
-      const Args a = op.parse(info);
-      return op.to_js(info.Env(), op.run(a));
-    });
-  }, name));
-  exports.Set(name + "Async", Napi::Function::New(env, [op](const Napi::CallbackInfo& call) {
-    return Guard(call, [op](const Napi::CallbackInfo& info) -> Napi::Value {
-      auto a = std::make_shared<Args>(op.parse(info));
-      return RunAsync(info.Env(), op.name, [a, op]() -> Completion {
-        auto r = std::make_shared<Result>(op.run(*a));
-        return [r, op](Napi::Env done_env) { return op.to_js(done_env, *r); };
-      });
-    });
-  }, name + "Async"));
+  exports.Set(name, Napi::Function::New(
+                        env,
+                        [op](const Napi::CallbackInfo& call) {
+                          return Guard(call, [op](const Napi::CallbackInfo& info) -> Napi::Value {
+                            const Args a = op.parse(info);
+                            return op.to_js(info.Env(), op.run(a));
+                          });
+                        },
+                        name));
+  exports.Set(name + "Async", Napi::Function::New(
+                                  env,
+                                  [op](const Napi::CallbackInfo& call) {
+                                    return Guard(call, [op](const Napi::CallbackInfo& info) -> Napi::Value {
+                                      auto a = std::make_shared<Args>(op.parse(info));
+                                      return RunAsync(info.Env(), op.name, [a, op]() -> Completion {
+                                        auto r = std::make_shared<Result>(op.run(*a));
+                                        return [r, op](Napi::Env done_env) { return op.to_js(done_env, *r); };
+                                      });
+                                    });
+                                  },
+                                  name + "Async"));
 }
 
 // Copies a vector into a new typed array.

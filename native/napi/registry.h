@@ -16,5 +16,4 @@ void InitAllModules(Napi::Env env, Napi::Object exports);
 
 }  // namespace iz::napi
 
-#define IZ_REGISTER_MODULE(name, init) \
-  static ::iz::napi::ModuleRegistrar iz_registrar_##name(#name, init)
+#define IZ_REGISTER_MODULE(name, init) static ::iz::napi::ModuleRegistrar iz_registrar_##name(#name, init)

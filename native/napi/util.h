@@ -23,7 +23,6 @@ Napi::Error MakeError(Napi::Env env, ErrorCode code, const std::string& message)
 // Use at the top of every binding function.
 Napi::Value Guard(const Napi::CallbackInfo& info, const std::function<Napi::Value(const Napi::CallbackInfo&)>& body);
 
-
 // A view of a TypedArray / ArrayBuffer / Buffer passed from JS. Keeps a reference
 // so the memory stays alive while an async job reads or writes it.
 struct HostView {

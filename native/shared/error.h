@@ -35,8 +35,8 @@ class Error : public std::runtime_error {
 
 // Checks a condition on caller-supplied data; throws instead of asserting so bad
 // input can never crash the process.
-#define IZ_CHECK(cond, code, msg)                 \
-  do {                                            \
+#define IZ_CHECK(cond, code, msg)                          \
+  do {                                                     \
     if (!(cond)) ::iz::Fail(::iz::ErrorCode::code, (msg)); \
   } while (0)
 

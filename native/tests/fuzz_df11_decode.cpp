@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "native/core/df11/codec.h"
-#include "native/shared/error.h"
 #include "native/core/parallel.h"
+#include "native/shared/error.h"
 
 namespace {
 
@@ -63,7 +63,8 @@ void Check(const UnitView& u, size_t n, const uint16_t* expect) {
 
 UnitView View(const std::vector<uint8_t>& luts, const std::vector<uint8_t>& enc, const std::vector<uint8_t>& sm,
               const std::vector<uint8_t>& pos, const std::vector<uint8_t>& gaps) {
-  return UnitView{luts.data(), luts.size(), enc.data(), enc.size(), sm.data(), sm.size(), pos.data(), pos.size(), gaps.data(), gaps.size()};
+  return UnitView{luts.data(), luts.size(), enc.data(), enc.size(),  sm.data(),
+                  sm.size(),   pos.data(),  pos.size(), gaps.data(), gaps.size()};
 }
 
 }  // namespace
@@ -94,7 +95,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   opt.max_code_length = 8 + (data[0] >> 1) % 25;
   EncodedUnit unit = Encode({Span{words.data(), words.size()}}, opt);
   if (!unit.raw_inputs.empty()) abort();
-  Check(View(unit.luts, unit.encoded_exponent, unit.sign_mantissa, unit.output_positions, unit.gaps), n_words, words.data());
+  Check(View(unit.luts, unit.encoded_exponent, unit.sign_mantissa, unit.output_positions, unit.gaps), n_words,
+        words.data());
   std::vector<uint8_t>* bufs[] = {&unit.luts, &unit.encoded_exponent, &unit.output_positions, &unit.gaps};
   while (r.left >= 4) {
     std::vector<uint8_t>& b = *bufs[r.Bytes(1)[0] % 4];

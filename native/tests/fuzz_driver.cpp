@@ -5,12 +5,12 @@
 //   fuzz_x [seconds=30] [corpus files or directories...]
 // When a sanitizer reports an error, the input that caused it is written to
 // ./fuzz-crash-input before the process dies (replay it: fuzz_x 0 fuzz-crash-input).
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <random>
@@ -69,11 +69,19 @@ void Mutate(std::vector<uint8_t>* buf, std::mt19937_64& rng) {
     }
     size_t at = rng() % buf->size();
     switch (rng() % 6) {
-      case 0: (*buf)[at] ^= uint8_t(1u << (rng() % 8)); break;          // bit flip
-      case 1: (*buf)[at] = uint8_t(rng()); break;                           // random byte
-      case 2: buf->resize(rng() % (buf->size() + 1)); break;                // truncate
-      case 3: buf->insert(buf->begin() + long(at), uint8_t(rng())); break;  // insert
-      case 4: {                                                             // interesting value
+      case 0:
+        (*buf)[at] ^= uint8_t(1u << (rng() % 8));
+        break;  // bit flip
+      case 1:
+        (*buf)[at] = uint8_t(rng());
+        break;  // random byte
+      case 2:
+        buf->resize(rng() % (buf->size() + 1));
+        break;  // truncate
+      case 3:
+        buf->insert(buf->begin() + long(at), uint8_t(rng()));
+        break;   // insert
+      case 4: {  // interesting value
         static const uint8_t kInteresting[] = {0, 1, 0x7f, 0x80, 0xff};
         (*buf)[at] = kInteresting[rng() % sizeof(kInteresting)];
         break;

@@ -4,8 +4,8 @@
 #include <cstring>
 #include <vector>
 
-#include "native/shared/error.h"
 #include "native/core/kvquant/cache.h"
+#include "native/shared/error.h"
 
 using namespace iz::kv;
 
@@ -42,18 +42,31 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     int edits = byte() % 8;
     for (int e = 0; e < edits; ++e) {
       switch (byte() % 6) {
-        case 0: st.tokens += int8_t(byte()); break;
-        case 1: st.quantized_keys += int8_t(byte()); break;
-        case 2: st.quantized_values += int8_t(byte()); break;
-        case 3: if (!st.units.empty()) st.units[0] += int8_t(byte()); break;
-        case 4: { int p = byte() % kNumPlanes; strides[p] = byte(); break; }
+        case 0:
+          st.tokens += int8_t(byte());
+          break;
+        case 1:
+          st.quantized_keys += int8_t(byte());
+          break;
+        case 2:
+          st.quantized_values += int8_t(byte());
+          break;
+        case 3:
+          if (!st.units.empty()) st.units[0] += int8_t(byte());
+          break;
+        case 4: {
+          int p = byte() % kNumPlanes;
+          strides[p] = byte();
+          break;
+        }
         default: {
           int p = byte() % kNumPlanes;
           if (!planes[p].empty()) planes[p][byte() % planes[p].size()] ^= byte();
         }
       }
     }
-    for (int p = 0; p < kNumPlanes; ++p) planes[p].resize(std::min<size_t>(planes[p].size(), strides[p] * S), 0), planes[p].resize(strides[p] * S, 0);
+    for (int p = 0; p < kNumPlanes; ++p)
+      planes[p].resize(std::min<size_t>(planes[p].size(), strides[p] * S), 0), planes[p].resize(strides[p] * S, 0);
     KvCache restored(o);
     restored.SetState(st, planes, strides);
     if (restored.tokens() > 0) {

@@ -8,11 +8,11 @@
 #include <limits>
 #include <vector>
 
-#include "native/shared/error.h"
 #include "native/core/parallel.h"
 #include "native/core/tokens/prune.h"
 #include "native/core/tokens/temporal.h"
 #include "native/core/tokens/tome.h"
+#include "native/shared/error.h"
 
 namespace {
 
@@ -74,7 +74,8 @@ void Tome(Reader& r) {
   const int64_t m = s.n - s.r;
   std::vector<float> out_x(static_cast<size_t>(s.batch * m * s.c)), out_sizes(static_cast<size_t>(s.batch * m));
   std::vector<int32_t> dest(static_cast<size_t>(s.batch * s.n));
-  TomeHostIn in{x.data(), metric.data(), sizes.empty() ? nullptr : sizes.data(), protect.empty() ? nullptr : protect.data()};
+  TomeHostIn in{x.data(), metric.data(), sizes.empty() ? nullptr : sizes.data(),
+                protect.empty() ? nullptr : protect.data()};
   TomeMergeCpu(s, in, TomeHostOut{out_x.data(), out_sizes.data(), dest.data()});
   CheckIndices(dest, m, false);
 }
@@ -90,7 +91,8 @@ void Prune(Reader& r) {
   CheckIndices(sel.dropped, n, true);
   Require(static_cast<int64_t>(sel.kept.size() + sel.dropped.size()) == n);
   const int64_t batch = r.Int(1, 2), row = r.Int(1, 5);
-  std::vector<uint8_t> src(static_cast<size_t>(batch * n * row), 7), out(static_cast<size_t>(batch) * sel.kept.size() * row);
+  std::vector<uint8_t> src(static_cast<size_t>(batch * n * row), 7),
+      out(static_cast<size_t>(batch) * sel.kept.size() * row);
   GatherRows(src.data(), batch, n, row, sel.kept, out.data());
 }
 
@@ -112,8 +114,8 @@ void InnerMerge(Reader& r) {
   const std::vector<float> x = r.Values(n * c), w = r.Values(n);
   std::vector<float> sizes;
   if (r.Byte() % 2) sizes = r.Values(n);
-  const AttentionMergeResult res =
-      MergeByAttentionCpu(x.data(), n, c, sizes.empty() ? nullptr : sizes.data(), w.data(), r.Int(-1, n), r.Int(-1, n + 1), r.Int(-1, n + 1));
+  const AttentionMergeResult res = MergeByAttentionCpu(x.data(), n, c, sizes.empty() ? nullptr : sizes.data(), w.data(),
+                                                       r.Int(-1, n), r.Int(-1, n + 1), r.Int(-1, n + 1));
   CheckIndices(res.selection.kept, n, true);
   CheckIndices(res.assignment, static_cast<int64_t>(res.selection.kept.size()), false);
 }
@@ -182,14 +184,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Reader r{data, size};
   try {
     switch (r.Byte() % 8) {
-      case 0: Tome(r); break;
-      case 1: Prune(r); break;
-      case 2: KVStep(r); break;
-      case 3: InnerMerge(r); break;
+      case 0:
+        Tome(r);
+        break;
+      case 1:
+        Prune(r);
+        break;
+      case 2:
+        KVStep(r);
+        break;
+      case 3:
+        InnerMerge(r);
+        break;
       case 4:
-      case 5: Temporal(r); break;
-      case 6: Segments(r); break;
-      default: Peaks(r); break;
+      case 5:
+        Temporal(r);
+        break;
+      case 6:
+        Segments(r);
+        break;
+      default:
+        Peaks(r);
+        break;
     }
   } catch (const iz::Error&) {
     // a typed rejection is a fine answer to hostile input

@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "native/core/device.h"
-#include "native/shared/error.h"
 #include "native/core/parallel.h"
+#include "native/shared/error.h"
 #include "native/tests/testing.h"
 
 IZ_TEST(error_code_names_are_stable) {
@@ -19,17 +19,24 @@ IZ_TEST(error_code_names_are_stable) {
 IZ_TEST(parallel_for_covers_every_index_once) {
   for (size_t n : {size_t(0), size_t(1), size_t(7), size_t(1000), size_t(100003)}) {
     std::vector<std::atomic<int>> hits(n);
-    iz::ParallelFor(n, 16, [&](size_t b, size_t e) {
-      for (size_t i = b; i < e; ++i) hits[i].fetch_add(1);
-    }, 4);
+    iz::ParallelFor(
+        n, 16,
+        [&](size_t b, size_t e) {
+          for (size_t i = b; i < e; ++i) hits[i].fetch_add(1);
+        },
+        4);
     for (size_t i = 0; i < n; ++i) IZ_EXPECT_EQ(hits[i].load(), 1);
   }
 }
 
 IZ_TEST(parallel_for_rethrows_the_first_error) {
-  IZ_EXPECT_THROWS_CODE(iz::ParallelFor(1000, 1, [](size_t b, size_t) {
-    if (b >= 500) iz::Fail(iz::ErrorCode::CorruptData, "bad block");
-  }, 4), CorruptData);
+  IZ_EXPECT_THROWS_CODE(iz::ParallelFor(
+                            1000, 1,
+                            [](size_t b, size_t) {
+                              if (b >= 500) iz::Fail(iz::ErrorCode::CorruptData, "bad block");
+                            },
+                            4),
+                        CorruptData);
 }
 
 IZ_TEST(thread_count_is_clamped) {
@@ -66,30 +73,40 @@ IZ_TEST(cuda_memory_without_a_device_is_no_device) {
 IZ_TEST(parallel_for_respects_grain_and_small_inputs) {
   // grain larger than n: one call covering everything, on the calling thread
   size_t calls = 0;
-  iz::ParallelFor(10, 100, [&](size_t b, size_t e) {
-    ++calls;
-    IZ_EXPECT_EQ(b, size_t(0));
-    IZ_EXPECT_EQ(e, size_t(10));
-  }, 8);
+  iz::ParallelFor(
+      10, 100,
+      [&](size_t b, size_t e) {
+        ++calls;
+        IZ_EXPECT_EQ(b, size_t(0));
+        IZ_EXPECT_EQ(e, size_t(10));
+      },
+      8);
   IZ_EXPECT_EQ(calls, size_t(1));
   // every range except the last holds at least `grain` items
   std::atomic<size_t> small{0};
-  iz::ParallelFor(1000, 64, [&](size_t b, size_t e) {
-    if (e - b < 64 && e != 1000) small.fetch_add(1);
-  }, 3);
+  iz::ParallelFor(
+      1000, 64,
+      [&](size_t b, size_t e) {
+        if (e - b < 64 && e != 1000) small.fetch_add(1);
+      },
+      3);
   IZ_EXPECT_EQ(small.load(), size_t(0));
   // grain 0 is treated as 1, more threads than items is fine
   std::atomic<size_t> sum{0};
-  iz::ParallelFor(3, 0, [&](size_t b, size_t e) { sum.fetch_add(e - b); }, 64);
+  iz::ParallelFor(
+      3, 0, [&](size_t b, size_t e) { sum.fetch_add(e - b); }, 64);
   IZ_EXPECT_EQ(sum.load(), size_t(3));
 }
 
 IZ_TEST(parallel_for_rethrows_std_exceptions_from_worker_threads) {
   bool threw = false;
   try {
-    iz::ParallelFor(1 << 16, 1, [](size_t b, size_t) {
-      if (b != 0) throw std::runtime_error("a worker's block fails");
-    }, 4);
+    iz::ParallelFor(
+        1 << 16, 1,
+        [](size_t b, size_t) {
+          if (b != 0) throw std::runtime_error("a worker's block fails");
+        },
+        4);
   } catch (const std::runtime_error& e) {
     threw = std::strcmp(e.what(), "a worker's block fails") == 0;
   }

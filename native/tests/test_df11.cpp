@@ -4,8 +4,8 @@
 #include <random>
 #include <vector>
 
-#include "native/shared/df11/format.h"
 #include "native/core/df11/codec.h"
+#include "native/shared/df11/format.h"
 #include "native/tests/testing.h"
 
 using namespace iz::df11;
@@ -33,8 +33,9 @@ uint64_t BruteForceCost(const std::vector<uint64_t>& w, uint32_t limit) {
 }
 
 UnitView View(const EncodedUnit& u) {
-  return UnitView{u.luts.data(), u.luts.size(), u.encoded_exponent.data(), u.encoded_exponent.size(), u.sign_mantissa.data(),
-                  u.sign_mantissa.size(), u.output_positions.data(), u.output_positions.size(), u.gaps.data(), u.gaps.size()};
+  return UnitView{u.luts.data(),          u.luts.size(),          u.encoded_exponent.data(), u.encoded_exponent.size(),
+                  u.sign_mantissa.data(), u.sign_mantissa.size(), u.output_positions.data(), u.output_positions.size(),
+                  u.gaps.data(),          u.gaps.size()};
 }
 
 }  // namespace

@@ -6,11 +6,11 @@
 #include <random>
 #include <vector>
 
-#include "native/shared/df11/format.h"
 #include "native/core/df11/codec.h"
 #include "native/core/df11/lookup.h"
 #include "native/core/df11/rebuild.h"
 #include "native/core/simd.h"
+#include "native/shared/df11/format.h"
 #include "native/tests/testing.h"
 
 using namespace iz::df11;
@@ -18,8 +18,9 @@ using namespace iz::df11;
 namespace {
 
 UnitView View(const EncodedUnit& u) {
-  return UnitView{u.luts.data(), u.luts.size(), u.encoded_exponent.data(), u.encoded_exponent.size(), u.sign_mantissa.data(),
-                  u.sign_mantissa.size(), u.output_positions.data(), u.output_positions.size(), u.gaps.data(), u.gaps.size()};
+  return UnitView{u.luts.data(),          u.luts.size(),          u.encoded_exponent.data(), u.encoded_exponent.size(),
+                  u.sign_mantissa.data(), u.sign_mantissa.size(), u.output_positions.data(), u.output_positions.size(),
+                  u.gaps.data(),          u.gaps.size()};
 }
 
 // Every quad entry must say exactly what DecodeSymbol says for the same bits, whatever
@@ -66,7 +67,8 @@ std::vector<uint32_t> CheckTables(const Tables& t, std::mt19937_64& rng) {
 }
 
 // Weights whose exponents follow `weights` (relative counts per exponent value).
-std::vector<uint16_t> Weights(const std::vector<std::pair<uint32_t, uint32_t>>& weights, size_t n, std::mt19937_64& rng) {
+std::vector<uint16_t> Weights(const std::vector<std::pair<uint32_t, uint32_t>>& weights, size_t n,
+                              std::mt19937_64& rng) {
   uint64_t total = 0;
   for (auto& w : weights) total += w.second;
   std::vector<uint16_t> out(n);
@@ -139,14 +141,16 @@ IZ_TEST(df11_cached_fast_tables_are_keyed_by_every_table_byte) {
   IZ_EXPECT(a == b);  // the same bytes share one build
   FastTables fresh;
   BuildFastTables(t, fresh);
-  IZ_EXPECT(std::memcmp(a->fast, fresh.fast, sizeof fresh.fast) == 0 && std::memcmp(a->quad, fresh.quad, sizeof fresh.quad) == 0);
+  IZ_EXPECT(std::memcmp(a->fast, fresh.fast, sizeof fresh.fast) == 0 &&
+            std::memcmp(a->quad, fresh.quad, sizeof fresh.quad) == 0);
   for (size_t at : {size_t(3), size_t(300), size_t(512 + 5)}) {  // root table, child table, length row
     std::vector<uint8_t> other = luts;
     other[at] = static_cast<uint8_t>(other[at] == 1 ? 2 : 1);
     auto c = CachedFastTables(Tables{other.data(), 2});
     BuildFastTables(Tables{other.data(), 2}, fresh);
     IZ_EXPECT(c != a);
-    IZ_EXPECT(std::memcmp(c->fast, fresh.fast, sizeof fresh.fast) == 0 && std::memcmp(c->quad, fresh.quad, sizeof fresh.quad) == 0);
+    IZ_EXPECT(std::memcmp(c->fast, fresh.fast, sizeof fresh.fast) == 0 &&
+              std::memcmp(c->quad, fresh.quad, sizeof fresh.quad) == 0);
   }
   IZ_EXPECT(CachedFastTables(t) == a);  // still cached after a few other units
 }
@@ -156,7 +160,8 @@ IZ_TEST(df11_decodes_mixing_quad_entries_and_both_fallbacks) {
   // One dominant exponent (1-bit code) beside rare ones: codes of 1..4 bits fill quad
   // entries, 12..14-bit codes take the 12-bit table, longer ones the unit's tables
   // (and end a refill group early). Several blocks, odd lengths, 1 and 2 threads.
-  std::vector<std::pair<uint32_t, uint32_t>> hist = {{120, 1u << 20}, {121, 1u << 18}, {119, 1u << 16}, {122, 1u << 14}};
+  std::vector<std::pair<uint32_t, uint32_t>> hist = {
+      {120, 1u << 20}, {121, 1u << 18}, {119, 1u << 16}, {122, 1u << 14}};
   for (uint32_t e = 80; e < 118; ++e) hist.push_back({e, 1u + e % 7});
   for (uint32_t max_len : {32u, 14u, 12u}) ExpectDecodes(Weights(hist, 300001, rng), max_len);
   // Flat: every code 5-6 bits (two per entry at most).

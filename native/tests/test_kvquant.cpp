@@ -5,8 +5,8 @@
 #include <random>
 #include <vector>
 
-#include "native/shared/kvquant/encode.h"
 #include "native/core/kvquant/cache.h"
+#include "native/shared/kvquant/encode.h"
 #include "native/tests/testing.h"
 
 using namespace iz::kv;
@@ -72,7 +72,8 @@ IZ_TEST(kv_fused_attention_matches_dequantize_for_every_scheme) {
     // prefill 40 tokens, then one-token steps
     auto slice = [&](const std::vector<float>& src, int64_t a, int64_t e) {
       std::vector<float> out;
-      for (size_t s = 0; s < S; ++s) out.insert(out.end(), src.begin() + (s * T + a) * d, src.begin() + (s * T + e) * d);
+      for (size_t s = 0; s < S; ++s)
+        out.insert(out.end(), src.begin() + (s * T + a) * d, src.begin() + (s * T + e) * d);
       return out;
     };
     for (int64_t a = 0; a < T;) {

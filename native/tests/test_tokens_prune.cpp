@@ -71,7 +71,8 @@ IZ_TEST(segment_frames_spec_example) {
 IZ_TEST(density_peaks_find_one_centre_per_blob) {
   const int64_t c = 4, m = 30;
   std::vector<float> x = Noise(static_cast<size_t>(m * c), 7);
-  for (int64_t i = 0; i < m; ++i) for (int64_t k = 0; k < c; ++k) x[i * c + k] = x[i * c + k] * 0.05f + float(i % 3) * 10;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t k = 0; k < c; ++k) x[i * c + k] = x[i * c + k] * 0.05f + float(i % 3) * 10;
   std::vector<int32_t> ids(m);
   for (int64_t i = 0; i < m; ++i) ids[i] = static_cast<int32_t>(i);
   const auto cl = iz::tokens::DensityPeakClusters(x.data(), c, ids, 3, 7);
@@ -106,7 +107,8 @@ IZ_TEST(pruning_rejects_impossible_arguments) {
   IZ_EXPECT_THROWS_CODE(iz::tokens::SelectTopAttention(att.data(), 4, 0, 4, 5), InvalidArgument);
   IZ_EXPECT_THROWS_CODE(iz::tokens::MergeByAttentionCpu(x.data(), 4, 3, nullptr, att.data(), 0, 4, 0), InvalidArgument);
   const float bad_sizes[] = {1, 0, 1, 1};
-  IZ_EXPECT_THROWS_CODE(iz::tokens::MergeByAttentionCpu(x.data(), 4, 3, bad_sizes, att.data(), 0, 4, 2), InvalidArgument);
+  IZ_EXPECT_THROWS_CODE(iz::tokens::MergeByAttentionCpu(x.data(), 4, 3, bad_sizes, att.data(), 0, 4, 2),
+                        InvalidArgument);
   x[7] = std::numeric_limits<float>::quiet_NaN();
   IZ_EXPECT_THROWS_CODE(iz::tokens::MergeByAttentionCpu(x.data(), 4, 3, nullptr, att.data(), 0, 4, 2), InvalidArgument);
   IZ_EXPECT_THROWS_CODE(iz::tokens::DyCokeCpu(x.data(), {1, 4, 3}, 2, false), InvalidArgument);

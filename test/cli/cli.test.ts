@@ -28,7 +28,11 @@ describe('inferzip CLI', () => {
 
     const i = await runCli(['inspect', packed, '--json']);
     expect(i.code).toBe(0);
-    const report = JSON.parse(i.stdout) as { format: string; units: { prefix: string; bitsPerWeight: number; entropyBound: number; bytes: { total: number } }[]; totals: { bitsPerWeight: number; entropyBound: number; fileBitsPerWeight: number; compressedWeights: number } };
+    const report = JSON.parse(i.stdout) as {
+      format: string;
+      units: { prefix: string; bitsPerWeight: number; entropyBound: number; bytes: { total: number } }[];
+      totals: { bitsPerWeight: number; entropyBound: number; fileBitsPerWeight: number; compressedWeights: number };
+    };
     expect(report.format).toBe('inferzip');
     expect(report.units).toHaveLength(6);
     for (const u of report.units) {
@@ -92,7 +96,16 @@ describe('inferzip CLI', () => {
     const help = await runCli(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/Exit codes/);
-    for (const args of [[], ['frobnicate'], ['compress', MODEL], ['compress'], ['verify'], ['verify', 'a', 'b'], ['inspect', MODEL, '--bogus'], ['compress', MODEL, '-o', '/tmp/x', '--threads', 'zero']]) {
+    for (const args of [
+      [],
+      ['frobnicate'],
+      ['compress', MODEL],
+      ['compress'],
+      ['verify'],
+      ['verify', 'a', 'b'],
+      ['inspect', MODEL, '--bogus'],
+      ['compress', MODEL, '-o', '/tmp/x', '--threads', 'zero'],
+    ]) {
       const r = await runCli(args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(/inferzip: /);
@@ -108,7 +121,11 @@ describe('inferzip CLI', () => {
     const dir = await buildDFloat11Fixture(tempDir('cli-df11'));
     const i = await runCli(['inspect', dir, '--decode', '--json']);
     expect(i.code).toBe(0);
-    const r = JSON.parse(i.stdout) as { format: string; units: { prefix: string; tensors: { name: string; shape: number[] }[] }[]; totals: { entropyBound: number } };
+    const r = JSON.parse(i.stdout) as {
+      format: string;
+      units: { prefix: string; tensors: { name: string; shape: number[] }[] }[];
+      totals: { entropyBound: number };
+    };
     expect(r.format).toBe('dfloat11');
     expect(r.units[0]!.tensors[6]).toEqual({ name: 'model.layers.0.mlp.down_proj.weight', shape: [64, 172] });
     expect(r.totals.entropyBound).toBeGreaterThan(10.5);

@@ -268,10 +268,19 @@ describe('df11 codec: real model and layouts', () => {
 
   it('rejects bad arguments with typed errors', () => {
     expect(() => compressSync({ f: tensor('f32', [2]) })).toThrow(expect.objectContaining({ code: 'DTYPE_MISMATCH' }));
-    expect(() => compressSync([['a', gaussianBf16([2], 1, 1)], ['a', gaussianBf16([2], 1, 1)]])).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
-    expect(() => compressSync({ a: gaussianBf16([2], 1, 1) }, { maxCodeLength: 40 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() =>
+      compressSync([
+        ['a', gaussianBf16([2], 1, 1)],
+        ['a', gaussianBf16([2], 1, 1)],
+      ]),
+    ).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() => compressSync({ a: gaussianBf16([2], 1, 1) }, { maxCodeLength: 40 })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
     const unit = compressSync({ a: gaussianBf16([10], 1, 1) });
     expect(() => decompressSync(unit, { out: new Uint16Array(9) })).toThrow(expect.objectContaining({ code: 'SHAPE_MISMATCH' }));
-    expect(() => decompressSync(unit, { out: new Float32Array(10) as unknown as Uint16Array })).toThrow(expect.objectContaining({ code: 'DTYPE_MISMATCH' }));
+    expect(() => decompressSync(unit, { out: new Float32Array(10) as unknown as Uint16Array })).toThrow(
+      expect.objectContaining({ code: 'DTYPE_MISMATCH' }),
+    );
   });
 });

@@ -26,7 +26,11 @@ export function gaussianBf16(shape: number[], std: number, seed: number): Tensor
 /** A copy of a unit with some buffers replaced (for hostile-input tests). */
 export function tamper(unit: CompressedUnit, patch: Partial<Record<keyof UnitBuffers, Uint8Array | BigInt64Array>>): CompressedUnit {
   const buffers = { ...unit.buffers, ...patch } as UnitBuffers;
-  return makeUnit(buffers, [{ name: 'x', shape: [buffers.signMantissa.byteLength], offset: 0, length: buffers.signMantissa.byteLength, raw: false }], {});
+  return makeUnit(
+    buffers,
+    [{ name: 'x', shape: [buffers.signMantissa.byteLength], offset: 0, length: buffers.signMantissa.byteLength, raw: false }],
+    {},
+  );
 }
 
 export function concatU16(parts: Uint16Array[]): Uint16Array {

@@ -3,7 +3,13 @@ import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from 'vitest';
 
-import { compressSync, decompressSync, simulateKernelDecode, unitFromSafetensorsEntries, type CompressedUnit } from '../../lib/df11/index.js';
+import {
+  compressSync,
+  decompressSync,
+  simulateKernelDecode,
+  unitFromSafetensorsEntries,
+  type CompressedUnit,
+} from '../../lib/df11/index.js';
 import { InferzipError } from '../../lib/errors.js';
 import { decodeDeviceUnit, uploadUnit } from '../../lib/model/codec.js';
 import { native } from '../../lib/native.js';
@@ -12,7 +18,10 @@ import { tensor } from '../../lib/tensor.js';
 import { firstMismatch, gaussianBf16, rng, tamper } from './helpers.js';
 
 const fixture = (p: string) => fileURLToPath(new URL(`../../fixtures/${p}`, import.meta.url));
-const reference = unitFromSafetensorsEntries(readSafetensorsBuffer(new Uint8Array(readFileSync(fixture('dfloat11-unit.safetensors')))), 'unit');
+const reference = unitFromSafetensorsEntries(
+  readSafetensorsBuffer(new Uint8Array(readFileSync(fixture('dfloat11-unit.safetensors')))),
+  'unit',
+);
 const ours = compressSync({ w: gaussianBf16([400, 500], 0.02, 42) }); // ~20 blocks
 
 // Every unit the tests below decode, with what the kernel simulator made of it: the device
@@ -141,7 +150,10 @@ describe('df11 decoder: hostile units give CORRUPT_DATA', () => {
       const key = keys[iter % keys.length]!;
       const buf = copy(base.buffers[key]);
       const flips = 1 + Math.floor(r() * 3);
-      for (let f = 0; f < flips; f++) { const at = Math.floor(r() * buf.byteLength); buf[at] = buf[at]! ^ (1 << Math.floor(r() * 8)); }
+      for (let f = 0; f < flips; f++) {
+        const at = Math.floor(r() * buf.byteLength);
+        buf[at] = buf[at]! ^ (1 << Math.floor(r() * 8));
+      }
       const unit = tamper(base, { [key]: buf });
       let cpu: Uint16Array | string;
       try {

@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import {
-  compressSync,
-  decompressSync,
-  unitFromSafetensorsEntries,
-  unitMetadata,
-  unitToSafetensorsEntries,
-} from '../../lib/df11/index.js';
+import { compressSync, decompressSync, unitFromSafetensorsEntries, unitMetadata, unitToSafetensorsEntries } from '../../lib/df11/index.js';
 import { readSafetensorsBuffer, serializeSafetensors } from '../../lib/safetensors/index.js';
 import { tensor } from '../../lib/tensor.js';
 import { firstMismatch, gaussianBf16 } from './helpers.js';
@@ -51,7 +45,9 @@ describe('df11 units <-> safetensors', () => {
     expect(() => unitFromSafetensorsEntries(entries.slice(1), 'u')).toThrow(expect.objectContaining({ code: 'CORRUPT_DATA' }));
     const wrong = entries.map((e) => (e.name === 'u.luts' ? { ...e, dtype: 'F32' } : e));
     expect(() => unitFromSafetensorsEntries(wrong, 'u')).toThrow(expect.objectContaining({ code: 'CORRUPT_DATA' }));
-    expect(() => unitFromSafetensorsEntries(entries, 'u', { tensors: [{ name: 'a', shape: [5] }] })).toThrow(expect.objectContaining({ code: 'CORRUPT_DATA' }));
+    expect(() => unitFromSafetensorsEntries(entries, 'u', { tensors: [{ name: 'a', shape: [5] }] })).toThrow(
+      expect.objectContaining({ code: 'CORRUPT_DATA' }),
+    );
     const badSplit = entries.map((e) => (e.name === 'u.split_positions' ? { ...e, data: new BigInt64Array([10n ** 12n]) } : e));
     expect(() => unitFromSafetensorsEntries(badSplit, 'u')).toThrow(expect.objectContaining({ code: 'CORRUPT_DATA' }));
   });

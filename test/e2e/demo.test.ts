@@ -10,7 +10,8 @@ import type { DemoReport } from '../../examples/demo/run.js';
 
 const exec = promisify(execFile);
 const root = new URL('../..', import.meta.url).pathname;
-const demo = (...args: string[]) => exec(process.execPath, ['--import', 'tsx', 'examples/demo.ts', ...args], { cwd: root, maxBuffer: 1 << 24 });
+const demo = (...args: string[]) =>
+  exec(process.execPath, ['--import', 'tsx', 'examples/demo.ts', ...args], { cwd: root, maxBuffer: 1 << 24 });
 
 describe('npm start (examples/demo.ts)', () => {
   it('--tokens 32 --json: verified, streamed logits bit-identical, every KV scheme measured', async () => {
@@ -48,12 +49,19 @@ describe('npm start (examples/demo.ts)', () => {
   it('--kv none runs without KV rows; bad options exit 2 with the usage', async () => {
     const { stdout } = await demo('--tokens', '4', '--kv', 'none', '--json');
     expect((JSON.parse(stdout) as DemoReport).kv).toEqual([]);
-    await expect(demo('--tokens', '0')).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('--tokens must be an integer in 1..511') });
+    await expect(demo('--tokens', '0')).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('--tokens must be an integer in 1..511'),
+    });
   }, 60_000);
 
   it('parses options strictly', () => {
     expect(parseArgs([])).toMatchObject({ tokens: 256, kv: [...KV_SCHEMES], residual: 32, device: 'auto', json: false });
-    expect(parseArgs(['--tokens=8', '--kv', 'fp8,kivi', '--device', 'cpu'])).toMatchObject({ tokens: 8, kv: ['fp8', 'kivi'], device: 'cpu' });
+    expect(parseArgs(['--tokens=8', '--kv', 'fp8,kivi', '--device', 'cpu'])).toMatchObject({
+      tokens: 8,
+      kv: ['fp8', 'kivi'],
+      device: 'cpu',
+    });
     expect(() => parseArgs(['--kv', 'int3'])).toThrow(/unknown scheme 'int3'/);
     expect(() => parseArgs(['--tokens', '512'])).toThrow(/1\.\.511/);
     expect(() => parseArgs(['--tokens', '1.5'])).toThrow(/1\.\.511/);

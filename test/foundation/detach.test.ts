@@ -44,7 +44,15 @@ function random(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, () => r() * 2 - 1);
 }
 
-const f32 = (shape: number[], seed: number): Tensor<'f32'> => tensor('f32', shape, random(shape.reduce((a, b) => a * b, 1), seed));
+const f32 = (shape: number[], seed: number): Tensor<'f32'> =>
+  tensor(
+    'f32',
+    shape,
+    random(
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+    ),
+  );
 
 describe('async calls pin the buffers they use', () => {
   it('mergeTokens: detaching x mid-call neither crashes nor changes the result', async () => {

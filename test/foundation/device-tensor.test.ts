@@ -80,10 +80,14 @@ describe('DeviceTensor', () => {
       import { DeviceTensor } from '${INDEX}';
       try { DeviceTensor.empty('u8', [64 * 2 ** 30]); console.log('allocated'); }
       catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`;
-    const out = execFileSync('bash', ['-c', 'ulimit -v 33554432 && exec "$0" --import tsx --input-type=module -e "$1"', process.execPath, script], {
-      encoding: 'utf8',
-      env: { ...process.env, INFERZIP_DEVICE: 'cpu' },
-    });
+    const out = execFileSync(
+      'bash',
+      ['-c', 'ulimit -v 33554432 && exec "$0" --import tsx --input-type=module -e "$1"', process.execPath, script],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, INFERZIP_DEVICE: 'cpu' },
+      },
+    );
     const res = JSON.parse(out.trim().split('\n').pop()!) as { code: string; message: string };
     expect(res.code).toBe('OUT_OF_MEMORY');
     expect(res.message).toMatch(/68719476736 bytes/);
@@ -128,7 +132,9 @@ describe('DeviceTensor', () => {
       const freed = buffers.filter((b) => b.disposed).length;
       const t = DeviceTensor.fromSync(tensor('f32', [2], new Float32Array([3, 4])));
       console.log(JSON.stringify({ freed, after: Array.from(t.downloadSync().data) }));`;
-    const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+    });
     const res = JSON.parse(out.trim().split('\n').pop()!) as { freed: number; after: number[] };
     expect(res.freed).toBe(20); // each dropped tensor's memory was released by the registry
     expect(res.after).toEqual([3, 4]);

@@ -64,7 +64,11 @@ describe('addon loader', () => {
   it('build-native --if-needed skips the build when a prebuild loads', () => {
     const dir = packageDir({ [PREBUILD]: currentAddonFile(), 'scripts/build-native.mjs': join(packageRoot, 'scripts/build-native.mjs') });
     symlinkSync(join(packageRoot, 'node_modules'), join(dir, 'node_modules'));
-    const r = spawnSync(process.execPath, ['scripts/build-native.mjs', '--if-needed'], { cwd: dir, encoding: 'utf8', env: { ...process.env, INFERZIP_FORCE_BUILD: '' } });
+    const r = spawnSync(process.execPath, ['scripts/build-native.mjs', '--if-needed'], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...process.env, INFERZIP_FORCE_BUILD: '' },
+    });
     expect(r.status).toBe(0);
     expect(r.stderr).toMatch(/using the existing build or prebuilt binary/);
     expect(existsSync(join(dir, 'build'))).toBe(false); // nothing was compiled

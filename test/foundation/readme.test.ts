@@ -23,7 +23,11 @@ const blocks: [string, string][] = [];
 function run(code: string, i: number): string {
   const file = join(dir, `example${i}.mts`);
   writeFileSync(file, code.replaceAll("from 'inferzip'", `from '${join(root, 'lib/index.ts')}'`));
-  return execFileSync(process.execPath, ['--import', 'tsx', file], { cwd: root, encoding: 'utf8', env: { ...process.env, INFERZIP_DEVICE: 'cpu' } });
+  return execFileSync(process.execPath, ['--import', 'tsx', file], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, INFERZIP_DEVICE: 'cpu' },
+  });
 }
 
 describe('README examples', () => {

@@ -129,7 +129,14 @@ describe('f32 -> f16 (round to nearest, ties to even)', () => {
  * bracket x (found by bit search over the target format's ordered finite codes), ties to the
  * even code. Overflow follows IEEE: values at or past max + half an ulp become Inf.
  */
-function referenceRound(x: number, decode: (bits: number) => number, maxFinite: number, signBit: number, infBits: number, ulpAtMax: number): number {
+function referenceRound(
+  x: number,
+  decode: (bits: number) => number,
+  maxFinite: number,
+  signBit: number,
+  infBits: number,
+  ulpAtMax: number,
+): number {
   if (Number.isNaN(x)) return -1;
   const sign = x < 0 || Object.is(x, -0) ? signBit : 0;
   const a = Math.abs(x);
@@ -156,7 +163,7 @@ describe('rounding matches an independent reference on random and boundary input
   function inputs(decode: (bits: number) => number, codes: number): Float32Array {
     const xs: number[] = [];
     let seed = 0x9e3779b9;
-    const next = () => ((seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0));
+    const next = () => (seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0);
     for (let i = 0; i < 100_000; i++) xs.push(f32(next()));
     const nudge = (v: number, d: number) => {
       const b = new Float32Array([v]);
@@ -182,7 +189,10 @@ describe('rounding matches an independent reference on random and boundary input
       expect(bulk[i]).toBe(got);
       if (Number.isNaN(x)) continue; // checked separately
       const want = referenceRound(x, bf16BitsToF32, maxFinite, 0x8000, 0x7f80, ulp);
-      if (got !== want) expect.fail(`f32 ${x} (0x${new Uint32Array(new Float32Array([x]).buffer)[0]!.toString(16)}): got 0x${got.toString(16)}, want 0x${want.toString(16)}`);
+      if (got !== want)
+        expect.fail(
+          `f32 ${x} (0x${new Uint32Array(new Float32Array([x]).buffer)[0]!.toString(16)}): got 0x${got.toString(16)}, want 0x${want.toString(16)}`,
+        );
     }
   });
 
@@ -245,7 +255,10 @@ describe('ndarray interop', () => {
   });
 
   it('copies sliced and stepped views (offset, negative strides) of 3-D ndarrays', () => {
-    const base = ndarray(Int32Array.from({ length: 24 }, (_, i) => i), [2, 3, 4]);
+    const base = ndarray(
+      Int32Array.from({ length: 24 }, (_, i) => i),
+      [2, 3, 4],
+    );
     const view = base.hi(2, 3, 3).lo(1, 1, 0).step(1, -1, 2); // [1, 2, 2], reversed rows, every other column
     const t = fromNdarray(view);
     expect(t.dtype).toBe('i32');

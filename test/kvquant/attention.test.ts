@@ -22,13 +22,22 @@ function expectClose(fused: Tensor<'f32'>, ref: Tensor<'f32'>): void {
 
 describe.each(SCHEMES)('fused attention == dequantize-then-attend: $scheme $bits', ({ scheme, bits }) => {
   it('one-shot quantizeKV, batch 2, GQA 3:1, 77 tokens, 1 and 5 queries', () => {
-    const B = 2, H = 2, Hq = 6, T = 77, d = 16;
+    const B = 2,
+      H = 2,
+      Hq = 6,
+      T = 77,
+      d = 16;
     const k = randTensor([B, H, T, d], 11);
     const v = randTensor([B, H, T, d], 12);
     using q = quantizeKVSync(k, v, { scheme, bits, groupSize: 16 });
     const deq = dequantizeKVSync(q);
     expect(deq.k.shape).toEqual([B, H, T, d]);
-    for (const [nq, causal] of [[1, false], [1, true], [5, true], [5, false]] as const) {
+    for (const [nq, causal] of [
+      [1, false],
+      [1, true],
+      [5, true],
+      [5, false],
+    ] as const) {
       const query = randTensor([B, Hq, nq, d], 13 + nq);
       expectClose(q.attentionSync(query, { causal }), denseAttentionSync(query, deq.k, deq.v, { causal }));
     }
@@ -41,7 +50,10 @@ describe.each(SCHEMES)('fused attention == dequantize-then-attend: $scheme $bits
   });
 
   it('cache: prefill into a partly filled window, then one-token decode steps', async () => {
-    const H = 2, Hq = 4, d = 16, T = 60;
+    const H = 2,
+      Hq = 4,
+      d = 16,
+      T = 60;
     const k = outlierKeys([H, T, d], 21);
     const v = randTensor([H, T, d], 22);
     using cache = QuantizedKVCache.create({ scheme, bits, heads: H, headDim: d, groupSize: 8, residualLength: 16 });
@@ -64,7 +76,10 @@ describe.each(SCHEMES)('fused attention == dequantize-then-attend: $scheme $bits
 
 describe('cache with a batch', () => {
   it.each(['kivi', 'zipcache'] as KVScheme[])('%s: batch 3, GQA 2:1, prefill + decode == dequantize-then-attend', (scheme) => {
-    const B = 3, H = 2, d = 16, T = 41;
+    const B = 3,
+      H = 2,
+      d = 16,
+      T = 41;
     const k = randTensor([B, H, T, d], 40);
     const v = randTensor([B, H, T, d], 41);
     using cache = QuantizedKVCache.create({ scheme, batch: B, heads: H, headDim: d, groupSize: 8, residualLength: 8 });
@@ -85,7 +100,9 @@ describe('cache with a batch', () => {
 
 describe('residual window flush rules', () => {
   it('kivi: keys flush whole blocks of R tokens, values keep at most R tokens', () => {
-    const H = 1, d = 16, R = 32;
+    const H = 1,
+      d = 16,
+      R = 32;
     using cache = QuantizedKVCache.create({ scheme: 'kivi', heads: H, headDim: d, groupSize: 16, residualLength: R });
     const k = randTensor([H, 200, d], 1);
     const v = randTensor([H, 200, d], 2);
@@ -149,7 +166,8 @@ describe('residual window flush rules', () => {
     // code per channel + an f16 reference per 32 tokens, the salient 20% as 2-bit codes + one
     // f16 (scale, min) pair per token, + the index (64 bits per 32 tokens)
     const sal = Math.round(0.2 * 256);
-    const bytes = Math.ceil(Math.ceil(((256 - sal) * 128) / 5) / 4) * 4 + 8 * (128 + 2) + Math.ceil((sal * (2 * 128 + 32)) / 32) * 4 + 8 * 8;
+    const bytes =
+      Math.ceil(Math.ceil(((256 - sal) * 128) / 5) / 4) * 4 + 8 * (128 + 2) + Math.ceil((sal * (2 * 128 + 32)) / 32) * 4 + 8 * 8;
     expect(vid.valueBits).toBeCloseTo((bytes * 8) / (256 * 128), 6);
     expect(vid.valueBits).toBeLessThanOrEqual(2.0);
   });
@@ -159,7 +177,12 @@ describe('tensor dtypes', () => {
   it('accepts f16 and bf16 input (converted exactly to f32 first)', () => {
     const k = randTensor([2, 40, 16], 7);
     const v = randTensor([2, 40, 16], 8);
-    const f16 = (t: Tensor<'f32'>) => tensor('f16', t.shape, Uint16Array.from(t.data, (x) => 0x3c00 + Math.round(Math.abs(x) * 100) % 1000));
+    const f16 = (t: Tensor<'f32'>) =>
+      tensor(
+        'f16',
+        t.shape,
+        Uint16Array.from(t.data, (x) => 0x3c00 + (Math.round(Math.abs(x) * 100) % 1000)),
+      );
     using q = quantizeKVSync(f16(k), f16(v), { scheme: 'kivi' });
     const d = dequantizeKVSync(q);
     expect(d.k.shape).toEqual([2, 40, 16]);
@@ -175,7 +198,9 @@ describe('KIVI fast loops for every group size they specialize (AVX2 where the C
     [8, 16],
     [48, 32],
   ])('groupSize %i, channelGroupSize %i', (G, Cg) => {
-    const H = 2, T = 150, d = 64;
+    const H = 2,
+      T = 150,
+      d = 64;
     const k = randTensor([H, T, d], G + 1);
     const v = randTensor([H, T, d], Cg + 2);
     for (const bits of [2, 4]) {

@@ -41,7 +41,7 @@ describe('kv codecs: spec vectors', () => {
     }
   });
 
-  it('ternary: [0.9, -0.1, -0.8, 0.2] -> s 0.5, q [1, 0, -1, 0], x\' [0.5, 0, -0.5, 0]', () => {
+  it("ternary: [0.9, -0.1, -0.8, 0.2] -> s 0.5, q [1, 0, -1, 0], x' [0.5, 0, -0.5, 0]", () => {
     const r = kvCodecs.ternary(Float32Array.from([0.9, -0.1, -0.8, 0.2]));
     expect(r.scale).toBe(0.5);
     expect(Array.from(r.q)).toEqual([1, 0, -1, 0]);

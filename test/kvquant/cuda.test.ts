@@ -20,7 +20,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe.each(['kivi', 'vidkv', 'zipcache', 'fp8'] as KVScheme[])('CUDA vs CPU: %s', (scheme) => {
   it.skipIf(!hasCuda)('same packed bytes, dequantized values and attention', async () => {
-    const H = 2, d = 32, T = 150;
+    const H = 2,
+      d = 32,
+      T = 150;
     const k = outlierKeys([H, T, d], 1);
     const v = randTensor([H, T, d], 2);
     const opts = { scheme, heads: H, headDim: d, groupSize: 16, residualLength: 32 } as const;
@@ -48,11 +50,14 @@ describe.each(['kivi', 'vidkv', 'zipcache', 'fp8'] as KVScheme[])('CUDA vs CPU o
     const v = randTensor([2, 2, 77, 16], 5);
     using a = quantizeKVSync(k, v, { scheme, groupSize: 16, device: 'cpu' });
     using b = quantizeKVSync(k, v, { scheme, groupSize: 16, device: 'cuda' });
-    const da = dequantizeKVSync(a), db = dequantizeKVSync(b);
+    const da = dequantizeKVSync(a),
+      db = dequantizeKVSync(b);
     expect(bits(db.k.data)).toEqual(bits(da.k.data));
     expect(bits(db.v.data)).toEqual(bits(da.v.data));
     const q = randTensor([2, 4, 2, 16], 6);
-    expect(maxAbsDiff(a.attentionSync(q).data, b.attentionSync(q).data)).toBeLessThanOrEqual(1e-4 * Math.max(1, maxAbs(a.attentionSync(q).data)));
+    expect(maxAbsDiff(a.attentionSync(q).data, b.attentionSync(q).data)).toBeLessThanOrEqual(
+      1e-4 * Math.max(1, maxAbs(a.attentionSync(q).data)),
+    );
   });
 });
 
@@ -60,29 +65,34 @@ describe.each(['kivi', 'vidkv', 'zipcache', 'fp8'] as KVScheme[])('CUDA vs CPU o
 // leaves a 32-token pool mask half written: each flush ORs codes into the last word of the
 // previous one, which must move between the host planes and the device mirror too (KIVI is
 // encoded on the GPU and copied back for saving; zipcache/vidkv are encoded on the host).
-describe.each(['kivi', 'vidkv', 'zipcache', 'fp8'] as KVScheme[])('CUDA vs CPU, words shared between flushes (head_dim 8): %s', (scheme) => {
-  it.skipIf(!hasCuda)('one-token appends, 16-token flushes: same dequantized values, attention and saved planes', async () => {
-    const H = 2, d = 8, T = 90;
-    const k = outlierKeys([H, T, d], 7);
-    const v = randTensor([H, T, d], 8);
-    const opts = { scheme, heads: H, headDim: d, groupSize: 16, channelGroupSize: 8, residualLength: 16 } as const;
-    using cpu = QuantizedKVCache.create({ ...opts, device: 'cpu' });
-    using gpu = QuantizedKVCache.create({ ...opts, device: 'cuda' });
-    for (const c of [cpu, gpu]) for (let t = 0; t < T; t++) c.appendSync(sliceTokens(k, t, t + 1), sliceTokens(v, t, t + 1));
-    expect(gpu.memory.quantizedKeys).toBe(cpu.memory.quantizedKeys);
-    const a = cpu.dequantizeSync();
-    const b = gpu.dequantizeSync();
-    expect(bits(b.k.data)).toEqual(bits(a.k.data));
-    expect(bits(b.v.data)).toEqual(bits(a.v.data));
-    const q = randTensor([4, 2, d], 9);
-    const oc = cpu.attentionSync(q);
-    expect(maxAbsDiff(oc.data, gpu.attentionSync(q).data)).toBeLessThanOrEqual(1e-4 * Math.max(1, maxAbs(oc.data)));
-    // the host planes of the CUDA cache (what save() writes) hold every code too
-    const path = join(dir, `${scheme}-d8.safetensors`);
-    await gpu.save(path);
-    using back = await QuantizedKVCache.load(path, { device: 'cpu' });
-    const c = back.dequantizeSync();
-    expect(bits(c.k.data)).toEqual(bits(a.k.data));
-    expect(bits(c.v.data)).toEqual(bits(a.v.data));
-  });
-});
+describe.each(['kivi', 'vidkv', 'zipcache', 'fp8'] as KVScheme[])(
+  'CUDA vs CPU, words shared between flushes (head_dim 8): %s',
+  (scheme) => {
+    it.skipIf(!hasCuda)('one-token appends, 16-token flushes: same dequantized values, attention and saved planes', async () => {
+      const H = 2,
+        d = 8,
+        T = 90;
+      const k = outlierKeys([H, T, d], 7);
+      const v = randTensor([H, T, d], 8);
+      const opts = { scheme, heads: H, headDim: d, groupSize: 16, channelGroupSize: 8, residualLength: 16 } as const;
+      using cpu = QuantizedKVCache.create({ ...opts, device: 'cpu' });
+      using gpu = QuantizedKVCache.create({ ...opts, device: 'cuda' });
+      for (const c of [cpu, gpu]) for (let t = 0; t < T; t++) c.appendSync(sliceTokens(k, t, t + 1), sliceTokens(v, t, t + 1));
+      expect(gpu.memory.quantizedKeys).toBe(cpu.memory.quantizedKeys);
+      const a = cpu.dequantizeSync();
+      const b = gpu.dequantizeSync();
+      expect(bits(b.k.data)).toEqual(bits(a.k.data));
+      expect(bits(b.v.data)).toEqual(bits(a.v.data));
+      const q = randTensor([4, 2, d], 9);
+      const oc = cpu.attentionSync(q);
+      expect(maxAbsDiff(oc.data, gpu.attentionSync(q).data)).toBeLessThanOrEqual(1e-4 * Math.max(1, maxAbs(oc.data)));
+      // the host planes of the CUDA cache (what save() writes) hold every code too
+      const path = join(dir, `${scheme}-d8.safetensors`);
+      await gpu.save(path);
+      using back = await QuantizedKVCache.load(path, { device: 'cpu' });
+      const c = back.dequantizeSync();
+      expect(bits(c.k.data)).toEqual(bits(a.k.data));
+      expect(bits(c.v.data)).toEqual(bits(a.v.data));
+    });
+  },
+);

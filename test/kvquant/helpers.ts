@@ -18,7 +18,15 @@ export function randn(n: number, seed: number, scale = 1): Float32Array {
 }
 
 export function randTensor(shape: number[], seed: number, scale = 1): Tensor<'f32'> {
-  return tensor('f32', shape, randn(shape.reduce((a, b) => a * b, 1), seed, scale));
+  return tensor(
+    'f32',
+    shape,
+    randn(
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+      scale,
+    ),
+  );
 }
 
 /** Keys with a few outlier channels, like real pre-RoPE keys. */

@@ -21,7 +21,9 @@ describe('portable KIVI loops', () => {
     [16, 64],
     [64, 16],
   ])('groupSize %i, channelGroupSize %i: fused == dequantize-then-attend', (G, Cg) => {
-    const H = 2, T = 101, d = 64;
+    const H = 2,
+      T = 101,
+      d = 64;
     const k = randTensor([H, T, d], G);
     const v = randTensor([H, T, d], Cg);
     for (const bits of [2, 4]) {

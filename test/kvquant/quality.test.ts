@@ -34,7 +34,11 @@ function onDevice<T>(cfg: (typeof QUALITY_SCHEMES)[number], f: () => T): T {
 // Deterministic, so each scheme's all-quantized pass runs once for both tests that use it.
 const allQuantizedDone = new Map<string, ReturnType<typeof qualityAllQuantized>>();
 function allQuantized(cfg: (typeof QUALITY_SCHEMES)[number]) {
-  if (!allQuantizedDone.has(cfg.name)) allQuantizedDone.set(cfg.name, onDevice(cfg, () => qualityAllQuantized(layers, cfg)));
+  if (!allQuantizedDone.has(cfg.name))
+    allQuantizedDone.set(
+      cfg.name,
+      onDevice(cfg, () => qualityAllQuantized(layers, cfg)),
+    );
   return allQuantizedDone.get(cfg.name)!;
 }
 

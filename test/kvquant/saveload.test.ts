@@ -16,7 +16,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe.each(['kivi', 'vidkv', 'zipcache', 'fp8'] as KVScheme[])('save/load %s', (scheme) => {
   it('restores codes, scales, residual window and saliency state; appends continue identically', async () => {
-    const H = 2, d = 16, T = 70;
+    const H = 2,
+      d = 16,
+      T = 70;
     const k = outlierKeys([H, T, d], 3);
     const v = randTensor([H, T, d], 4);
     const opts = { scheme, heads: H, headDim: d, groupSize: 8, residualLength: 16 } as const;
@@ -47,7 +49,10 @@ describe('load rejects bad files with typed errors', () => {
     await c.save(path);
     return path;
   }
-  async function rewrite(path: string, edit: (meta: Record<string, string>, tensors: Record<string, { dtype: string; shape: number[]; data: ArrayBufferView }>) => void): Promise<string> {
+  async function rewrite(
+    path: string,
+    edit: (meta: Record<string, string>, tensors: Record<string, { dtype: string; shape: number[]; data: ArrayBufferView }>) => void,
+  ): Promise<string> {
     const r = openSafetensors(path);
     const tensors: Record<string, { dtype: string; shape: number[]; data: ArrayBufferView }> = {};
     for (const e of r.tensors) tensors[e.name] = { dtype: e.dtype, shape: [...e.shape], data: await r.readBytes(e.name) };
@@ -55,7 +60,11 @@ describe('load rejects bad files with typed errors', () => {
     r.close();
     edit(meta, tensors);
     const out = join(dir, `bad-${Math.random().toString(36).slice(2)}.safetensors`);
-    await writeSafetensors(out, Object.entries(tensors).map(([name, t]) => ({ name, dtype: t.dtype as 'U8', shape: t.shape, data: t.data })), { metadata: meta });
+    await writeSafetensors(
+      out,
+      Object.entries(tensors).map(([name, t]) => ({ name, dtype: t.dtype as 'U8', shape: t.shape, data: t.data })),
+      { metadata: meta },
+    );
     return out;
   }
   async function loadCode(path: string): Promise<string> {

@@ -15,7 +15,10 @@ describe('quantized KV cache with head_dim 8 (the bundled model)', () => {
       const r = rng(3);
       using cache = QuantizedKVCache.create({ scheme, heads: 4, headDim: 8 });
       for (let t = 0; t < 300; t++) {
-        cache.appendSync(tensor('f32', [4, 1, 8], Float32Array.from({ length: 32 }, r)), tensor('f32', [4, 1, 8], Float32Array.from({ length: 32 }, r)));
+        cache.appendSync(
+          tensor('f32', [4, 1, 8], Float32Array.from({ length: 32 }, r)),
+          tensor('f32', [4, 1, 8], Float32Array.from({ length: 32 }, r)),
+        );
       }
       expect(cache.tokens).toBe(300);
       const out = cache.attentionSync(tensor('f32', [8, 1, 8], Float32Array.from({ length: 64 }, r)));

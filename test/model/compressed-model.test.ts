@@ -25,7 +25,9 @@ function original(name: string): Uint16Array {
 
 function expectBitsEqual(a: Uint16Array, b: Uint16Array, what: string): void {
   expect(a.length, what).toBe(b.length);
-  expect(Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)), what).toBe(0);
+  expect(Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)), what).toBe(
+    0,
+  );
 }
 
 describe.each([
@@ -62,7 +64,11 @@ describe.each([
     const embed = await model.decompressUnit('model.embed_tokens');
     expectBitsEqual(embed.get('model.embed_tokens.weight').toTensorSync().data, original('model.embed_tokens.weight'), 'embedding');
     expect(model.deviceBytes.scratch).toBe(model.blockBufferBytes + 512 * 64 * 2);
-    expectBitsEqual(last.get('mlp.up_proj.weight').toTensorSync().data, original('model.layers.4.mlp.up_proj.weight'), 'block 4 after the embedding');
+    expectBitsEqual(
+      last.get('mlp.up_proj.weight').toTensorSync().data,
+      original('model.layers.4.mlp.up_proj.weight'),
+      'block 4 after the embedding',
+    );
   });
 
   it.skipIf(skip)('the prefetching iterator yields every block in order, each intact while the next decodes', async () => {
@@ -87,7 +93,11 @@ describe.each([
     // Leaving early waits for the prefetch in flight; the model stays usable.
     for await (const block of model.blocks()) if (block.ordinal === 1) break;
     const b4 = await model.decompressBlock(4);
-    expectBitsEqual(b4.get('self_attn.v_proj.weight').toTensorSync().data, original('model.layers.4.self_attn.v_proj.weight'), 'block 4 after break');
+    expectBitsEqual(
+      b4.get('self_attn.v_proj.weight').toTensorSync().data,
+      original('model.layers.4.self_attn.v_proj.weight'),
+      'block 4 after break',
+    );
   });
 
   it.skipIf(skip)('stale views refuse to read, copies survive, dispose is final', async () => {
@@ -101,7 +111,11 @@ describe.each([
     copy.dispose();
     expect(() => model.decompressBlock(5)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
     expect(() => model.decompressUnit('lm_head')).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
-    expectBitsEqual((await model.readTensor('model.layers.3.input_layernorm.weight')).data as Uint16Array, original('model.layers.3.input_layernorm.weight'), 'norm');
+    expectBitsEqual(
+      (await model.readTensor('model.layers.3.input_layernorm.weight')).data as Uint16Array,
+      original('model.layers.3.input_layernorm.weight'),
+      'norm',
+    );
     await expect(model.readTensor('model.layers.3.self_attn.q_proj.weight')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     model.dispose();
     model.dispose();
@@ -115,7 +129,14 @@ describe('published DFloat11 checkpoints', () => {
     using model = await CompressedModel.open(dir, { device: 'cpu' });
     expect(model.format).toBe('dfloat11');
     expect(model.numBlocks).toBe(5);
-    expect(model.units.map((u) => u.prefix)).toEqual(['model.layers.0', 'model.layers.1', 'model.layers.2', 'model.layers.3', 'model.layers.4', 'model.embed_tokens']);
+    expect(model.units.map((u) => u.prefix)).toEqual([
+      'model.layers.0',
+      'model.layers.1',
+      'model.layers.2',
+      'model.layers.3',
+      'model.layers.4',
+      'model.embed_tokens',
+    ]);
     const shapes = model.blockUnits[0]!.members.map((m) => [m.name, m.shape]);
     expect(shapes).toEqual([
       ['model.layers.0.self_attn.q_proj.weight', [64, 64]],
@@ -166,7 +187,12 @@ describe('published DFloat11 checkpoints', () => {
     const shard = join(dir, 'model-00001-of-00002.safetensors');
     {
       using f = openSafetensors(shard);
-      const entries = f.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, data: new Uint8Array(f.readBytesSync(t.name)) }));
+      const entries = f.tensors.map((t) => ({
+        name: t.name,
+        dtype: t.dtype,
+        shape: t.shape,
+        data: new Uint8Array(f.readBytesSync(t.name)),
+      }));
       // output_positions must end at n: make the last one overrun.
       const pos = entries.find((e) => e.name === 'model.layers.1.output_positions')!.data;
       new DataView(pos.buffer, pos.byteOffset).setUint32(pos.byteLength - 4, 0x7fffffff, true);
@@ -186,7 +212,8 @@ describe('published DFloat11 checkpoints', () => {
     const dir = await buildDFloat11Fixture(tempDir('df11hostile'));
     const configPath = join(dir, 'config.json');
     const good = JSON.parse(readFileSync(configPath, 'utf8')) as { dfloat11_config: Record<string, unknown> };
-    const withConfig = (df11: Record<string, unknown>): void => writeFileSync(configPath, JSON.stringify({ ...good, dfloat11_config: { ...good.dfloat11_config, ...df11 } }));
+    const withConfig = (df11: Record<string, unknown>): void =>
+      writeFileSync(configPath, JSON.stringify({ ...good, dfloat11_config: { ...good.dfloat11_config, ...df11 } }));
     const cases: [Record<string, unknown>, string][] = [
       [{ pattern_dict: { '(a+)+$': [] } }, 'UNSUPPORTED'], // catastrophic backtracking
       [{ pattern_dict: { 'model\\.layers\\.(\\d+': ['x'] } }, 'UNSUPPORTED'], // groups (and unbalanced)
@@ -197,7 +224,10 @@ describe('published DFloat11 checkpoints', () => {
     ];
     for (const [df11, code] of cases) {
       withConfig(df11);
-      await expect(CompressedModel.open(dir, { device: 'cpu' }), JSON.stringify(df11)).rejects.toMatchObject({ name: 'InferzipError', code });
+      await expect(CompressedModel.open(dir, { device: 'cpu' }), JSON.stringify(df11)).rejects.toMatchObject({
+        name: 'InferzipError',
+        code,
+      });
     }
     writeFileSync(configPath, '{ not json');
     await expect(CompressedModel.open(dir, { device: 'cpu' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });

@@ -44,6 +44,12 @@ export async function buildDFloat11Fixture(dir: string): Promise<string> {
  */
 export function buildReferenceUnitFixture(dir: string): string {
   copyFileSync(REFERENCE_UNIT, join(dir, 'model.safetensors'));
-  writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'toy', dfloat11_config: { version: '0.5.0', threads_per_block: [512], bytes_per_thread: 8, pattern_dict: { unit: ['a', 'b'] } } }));
+  writeFileSync(
+    join(dir, 'config.json'),
+    JSON.stringify({
+      model_type: 'toy',
+      dfloat11_config: { version: '0.5.0', threads_per_block: [512], bytes_per_thread: 8, pattern_dict: { unit: ['a', 'b'] } },
+    }),
+  );
   return dir;
 }

@@ -55,7 +55,10 @@ export function makeShardedCopy(dir: string): string {
     });
     writeSafetensorsSync(join(dir, file), entries, { metadata: { format: 'pt' } });
   });
-  writeFileSync(join(dir, 'model.safetensors.index.json'), `${JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2)}\n`);
+  writeFileSync(
+    join(dir, 'model.safetensors.index.json'),
+    `${JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2)}\n`,
+  );
   return dir;
 }
 
@@ -68,7 +71,10 @@ export interface CliResult {
 /** Runs `inferzip ...args` from the TypeScript sources in a child process. */
 export function runCli(args: string[]): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'lib', 'cli', 'main.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'lib', 'cli', 'main.ts'), ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -89,10 +95,26 @@ export function dfloat11Config(): Record<string, unknown> {
       bytes_per_thread: 8,
       pattern_dict: {
         'model\\.embed_tokens': [],
-        'model\\.layers\\.\\d+': ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj'],
+        'model\\.layers\\.\\d+': [
+          'self_attn.q_proj',
+          'self_attn.k_proj',
+          'self_attn.v_proj',
+          'self_attn.o_proj',
+          'mlp.gate_proj',
+          'mlp.up_proj',
+          'mlp.down_proj',
+        ],
       },
     },
   };
 }
 
-export const LLAMA_ORDER = ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj'];
+export const LLAMA_ORDER = [
+  'self_attn.q_proj',
+  'self_attn.k_proj',
+  'self_attn.v_proj',
+  'self_attn.o_proj',
+  'mlp.gate_proj',
+  'mlp.up_proj',
+  'mlp.down_proj',
+];

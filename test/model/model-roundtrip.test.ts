@@ -74,7 +74,15 @@ describe('compressModel / decompressModel on the bundled model', () => {
       threads_per_block: [512],
       bytes_per_thread: 8,
       pattern_dict: {
-        'model\\.layers\\.\\d+': ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj'],
+        'model\\.layers\\.\\d+': [
+          'self_attn.q_proj',
+          'self_attn.k_proj',
+          'self_attn.v_proj',
+          'self_attn.o_proj',
+          'mlp.gate_proj',
+          'mlp.up_proj',
+          'mlp.down_proj',
+        ],
         'model\\.embed_tokens': [],
       },
     });
@@ -110,9 +118,22 @@ describe('compressModel / decompressModel on the bundled model', () => {
     const v = new Uint16Array(src.readSync('model.layers.0.self_attn.v_proj.weight').data as Uint16Array);
     v[5] = 0x7f80; // +Inf
     v[9] = 0xffc1; // NaN with payload
-    const names = ['model.layers.0.self_attn.q_proj.weight', 'model.layers.0.self_attn.v_proj.weight', 'model.layers.0.input_layernorm.weight'];
+    const names = [
+      'model.layers.0.self_attn.q_proj.weight',
+      'model.layers.0.self_attn.v_proj.weight',
+      'model.layers.0.input_layernorm.weight',
+    ];
     const plain = join(dir, 'plain.safetensors');
-    writeSafetensorsSync(plain, names.map((name) => ({ name, dtype: 'BF16' as const, shape: src.entry(name).shape, data: name.includes('v_proj') ? v : src.readBytesSync(name) })), { metadata: { note: 'é ✓' } });
+    writeSafetensorsSync(
+      plain,
+      names.map((name) => ({
+        name,
+        dtype: 'BF16' as const,
+        shape: src.entry(name).shape,
+        data: name.includes('v_proj') ? v : src.readBytesSync(name),
+      })),
+      { metadata: { note: 'é ✓' } },
+    );
     // Rewrite it by hand with 5 junk bytes between tensors and 3 trailing bytes.
     const buf = readFileSync(plain);
     const hlen = Number(buf.readBigUInt64LE(0));
@@ -177,9 +198,24 @@ describe('verifyModel and inspectModel', () => {
     const c = await compressModel(MODEL, packed);
     const r = await inspectModel(packed);
     expect(r.format).toBe('inferzip');
-    expect(r.units.map((u) => u.prefix)).toEqual(['model.layers.0', 'model.layers.1', 'model.layers.2', 'model.layers.3', 'model.layers.4', 'model.embed_tokens']);
+    expect(r.units.map((u) => u.prefix)).toEqual([
+      'model.layers.0',
+      'model.layers.1',
+      'model.layers.2',
+      'model.layers.3',
+      'model.layers.4',
+      'model.embed_tokens',
+    ]);
     const b0 = r.units[0]!;
-    expect(b0.tensors.map((t) => t.name.split('.').slice(-2, -1)[0])).toEqual(['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']);
+    expect(b0.tensors.map((t) => t.name.split('.').slice(-2, -1)[0])).toEqual([
+      'q_proj',
+      'k_proj',
+      'v_proj',
+      'o_proj',
+      'gate_proj',
+      'up_proj',
+      'down_proj',
+    ]);
     expect(b0.tensors[0]!.shape).toEqual([64, 64]);
     expect(b0.elements).toBe(64 * 64 * 2 + 32 * 64 * 2 + 172 * 64 * 3);
     expect(b0.bytes.sign_mantissa).toBe(b0.elements);
@@ -274,7 +310,7 @@ describe('random damage', () => {
     const damaged = join(dir, 'damaged.safetensors');
     // Deterministic positions: the length prefix, the header (JSON and metadata), every unit buffer kind.
     let seed = 7;
-    const next = (): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % clean.byteLength);
+    const next = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % clean.byteLength;
     const positions = [0, 3, 8, 9, 100, hlen + 7, ...Array.from({ length: 150 }, next)];
     let caught = 0;
     for (const at of positions) {
@@ -293,12 +329,18 @@ describe('random damage', () => {
       }
       // A flip that turns one header padding space into another whitespace-free char is
       // still a flip: the only bytes allowed to change without notice are none.
-      if (r.ok) expect.fail(`flip at byte ${at} (${at < 8 + hlen ? `header: ${JSON.stringify(header.slice(Math.max(0, at - 8 - 20), at - 8 + 20))}` : 'data'}) went unnoticed`);
+      if (r.ok)
+        expect.fail(
+          `flip at byte ${at} (${at < 8 + hlen ? `header: ${JSON.stringify(header.slice(Math.max(0, at - 8 - 20), at - 8 + 20))}` : 'data'}) went unnoticed`,
+        );
       caught++;
       // Rebuilding either refuses with a typed error or gives the exact original.
       if (at % 4 === 0) {
         const out = join(dir, 'rebuilt.safetensors');
-        const err = await decompressModel(damaged, out).then(() => undefined, (e: unknown) => e);
+        const err = await decompressModel(damaged, out).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         if (err === undefined) expect(sameBytes(MODEL, out), `flip at ${at}`).toBe(true);
         else expect(err, `flip at ${at}`).toBeInstanceOf(InferzipError);
         rmSync(out, { force: true });

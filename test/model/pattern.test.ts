@@ -50,7 +50,10 @@ describe('pattern_dict matcher', () => {
 
   it('refuses groups, counted repeats, backreferences, lookarounds and lazy quantifiers', () => {
     for (const p of ['(a+)+$', 'a{2,}', '(a)\\1', '(?=a)a', 'a+?', 'model\\.layers\\.(\\d+', '[abc', '\\bword']) {
-      expect(codeOf(() => compileUnitPattern(p, 'test')), p).toBe('UNSUPPORTED');
+      expect(
+        codeOf(() => compileUnitPattern(p, 'test')),
+        p,
+      ).toBe('UNSUPPORTED');
     }
     expect(codeOf(() => compileUnitPattern('x'.repeat(301), 'test'))).toBe('CORRUPT_DATA');
   });

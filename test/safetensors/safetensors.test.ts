@@ -1,4 +1,15 @@
-import { closeSync, existsSync, ftruncateSync, mkdtempSync, openSync, readFileSync, readdirSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  ftruncateSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  truncateSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -65,10 +76,14 @@ describe('safetensors reading', () => {
     expect(Buffer.compare(readFileSync(out), readFileSync(MODEL))).toBe(0);
     // The synchronous writer and the in-memory serializer produce the same bytes.
     const out2 = join(tmp(), 'copy2.safetensors');
-    writeSafetensorsSync(out2, f.tensors.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, data: () => f.readBytesSync(e.name) })), {
-      metadata: { ...f.metadata },
-      metadataPosition: 'last',
-    });
+    writeSafetensorsSync(
+      out2,
+      f.tensors.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, data: () => f.readBytesSync(e.name) })),
+      {
+        metadata: { ...f.metadata },
+        metadataPosition: 'last',
+      },
+    );
     expect(Buffer.compare(readFileSync(out2), readFileSync(MODEL))).toBe(0);
     // Default placement is the reference writer's (metadata first).
     const first = readSafetensorsBuffer(serializeSafetensors({ a: tensor('u8', [1]) }, { k: 'v' }));
@@ -143,13 +158,16 @@ describe('hostile safetensors headers', () => {
       image({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, 12),
       /overlap/,
     ));
-  it('shape x element size != byte length', () => expectCorrupt(image({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, 8), /needs 12/));
+  it('shape x element size != byte length', () =>
+    expectCorrupt(image({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, 8), /needs 12/));
   it('bad shape', () => expectCorrupt(image({ a: { dtype: 'F32', shape: [-2], data_offsets: [0, 8] } }, 8), /invalid dimension/));
-  it('shape with too many elements', () => expectCorrupt(image({ a: { dtype: 'F32', shape: [2 ** 40, 2 ** 40], data_offsets: [0, 8] } }, 8), /too many/));
+  it('shape with too many elements', () =>
+    expectCorrupt(image({ a: { dtype: 'F32', shape: [2 ** 40, 2 ** 40], data_offsets: [0, 8] } }, 8), /too many/));
   it('bad __metadata__', () => expectCorrupt(image({ __metadata__: { a: 1 }, ...ok }, 8), /__metadata__/));
   it('entry that is not an object', () => expectCorrupt(image({ a: 5 }), /must be an object/));
   it('__metadata__ that is not an object', () => expectCorrupt(image({ __metadata__: 'x', ...ok }, 8), /__metadata__ must be an object/));
-  it('data_offsets that is not a pair', () => expectCorrupt(image({ a: { dtype: 'U8', shape: [1], data_offsets: [0] } }, 1), /\[begin, end\]/));
+  it('data_offsets that is not a pair', () =>
+    expectCorrupt(image({ a: { dtype: 'U8', shape: [1], data_offsets: [0] } }, 1), /\[begin, end\]/));
   it('header length too small for JSON', () => {
     const b = new Uint8Array(9);
     new DataView(b.buffer).setBigUint64(0, 1n, true);
@@ -190,7 +208,10 @@ describe('sharded models', () => {
   const s2 = serializeSafetensors({ b: tensor('f32', [1], new Float32Array([2])) });
 
   it('reads across shards through the index', async () => {
-    const dir = makeShards({ metadata: { total_size: 8 }, weight_map: { a: 's1.safetensors', b: 's2.safetensors' } }, { 's1.safetensors': s1, 's2.safetensors': s2 });
+    const dir = makeShards(
+      { metadata: { total_size: 8 }, weight_map: { a: 's1.safetensors', b: 's2.safetensors' } },
+      { 's1.safetensors': s1, 's2.safetensors': s2 },
+    );
     using m = openSafetensors(dir);
     expect(m.tensors.map((e) => e.name)).toEqual(['a', 'b']);
     expect(Array.from((await m.read('b')).data as Float32Array)).toEqual([2]);
@@ -242,14 +263,27 @@ describe('atomic writes', () => {
     const out = join(dir, 'o.safetensors');
     writeSafetensorsSync(out, { a: tensor('f32', [1], new Float32Array([7])) });
     const before = readFileSync(out);
-    expect(() => writeSafetensorsSync(out, [{ name: 'a', dtype: 'F32', shape: [2], data: () => new Float32Array(1) }])).toThrow(InferzipError);
+    expect(() => writeSafetensorsSync(out, [{ name: 'a', dtype: 'F32', shape: [2], data: () => new Float32Array(1) }])).toThrow(
+      InferzipError,
+    );
     expect(Buffer.compare(readFileSync(out), before)).toBe(0);
     expect(readdirSync(dir)).toEqual(['o.safetensors']);
   });
   it('rejects duplicate names, bad sizes and reserved names before writing', () => {
-    expect(errorOf(() => serializeSafetensors([{ name: 'a', dtype: 'F32', shape: [1], data: new Float32Array(1) }, { name: 'a', dtype: 'F32', shape: [1], data: new Float32Array(1) }])).code).toBe('INVALID_ARGUMENT');
-    expect(errorOf(() => serializeSafetensors([{ name: 'a', dtype: 'F32', shape: [2], data: new Float32Array(1) }])).code).toBe('SHAPE_MISMATCH');
-    expect(errorOf(() => serializeSafetensors([{ name: '__metadata__', dtype: 'F32', shape: [1], data: new Float32Array(1) }])).code).toBe('INVALID_ARGUMENT');
+    expect(
+      errorOf(() =>
+        serializeSafetensors([
+          { name: 'a', dtype: 'F32', shape: [1], data: new Float32Array(1) },
+          { name: 'a', dtype: 'F32', shape: [1], data: new Float32Array(1) },
+        ]),
+      ).code,
+    ).toBe('INVALID_ARGUMENT');
+    expect(errorOf(() => serializeSafetensors([{ name: 'a', dtype: 'F32', shape: [2], data: new Float32Array(1) }])).code).toBe(
+      'SHAPE_MISMATCH',
+    );
+    expect(errorOf(() => serializeSafetensors([{ name: '__metadata__', dtype: 'F32', shape: [1], data: new Float32Array(1) }])).code).toBe(
+      'INVALID_ARGUMENT',
+    );
   });
 });
 
@@ -259,7 +293,10 @@ describe('files over 2 GiB', () => {
     const p = join(dir, 'big.safetensors');
     const gap = 2 ** 31 + 4096; // the tensor starts past 2 GiB of data
     const header = new TextEncoder().encode(
-      JSON.stringify({ pad: { dtype: 'U8', shape: [gap], data_offsets: [0, gap] }, x: { dtype: 'F32', shape: [2], data_offsets: [gap, gap + 8] } }),
+      JSON.stringify({
+        pad: { dtype: 'U8', shape: [gap], data_offsets: [0, gap] },
+        x: { dtype: 'F32', shape: [2], data_offsets: [gap, gap + 8] },
+      }),
     );
     const fd = openSync(p, 'w');
     try {

@@ -18,7 +18,11 @@ describe('pruneByAttention with a full [heads, N, N] matrix', () => {
       const heads = 1 + Math.floor(rand() * 4);
       // quantized values so equal weights (ties) happen
       const a = Float32Array.from({ length: heads * n * n }, () => Math.floor(rand() * 8) / 8);
-      const x = tensor('f32', [n, 3], Float32Array.from({ length: n * 3 }, () => rand()));
+      const x = tensor(
+        'f32',
+        [n, 3],
+        Float32Array.from({ length: n * 3 }, () => rand()),
+      );
       const start = Math.floor(rand() * n);
       const options = { span: [start, n] as [number, number], ratio: rand() };
       const weights = ref.receivedAttention(a, heads, n);
@@ -42,7 +46,11 @@ describe('pruneByAttention with a full [heads, N, N] matrix', () => {
   });
 
   it('ratio rounds the dropped count half up (L = 5, R = 0.5 drops 3)', () => {
-    const att = tensor('f32', [1, 5, 5], Float32Array.from({ length: 25 }, (_, i) => (i % 5) / 10));
+    const att = tensor(
+      'f32',
+      [1, 5, 5],
+      Float32Array.from({ length: 25 }, (_, i) => (i % 5) / 10),
+    );
     const x = tensor('f32', [5, 1], Float32Array.from([0, 1, 2, 3, 4]));
     expect(Array.from(pruneByAttentionSync(x, att, { ratio: 0.5 }).kept)).toEqual([3, 4]);
   });

@@ -14,7 +14,13 @@ export function segmentFrames(stable: Uint8Array[], t: number, p: number): [numb
 }
 
 /** Native density-peak clustering of rows `ids` of x [*, c]. */
-export function densityPeakClusters(x: Float32Array, c: number, ids: readonly number[], centres: number, knn: number): { centres: number[]; label: Int32Array } {
+export function densityPeakClusters(
+  x: Float32Array,
+  c: number,
+  ids: readonly number[],
+  centres: number,
+  knn: number,
+): { centres: number[]; label: Int32Array } {
   const res = native().tokensDensityPeakClusters({ x, c, ids: Int32Array.from(ids), centres, knn });
   return { centres: Array.from(res.centres), label: res.label };
 }

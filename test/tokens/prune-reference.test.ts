@@ -5,7 +5,14 @@
 import { describe, expect, it } from 'vitest';
 
 import { castFloat, tensor, type DType, type Tensor } from '../../lib/tensor.js';
-import { DynamicKVPruner, meanAttention, mergeByAttention, mergeByAttentionSync, pruneByAttention, pruneByAttentionSync } from '../../lib/tokens/index.js';
+import {
+  DynamicKVPruner,
+  meanAttention,
+  mergeByAttention,
+  mergeByAttentionSync,
+  pruneByAttention,
+  pruneByAttentionSync,
+} from '../../lib/tokens/index.js';
 import { expectSameArray, expectSameTensor } from './exact.js';
 import { rng } from './random.js';
 import * as ref from './reference/prune.js';
@@ -24,8 +31,17 @@ function span(rand: () => number, n: number): [number, number] {
 describe('native pruning equals the reference', () => {
   it('meanAttention', () => {
     const rand = rng(11);
-    for (const [h, n] of [[1, 5], [3, 17], [7, 300], [12, 1000]] as const) {
-      const att = tensor('f32', [h, n], Float32Array.from({ length: h * n }, () => rand()));
+    for (const [h, n] of [
+      [1, 5],
+      [3, 17],
+      [7, 300],
+      [12, 1000],
+    ] as const) {
+      const att = tensor(
+        'f32',
+        [h, n],
+        Float32Array.from({ length: h * n }, () => rand()),
+      );
       expectSameArray(meanAttention(att), ref.meanAttention(att));
     }
   });
@@ -39,15 +55,31 @@ describe('native pruning equals the reference', () => {
       const rows = rand() < 0.3 ? 1 + Math.floor(rand() * 3) : 0;
       const dtype = dtypes[trial % dtypes.length]!;
       const size = (rows || 1) * n * c;
-      const base = tensor('f32', rows ? [rows, n, c] : [n, c], Float32Array.from({ length: size }, () => rand() * 4 - 2));
+      const base = tensor(
+        'f32',
+        rows ? [rows, n, c] : [n, c],
+        Float32Array.from({ length: size }, () => rand() * 4 - 2),
+      );
       const tokens: Tensor =
         dtype === 'f32' || dtype === 'bf16' || dtype === 'f16'
           ? castFloat(base, dtype)
           : dtype === 'i64'
-            ? tensor('i64', base.shape, BigInt64Array.from(base.data, (v) => BigInt(Math.round(v * 1000))))
+            ? tensor(
+                'i64',
+                base.shape,
+                BigInt64Array.from(base.data, (v) => BigInt(Math.round(v * 1000))),
+              )
             : dtype === 'i32'
-              ? tensor('i32', base.shape, Int32Array.from(base.data, (v) => Math.round(v * 1e6)))
-              : tensor('u8', base.shape, Uint8Array.from(base.data, (v) => Math.round((v + 2) * 50)));
+              ? tensor(
+                  'i32',
+                  base.shape,
+                  Int32Array.from(base.data, (v) => Math.round(v * 1e6)),
+                )
+              : tensor(
+                  'u8',
+                  base.shape,
+                  Uint8Array.from(base.data, (v) => Math.round((v + 2) * 50)),
+                );
       const att = attentionFor(rand, 1 + Math.floor(rand() * 4), n, trial % 2 ? 4 : 1000);
       const sp = span(rand, n);
       const options = rand() < 0.5 ? { span: sp, keep: Math.floor(rand() * (sp[1] - sp[0] + 1)) } : { span: sp, ratio: rand() };

@@ -1,12 +1,23 @@
 import { describe, expect, it } from 'vitest';
 
 import { tensor } from '../../lib/tensor.js';
-import { DynamicKVPruner, meanAttention, mergeByAttention, mergeByAttentionSync, pruneByAttention, pruneByAttentionSync } from '../../lib/tokens/index.js';
+import {
+  DynamicKVPruner,
+  meanAttention,
+  mergeByAttention,
+  mergeByAttentionSync,
+  pruneByAttention,
+  pruneByAttentionSync,
+} from '../../lib/tokens/index.js';
 import { codeOf, codeOfAsync } from '../errors.js';
 
 describe('pruneByAttention (FastV)', () => {
   // 10 tokens: 2 system, 6 image (indices 2..7), 2 text; 3 channels holding the index
-  const tokens = tensor('f32', [10, 3], Float32Array.from({ length: 30 }, (_, i) => Math.floor(i / 3)));
+  const tokens = tensor(
+    'f32',
+    [10, 3],
+    Float32Array.from({ length: 30 }, (_, i) => Math.floor(i / 3)),
+  );
   const attention = new Float32Array([0.5, 0.4, 0.01, 0.09, 0.03, 0.2, 0.05, 0.07, 0.3, 0.6]);
 
   it('drops the lowest-attended half of the span and keeps everything else in order', async () => {
@@ -35,11 +46,25 @@ describe('pruneByAttention (FastV)', () => {
     expect(codeOf(() => pruneByAttentionSync(tokens, attention, { keep: 11 }))).toBe('INVALID_ARGUMENT');
     expect(codeOf(() => pruneByAttentionSync(tokens, attention, { keep: 1, ratio: 0.5 }))).toBe('INVALID_ARGUMENT');
     expect(codeOf(() => pruneByAttentionSync(tokens, attention, { span: [5, 3] }))).toBe('INVALID_ARGUMENT');
-    expect(codeOf(() => pruneByAttentionSync(tokens, attention.map((v, i) => (i === 4 ? NaN : v))))).toBe('INVALID_ARGUMENT');
+    expect(
+      codeOf(() =>
+        pruneByAttentionSync(
+          tokens,
+          attention.map((v, i) => (i === 4 ? NaN : v)),
+        ),
+      ),
+    ).toBe('INVALID_ARGUMENT');
     expect(codeOf(() => pruneByAttentionSync(tensor('f32', [0, 3]), new Float32Array(0)))).toBe('SHAPE_MISMATCH');
     // the async variant rejects (never throws synchronously) with the same codes
     expect(await codeOfAsync(() => pruneByAttention(tokens, new Float32Array(9)))).toBe('SHAPE_MISMATCH');
-    expect(await codeOfAsync(() => pruneByAttention(tokens, attention.map((v, i) => (i === 4 ? NaN : v))))).toBe('INVALID_ARGUMENT');
+    expect(
+      await codeOfAsync(() =>
+        pruneByAttention(
+          tokens,
+          attention.map((v, i) => (i === 4 ? NaN : v)),
+        ),
+      ),
+    ).toBe('INVALID_ARGUMENT');
   });
 });
 

@@ -20,9 +20,17 @@ import '../../lib/tokens/native.js';
 import { codeOf, codeOfAsync } from '../errors.js';
 import { rng } from './random.js';
 
-const tokens = tensor('f32', [10, 4], Float32Array.from({ length: 40 }, (_, i) => Math.sin(i)));
+const tokens = tensor(
+  'f32',
+  [10, 4],
+  Float32Array.from({ length: 40 }, (_, i) => Math.sin(i)),
+);
 const attention = Float32Array.from({ length: 10 }, (_, i) => (i * 7) % 10);
-const frames = tensor('f32', [4, 16, 8], Float32Array.from({ length: 4 * 16 * 8 }, (_, i) => Math.cos(i)));
+const frames = tensor(
+  'f32',
+  [4, 16, 8],
+  Float32Array.from({ length: 4 * 16 * 8 }, (_, i) => Math.cos(i)),
+);
 
 function withValue(t: Float32Array, i: number, v: number): Float32Array {
   const c = t.slice();
@@ -38,11 +46,15 @@ describe('pruning passes reject bad input with typed errors', () => {
       const badTokens = tensor('f32', [10, 4], withValue(tokens.data, 17, bad));
       expect(codeOf(() => mergeByAttentionSync(badTokens, attention))).toBe('INVALID_ARGUMENT');
       expect(await codeOfAsync(() => mergeByAttention(badTokens, attention))).toBe('INVALID_ARGUMENT');
-      expect(await codeOfAsync(() => mergeByAttention(tokens, attention, { sizes: withValue(new Float32Array(10).fill(1), 2, bad) }))).toBe('INVALID_ARGUMENT');
+      expect(await codeOfAsync(() => mergeByAttention(tokens, attention, { sizes: withValue(new Float32Array(10).fill(1), 2, bad) }))).toBe(
+        'INVALID_ARGUMENT',
+      );
       const badFrames = tensor('f32', [4, 16, 8], withValue(frames.data, 100, bad));
       expect(await codeOfAsync(() => mergeTemporal(badFrames, { method: 'dycoke' }))).toBe('INVALID_ARGUMENT');
       expect(codeOf(() => mergeTemporalSync(badFrames, { method: 'holitom' }))).toBe('INVALID_ARGUMENT');
-      expect(await codeOfAsync(() => mergeTemporal(frames, { method: 'holitom', attention: withValue(new Float32Array(64), 5, bad) }))).toBe('INVALID_ARGUMENT');
+      expect(
+        await codeOfAsync(() => mergeTemporal(frames, { method: 'holitom', attention: withValue(new Float32Array(64), 5, bad) })),
+      ).toBe('INVALID_ARGUMENT');
       expect(await codeOfAsync(() => new DynamicKVPruner({ span: [2, 8] }).step(withValue(attention, 4, bad)))).toBe('INVALID_ARGUMENT');
     }
     expect(await codeOfAsync(() => mergeByAttention(tokens, attention, { sizes: new Float32Array(10) }))).toBe('INVALID_ARGUMENT'); // size 0
@@ -109,18 +121,113 @@ describe('pruning passes reject bad input with typed errors', () => {
       () => n.tokensPruneByAttention({ attention: new Float32Array(4), heads: 1, n: 5, start: 0, end: 5, keep: 1, batch: 1, rowBytes: 4 }),
       () => n.tokensPruneByAttention({ attention: new Float32Array(5), heads: 1, n: 5, start: 3, end: 2, keep: 0, batch: 1, rowBytes: 4 }),
       () => n.tokensPruneByAttention({ attention: new Float32Array(5), heads: 1, n: 5, start: 0, end: 5, keep: 6, batch: 1, rowBytes: 4 }),
-      () => n.tokensPruneByAttention({ attention: new Float32Array(5), heads: 1, n: 5, start: 0, end: 5, keep: 1, tokens: new Float32Array(9), batch: 1, rowBytes: 8 }),
-      () => n.tokensPruneByAttention({ attention: new Float32Array(5), heads: 1, n: 5, start: 0, end: 5, keep: 1, tokens: new Float32Array(10), batch: 1, rowBytes: 6 }),
-      () => n.tokensKvPruneStep({ attention: new Float32Array(5), heads: 1, n: 5, start: 0, end: 6, hasKept: false, keep: 1, threshold: 0.9 }),
-      () => n.tokensKvPruneStep({ attention: new Float32Array(5), heads: 1, n: 5, start: 0, end: 5, previous: new Float32Array(4), hasKept: false, keep: 1, threshold: 0.9 }),
-      () => n.tokensKvPruneStep({ attention: new Float32Array(5), heads: 1, n: 5, start: 0, end: 5, hasKept: false, keep: 0, threshold: 0.9 }),
-      () => n.tokensMergeByAttention({ tokens: new Float32Array(8), n: 4, c: 2, attention: new Float32Array(3), heads: 1, start: 0, end: 4, keep: 2 }),
-      () => n.tokensMergeByAttention({ tokens: new Float32Array(8), n: 4, c: 2, attention: new Float32Array(4), heads: 1, start: 0, end: 4, keep: 2, sizes: new Float32Array(3) }),
+      () =>
+        n.tokensPruneByAttention({
+          attention: new Float32Array(5),
+          heads: 1,
+          n: 5,
+          start: 0,
+          end: 5,
+          keep: 1,
+          tokens: new Float32Array(9),
+          batch: 1,
+          rowBytes: 8,
+        }),
+      () =>
+        n.tokensPruneByAttention({
+          attention: new Float32Array(5),
+          heads: 1,
+          n: 5,
+          start: 0,
+          end: 5,
+          keep: 1,
+          tokens: new Float32Array(10),
+          batch: 1,
+          rowBytes: 6,
+        }),
+      () =>
+        n.tokensKvPruneStep({ attention: new Float32Array(5), heads: 1, n: 5, start: 0, end: 6, hasKept: false, keep: 1, threshold: 0.9 }),
+      () =>
+        n.tokensKvPruneStep({
+          attention: new Float32Array(5),
+          heads: 1,
+          n: 5,
+          start: 0,
+          end: 5,
+          previous: new Float32Array(4),
+          hasKept: false,
+          keep: 1,
+          threshold: 0.9,
+        }),
+      () =>
+        n.tokensKvPruneStep({ attention: new Float32Array(5), heads: 1, n: 5, start: 0, end: 5, hasKept: false, keep: 0, threshold: 0.9 }),
+      () =>
+        n.tokensMergeByAttention({
+          tokens: new Float32Array(8),
+          n: 4,
+          c: 2,
+          attention: new Float32Array(3),
+          heads: 1,
+          start: 0,
+          end: 4,
+          keep: 2,
+        }),
+      () =>
+        n.tokensMergeByAttention({
+          tokens: new Float32Array(8),
+          n: 4,
+          c: 2,
+          attention: new Float32Array(4),
+          heads: 1,
+          start: 0,
+          end: 4,
+          keep: 2,
+          sizes: new Float32Array(3),
+        }),
       () => n.tokensDycokeMerge({ frames: new Float32Array(8), t: 2, p: 2, c: 3, keep: 1, merge: false }),
       () => n.tokensDycokeMerge({ frames: new Float32Array(8), t: 2, p: 2, c: 2, keep: 3, merge: false }),
-      () => n.tokensHolitomMerge({ frames: new Float32Array(8), t: 2, p: 2, c: 2, tau: 0.8, gridH: 3, gridW: 1, pool: 1, keepRatio: 0.5, attentionShare: 0.5, knn: 7 }),
-      () => n.tokensHolitomMerge({ frames: new Float32Array(8), t: 2, p: 2, c: 2, tau: 0.8, gridH: 0, gridW: 0, pool: 2, keepRatio: 0.5, attentionShare: 0.5, knn: 7 }),
-      () => n.tokensHolitomMerge({ frames: new Float32Array(8), t: 2, p: 2, c: 2, tau: 0.8, gridH: 0, gridW: 0, pool: 1, keepRatio: 1.5, attentionShare: 0.5, knn: 7 }),
+      () =>
+        n.tokensHolitomMerge({
+          frames: new Float32Array(8),
+          t: 2,
+          p: 2,
+          c: 2,
+          tau: 0.8,
+          gridH: 3,
+          gridW: 1,
+          pool: 1,
+          keepRatio: 0.5,
+          attentionShare: 0.5,
+          knn: 7,
+        }),
+      () =>
+        n.tokensHolitomMerge({
+          frames: new Float32Array(8),
+          t: 2,
+          p: 2,
+          c: 2,
+          tau: 0.8,
+          gridH: 0,
+          gridW: 0,
+          pool: 2,
+          keepRatio: 0.5,
+          attentionShare: 0.5,
+          knn: 7,
+        }),
+      () =>
+        n.tokensHolitomMerge({
+          frames: new Float32Array(8),
+          t: 2,
+          p: 2,
+          c: 2,
+          tau: 0.8,
+          gridH: 0,
+          gridW: 0,
+          pool: 1,
+          keepRatio: 1.5,
+          attentionShare: 0.5,
+          knn: 7,
+        }),
       () => n.tokensSegmentFrames({ stable: new Uint8Array(3), t: 3, p: 2 }),
       () => n.tokensDensityPeakClusters({ x: new Float32Array(8), c: 2, ids: Int32Array.from([0, 4]), centres: 1, knn: 7 }),
       () => n.tokensDensityPeakClusters({ x: new Float32Array(8), c: 2, ids: new Int32Array(0), centres: 1, knn: 7 }),
@@ -141,7 +248,11 @@ describe('async variants leave the event loop free', () => {
   it('setImmediate ticks run while a large HoliTom call is in flight', async () => {
     const rand = rng(31);
     // pure noise: every token is clustered, so each frame's 1500 tokens go through DPC
-    const big = tensor('f32', [6, 1500, 64], Float32Array.from({ length: 6 * 1500 * 64 }, () => rand() - 0.5));
+    const big = tensor(
+      'f32',
+      [6, 1500, 64],
+      Float32Array.from({ length: 6 * 1500 * 64 }, () => rand() - 0.5),
+    );
     let ticks = 0;
     let done = false;
     const spin = () => {

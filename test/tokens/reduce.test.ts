@@ -74,12 +74,27 @@ describe('pruneByTransport (TopV)', () => {
   const text = f32([2, 2], [1, 0, 0, 1]);
 
   it('the spec example: cost rows, scores and the kept set', async () => {
-    const o = { grid: [2, 3] as [number, number], text: ref.toRows(text.data, 2, 2), alpha: 1, beta: 0.25, gamma: 0.25, eps: 0.1, iters: 10 };
+    const o = {
+      grid: [2, 3] as [number, number],
+      text: ref.toRows(text.data, 2, 2),
+      alpha: 1,
+      beta: 0.25,
+      gamma: 0.25,
+      eps: 0.1,
+      iters: 10,
+    };
     const cost = ref.transportCost(ref.toRows(visual.data, 6, 2), o);
     expectClose(cost[0]!, [0.25, 1.25], 1e-6);
     expectClose(cost[1]!, [0.16312, 0.795576], 1e-5);
-    expectClose(ref.transportScores(ref.toRows(visual.data, 6, 2), o), [-0.227488, -0.439998, -0.311206, -0.259658, -1.139867, -0.885197], 1e-5);
-    for (const res of [pruneByTransportSync(visual, { keep: 2, text, grid: [2, 3] }), await pruneByTransport(visual, { keep: 2, text, grid: [2, 3] })]) {
+    expectClose(
+      ref.transportScores(ref.toRows(visual.data, 6, 2), o),
+      [-0.227488, -0.439998, -0.311206, -0.259658, -1.139867, -0.885197],
+      1e-5,
+    );
+    for (const res of [
+      pruneByTransportSync(visual, { keep: 2, text, grid: [2, 3] }),
+      await pruneByTransport(visual, { keep: 2, text, grid: [2, 3] }),
+    ]) {
       expect(Array.from(res.kept)).toEqual([0, 3]);
       expect(Array.from(res.dropped)).toEqual([1, 2, 4, 5]);
       expectClose(res.scores, [-0.227488, -0.259658], 1e-5);
@@ -108,8 +123,14 @@ describe('pruneByTransport (TopV)', () => {
       const keep = Math.floor(rand() * (n + 2));
       const recover = rand() < 0.3 ? rand() : 0;
       const opts = {
-        keep, grid: [h, w] as [number, number], recover,
-        alpha: 0.5 + rand(), beta: rand() * 0.5, gamma: rand() * 0.5, eps: 0.05 + rand() * 0.3, iters: 1 + Math.floor(rand() * 20),
+        keep,
+        grid: [h, w] as [number, number],
+        recover,
+        alpha: 0.5 + rand(),
+        beta: rand() * 0.5,
+        gamma: rand() * 0.5,
+        eps: 0.05 + rand() * 0.3,
+        iters: 1 + Math.floor(rand() * 20),
         ...(useTarget ? { target: castFloat(tensor('f32', shape(n), tgt), dtype) } : {}),
         ...(l ? { text: castFloat(tensor('f32', shape(l), txt), dtype) } : {}),
       };
@@ -154,7 +175,18 @@ describe('pruneByTransport (TopV)', () => {
 
   it('a known answer: outlier tokens that match no target are pruned first', () => {
     // 8 tokens near (1, 0) or (0, 1) like the text, and 2 pointing away from both
-    const rows = [[1, 0.05], [0.02, 1], [-1, -1], [1, -0.03], [0.01, 0.98], [0.97, 0.02], [-0.9, -1.1], [0.03, 1.02], [1.01, 0.01], [0.02, 0.99]];
+    const rows = [
+      [1, 0.05],
+      [0.02, 1],
+      [-1, -1],
+      [1, -0.03],
+      [0.01, 0.98],
+      [0.97, 0.02],
+      [-0.9, -1.1],
+      [0.03, 1.02],
+      [1.01, 0.01],
+      [0.02, 0.99],
+    ];
     const vt = f32([10, 2], rows.flat());
     const res = pruneByTransportSync(vt, { keep: 8, text: f32([2, 2], [1, 0, 0, 1]), beta: 0, gamma: 0 });
     expect(Array.from(res.dropped)).toEqual([2, 6]);
@@ -185,14 +217,13 @@ describe('pruneByTransport (TopV)', () => {
 
 describe('pruneByAttentionGraph (Zero-TPrune)', () => {
   const tokens = f32([6, 2], [1, 0, 0, 1, 1, 0.05, 0.6, 0.8, -1, 0, 0.1, 1]);
-  const att = f32([6, 6], [
-    0.5, 0.2, 0.1, 0.05, 0.1, 0.05,
-    0.3, 0.3, 0.2, 0.05, 0.05, 0.1,
-    0.2, 0.4, 0.2, 0.1, 0.05, 0.05,
-    0.1, 0.3, 0.1, 0.3, 0.15, 0.05,
-    0.4, 0.1, 0.2, 0.05, 0.2, 0.05,
-    0.2, 0.2, 0.3, 0.1, 0.05, 0.15,
-  ]);
+  const att = f32(
+    [6, 6],
+    [
+      0.5, 0.2, 0.1, 0.05, 0.1, 0.05, 0.3, 0.3, 0.2, 0.05, 0.05, 0.1, 0.2, 0.4, 0.2, 0.1, 0.05, 0.05, 0.1, 0.3, 0.1, 0.3, 0.15, 0.05, 0.4,
+      0.1, 0.2, 0.05, 0.2, 0.05, 0.2, 0.2, 0.3, 0.1, 0.05, 0.15,
+    ],
+  );
 
   it('the spec example: importance, I stage, S stage', async () => {
     const heads = [ref.toRows(att.data, 6, 6)];
@@ -236,10 +267,14 @@ describe('pruneByAttentionGraph (Zero-TPrune)', () => {
   it('invariants: importance sums to 1, counts, ratio', () => {
     const rand = rng(202);
     const n = 50;
-    const res = pruneByAttentionGraphSync(tensor('f32', [n, 8], randn(rand, n * 8)), tensor('f32', [3, n, n], softmaxRows(rand, 3, n)), { keep: n });
+    const res = pruneByAttentionGraphSync(tensor('f32', [n, 8], randn(rand, n * 8)), tensor('f32', [3, n, n], softmaxRows(rand, 3, n)), {
+      keep: n,
+    });
     expect(res.kept.length).toBe(n);
     expect(res.scores.reduce((s, x) => s + x, 0)).toBeCloseTo(1, 5);
-    const r = pruneByAttentionGraphSync(tensor('f32', [n, 8], randn(rand, n * 8)), tensor('f32', [n, n], softmaxRows(rand, 1, n)), { ratio: 0.25 });
+    const r = pruneByAttentionGraphSync(tensor('f32', [n, 8], randn(rand, n * 8)), tensor('f32', [n, n], softmaxRows(rand, 1, n)), {
+      ratio: 0.25,
+    });
     expect(r.kept.length).toBe(12);
     expect(new Set([...r.kept, ...r.dropped]).size).toBe(n);
   });
@@ -286,7 +321,9 @@ describe('mergeClips (TempMe)', () => {
       const dtype = (['f32', 'bf16', 'f16'] as const)[trial % 3]!;
       const ft = castFloat(tensor('f32', [t, p, c], x), dtype);
       const o = {
-        imgKeep: rand(), crossKeep: rand(), intraKeep: rand(),
+        imgKeep: rand(),
+        crossKeep: rand(),
+        intraKeep: rand(),
         ...(rand() < 0.5 ? { groups: Array.from({ length: Math.floor(rand() * 4) }, () => 1 + Math.floor(rand() * 3)) } : {}),
       };
       const got = trial % 2 ? await mergeClips(ft, o) : mergeClipsSync(ft, o);
@@ -333,7 +370,9 @@ describe('mergeClips (TempMe)', () => {
     for (let i = 0; i < b; i++) {
       const one = mergeClipsSync(tensor('f32', [t, p, c], x.slice(i * t * p * c, (i + 1) * t * p * c)), o);
       expect(Array.from(all.assignment.subarray(i * t * p, (i + 1) * t * p))).toEqual(Array.from(one.assignment));
-      expect(Array.from((all.tokens.data as Float32Array).subarray(i * m * c, (i + 1) * m * c))).toEqual(Array.from(one.tokens.data as Float32Array));
+      expect(Array.from((all.tokens.data as Float32Array).subarray(i * m * c, (i + 1) * m * c))).toEqual(
+        Array.from(one.tokens.data as Float32Array),
+      );
     }
   });
 
@@ -396,7 +435,10 @@ describe('direct addon calls (options objects) with nonsense throw typed errors 
       } catch (e) {
         code = toInferzipError(e).code;
       }
-      expect(['INVALID_ARGUMENT', 'SHAPE_MISMATCH', 'DTYPE_MISMATCH'], `${name} ${JSON.stringify(arg, (_k, x) => (ArrayBuffer.isView(x) ? `${x.constructor.name}(${(x as Float32Array).length})` : x))}`).toContain(code);
+      expect(
+        ['INVALID_ARGUMENT', 'SHAPE_MISMATCH', 'DTYPE_MISMATCH'],
+        `${name} ${JSON.stringify(arg, (_k, x) => (ArrayBuffer.isView(x) ? `${x.constructor.name}(${(x as Float32Array).length})` : x))}`,
+      ).toContain(code);
       // the async twin rejects the same way
       let asyncCode: string | undefined;
       try {

@@ -74,7 +74,9 @@ describe('native temporal merging equals the reference', () => {
         keepRatio: rand(),
         knn: 1 + Math.floor(rand() * 9),
         ...(useGrid ? { grid: [h, w] as const, pool: 1 + Math.floor(rand() * 3) } : {}),
-        ...(rand() < 0.5 ? { attention: Float32Array.from({ length: t * h * w }, () => Math.floor(rand() * 3)), attentionShare: rand() } : {}),
+        ...(rand() < 0.5
+          ? { attention: Float32Array.from({ length: t * h * w }, () => Math.floor(rand() * 3)), attentionShare: rand() }
+          : {}),
       };
       const want = ref.mergeTemporal(frames, options);
       const got = trial % 2 ? await mergeTemporal(frames, options) : mergeTemporalSync(frames, options);
@@ -85,7 +87,11 @@ describe('native temporal merging equals the reference', () => {
   it('HoliTom on a segment larger than one clustering chunk (2048 tokens)', async () => {
     const rand = rng(23);
     // one frame of 2200 tokens: a single segment whose 2200 tokens cluster in 2 chunks
-    const frames = tensor('f32', [1, 2200, 4], Float32Array.from({ length: 2200 * 4 }, () => rand() * 2 - 1));
+    const frames = tensor(
+      'f32',
+      [1, 2200, 4],
+      Float32Array.from({ length: 2200 * 4 }, () => rand() * 2 - 1),
+    );
     const options: MergeTemporalOptions = { method: 'holitom', keepRatio: 0.3 };
     const want = ref.mergeTemporal(frames, options);
     expect(want.segments).toEqual([[0, 0]]);

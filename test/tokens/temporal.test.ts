@@ -72,7 +72,8 @@ describe('mergeTemporal: DyCoke', () => {
       expect(res.sizes[j]).toBe(1);
     }
     // outputs ordered by frame then position
-    for (let j = 1; j < res.frame.length; j++) expect(res.frame[j]! * v.p + res.position[j]!).toBeGreaterThan(res.frame[j - 1]! * v.p + res.position[j - 1]!);
+    for (let j = 1; j < res.frame.length; j++)
+      expect(res.frame[j]! * v.p + res.position[j]!).toBeGreaterThan(res.frame[j - 1]! * v.p + res.position[j - 1]!);
   });
 
   it('merge mode folds pruned tokens into their matched token with size-weighted averages', async () => {
@@ -96,7 +97,9 @@ describe('mergeTemporal: DyCoke', () => {
     // frame 0 absorbed the pruned tokens of frames 1 and 2 at their positions
     const grown = [...Array(v.p).keys()].filter((q) => res.sizes[res.assignment[q]!]! > 1);
     expect(grown.length).toBeGreaterThanOrEqual(v.p - Math.round(0.2 * v.p));
-    for (const q of grown) for (const f of [1, 2]) if (res.assignment[f * v.p + q] !== res.assignment[q]) expect(res.frame[res.assignment[f * v.p + q]!]).toBe(f);
+    for (const q of grown)
+      for (const f of [1, 2])
+        if (res.assignment[f * v.p + q] !== res.assignment[q]) expect(res.frame[res.assignment[f * v.p + q]!]).toBe(f);
   });
 
   it('pruneRatio 0 keeps everything, odd T works', async () => {

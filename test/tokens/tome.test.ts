@@ -63,9 +63,7 @@ function referenceMerge(x: number[][], metric: number[][], sizes: number[], r: n
   best.sort((p, q) => q.score - p.score || p.a - q.a);
   const mergedInto = new Map<number, number>();
   for (const e of best.slice(0, r)) mergedInto.set(e.a, e.b);
-  const survivors = keepOrder
-    ? [...Array(n).keys()].filter((i) => !mergedInto.has(i))
-    : [...A.filter((a) => !mergedInto.has(a)), ...B];
+  const survivors = keepOrder ? [...Array(n).keys()].filter((i) => !mergedInto.has(i)) : [...A.filter((a) => !mergedInto.has(a)), ...B];
   const tokens: number[][] = [];
   const outSizes: number[] = [];
   const dest = new Array<number>(n);
@@ -125,7 +123,14 @@ describe('ToMe mergeTokens', () => {
       const res = await mergeTokens(x, { r, metric, sizes, keepOrder, protectedTokens: prot });
       const protect = new Set([...Array(prot).keys()]);
       for (let b = 0; b < batch; b++) {
-        const ref = referenceMerge(rows(xs, n, c, b * n * c), rows(ms, n, cm, b * n * cm), Array.from(sz.subarray(b * n, (b + 1) * n)), r, protect, keepOrder);
+        const ref = referenceMerge(
+          rows(xs, n, c, b * n * c),
+          rows(ms, n, cm, b * n * cm),
+          Array.from(sz.subarray(b * n, (b + 1) * n)),
+          r,
+          protect,
+          keepOrder,
+        );
         expect(Array.from(res.dest.subarray(b * n, (b + 1) * n))).toEqual(ref.dest);
         expect(Array.from(res.sizes.data.subarray(b * (n - r), (b + 1) * (n - r)))).toEqual(ref.sizes);
         const got = res.tokens.data.subarray(b * (n - r) * c, (b + 1) * (n - r) * c);
@@ -190,7 +195,8 @@ describe('ToMe mergeTokens', () => {
       const ref = mergeTokensSync(tensor('f32', [50, 16], toFloat32(x)), { r: 20 });
       expect(Array.from(res.dest)).toEqual(Array.from(ref.dest));
       const back = toFloat32(res.tokens);
-      for (let i = 0; i < back.length; i++) expect(Math.abs(back[i]! - ref.tokens.data[i]!)).toBeLessThan(0.02 * (1 + Math.abs(ref.tokens.data[i]!)));
+      for (let i = 0; i < back.length; i++)
+        expect(Math.abs(back[i]! - ref.tokens.data[i]!)).toBeLessThan(0.02 * (1 + Math.abs(ref.tokens.data[i]!)));
     }
   });
 
@@ -216,7 +222,11 @@ describe('ToMe mergeTokens', () => {
     const f = tensor('f32', [3, 41, 24], randn(3 * 41 * 24, rand));
     for (const dt of ['f16', 'bf16'] as const) {
       const xs = castFloat(f, dt);
-      const sizes = tensor('f32', [3, 41], new Float32Array(123).map(() => 1 + Math.floor(rand() * 3)));
+      const sizes = tensor(
+        'f32',
+        [3, 41],
+        new Float32Array(123).map(() => 1 + Math.floor(rand() * 3)),
+      );
       const dx = DeviceTensor.fromSync(xs, { device: 'cpu' });
       const ds = DeviceTensor.fromSync(sizes, { device: 'cpu' });
       const dev = mergeTokensSync(dx, { r: 15, sizes: ds, protectedTokens: [0, 5] });
@@ -239,9 +249,16 @@ describe('ToMe mergeTokens', () => {
     for (const dt of ['f32', 'f16', 'bf16'] as const) {
       const xs = castFloat(tensor('f32', [2, N, 64], randn(2 * N * 64, rand)), dt);
       const dx = DeviceTensor.fromSync(xs, { device: 'cuda' });
-      const sz = tensor('f32', [2, N], Float32Array.from({ length: 2 * N }, () => 1 + Math.floor(rand() * 3)));
+      const sz = tensor(
+        'f32',
+        [2, N],
+        Float32Array.from({ length: 2 * N }, () => 1 + Math.floor(rand() * 3)),
+      );
       const ds = DeviceTensor.fromSync(sz, { device: 'cuda' });
-      for (const [keepOrder, sizes] of [[false, undefined], [true, sz]] as const) {
+      for (const [keepOrder, sizes] of [
+        [false, undefined],
+        [true, sz],
+      ] as const) {
         const r = Math.round((100 * N) / 577);
         const res = await mergeTokens(dx, { r, protectedTokens: 1, keepOrder, ...(sizes ? { sizes: ds } : {}) });
         const host = mergeTokensSync(xs, { r, protectedTokens: 1, keepOrder, ...(sizes ? { sizes } : {}) });
@@ -319,7 +336,9 @@ describe('ToMe mergeTokens', () => {
     expect(codeOf(() => mergeTokensSync(tensor('f32', [0, 2]), { r: 0 }))).toBe('SHAPE_MISMATCH');
     expect(codeOf(() => mergeTokensSync(tensor('f32', [8]), { r: 0 }))).toBe('SHAPE_MISMATCH');
     expect(codeOf(() => mergeTokensSync(tensor('i32', [4, 2]), { r: 1 }))).toBe('DTYPE_MISMATCH');
-    expect(codeOf(() => mergeTokensSync(tensor('f32', [4, 2], new Float32Array([1, NaN, 0, 0, 0, 0, 0, 0])), { r: 1 }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => mergeTokensSync(tensor('f32', [4, 2], new Float32Array([1, NaN, 0, 0, 0, 0, 0, 0])), { r: 1 }))).toBe(
+      'INVALID_ARGUMENT',
+    );
     expect(codeOf(() => mergeTokensSync(x, { r: 1, metric: tensor('f32', [3, 2]) }))).toBe('SHAPE_MISMATCH');
     expect(codeOf(() => mergeTokensSync(x, { r: 1, sizes: new Float32Array([1, 1, 0, 1]) }))).toBe('INVALID_ARGUMENT');
     expect(codeOf(() => mergeTokensSync(x, { r: 1, sizes: new Float32Array([1, 1]) }))).toBe('SHAPE_MISMATCH');
@@ -328,9 +347,31 @@ describe('ToMe mergeTokens', () => {
     expect(codeOf(() => mergeSchedule(0, 1))).toBe('INVALID_ARGUMENT');
     expect(codeOf(() => mergeSchedule(3, { r: 2, inflection: 2 }))).toBe('INVALID_ARGUMENT');
     // native layer re-validates what TS already checked
-    expect(codeOf(() => nativeCall(() => native().tokensTomeMerge({ x: new Float32Array(8), batch: 1, n: 4, c: 2, cm: 2, r: 3, keepOrder: false })))).toBe('INVALID_ARGUMENT');
-    expect(codeOf(() => nativeCall(() => native().tokensTomeMerge({ x: new Float32Array(7), batch: 1, n: 4, c: 2, cm: 2, r: 1, keepOrder: false })))).toBe('SHAPE_MISMATCH');
-    expect(codeOf(() => nativeCall(() => native().tokensTomeMerge({ x: new Float32Array([NaN, 0, 0, 0, 0, 0, 0, 0]), batch: 1, n: 4, c: 2, cm: 2, r: 1, keepOrder: false })))).toBe('INVALID_ARGUMENT');
+    expect(
+      codeOf(() =>
+        nativeCall(() => native().tokensTomeMerge({ x: new Float32Array(8), batch: 1, n: 4, c: 2, cm: 2, r: 3, keepOrder: false })),
+      ),
+    ).toBe('INVALID_ARGUMENT');
+    expect(
+      codeOf(() =>
+        nativeCall(() => native().tokensTomeMerge({ x: new Float32Array(7), batch: 1, n: 4, c: 2, cm: 2, r: 1, keepOrder: false })),
+      ),
+    ).toBe('SHAPE_MISMATCH');
+    expect(
+      codeOf(() =>
+        nativeCall(() =>
+          native().tokensTomeMerge({
+            x: new Float32Array([NaN, 0, 0, 0, 0, 0, 0, 0]),
+            batch: 1,
+            n: 4,
+            c: 2,
+            cm: 2,
+            r: 1,
+            keepOrder: false,
+          }),
+        ),
+      ),
+    ).toBe('INVALID_ARGUMENT');
   });
 
   it('the native device entry point rejects hostile sizes and masks', () => {
@@ -345,13 +386,63 @@ describe('ToMe mergeTokens', () => {
     const small = DeviceTensor.fromSync(tensor('f32', [4, 2]), { device: 'cpu' });
     const sizes = DeviceTensor.fromSync(tensor('f32', [2]), { device: 'cpu' });
     // claims 1000 tokens over an 8-float buffer
-    expect(code(() => native().tokensTomeMergeDevice({ x: small.buffer, batch: 1, n: 1000, c: 2, cm: 2, r: 1, keepOrder: false, dtype: 'f32' }))).toBe('SHAPE_MISMATCH');
-    expect(code(() => native().tokensTomeMergeDevice({ x: small.buffer, sizes: sizes.buffer, batch: 1, n: 4, c: 2, cm: 2, r: 1, keepOrder: false, dtype: 'f32' }))).toBe('SHAPE_MISMATCH');
-    expect(code(() => native().tokensTomeMergeDevice({ x: small.buffer, protect: new Uint8Array(3), batch: 1, n: 4, c: 2, cm: 2, r: 1, keepOrder: false, dtype: 'f32' }))).toBe('SHAPE_MISMATCH');
-    expect(code(() => native().tokensTomeMergeDevice({ x: small.buffer, batch: 1, n: 4, c: 2, cm: 2, r: 1, keepOrder: false, dtype: 'i8' }))).toBe('DTYPE_MISMATCH');
-    expect(code(() => native().tokensTomeMergeDevice({ x: small.buffer, batch: 1, n: 4, c: 2, cm: 3, r: 1, keepOrder: false, dtype: 'f32' }))).toBe('SHAPE_MISMATCH');
-    expect(code(() => native().tokensTomeMerge({ x: new Float32Array(8), metric: new Float32Array(8), sizes: new Float32Array([1, 1, -1, 1]), batch: 1, n: 4, c: 2, cm: 2, r: 1, keepOrder: false }))).toBe('INVALID_ARGUMENT');
-    expect(code(() => native().tokensTomeMerge({ x: new Float32Array(8), batch: 1, n: 4, c: 2, cm: 2, r: 1, keepOrder: 'yes' as never }))).toBe('INVALID_ARGUMENT');
+    expect(
+      code(() => native().tokensTomeMergeDevice({ x: small.buffer, batch: 1, n: 1000, c: 2, cm: 2, r: 1, keepOrder: false, dtype: 'f32' })),
+    ).toBe('SHAPE_MISMATCH');
+    expect(
+      code(() =>
+        native().tokensTomeMergeDevice({
+          x: small.buffer,
+          sizes: sizes.buffer,
+          batch: 1,
+          n: 4,
+          c: 2,
+          cm: 2,
+          r: 1,
+          keepOrder: false,
+          dtype: 'f32',
+        }),
+      ),
+    ).toBe('SHAPE_MISMATCH');
+    expect(
+      code(() =>
+        native().tokensTomeMergeDevice({
+          x: small.buffer,
+          protect: new Uint8Array(3),
+          batch: 1,
+          n: 4,
+          c: 2,
+          cm: 2,
+          r: 1,
+          keepOrder: false,
+          dtype: 'f32',
+        }),
+      ),
+    ).toBe('SHAPE_MISMATCH');
+    expect(
+      code(() => native().tokensTomeMergeDevice({ x: small.buffer, batch: 1, n: 4, c: 2, cm: 2, r: 1, keepOrder: false, dtype: 'i8' })),
+    ).toBe('DTYPE_MISMATCH');
+    expect(
+      code(() => native().tokensTomeMergeDevice({ x: small.buffer, batch: 1, n: 4, c: 2, cm: 3, r: 1, keepOrder: false, dtype: 'f32' })),
+    ).toBe('SHAPE_MISMATCH');
+    expect(
+      code(() =>
+        native().tokensTomeMerge({
+          x: new Float32Array(8),
+          metric: new Float32Array(8),
+          sizes: new Float32Array([1, 1, -1, 1]),
+          batch: 1,
+          n: 4,
+          c: 2,
+          cm: 2,
+          r: 1,
+          keepOrder: false,
+        }),
+      ),
+    ).toBe('INVALID_ARGUMENT');
+    expect(
+      code(() => native().tokensTomeMerge({ x: new Float32Array(8), batch: 1, n: 4, c: 2, cm: 2, r: 1, keepOrder: 'yes' as never })),
+    ).toBe('INVALID_ARGUMENT');
     small.dispose();
     sizes.dispose();
   });

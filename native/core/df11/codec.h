@@ -36,8 +36,8 @@ struct EncodedUnit {
 };
 
 struct EncodeOptions {
-  int threads = 0;                  // 0 = all cores
-  uint32_t max_code_length = 32;    // lowered automatically until the tables fit
+  int threads = 0;                // 0 = all cores
+  uint32_t max_code_length = 32;  // lowered automatically until the tables fit
 };
 
 // Encodes the inputs (in order) into one unit. Inputs with an exponent >= 240

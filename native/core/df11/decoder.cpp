@@ -12,13 +12,13 @@
 #include <string>
 #include <vector>
 
-#include "native/shared/df11/format.h"
-#include "native/shared/error.h"
-#include "native/core/parallel.h"
 #include "native/core/df11/codec.h"
 #include "native/core/df11/internal.h"
 #include "native/core/df11/lookup.h"
 #include "native/core/df11/rebuild.h"
+#include "native/core/parallel.h"
+#include "native/shared/df11/format.h"
+#include "native/shared/error.h"
 
 namespace iz {
 namespace df11 {
@@ -33,7 +33,7 @@ struct Context {
   UnitLayout layout;
   Tables tables;
   uint64_t n_threads;
-  bool stream_output;  // the output is far larger than the caches: write it around them
+  bool stream_output;                   // the output is far larger than the caches: write it around them
   std::shared_ptr<const FastTables> t;  // shared with other decodes of units with the same code
 };
 
@@ -75,7 +75,8 @@ inline uint64_t Refill(const Context& c, uint64_t bit) {
   const uint64_t byte = bit >> 3;
   if (__builtin_expect(byte + 8 <= c.u.encoded_bytes, 1)) return LoadBE64(c.u.encoded_exponent + byte) << (bit & 7);
   uint64_t v = 0;
-  for (unsigned i = 0; i < 8; ++i) v |= uint64_t(byte + i < c.u.encoded_bytes ? c.u.encoded_exponent[byte + i] : 0) << (56 - 8 * i);
+  for (unsigned i = 0; i < 8; ++i)
+    v |= uint64_t(byte + i < c.u.encoded_bytes ? c.u.encoded_exponent[byte + i] : 0) << (56 - 8 * i);
   return v << (bit & 7);
 }
 
@@ -96,7 +97,7 @@ struct Stream {
   uint64_t* starts;    // bitmap of code starts, bit j of word t = block bit t * 64 + j
   uint64_t remaining;  // codes still to decode
   uint64_t block;
-  bool overflow;       // a code started far past the block (corrupt)
+  bool overflow;  // a code started far past the block (corrupt)
 };
 
 // ORs the code starts of a group (bits of `mask`, relative to `base`) into the bitmap.
@@ -272,14 +273,20 @@ void FinishBlock(const Context& c, const Stream& s, const uint8_t* exps, uint16_
 
 // Inner blocks [b0, b0 + m), m <= kGroupBlocks, decoded together: pass 1 two streams
 // at a time (more would not fit the registers), then pass 2 block by block.
-void DecodeInnerBlocks(const Context& c, uint64_t b0, unsigned m, uint16_t* out, uint8_t* const* exps, uint64_t* starts) {
+void DecodeInnerBlocks(const Context& c, uint64_t b0, unsigned m, uint16_t* out, uint8_t* const* exps,
+                       uint64_t* starts) {
   Stream s[kGroupBlocks];
   for (unsigned k = 0; k < m; ++k) {
     const uint64_t b = b0 + k, t0 = b * kThreadsPerBlock;
     uint64_t* bitmap = starts + k * kBitmapWords;
     std::memset(bitmap, 0, kBitmapWords * sizeof(uint64_t));
-    s[k] = Stream{t0 * kBitsPerThread + ReadGap(c.u.gaps, c.u.gaps_bytes, t0), t0 * kBitsPerThread, exps[k], bitmap,
-                  uint64_t(Position(c.u, b + 1)) - Position(c.u, b), b, false};
+    s[k] = Stream{t0 * kBitsPerThread + ReadGap(c.u.gaps, c.u.gaps_bytes, t0),
+                  t0 * kBitsPerThread,
+                  exps[k],
+                  bitmap,
+                  uint64_t(Position(c.u, b + 1)) - Position(c.u, b),
+                  b,
+                  false};
   }
   for (unsigned k = 0; k + 2 <= m; k += 2) QuadRounds<2>(c, s + k);
   for (unsigned k = 0; k < m; ++k) {
@@ -326,7 +333,6 @@ void DecodeLastBlock(const Context& c, uint64_t b, uint16_t* out) {
   if (index != end) Corrupt(kCountMismatch, b, t0);
 }
 
-
 }  // namespace
 
 void DecodeCpu(const UnitView& unit, uint16_t* out, size_t out_elements, int threads) {
@@ -357,7 +363,8 @@ void DecodeCpu(const UnitView& unit, uint16_t* out, size_t out_elements, int thr
             DecodeLastBlock(c, inner, out);
           } else {
             const uint64_t b = g * kGroupBlocks;
-            DecodeInnerBlocks(c, b, static_cast<unsigned>(std::min<uint64_t>(kGroupBlocks, inner - b)), out, exps, starts.data());
+            DecodeInnerBlocks(c, b, static_cast<unsigned>(std::min<uint64_t>(kGroupBlocks, inner - b)), out, exps,
+                              starts.data());
           }
         }
       },

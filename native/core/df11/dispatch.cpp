@@ -19,7 +19,9 @@ namespace {
 const uint8_t* HostBytes(const UnitBuffer& b, std::vector<uint8_t>& scratch) {
   if (!b.cuda()) return b.data;
   scratch.resize(b.bytes);
-  if (b.bytes) b.memory->CopyToHost(static_cast<size_t>(b.data - static_cast<const uint8_t*>(b.memory->data())), scratch.data(), b.bytes);
+  if (b.bytes)
+    b.memory->CopyToHost(static_cast<size_t>(b.data - static_cast<const uint8_t*>(b.memory->data())), scratch.data(),
+                         b.bytes);
   return scratch.data();
 }
 

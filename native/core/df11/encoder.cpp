@@ -6,11 +6,11 @@
 #include <map>
 #include <string>
 
-#include "native/shared/df11/format.h"
-#include "native/shared/error.h"
+#include "native/core/df11/codec.h"
 #include "native/core/parallel.h"
 #include "native/core/simd.h"
-#include "native/core/df11/codec.h"
+#include "native/shared/df11/format.h"
+#include "native/shared/error.h"
 
 namespace iz {
 namespace df11 {
@@ -124,8 +124,8 @@ struct PackState {
 // bytes advance. Locals and restrict pointers keep the state in registers: the byte stores
 // would otherwise force every captured variable to be reloaded. Returns the next element.
 uint64_t PackMiddle(const uint16_t* __restrict data, uint64_t i, uint64_t n, const uint64_t* __restrict packed,
-                    uint8_t* __restrict out, uint64_t end_byte, uint8_t* __restrict gaps, uint32_t* __restrict positions,
-                    uint64_t first, PackState& st) {
+                    uint8_t* __restrict out, uint64_t end_byte, uint8_t* __restrict gaps,
+                    uint32_t* __restrict positions, uint64_t first, PackState& st) {
   uint64_t pos = st.pos, byte = st.byte, acc = st.acc, prev_chunk = st.prev_chunk, prev_block = st.prev_block;
   uint32_t nacc = st.nacc;
   // The value gaps[prev_chunk] holds: re-storing it when the chunk did not change keeps the
@@ -170,7 +170,8 @@ EncodedUnit Encode(const std::vector<Span>& inputs, const EncodeOptions& options
   constexpr uint64_t kPiece = uint64_t(1) << 18;
   std::vector<Piece> pieces;
   for (size_t i = 0; i < inputs.size(); ++i) {
-    IZ_CHECK(inputs[i].data != nullptr || inputs[i].size == 0, InvalidArgument, "input " + std::to_string(i) + " has no data");
+    IZ_CHECK(inputs[i].data != nullptr || inputs[i].size == 0, InvalidArgument,
+             "input " + std::to_string(i) + " has no data");
     for (uint64_t off = 0; off < inputs[i].size; off += kPiece) {
       Piece p{};
       p.data = inputs[i].data + off;
@@ -219,8 +220,9 @@ EncodedUnit Encode(const std::vector<Span>& inputs, const EncodeOptions& options
     for (int e = 0; e < 256; ++e) unit.histogram[e] += p.hist[e];
     enc.push_back(&p);
   }
-  IZ_CHECK(n <= 0xFFFFFFFFull, InvalidArgument,
-           "a unit holds at most 4294967295 elements (output_positions are 32-bit); split the tensors into several units");
+  IZ_CHECK(
+      n <= 0xFFFFFFFFull, InvalidArgument,
+      "a unit holds at most 4294967295 elements (output_positions are 32-bit); split the tensors into several units");
   unit.n_elements = n;
   unit.entropy_bits = EntropyBits(unit.histogram) * double(n);
 
@@ -261,7 +263,7 @@ EncodedUnit Encode(const std::vector<Span>& inputs, const EncodeOptions& options
   const uint64_t n_bytes = (total_bits + 7) / 8;
   const uint64_t n_blocks = (n_bytes + kBytesPerBlock - 1) / kBytesPerBlock;
   const uint64_t n_threads = n_blocks * kThreadsPerBlock;
-  unit.encoded_exponent.assign(n_bytes + 4, 0);  // 4 spare bytes for the 32-bit flushes, trimmed below
+  unit.encoded_exponent.assign(n_bytes + 4, 0);   // 4 spare bytes for the 32-bit flushes, trimmed below
   std::vector<uint8_t> gap_values(n_threads, 0);  // chunks where no code starts keep 0
   std::vector<uint32_t> positions(n_blocks + 1, static_cast<uint32_t>(n));
 
@@ -342,7 +344,7 @@ EncodedUnit Encode(const std::vector<Span>& inputs, const EncodeOptions& options
               }
             }
           }
-                    if (nacc > 0) OrByte(out + byte, static_cast<uint8_t>(acc << (8 - nacc)));
+          if (nacc > 0) OrByte(out + byte, static_cast<uint8_t>(acc << (8 - nacc)));
         }
       },
       threads);

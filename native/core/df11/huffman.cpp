@@ -3,9 +3,9 @@
 #include <cmath>
 #include <mutex>
 
-#include "native/shared/error.h"
-#include "native/core/parallel.h"
 #include "native/core/df11/codec.h"
+#include "native/core/parallel.h"
+#include "native/shared/error.h"
 
 namespace iz {
 namespace df11 {
@@ -15,8 +15,8 @@ namespace {
 // A package-merge item: a leaf (symbol index) or a package of two items of the level below.
 struct Item {
   uint64_t weight;
-  int32_t leaf;      // >= 0: index into the sorted symbols
-  uint32_t a, b;     // packages: the two items in the previous level's list
+  int32_t leaf;   // >= 0: index into the sorted symbols
+  uint32_t a, b;  // packages: the two items in the previous level's list
 };
 
 }  // namespace
@@ -33,8 +33,8 @@ std::array<uint8_t, 256> LimitedCodeLengths(const std::array<uint64_t, 256>& cou
     return lengths;
   }
   IZ_CHECK(max_length >= 1 && max_length <= 32 && (uint64_t(1) << max_length) >= symbols.size(), InvalidArgument,
-           "a code length limit of " + std::to_string(max_length) + " bits cannot code " + std::to_string(symbols.size()) +
-               " distinct exponents");
+           "a code length limit of " + std::to_string(max_length) + " bits cannot code " +
+               std::to_string(symbols.size()) + " distinct exponents");
   // Leaves ordered by (count, symbol): ties broken by value so the result is deterministic.
   std::stable_sort(symbols.begin(), symbols.end(), [&](uint32_t a, uint32_t b) { return counts[a] < counts[b]; });
   const size_t m = symbols.size();

@@ -4,16 +4,16 @@
 #include <cstdint>
 #include <string>
 
+#include "native/core/df11/codec.h"
 #include "native/shared/df11/format.h"
 #include "native/shared/error.h"
-#include "native/core/df11/codec.h"
 
 namespace iz {
 namespace df11 {
 
 [[noreturn]] inline void Corrupt(unsigned status, uint64_t block, uint64_t thread) {
-  Fail(ErrorCode::CorruptData, std::string("DFloat11 unit: ") + StatusText(status) + " (block " + std::to_string(block) +
-                                   ", chunk " + std::to_string(thread) + ")");
+  Fail(ErrorCode::CorruptData, std::string("DFloat11 unit: ") + StatusText(status) + " (block " +
+                                   std::to_string(block) + ", chunk " + std::to_string(thread) + ")");
 }
 
 inline uint32_t Position(const UnitView& u, uint64_t b) {

@@ -1,8 +1,8 @@
 // RebuildRun: the portable loop and the run-time choice of the AVX2 one.
 #include "native/core/df11/rebuild.h"
 
-#include "native/shared/df11/format.h"
 #include "native/core/simd.h"
+#include "native/shared/df11/format.h"
 
 namespace iz {
 namespace df11 {

@@ -4,9 +4,9 @@
 // in-order copy. Tests compare it with the fast decoder on machines without a GPU.
 #include <vector>
 
-#include "native/shared/df11/format.h"
 #include "native/core/df11/codec.h"
 #include "native/core/df11/internal.h"
+#include "native/shared/df11/format.h"
 
 namespace iz {
 namespace df11 {
@@ -49,7 +49,8 @@ void DecodeSimulateKernel(const UnitView& unit, uint16_t* out, size_t out_elemen
       windows[i] = LoadWindow(unit.encoded_exponent, unit.encoded_bytes, thread);
       gaps[i] = ReadGap(unit.gaps, unit.gaps_bytes, thread);
       CountSink sink;
-      status[i] = DecodeChunk(tables, windows[i], gaps[i], ChunkLimit(unit.encoded_bytes, thread), sink, &counts[i], &end_pos[i]);
+      status[i] = DecodeChunk(tables, windows[i], gaps[i], ChunkLimit(unit.encoded_bytes, thread), sink, &counts[i],
+                              &end_pos[i]);
     }
     // Block-wide exclusive scan seeded with output_positions[block].
     uint64_t running = base;
@@ -58,8 +59,8 @@ void DecodeSimulateKernel(const UnitView& unit, uint16_t* out, size_t out_elemen
       running += counts[i];
     }
     for (uint32_t i = 0; i < kThreadsPerBlock; ++i) {
-      unsigned v = ThreadVerdict(status[i], counts[i], end_pos[i], firsts[i], block_end, layout.n_elements, last, unit.gaps,
-                                 unit.gaps_bytes, unit.encoded_bytes, b * kThreadsPerBlock + i, n_threads);
+      unsigned v = ThreadVerdict(status[i], counts[i], end_pos[i], firsts[i], block_end, layout.n_elements, last,
+                                 unit.gaps, unit.gaps_bytes, unit.encoded_bytes, b * kThreadsPerBlock + i, n_threads);
       if (v != kOk) Corrupt(v, b, b * kThreadsPerBlock + i);
     }
     const uint64_t total = running - base, expected = block_end - base;

@@ -1,15 +1,17 @@
 // Structural validation of a DFloat11 unit before anything is decoded.
 #include <string>
 
+#include "native/core/df11/codec.h"
 #include "native/shared/df11/format.h"
 #include "native/shared/error.h"
-#include "native/core/df11/codec.h"
 
 namespace iz {
 namespace df11 {
 
 namespace {
-uint32_t ReadU32(const uint8_t* p) { return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24; }
+uint32_t ReadU32(const uint8_t* p) {
+  return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
+}
 [[noreturn]] void Corrupt(const std::string& msg) { Fail(ErrorCode::CorruptData, "DFloat11 unit: " + msg); }
 }  // namespace
 
@@ -24,8 +26,8 @@ UnitLayout ValidateUnit(const UnitView& u) {
 
   // luts: k decode tables of 256 entries plus the code-length row, k <= 17.
   if (u.luts_bytes % 256 != 0 || u.luts_bytes < 2 * 256 || u.luts_bytes > (kMaxDecodeTables + 1) * 256) {
-    Corrupt("luts has " + std::to_string(u.luts_bytes) + " bytes; it must be 2 to " + std::to_string(kMaxDecodeTables + 1) +
-            " rows of 256 (decode tables then the code-length row)");
+    Corrupt("luts has " + std::to_string(u.luts_bytes) + " bytes; it must be 2 to " +
+            std::to_string(kMaxDecodeTables + 1) + " rows of 256 (decode tables then the code-length row)");
   }
   layout.n_tables = static_cast<uint32_t>(u.luts_bytes / 256 - 1);
   // Every table reachable from table 0 must sit at level <= 3 and point only to tables
@@ -55,7 +57,8 @@ UnitLayout ValidateUnit(const UnitView& u) {
   // output_positions: u32 LE, blocks + 1 values, 0 .. n, non-decreasing.
   layout.n_elements = u.sign_mantissa_bytes;
   if (u.output_positions_bytes % 4 != 0 || u.output_positions_bytes < 4) {
-    Corrupt("output_positions has " + std::to_string(u.output_positions_bytes) + " bytes; it must hold blocks + 1 u32 values");
+    Corrupt("output_positions has " + std::to_string(u.output_positions_bytes) +
+            " bytes; it must hold blocks + 1 u32 values");
   }
   layout.n_blocks = u.output_positions_bytes / 4 - 1;
   const uint64_t want_blocks = (uint64_t(u.encoded_bytes) + kBytesPerBlock - 1) / kBytesPerBlock;
@@ -84,8 +87,8 @@ UnitLayout ValidateUnit(const UnitView& u) {
   // gaps: 5 bits per thread, threads_per_block per block.
   const uint64_t want_gaps = GapBytes(layout.n_blocks * kThreadsPerBlock);
   if (u.gaps_bytes != want_gaps) {
-    Corrupt("gaps has " + std::to_string(u.gaps_bytes) + " bytes but " + std::to_string(layout.n_blocks) + " blocks need " +
-            std::to_string(want_gaps));
+    Corrupt("gaps has " + std::to_string(u.gaps_bytes) + " bytes but " + std::to_string(layout.n_blocks) +
+            " blocks need " + std::to_string(want_gaps));
   }
   return layout;
 }

@@ -156,9 +156,12 @@ constexpr int64_t PanelRowsAt(Side side) {
 int64_t PanelRows(Side side) {
 #if IZ_X86_SIMD
   switch (CpuSimdLevel()) {
-    case SimdLevel::kAvx512: return PanelRowsAt<SimdLevel::kAvx512>(side);
-    case SimdLevel::kAvx2: return PanelRowsAt<SimdLevel::kAvx2>(side);
-    default: break;
+    case SimdLevel::kAvx512:
+      return PanelRowsAt<SimdLevel::kAvx512>(side);
+    case SimdLevel::kAvx2:
+      return PanelRowsAt<SimdLevel::kAvx2>(side);
+    default:
+      break;
   }
 #endif
   return PanelRowsAt<SimdLevel::kPortable>(side);
@@ -205,48 +208,57 @@ void PackRows(const float* base, int64_t stride, const int32_t* ids, const float
   const size_t need = static_cast<size_t>(out->panels * k * p);
   if (out->buf.size() < need) out->buf.resize(need);
   float* dst = out->buf.data();
-  ParallelFor(static_cast<size_t>(out->panels), 1, [&](size_t lo, size_t hi) {
-    std::vector<const float*> rows(static_cast<size_t>(p));
-    std::vector<float> sc(static_cast<size_t>(p));
-    std::vector<float> zeros;
-    for (size_t pi = lo; pi < hi; ++pi) {
-      for (int64_t r = 0; r < p; ++r) {
-        const int64_t i = int64_t(pi) * p + r;
-        if (i < count) {
-          rows[size_t(r)] = base + (ids ? int64_t(ids[i]) : i) * stride;
-          sc[size_t(r)] = scale ? scale[i] : 1.0f;
-        } else {
-          if (zeros.empty()) zeros.assign(static_cast<size_t>(k), 0.0f);
-          rows[size_t(r)] = zeros.data(), sc[size_t(r)] = 0.0f;
+  ParallelFor(
+      static_cast<size_t>(out->panels), 1,
+      [&](size_t lo, size_t hi) {
+        std::vector<const float*> rows(static_cast<size_t>(p));
+        std::vector<float> sc(static_cast<size_t>(p));
+        std::vector<float> zeros;
+        for (size_t pi = lo; pi < hi; ++pi) {
+          for (int64_t r = 0; r < p; ++r) {
+            const int64_t i = int64_t(pi) * p + r;
+            if (i < count) {
+              rows[size_t(r)] = base + (ids ? int64_t(ids[i]) : i) * stride;
+              sc[size_t(r)] = scale ? scale[i] : 1.0f;
+            } else {
+              if (zeros.empty()) zeros.assign(static_cast<size_t>(k), 0.0f);
+              rows[size_t(r)] = zeros.data(), sc[size_t(r)] = 0.0f;
+            }
+          }
+          PackPanel(rows.data(), sc.data(), p, k, dst + int64_t(pi) * k * p);
         }
-      }
-      PackPanel(rows.data(), sc.data(), p, k, dst + int64_t(pi) * k * p);
-    }
-  }, threads);
+      },
+      threads);
 }
 
 void RowArgmaxABt(const Packed& a, const Packed& b, int32_t* best_col, float* best_score, int threads) {
   if (a.count == 0) return;
   const int64_t g = GroupSize(a.panels, threads);
   const int64_t groups = (a.panels + g - 1) / g;
-  ParallelFor(static_cast<size_t>(groups), 1, [&](size_t lo, size_t hi) {
-    for (size_t gi = lo; gi < hi; ++gi) {
-      const int64_t p0 = int64_t(gi) * g;
-      ArgmaxGroup(&a, &b, p0, std::min(a.panels, p0 + g), best_col, best_score);
-    }
-  }, threads);
+  ParallelFor(
+      static_cast<size_t>(groups), 1,
+      [&](size_t lo, size_t hi) {
+        for (size_t gi = lo; gi < hi; ++gi) {
+          const int64_t p0 = int64_t(gi) * g;
+          ArgmaxGroup(&a, &b, p0, std::min(a.panels, p0 + g), best_col, best_score);
+        }
+      },
+      threads);
 }
 
 void GemmABt(const Packed& a, const Packed& b, float* c, int64_t ldc, int threads) {
   if (a.count == 0 || b.count == 0) return;
   const int64_t g = GroupSize(a.panels, threads);
   const int64_t groups = (a.panels + g - 1) / g;
-  ParallelFor(static_cast<size_t>(groups), 1, [&](size_t lo, size_t hi) {
-    for (size_t gi = lo; gi < hi; ++gi) {
-      const int64_t p0 = int64_t(gi) * g;
-      GemmGroup(&a, &b, p0, std::min(a.panels, p0 + g), c, ldc);
-    }
-  }, threads);
+  ParallelFor(
+      static_cast<size_t>(groups), 1,
+      [&](size_t lo, size_t hi) {
+        for (size_t gi = lo; gi < hi; ++gi) {
+          const int64_t p0 = int64_t(gi) * g;
+          GemmGroup(&a, &b, p0, std::min(a.panels, p0 + g), c, ldc);
+        }
+      },
+      threads);
 }
 
 }  // namespace iz::gemm

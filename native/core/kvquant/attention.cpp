@@ -8,10 +8,10 @@
 #include <cstring>
 #include <vector>
 
-#include "native/shared/error.h"
-#include "native/core/parallel.h"
 #include "native/core/kvquant/cache.h"
 #include "native/core/kvquant/kivi_cpu.h"
+#include "native/core/parallel.h"
+#include "native/shared/error.h"
 
 namespace iz::kv {
 
@@ -47,11 +47,12 @@ struct Rows {
   int count;
   int nq;
   int gq;
-  std::vector<float> q;         // [rows][d] scaled queries
-  std::vector<int64_t> limit;   // last visible token per row
+  std::vector<float> q;        // [rows][d] scaled queries
+  std::vector<int64_t> limit;  // last visible token per row
 };
 
-Rows MakeRows(const float* q, int q_heads, int heads, int64_t nq, int d, size_t b, size_t h, float scale, bool causal, int64_t T) {
+Rows MakeRows(const float* q, int q_heads, int heads, int64_t nq, int d, size_t b, size_t h, float scale, bool causal,
+              int64_t T) {
   Rows rows;
   rows.gq = q_heads / heads;
   rows.nq = static_cast<int>(nq);
@@ -78,7 +79,8 @@ struct Partial {
 };
 
 // Merges chunk partials of one stream and writes the rows' outputs.
-void MergeAndStore(const std::vector<Partial>& parts, const Rows& rows, int q_heads, int64_t nq, int d, size_t b, size_t h, float* out) {
+void MergeAndStore(const std::vector<Partial>& parts, const Rows& rows, int q_heads, int64_t nq, int d, size_t b,
+                   size_t h, float* out) {
   for (int r = 0; r < rows.count; ++r) {
     float M = -INFINITY;
     for (const Partial& p : parts) M = std::max(M, p.m[size_t(r)]);
@@ -108,11 +110,13 @@ int64_t ChunkSize(int64_t T, size_t streams, int rows, int64_t align) {
 
 void CheckAttentionArgs(int q_heads, int heads, int64_t nq, int64_t T, bool causal, const float* q, int d, int batch) {
   IZ_CHECK(q_heads >= heads && q_heads % heads == 0, ShapeMismatch,
-           "query heads (" + std::to_string(q_heads) + ") must be a multiple of the KV heads (" + std::to_string(heads) + ")");
+           "query heads (" + std::to_string(q_heads) + ") must be a multiple of the KV heads (" +
+               std::to_string(heads) + ")");
   IZ_CHECK(nq >= 1, ShapeMismatch, "attention needs at least one query");
   IZ_CHECK(T >= 1, InvalidArgument, "the KV cache is empty: append keys and values first");
   IZ_CHECK(!causal || nq <= T, ShapeMismatch,
-           "causal attention with " + std::to_string(nq) + " queries needs at least as many cached tokens (have " + std::to_string(T) + ")");
+           "causal attention with " + std::to_string(nq) + " queries needs at least as many cached tokens (have " +
+               std::to_string(T) + ")");
   size_t n = size_t(batch) * size_t(q_heads) * size_t(nq) * size_t(d);
   for (size_t i = 0; i < n; ++i) IZ_CHECK(std::isfinite(q[i]), InvalidArgument, "queries hold NaN or Infinity");
 }
@@ -124,8 +128,8 @@ void CheckAttentionArgs(int q_heads, int heads, int64_t nq, int64_t T, bool caus
 // [rows][e - a] and Values(scratch, s, R, a, e, probs, acc) adding P.V into acc [rows][d];
 // BeginChunk(scratch, s, R) runs before a chunk's first block.
 template <class Source>
-void ChunkedAttention(const Source& src, size_t S, int heads, int q_heads, int64_t nq, int64_t T, int d, int64_t blk, float scale, bool causal,
-                      const float* q, float* out) {
+void ChunkedAttention(const Source& src, size_t S, int heads, int q_heads, int64_t nq, int64_t T, int d, int64_t blk,
+                      float scale, bool causal, const float* q, float* out) {
   const int rows_per_stream = (q_heads / heads) * static_cast<int>(nq);
   const int64_t ch = ChunkSize(T, S, rows_per_stream, blk);
   const size_t nchunks = size_t((T + ch - 1) / ch);
@@ -178,7 +182,8 @@ struct DenseSource {
     const int nb = static_cast<int>(e - a);
     const float* ks = k + s * size_t(T) * d;
     for (int64_t t = a; t < e; ++t)
-      for (int r = 0; r < R.count; ++r) logits[size_t(r) * nb + size_t(t - a)] = cpu::Dot(R.q.data() + size_t(r) * d, ks + size_t(t) * d, d);
+      for (int r = 0; r < R.count; ++r)
+        logits[size_t(r) * nb + size_t(t - a)] = cpu::Dot(R.q.data() + size_t(r) * d, ks + size_t(t) * d, d);
   }
   void Values(Scratch&, size_t s, const Rows& R, int64_t a, int64_t e, const float* probs, float* acc) const {
     const int nb = static_cast<int>(e - a);
@@ -209,12 +214,16 @@ void KvCache::Attention(const float* q, int q_heads, int64_t nq, float scale, bo
     struct Scratch {
       std::vector<float> qp, minsum, krow, vrow, qs, vscratch;
       explicit Scratch(const PackedSource& p)
-          : krow(size_t(p.c.L_.d)), vrow(size_t(p.c.L_.d)), qs(size_t(4 * p.c.L_.d)), vscratch(size_t(2 * p.blk * (p.c.L_.d / p.c.L_.Cg) + 8)) {}
+          : krow(size_t(p.c.L_.d)),
+            vrow(size_t(p.c.L_.d)),
+            qs(size_t(4 * p.c.L_.d)),
+            vscratch(size_t(2 * p.blk * (p.c.L_.d / p.c.L_.Cg) + 8)) {}
     };
     void BeginChunk(Scratch& x, size_t, const Rows& R) const {
       const int d = c.L_.d;
       x.qp.resize(size_t(R.count) * d);
-      for (int r = 0; r < R.count; ++r) PrepareQuery(c.L_, R.q.data() + size_t(r) * d, c.basis_.data(), x.qp.data() + size_t(r) * d);
+      for (int r = 0; r < R.count; ++r)
+        PrepareQuery(c.L_, R.q.data() + size_t(r) * d, c.basis_.data(), x.qp.data() + size_t(r) * d);
     }
     void Logits(Scratch& x, size_t s, const Rows& R, int64_t a, int64_t e, float* logits) const {
       const Layout& L = c.L_;
@@ -226,11 +235,13 @@ void KvCache::Attention(const float* q, int q_heads, int64_t nq, float scale, bo
         int r = 0;
         if (L.bits == 2 && cpu::HasAvx2())  // pairs of GQA rows share each code lookup
           for (; r + 1 < R.count; r += 2)
-            if (!cpu::KeyGroupPairAvx2(block, KiviKeyParamOffset(L), d, L.G * L.bits / 8, R.q.data() + size_t(r) * d, R.q.data() + size_t(r + 1) * d,
-                                       x.qs.data(), logits + size_t(r) * nb, logits + size_t(r + 1) * nb))
+            if (!cpu::KeyGroupPairAvx2(block, KiviKeyParamOffset(L), d, L.G * L.bits / 8, R.q.data() + size_t(r) * d,
+                                       R.q.data() + size_t(r + 1) * d, x.qs.data(), logits + size_t(r) * nb,
+                                       logits + size_t(r + 1) * nb))
               break;
         for (; r < R.count; ++r)
-          cpu::KiviKeyGroupLogits(block, KiviKeyParamOffset(L), d, L.G, L.bits, R.q.data() + size_t(r) * d, x.qs.data(), logits + size_t(r) * nb);
+          cpu::KiviKeyGroupLogits(block, KiviKeyParamOffset(L), d, L.G, L.bits, R.q.data() + size_t(r) * d, x.qs.data(),
+                                  logits + size_t(r) * nb);
         return;
       }
       for (int64_t t = a; t < e; ++t) {
@@ -246,7 +257,8 @@ void KvCache::Attention(const float* q, int q_heads, int64_t nq, float scale, bo
           kr = x.krow.data();
         }
         for (int r = 0; r < R.count; ++r)
-          logits[size_t(r) * nb + j] = direct ? KeyDot(L, view, uint64_t(t), x.qp.data() + size_t(r) * d) : cpu::Dot(R.q.data() + size_t(r) * d, kr, d);
+          logits[size_t(r) * nb + j] = direct ? KeyDot(L, view, uint64_t(t), x.qp.data() + size_t(r) * d)
+                                              : cpu::Dot(R.q.data() + size_t(r) * d, kr, d);
       }
     }
     void Values(Scratch& x, size_t s, const Rows& R, int64_t a, int64_t e, const float* probs, float* acc) const {
@@ -263,11 +275,12 @@ void KvCache::Attention(const float* q, int q_heads, int64_t nq, float scale, bo
         int r = 0;
         if (L.bits == 2 && cpu::HasAvx2())
           for (; r + 1 < R.count; r += 2)
-            if (!cpu::ValueBlockPairAvx2(codes, par, d, L.Cg, nb, probs + size_t(r) * nb, probs + size_t(r + 1) * nb, acc + size_t(r) * d,
-                                         acc + size_t(r + 1) * d, x.vscratch.data()))
+            if (!cpu::ValueBlockPairAvx2(codes, par, d, L.Cg, nb, probs + size_t(r) * nb, probs + size_t(r + 1) * nb,
+                                         acc + size_t(r) * d, acc + size_t(r + 1) * d, x.vscratch.data()))
               break;
         for (; r < R.count && done; ++r)
-          done = cpu::ValueBlockFast(codes, par, d, L.Cg, L.bits, nb, probs + size_t(r) * nb, acc + size_t(r) * d, x.vscratch.data());
+          done = cpu::ValueBlockFast(codes, par, d, L.Cg, L.bits, nb, probs + size_t(r) * nb, acc + size_t(r) * d,
+                                     x.vscratch.data());
         if (done) return;
       }
       bool any_min = false;
@@ -284,7 +297,9 @@ void KvCache::Attention(const float* q, int q_heads, int64_t nq, float scale, bo
           const uint16_t* par = reinterpret_cast<const uint16_t*>(view.p[VPARAM]) + uint64_t(t) * 2 * groups;
           for (int r = 0; r < R.count; ++r) {
             const float p = probs[size_t(r) * nb + j];
-            if (p != 0.0f) cpu::KiviValueAccumulate(codes, par, d, L.Cg, L.bits, p, acc + size_t(r) * d, x.minsum.data() + size_t(r) * groups);
+            if (p != 0.0f)
+              cpu::KiviValueAccumulate(codes, par, d, L.Cg, L.bits, p, acc + size_t(r) * d,
+                                       x.minsum.data() + size_t(r) * groups);
           }
           continue;
         } else {
@@ -308,11 +323,12 @@ void KvCache::Attention(const float* q, int q_heads, int64_t nq, float scale, bo
   ChunkedAttention(PackedSource{*this, fast_kivi, blk}, S_, opt_.heads, q_heads, nq, T_, d, blk, scale, causal, q, out);
 }
 
-void DenseAttention(const float* q, int batch, int q_heads, int64_t nq, const float* k, const float* v, int heads, int64_t T, int d, float scale,
-                    bool causal, float* out) {
+void DenseAttention(const float* q, int batch, int q_heads, int64_t nq, const float* k, const float* v, int heads,
+                    int64_t T, int d, float scale, bool causal, float* out) {
   IZ_CHECK(batch >= 1 && heads >= 1 && d >= 1, InvalidArgument, "attention needs batch, heads and head_dim >= 1");
   CheckAttentionArgs(q_heads, heads, nq, T, causal, q, d, batch);
-  ChunkedAttention(DenseSource{k, v, T, d}, size_t(batch) * size_t(heads), heads, q_heads, nq, T, d, 32, scale, causal, q, out);
+  ChunkedAttention(DenseSource{k, v, T, d}, size_t(batch) * size_t(heads), heads, q_heads, nq, T, d, 32, scale, causal,
+                   q, out);
 }
 
 }  // namespace iz::kv

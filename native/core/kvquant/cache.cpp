@@ -6,9 +6,9 @@
 #include <cstring>
 #include <numeric>
 
-#include "native/shared/kvquant/encode.h"
-#include "native/shared/error.h"
 #include "native/core/parallel.h"
+#include "native/shared/error.h"
+#include "native/shared/kvquant/encode.h"
 
 namespace iz::kv {
 
@@ -49,35 +49,49 @@ std::vector<uint8_t> SelectByScore(const float* score, size_t n, size_t count, b
 void ValidateOptions(const CacheOptions& o) {
   IZ_CHECK(o.batch >= 1 && o.batch <= (1 << 20), InvalidArgument, "batch must be in [1, 2^20]");
   IZ_CHECK(o.heads >= 1 && o.heads <= 4096, InvalidArgument, "heads must be in [1, 4096]");
-  IZ_CHECK(int64_t(o.batch) * o.heads <= (int64_t(1) << 20), InvalidArgument, "batch x heads must be at most 2^20 streams");
+  IZ_CHECK(int64_t(o.batch) * o.heads <= (int64_t(1) << 20), InvalidArgument,
+           "batch x heads must be at most 2^20 streams");
   IZ_CHECK(o.head_dim >= 8 && o.head_dim <= kMaxHeadDim && o.head_dim % 8 == 0, InvalidArgument,
            "headDim must be a multiple of 8 in [8, 256], got " + std::to_string(o.head_dim));
-  IZ_CHECK(o.group >= 1 && o.group <= 4096, InvalidArgument, "groupSize must be in [1, 4096], got " + std::to_string(o.group));
-  IZ_CHECK(o.channel_group >= 1 && o.head_dim % o.channel_group == 0, InvalidArgument,
-           "channelGroupSize " + std::to_string(o.channel_group) + " does not divide headDim " + std::to_string(o.head_dim));
+  IZ_CHECK(o.group >= 1 && o.group <= 4096, InvalidArgument,
+           "groupSize must be in [1, 4096], got " + std::to_string(o.group));
+  IZ_CHECK(
+      o.channel_group >= 1 && o.head_dim % o.channel_group == 0, InvalidArgument,
+      "channelGroupSize " + std::to_string(o.channel_group) + " does not divide headDim " + std::to_string(o.head_dim));
   IZ_CHECK(o.channel_group % 2 == 0 || o.scheme == kFp8, InvalidArgument, "channelGroupSize must be even");
-  IZ_CHECK(o.window >= 0 && o.window <= (1 << 20) && o.window % o.group == 0, InvalidArgument,
-           "residualLength " + std::to_string(o.window) + " must be a multiple of groupSize " + std::to_string(o.group));
+  IZ_CHECK(
+      o.window >= 0 && o.window <= (1 << 20) && o.window % o.group == 0, InvalidArgument,
+      "residualLength " + std::to_string(o.window) + " must be a multiple of groupSize " + std::to_string(o.group));
   switch (o.scheme) {
     case kKivi:
       IZ_CHECK(o.bits == 2 || o.bits == 4, InvalidArgument, "kivi supports bits 2 or 4, got " + std::to_string(o.bits));
       break;
     case kZipCache:
-      IZ_CHECK(o.bits == 4, InvalidArgument, "zipcache stores salient tokens at 4 bits and the rest at 2; bits must be 4, got " + std::to_string(o.bits));
-      IZ_CHECK(o.low_fraction >= 0 && o.low_fraction <= 1, InvalidArgument, "lowFraction must be in [0, 1], got " + Str(o.low_fraction));
-      IZ_CHECK(o.probe_fraction > 0 && o.probe_fraction <= 0.5, InvalidArgument, "probeFraction must be in (0, 0.5], got " + Str(o.probe_fraction));
+      IZ_CHECK(
+          o.bits == 4, InvalidArgument,
+          "zipcache stores salient tokens at 4 bits and the rest at 2; bits must be 4, got " + std::to_string(o.bits));
+      IZ_CHECK(o.low_fraction >= 0 && o.low_fraction <= 1, InvalidArgument,
+               "lowFraction must be in [0, 1], got " + Str(o.low_fraction));
+      IZ_CHECK(o.probe_fraction > 0 && o.probe_fraction <= 0.5, InvalidArgument,
+               "probeFraction must be in (0, 0.5], got " + Str(o.probe_fraction));
       break;
     case kVidKV:
-      IZ_CHECK(o.bits == 2, InvalidArgument, "vidkv keeps salient values and anomalous key channels at 2 bits; bits must be 2, got " + std::to_string(o.bits));
-      IZ_CHECK(o.anomalous_fraction >= 0 && o.anomalous_fraction <= 1, InvalidArgument, "anomalousFraction must be in [0, 1], got " + Str(o.anomalous_fraction));
-      IZ_CHECK(o.salient_fraction >= 0 && o.salient_fraction <= 1, InvalidArgument, "salientFraction must be in [0, 1], got " + Str(o.salient_fraction));
-      IZ_CHECK(o.probe_fraction > 0 && o.probe_fraction <= 0.5, InvalidArgument, "probeFraction must be in (0, 0.5], got " + Str(o.probe_fraction));
+      IZ_CHECK(o.bits == 2, InvalidArgument,
+               "vidkv keeps salient values and anomalous key channels at 2 bits; bits must be 2, got " +
+                   std::to_string(o.bits));
+      IZ_CHECK(o.anomalous_fraction >= 0 && o.anomalous_fraction <= 1, InvalidArgument,
+               "anomalousFraction must be in [0, 1], got " + Str(o.anomalous_fraction));
+      IZ_CHECK(o.salient_fraction >= 0 && o.salient_fraction <= 1, InvalidArgument,
+               "salientFraction must be in [0, 1], got " + Str(o.salient_fraction));
+      IZ_CHECK(o.probe_fraction > 0 && o.probe_fraction <= 0.5, InvalidArgument,
+               "probeFraction must be in (0, 0.5], got " + Str(o.probe_fraction));
       break;
     case kFp8:
       IZ_CHECK(o.bits == 8, InvalidArgument, "fp8 stores 8 bits, got bits " + std::to_string(o.bits));
       IZ_CHECK(o.fp8_format == kE4M3 || o.fp8_format == kE5M2, InvalidArgument, "fp8 format must be e4m3 or e5m2");
       break;
-    default: Fail(ErrorCode::InvalidArgument, "unknown scheme");
+    default:
+      Fail(ErrorCode::InvalidArgument, "unknown scheme");
   }
 }
 
@@ -101,7 +115,7 @@ KvCache::KvCache(const CacheOptions& options) : opt_(options) {
     L_.n_norm = L_.d - L_.n_anom;
     L_.kblock_bytes = VidTokScaleOffset(L_) + 4u * L_.G;
     L_.vblock_bytes = VidValueRefOffset(L_) + 2u;  // u8 scale code per channel + f16 reference
-    L_.vsal_unit_bits = 2u * L_.d + 32u;            // 2-bit codes + one (scale, min) pair
+    L_.vsal_unit_bits = 2u * L_.d + 32u;           // 2-bit codes + one (scale, min) pair
     int n = L_.n_norm;
     fwd_.resize(size_t(n) * n);
     basis_.resize(size_t(n) * n);
@@ -121,7 +135,8 @@ KvCache::KvCache(const CacheOptions& options) : opt_(options) {
 
 StreamView KvCache::View(size_t s) const {
   StreamView v{};
-  for (int p = 0; p < kNumPlanes; ++p) v.p[p] = planes_[p].mem ? planes_[p].mem->as<uint8_t>() + s * planes_[p].cap : nullptr;
+  for (int p = 0; p < kNumPlanes; ++p)
+    v.p[p] = planes_[p].mem ? planes_[p].mem->as<uint8_t>() + s * planes_[p].cap : nullptr;
   return v;
 }
 
@@ -147,7 +162,8 @@ size_t KvCache::PlaneNeed(int p, int64_t tk, int64_t tv, uint64_t units) const {
     default:
       if (p == KBLK) return CeilDiv(tk, G) * L_.kblock_bytes;
       if (p == VBLK) return CeilDiv(tv, G) * L_.vblock_bytes;
-      if (p == VCODE) return Pad4(CeilDiv((uint64_t(tv) - std::min<uint64_t>(units, uint64_t(tv))) * d, 5));  // non-salient trits
+      if (p == VCODE)
+        return Pad4(CeilDiv((uint64_t(tv) - std::min<uint64_t>(units, uint64_t(tv))) * d, 5));  // non-salient trits
       if (p == INDEX) return CeilDiv(tk, 32) * 8;
       if (p == VSAL) return Words(units * L_.vsal_unit_bits) * 4ull;
       return 0;
@@ -163,7 +179,8 @@ void KvCache::Ensure(int p, size_t need) {
   IZ_CHECK(cap <= kMaxAllocationBytes / S_, OutOfMemory, "the quantized KV cache would exceed the allocation limit");
   MemoryPtr mem = DeviceMemory::Allocate(Device::Cpu, cap * S_, true);
   if (pb.mem) {
-    for (size_t s = 0; s < S_; ++s) std::memcpy(mem->as<uint8_t>() + s * cap, pb.mem->as<uint8_t>() + s * pb.cap, pb.cap);
+    for (size_t s = 0; s < S_; ++s)
+      std::memcpy(mem->as<uint8_t>() + s * cap, pb.mem->as<uint8_t>() + s * pb.cap, pb.cap);
   }
   pb.mem = mem;
   pb.cap = cap;
@@ -203,7 +220,8 @@ void KvCache::ProbeScores(const AppendInput& in) {
         const int64_t visible = qi + 1;
         p.assign(size_t(visible), 0.0f);
         for (int r = 0; r < gq; ++r) {
-          const float* q = in.queries ? in.queries + ((b * in.q_heads + h * gq + r) * uint64_t(n) + pi) * d : rows.data() + qi * d;
+          const float* q =
+              in.queries ? in.queries + ((b * in.q_heads + h * gq + r) * uint64_t(n) + pi) * d : rows.data() + qi * d;
           float mx = -INFINITY;
           lg.resize(static_cast<size_t>(visible));
           for (int64_t j = 0; j < visible; ++j) {
@@ -224,7 +242,8 @@ void KvCache::ProbeScores(const AppendInput& in) {
 }
 
 void KvCache::Append(const AppendInput& in) {
-  IZ_CHECK(!finalized_, InvalidArgument, "this quantized KV is final (made by quantizeKV); use a QuantizedKVCache to append");
+  IZ_CHECK(!finalized_, InvalidArgument,
+           "this quantized KV is final (made by quantizeKV); use a QuantizedKVCache to append");
   IZ_CHECK(in.n >= 0 && in.k && in.v, InvalidArgument, "append needs keys and values");
   if (in.n == 0) return;
   IZ_CHECK(!in.queries || (in.q_heads >= opt_.heads && in.q_heads % opt_.heads == 0), ShapeMismatch,
@@ -235,13 +254,15 @@ void KvCache::Append(const AppendInput& in) {
   for (size_t i = 0; i < S_ * n * d; ++i) {
     if (!std::isfinite(in.k[i]) || !std::isfinite(in.v[i])) {
       size_t s = i / (n * d), t = (i / d) % n;
-      Fail(ErrorCode::InvalidArgument, std::string(std::isfinite(in.k[i]) ? "V" : "K") + " holds NaN or Infinity at batch " +
-                                           std::to_string(s / opt_.heads) + ", head " + std::to_string(s % opt_.heads) + ", token " +
-                                           std::to_string(t) + ": quantization needs finite values");
+      Fail(ErrorCode::InvalidArgument, std::string(std::isfinite(in.k[i]) ? "V" : "K") +
+                                           " holds NaN or Infinity at batch " + std::to_string(s / opt_.heads) +
+                                           ", head " + std::to_string(s % opt_.heads) + ", token " + std::to_string(t) +
+                                           ": quantization needs finite values");
     }
   }
   if (in.scores)
-    for (size_t i = 0; i < S_ * n; ++i) IZ_CHECK(std::isfinite(in.scores[i]), InvalidArgument, "scores hold NaN or Infinity");
+    for (size_t i = 0; i < S_ * n; ++i)
+      IZ_CHECK(std::isfinite(in.scores[i]), InvalidArgument, "scores hold NaN or Infinity");
   if (in.queries)
     for (size_t i = 0; i < size_t(opt_.batch) * in.q_heads * n * d; ++i)
       IZ_CHECK(std::isfinite(in.queries[i]), InvalidArgument, "queries hold NaN or Infinity");
@@ -285,10 +306,13 @@ void KvCache::Finalize() {
 void KvCache::Flush(int64_t nk, int64_t nv, bool) {
   if (nk == 0 && nv == 0) return;
   std::vector<std::vector<size_t>> before;
-  if (on_cuda()) for (int p = 0; p < kNumPlanes; ++p) before.push_back(UsedBytes(p));
+  if (on_cuda())
+    for (int p = 0; p < kNumPlanes; ++p) before.push_back(UsedBytes(p));
   if (opt_.scheme == kKivi) {
-    if (on_cuda()) FlushKiviCuda(nk, nv);
-    else FlushKivi(nk, nv);
+    if (on_cuda())
+      FlushKiviCuda(nk, nv);
+    else
+      FlushKivi(nk, nv);
   } else if (opt_.scheme == kFp8 && on_cuda()) {
     FlushFp8Cuda(nk);
   } else {
@@ -321,7 +345,8 @@ void KvCache::FlushKivi(int64_t nk, int64_t nv) {
     for (size_t i = i0; i < i1; ++i) {
       size_t s = i / size_t(nblocks), blk = i % size_t(nblocks);
       int ntok = static_cast<int>(std::min<int64_t>(G, nk - int64_t(blk) * G));
-      uint8_t* out = planes_[KBLK].mem->as<uint8_t>() + s * planes_[KBLK].cap + (uint64_t(Tk_) / G + blk) * L_.kblock_bytes;
+      uint8_t* out =
+          planes_[KBLK].mem->as<uint8_t>() + s * planes_[KBLK].cap + (uint64_t(Tk_) / G + blk) * L_.kblock_bytes;
       EncodeKiviKeyBlock(L_, rk_[s].data() + blk * G * d, d, ntok, out);
     }
   });
@@ -427,10 +452,10 @@ void KvCache::FlushJoint(int64_t n) {
         for (int64_t i = 0; i < n; ++i) {
           uint64_t t = uint64_t(T0 + i);
           int bits = hi[s][size_t(i)] ? 4 : 2;
-          EncodeTokenGroups(rk_[s].data() + i * d, d, L_.Cg, bits, reinterpret_cast<uint32_t*>(plane(KCODE, s)), unit * 2 * d,
-                            reinterpret_cast<uint16_t*>(plane(KPARAM, s)) + t * 2 * groups);
-          EncodeTokenGroups(rv_[s].data() + i * d, d, L_.Cg, bits, reinterpret_cast<uint32_t*>(plane(VCODE, s)), unit * 2 * d,
-                            reinterpret_cast<uint16_t*>(plane(VPARAM, s)) + t * 2 * groups);
+          EncodeTokenGroups(rk_[s].data() + i * d, d, L_.Cg, bits, reinterpret_cast<uint32_t*>(plane(KCODE, s)),
+                            unit * 2 * d, reinterpret_cast<uint16_t*>(plane(KPARAM, s)) + t * 2 * groups);
+          EncodeTokenGroups(rv_[s].data() + i * d, d, L_.Cg, bits, reinterpret_cast<uint32_t*>(plane(VCODE, s)),
+                            unit * 2 * d, reinterpret_cast<uint16_t*>(plane(VPARAM, s)) + t * 2 * groups);
           unit += bits == 4 ? 2 : 1;
         }
         continue;
@@ -439,7 +464,8 @@ void KvCache::FlushJoint(int64_t n) {
       for (int64_t blk = 0; blk < nblocks; ++blk) {
         int ntok = static_cast<int>(std::min<int64_t>(G, n - blk * G));
         uint64_t bidx = uint64_t(T0) / G + uint64_t(blk);
-        EncodeVidKeyBlock(L_, rk_[s].data() + blk * G * d, d, ntok, fwd_.data(), spec.data(), plane(KBLK, s) + bidx * L_.kblock_bytes);
+        EncodeVidKeyBlock(L_, rk_[s].data() + blk * G * d, d, ntok, fwd_.data(), spec.data(),
+                          plane(KBLK, s) + bidx * L_.kblock_bytes);
         rank += EncodeVidValueBlock(L_, rv_[s].data() + blk * G * d, d, ntok, hi[s].data() + blk * G,
                                     plane(VBLK, s) + bidx * L_.vblock_bytes, plane(VCODE, s), rank);
       }
@@ -472,7 +498,8 @@ void KvCache::Dequantize(float* k, float* v) const {
           for (int c = 0; c < d; ++c) {
             const Affine a{F16ToF32(par[2 * c]), F16ToF32(par[2 * c + 1])};
             for (size_t j = 0; j < G; ++j)
-              ks[(blk * G + j) * d + c] = DequantizeUniform(ReadCode(codes, (uint64_t(c) * G + j) * L_.bits, L_.bits), a);
+              ks[(blk * G + j) * d + c] =
+                  DequantizeUniform(ReadCode(codes, (uint64_t(c) * G + j) * L_.bits, L_.bits), a);
           }
         }
         t_fast = full * G;
@@ -546,38 +573,53 @@ KvCache::State KvCache::GetState() const {
   return st;
 }
 
-void KvCache::SetState(const State& st, const std::vector<std::vector<uint8_t>>& planes, const std::vector<size_t>& strides) {
+void KvCache::SetState(const State& st, const std::vector<std::vector<uint8_t>>& planes,
+                       const std::vector<size_t>& strides) {
   const size_t d = size_t(L_.d);
   IZ_CHECK(st.tokens >= 0 && st.quantized_keys >= 0 && st.quantized_values >= 0 && st.quantized_keys <= st.tokens &&
                st.quantized_values <= st.tokens,
            CorruptData, "saved KV cache has inconsistent token counts");
-  IZ_CHECK(opt_.scheme == kKivi || st.quantized_keys == st.quantized_values, CorruptData, "saved KV cache: key and value counts differ");
-  IZ_CHECK(st.finalized || st.quantized_keys % L_.G == 0, CorruptData, "saved KV cache: quantized keys are not whole groups");
-  IZ_CHECK(st.units.size() == S_ && st.rk.size() == S_ && st.rv.size() == S_ && st.rscore.size() == S_ && st.rcount.size() == S_, CorruptData,
-           "saved KV cache: per-stream state has the wrong number of streams");
-  IZ_CHECK(st.n_anom == L_.n_anom && st.chan_order.size() == d, CorruptData, "saved KV cache: channel order does not match the options");
+  IZ_CHECK(opt_.scheme == kKivi || st.quantized_keys == st.quantized_values, CorruptData,
+           "saved KV cache: key and value counts differ");
+  IZ_CHECK(st.finalized || st.quantized_keys % L_.G == 0, CorruptData,
+           "saved KV cache: quantized keys are not whole groups");
+  IZ_CHECK(st.units.size() == S_ && st.rk.size() == S_ && st.rv.size() == S_ && st.rscore.size() == S_ &&
+               st.rcount.size() == S_,
+           CorruptData, "saved KV cache: per-stream state has the wrong number of streams");
+  IZ_CHECK(st.n_anom == L_.n_anom && st.chan_order.size() == d, CorruptData,
+           "saved KV cache: channel order does not match the options");
   std::vector<uint8_t> seen(d, 0);
   for (int16_t c : st.chan_order) {
-    IZ_CHECK(c >= 0 && size_t(c) < d && !seen[size_t(c)], CorruptData, "saved KV cache: channel order is not a permutation");
+    IZ_CHECK(c >= 0 && size_t(c) < d && !seen[size_t(c)], CorruptData,
+             "saved KV cache: channel order is not a permutation");
     seen[size_t(c)] = 1;
   }
   const bool salience = opt_.scheme == kZipCache || opt_.scheme == kVidKV;
   for (size_t s = 0; s < S_; ++s) {
-    IZ_CHECK(st.rk[s].size() == size_t(st.tokens - st.quantized_keys) * d && st.rv[s].size() == size_t(st.tokens - st.quantized_values) * d,
+    IZ_CHECK(st.rk[s].size() == size_t(st.tokens - st.quantized_keys) * d &&
+                 st.rv[s].size() == size_t(st.tokens - st.quantized_values) * d,
              CorruptData, "saved KV cache: residual window size does not match the token counts");
     size_t want = salience ? size_t(st.tokens - st.quantized_keys) : 0;
-    IZ_CHECK(st.rscore[s].size() == want && st.rcount[s].size() == want, CorruptData, "saved KV cache: residual scores have the wrong size");
-    for (float x : st.rk[s]) IZ_CHECK(std::isfinite(x), CorruptData, "saved KV cache: residual keys hold NaN or Infinity");
-    for (float x : st.rv[s]) IZ_CHECK(std::isfinite(x), CorruptData, "saved KV cache: residual values hold NaN or Infinity");
+    IZ_CHECK(st.rscore[s].size() == want && st.rcount[s].size() == want, CorruptData,
+             "saved KV cache: residual scores have the wrong size");
+    for (float x : st.rk[s])
+      IZ_CHECK(std::isfinite(x), CorruptData, "saved KV cache: residual keys hold NaN or Infinity");
+    for (float x : st.rv[s])
+      IZ_CHECK(std::isfinite(x), CorruptData, "saved KV cache: residual values hold NaN or Infinity");
   }
-  IZ_CHECK(planes.size() == kNumPlanes && strides.size() == kNumPlanes, CorruptData, "saved KV cache: wrong number of planes");
+  IZ_CHECK(planes.size() == kNumPlanes && strides.size() == kNumPlanes, CorruptData,
+           "saved KV cache: wrong number of planes");
   // Pool units must match the index: recount from the saved mask bits below after loading.
   for (int p = 0; p < kNumPlanes; ++p) {
     uint64_t need = 0;
-    for (size_t s = 0; s < S_; ++s) need = std::max<uint64_t>(need, PlaneNeed(p, st.quantized_keys, st.quantized_values, st.units[s]));
-    IZ_CHECK(strides[p] >= need, CorruptData, "saved KV cache: plane " + std::to_string(p) + " is smaller than its token counts need");
-    IZ_CHECK(strides[p] % 4 == 0, CorruptData, "saved KV cache: plane " + std::to_string(p) + " stride is not a multiple of 4 bytes");
-    IZ_CHECK(planes[p].size() == strides[p] * S_, CorruptData, "saved KV cache: plane " + std::to_string(p) + " has the wrong byte count");
+    for (size_t s = 0; s < S_; ++s)
+      need = std::max<uint64_t>(need, PlaneNeed(p, st.quantized_keys, st.quantized_values, st.units[s]));
+    IZ_CHECK(strides[p] >= need, CorruptData,
+             "saved KV cache: plane " + std::to_string(p) + " is smaller than its token counts need");
+    IZ_CHECK(strides[p] % 4 == 0, CorruptData,
+             "saved KV cache: plane " + std::to_string(p) + " stride is not a multiple of 4 bytes");
+    IZ_CHECK(planes[p].size() == strides[p] * S_, CorruptData,
+             "saved KV cache: plane " + std::to_string(p) + " has the wrong byte count");
   }
   // Codes and scales that decode to NaN or Infinity would reach attention as NaN (the section
   // crc32s only prove the bytes are what was saved, not that they were ever valid).
@@ -589,7 +631,8 @@ void KvCache::SetState(const State& st, const std::vector<std::vector<uint8_t>>&
         for (uint64_t i = 0; i < halves; ++i) {
           uint16_t h;
           std::memcpy(&h, base + 2 * i, 2);
-          IZ_CHECK((h & 0x7C00u) != 0x7C00u, CorruptData, "saved KV cache: plane " + std::to_string(p) + " holds an f16 scale that is NaN or Infinity");
+          IZ_CHECK((h & 0x7C00u) != 0x7C00u, CorruptData,
+                   "saved KV cache: plane " + std::to_string(p) + " holds an f16 scale that is NaN or Infinity");
         }
       }
     };
@@ -599,7 +642,8 @@ void KvCache::SetState(const State& st, const std::vector<std::vector<uint8_t>>&
         for (uint64_t i = 0; i < count; ++i) {
           float x;
           std::memcpy(&x, base + 4 * i, 4);
-          IZ_CHECK(std::isfinite(x), CorruptData, "saved KV cache: plane " + std::to_string(p) + " holds a scale that is NaN or Infinity");
+          IZ_CHECK(std::isfinite(x), CorruptData,
+                   "saved KV cache: plane " + std::to_string(p) + " holds a scale that is NaN or Infinity");
         }
       }
     };
@@ -610,7 +654,8 @@ void KvCache::SetState(const State& st, const std::vector<std::vector<uint8_t>>&
         for (uint64_t i = 0; i < count; ++i) {
           const uint8_t b = base[i];
           const bool bad = e4m3 ? (b & 0x7Fu) == 0x7Fu : (b & 0x7Cu) == 0x7Cu;
-          IZ_CHECK(!bad, CorruptData, "saved KV cache: plane " + std::to_string(p) + " holds an fp8 code that is NaN or Infinity");
+          IZ_CHECK(!bad, CorruptData,
+                   "saved KV cache: plane " + std::to_string(p) + " holds an fp8 code that is NaN or Infinity");
         }
       }
     };
@@ -630,7 +675,8 @@ void KvCache::SetState(const State& st, const std::vector<std::vector<uint8_t>>&
           for (uint64_t i = 0; i < 2 * d; ++i) {
             uint16_t h;
             std::memcpy(&h, par + 2 * i, 2);
-            IZ_CHECK((h & 0x7C00u) != 0x7C00u, CorruptData, "saved KV cache: a key block holds an f16 scale that is NaN or Infinity");
+            IZ_CHECK((h & 0x7C00u) != 0x7C00u, CorruptData,
+                     "saved KV cache: a key block holds an f16 scale that is NaN or Infinity");
           }
         }
       }
@@ -662,11 +708,13 @@ void KvCache::SetState(const State& st, const std::vector<std::vector<uint8_t>>&
   // Hostile index data must not point outside the pools: recompute units from the masks.
   if (salience && Tk_ > 0) {
     for (size_t s = 0; s < S_; ++s) {
-      const uint32_t* index = reinterpret_cast<const uint32_t*>(planes_[INDEX].mem->as<uint8_t>() + s * planes_[INDEX].cap);
+      const uint32_t* index =
+          reinterpret_cast<const uint32_t*>(planes_[INDEX].mem->as<uint8_t>() + s * planes_[INDEX].cap);
       uint64_t units = 0;
       for (int64_t t = 0; t < Tk_; ++t) {
         uint32_t mask = index[(t >> 5) * 2 + 1];
-        if ((t & 31) == 0) IZ_CHECK(index[(t >> 5) * 2] == units, CorruptData, "saved KV cache: pool index is inconsistent");
+        if ((t & 31) == 0)
+          IZ_CHECK(index[(t >> 5) * 2] == units, CorruptData, "saved KV cache: pool index is inconsistent");
         bool h = (mask >> (t & 31)) & 1u;
         units += opt_.scheme == kZipCache ? (h ? 2 : 1) : (h ? 1 : 0);
       }

@@ -7,21 +7,21 @@
 #include <string>
 #include <vector>
 
-#include "native/shared/kvquant/layout.h"
 #include "native/core/device.h"
+#include "native/shared/kvquant/layout.h"
 
 namespace iz::kv {
 
 struct CacheOptions {
   Scheme scheme = kKivi;
-  int bits = 2;              // kivi: 2 | 4; zipcache: high bits (4); vidkv: 2 (salient values, anomalous keys)
-  int fp8_format = kE4M3;    // fp8
+  int bits = 2;            // kivi: 2 | 4; zipcache: high bits (4); vidkv: 2 (salient values, anomalous keys)
+  int fp8_format = kE4M3;  // fp8
   int batch = 1;
-  int heads = 1;             // KV heads
+  int heads = 1;  // KV heads
   int head_dim = 0;
-  int group = 32;            // G: tokens per key group / scale block
-  int channel_group = 32;    // Cg: channels per per-token group (divides head_dim)
-  int window = 128;          // R: full-precision residual window (multiple of G, or 0)
+  int group = 32;          // G: tokens per key group / scale block
+  int channel_group = 32;  // Cg: channels per per-token group (divides head_dim)
+  int window = 128;        // R: full-precision residual window (multiple of G, or 0)
   double anomalous_fraction = 0.5;
   double salient_fraction = 0.2;
   double low_fraction = 0.4;
@@ -48,10 +48,10 @@ struct CacheStats {
   int64_t tokens = 0;
   int64_t quantized_keys = 0;
   int64_t quantized_values = 0;
-  uint64_t packed_key_bytes = 0;    // codes + scales + metadata of quantized keys (all streams)
+  uint64_t packed_key_bytes = 0;  // codes + scales + metadata of quantized keys (all streams)
   uint64_t packed_value_bytes = 0;
-  uint64_t residual_bytes = 0;      // f32 residual window
-  uint64_t capacity_bytes = 0;      // allocated (planes + residual)
+  uint64_t residual_bytes = 0;  // f32 residual window
+  uint64_t capacity_bytes = 0;  // allocated (planes + residual)
 };
 
 class KvCache {
@@ -83,7 +83,7 @@ class KvCache {
     bool finalized, anomalous_chosen;
     std::vector<int16_t> chan_order;
     int n_anom;
-    std::vector<uint64_t> units;           // per stream
+    std::vector<uint64_t> units;                             // per stream
     std::vector<std::vector<float>> rk, rv, rscore, rcount;  // per stream
   };
   State GetState() const;
@@ -122,17 +122,17 @@ class KvCache {
   bool finalized_ = false;
   bool anom_chosen_ = false;
   PlaneBuf planes_[kNumPlanes];
-  std::vector<uint64_t> units_;                    // pool units used per stream
-  std::vector<std::vector<float>> rk_, rv_;        // residual rows per stream
+  std::vector<uint64_t> units_;                      // pool units used per stream
+  std::vector<std::vector<float>> rk_, rv_;          // residual rows per stream
   std::vector<std::vector<float>> rscore_, rcount_;  // attention received by residual tokens
-  std::vector<float> fwd_, basis_;                 // vidkv spectrum tables
-  PlaneBuf dev_[kNumPlanes];                        // CUDA mirror of planes_
+  std::vector<float> fwd_, basis_;                   // vidkv spectrum tables
+  PlaneBuf dev_[kNumPlanes];                         // CUDA mirror of planes_
   MemoryPtr dev_basis_;
 };
 
 // Plain f32 attention over dense K, V [batch][heads][tokens][d] (the baseline and the
 // reference path). Same threading and online softmax as the packed path.
-void DenseAttention(const float* q, int batch, int q_heads, int64_t nq, const float* k, const float* v, int heads, int64_t tokens, int d,
-                    float scale, bool causal, float* out);
+void DenseAttention(const float* q, int batch, int q_heads, int64_t nq, const float* k, const float* v, int heads,
+                    int64_t tokens, int d, float scale, bool causal, float* out);
 
 }  // namespace iz::kv

@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "native/shared/error.h"
 #include "native/core/kvquant/cache.h"
+#include "native/shared/error.h"
 #if INFERZIP_WITH_CUDA
 #include "cuda/kvquant/kernels.h"
 #endif
@@ -73,8 +73,10 @@ void KvCache::SyncRange(int p, const std::vector<size_t>& old_used, bool to_devi
     size_t from = old ? (old - 1) / 4 * 4 : 0, to = std::min(now[s], cap);
     if (to <= from) continue;
     uint8_t* host = planes_[p].mem->as<uint8_t>() + s * cap + from;
-    if (to_device) dev_[p].mem->CopyFromHost(s * cap + from, host, to - from);
-    else dev_[p].mem->CopyToHost(s * cap + from, host, to - from);
+    if (to_device)
+      dev_[p].mem->CopyFromHost(s * cap + from, host, to - from);
+    else
+      dev_[p].mem->CopyToHost(s * cap + from, host, to - from);
   }
 }
 
@@ -99,7 +101,8 @@ void KvCache::FlushKiviCuda(int64_t nk, int64_t nv) {
   if (nk > 0) {
     MemoryPtr x = UploadRows(rk_, nk, L_.d);
     const int nblocks = static_cast<int>((nk + L_.G - 1) / L_.G);
-    gpu::KiviEncodeKeys(L_, P, S_, x->as<float>(), uint64_t(Tk_ / L_.G), nblocks, static_cast<int>(nk - int64_t(nblocks - 1) * L_.G));
+    gpu::KiviEncodeKeys(L_, P, S_, x->as<float>(), uint64_t(Tk_ / L_.G), nblocks,
+                        static_cast<int>(nk - int64_t(nblocks - 1) * L_.G));
   }
   if (nv > 0) {
     MemoryPtr x = UploadRows(rv_, nv, L_.d);
@@ -182,24 +185,33 @@ void KvCache::DequantizeCuda(float* k, float* v) const {
     caps[p] = dev_[p].cap;
     mems[p] = dev_[p].mem;
   }
-  gpu::Dequantize(L_, DevicePlanes(this, mems, caps), S_, Tk_, Tv_, T_, dev_basis_ ? dev_basis_->as<float>() : nullptr, dk->as<float>(), dv->as<float>());
+  gpu::Dequantize(L_, DevicePlanes(this, mems, caps), S_, Tk_, Tv_, T_, dev_basis_ ? dev_basis_->as<float>() : nullptr,
+                  dk->as<float>(), dv->as<float>());
   dk->CopyToHost(0, k, n * sizeof(float));
   dv->CopyToHost(0, v, n * sizeof(float));
   for (size_t s = 0; s < S_; ++s) {
-    for (size_t t = size_t(Tk_); t < T; ++t) std::memcpy(k + (s * T + t) * d, rk_[s].data() + (t - size_t(Tk_)) * d, sizeof(float) * d);
-    for (size_t t = size_t(Tv_); t < T; ++t) std::memcpy(v + (s * T + t) * d, rv_[s].data() + (t - size_t(Tv_)) * d, sizeof(float) * d);
+    for (size_t t = size_t(Tk_); t < T; ++t)
+      std::memcpy(k + (s * T + t) * d, rk_[s].data() + (t - size_t(Tk_)) * d, sizeof(float) * d);
+    for (size_t t = size_t(Tv_); t < T; ++t)
+      std::memcpy(v + (s * T + t) * d, rv_[s].data() + (t - size_t(Tv_)) * d, sizeof(float) * d);
   }
 }
 
 #else  // CPU-only build: the constructor already refused Device::Cuda.
 
 void KvCache::EnsureDevice() { Fail(ErrorCode::NoDevice, "this inferzip build has no CUDA backend"); }
-void KvCache::SyncRange(int, const std::vector<size_t>&, bool) { Fail(ErrorCode::NoDevice, "this inferzip build has no CUDA backend"); }
+void KvCache::SyncRange(int, const std::vector<size_t>&, bool) {
+  Fail(ErrorCode::NoDevice, "this inferzip build has no CUDA backend");
+}
 void KvCache::UploadAll() { Fail(ErrorCode::NoDevice, "this inferzip build has no CUDA backend"); }
 void KvCache::FlushKiviCuda(int64_t, int64_t) { Fail(ErrorCode::NoDevice, "this inferzip build has no CUDA backend"); }
 void KvCache::FlushFp8Cuda(int64_t) { Fail(ErrorCode::NoDevice, "this inferzip build has no CUDA backend"); }
-void KvCache::AttentionCuda(const float*, int, int64_t, float, bool, float*) const { Fail(ErrorCode::NoDevice, "this inferzip build has no CUDA backend"); }
-void KvCache::DequantizeCuda(float*, float*) const { Fail(ErrorCode::NoDevice, "this inferzip build has no CUDA backend"); }
+void KvCache::AttentionCuda(const float*, int, int64_t, float, bool, float*) const {
+  Fail(ErrorCode::NoDevice, "this inferzip build has no CUDA backend");
+}
+void KvCache::DequantizeCuda(float*, float*) const {
+  Fail(ErrorCode::NoDevice, "this inferzip build has no CUDA backend");
+}
 
 #endif
 

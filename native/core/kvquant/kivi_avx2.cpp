@@ -27,7 +27,8 @@ namespace {
 // Exact f16 -> f32 for a run of halves (F16C), tail by the shared scalar decoder.
 IZ_AVX2 void HalvesToFloats(const uint16_t* src, int n, float* dst) {
   int i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
   for (; i < n; ++i) dst[i] = F16ToF32(src[i]);
 }
 
@@ -115,7 +116,8 @@ IZ_AVX2 void KeyGroup(const uint8_t* block, uint32_t param_offset, int d, const 
 }
 
 template <int GB>
-IZ_AVX2 void ValueBlock(const uint8_t* codes, const uint16_t* par, int d, int nt, const float* p, float* acc, float* parf) {
+IZ_AVX2 void ValueBlock(const uint8_t* codes, const uint16_t* par, int d, int nt, const float* p, float* acc,
+                        float* parf) {
   constexpr int N = GB / 2;  // 8 channels per register
   const int groups = d / (4 * GB), tok_bytes = d / 4;
   Prefetch(codes + size_t(nt) * tok_bytes, size_t(nt) * tok_bytes);  // the next block of tokens
@@ -167,7 +169,8 @@ IZ_AVX2 void ValueBlock(const uint8_t* codes, const uint16_t* par, int d, int nt
 
 // Two query rows (GQA heads sharing a KV head) per pass: each shifted code word serves both.
 template <int KB>
-IZ_AVX2 void KeyGroupPair(const uint8_t* block, uint32_t param_offset, int d, const float* q0, const float* q1, float* scratch, float* lg0, float* lg1) {
+IZ_AVX2 void KeyGroupPair(const uint8_t* block, uint32_t param_offset, int d, const float* q0, const float* q1,
+                          float* scratch, float* lg0, float* lg1) {
   constexpr int N = KB / 2;
   const uint16_t* par = reinterpret_cast<const uint16_t*>(block + param_offset);
   const size_t block_bytes = param_offset + size_t(4) * d;
@@ -196,7 +199,8 @@ IZ_AVX2 void KeyGroupPair(const uint8_t* block, uint32_t param_offset, int d, co
 }
 
 template <int GB>
-IZ_AVX2 void ValueBlockPair(const uint8_t* codes, const uint16_t* par, int d, int nt, const float* p0, const float* p1, float* acc0, float* acc1, float* parf) {
+IZ_AVX2 void ValueBlockPair(const uint8_t* codes, const uint16_t* par, int d, int nt, const float* p0, const float* p1,
+                            float* acc0, float* acc1, float* parf) {
   constexpr int N = GB / 2;
   const int groups = d / (4 * GB), tok_bytes = d / 4;
   Prefetch(codes + size_t(nt) * tok_bytes, size_t(nt) * tok_bytes);  // the next block of tokens
@@ -248,12 +252,11 @@ IZ_TARGET_AVX512 inline __m512 Codes16(const uint8_t* p, __m512i shifts, __m512 
 IZ_TARGET_AVX512 inline __m512i CodeShifts() {
   return _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
 }
-IZ_TARGET_AVX512 inline __m512 CodeTable() {
-  return _mm512_setr_ps(0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3);
-}
+IZ_TARGET_AVX512 inline __m512 CodeTable() { return _mm512_setr_ps(0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3); }
 
 template <int KB>
-IZ_TARGET_AVX512 void KeyGroup512(const uint8_t* block, uint32_t param_offset, int d, const float* q, float* qsm, float* lg) {
+IZ_TARGET_AVX512 void KeyGroup512(const uint8_t* block, uint32_t param_offset, int d, const float* q, float* qsm,
+                                  float* lg) {
   constexpr int N = KB / 4;  // 16 tokens per register
   const size_t block_bytes = param_offset + size_t(4) * d;
   Prefetch(block + block_bytes, block_bytes);  // the next key group
@@ -278,7 +281,8 @@ IZ_TARGET_AVX512 void KeyGroup512(const uint8_t* block, uint32_t param_offset, i
 }
 
 template <int GB>
-IZ_TARGET_AVX512 void ValueBlock512(const uint8_t* codes, const uint16_t* par, int d, int nt, const float* p, float* acc, float* parf) {
+IZ_TARGET_AVX512 void ValueBlock512(const uint8_t* codes, const uint16_t* par, int d, int nt, const float* p,
+                                    float* acc, float* parf) {
   constexpr int N = GB / 4;  // 16 channels per register
   const int groups = d / (4 * GB), tok_bytes = d / 4;
   Prefetch(codes + size_t(nt) * tok_bytes, size_t(nt) * tok_bytes);  // the next block of tokens
@@ -325,8 +329,8 @@ bool UseAvx512() { return CpuSimdLevel() == SimdLevel::kAvx512; }
 
 // Two query rows (GQA heads sharing a KV head) per pass: each expanded code register serves both.
 template <int KB>
-IZ_TARGET_AVX512 void KeyGroupPair512(const uint8_t* block, uint32_t param_offset, int d, const float* q0, const float* q1, float* scratch,
-                                      float* lg0, float* lg1) {
+IZ_TARGET_AVX512 void KeyGroupPair512(const uint8_t* block, uint32_t param_offset, int d, const float* q0,
+                                      const float* q1, float* scratch, float* lg0, float* lg1) {
   constexpr int N = KB / 4;
   const uint16_t* par = reinterpret_cast<const uint16_t*>(block + param_offset);
   const size_t block_bytes = param_offset + size_t(4) * d;
@@ -357,8 +361,8 @@ IZ_TARGET_AVX512 void KeyGroupPair512(const uint8_t* block, uint32_t param_offse
 }
 
 template <int GB>
-IZ_TARGET_AVX512 void ValueBlockPair512(const uint8_t* codes, const uint16_t* par, int d, int nt, const float* p0, const float* p1, float* acc0,
-                                        float* acc1, float* parf) {
+IZ_TARGET_AVX512 void ValueBlockPair512(const uint8_t* codes, const uint16_t* par, int d, int nt, const float* p0,
+                                        const float* p1, float* acc0, float* acc1, float* parf) {
   constexpr int N = GB / 4;
   const int groups = d / (4 * GB), tok_bytes = d / 4;
   Prefetch(codes + size_t(nt) * tok_bytes, size_t(nt) * tok_bytes);  // the next block of tokens
@@ -397,7 +401,6 @@ IZ_TARGET_AVX512 void ValueBlockPair512(const uint8_t* codes, const uint16_t* pa
   }
 }
 
-
 }  // namespace
 
 IZ_AVX2 float DotAvx2(const float* a, const float* b, int d) {
@@ -420,7 +423,8 @@ IZ_AVX2 float DotAvx2(const float* a, const float* b, int d) {
 IZ_AVX2 void AxpyAvx2(float alpha, const float* x, float* y, int d) {
   const __m256 a = _mm256_set1_ps(alpha);
   int c = 0;
-  for (; c + 8 <= d; c += 8) _mm256_storeu_ps(y + c, _mm256_fmadd_ps(a, _mm256_loadu_ps(x + c), _mm256_loadu_ps(y + c)));
+  for (; c + 8 <= d; c += 8)
+    _mm256_storeu_ps(y + c, _mm256_fmadd_ps(a, _mm256_loadu_ps(x + c), _mm256_loadu_ps(y + c)));
   for (; c < d; ++c) y[c] += alpha * x[c];
 }
 
@@ -431,7 +435,8 @@ IZ_AVX2 void AxpyAvx2(float alpha, const float* x, float* y, int d) {
 IZ_AVX2 inline __m256 ExpNonPositive(__m256 x) {
   const __m256 dead = _mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_LT_OQ);
   x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
   r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
   __m256 y = _mm256_set1_ps(1.9875691500e-4f);
@@ -482,76 +487,132 @@ IZ_AVX2 float ExpSumAvx2(const float* x, int n, float shift, float* out) {
 
 bool HasAvx2() { return iz::HasAvx2Fma(); }
 
-bool KeyGroup2Avx2(const uint8_t* block, uint32_t param_offset, int d, int bytes_per_chan, const float* q, float* scratch, float* lg) {
+bool KeyGroup2Avx2(const uint8_t* block, uint32_t param_offset, int d, int bytes_per_chan, const float* q,
+                   float* scratch, float* lg) {
   static const bool avx512 = UseAvx512();
   if (avx512 && d % 2 == 0) {
     switch (bytes_per_chan) {
-      case 4: KeyGroup512<4>(block, param_offset, d, q, scratch, lg); return true;
-      case 8: KeyGroup512<8>(block, param_offset, d, q, scratch, lg); return true;
-      case 16: KeyGroup512<16>(block, param_offset, d, q, scratch, lg); return true;
-      default: break;
+      case 4:
+        KeyGroup512<4>(block, param_offset, d, q, scratch, lg);
+        return true;
+      case 8:
+        KeyGroup512<8>(block, param_offset, d, q, scratch, lg);
+        return true;
+      case 16:
+        KeyGroup512<16>(block, param_offset, d, q, scratch, lg);
+        return true;
+      default:
+        break;
     }
   }
   switch (bytes_per_chan) {
-    case 4: KeyGroup<4>(block, param_offset, d, q, scratch, lg); return true;
-    case 8: KeyGroup<8>(block, param_offset, d, q, scratch, lg); return true;
-    case 16: KeyGroup<16>(block, param_offset, d, q, scratch, lg); return true;
-    default: return false;
+    case 4:
+      KeyGroup<4>(block, param_offset, d, q, scratch, lg);
+      return true;
+    case 8:
+      KeyGroup<8>(block, param_offset, d, q, scratch, lg);
+      return true;
+    case 16:
+      KeyGroup<16>(block, param_offset, d, q, scratch, lg);
+      return true;
+    default:
+      return false;
   }
 }
 
-bool KeyGroupPairAvx2(const uint8_t* block, uint32_t param_offset, int d, int bytes_per_chan, const float* q0, const float* q1, float* scratch, float* lg0,
-                      float* lg1) {
+bool KeyGroupPairAvx2(const uint8_t* block, uint32_t param_offset, int d, int bytes_per_chan, const float* q0,
+                      const float* q1, float* scratch, float* lg0, float* lg1) {
   static const bool avx512 = UseAvx512();
   if (avx512) {
     switch (bytes_per_chan) {
-      case 4: KeyGroupPair512<4>(block, param_offset, d, q0, q1, scratch, lg0, lg1); return true;
-      case 8: KeyGroupPair512<8>(block, param_offset, d, q0, q1, scratch, lg0, lg1); return true;
-      case 16: KeyGroupPair512<16>(block, param_offset, d, q0, q1, scratch, lg0, lg1); return true;
-      default: break;
+      case 4:
+        KeyGroupPair512<4>(block, param_offset, d, q0, q1, scratch, lg0, lg1);
+        return true;
+      case 8:
+        KeyGroupPair512<8>(block, param_offset, d, q0, q1, scratch, lg0, lg1);
+        return true;
+      case 16:
+        KeyGroupPair512<16>(block, param_offset, d, q0, q1, scratch, lg0, lg1);
+        return true;
+      default:
+        break;
     }
   }
   switch (bytes_per_chan) {
-    case 4: KeyGroupPair<4>(block, param_offset, d, q0, q1, scratch, lg0, lg1); return true;
-    case 8: KeyGroupPair<8>(block, param_offset, d, q0, q1, scratch, lg0, lg1); return true;
-    default: return false;
+    case 4:
+      KeyGroupPair<4>(block, param_offset, d, q0, q1, scratch, lg0, lg1);
+      return true;
+    case 8:
+      KeyGroupPair<8>(block, param_offset, d, q0, q1, scratch, lg0, lg1);
+      return true;
+    default:
+      return false;
   }
 }
 
-bool ValueBlockPairAvx2(const uint8_t* codes, const uint16_t* par, int d, int Cg, int nt, const float* p0, const float* p1, float* acc0, float* acc1,
-                        float* scratch) {
+bool ValueBlockPairAvx2(const uint8_t* codes, const uint16_t* par, int d, int Cg, int nt, const float* p0,
+                        const float* p1, float* acc0, float* acc1, float* scratch) {
   static const bool avx512 = UseAvx512();
   if (avx512) {
     switch (Cg) {
-      case 16: ValueBlockPair512<4>(codes, par, d, nt, p0, p1, acc0, acc1, scratch); return true;
-      case 32: ValueBlockPair512<8>(codes, par, d, nt, p0, p1, acc0, acc1, scratch); return true;
-      case 64: ValueBlockPair512<16>(codes, par, d, nt, p0, p1, acc0, acc1, scratch); return true;
-      default: break;
+      case 16:
+        ValueBlockPair512<4>(codes, par, d, nt, p0, p1, acc0, acc1, scratch);
+        return true;
+      case 32:
+        ValueBlockPair512<8>(codes, par, d, nt, p0, p1, acc0, acc1, scratch);
+        return true;
+      case 64:
+        ValueBlockPair512<16>(codes, par, d, nt, p0, p1, acc0, acc1, scratch);
+        return true;
+      default:
+        break;
     }
   }
   switch (Cg) {
-    case 16: ValueBlockPair<4>(codes, par, d, nt, p0, p1, acc0, acc1, scratch); return true;
-    case 32: ValueBlockPair<8>(codes, par, d, nt, p0, p1, acc0, acc1, scratch); return true;
-    default: return false;
+    case 16:
+      ValueBlockPair<4>(codes, par, d, nt, p0, p1, acc0, acc1, scratch);
+      return true;
+    case 32:
+      ValueBlockPair<8>(codes, par, d, nt, p0, p1, acc0, acc1, scratch);
+      return true;
+    default:
+      return false;
   }
 }
 
-bool ValueBlock2Avx2(const uint8_t* codes, const uint16_t* par, int d, int Cg, int nt, const float* p, float* acc, float* scratch) {
+bool ValueBlock2Avx2(const uint8_t* codes, const uint16_t* par, int d, int Cg, int nt, const float* p, float* acc,
+                     float* scratch) {
   static const bool avx512 = UseAvx512();
   if (avx512) {
     switch (Cg) {
-      case 16: ValueBlock512<4>(codes, par, d, nt, p, acc, scratch); return true;
-      case 32: ValueBlock512<8>(codes, par, d, nt, p, acc, scratch); return true;
-      case 64: ValueBlock512<16>(codes, par, d, nt, p, acc, scratch); return true;
-      default: break;
+      case 16:
+        ValueBlock512<4>(codes, par, d, nt, p, acc, scratch);
+        return true;
+      case 32:
+        ValueBlock512<8>(codes, par, d, nt, p, acc, scratch);
+        return true;
+      case 64:
+        ValueBlock512<16>(codes, par, d, nt, p, acc, scratch);
+        return true;
+      default:
+        break;
     }
   }
   switch (Cg) {
-    case 8: ValueBlock<2>(codes, par, d, nt, p, acc, scratch); return true;
-    case 16: ValueBlock<4>(codes, par, d, nt, p, acc, scratch); return true;
-    case 32: ValueBlock<8>(codes, par, d, nt, p, acc, scratch); return true;
-    case 64: ValueBlock<16>(codes, par, d, nt, p, acc, scratch); return true;
-    default: return false;
+    case 8:
+      ValueBlock<2>(codes, par, d, nt, p, acc, scratch);
+      return true;
+    case 16:
+      ValueBlock<4>(codes, par, d, nt, p, acc, scratch);
+      return true;
+    case 32:
+      ValueBlock<8>(codes, par, d, nt, p, acc, scratch);
+      return true;
+    case 64:
+      ValueBlock<16>(codes, par, d, nt, p, acc, scratch);
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -561,8 +622,13 @@ bool ValueBlock2Avx2(const uint8_t* codes, const uint16_t* par, int d, int Cg, i
 
 namespace iz::kv::cpu {
 bool HasAvx2() { return false; }  // no AVX2 build: INFERZIP_SIMD does not matter
-bool KeyGroupPairAvx2(const uint8_t*, uint32_t, int, int, const float*, const float*, float*, float*, float*) { return false; }
-bool ValueBlockPairAvx2(const uint8_t*, const uint16_t*, int, int, int, const float*, const float*, float*, float*, float*) { return false; }
+bool KeyGroupPairAvx2(const uint8_t*, uint32_t, int, int, const float*, const float*, float*, float*, float*) {
+  return false;
+}
+bool ValueBlockPairAvx2(const uint8_t*, const uint16_t*, int, int, int, const float*, const float*, float*, float*,
+                        float*) {
+  return false;
+}
 float DotAvx2(const float*, const float*, int) { return 0.0f; }
 float MaxAvx2(const float*, int) { return 0.0f; }
 float ExpSumAvx2(const float*, int, float, float*) { return 0.0f; }

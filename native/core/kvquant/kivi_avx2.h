@@ -18,12 +18,14 @@ float MaxAvx2(const float* x, int n);
 float ExpSumAvx2(const float* x, int n, float shift, float* out);
 // Return false when no specialization fits (the caller uses the portable loop).
 // scratch: 2*d floats (keys) / 2*nt*d/Cg floats (values).
-bool KeyGroup2Avx2(const uint8_t* block, uint32_t param_offset, int d, int bytes_per_chan, const float* q, float* scratch, float* lg);
+bool KeyGroup2Avx2(const uint8_t* block, uint32_t param_offset, int d, int bytes_per_chan, const float* q,
+                   float* scratch, float* lg);
 // Two query rows at once (GQA): scratch 4*d floats for keys.
-bool KeyGroupPairAvx2(const uint8_t* block, uint32_t param_offset, int d, int bytes_per_chan, const float* q0, const float* q1, float* scratch, float* lg0,
-                      float* lg1);
-bool ValueBlockPairAvx2(const uint8_t* codes, const uint16_t* par, int d, int Cg, int nt, const float* p0, const float* p1, float* acc0, float* acc1,
-                        float* scratch);
-bool ValueBlock2Avx2(const uint8_t* codes, const uint16_t* par, int d, int Cg, int nt, const float* p, float* acc, float* scratch);
+bool KeyGroupPairAvx2(const uint8_t* block, uint32_t param_offset, int d, int bytes_per_chan, const float* q0,
+                      const float* q1, float* scratch, float* lg0, float* lg1);
+bool ValueBlockPairAvx2(const uint8_t* codes, const uint16_t* par, int d, int Cg, int nt, const float* p0,
+                        const float* p1, float* acc0, float* acc1, float* scratch);
+bool ValueBlock2Avx2(const uint8_t* codes, const uint16_t* par, int d, int Cg, int nt, const float* p, float* acc,
+                     float* scratch);
 
 }  // namespace iz::kv::cpu

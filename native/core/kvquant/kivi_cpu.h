@@ -10,8 +10,8 @@
 #include <cstdint>
 #include <cstring>
 
-#include "native/shared/kvquant/codes.h"
 #include "native/core/kvquant/kivi_avx2.h"
+#include "native/shared/kvquant/codes.h"
 
 namespace iz::kv::cpu {
 
@@ -146,16 +146,26 @@ inline void ValueBlock2(const uint8_t* codes, const uint16_t* par, int d, int nt
 
 // Returns false when no specialization fits (the caller falls back to per-token decoding).
 // scratch: at least 2 * nt * d / Cg floats.
-inline bool ValueBlockFast(const uint8_t* codes, const uint16_t* par, int d, int Cg, int bits, int nt, const float* p, float* acc, float* scratch) {
+inline bool ValueBlockFast(const uint8_t* codes, const uint16_t* par, int d, int Cg, int bits, int nt, const float* p,
+                           float* acc, float* scratch) {
   if (bits == 2 && HasAvx2() && ValueBlock2Avx2(codes, par, d, Cg, nt, p, acc, scratch)) return true;
 #if IZ_KV_VECTOR
   if (bits != 2) return false;
   switch (Cg) {
-    case 8: ValueBlock2<2>(codes, par, d, nt, p, acc); return true;
-    case 16: ValueBlock2<4>(codes, par, d, nt, p, acc); return true;
-    case 32: ValueBlock2<8>(codes, par, d, nt, p, acc); return true;
-    case 64: ValueBlock2<16>(codes, par, d, nt, p, acc); return true;
-    default: return false;
+    case 8:
+      ValueBlock2<2>(codes, par, d, nt, p, acc);
+      return true;
+    case 16:
+      ValueBlock2<4>(codes, par, d, nt, p, acc);
+      return true;
+    case 32:
+      ValueBlock2<8>(codes, par, d, nt, p, acc);
+      return true;
+    case 64:
+      ValueBlock2<16>(codes, par, d, nt, p, acc);
+      return true;
+    default:
+      return false;
   }
 #else
   (void)codes, (void)par, (void)d, (void)Cg, (void)bits, (void)nt, (void)p, (void)acc, (void)scratch;
@@ -166,7 +176,8 @@ inline bool ValueBlockFast(const uint8_t* codes, const uint16_t* par, int d, int
 // Logits of one full key group: lg[j] = q . k_j for j < G, from the block at `block`
 // (codes channel-major, then (scale, min) f16 pairs). `qs` is scratch for d floats.
 // `qs` is scratch for 2*d floats.
-inline void KiviKeyGroupLogits(const uint8_t* block, uint32_t param_offset, int d, int G, int bits, const float* q, float* qs, float* lg) {
+inline void KiviKeyGroupLogits(const uint8_t* block, uint32_t param_offset, int d, int G, int bits, const float* q,
+                               float* qs, float* lg) {
   if (bits == 2 && HasAvx2() && KeyGroup2Avx2(block, param_offset, d, G * bits / 8, q, qs, lg)) return;
   const uint16_t* par = reinterpret_cast<const uint16_t*>(block + param_offset);
   float bias = 0.0f;
@@ -202,7 +213,8 @@ inline void KiviKeyGroupLogits(const uint8_t* block, uint32_t param_offset, int 
 
 // acc[c] += p * scale_g * code_c for one value token; minsum[g] += p * min_g (added to the
 // group's channels once per block by the caller).
-inline void KiviValueAccumulate(const uint8_t* codes, const uint16_t* par, int d, int Cg, int bits, float p, float* acc, float* minsum) {
+inline void KiviValueAccumulate(const uint8_t* codes, const uint16_t* par, int d, int Cg, int bits, float p, float* acc,
+                                float* minsum) {
   const int groups = d / Cg;
   if (bits == 2) {
     const int bytes_per_group = Cg / 4;

@@ -6,8 +6,8 @@
 
 namespace iz::kv {
 
-const char* const kPlaneNames[kNumPlanes] = {"keyBlocks",   "keyCodes",    "keyParams", "valueBlocks",
-                                             "valueCodes",  "valueParams", "index",     "salientValues"};
+const char* const kPlaneNames[kNumPlanes] = {"keyBlocks",  "keyCodes",    "keyParams", "valueBlocks",
+                                             "valueCodes", "valueParams", "index",     "salientValues"};
 
 namespace {
 
@@ -48,7 +48,8 @@ class Reader {
   template <class T>
   std::vector<T> GetArray(uint64_t max_elements) {
     const uint64_t n = Get<uint64_t>();
-    IZ_CHECK(n <= max_elements, CorruptData, "saved KV cache: section '" + what_ + "' claims " + std::to_string(n) + " values");
+    IZ_CHECK(n <= max_elements, CorruptData,
+             "saved KV cache: section '" + what_ + "' claims " + std::to_string(n) + " values");
     Need(n * sizeof(T));
     std::vector<T> v(n);
     if (n) std::memcpy(v.data(), in_.data() + at_, n * sizeof(T));
@@ -81,7 +82,8 @@ std::vector<uint8_t> PerStream(const std::vector<std::vector<float>>& streams) {
   return w.Take();
 }
 
-std::vector<std::vector<float>> ReadPerStream(const Sections& s, const std::string& name, size_t streams, uint64_t max_each) {
+std::vector<std::vector<float>> ReadPerStream(const Sections& s, const std::string& name, size_t streams,
+                                              uint64_t max_each) {
   Reader r(Section(s, name), name);
   IZ_CHECK(r.Get<uint64_t>() == streams, CorruptData, "saved KV cache: '" + name + "' has the wrong number of streams");
   std::vector<std::vector<float>> out(streams);
@@ -171,10 +173,12 @@ void DeserializeCache(KvCache& cache, const Sections& sections) {
     plane_strides[p] = size_t(stride);
     auto it = sections.find(std::string("plane.") + kPlaneNames[p]);
     if (stride == 0) {
-      IZ_CHECK(it == sections.end(), CorruptData, std::string("saved KV cache: plane '") + kPlaneNames[p] + "' has data but no stride");
+      IZ_CHECK(it == sections.end(), CorruptData,
+               std::string("saved KV cache: plane '") + kPlaneNames[p] + "' has data but no stride");
       continue;
     }
-    IZ_CHECK(it != sections.end(), CorruptData, std::string("saved KV cache: plane '") + kPlaneNames[p] + "' is missing");
+    IZ_CHECK(it != sections.end(), CorruptData,
+             std::string("saved KV cache: plane '") + kPlaneNames[p] + "' is missing");
     planes[p] = it->second;
   }
   strides.End();

@@ -50,14 +50,17 @@ Clip MergeStep(const Clip& in, int64_t c, const std::vector<int64_t>& a_set, con
   std::vector<double> best_sim(na, -std::numeric_limits<double>::infinity());
   const PackedRows arows = PackRowsF64(in.x.data(), c, a_set.data(), static_cast<int64_t>(na));
   const PackedRows brows = PackRowsF64(in.x.data(), c, b_set.data(), static_cast<int64_t>(b_set.size()));
-  ForEachDot(arows, brows, [&](int64_t k, int64_t q, double dot) {
-    const int64_t ai = a_set[static_cast<size_t>(k)], bi = b_set[static_cast<size_t>(q)];
-    const double sim = GuardedCosine(dot, norm[static_cast<size_t>(ai)], norm[static_cast<size_t>(bi)]);
-    if (sim > best_sim[static_cast<size_t>(k)]) {  // q ascending: equal similarity keeps the lower position
-      best_sim[static_cast<size_t>(k)] = sim;
-      best[static_cast<size_t>(k)] = bi;
-    }
-  }, parallel);
+  ForEachDot(
+      arows, brows,
+      [&](int64_t k, int64_t q, double dot) {
+        const int64_t ai = a_set[static_cast<size_t>(k)], bi = b_set[static_cast<size_t>(q)];
+        const double sim = GuardedCosine(dot, norm[static_cast<size_t>(ai)], norm[static_cast<size_t>(bi)]);
+        if (sim > best_sim[static_cast<size_t>(k)]) {  // q ascending: equal similarity keeps the lower position
+          best_sim[static_cast<size_t>(k)] = sim;
+          best[static_cast<size_t>(k)] = bi;
+        }
+      },
+      parallel);
 
   std::vector<size_t> order(na);
   for (size_t k = 0; k < na; ++k) order[k] = k;
@@ -66,7 +69,8 @@ Clip MergeStep(const Clip& in, int64_t c, const std::vector<int64_t>& a_set, con
     return a_set[p] < a_set[q];
   });
   std::vector<int64_t> into(static_cast<size_t>(n), -1);  // merged position -> its b
-  for (int64_t k = 0; k < r; ++k) into[static_cast<size_t>(a_set[order[static_cast<size_t>(k)]])] = best[order[static_cast<size_t>(k)]];
+  for (int64_t k = 0; k < r; ++k)
+    into[static_cast<size_t>(a_set[order[static_cast<size_t>(k)]])] = best[order[static_cast<size_t>(k)]];
 
   // accumulate s_b x_b, then the merged a's in ascending position order
   std::vector<double> acc(in.x), size(in.s);
@@ -186,7 +190,8 @@ ClipMergeResult MergeClipsCpu(const float* frames, const ClipParams& p) {
         const int64_t rows = clips[static_cast<size_t>(ci)].Rows();
         m.resize(static_cast<size_t>(rows));
         for (int64_t q = 0; q < rows; ++q) {
-          m[static_cast<size_t>(q)] = d_intra[static_cast<size_t>(d_cross[static_cast<size_t>(offset[static_cast<size_t>(ci - c0)] + q)])];
+          m[static_cast<size_t>(q)] =
+              d_intra[static_cast<size_t>(d_cross[static_cast<size_t>(offset[static_cast<size_t>(ci - c0)] + q)])];
         }
       }
     }
@@ -207,7 +212,8 @@ ClipMergeResult MergeClipsCpu(const float* frames, const ClipParams& p) {
     for (double s : cl.s) res.sizes.push_back(static_cast<float>(s));
   }
   res.assignment.resize(orig_clip.size());
-  for (size_t k = 0; k < orig_clip.size(); ++k) res.assignment[k] = start[static_cast<size_t>(orig_clip[k])] + orig_row[k];
+  for (size_t k = 0; k < orig_clip.size(); ++k)
+    res.assignment[k] = start[static_cast<size_t>(orig_clip[k])] + orig_row[k];
   return res;
 }
 

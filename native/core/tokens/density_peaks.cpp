@@ -12,11 +12,11 @@
 #include <cmath>
 #include <limits>
 
-#include "native/shared/error.h"
 #include "native/core/parallel.h"
 #include "native/core/tokens/exact.h"
 #include "native/core/tokens/lanes.h"
 #include "native/core/tokens/temporal.h"
+#include "native/shared/error.h"
 
 namespace iz::tokens {
 
@@ -112,7 +112,8 @@ Clusters DensityPeakClusters(const float* x, int64_t c, const std::vector<int32_
     for (size_t i = lo; i < hi; ++i) {
       const double* row = d2.data() + i * m;
       int64_t best = 0;
-      for (int64_t ci = 1; ci < nc; ++ci) if (row[out.centres[ci]] < row[out.centres[best]]) best = ci;
+      for (int64_t ci = 1; ci < nc; ++ci)
+        if (row[out.centres[ci]] < row[out.centres[best]]) best = ci;
       out.label[i] = static_cast<int32_t>(best);
     }
   });

@@ -132,10 +132,12 @@ ScoredSelection PruneByAttentionGraphCpu(const float* tokens, const float* atten
     std::vector<int32_t> order(static_cast<size_t>(na));
     for (int64_t k = 0; k < na; ++k) order[static_cast<size_t>(k)] = static_cast<int32_t>(k);
     std::sort(order.begin(), order.end(), [&](int32_t x, int32_t y) {
-      if (sim[static_cast<size_t>(x)] != sim[static_cast<size_t>(y)]) return sim[static_cast<size_t>(x)] > sim[static_cast<size_t>(y)];
+      if (sim[static_cast<size_t>(x)] != sim[static_cast<size_t>(y)])
+        return sim[static_cast<size_t>(x)] > sim[static_cast<size_t>(y)];
       return list[static_cast<size_t>(nb + x)] < list[static_cast<size_t>(nb + y)];
     });
-    for (int64_t k = 0; k < rs; ++k) mask[static_cast<size_t>(list[static_cast<size_t>(nb + order[static_cast<size_t>(k)])])] = 0;
+    for (int64_t k = 0; k < rs; ++k)
+      mask[static_cast<size_t>(list[static_cast<size_t>(nb + order[static_cast<size_t>(k)])])] = 0;
   }
   for (int64_t i = 0; i < n; ++i) {
     if (mask[static_cast<size_t>(i)]) {

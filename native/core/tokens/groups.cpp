@@ -11,8 +11,13 @@
 namespace iz::tokens {
 
 TokenGroups::TokenGroups(const float* x, int64_t count, int64_t c)
-    : x_(x), count_(count), c_(c), owner_(static_cast<size_t>(count)), alive_(static_cast<size_t>(count), 1),
-      slot_(static_cast<size_t>(count), -1), size_(static_cast<size_t>(count), 1.0f) {
+    : x_(x),
+      count_(count),
+      c_(c),
+      owner_(static_cast<size_t>(count)),
+      alive_(static_cast<size_t>(count), 1),
+      slot_(static_cast<size_t>(count), -1),
+      size_(static_cast<size_t>(count), 1.0f) {
   for (int64_t i = 0; i < count; ++i) owner_[i] = static_cast<int32_t>(i);
 }
 
@@ -66,8 +71,10 @@ TemporalResult TokenGroups::Finish(int64_t p) const {
       float* out = res.x.data() + j * c_;
       // a token that absorbed nothing is copied bit for bit
       const float* sum = Sum(id);
-      if (s == 1.0f) for (int64_t k = 0; k < c_; ++k) out[k] = x_[id * c_ + k];
-      else for (int64_t k = 0; k < c_; ++k) out[k] = sum[k] / s;
+      if (s == 1.0f)
+        for (int64_t k = 0; k < c_; ++k) out[k] = x_[id * c_ + k];
+      else
+        for (int64_t k = 0; k < c_; ++k) out[k] = sum[k] / s;
     }
   });
   res.assignment.resize(static_cast<size_t>(count_));

@@ -31,7 +31,7 @@ class TokenGroups {
   int64_t count_, c_;
   std::vector<int32_t> owner_;  // owner_[i] == i: a root; < 0: a dropped root
   std::vector<uint8_t> alive_;
-  std::vector<int32_t> slot_;  // row of sums_ holding group r's sum, -1 while it is x's row
+  std::vector<int32_t> slot_;       // row of sums_ holding group r's sum, -1 while it is x's row
   std::vector<float> sums_, size_;  // sums only for groups that absorbed others (x is not copied)
 };
 

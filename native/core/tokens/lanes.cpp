@@ -57,13 +57,13 @@ void TilePortable(const double* a, const double* b0, const double* b1, int64_t c
       }
     }
   }
-  for (int r = 0; r < 4; ++r) for (int l = 0; l < 8; ++l) out[r][l] = acc[r][l];
+  for (int r = 0; r < 4; ++r)
+    for (int l = 0; l < 8; ++l) out[r][l] = acc[r][l];
 }
 
 #if IZ_X86_SIMD
 template <PairOp kOp>
-IZ_TARGET_AVX2 void TileAvx2(const double* a, const double* b0, const double* b1, int64_t c,
-                                              double out[4][8]) {
+IZ_TARGET_AVX2 void TileAvx2(const double* a, const double* b0, const double* b1, int64_t c, double out[4][8]) {
   __m256d acc[4][2];
   for (int r = 0; r < 4; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_pd();
   for (int64_t k = 0; k < c; ++k) {

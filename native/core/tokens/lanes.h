@@ -11,7 +11,7 @@
 namespace iz::tokens {
 
 struct PackedRows {
-  std::vector<double> data;  // [blocks][c][4], zero rows past `count`
+  std::vector<double> data;              // [blocks][c][4], zero rows past `count`
   int64_t count = 0, blocks = 0, c = 0;  // blocks is even, so tiles may read two at once
   const double* Block(int64_t b) const { return data.data() + b * c * 4; }
 };

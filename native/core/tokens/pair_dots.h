@@ -49,8 +49,10 @@ void ForEachDot(const PackedRows& rows, const PackedRows& lanes, Fn&& fn, bool p
       }
     }
   };
-  if (parallel) ParallelFor(static_cast<size_t>(groups), 1, body);
-  else body(0, static_cast<size_t>(groups));
+  if (parallel)
+    ParallelFor(static_cast<size_t>(groups), 1, body);
+  else
+    body(0, static_cast<size_t>(groups));
 }
 
 }  // namespace iz::tokens

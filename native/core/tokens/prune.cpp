@@ -13,10 +13,10 @@
 #include <cstring>
 #include <limits>
 
-#include "native/shared/error.h"
 #include "native/core/parallel.h"
 #include "native/core/tokens/exact.h"
 #include "native/core/tokens/lanes.h"
+#include "native/shared/error.h"
 
 namespace iz::tokens {
 
@@ -25,7 +25,8 @@ std::vector<float> MeanAttention(const float* attention, int64_t heads, int64_t 
   CheckFiniteF32(attention, heads * n, "attention");
   std::vector<float> out(static_cast<size_t>(n), 0.0f);
   if (heads == 1) {
-    if (n > 0) std::memcpy(out.data(), attention, static_cast<size_t>(n) * sizeof(float));  // n == 0: data() may be null
+    if (n > 0)
+      std::memcpy(out.data(), attention, static_cast<size_t>(n) * sizeof(float));  // n == 0: data() may be null
     return out;
   }
   const double h = static_cast<double>(heads);
@@ -126,8 +127,8 @@ std::vector<int32_t> BestCandidates(const float* x, int64_t c, const std::vector
 
 }  // namespace
 
-AttentionMergeResult MergeByAttentionCpu(const float* x, int64_t n, int64_t c, const float* sizes,
-                                         const float* weight, int64_t start, int64_t end, int64_t keep) {
+AttentionMergeResult MergeByAttentionCpu(const float* x, int64_t n, int64_t c, const float* sizes, const float* weight,
+                                         int64_t start, int64_t end, int64_t keep) {
   IZ_CHECK(n >= 1 && c >= 1, ShapeMismatch, "tokens must be [N, C] with N, C >= 1");
   CheckFiniteF32(x, n * c, "tokens");
   if (sizes) {
@@ -141,7 +142,8 @@ AttentionMergeResult MergeByAttentionCpu(const float* x, int64_t n, int64_t c, c
   const auto& kept = res.selection.kept;
   const auto& dropped = res.selection.dropped;
   std::vector<int32_t> span_kept;
-  for (int32_t i : kept) if (i >= start && i < end) span_kept.push_back(i);
+  for (int32_t i : kept)
+    if (i >= start && i < end) span_kept.push_back(i);
   IZ_CHECK(dropped.empty() || !span_kept.empty(), InvalidArgument,
            "mergeByAttention needs at least one kept token in the span (keep >= 1)");
 

@@ -26,23 +26,24 @@ void GatherRows(const uint8_t* src, int64_t batch, int64_t n, int64_t row_bytes,
 
 // One DyCoke decode step on the image part of the mean attention.
 struct KVStepResult {
-  std::vector<float> image;    // weight[start, end), the next step's `previous`
-  double similarity = 0;       // cosine with `previous` (NaN without one)
+  std::vector<float> image;  // weight[start, end), the next step's `previous`
+  double similarity = 0;     // cosine with `previous` (NaN without one)
   bool recomputed = false;
-  std::vector<int32_t> kept;   // absolute, ascending; empty unless recomputed
+  std::vector<int32_t> kept;  // absolute, ascending; empty unless recomputed
 };
-KVStepResult KVPruneStep(const float* weight, int64_t start, int64_t end, const float* previous /* [end-start] or null */,
-                         bool has_kept, int64_t keep, double threshold);
+KVStepResult KVPruneStep(const float* weight, int64_t start, int64_t end,
+                         const float* previous /* [end-start] or null */, bool has_kept, int64_t keep,
+                         double threshold);
 
 // HoliTom inner-LLM merge: every dropped token joins its most similar (cosine) kept span
 // token (ties: lower index), size-weighted. x [n, c] f32, sizes [n] (null = all 1).
 struct AttentionMergeResult {
   PruneSelection selection;
-  std::vector<float> x;           // [kept, c]
-  std::vector<float> sizes;       // [kept]
+  std::vector<float> x;             // [kept, c]
+  std::vector<float> sizes;         // [kept]
   std::vector<int32_t> assignment;  // [n]
 };
-AttentionMergeResult MergeByAttentionCpu(const float* x, int64_t n, int64_t c, const float* sizes,
-                                         const float* weight, int64_t start, int64_t end, int64_t keep);
+AttentionMergeResult MergeByAttentionCpu(const float* x, int64_t n, int64_t c, const float* sizes, const float* weight,
+                                         int64_t start, int64_t end, int64_t keep);
 
 }  // namespace iz::tokens

@@ -17,14 +17,14 @@ double GuardedCosine(double dot, double sq_a, double sq_b);
 
 // --- TopV -------------------------------------------------------------------
 struct TransportParams {
-  int64_t n = 0, c = 0;         // visual [n, c]
+  int64_t n = 0, c = 0;            // visual [n, c]
   int64_t grid_h = 1, grid_w = 1;  // grid_h * grid_w == n
-  int64_t targets_pos = 0;      // rows of `target` (with positions): 0 or n
-  int64_t text = 0;             // rows of `text` (no position)
+  int64_t targets_pos = 0;         // rows of `target` (with positions): 0 or n
+  int64_t text = 0;                // rows of `text` (no position)
   double alpha = 1, beta = 0.25, gamma = 0.25, eps = 0.1;
   int64_t iters = 10;
-  int64_t keep = 0;             // K in [0, n]
-  int64_t recover = 0;          // Kr in [0, keep]
+  int64_t keep = 0;     // K in [0, n]
+  int64_t recover = 0;  // Kr in [0, keep]
 };
 struct ScoredSelection {
   std::vector<int32_t> kept;     // ascending
@@ -34,7 +34,7 @@ struct ScoredSelection {
 // visual [n, c]; target [targets_pos, c] or null; text [text, c] or null. With neither,
 // the targets are the visual tokens themselves (with positions).
 ScoredSelection PruneByTransportCpu(const float* visual, const float* target, const float* text,
-                                   const TransportParams& p);
+                                    const TransportParams& p);
 // The per-token scores alone (-n x transport cost of the token's mass), [n].
 std::vector<double> TransportScores(const float* visual, const float* target, const float* text,
                                     const TransportParams& p);
@@ -59,10 +59,10 @@ struct ClipParams {
   bool default_groups = true;   // ignore `groups`: [2, 2, ...] until one clip remains
 };
 struct ClipMergeResult {
-  std::vector<float> x;              // [rows, c]
-  std::vector<float> sizes;          // [rows]
-  std::vector<int32_t> assignment;   // [t * p]
-  std::vector<int32_t> clip_lengths; // rows per remaining clip
+  std::vector<float> x;               // [rows, c]
+  std::vector<float> sizes;           // [rows]
+  std::vector<int32_t> assignment;    // [t * p]
+  std::vector<int32_t> clip_lengths;  // rows per remaining clip
 };
 ClipMergeResult MergeClipsCpu(const float* frames, const ClipParams& p);
 

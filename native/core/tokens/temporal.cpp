@@ -11,10 +11,10 @@
 #include <algorithm>
 #include <limits>
 
-#include "native/shared/error.h"
 #include "native/core/parallel.h"
 #include "native/core/tokens/exact.h"
 #include "native/core/tokens/groups.h"
+#include "native/shared/error.h"
 
 namespace iz::tokens {
 
@@ -46,7 +46,8 @@ std::vector<double> PairSimilarities(const float* x, int64_t p, int64_t c,
         }
         Cosine4F64(a, b, c, out);
       } else {
-        for (int64_t q = q0; q < p; ++q) out[q - q0] = CosineF64(x + (pr.first * p + q) * c, x + (pr.second * p + q) * c, c);
+        for (int64_t q = q0; q < p; ++q)
+          out[q - q0] = CosineF64(x + (pr.first * p + q) * c, x + (pr.second * p + q) * c, c);
       }
     }
   });
@@ -130,7 +131,8 @@ void ReduceRest(TokenGroups& g, const VideoShape& s, const HoliTomParams& o, con
   std::vector<uint8_t> kept(rest.size(), 0);
   for (int32_t i : RankPrefix(values.data(), static_cast<int64_t>(values.size()), by_attention, true)) kept[i] = 1;
   std::vector<int32_t> cluster_ids;
-  for (size_t i = 0; i < rest.size(); ++i) if (!kept[i]) cluster_ids.push_back(rest[i]);
+  for (size_t i = 0; i < rest.size(); ++i)
+    if (!kept[i]) cluster_ids.push_back(rest[i]);
   const int64_t centres = survivors - by_attention;
   if (cluster_ids.empty()) return;
   if (centres == 0) {
@@ -145,7 +147,7 @@ void ReduceRest(TokenGroups& g, const VideoShape& s, const HoliTomParams& o, con
 TemporalResult DyCokeCpu(const float* x, const VideoShape& s, int64_t keep, bool merge) {
   CheckVideo(x, s);
   IZ_CHECK(0 <= keep && keep <= s.p, InvalidArgument, "keep must be in [0, P]");
-  std::vector<std::pair<int64_t, int64_t>> pairs;  // (reference frame, pruned frame)
+  std::vector<std::pair<int64_t, int64_t>> pairs;                         // (reference frame, pruned frame)
   for (int64_t f = 0; f + 1 < s.t; f += 2) pairs.emplace_back(f, f + 1);  // pass 1: frame 2i+1 against 2i
   for (int64_t w = 0; w + 2 < s.t; w += 4) pairs.emplace_back(w, w + 2);  // pass 2: window frame 2 against 0
   // Similarities are taken on the input tokens, so every pair can be measured up front.
@@ -158,8 +160,10 @@ TemporalResult DyCokeCpu(const float* x, const VideoShape& s, int64_t keep, bool
     for (int32_t q : RankPrefix(sims.data() + i * s.p, s.p, keep, false)) stays[q] = 1;  // least similar stay
     for (int64_t q = 0; q < s.p; ++q) {
       if (stays[q]) continue;
-      if (merge) g.Merge(cur * s.p + q, ref * s.p + q);
-      else g.Drop(cur * s.p + q);
+      if (merge)
+        g.Merge(cur * s.p + q, ref * s.p + q);
+      else
+        g.Drop(cur * s.p + q);
     }
   }
   return g.Finish(s.p);
@@ -205,8 +209,8 @@ TemporalResult HoliTomCpu(const float* x, const VideoShape& s, const HoliTomPara
            "grid does not cover the tokens of a frame");
   IZ_CHECK(o.pool >= 1 && (o.pool == 1 || grid), InvalidArgument, "pool needs a grid");
   IZ_CHECK(o.knn >= 1, InvalidArgument, "knn must be >= 1");
-  IZ_CHECK(o.keep_ratio >= 0 && o.keep_ratio <= 1 && o.attention_share >= 0 && o.attention_share <= 1,
-           InvalidArgument, "keepRatio and attentionShare must be in [0, 1]");
+  IZ_CHECK(o.keep_ratio >= 0 && o.keep_ratio <= 1 && o.attention_share >= 0 && o.attention_share <= 1, InvalidArgument,
+           "keepRatio and attentionShare must be in [0, 1]");
   if (o.attention) CheckFiniteF32(o.attention, s.t * s.p, "attention");
   const int64_t t = s.t, p = s.p;
 
@@ -227,7 +231,8 @@ TemporalResult HoliTomCpu(const float* x, const VideoShape& s, const HoliTomPara
   for (const auto& [first, last] : segments) {
     std::fill(is_static.begin(), is_static.end(), last > first ? 1 : 0);
     for (int64_t f = first; f < last; ++f) {
-      for (int64_t q = 0; q < p; ++q) if (!stable[f * p + q]) is_static[q] = 0;
+      for (int64_t q = 0; q < p; ++q)
+        if (!stable[f * p + q]) is_static[q] = 0;
     }
     rest.clear();
     for (int64_t q = 0; q < p; ++q) {

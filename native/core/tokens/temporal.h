@@ -15,11 +15,11 @@ struct VideoShape {
 };
 
 struct TemporalResult {
-  std::vector<float> x;             // [M, C]
-  std::vector<int32_t> frame;       // [M]
-  std::vector<int32_t> position;    // [M]
-  std::vector<float> sizes;         // [M]
-  std::vector<int32_t> assignment;  // [T * P], -1 = pruned
+  std::vector<float> x;                               // [M, C]
+  std::vector<int32_t> frame;                         // [M]
+  std::vector<int32_t> position;                      // [M]
+  std::vector<float> sizes;                           // [M]
+  std::vector<int32_t> assignment;                    // [T * P], -1 = pruned
   std::vector<std::pair<int32_t, int32_t>> segments;  // HoliTom only: [first, last] frames
 };
 

@@ -8,10 +8,10 @@
 #include <cstring>
 #include <string>
 
-#include "native/shared/error.h"
 #include "native/core/gemm/gemm.h"
 #include "native/core/parallel.h"
 #include "native/core/simd.h"
+#include "native/shared/error.h"
 
 #if INFERZIP_WITH_CUDA
 #include "cuda/tokens/tome.h"
@@ -82,7 +82,8 @@ void SelectTopR(int64_t na, const int32_t* best_b, const float* best_score, int6
     if (best_b[a] >= 0) cand.push_back(static_cast<int32_t>(a));
   IZ_CHECK(static_cast<int64_t>(cand.size()) >= r, Internal, "fewer mergeable tokens than r after validation");
   auto before = [&](int32_t x, int32_t y) { return RankBefore(best_score[x], x, best_score[y], y); };
-  if (r > 0 && r < static_cast<int64_t>(cand.size())) std::nth_element(cand.begin(), cand.begin() + r, cand.end(), before);
+  if (r > 0 && r < static_cast<int64_t>(cand.size()))
+    std::nth_element(cand.begin(), cand.begin() + r, cand.end(), before);
   std::memset(merged_a, 0, static_cast<size_t>(na));
   for (int64_t i = 0; i < r; ++i) merged_a[cand[i]] = 1;
 }
@@ -109,8 +110,8 @@ void TomeValidateShape(const TomeShape& s, const uint8_t* protect) {
   IZ_CHECK(s.r >= 0, InvalidArgument, "r must be >= 0");
   const int64_t max_r = TomeMaxR(s.n, protect);
   IZ_CHECK(s.r <= max_r, InvalidArgument,
-           "r = " + std::to_string(s.r) + " is larger than possible: at most " + std::to_string(max_r) +
-               " of " + std::to_string(s.n) + " tokens can merge in one step");
+           "r = " + std::to_string(s.r) + " is larger than possible: at most " + std::to_string(max_r) + " of " +
+               std::to_string(s.n) + " tokens can merge in one step");
 }
 
 namespace {
@@ -179,8 +180,9 @@ void TomeMergeCpu(const TomeShape& s, const TomeHostIn& in, const TomeHostOut& o
   CheckFinite(in.x, s.batch * s.n * s.c, "x");
   if (in.sizes) {
     for (int64_t i = 0; i < s.batch * s.n; ++i) {
-      IZ_CHECK(std::isfinite(in.sizes[i]) && in.sizes[i] > 0, InvalidArgument,
-               "sizes must be finite and > 0 (element " + std::to_string(i) + " is " + std::to_string(in.sizes[i]) + ")");
+      IZ_CHECK(
+          std::isfinite(in.sizes[i]) && in.sizes[i] > 0, InvalidArgument,
+          "sizes must be finite and > 0 (element " + std::to_string(i) + " is " + std::to_string(in.sizes[i]) + ")");
     }
   }
   const int64_t na = SideCountA(s.n), n_out = s.n - s.r;

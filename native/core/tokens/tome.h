@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "native/shared/tokens/tome_hd.h"
 #include "native/core/device.h"
+#include "native/shared/tokens/tome_hd.h"
 
 namespace iz::tokens {
 
@@ -28,14 +28,14 @@ void TomeValidateShape(const TomeShape& s, const uint8_t* protect);
 
 // Host f32 inputs; metric may equal x (then cm == c); sizes null means all 1.
 struct TomeHostIn {
-  const float* x = nullptr;       // [batch, n, c]
-  const float* metric = nullptr;  // [batch, n, cm]
-  const float* sizes = nullptr;   // [batch, n] or null
+  const float* x = nullptr;          // [batch, n, c]
+  const float* metric = nullptr;     // [batch, n, cm]
+  const float* sizes = nullptr;      // [batch, n] or null
   const uint8_t* protect = nullptr;  // [n] or null
 };
 struct TomeHostOut {
-  float* x = nullptr;      // [batch, n - r, c]
-  float* sizes = nullptr;  // [batch, n - r]
+  float* x = nullptr;       // [batch, n - r, c]
+  float* sizes = nullptr;   // [batch, n - r]
   int32_t* dest = nullptr;  // [batch, n]: output index of every input token
 };
 

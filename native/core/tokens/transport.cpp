@@ -66,8 +66,10 @@ std::vector<double> TransportScores(const float* visual, const float* target, co
   if (!target && !text) {
     for (int64_t j = 0; j < n; ++j) targets.push_back({visual + j * c, true, j});
   } else {
-    if (target) for (int64_t j = 0; j < p.targets_pos; ++j) targets.push_back({target + j * c, true, j});
-    if (text) for (int64_t j = 0; j < p.text; ++j) targets.push_back({text + j * c, false, 0});
+    if (target)
+      for (int64_t j = 0; j < p.targets_pos; ++j) targets.push_back({target + j * c, true, j});
+    if (text)
+      for (int64_t j = 0; j < p.text; ++j) targets.push_back({text + j * c, false, 0});
   }
   const int64_t m = static_cast<int64_t>(targets.size());
   IZ_CHECK(m >= 1, ShapeMismatch, "there are no transport targets");
@@ -99,7 +101,8 @@ std::vector<double> TransportScores(const float* visual, const float* target, co
     const Target& t = targets[static_cast<size_t>(j)];
     const double cosv = GuardedCosine(dot, vnorm[static_cast<size_t>(i)], tnorm[static_cast<size_t>(j)]);
     double spatial = 0.0;
-    if (t.has_pos && dg > 0) spatial = p.beta * (Dist(double(i / w), double(i % w), double(t.pos / w), double(t.pos % w)) / dg);
+    if (t.has_pos && dg > 0)
+      spatial = p.beta * (Dist(double(i / w), double(i % w), double(t.pos / w), double(t.pos % w)) / dg);
     cost[static_cast<size_t>(i * m + j)] = p.alpha * (1.0 - cosv) + spatial + central[static_cast<size_t>(i)];
   });
   ParallelFor(static_cast<size_t>(n), 16, [&](size_t lo, size_t hi) {
@@ -117,24 +120,30 @@ std::vector<double> TransportScores(const float* visual, const float* target, co
   const double a = 1.0 / double(n), b = 1.0 / double(m);
   std::vector<double> u(static_cast<size_t>(n), 0.0), v(static_cast<size_t>(m), 1.0);
   for (int64_t it = 0; it < p.iters; ++it) {
-    ParallelFor(static_cast<size_t>(n), 32, [&](size_t lo, size_t hi) {
-      for (size_t i = lo; i < hi; ++i) {
-        const double* grow = g.data() + int64_t(i) * m;
-        double s = 0;
-        for (int64_t j = 0; j < m; ++j) s += grow[j] * v[static_cast<size_t>(j)];
-        u[i] = a / s;
-      }
-    }, threads);
-    ParallelFor(static_cast<size_t>(m), 64, [&](size_t lo, size_t hi) {
-      const size_t len = hi - lo;
-      std::vector<double> s(len, 0.0);
-      for (int64_t i = 0; i < n; ++i) {
-        const double* grow = g.data() + i * m + lo;
-        const double ui = u[static_cast<size_t>(i)];
-        for (size_t j = 0; j < len; ++j) s[j] += grow[j] * ui;
-      }
-      for (size_t j = 0; j < len; ++j) v[lo + j] = b / s[j];
-    }, threads);
+    ParallelFor(
+        static_cast<size_t>(n), 32,
+        [&](size_t lo, size_t hi) {
+          for (size_t i = lo; i < hi; ++i) {
+            const double* grow = g.data() + int64_t(i) * m;
+            double s = 0;
+            for (int64_t j = 0; j < m; ++j) s += grow[j] * v[static_cast<size_t>(j)];
+            u[i] = a / s;
+          }
+        },
+        threads);
+    ParallelFor(
+        static_cast<size_t>(m), 64,
+        [&](size_t lo, size_t hi) {
+          const size_t len = hi - lo;
+          std::vector<double> s(len, 0.0);
+          for (int64_t i = 0; i < n; ++i) {
+            const double* grow = g.data() + i * m + lo;
+            const double ui = u[static_cast<size_t>(i)];
+            for (size_t j = 0; j < len; ++j) s[j] += grow[j] * ui;
+          }
+          for (size_t j = 0; j < len; ++j) v[lo + j] = b / s[j];
+        },
+        threads);
   }
 
   std::vector<double> score(static_cast<size_t>(n));
@@ -148,15 +157,15 @@ std::vector<double> TransportScores(const float* visual, const float* target, co
     }
   });
   for (int64_t i = 0; i < n; ++i) {
-    IZ_CHECK(std::isfinite(score[static_cast<size_t>(i)]), InvalidArgument,
-             "the transport plan overflowed (eps = " + std::to_string(p.eps) +
-                 " is too small for these costs); raise eps");
+    IZ_CHECK(
+        std::isfinite(score[static_cast<size_t>(i)]), InvalidArgument,
+        "the transport plan overflowed (eps = " + std::to_string(p.eps) + " is too small for these costs); raise eps");
   }
   return score;
 }
 
 ScoredSelection PruneByTransportCpu(const float* visual, const float* target, const float* text,
-                                   const TransportParams& p) {
+                                    const TransportParams& p) {
   IZ_CHECK(p.keep >= 0 && p.keep <= p.n, InvalidArgument, "keep must be in [0, N]");
   IZ_CHECK(p.recover >= 0 && p.recover <= p.keep, InvalidArgument, "recover count must be in [0, keep]");
   ScoredSelection sel;
@@ -172,9 +181,11 @@ ScoredSelection PruneByTransportCpu(const float* visual, const float* target, co
   for (int32_t i : RankPrefix(score.data(), p.n, ks, true)) mask[static_cast<size_t>(i)] = 1;
   if (p.recover > 0) {
     std::vector<int32_t> rest;
-    for (int64_t i = 0; i < p.n; ++i) if (!mask[static_cast<size_t>(i)]) rest.push_back(static_cast<int32_t>(i));
+    for (int64_t i = 0; i < p.n; ++i)
+      if (!mask[static_cast<size_t>(i)]) rest.push_back(static_cast<int32_t>(i));
     const int64_t d = static_cast<int64_t>(rest.size());
-    for (int64_t i = 0; i < p.recover; ++i) mask[static_cast<size_t>(rest[static_cast<size_t>((2 * i + 1) * d / (2 * p.recover))])] = 1;
+    for (int64_t i = 0; i < p.recover; ++i)
+      mask[static_cast<size_t>(rest[static_cast<size_t>((2 * i + 1) * d / (2 * p.recover))])] = 1;
   }
   for (int64_t i = 0; i < p.n; ++i) {
     if (mask[static_cast<size_t>(i)]) {

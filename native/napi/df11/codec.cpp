@@ -182,7 +182,8 @@ DecodeArgs ParseDecodeArgs(const Napi::CallbackInfo& info) {
     a.target.cuda = a.out_memory->device() == Device::Cuda;
   }
   if (out_bytes % 2 != 0) ThrowJs(env, ErrorCode::ShapeMismatch, "'out' must hold whole BF16 elements");
-  if (reinterpret_cast<uintptr_t>(base) % 2 != 0) ThrowJs(env, ErrorCode::InvalidArgument, "'out' must be 2-byte aligned");
+  if (reinterpret_cast<uintptr_t>(base) % 2 != 0)
+    ThrowJs(env, ErrorCode::InvalidArgument, "'out' must be 2-byte aligned");
   const int64_t capacity = static_cast<int64_t>(out_bytes / 2);
   const int64_t offset = OptInt(o, "offset", 0, capacity, 0);
   const int64_t elements = OptInt(o, "elements", 0, capacity - offset, capacity - offset);
@@ -213,7 +214,8 @@ Napi::Value SimulateKernel(const Napi::CallbackInfo& call) {
 Napi::Value Histogram(const Napi::CallbackInfo& call) {
   return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
     HostView v = OptView(OptionsArg(info), "data");
-    if (v.type != napi_uint16_array) ThrowJs(info.Env(), ErrorCode::DtypeMismatch, "'data' must be a Uint16Array (BF16 bits)");
+    if (v.type != napi_uint16_array)
+      ThrowJs(info.Env(), ErrorCode::DtypeMismatch, "'data' must be a Uint16Array (BF16 bits)");
     auto h = df11::ExponentHistogram(reinterpret_cast<const uint16_t*>(v.data), v.bytes / 2);
     auto out = Napi::Float64Array::New(info.Env(), 256);
     for (int i = 0; i < 256; ++i) out[i] = static_cast<double>(h[i]);
@@ -224,7 +226,8 @@ Napi::Value Histogram(const Napi::CallbackInfo& call) {
 void InitDf11(Napi::Env env, Napi::Object exports) {
   ExportPaired(env, exports,
                PairedOp<EncodeArgs, EncodedUnit>{"df11Encode", ParseEncodeArgs,
-                                                 [](const EncodeArgs& a) { return df11::Encode(a.spans, a.options); }, UnitToJs});
+                                                 [](const EncodeArgs& a) { return df11::Encode(a.spans, a.options); },
+                                                 UnitToJs});
   ExportPaired(env, exports, PairedOp<DecodeArgs, Decoded>{"df11Decode", ParseDecodeArgs, Decode, DecodedJs});
   exports.Set("df11SimulateKernel", Napi::Function::New(env, SimulateKernel, "df11SimulateKernel"));
   exports.Set("df11Histogram", Napi::Function::New(env, Histogram, "df11Histogram"));

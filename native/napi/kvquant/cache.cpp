@@ -9,13 +9,13 @@
 
 #include <cstring>
 
-#include "native/shared/kvquant/encode.h"
 #include "native/core/kvquant/cache.h"
 #include "native/core/kvquant/serialize.h"
 #include "native/napi/options.h"
 #include "native/napi/paired.h"
 #include "native/napi/registry.h"
 #include "native/napi/util.h"
+#include "native/shared/kvquant/encode.h"
 
 namespace iz::napi {
 
@@ -33,11 +33,16 @@ struct Shared {
 CacheOptions ParseOptions(const Napi::Object& o) {
   CacheOptions c;
   const std::string s = OptString(o, "scheme");
-  if (s == "kivi") c.scheme = kv::kKivi;
-  else if (s == "vidkv") c.scheme = kv::kVidKV;
-  else if (s == "zipcache") c.scheme = kv::kZipCache;
-  else if (s == "fp8") c.scheme = kv::kFp8;
-  else Fail(ErrorCode::InvalidArgument, "unknown scheme '" + s + "': use kivi, vidkv, zipcache or fp8");
+  if (s == "kivi")
+    c.scheme = kv::kKivi;
+  else if (s == "vidkv")
+    c.scheme = kv::kVidKV;
+  else if (s == "zipcache")
+    c.scheme = kv::kZipCache;
+  else if (s == "fp8")
+    c.scheme = kv::kFp8;
+  else
+    Fail(ErrorCode::InvalidArgument, "unknown scheme '" + s + "': use kivi, vidkv, zipcache or fp8");
   c.bits = static_cast<int>(OptInt(o, "bits", 0, 64));
   c.fp8_format = static_cast<int>(OptInt(o, "fp8Format", 0, 1));
   c.batch = static_cast<int>(OptInt(o, "batch", 1, 1 << 20));
@@ -62,7 +67,8 @@ CacheOptions ParseOptions(const Napi::Object& o) {
 const float* CheckF32(const HostView& v, size_t want, const char* name) {
   if (v.type != napi_float32_array) Fail(ErrorCode::DtypeMismatch, std::string(name) + " must be a Float32Array");
   if (v.bytes != want * 4)
-    Fail(ErrorCode::ShapeMismatch, std::string(name) + " holds " + std::to_string(v.bytes / 4) + " values, expected " + std::to_string(want));
+    Fail(ErrorCode::ShapeMismatch,
+         std::string(name) + " holds " + std::to_string(v.bytes / 4) + " values, expected " + std::to_string(want));
   return reinterpret_cast<const float*>(v.data);
 }
 
@@ -355,8 +361,9 @@ DenseArgs ParseDense(const Napi::CallbackInfo& info) {
 
 std::vector<float> RunDense(const DenseArgs& a) {
   std::vector<float> out(size_t(a.batch) * a.q_heads * size_t(a.nq) * a.d);
-  kv::DenseAttention(reinterpret_cast<const float*>(a.q.data), a.batch, a.q_heads, a.nq, reinterpret_cast<const float*>(a.k.data),
-                     reinterpret_cast<const float*>(a.v.data), a.heads, a.tokens, a.d, a.scale, a.causal, out.data());
+  kv::DenseAttention(reinterpret_cast<const float*>(a.q.data), a.batch, a.q_heads, a.nq,
+                     reinterpret_cast<const float*>(a.k.data), reinterpret_cast<const float*>(a.v.data), a.heads,
+                     a.tokens, a.d, a.scale, a.causal, out.data());
   return out;
 }
 
@@ -375,7 +382,8 @@ Napi::Value PackCodes(const Napi::CallbackInfo& call) {
     std::memset(out.Data(), 0, out.ByteLength());
     for (size_t i = 0; i < n; ++i) {
       uint32_t c = reinterpret_cast<uint32_t*>(codes.data)[i];
-      IZ_CHECK(c < (1u << bits), InvalidArgument, "code " + std::to_string(c) + " does not fit in " + std::to_string(bits) + " bits");
+      IZ_CHECK(c < (1u << bits), InvalidArgument,
+               "code " + std::to_string(c) + " does not fit in " + std::to_string(bits) + " bits");
       kv::OrCode(out.Data(), uint64_t(i) * bits, bits, c);
     }
     return out;
@@ -475,8 +483,10 @@ Napi::Value Fp8(const Napi::CallbackInfo& call) {
 void Init(Napi::Env env, Napi::Object exports) {
   KvCacheHandle::Init(env, exports);
   ExportPaired(env, exports, PairedOp<AppendArgs, Done>{"kvAppend", ParseAppend, RunAppend, DoneJs});
-  ExportPaired(env, exports, PairedOp<AttentionArgs, std::vector<float>>{"kvAttention", ParseAttention, RunAttention, F32Js});
-  ExportPaired(env, exports, PairedOp<DequantArgs, DequantResult>{"kvDequantize", ParseDequantize, RunDequantize, DequantJs});
+  ExportPaired(env, exports,
+               PairedOp<AttentionArgs, std::vector<float>>{"kvAttention", ParseAttention, RunAttention, F32Js});
+  ExportPaired(env, exports,
+               PairedOp<DequantArgs, DequantResult>{"kvDequantize", ParseDequantize, RunDequantize, DequantJs});
   ExportPaired(env, exports, PairedOp<DenseArgs, std::vector<float>>{"kvDenseAttention", ParseDense, RunDense, F32Js});
   exports.Set("kvPackCodes", Napi::Function::New(env, PackCodes));
   exports.Set("kvQuantizeGroup", Napi::Function::New(env, QuantizeGroup));

@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "native/core/tokens/prune.h"
+#include "native/napi/options.h"
 #include "native/napi/paired.h"
 #include "native/napi/registry.h"
-#include "native/napi/options.h"
 #include "native/napi/util.h"
 
 namespace iz::napi {
@@ -131,8 +131,9 @@ KVArgs ParseKV(const Napi::CallbackInfo& info) {
   a.att = ParseAttention(o);
   a.start = OptInt(o, "start", 0, kMaxIndex);
   a.end = OptInt(o, "end", a.start + 1, kMaxIndex);
-  IZ_CHECK(a.end <= a.att.n, ShapeMismatch,
-           "attention covers " + std::to_string(a.att.n) + " tokens but the image span ends at " + std::to_string(a.end));
+  IZ_CHECK(
+      a.end <= a.att.n, ShapeMismatch,
+      "attention covers " + std::to_string(a.att.n) + " tokens but the image span ends at " + std::to_string(a.end));
   a.has_previous = Has(o, "previous");
   if (a.has_previous) a.previous = OptF32(o, "previous", a.end - a.start);
   a.has_kept = OptBool(o, "hasKept", false);
@@ -204,7 +205,8 @@ void InitPrune(Napi::Env env, Napi::Object exports) {
   exports.Set("tokensMeanAttention", Napi::Function::New(env, MeanAttentionJs, "tokensMeanAttention"));
   ExportPaired(env, exports, PairedOp<PruneArgs, PruneOut>{"tokensPruneByAttention", ParsePrune, RunPrune, PruneJs});
   ExportPaired(env, exports, PairedOp<KVArgs, KVOut>{"tokensKvPruneStep", ParseKV, RunKV, KVJs});
-  ExportPaired(env, exports, PairedOp<MergeArgs, AttentionMergeResult>{"tokensMergeByAttention", ParseMerge, RunMerge, MergeJs});
+  ExportPaired(env, exports,
+               PairedOp<MergeArgs, AttentionMergeResult>{"tokensMergeByAttention", ParseMerge, RunMerge, MergeJs});
 }
 
 }  // namespace

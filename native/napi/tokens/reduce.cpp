@@ -200,10 +200,14 @@ std::vector<float> RunReceived(const ReceivedArgs& a) { return ReceivedAttention
 Napi::Value ReceivedJs(Napi::Env env, const std::vector<float>& r) { return ToFloat32Array(env, r); }
 
 void InitReduce(Napi::Env env, Napi::Object exports) {
-  ExportPaired(env, exports, PairedOp<TransportArgs, Selection>{"tokensPruneByTransport", ParseTransport, RunTransport, SelectionJs});
-  ExportPaired(env, exports, PairedOp<GraphArgs, Selection>{"tokensPruneByAttentionGraph", ParseGraph, RunGraph, SelectionJs});
+  ExportPaired(env, exports,
+               PairedOp<TransportArgs, Selection>{"tokensPruneByTransport", ParseTransport, RunTransport, SelectionJs});
+  ExportPaired(env, exports,
+               PairedOp<GraphArgs, Selection>{"tokensPruneByAttentionGraph", ParseGraph, RunGraph, SelectionJs});
   ExportPaired(env, exports, PairedOp<ClipArgs, ClipMergeResult>{"tokensMergeClips", ParseClips, RunClips, ClipsJs});
-  ExportPaired(env, exports, PairedOp<ReceivedArgs, std::vector<float>>{"tokensReceivedAttention", ParseReceived, RunReceived, ReceivedJs});
+  ExportPaired(
+      env, exports,
+      PairedOp<ReceivedArgs, std::vector<float>>{"tokensReceivedAttention", ParseReceived, RunReceived, ReceivedJs});
 }
 
 }  // namespace

@@ -8,9 +8,9 @@
 
 #include "native/core/tokens/exact.h"
 #include "native/core/tokens/temporal.h"
+#include "native/napi/options.h"
 #include "native/napi/paired.h"
 #include "native/napi/registry.h"
-#include "native/napi/options.h"
 #include "native/napi/util.h"
 
 namespace iz::napi {
@@ -122,7 +122,8 @@ Napi::Value DensityPeakClustersJs(const Napi::CallbackInfo& call) {
     const Napi::Object o = OptionsArg(info);
     const int64_t c = OptInt(o, "c", 1, kMaxDim);
     const HostView x = OptView(o, "x");
-    IZ_CHECK(x.type == napi_float32_array && x.bytes % (4 * c) == 0, ShapeMismatch, "x must be a Float32Array [rows, c]");
+    IZ_CHECK(x.type == napi_float32_array && x.bytes % (4 * c) == 0, ShapeMismatch,
+             "x must be a Float32Array [rows, c]");
     const int64_t rows = static_cast<int64_t>(x.bytes / 4) / c;
     CheckFiniteF32(F32(x), rows * c, "x");
     const HostView idv = OptView(o, "ids");
@@ -143,10 +144,13 @@ Napi::Value DensityPeakClustersJs(const Napi::CallbackInfo& call) {
 }
 
 void InitTemporal(Napi::Env env, Napi::Object exports) {
-  ExportPaired(env, exports, PairedOp<DyCokeArgs, TemporalResult>{"tokensDycokeMerge", ParseDyCoke, RunDyCoke, TemporalJs});
-  ExportPaired(env, exports, PairedOp<HoliTomArgs, TemporalResult>{"tokensHolitomMerge", ParseHoliTom, RunHoliTom, TemporalJs});
+  ExportPaired(env, exports,
+               PairedOp<DyCokeArgs, TemporalResult>{"tokensDycokeMerge", ParseDyCoke, RunDyCoke, TemporalJs});
+  ExportPaired(env, exports,
+               PairedOp<HoliTomArgs, TemporalResult>{"tokensHolitomMerge", ParseHoliTom, RunHoliTom, TemporalJs});
   exports.Set("tokensSegmentFrames", Napi::Function::New(env, SegmentFramesJs, "tokensSegmentFrames"));
-  exports.Set("tokensDensityPeakClusters", Napi::Function::New(env, DensityPeakClustersJs, "tokensDensityPeakClusters"));
+  exports.Set("tokensDensityPeakClusters",
+              Napi::Function::New(env, DensityPeakClustersJs, "tokensDensityPeakClusters"));
 }
 
 }  // namespace

@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "native/core/tokens/tome.h"
+#include "native/napi/options.h"
 #include "native/napi/paired.h"
 #include "native/napi/registry.h"
-#include "native/napi/options.h"
 #include "native/napi/util.h"
 
 namespace iz::napi {
@@ -54,8 +54,10 @@ HostArgs ParseHost(const Napi::CallbackInfo& info) {
   iz::tokens::TomeValidateShape(a.shape, a.protect.empty() ? nullptr : a.protect.data());
   a.x = OptF32(o, "x", a.shape.batch * a.shape.n * a.shape.c);
   a.has_metric = Has(o, "metric");
-  if (a.has_metric) a.metric = OptF32(o, "metric", a.shape.batch * a.shape.n * a.shape.cm);
-  else IZ_CHECK(a.shape.cm == a.shape.c, ShapeMismatch, "without a metric, cm must equal c");
+  if (a.has_metric)
+    a.metric = OptF32(o, "metric", a.shape.batch * a.shape.n * a.shape.cm);
+  else
+    IZ_CHECK(a.shape.cm == a.shape.c, ShapeMismatch, "without a metric, cm must equal c");
   a.has_sizes = Has(o, "sizes");
   if (a.has_sizes) a.sizes = OptF32(o, "sizes", a.shape.batch * a.shape.n);
   return a;
@@ -110,10 +112,14 @@ DeviceArgs ParseDevice(const Napi::CallbackInfo& info) {
   DeviceArgs a;
   a.shape = ParseShape(o);
   const std::string dt = OptString(o, "dtype");
-  if (dt == "f32") a.dtype = TokDType::F32;
-  else if (dt == "f16") a.dtype = TokDType::F16;
-  else if (dt == "bf16") a.dtype = TokDType::BF16;
-  else Fail(ErrorCode::DtypeMismatch, "token merging takes f32, f16 or bf16 tensors, got " + dt);
+  if (dt == "f32")
+    a.dtype = TokDType::F32;
+  else if (dt == "f16")
+    a.dtype = TokDType::F16;
+  else if (dt == "bf16")
+    a.dtype = TokDType::BF16;
+  else
+    Fail(ErrorCode::DtypeMismatch, "token merging takes f32, f16 or bf16 tensors, got " + dt);
   a.protect = ProtectMask(o, a.shape.n);
   a.x = OptMemory(o, "x");
   a.metric = Has(o, "metric") ? OptMemory(o, "metric") : a.x;
@@ -159,8 +165,11 @@ Napi::Value TomeBestMatchJs(const Napi::CallbackInfo& call) {
 }
 
 void InitTokens(Napi::Env env, Napi::Object exports) {
-  ExportPaired(env, exports, PairedOp<HostArgs, std::shared_ptr<HostResult>>{"tokensTomeMerge", ParseHost, RunHost, HostResultPtrJs});
-  ExportPaired(env, exports, PairedOp<DeviceArgs, iz::tokens::TomeDeviceResult>{"tokensTomeMergeDevice", ParseDevice, RunDevice, DeviceResultJs});
+  ExportPaired(env, exports,
+               PairedOp<HostArgs, std::shared_ptr<HostResult>>{"tokensTomeMerge", ParseHost, RunHost, HostResultPtrJs});
+  ExportPaired(env, exports,
+               PairedOp<DeviceArgs, iz::tokens::TomeDeviceResult>{"tokensTomeMergeDevice", ParseDevice, RunDevice,
+                                                                  DeviceResultJs});
   exports.Set("tokensTomeBestMatch", Napi::Function::New(env, TomeBestMatchJs, "tokensTomeBestMatch"));
 }
 

@@ -19,19 +19,20 @@ constexpr unsigned kThreadsPerBlock = 512;
 constexpr unsigned kBytesPerBlock = kBytesPerThread * kThreadsPerBlock;  // 4096
 constexpr unsigned kGapBits = 5;
 constexpr unsigned kMaxCodeLength = 32;
-constexpr unsigned kFirstPointer = 240;    // table entries >= this point to child table 256 - v
-constexpr unsigned kMaxChildTables = 16;   // 256 - 240
+constexpr unsigned kFirstPointer = 240;   // table entries >= this point to child table 256 - v
+constexpr unsigned kMaxChildTables = 16;  // 256 - 240
 constexpr unsigned kMaxDecodeTables = 1 + kMaxChildTables;
-constexpr unsigned kMaxLevels = 4;         // 4 table lookups cover 32-bit codes
+constexpr unsigned kMaxLevels = 4;  // 4 table lookups cover 32-bit codes
 constexpr unsigned kLookAheadBytes = 4;
-constexpr unsigned kMaxCodesPerBlock = kThreadsPerBlock * kBitsPerThread;  // codes are >= 1 bit    // a code starting in a chunk ends <= 31 bits past it
+constexpr unsigned kMaxCodesPerBlock =
+    kThreadsPerBlock * kBitsPerThread;  // codes are >= 1 bit    // a code starting in a chunk ends <= 31 bits past it
 
 // Why a decode step failed (0 = fine). Kept as plain ints so device code can OR them into a flag.
 enum Status : unsigned {
   kOk = 0,
-  kBadPointer = 1,   // a table entry points to a table the unit does not have
-  kTooDeep = 2,      // more than 4 table levels (a cycle or a code longer than 32 bits)
-  kBadLength = 4,    // the decoded exponent's code length is 0 or > 32
+  kBadPointer = 1,     // a table entry points to a table the unit does not have
+  kTooDeep = 2,        // more than 4 table levels (a cycle or a code longer than 32 bits)
+  kBadLength = 4,      // the decoded exponent's code length is 0 or > 32
   kCountMismatch = 8,  // a block decodes a different number of codes than output_positions says
   kGapMismatch = 16,   // a chunk's last code does not end where the next chunk's gap says
 };
@@ -175,9 +176,9 @@ IZ_HD_INLINE unsigned CheckContinuity(const uint8_t* gaps, uint64_t gaps_bytes, 
 // `block_end` = output_positions[block + 1], `n` the unit's element count.
 // In the last block, codes at index >= n are padding and never fail the unit; in
 // other blocks every code is real.
-IZ_HD_INLINE unsigned ThreadVerdict(unsigned status, uint32_t count, uint32_t end_pos, uint64_t first, uint64_t block_end,
-                                    uint64_t n, bool last_block, const uint8_t* gaps, uint64_t gaps_bytes,
-                                    uint64_t n_bytes, uint64_t thread, uint64_t n_threads) {
+IZ_HD_INLINE unsigned ThreadVerdict(unsigned status, uint32_t count, uint32_t end_pos, uint64_t first,
+                                    uint64_t block_end, uint64_t n, bool last_block, const uint8_t* gaps,
+                                    uint64_t gaps_bytes, uint64_t n_bytes, uint64_t thread, uint64_t n_threads) {
   uint64_t next = first + count;
   if (status != kOk && (!last_block || next < block_end)) return status;
   if (status == kOk && next < n) return CheckContinuity(gaps, gaps_bytes, n_bytes, thread, n_threads, end_pos);

@@ -130,9 +130,12 @@ IZ_HD_INLINE float Fp8Decode(uint32_t byte, int format) {
   if (exp == 0) {
     v = static_cast<float>(mant) * BitsFloat(static_cast<uint32_t>(127 + 1 - bias - mbits) << 23);
   } else {
-    if (format == kE5M2 && exp == 31u) v = mant ? BitsFloat(0x7fc00000u) : BitsFloat(0x7f800000u);
-    else if (format == kE4M3 && exp == 15u && mant == 7u) v = BitsFloat(0x7fc00000u);
-    else v = BitsFloat(((exp - bias + 127u) << 23) | (mant << (23 - mbits)));
+    if (format == kE5M2 && exp == 31u)
+      v = mant ? BitsFloat(0x7fc00000u) : BitsFloat(0x7f800000u);
+    else if (format == kE4M3 && exp == 15u && mant == 7u)
+      v = BitsFloat(0x7fc00000u);
+    else
+      v = BitsFloat(((exp - bias + 127u) << 23) | (mant << (23 - mbits)));
   }
   return sign ? -v : v;
 }

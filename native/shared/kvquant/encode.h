@@ -20,7 +20,8 @@ IZ_HD_INLINE Affine EncodeUniformGroup(const float* x, int n, int stride, int bi
 }
 
 // One token in per-token groups of Cg channels: codes at bit0 (d*bits bits), (scale, min) pairs into params.
-IZ_HD_INLINE void EncodeTokenGroups(const float* x, int d, int Cg, int bits, uint32_t* codes, uint64_t bit0, uint16_t* params) {
+IZ_HD_INLINE void EncodeTokenGroups(const float* x, int d, int Cg, int bits, uint32_t* codes, uint64_t bit0,
+                                    uint16_t* params) {
   for (int g = 0; g < d / Cg; ++g) {
     Affine a = EncodeUniformGroup(x + g * Cg, Cg, 1, bits, codes, bit0 + uint64_t(g) * Cg * bits);
     params[2 * g] = F32ToF16(a.scale);
@@ -51,12 +52,14 @@ IZ_HD_INLINE void EncodeFp8Block(const Layout& L, const float* x, int ld, int nt
   float s = amax / Fp8MaxFinite(L.fp8_format);
   *scale = s;
   for (int t = 0; t < ntok; ++t)
-    for (int c = 0; c < L.d; ++c) code[t * L.d + c] = static_cast<uint8_t>(s > 0.0f ? Fp8Encode(x[t * ld + c] / s, L.fp8_format) : 0u);
+    for (int c = 0; c < L.d; ++c)
+      code[t * L.d + c] = static_cast<uint8_t>(s > 0.0f ? Fp8Encode(x[t * ld + c] / s, L.fp8_format) : 0u);
 }
 
 // vidkv key block. `fwd` is the forward spectrum table fwd[j*n + i] = SpecForward(j, i, n);
 // `spec` is scratch for 2*n floats (the token's normal channels gathered, then its spectrum).
-IZ_HD_INLINE void EncodeVidKeyBlock(const Layout& L, const float* x, int ld, int ntok, const float* fwd, float* spec, uint8_t* blk) {
+IZ_HD_INLINE void EncodeVidKeyBlock(const Layout& L, const float* x, int ld, int ntok, const float* fwd, float* spec,
+                                    uint8_t* blk) {
   uint32_t* acodes = reinterpret_cast<uint32_t*>(blk);
   uint16_t* apar = reinterpret_cast<uint16_t*>(blk + VidAnomParamOffset(L));
   for (int a = 0; a < L.n_anom; ++a) {
@@ -148,9 +151,10 @@ IZ_HD_INLINE int EncodeVidValueBlock(const Layout& L, const float* x, int ld, in
         if (dk == 2) {
           if (k < 250) continue;  // 0 only competes with the smallest steps
           cand = 0u;
-        }
-        else if (k2 < 0 || k2 > 254) continue;
-        else cand = static_cast<uint32_t>(255 - k2);
+        } else if (k2 < 0 || k2 > 254)
+          continue;
+        else
+          cand = static_cast<uint32_t>(255 - k2);
         const float sv = VidScaleFromCode(cand, r);
         float err = 0.0f;
         for (int t = 0; t < ntok; ++t) {

@@ -59,21 +59,21 @@ IZ_HD_INLINE uint32_t Pad4(uint64_t bytes) { return static_cast<uint32_t>((bytes
 IZ_HD_INLINE uint32_t KiviKeyParamOffset(const Layout& L) { return Words(uint64_t(L.d) * L.G * L.bits) * 4; }
 IZ_HD_INLINE uint32_t VidAnomParamOffset(const Layout& L) { return Words(uint64_t(L.n_anom) * L.G * 2) * 4; }
 IZ_HD_INLINE uint32_t VidSignOffset(const Layout& L) { return VidAnomParamOffset(L) + 4u * L.n_anom; }
-IZ_HD_INLINE uint32_t VidTokScaleOffset(const Layout& L) { return VidSignOffset(L) + Words(uint64_t(L.G) * L.n_norm) * 4; }
+IZ_HD_INLINE uint32_t VidTokScaleOffset(const Layout& L) {
+  return VidSignOffset(L) + Words(uint64_t(L.G) * L.n_norm) * 4;
+}
 // Byte of the f16 reference inside a vidkv value-scale block (after the d scale codes).
 IZ_HD_INLINE uint32_t VidValueRefOffset(const Layout& L) { return static_cast<uint32_t>(L.d); }
 
 // 2^(-k/32) for k in [0, 32), as f32 (the same table on every backend, no exp2f).
 IZ_HD_INLINE float Exp2NegThirtySecond(int k) {
-  const float t[32] = {
-      1.000000000e+00f, 9.785720706e-01f, 9.576032758e-01f, 9.370838404e-01f,
-      9.170040488e-01f, 8.973545432e-01f, 8.781260848e-01f, 8.593096733e-01f,
-      8.408964276e-01f, 8.228777647e-01f, 8.052451611e-01f, 7.879904509e-01f,
-      7.711054087e-01f, 7.545822263e-01f, 7.384130955e-01f, 7.225903869e-01f,
-      7.071067691e-01f, 6.919549704e-01f, 6.771277785e-01f, 6.626183391e-01f,
-      6.484197974e-01f, 6.345254779e-01f, 6.209288836e-01f, 6.076236963e-01f,
-      5.946035385e-01f, 5.818624496e-01f, 5.693942904e-01f, 5.571933985e-01f,
-      5.452538729e-01f, 5.335702300e-01f, 5.221368670e-01f, 5.109485984e-01f};
+  const float t[32] = {1.000000000e+00f, 9.785720706e-01f, 9.576032758e-01f, 9.370838404e-01f, 9.170040488e-01f,
+                       8.973545432e-01f, 8.781260848e-01f, 8.593096733e-01f, 8.408964276e-01f, 8.228777647e-01f,
+                       8.052451611e-01f, 7.879904509e-01f, 7.711054087e-01f, 7.545822263e-01f, 7.384130955e-01f,
+                       7.225903869e-01f, 7.071067691e-01f, 6.919549704e-01f, 6.771277785e-01f, 6.626183391e-01f,
+                       6.484197974e-01f, 6.345254779e-01f, 6.209288836e-01f, 6.076236963e-01f, 5.946035385e-01f,
+                       5.818624496e-01f, 5.693942904e-01f, 5.571933985e-01f, 5.452538729e-01f, 5.335702300e-01f,
+                       5.221368670e-01f, 5.109485984e-01f};
   return t[k & 31];
 }
 // Decoded vidkv value scale of a u8 code against the block reference r: 0 for code 0,
@@ -144,7 +144,8 @@ IZ_HD_INLINE float KiviKeyElem(const Layout& L, const StreamView& s, uint64_t t,
   return DequantizeUniform(code, Affine{F16ToF32(par[0]), F16ToF32(par[1])});
 }
 
-IZ_HD_INLINE float TokenGroupElem(const uint32_t* codes, uint64_t bit0, int bits, const uint16_t* params, int Cg, int c) {
+IZ_HD_INLINE float TokenGroupElem(const uint32_t* codes, uint64_t bit0, int bits, const uint16_t* params, int Cg,
+                                  int c) {
   uint32_t code = ReadCode(codes, bit0 + uint64_t(c) * bits, bits);
   const uint16_t* par = params + 2 * (c / Cg);
   return DequantizeUniform(code, Affine{F16ToF32(par[0]), F16ToF32(par[1])});
@@ -226,10 +227,14 @@ IZ_HD_INLINE void DecodeKeyToken(const Layout& L, const StreamView& s, uint64_t 
 
 IZ_HD_INLINE float ValueElem(const Layout& L, const StreamView& s, uint64_t t, int c) {
   switch (L.scheme) {
-    case kKivi: return KiviValueElem(L, s, t, c);
-    case kFp8: return Fp8Elem(L, s.p[VCODE], s.p[VPARAM], t, c);
-    case kZipCache: return ZipElem(L, s, VCODE, VPARAM, t, c);
-    default: return VidValueElem(L, s, t, c);
+    case kKivi:
+      return KiviValueElem(L, s, t, c);
+    case kFp8:
+      return Fp8Elem(L, s.p[VCODE], s.p[VPARAM], t, c);
+    case kZipCache:
+      return ZipElem(L, s, VCODE, VPARAM, t, c);
+    default:
+      return VidValueElem(L, s, t, c);
   }
 }
 

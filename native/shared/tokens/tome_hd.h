@@ -19,9 +19,7 @@ IZ_HD_INLINE int64_t SideCountA(int64_t n) { return (n + 1) / 2; }
 IZ_HD_INLINE int64_t SideCountB(int64_t n) { return n / 2; }
 
 // 1/||v|| with zero vectors mapped to 0 so their cosine with anything is 0 (never NaN).
-IZ_HD_INLINE float InvNorm(float sum_squares) {
-  return sum_squares > 0.0f ? 1.0f / sqrtf(sum_squares) : 0.0f;
-}
+IZ_HD_INLINE float InvNorm(float sum_squares) { return sum_squares > 0.0f ? 1.0f / sqrtf(sum_squares) : 0.0f; }
 
 // Row-wise argmax with a deterministic tie rule: the higher score wins, and on equal
 // scores the lower index wins. Combine order does not matter, so a parallel tree
@@ -55,9 +53,12 @@ IZ_HD_INLINE float LoadAsF32(const void* base, int64_t i, TokDType t) {
 }
 
 IZ_HD_INLINE void StoreFromF32(void* base, int64_t i, float v, TokDType t) {
-  if (t == TokDType::F32) static_cast<float*>(base)[i] = v;
-  else if (t == TokDType::F16) static_cast<uint16_t*>(base)[i] = F32ToF16(v);
-  else static_cast<uint16_t*>(base)[i] = F32ToBf16(v);
+  if (t == TokDType::F32)
+    static_cast<float*>(base)[i] = v;
+  else if (t == TokDType::F16)
+    static_cast<uint16_t*>(base)[i] = F32ToF16(v);
+  else
+    static_cast<uint16_t*>(base)[i] = F32ToBf16(v);
 }
 
 IZ_HD_INLINE int64_t DTypeBytes(TokDType t) { return t == TokDType::F32 ? 4 : 2; }

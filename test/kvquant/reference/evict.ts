@@ -104,7 +104,9 @@ export class EvictingHead {
     if (n <= this.b) return;
     const idx = this.positions.map((_, j) => j);
     const recent = new Set(idx.slice(n - this.r));
-    const rest = idx.filter((j) => !recent.has(j)).sort((x, y) => (this.scores[x] !== this.scores[y] ? this.scores[y]! - this.scores[x]! : this.positions[x]! - this.positions[y]!));
+    const rest = idx
+      .filter((j) => !recent.has(j))
+      .sort((x, y) => (this.scores[x] !== this.scores[y] ? this.scores[y]! - this.scores[x]! : this.positions[x]! - this.positions[y]!));
     const keep = new Set([...recent, ...rest.slice(0, this.b - this.r)]);
     const kept = idx.filter((j) => keep.has(j));
     const evicted = idx.filter((j) => !keep.has(j));
@@ -134,7 +136,10 @@ export class EvictingHead {
     const values = this.values.map((r) => [...r]);
     for (const [c, ms] of groups) {
       const den = Math.E + ms.reduce((s, x) => s + x.w, 0);
-      for (const [src, dst] of [[this.keys, keys], [this.values, values]] as const) {
+      for (const [src, dst] of [
+        [this.keys, keys],
+        [this.values, values],
+      ] as const) {
         dst[c] = src[c]!.map((x, i) => (Math.E * x + ms.reduce((s, m) => s + m.w * src[m.e]![i]!, 0)) / den);
       }
     }

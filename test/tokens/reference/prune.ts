@@ -44,7 +44,11 @@ export function meanAttention(attention: Tensor | Float32Array, name = 'attentio
  * @example
  * const { tokens, kept } = pruneByAttention(hidden, lastTokenAttention, { ratio: 0.5, span: [35, 611] });
  */
-export function pruneByAttention<D extends DType>(tokens: Tensor<D>, attention: Tensor | Float32Array, options: PruneByAttentionOptions = {}): PruneResult<D> {
+export function pruneByAttention<D extends DType>(
+  tokens: Tensor<D>,
+  attention: Tensor | Float32Array,
+  options: PruneByAttentionOptions = {},
+): PruneResult<D> {
   assertTensor(tokens, 'tokens', { rank: [2, 3] });
   const batched = tokens.shape.length === 3;
   const rows = batched ? tokens.shape[0]! : 1;
@@ -56,7 +60,10 @@ export function pruneByAttention<D extends DType>(tokens: Tensor<D>, attention: 
   const [start, end] = checkSpan(options.span, n);
   const spanLen = end - start;
   check(!(options.keep !== undefined && options.ratio !== undefined), 'pass keep or ratio, not both');
-  const keep = options.keep !== undefined ? checkInt(options.keep, 'keep', 0, spanLen) : spanLen - Math.round(checkNumber(options.ratio ?? 0.5, 'ratio', 0, 1) * spanLen);
+  const keep =
+    options.keep !== undefined
+      ? checkInt(options.keep, 'keep', 0, spanLen)
+      : spanLen - Math.round(checkNumber(options.ratio ?? 0.5, 'ratio', 0, 1) * spanLen);
   const order = rankIndices(att.subarray(start, end), true);
   const keepMask = new Uint8Array(n).fill(1);
   for (let i = keep; i < spanLen; i++) keepMask[start + order[i]!] = 0;
@@ -64,14 +71,18 @@ export function pruneByAttention<D extends DType>(tokens: Tensor<D>, attention: 
   const dropped: number[] = [];
   for (let i = 0; i < n; i++) (keepMask[i] ? kept : dropped).push(i);
   const src = tokens.data as unknown as { [i: number]: number | bigint; constructor: new (n: number) => unknown };
-  const out = new (src.constructor)(rows * kept.length * c) as { [i: number]: number | bigint };
+  const out = new src.constructor(rows * kept.length * c) as { [i: number]: number | bigint };
   for (let b = 0; b < rows; b++) {
     kept.forEach((i, j) => {
       for (let k = 0; k < c; k++) out[(b * kept.length + j) * c + k] = src[(b * n + i) * c + k]!;
     });
   }
   const shape = batched ? [rows, kept.length, c] : [kept.length, c];
-  return { tokens: tensor(tokens.dtype, shape, out as unknown as TypedArrayFor<D>), kept: Int32Array.from(kept), dropped: Int32Array.from(dropped) };
+  return {
+    tokens: tensor(tokens.dtype, shape, out as unknown as TypedArrayFor<D>),
+    kept: Int32Array.from(kept),
+    dropped: Int32Array.from(dropped),
+  };
 }
 
 /**
@@ -117,7 +128,9 @@ export class DynamicKVPruner {
     const recomputed = !this.#kept || !(similarity >= this.threshold);
     if (recomputed) {
       const keep = Math.max(1, Math.round((1 - this.pruneRatio) * image.length));
-      const top = rankIndices(image, true).slice(0, keep).sort((a, b) => a - b);
+      const top = rankIndices(image, true)
+        .slice(0, keep)
+        .sort((a, b) => a - b);
       this.#kept = Int32Array.from(top, (i) => i + this.start);
     }
     this.#previous = image;
@@ -146,7 +159,11 @@ export class DynamicKVPruner {
  * (size-weighted average) into its most similar kept span token (cosine; ties: lower index)
  * instead of being thrown away. tokens: [N, C] float.
  */
-export function mergeByAttention(tokens: Tensor, attention: Tensor | Float32Array, options: MergeByAttentionOptions = {}): MergeByAttentionResult {
+export function mergeByAttention(
+  tokens: Tensor,
+  attention: Tensor | Float32Array,
+  options: MergeByAttentionOptions = {},
+): MergeByAttentionResult {
   assertTensor(tokens, 'tokens', { dtypes: FLOAT_DTYPES, rank: [2] });
   const [n, c] = tokens.shape as [number, number];
   const { sizes: sizesIn, ...pruneOptions } = options;
@@ -155,7 +172,9 @@ export function mergeByAttention(tokens: Tensor, attention: Tensor | Float32Arra
   checkFinite(x, 'tokens');
   const sizes = sizesIn ?? new Float32Array(n).fill(1);
   check(sizes.length === n, `sizes must hold ${n} values (got ${sizes.length})`, 'SHAPE_MISMATCH');
-  for (let i = 0; i < n; i++) if (!(Number.isFinite(sizes[i]!) && sizes[i]! > 0)) throw new InferzipError('INVALID_ARGUMENT', `sizes[${i}] = ${sizes[i]} must be finite and > 0`);
+  for (let i = 0; i < n; i++)
+    if (!(Number.isFinite(sizes[i]!) && sizes[i]! > 0))
+      throw new InferzipError('INVALID_ARGUMENT', `sizes[${i}] = ${sizes[i]} must be finite and > 0`);
   const [start, end] = checkSpan(options.span, n);
   const kept = Array.from(pruned.kept);
   const slot = new Int32Array(n).fill(-1);

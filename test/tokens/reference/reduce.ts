@@ -254,10 +254,12 @@ export function mergeClips(frames: ArrayLike<number>, t: number, p: number, c: n
       const joined: Tok[] = [];
       const aSet: number[] = [];
       const bSet: number[] = [];
-      group.forEach((clip, ci) => clip.forEach((tok) => {
-        (ci % 2 === 1 ? aSet : bSet).push(joined.length);
-        joined.push(tok);
-      }));
+      group.forEach((clip, ci) =>
+        clip.forEach((tok) => {
+          (ci % 2 === 1 ? aSet : bSet).push(joined.length);
+          joined.push(tok);
+        }),
+      );
       const crossed = mergeStep(joined, aSet, bSet, Math.min(mergeCount(joined.length, o.crossKeep), aSet.length));
       const n2 = crossed.length;
       next.push(mergeStep(crossed, evens(n2), odds(n2), Math.min(mergeCount(n2, o.intraKeep), Math.floor(n2 / 2))));

@@ -159,7 +159,13 @@ export function segmentFrames(stable: Uint8Array[], t: number, p: number): [numb
  * Density-peak clustering (DPC-KNN) of `ids` (rows of g.x): returns the chosen centres and,
  * for every id, the index into `centres` of its cluster.
  */
-export function densityPeakClusters(x: Float32Array, c: number, ids: readonly number[], centresWanted: number, knn: number): { centres: number[]; label: Int32Array } {
+export function densityPeakClusters(
+  x: Float32Array,
+  c: number,
+  ids: readonly number[],
+  centresWanted: number,
+  knn: number,
+): { centres: number[]; label: Int32Array } {
   const m = ids.length;
   const d2 = new Float64Array(m * m);
   for (let i = 0; i < m; i++) {
@@ -184,7 +190,9 @@ export function densityPeakClusters(x: Float32Array, c: number, ids: readonly nu
       continue;
     }
     for (let j = 0; j < m; j++) row[j] = j === i ? Infinity : d2[i * m + j]!;
-    const near = Array.from(row).sort((a, b) => a - b).slice(0, k);
+    const near = Array.from(row)
+      .sort((a, b) => a - b)
+      .slice(0, k);
     density[i] = Math.exp(-near.reduce((a, v) => a + v, 0) / k);
   }
   // distance to the nearest denser point (ties broken by lower index being denser)
@@ -228,7 +236,8 @@ function holitom(x: Float32Array, t: number, p: number, c: number, o: HoliTomOpt
   if (o.attention !== undefined) {
     attention = o.attention instanceof Float32Array ? o.attention : toFloat32(floatTensor(o.attention, 'attention', [1, 2]).t);
     check(attention.length === t * p, `attention must hold T * P = ${t * p} values (got ${attention.length})`, 'SHAPE_MISMATCH');
-    for (let i = 0; i < attention.length; i++) if (!Number.isFinite(attention[i]!)) throw new InferzipError('INVALID_ARGUMENT', `attention[${i}] is not finite`);
+    for (let i = 0; i < attention.length; i++)
+      if (!Number.isFinite(attention[i]!)) throw new InferzipError('INVALID_ARGUMENT', `attention[${i}] is not finite`);
   }
 
   const { feats, cells, cellOf } = pooledFeatures(x, t, p, c, grid, pool);
@@ -253,7 +262,10 @@ function holitom(x: Float32Array, t: number, p: number, c: number, o: HoliTomOpt
     let clusterIds = rest;
     if (attention) {
       const byAttention = Math.min(survivors, Math.round(share * survivors));
-      const order = rankIndices(rest.map((id) => attention![id]!), true);
+      const order = rankIndices(
+        rest.map((id) => attention![id]!),
+        true,
+      );
       const keepSet = new Set(order.slice(0, byAttention).map((i) => rest[i]!));
       clusterIds = rest.filter((id) => !keepSet.has(id));
       const centresWanted = survivors - byAttention;
@@ -305,5 +317,8 @@ export function mergeTemporal(frames: Tensor, options: MergeTemporalOptions): Me
   const dtype = ft.dtype as FloatDType;
   if (options.method === 'dycoke') return dycoke(f32, t, p, c, options, dtype);
   if (options.method === 'holitom') return holitom(f32, t, p, c, options, dtype);
-  throw new InferzipError('INVALID_ARGUMENT', `method must be 'dycoke' or 'holitom' (got '${String((options as { method?: unknown }).method)}')`);
+  throw new InferzipError(
+    'INVALID_ARGUMENT',
+    `method must be 'dycoke' or 'holitom' (got '${String((options as { method?: unknown }).method)}')`,
+  );
 }
