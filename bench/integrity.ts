@@ -12,52 +12,13 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { CompressedModel, compressModel } from '../lib/model/index.js';
-import { writeSafetensors, type SafetensorsWriteEntry } from '../lib/safetensors/index.js';
-import { f32ToBf16Bits } from '../lib/tensor.js';
+import { median, syntheticModel } from './util.js';
 
 const { values } = parseArgs({
   options: { runs: { type: 'string', default: '5' }, mb: { type: 'string', default: '64' }, json: { type: 'boolean', default: false } },
 });
 const runs = Number(values.runs);
 const mb = Number(values.mb);
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-
-async function syntheticModel(path: string): Promise<number> {
-  const h = 1024;
-  const ffn = 2816;
-  const kv = 512;
-  const shapes: [string, number[]][] = [
-    ['self_attn.q_proj.weight', [h, h]],
-    ['self_attn.k_proj.weight', [kv, h]],
-    ['self_attn.v_proj.weight', [kv, h]],
-    ['self_attn.o_proj.weight', [h, h]],
-    ['mlp.gate_proj.weight', [ffn, h]],
-    ['mlp.up_proj.weight', [ffn, h]],
-    ['mlp.down_proj.weight', [h, ffn]],
-  ];
-  const perBlock = shapes.reduce((s, [, sh]) => s + sh[0]! * sh[1]!, 0);
-  const blocks = Math.max(1, Math.round((mb * 1e6) / 2 / perBlock));
-  let state = 12345;
-  const uniform = (): number => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) + 0.5) / 4294967296;
-  const normal = (n: number): Uint16Array => {
-    const out = new Uint16Array(n);
-    for (let i = 0; i < n; i++) out[i] = f32ToBf16Bits(Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform()) * 0.02);
-    return out;
-  };
-  const entries: SafetensorsWriteEntry[] = [];
-  for (let b = 0; b < blocks; b++) {
-    entries.push({ name: `model.layers.${b}.input_layernorm.weight`, dtype: 'BF16', shape: [h], data: new Uint16Array(h).fill(0x3f80) });
-    for (const [name, shape] of shapes)
-      entries.push({ name: `model.layers.${b}.${name}`, dtype: 'BF16', shape, data: () => normal(shape[0]! * shape[1]!) });
-  }
-  await writeSafetensors(path, entries, { metadata: { format: 'pt' } });
-  return blocks * perBlock;
-}
 
 /** Open + first decode of every block (prefetch off, so the two phases do not overlap). */
 async function pass(path: string, verify: boolean): Promise<{ open: number; decode: number }> {
@@ -72,7 +33,7 @@ async function pass(path: string, verify: boolean): Promise<{ open: number; deco
 const dir = mkdtempSync(join(tmpdir(), 'inferzip-bench-integrity-'));
 try {
   const src = join(dir, 'model.safetensors');
-  const weights = await syntheticModel(src);
+  const weights = await syntheticModel(src, mb);
   const packed = join(dir, 'model.df11.safetensors');
   await compressModel(src, packed);
   await pass(packed, true); // warm the page cache

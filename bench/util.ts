@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 
-import { f32ToBf16 } from '../lib/tensor.js';
+import { writeSafetensors, type SafetensorsWriteEntry } from '../lib/safetensors/index.js';
+import { f32ToBf16, f32ToBf16Bits } from '../lib/tensor.js';
 import { rng } from '../test/tokens/random.js';
 
 export function median(xs: number[]): number {
@@ -68,4 +69,47 @@ export function gaussianBf16(n: number, std: number, seed: number): Uint16Array 
     out.set(f32ToBf16(chunk.subarray(0, m)), base);
   }
   return out;
+}
+
+/** A Llama-shaped model (hidden 1024, FFN 2816, GQA 16/8 heads) of about `mb` MB of BF16. */
+export async function syntheticModel(path: string, mb: number): Promise<number> {
+  const h = 1024;
+  const ffn = 2816;
+  const kv = 512;
+  const perBlock = h * h * 2 + kv * h * 2 + ffn * h * 3;
+  const blocks = Math.max(1, Math.round((mb * 1e6) / 2 / perBlock));
+  // Box-Muller normal samples, deterministic LCG so runs compare.
+  let state = 12345;
+  const uniform = (): number => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) + 0.5) / 4294967296;
+  const normal = (n: number, std: number): Uint16Array => {
+    const out = new Uint16Array(n);
+    for (let i = 0; i < n; i += 2) {
+      const r = Math.sqrt(-2 * Math.log(uniform())) * std;
+      const t = 2 * Math.PI * uniform();
+      out[i] = f32ToBf16Bits(r * Math.cos(t));
+      if (i + 1 < n) out[i + 1] = f32ToBf16Bits(r * Math.sin(t));
+    }
+    return out;
+  };
+  const entries: SafetensorsWriteEntry[] = [];
+  const shapes: [string, number[]][] = [
+    ['self_attn.q_proj.weight', [h, h]],
+    ['self_attn.k_proj.weight', [kv, h]],
+    ['self_attn.v_proj.weight', [kv, h]],
+    ['self_attn.o_proj.weight', [h, h]],
+    ['mlp.gate_proj.weight', [ffn, h]],
+    ['mlp.up_proj.weight', [ffn, h]],
+    ['mlp.down_proj.weight', [h, ffn]],
+  ];
+  let weights = 0;
+  for (let b = 0; b < blocks; b++) {
+    entries.push({ name: `model.layers.${b}.input_layernorm.weight`, dtype: 'BF16', shape: [h], data: new Uint16Array(h).fill(0x3f80) });
+    for (const [name, shape] of shapes) {
+      const n = shape[0]! * shape[1]!;
+      weights += n;
+      entries.push({ name: `model.layers.${b}.${name}`, dtype: 'BF16', shape, data: () => normal(n, 0.02) });
+    }
+  }
+  await writeSafetensors(path, entries, { metadata: { format: 'pt' } });
+  return weights;
 }
