@@ -117,117 +117,39 @@ describe('pruning passes reject bad input with typed errors', () => {
 
   it('direct addon calls with nonsense throw typed errors instead of crashing', () => {
     const n = native();
+    // One valid call per entry point, then each case breaks one thing of it.
+    const prune = { attention: new Float32Array(5), heads: 1, n: 5, start: 0, end: 5, keep: 1, batch: 1, rowBytes: 4 };
+    const step = { attention: new Float32Array(5), heads: 1, n: 5, start: 0, end: 5, hasKept: false, keep: 1, threshold: 0.9 };
+    const mergeAtt = { tokens: new Float32Array(8), n: 4, c: 2, attention: new Float32Array(4), heads: 1, start: 0, end: 4, keep: 2 };
+    const holitom = {
+      frames: new Float32Array(8),
+      t: 2,
+      p: 2,
+      c: 2,
+      tau: 0.8,
+      gridH: 0,
+      gridW: 0,
+      pool: 1,
+      keepRatio: 0.5,
+      attentionShare: 0.5,
+      knn: 7,
+    };
     const codes = [
-      () => n.tokensPruneByAttention({ attention: new Float32Array(4), heads: 1, n: 5, start: 0, end: 5, keep: 1, batch: 1, rowBytes: 4 }),
-      () => n.tokensPruneByAttention({ attention: new Float32Array(5), heads: 1, n: 5, start: 3, end: 2, keep: 0, batch: 1, rowBytes: 4 }),
-      () => n.tokensPruneByAttention({ attention: new Float32Array(5), heads: 1, n: 5, start: 0, end: 5, keep: 6, batch: 1, rowBytes: 4 }),
-      () =>
-        n.tokensPruneByAttention({
-          attention: new Float32Array(5),
-          heads: 1,
-          n: 5,
-          start: 0,
-          end: 5,
-          keep: 1,
-          tokens: new Float32Array(9),
-          batch: 1,
-          rowBytes: 8,
-        }),
-      () =>
-        n.tokensPruneByAttention({
-          attention: new Float32Array(5),
-          heads: 1,
-          n: 5,
-          start: 0,
-          end: 5,
-          keep: 1,
-          tokens: new Float32Array(10),
-          batch: 1,
-          rowBytes: 6,
-        }),
-      () =>
-        n.tokensKvPruneStep({ attention: new Float32Array(5), heads: 1, n: 5, start: 0, end: 6, hasKept: false, keep: 1, threshold: 0.9 }),
-      () =>
-        n.tokensKvPruneStep({
-          attention: new Float32Array(5),
-          heads: 1,
-          n: 5,
-          start: 0,
-          end: 5,
-          previous: new Float32Array(4),
-          hasKept: false,
-          keep: 1,
-          threshold: 0.9,
-        }),
-      () =>
-        n.tokensKvPruneStep({ attention: new Float32Array(5), heads: 1, n: 5, start: 0, end: 5, hasKept: false, keep: 0, threshold: 0.9 }),
-      () =>
-        n.tokensMergeByAttention({
-          tokens: new Float32Array(8),
-          n: 4,
-          c: 2,
-          attention: new Float32Array(3),
-          heads: 1,
-          start: 0,
-          end: 4,
-          keep: 2,
-        }),
-      () =>
-        n.tokensMergeByAttention({
-          tokens: new Float32Array(8),
-          n: 4,
-          c: 2,
-          attention: new Float32Array(4),
-          heads: 1,
-          start: 0,
-          end: 4,
-          keep: 2,
-          sizes: new Float32Array(3),
-        }),
+      () => n.tokensPruneByAttention({ ...prune, attention: new Float32Array(4) }),
+      () => n.tokensPruneByAttention({ ...prune, start: 3, end: 2, keep: 0 }),
+      () => n.tokensPruneByAttention({ ...prune, keep: 6 }),
+      () => n.tokensPruneByAttention({ ...prune, tokens: new Float32Array(9), rowBytes: 8 }),
+      () => n.tokensPruneByAttention({ ...prune, tokens: new Float32Array(10), rowBytes: 6 }),
+      () => n.tokensKvPruneStep({ ...step, end: 6 }),
+      () => n.tokensKvPruneStep({ ...step, previous: new Float32Array(4) }),
+      () => n.tokensKvPruneStep({ ...step, keep: 0 }),
+      () => n.tokensMergeByAttention({ ...mergeAtt, attention: new Float32Array(3) }),
+      () => n.tokensMergeByAttention({ ...mergeAtt, sizes: new Float32Array(3) }),
       () => n.tokensDycokeMerge({ frames: new Float32Array(8), t: 2, p: 2, c: 3, keep: 1, merge: false }),
       () => n.tokensDycokeMerge({ frames: new Float32Array(8), t: 2, p: 2, c: 2, keep: 3, merge: false }),
-      () =>
-        n.tokensHolitomMerge({
-          frames: new Float32Array(8),
-          t: 2,
-          p: 2,
-          c: 2,
-          tau: 0.8,
-          gridH: 3,
-          gridW: 1,
-          pool: 1,
-          keepRatio: 0.5,
-          attentionShare: 0.5,
-          knn: 7,
-        }),
-      () =>
-        n.tokensHolitomMerge({
-          frames: new Float32Array(8),
-          t: 2,
-          p: 2,
-          c: 2,
-          tau: 0.8,
-          gridH: 0,
-          gridW: 0,
-          pool: 2,
-          keepRatio: 0.5,
-          attentionShare: 0.5,
-          knn: 7,
-        }),
-      () =>
-        n.tokensHolitomMerge({
-          frames: new Float32Array(8),
-          t: 2,
-          p: 2,
-          c: 2,
-          tau: 0.8,
-          gridH: 0,
-          gridW: 0,
-          pool: 1,
-          keepRatio: 1.5,
-          attentionShare: 0.5,
-          knn: 7,
-        }),
+      () => n.tokensHolitomMerge({ ...holitom, gridH: 3, gridW: 1 }),
+      () => n.tokensHolitomMerge({ ...holitom, pool: 2 }),
+      () => n.tokensHolitomMerge({ ...holitom, keepRatio: 1.5 }),
       () => n.tokensSegmentFrames({ stable: new Uint8Array(3), t: 3, p: 2 }),
       () => n.tokensDensityPeakClusters({ x: new Float32Array(8), c: 2, ids: Int32Array.from([0, 4]), centres: 1, knn: 7 }),
       () => n.tokensDensityPeakClusters({ x: new Float32Array(8), c: 2, ids: new Int32Array(0), centres: 1, knn: 7 }),

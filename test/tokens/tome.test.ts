@@ -347,31 +347,13 @@ describe('ToMe mergeTokens', () => {
     expect(codeOf(() => mergeSchedule(0, 1))).toBe('INVALID_ARGUMENT');
     expect(codeOf(() => mergeSchedule(3, { r: 2, inflection: 2 }))).toBe('INVALID_ARGUMENT');
     // native layer re-validates what TS already checked
-    expect(
-      codeOf(() =>
-        nativeCall(() => native().tokensTomeMerge({ x: new Float32Array(8), batch: 1, n: 4, c: 2, cm: 2, r: 3, keepOrder: false })),
-      ),
-    ).toBe('INVALID_ARGUMENT');
-    expect(
-      codeOf(() =>
-        nativeCall(() => native().tokensTomeMerge({ x: new Float32Array(7), batch: 1, n: 4, c: 2, cm: 2, r: 1, keepOrder: false })),
-      ),
-    ).toBe('SHAPE_MISMATCH');
-    expect(
-      codeOf(() =>
-        nativeCall(() =>
-          native().tokensTomeMerge({
-            x: new Float32Array([NaN, 0, 0, 0, 0, 0, 0, 0]),
-            batch: 1,
-            n: 4,
-            c: 2,
-            cm: 2,
-            r: 1,
-            keepOrder: false,
-          }),
-        ),
-      ),
-    ).toBe('INVALID_ARGUMENT');
+    const base = { x: new Float32Array(8), batch: 1, n: 4, c: 2, cm: 2, r: 1, keepOrder: false };
+    const cases: [Partial<typeof base>, string][] = [
+      [{ r: 3 }, 'INVALID_ARGUMENT'],
+      [{ x: new Float32Array(7) }, 'SHAPE_MISMATCH'],
+      [{ x: new Float32Array([NaN, 0, 0, 0, 0, 0, 0, 0]) }, 'INVALID_ARGUMENT'],
+    ];
+    for (const [change, want] of cases) expect(codeOf(() => nativeCall(() => native().tokensTomeMerge({ ...base, ...change })))).toBe(want);
   });
 
   it('the native device entry point rejects hostile sizes and masks', () => {
@@ -385,64 +367,21 @@ describe('ToMe mergeTokens', () => {
     };
     const small = DeviceTensor.fromSync(tensor('f32', [4, 2]), { device: 'cpu' });
     const sizes = DeviceTensor.fromSync(tensor('f32', [2]), { device: 'cpu' });
-    // claims 1000 tokens over an 8-float buffer
-    expect(
-      code(() => native().tokensTomeMergeDevice({ x: small.buffer, batch: 1, n: 1000, c: 2, cm: 2, r: 1, keepOrder: false, dtype: 'f32' })),
-    ).toBe('SHAPE_MISMATCH');
-    expect(
-      code(() =>
-        native().tokensTomeMergeDevice({
-          x: small.buffer,
-          sizes: sizes.buffer,
-          batch: 1,
-          n: 4,
-          c: 2,
-          cm: 2,
-          r: 1,
-          keepOrder: false,
-          dtype: 'f32',
-        }),
-      ),
-    ).toBe('SHAPE_MISMATCH');
-    expect(
-      code(() =>
-        native().tokensTomeMergeDevice({
-          x: small.buffer,
-          protect: new Uint8Array(3),
-          batch: 1,
-          n: 4,
-          c: 2,
-          cm: 2,
-          r: 1,
-          keepOrder: false,
-          dtype: 'f32',
-        }),
-      ),
-    ).toBe('SHAPE_MISMATCH');
-    expect(
-      code(() => native().tokensTomeMergeDevice({ x: small.buffer, batch: 1, n: 4, c: 2, cm: 2, r: 1, keepOrder: false, dtype: 'i8' })),
-    ).toBe('DTYPE_MISMATCH');
-    expect(
-      code(() => native().tokensTomeMergeDevice({ x: small.buffer, batch: 1, n: 4, c: 2, cm: 3, r: 1, keepOrder: false, dtype: 'f32' })),
-    ).toBe('SHAPE_MISMATCH');
-    expect(
-      code(() =>
-        native().tokensTomeMerge({
-          x: new Float32Array(8),
-          metric: new Float32Array(8),
-          sizes: new Float32Array([1, 1, -1, 1]),
-          batch: 1,
-          n: 4,
-          c: 2,
-          cm: 2,
-          r: 1,
-          keepOrder: false,
-        }),
-      ),
-    ).toBe('INVALID_ARGUMENT');
-    expect(
-      code(() => native().tokensTomeMerge({ x: new Float32Array(8), batch: 1, n: 4, c: 2, cm: 2, r: 1, keepOrder: 'yes' as never })),
-    ).toBe('INVALID_ARGUMENT');
+    const device = { x: small.buffer, batch: 1, n: 4, c: 2, cm: 2, r: 1, keepOrder: false, dtype: 'f32' as const };
+    const deviceCases: [object, string][] = [
+      [{ n: 1000 }, 'SHAPE_MISMATCH'], // claims 1000 tokens over an 8-float buffer
+      [{ sizes: sizes.buffer }, 'SHAPE_MISMATCH'],
+      [{ protect: new Uint8Array(3) }, 'SHAPE_MISMATCH'],
+      [{ dtype: 'i8' }, 'DTYPE_MISMATCH'],
+      [{ cm: 3 }, 'SHAPE_MISMATCH'],
+    ];
+    for (const [change, want] of deviceCases) expect(code(() => native().tokensTomeMergeDevice({ ...device, ...change }))).toBe(want);
+    const host = { x: new Float32Array(8), batch: 1, n: 4, c: 2, cm: 2, r: 1, keepOrder: false };
+    const hostCases: [object, string][] = [
+      [{ metric: new Float32Array(8), sizes: new Float32Array([1, 1, -1, 1]) }, 'INVALID_ARGUMENT'],
+      [{ keepOrder: 'yes' }, 'INVALID_ARGUMENT'],
+    ];
+    for (const [change, want] of hostCases) expect(code(() => native().tokensTomeMerge({ ...host, ...change }))).toBe(want);
     small.dispose();
     sizes.dispose();
   });
