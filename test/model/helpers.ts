@@ -84,6 +84,17 @@ export function runCli(args: string[]): Promise<CliResult> {
   });
 }
 
+/** The linear layers of a Llama block, in DFloat11's order. */
+export const LLAMA_ORDER = [
+  'self_attn.q_proj',
+  'self_attn.k_proj',
+  'self_attn.v_proj',
+  'self_attn.o_proj',
+  'mlp.gate_proj',
+  'mlp.up_proj',
+  'mlp.down_proj',
+];
+
 /** The stories260K config with the dfloat11_config a published DFloat11 Llama carries. */
 export function dfloat11Config(): Record<string, unknown> {
   const config = JSON.parse(readFileSync(join(MODEL_DIR, 'config.json'), 'utf8')) as Record<string, unknown>;
@@ -95,26 +106,8 @@ export function dfloat11Config(): Record<string, unknown> {
       bytes_per_thread: 8,
       pattern_dict: {
         'model\\.embed_tokens': [],
-        'model\\.layers\\.\\d+': [
-          'self_attn.q_proj',
-          'self_attn.k_proj',
-          'self_attn.v_proj',
-          'self_attn.o_proj',
-          'mlp.gate_proj',
-          'mlp.up_proj',
-          'mlp.down_proj',
-        ],
+        'model\\.layers\\.\\d+': LLAMA_ORDER,
       },
     },
   };
 }
-
-export const LLAMA_ORDER = [
-  'self_attn.q_proj',
-  'self_attn.k_proj',
-  'self_attn.v_proj',
-  'self_attn.o_proj',
-  'mlp.gate_proj',
-  'mlp.up_proj',
-  'mlp.down_proj',
-];

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { InferzipError } from '../../lib/errors.js';
 import { compressModel, decompressModel, inspectModel, verifyModel, type ModelProgress } from '../../lib/model/index.js';
 import { openSafetensors, writeSafetensorsSync } from '../../lib/safetensors/index.js';
-import { MODEL, MODEL_DIR, cleanupTempDirs, listDir, makeShardedCopy, sameBytes, tempDir } from './helpers.js';
+import { LLAMA_ORDER, MODEL, MODEL_DIR, cleanupTempDirs, listDir, makeShardedCopy, sameBytes, tempDir } from './helpers.js';
 
 afterAll(cleanupTempDirs);
 
@@ -74,15 +74,7 @@ describe('compressModel / decompressModel on the bundled model', () => {
       threads_per_block: [512],
       bytes_per_thread: 8,
       pattern_dict: {
-        'model\\.layers\\.\\d+': [
-          'self_attn.q_proj',
-          'self_attn.k_proj',
-          'self_attn.v_proj',
-          'self_attn.o_proj',
-          'mlp.gate_proj',
-          'mlp.up_proj',
-          'mlp.down_proj',
-        ],
+        'model\\.layers\\.\\d+': LLAMA_ORDER,
         'model\\.embed_tokens': [],
       },
     });

@@ -311,15 +311,17 @@ EncodedUnit Encode(const std::vector<Span>& inputs, const EncodeOptions& options
               prev_block = block;
             }
           };
-          // Head: gather codes until the shared first byte is complete.
-          for (; i < piece.size && nacc < 8; ++i) {
-            const uint64_t pc = packed[ExponentOf(piece.data[i])];
+          // Appends element i's code to the bit accumulator (the head and tail loops).
+          auto append = [&](uint64_t k) IZ_ALWAYS_INLINE_LAMBDA {
+            const uint64_t pc = packed[ExponentOf(piece.data[k])];
             track(pos);
             const uint32_t clen = static_cast<uint32_t>(pc >> 32);
             acc = (acc << clen) | (pc & 0xFFFFFFFFu);
             nacc += clen;
             pos += clen;
-          }
+          };
+          // Head: gather codes until the shared first byte is complete.
+          for (; i < piece.size && nacc < 8; ++i) append(i);
           if (nacc >= 8) {
             nacc -= 8;
             OrByte(out + byte, static_cast<uint8_t>(acc >> nacc));
@@ -332,12 +334,7 @@ EncodedUnit Encode(const std::vector<Span>& inputs, const EncodeOptions& options
             prev_block = st.prev_block;
             // Tail: 32-bit flushes and single bytes, all below end_byte but the partial last.
             for (; i < piece.size; ++i) {
-              const uint64_t pc = packed[ExponentOf(piece.data[i])];
-              track(pos);
-              const uint32_t clen = static_cast<uint32_t>(pc >> 32);
-              acc = (acc << clen) | (pc & 0xFFFFFFFFu);
-              nacc += clen;
-              pos += clen;
+              append(i);
               while (nacc >= 8) {
                 nacc -= 8;
                 out[byte++] = static_cast<uint8_t>(acc >> nacc);

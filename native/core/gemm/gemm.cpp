@@ -231,34 +231,27 @@ void PackRows(const float* base, int64_t stride, const int32_t* ids, const float
       threads);
 }
 
-void RowArgmaxABt(const Packed& a, const Packed& b, int32_t* best_col, float* best_score, int threads) {
-  if (a.count == 0) return;
+// Runs `body(p0, p1)` over groups of A's panels in parallel (each group sweeps all of B).
+template <class Body>
+void ForPanelGroups(const Packed& a, int threads, Body body) {
   const int64_t g = GroupSize(a.panels, threads);
   const int64_t groups = (a.panels + g - 1) / g;
   ParallelFor(
       static_cast<size_t>(groups), 1,
       [&](size_t lo, size_t hi) {
-        for (size_t gi = lo; gi < hi; ++gi) {
-          const int64_t p0 = int64_t(gi) * g;
-          ArgmaxGroup(&a, &b, p0, std::min(a.panels, p0 + g), best_col, best_score);
-        }
+        for (size_t gi = lo; gi < hi; ++gi) body(int64_t(gi) * g, std::min(a.panels, int64_t(gi + 1) * g));
       },
       threads);
 }
 
+void RowArgmaxABt(const Packed& a, const Packed& b, int32_t* best_col, float* best_score, int threads) {
+  if (a.count == 0) return;
+  ForPanelGroups(a, threads, [&](int64_t p0, int64_t p1) { ArgmaxGroup(&a, &b, p0, p1, best_col, best_score); });
+}
+
 void GemmABt(const Packed& a, const Packed& b, float* c, int64_t ldc, int threads) {
   if (a.count == 0 || b.count == 0) return;
-  const int64_t g = GroupSize(a.panels, threads);
-  const int64_t groups = (a.panels + g - 1) / g;
-  ParallelFor(
-      static_cast<size_t>(groups), 1,
-      [&](size_t lo, size_t hi) {
-        for (size_t gi = lo; gi < hi; ++gi) {
-          const int64_t p0 = int64_t(gi) * g;
-          GemmGroup(&a, &b, p0, std::min(a.panels, p0 + g), c, ldc);
-        }
-      },
-      threads);
+  ForPanelGroups(a, threads, [&](int64_t p0, int64_t p1) { GemmGroup(&a, &b, p0, p1, c, ldc); });
 }
 
 }  // namespace iz::gemm
