@@ -80,6 +80,17 @@ Napi::Object OptObject(const Napi::Object& o, const char* name) {
 
 HostView OptView(const Napi::Object& o, const char* name) { return ToHostView(o.Env(), Field(o, name), name); }
 
+int64_t Elements(std::initializer_list<int64_t> dims, const char* what) {
+  constexpr int64_t kMaxElements = int64_t(1) << 40;
+  int64_t n = 1;
+  for (int64_t d : dims) {
+    IZ_CHECK(d >= 0 && (d == 0 || n <= kMaxElements / d), ShapeMismatch,
+             std::string(what) + " is too large (more than 2^40 elements)");
+    n *= d;
+  }
+  return n;
+}
+
 HostView OptF32(const Napi::Object& o, const char* name, int64_t count) {
   HostView v = OptView(o, name);
   if (v.type != napi_float32_array)

@@ -18,8 +18,6 @@ namespace {
 
 using namespace iz::tokens;
 
-constexpr int64_t kMaxIndex = (int64_t(1) << 31) - 1;  // token indices travel as int32
-
 struct Attention {
   HostView view;
   int64_t heads = 1, n = 0;
@@ -28,15 +26,14 @@ struct Attention {
 // { attention: Float32Array [heads, n], heads }
 Attention AttentionWithN(const Napi::Object& o, int64_t n) {
   Attention a;
-  a.heads = OptInt(o, "heads", 1, kMaxIndex);
+  a.heads = OptDim(o, "heads");
   a.n = n;
-  IZ_CHECK(a.heads * a.n <= (int64_t(1) << 40), ShapeMismatch, "attention is too large");
-  a.view = OptF32(o, "attention", a.heads * a.n);
+  a.view = OptF32(o, "attention", {a.heads, a.n});
   return a;
 }
 
 // ... and n.
-Attention ParseAttention(const Napi::Object& o) { return AttentionWithN(o, OptInt(o, "n", 0, kMaxIndex)); }
+Attention ParseAttention(const Napi::Object& o) { return AttentionWithN(o, OptDim(o, "n", 0)); }
 
 // attention, heads, n -> Float32Array [n]
 Napi::Value MeanAttentionJs(const Napi::CallbackInfo& call) {
@@ -70,7 +67,7 @@ PruneArgs ParsePrune(const Napi::CallbackInfo& info) {
   a.keep = OptInt(o, "keep", 0, a.end - a.start);
   a.has_tokens = Has(o, "tokens");
   if (a.has_tokens) {
-    a.batch = OptInt(o, "batch", 1, kMaxIndex);
+    a.batch = OptInt(o, "batch", 1, kMaxDim);
     a.row_bytes = OptInt(o, "rowBytes", 1, int64_t(1) << 40);
     a.tokens = OptView(o, "tokens");
     IZ_CHECK(a.row_bytes % static_cast<int64_t>(a.tokens.element_size) == 0, ShapeMismatch,
@@ -129,8 +126,8 @@ KVArgs ParseKV(const Napi::CallbackInfo& info) {
   const Napi::Object o = OptionsArg(info);
   KVArgs a;
   a.att = ParseAttention(o);
-  a.start = OptInt(o, "start", 0, kMaxIndex);
-  a.end = OptInt(o, "end", a.start + 1, kMaxIndex);
+  a.start = OptInt(o, "start", 0, kMaxDim);
+  a.end = OptInt(o, "end", a.start + 1, kMaxDim);
   IZ_CHECK(
       a.end <= a.att.n, ShapeMismatch,
       "attention covers " + std::to_string(a.att.n) + " tokens but the image span ends at " + std::to_string(a.end));
@@ -172,10 +169,9 @@ struct MergeArgs {
 MergeArgs ParseMerge(const Napi::CallbackInfo& info) {
   const Napi::Object o = OptionsArg(info);
   MergeArgs a;
-  a.n = OptInt(o, "n", 1, kMaxIndex);
-  a.c = OptInt(o, "c", 1, kMaxIndex);
-  IZ_CHECK(a.n * a.c <= (int64_t(1) << 40), ShapeMismatch, "tokens is too large");
-  a.x = OptF32(o, "tokens", a.n * a.c);
+  a.n = OptDim(o, "n");
+  a.c = OptDim(o, "c");
+  a.x = OptF32(o, "tokens", {a.n, a.c});
   a.att = AttentionWithN(o, a.n);
   a.start = OptInt(o, "start", 0, a.n);
   a.end = OptInt(o, "end", a.start, a.n);

@@ -19,14 +19,6 @@ namespace {
 
 using namespace iz::tokens;
 
-constexpr int64_t kMaxIndex = (int64_t(1) << 31) - 1;
-constexpr int64_t kMaxElems = int64_t(1) << 40;
-
-int64_t Product(int64_t a, int64_t b, const char* what) {
-  IZ_CHECK(a == 0 || b <= kMaxElems / a, ShapeMismatch, std::string(what) + " is too large");
-  return a * b;
-}
-
 struct Selection {
   std::vector<int32_t> kept, dropped;
   std::vector<float> scores;
@@ -57,24 +49,23 @@ struct TransportArgs {
 TransportArgs ParseTransport(const Napi::CallbackInfo& info) {
   const Napi::Object o = OptionsArg(info);
   TransportArgs a;
-  a.batch = OptInt(o, "batch", 1, kMaxIndex, 1);
-  a.p.n = OptInt(o, "n", 1, kMaxIndex);
-  a.p.c = OptInt(o, "c", 1, kMaxIndex);
-  const int64_t per = Product(a.p.n, a.p.c, "visual");
-  a.visual = OptF32(o, "visual", Product(a.batch, per, "visual"));
+  a.batch = OptInt(o, "batch", 1, kMaxDim, 1);
+  a.p.n = OptDim(o, "n");
+  a.p.c = OptDim(o, "c");
+  a.visual = OptF32(o, "visual", {a.batch, a.p.n, a.p.c});
   a.has_target = Has(o, "target");
   if (a.has_target) {
-    a.target = OptF32(o, "target", a.batch * per);
+    a.target = OptF32(o, "target", {a.batch, a.p.n, a.p.c});
     a.p.targets_pos = a.p.n;
   }
   a.has_text = Has(o, "text");
   if (a.has_text) {
-    a.p.text = OptInt(o, "textRows", 1, kMaxIndex);
-    a.text = OptF32(o, "text", Product(a.batch, Product(a.p.text, a.p.c, "text"), "text"));
+    a.p.text = OptDim(o, "textRows");
+    a.text = OptF32(o, "text", {a.batch, a.p.text, a.p.c});
   }
-  Product(a.p.n, a.p.targets_pos + a.p.text + (a.has_target || a.has_text ? 0 : a.p.n), "the cost matrix");
-  a.p.grid_h = OptInt(o, "gridH", 1, kMaxIndex);
-  a.p.grid_w = OptInt(o, "gridW", 1, kMaxIndex);
+  Elements({a.p.n, a.p.targets_pos + a.p.text + (a.has_target || a.has_text ? 0 : a.p.n)}, "the cost matrix");
+  a.p.grid_h = OptDim(o, "gridH");
+  a.p.grid_w = OptDim(o, "gridW");
   a.p.alpha = OptNumber(o, "alpha");
   a.p.beta = OptNumber(o, "beta");
   a.p.gamma = OptNumber(o, "gamma");
@@ -105,13 +96,12 @@ struct GraphArgs {
 GraphArgs ParseGraph(const Napi::CallbackInfo& info) {
   const Napi::Object o = OptionsArg(info);
   GraphArgs a;
-  a.batch = OptInt(o, "batch", 1, kMaxIndex, 1);
-  a.p.n = OptInt(o, "n", 1, kMaxIndex);
-  a.p.c = OptInt(o, "c", 1, kMaxIndex);
-  a.p.heads = OptInt(o, "heads", 1, kMaxIndex);
-  a.tokens = OptF32(o, "tokens", Product(a.batch, Product(a.p.n, a.p.c, "tokens"), "tokens"));
-  const int64_t per = Product(a.p.heads, Product(a.p.n, a.p.n, "attention"), "attention");
-  a.attention = OptF32(o, "attention", Product(a.batch, per, "attention"));
+  a.batch = OptInt(o, "batch", 1, kMaxDim, 1);
+  a.p.n = OptDim(o, "n");
+  a.p.c = OptDim(o, "c");
+  a.p.heads = OptDim(o, "heads");
+  a.tokens = OptF32(o, "tokens", {a.batch, a.p.n, a.p.c});
+  a.attention = OptF32(o, "attention", {a.batch, a.p.heads, a.p.n, a.p.n});
   a.p.iters = OptInt(o, "iters", 0, 100000);
   a.p.similar_share = OptNumber(o, "similarShare");
   a.p.keep = OptInt(o, "keep", 0, a.p.n);
@@ -137,12 +127,12 @@ struct ClipArgs {
 ClipArgs ParseClips(const Napi::CallbackInfo& info) {
   const Napi::Object o = OptionsArg(info);
   ClipArgs a;
-  a.batch = OptInt(o, "batch", 1, kMaxIndex, 1);
-  a.p.t = OptInt(o, "t", 1, kMaxIndex);
-  a.p.p = OptInt(o, "p", 1, kMaxIndex);
-  a.p.c = OptInt(o, "c", 1, kMaxIndex);
-  IZ_CHECK(a.p.t * a.p.p <= kMaxIndex, ShapeMismatch, "frames hold more than 2^31 - 1 tokens");
-  a.frames = OptF32(o, "frames", Product(a.batch, Product(a.p.t * a.p.p, a.p.c, "frames"), "frames"));
+  a.batch = OptInt(o, "batch", 1, kMaxDim, 1);
+  a.p.t = OptDim(o, "t");
+  a.p.p = OptDim(o, "p");
+  a.p.c = OptDim(o, "c");
+  IZ_CHECK(a.p.t * a.p.p <= kMaxDim, ShapeMismatch, "frames hold more than 2^31 - 1 tokens");
+  a.frames = OptF32(o, "frames", {a.batch, a.p.t, a.p.p, a.p.c});
   a.p.img_keep = OptNumber(o, "imgKeep");
   a.p.cross_keep = OptNumber(o, "crossKeep");
   a.p.intra_keep = OptNumber(o, "intraKeep");
@@ -189,9 +179,9 @@ struct ReceivedArgs {
 ReceivedArgs ParseReceived(const Napi::CallbackInfo& info) {
   const Napi::Object o = OptionsArg(info);
   ReceivedArgs a;
-  a.heads = OptInt(o, "heads", 1, kMaxIndex);
-  a.n = OptInt(o, "n", 0, kMaxIndex);
-  a.attention = OptF32(o, "attention", Product(a.heads, Product(a.n, a.n, "attention"), "attention"));
+  a.heads = OptDim(o, "heads");
+  a.n = OptDim(o, "n", 0);
+  a.attention = OptF32(o, "attention", {a.heads, a.n, a.n});
   return a;
 }
 

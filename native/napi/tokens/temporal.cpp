@@ -19,8 +19,6 @@ namespace {
 
 using namespace iz::tokens;
 
-constexpr int64_t kMaxDim = (int64_t(1) << 31) - 1;
-
 struct VideoArgs {
   HostView x;
   VideoShape shape;
@@ -30,12 +28,11 @@ struct VideoArgs {
 VideoArgs ParseVideo(const Napi::CallbackInfo& info) {
   const Napi::Object o = OptionsArg(info);
   VideoArgs a;
-  a.shape.t = OptInt(o, "t", 1, kMaxDim);
-  a.shape.p = OptInt(o, "p", 1, kMaxDim);
-  a.shape.c = OptInt(o, "c", 1, kMaxDim);
+  a.shape.t = OptDim(o, "t");
+  a.shape.p = OptDim(o, "p");
+  a.shape.c = OptDim(o, "c");
   IZ_CHECK(a.shape.t * a.shape.p < (int64_t(1) << 31), ShapeMismatch, "frames holds more than 2^31 tokens");
-  IZ_CHECK(a.shape.t * a.shape.p * a.shape.c <= (int64_t(1) << 40), ShapeMismatch, "frames is too large");
-  a.x = OptF32(o, "frames", a.shape.t * a.shape.p * a.shape.c);
+  a.x = OptF32(o, "frames", {a.shape.t, a.shape.p, a.shape.c});
   return a;
 }
 
@@ -83,8 +80,8 @@ HoliTomArgs ParseHoliTom(const Napi::CallbackInfo& info) {
   HoliTomArgs a;
   a.v = ParseVideo(info);
   a.o.tau = OptNumber(o, "tau");
-  a.o.grid_h = OptInt(o, "gridH", 0, kMaxDim);
-  a.o.grid_w = OptInt(o, "gridW", 0, kMaxDim);
+  a.o.grid_h = OptDim(o, "gridH", 0);
+  a.o.grid_w = OptDim(o, "gridW", 0);
   a.o.pool = OptInt(o, "pool", 1, 1024);
   a.o.keep_ratio = OptNumber(o, "keepRatio");
   a.o.attention_share = OptNumber(o, "attentionShare");
@@ -104,7 +101,7 @@ Napi::Value SegmentFramesJs(const Napi::CallbackInfo& call) {
   return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
     const Napi::Object o = OptionsArg(info);
     const int64_t t = OptInt(o, "t", 1, 1 << 20);
-    const int64_t p = OptInt(o, "p", 0, kMaxDim);
+    const int64_t p = OptDim(o, "p", 0);
     const HostView stable = OptView(o, "stable");
     IZ_CHECK(stable.bytes == static_cast<size_t>((t - 1) * p), ShapeMismatch, "stable must hold (t - 1) * p bytes");
     std::vector<int32_t> flat;
@@ -120,7 +117,7 @@ Napi::Value SegmentFramesJs(const Napi::CallbackInfo& call) {
 Napi::Value DensityPeakClustersJs(const Napi::CallbackInfo& call) {
   return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
     const Napi::Object o = OptionsArg(info);
-    const int64_t c = OptInt(o, "c", 1, kMaxDim);
+    const int64_t c = OptDim(o, "c");
     const HostView x = OptView(o, "x");
     IZ_CHECK(x.type == napi_float32_array && x.bytes % (4 * c) == 0, ShapeMismatch,
              "x must be a Float32Array [rows, c]");
@@ -133,7 +130,7 @@ Napi::Value DensityPeakClustersJs(const Napi::CallbackInfo& call) {
     IZ_CHECK(!ids.empty() && ids.size() <= static_cast<size_t>(kMaxClusterChunk), InvalidArgument,
              "ids must hold 1 to " + std::to_string(kMaxClusterChunk) + " token indices");
     for (int32_t id : ids) IZ_CHECK(id >= 0 && id < rows, InvalidArgument, "ids holds an index outside x");
-    const int64_t want = OptInt(o, "centres", 0, kMaxDim);
+    const int64_t want = OptDim(o, "centres", 0);
     const int64_t knn = OptInt(o, "knn", 1, 1024);
     const Clusters cl = DensityPeakClusters(F32(x), c, ids, want, knn);
     Napi::Object out = Napi::Object::New(info.Env());
