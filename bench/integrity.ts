@@ -2,7 +2,8 @@
  * Cost of CompressedModel's integrity checks (verify: true, the default) beside the work they
  * guard: opening a model (reading + crc32 of each unit's stored buffers) and the first decode of
  * every block (download + crc32 of the decoded matrices, once per unit), against verify: false.
- * Synthetic Llama-shaped BF16 model, N(0, 0.02), on the CPU device.
+ * Synthetic Llama-shaped BF16 model, N(0, 0.02), on the CPU device. Also the checksum itself:
+ * the addon's CRC-32 beside Node's zlib.crc32 on the same warm 64 MiB buffer, alternating.
  *
  *   node --import tsx bench/integrity.ts [--runs 5] [--mb 64] [--json]
  */
@@ -11,6 +12,10 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
+import { crc32 as zlibCrc32 } from 'node:zlib';
+
+import { backend } from '../lib/index.js';
+import { crc32 } from '../lib/checksum.js';
 import { CompressedModel, compressModel } from '../lib/model/index.js';
 import { median, syntheticModel } from './util.js';
 
@@ -44,25 +49,44 @@ try {
     off.push(await pass(packed, false));
     on.push(await pass(packed, true));
   }
+  // The checksum alone, warm buffer, alternating peer and ours.
+  const data = new Uint8Array(64 << 20).map((_, i) => (i * 2654435761) >>> 24);
+  const zt: number[] = [];
+  const ot: number[] = [];
+  for (let r = 0; r < Math.max(runs, 5); r++) {
+    let t = performance.now();
+    const a = zlibCrc32(data);
+    zt.push(performance.now() - t);
+    t = performance.now();
+    const b = crc32(data);
+    ot.push(performance.now() - t);
+    if (a !== b) throw new Error(`crc32 differs from zlib: ${a} vs ${b}`);
+  }
+  const gbps = (ms: number): number => data.byteLength / 1e6 / ms;
+  const checksum = { impl: backend().crc32, zlibGBps: gbps(median(zt)), oursGBps: gbps(median(ot)), ratio: median(zt) / median(ot) };
   const row = {
     weights,
+    checksum,
     openMs: { verifyOff: median(off.map((x) => x.open)), verifyOn: median(on.map((x) => x.open)) },
     firstDecodeMs: { verifyOff: median(off.map((x) => x.decode)), verifyOn: median(on.map((x) => x.decode)) },
   };
   const machine = `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), load ${loadavg()[0]!.toFixed(1)}, Node ${process.version}`;
   if (values.json) console.log(JSON.stringify({ machine, runs, row }, null, 2));
   else {
-    const pct = (a: number, b: number): string => `${(((a - b) / b) * 100).toFixed(1)}%`;
+    const pct = (a: number, b: number): string => `${a >= b ? '+' : ''}${(((a - b) / b) * 100).toFixed(1)}%`;
     console.log(`machine: ${machine}; medians of ${runs} runs; ${weights} BF16 weights (${((weights * 2) / 1e6).toFixed(0)} MB)`);
     console.log(
-      `  open         verify off ${row.openMs.verifyOff.toFixed(1)} ms   verify on ${row.openMs.verifyOn.toFixed(1)} ms   (+${pct(row.openMs.verifyOn, row.openMs.verifyOff)})`,
+      `  open         verify off ${row.openMs.verifyOff.toFixed(1)} ms   verify on ${row.openMs.verifyOn.toFixed(1)} ms   (${pct(row.openMs.verifyOn, row.openMs.verifyOff)})`,
     );
     console.log(
-      `  first decode verify off ${row.firstDecodeMs.verifyOff.toFixed(1)} ms   verify on ${row.firstDecodeMs.verifyOn.toFixed(1)} ms   (+${pct(row.firstDecodeMs.verifyOn, row.firstDecodeMs.verifyOff)})`,
+      `  first decode verify off ${row.firstDecodeMs.verifyOff.toFixed(1)} ms   verify on ${row.firstDecodeMs.verifyOn.toFixed(1)} ms   (${pct(row.firstDecodeMs.verifyOn, row.firstDecodeMs.verifyOff)})`,
+    );
+    console.log(
+      `  crc32 of 64 MiB (warm): zlib.crc32 ${checksum.zlibGBps.toFixed(2)} GB/s, inferzip (${checksum.impl}) ${checksum.oursGBps.toFixed(2)} GB/s: ${checksum.ratio.toFixed(1)}x`,
     );
     const total = (x: { open: number; decode: number }): number => x.open + x.decode;
     console.log(
-      `  open + decode of every block: ${median(off.map(total)).toFixed(1)} ms -> ${median(on.map(total)).toFixed(1)} ms (+${pct(median(on.map(total)), median(off.map(total)))}); later decodes of a unit are not checked again`,
+      `  open + decode of every block: ${median(off.map(total)).toFixed(1)} ms -> ${median(on.map(total)).toFixed(1)} ms (${pct(median(on.map(total)), median(off.map(total)))}); later decodes of a unit are not checked again`,
     );
   }
 } finally {

@@ -35,6 +35,11 @@ export interface BackendInfo {
    * INFERZIP_SIMD=portable set before first use; INFERZIP_SIMD=avx2 caps the level at AVX2).
    */
   simd: 'avx512' | 'avx2' | 'portable';
+  /**
+   * How integrity checksums (CRC-32) are computed: carry-less multiplication on 512-bit
+   * ('vpclmulqdq') or 128-bit ('pclmulqdq') registers, or a slicing-by-8 table loop ('portable').
+   */
+  crc32: 'vpclmulqdq' | 'pclmulqdq' | 'portable';
 }
 
 let selected: DeviceKind | undefined;
@@ -112,6 +117,7 @@ export function backend(): BackendInfo {
     reason,
     cpuThreads: info.cpuThreads,
     simd: info.simd,
+    crc32: info.crc32,
   };
 }
 

@@ -25,6 +25,7 @@ export interface NativeBackendInfo {
   devices: { name: string; memory: number; computeCapability: string }[];
   cpuThreads: number;
   simd: 'avx512' | 'avx2' | 'portable';
+  crc32: 'vpclmulqdq' | 'pclmulqdq' | 'portable';
   buildSystem?: string;
 }
 
@@ -41,6 +42,8 @@ export interface NativeBinding {
   setThreads(args: { threads: number }): number;
   /** The limits the native layer enforces (read once by lib/limits.ts). */
   limits(): NativeLimits;
+  /** zlib-compatible CRC-32 of `data`, continuing from `value` (default 0). */
+  checksumCrc32(args: { data: ArrayBufferView; value?: number }): number;
 
   // df11
   df11Encode(args: NativeEncodeArgs): NativeEncodedUnit;

@@ -5,7 +5,7 @@
  * serializer and every lib/model reader and writer go through here, so they cannot disagree.
  * @internal
  */
-import { crc32 } from 'node:zlib';
+import { crc32 } from '../checksum.js';
 
 import { InferzipError } from '../errors.js';
 import type { SafetensorsReader, SafetensorsWriteEntry } from '../safetensors/index.js';

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { crc32 } from 'node:zlib';
+import { crc32Hex } from '../checksum.js';
 
 import { UNIT_BUFFERS } from '../df11/unit-buffers.js';
 import { refuseSameFile } from './same-file.js';
@@ -244,7 +244,7 @@ export async function compressModel(input: string, output: string, options: Comp
         const e = seg.entry;
         const bytes = await file.readRange(e.dataOffsets[0], e.byteLength);
         sha.update(bytes);
-        manifest.crc32[e.name] = crc32(bytes).toString(16).padStart(8, '0');
+        manifest.crc32[e.name] = crc32Hex(bytes);
         const unit = unitOfMember.get(e.name);
         if (!unit) {
           enqueue(async () => {

@@ -12,7 +12,7 @@ import { InferzipError, nativeAwait, nativeCall } from '../errors.js';
 import { pinForAsync } from '../ops.js';
 import { native, type NativeBuffer } from '../native.js';
 import { tensor, type Tensor } from '../tensor.js';
-import { crc32 } from 'node:zlib';
+import { crc32 } from '../checksum.js';
 
 import { decodeDeviceUnit, readUnit, unitCrc32, uploadUnit, type DeviceUnit } from './codec.js';
 import { openCatalogAsync, type ModelCatalog, type UnitInfo } from './catalog.js';

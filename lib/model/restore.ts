@@ -4,7 +4,7 @@
  * verifyModel only hashes them.
  */
 import { createHash } from 'node:crypto';
-import { crc32 } from 'node:zlib';
+import { crc32Hex } from '../checksum.js';
 
 import { InferzipError, toInferzipError } from '../errors.js';
 import type { SafetensorsReader } from '../safetensors/index.js';
@@ -204,7 +204,7 @@ export async function restoreModel(reader: SafetensorsReader, manifest: ParsedMa
         complete = false;
         continue;
       }
-      const crc = crc32(bytes).toString(16).padStart(8, '0');
+      const crc = crc32Hex(bytes);
       if (crc !== manifest.crc32[name]) {
         options.onMismatch({
           kind: 'tensor',

@@ -1,6 +1,7 @@
 // backendInfo(), thread control and build facts.
 #include <napi.h>
 
+#include "native/core/checksum/crc32.h"
 #include "native/core/parallel.h"
 #include "native/core/simd.h"
 #include "native/napi/options.h"
@@ -30,6 +31,7 @@ Napi::Value BackendInfoJs(const Napi::CallbackInfo& info) {
   out.Set("devices", devices);
   out.Set("cpuThreads", CpuThreads());
   out.Set("simd", SimdLevelName(CpuSimdLevel()));
+  out.Set("crc32", Crc32ImplName(Crc32Best()));
 #ifdef INFERZIP_BUILD_SYSTEM
   out.Set("buildSystem", INFERZIP_BUILD_SYSTEM);
 #endif

@@ -49,8 +49,8 @@ uint32_t Update(uint32_t state, const uint8_t* p, size_t n) {
     std::memcpy(&lo, p, 4);
     std::memcpy(&hi, p + 4, 4);
     lo ^= state;  // little-endian: the register lines up with the first four bytes
-    state = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^ t[4][lo >> 24] ^
-            t[3][hi & 0xFF] ^ t[2][(hi >> 8) & 0xFF] ^ t[1][(hi >> 16) & 0xFF] ^ t[0][hi >> 24];
+    state = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^ t[4][lo >> 24] ^ t[3][hi & 0xFF] ^
+            t[2][(hi >> 8) & 0xFF] ^ t[1][(hi >> 16) & 0xFF] ^ t[0][hi >> 24];
   }
   for (; n > 0; ++p, --n) state = (state >> 8) ^ t[0][(state ^ *p) & 0xFF];
   return state;
@@ -64,8 +64,7 @@ uint32_t Update(uint32_t state, const uint8_t* p, size_t n) {
 // the final 128 -> 32 bit step is a Barrett reduction with mu = x^64 / P. The constants
 // below were computed from P = 0x104C11DB7 with exactly those formulas.
 #define IZ_TARGET_CLMUL __attribute__((target("sse4.1,pclmul")))
-#define IZ_TARGET_VCLMUL \
-  __attribute__((target("sse4.1,pclmul,avx2,avx512f,avx512bw,avx512dq,avx512vl,vpclmulqdq")))
+#define IZ_TARGET_VCLMUL __attribute__((target("sse4.1,pclmul,avx2,avx512f,avx512bw,avx512dq,avx512vl,vpclmulqdq")))
 
 constexpr uint64_t kFold2048[2] = {0x11542778aull, 0x1322d1430ull};  // 4 zmm accumulators: 256 bytes
 constexpr uint64_t kFold512[2] = {0x154442bd4ull, 0x1c6e41596ull};   // 4 xmm accumulators / one zmm: 64 bytes
@@ -91,8 +90,8 @@ IZ_TARGET_CLMUL uint32_t FinishClmul(__m128i x, const uint8_t* p, size_t n16) {
   const __m128i mask32 = _mm_setr_epi32(-1, 0, -1, 0);
   x = _mm_xor_si128(_mm_srli_si128(x, 8), _mm_clmulepi64_si128(x, k128, 0x10));
   const __m128i hi = _mm_srli_si128(x, 4);
-  x = _mm_xor_si128(_mm_clmulepi64_si128(_mm_and_si128(x, mask32), _mm_cvtsi64_si128(static_cast<long long>(kFold64)), 0x00),
-                    hi);
+  x = _mm_xor_si128(
+      _mm_clmulepi64_si128(_mm_and_si128(x, mask32), _mm_cvtsi64_si128(static_cast<long long>(kFold64)), 0x00), hi);
   // Barrett: 64 -> 32 bits
   const __m128i pm = Constant(kBarrett);
   __m128i t = _mm_clmulepi64_si128(_mm_and_si128(x, mask32), pm, 0x10);
