@@ -6,7 +6,7 @@
 import { resolveDevice, type DeviceKind } from './backend.js';
 import { InferzipError, check, nativeAwait, nativeCall } from './errors.js';
 import { limits } from './limits.js';
-import { pinForAsync } from './ops.js';
+import { pinForAsync, runPinned } from './ops.js';
 import { native, type NativeBuffer } from './native.js';
 import {
   allocArray,
@@ -82,8 +82,7 @@ export class DeviceTensor<D extends DType = DType> implements Disposable {
     const t = fromNdarray(source) as Tensor<D>;
     const out = DeviceTensor.empty(t.dtype, t.shape, options);
     try {
-      pinForAsync(t.data);
-      await nativeAwait(() => out.buffer.uploadAsync({ source: t.data, offset: 0 }), 'DeviceTensor.from');
+      await runPinned(t.data, 'DeviceTensor.from', () => out.buffer.uploadAsync({ source: t.data, offset: 0 }));
     } catch (err) {
       out.dispose();
       throw err;
@@ -133,8 +132,7 @@ export class DeviceTensor<D extends DType = DType> implements Disposable {
 
   async upload(source: Tensor<D>): Promise<void> {
     this.#checkSame(source);
-    pinForAsync(source.data);
-    await nativeAwait(() => this.buffer.uploadAsync({ source: source.data, offset: 0 }), 'DeviceTensor.upload');
+    await runPinned(source.data, 'DeviceTensor.upload', () => this.buffer.uploadAsync({ source: source.data, offset: 0 }));
   }
 
   #checkSame(source: Tensor): void {

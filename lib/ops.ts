@@ -38,8 +38,7 @@ export function defineOp<A extends unknown[], P, N, R>(spec: OpSpec<A, P, N, R>)
   return {
     async run(...args: A): Promise<R> {
       const p = spec.prepare(...args);
-      pinForAsync(p);
-      const n = await nativeAwait(() => spec.async(p), spec.name);
+      const n = await runPinned(p, spec.name, () => spec.async(p));
       return spec.finish(n, p);
     },
     runSync(...args: A): R {
@@ -102,30 +101,69 @@ function startNow<T>(fn: () => Promise<T>): Promise<T> {
 
 const MAX_PIN_DEPTH = 3;
 
+/** The buffers one async call pinned, with their sizes when it started. */
+export class Pins {
+  readonly #buffers: [ArrayBuffer, number][] = [];
+
+  add(buffer: ArrayBufferLike): void {
+    // SharedArrayBuffers cannot be detached.
+    if (!(buffer instanceof ArrayBuffer) || this.#buffers.some(([b]) => b === buffer)) return;
+    markAsUntransferable(buffer);
+    this.#buffers.push([buffer, buffer.byteLength]);
+  }
+
+  /**
+   * Throws when a pinned buffer was detached while the call ran. Marking does not stop
+   * `ArrayBuffer.prototype.transfer()` (Node >= 22): the native work then read or wrote memory
+   * that now belongs to another ArrayBuffer, so its result cannot be trusted.
+   */
+  check(context: string): void {
+    for (const [buffer, bytes] of this.#buffers) {
+      const detached = (buffer as { detached?: boolean }).detached === true || (bytes > 0 && buffer.byteLength === 0);
+      if (detached) {
+        throw new InferzipError(
+          'INVALID_ARGUMENT',
+          `${context}: an ArrayBuffer this call was using (${bytes} bytes) was detached while it ran (ArrayBuffer.prototype.transfer() or a transfer list); the result is discarded. Transfer a buffer only after the call's promise settles.`,
+        );
+      }
+    }
+  }
+}
+
 /**
  * Keeps the memory of every ArrayBuffer in `value` (typed arrays, Buffers, DataViews, arrays
  * and plain objects of them, 3 levels deep) from being detached by a transfer while native
  * code reads or writes it on a worker thread. Node has no per-call pin, so the buffer is
  * marked untransferable for good: a later postMessage / structuredClone transfer copies it
  * (Node 20) or throws DataCloneError (Node >= 21) instead of freeing memory in use.
+ * `ArrayBuffer.prototype.transfer()` ignores the mark (Node >= 22): call `check` on the
+ * returned Pins when the work is done (or use {@link runPinned}).
  */
-export function pinForAsync(value: unknown, depth = 0): void {
-  if (value === null || typeof value !== 'object' || depth > MAX_PIN_DEPTH) return;
+export function pinForAsync(value: unknown, pins = new Pins(), depth = 0): Pins {
+  if (value === null || typeof value !== 'object' || depth > MAX_PIN_DEPTH) return pins;
   if (ArrayBuffer.isView(value)) {
-    pinBuffer(value.buffer);
+    pins.add(value.buffer);
   } else if (value instanceof ArrayBuffer) {
-    pinBuffer(value);
+    pins.add(value);
   } else if (Array.isArray(value)) {
-    for (const v of value) pinForAsync(v, depth + 1);
+    for (const v of value) pinForAsync(v, pins, depth + 1);
   } else {
     const proto = Object.getPrototypeOf(value) as unknown;
     if (proto === Object.prototype || proto === null) {
-      for (const v of Object.values(value)) pinForAsync(v, depth + 1);
+      for (const v of Object.values(value)) pinForAsync(v, pins, depth + 1);
     }
   }
+  return pins;
 }
 
-function pinBuffer(buffer: ArrayBufferLike): void {
-  // SharedArrayBuffers cannot be detached.
-  if (buffer instanceof ArrayBuffer) markAsUntransferable(buffer);
+/**
+ * Runs async native work that uses the buffers in `value`: pins them, turns native errors into
+ * InferzipErrors naming `context`, and rejects (discarding the result) when one of the buffers
+ * was detached while the work ran.
+ */
+export async function runPinned<T>(value: unknown, context: string, work: () => Promise<T>): Promise<T> {
+  const pins = pinForAsync(value);
+  const result = await nativeAwait(work, context);
+  pins.check(context);
+  return result;
 }

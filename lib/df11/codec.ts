@@ -1,7 +1,7 @@
 /** compress / decompress: BF16 tensors <-> one DFloat11 unit, on the native encoder and decoders. */
 import { DeviceTensor } from '../device-tensor.js';
-import { check, nativeAwait, nativeCall } from '../errors.js';
-import { defineOp, pinForAsync } from '../ops.js';
+import { check, nativeCall } from '../errors.js';
+import { defineOp, runPinned } from '../ops.js';
 import { checkInt, checkThreads } from '../validate.js';
 import { native, type NativeBuffer } from '../native.js';
 import { assertTensor, tensor, type Tensor } from '../tensor.js';
@@ -337,8 +337,7 @@ async function uploadRaw(unit: CompressedUnit, out: DeviceTensor): Promise<void>
   for (const s of unit.slices) {
     if (!s.raw) continue;
     const data = unit.raw[s.name]!.data;
-    pinForAsync(data);
-    await nativeAwait(() => out.buffer.uploadAsync({ source: data, offset: s.offset * 2 }), 'df11.decompress');
+    await runPinned(data, 'df11.decompress', () => out.buffer.uploadAsync({ source: data, offset: s.offset * 2 }));
   }
 }
 

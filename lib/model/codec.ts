@@ -7,8 +7,8 @@ import { native, type NativeBuffer } from '../native.js';
 import type { DeviceKind } from '../backend.js';
 import type { SafetensorsReader } from '../safetensors/index.js';
 import type { OutputEntry } from './output-layout.js';
-import { InferzipError, nativeAwait, nativeCall } from '../errors.js';
-import { pinForAsync } from '../ops.js';
+import { InferzipError, nativeCall } from '../errors.js';
+import { runPinned } from '../ops.js';
 import { decodeInto, encodeOp } from '../df11/codec.js';
 import type { NativeUnitParts } from '../df11/native.js';
 import type { UnitBuffers } from '../df11/index.js';
@@ -116,8 +116,7 @@ export async function uploadUnit(unit: EncodedUnit, device: DeviceKind): Promise
         `uploading unit buffer '${key}'`,
       );
       buffers.push(b);
-      pinForAsync(src);
-      if (src.byteLength > 0) await nativeAwait(() => b.uploadAsync({ source: src, offset: 0 }), `uploading unit buffer '${key}'`);
+      if (src.byteLength > 0) await runPinned(src, `uploading unit buffer '${key}'`, () => b.uploadAsync({ source: src, offset: 0 }));
       parts[key] = b;
     }
     const bytes = buffers.reduce((s, b) => s + b.bytes, 0);

@@ -135,3 +135,53 @@ describe('async calls pin the buffers they use', () => {
     expect((await dense).data).toEqual(denseAttentionSync(q, k, v).data);
   });
 });
+
+// ArrayBuffer.prototype.transfer() (Node >= 22) ignores the untransferable mark: it moves the
+// memory out from under the call. The call must then reject instead of returning what it
+// computed from (or wrote into) memory that another ArrayBuffer now owns. On Node 20 (no
+// transfer()) these tests are skipped; CI runs this file on Node 22 too.
+const hasTransfer = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer === 'function';
+if (!hasTransfer) console.warn('[detach.test] ArrayBuffer.prototype.transfer() cases skipped: not in this Node version');
+
+function moveOut(view: ArrayBufferView): ArrayBuffer {
+  return (view.buffer as ArrayBuffer & { transfer(): ArrayBuffer }).transfer();
+}
+
+describe.runIf(hasTransfer)('ArrayBuffer.prototype.transfer() during an async call', () => {
+  const rejectsDetached = async (pending: Promise<unknown>): Promise<void> => {
+    await expect(pending).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/was detached while it ran/) });
+  };
+
+  it('mergeTokens, compress and the token passes reject; nothing is returned from moved memory', async () => {
+    const x = f32([2, 512, 64], 21);
+    const merging = mergeTokens(x, { r: 128 });
+    new Float32Array(moveOut(x.data)).fill(7);
+    await rejectsDetached(merging);
+
+    const w = tensor('bf16', [128, 128], f32ToBf16(random(128 * 128, 22).map((v) => v * 0.02)));
+    const compressing = compress({ w });
+    moveOut(w.data);
+    await rejectsDetached(compressing);
+
+    const tokens = f32([300, 32], 23);
+    const pruning = pruneByAttention(tokens, new Float32Array(300).fill(1), { ratio: 0.5 });
+    moveOut(tokens.data);
+    await rejectsDetached(pruning);
+  });
+
+  it('decompress into out and DeviceTensor.upload reject', async () => {
+    const w = tensor('bf16', [128, 128], f32ToBf16(random(128 * 128, 24).map((v) => v * 0.02)));
+    const unit = compressSync({ w });
+    const out = new Uint16Array(unit.totalElements);
+    const decoding = decompress(unit, { out });
+    moveOut(out);
+    await rejectsDetached(decoding);
+
+    const d = DeviceTensor.fromSync(f32([1024], 25), { device: 'cpu' });
+    const up = f32([1024], 26);
+    const uploading = d.upload(up);
+    moveOut(up.data);
+    await rejectsDetached(uploading);
+    d.dispose();
+  });
+});
