@@ -8,21 +8,20 @@
 
 namespace iz {
 
-IZ_HD_INLINE uint32_t FloatBits(float f) {
+// Reinterprets the bits of a value as another type of the same size (a union: device code
+// has no std::bit_cast or memcpy-based idiom that every compiler here accepts).
+template <class To, class From>
+IZ_HD_INLINE To BitCast(From x) {
+  static_assert(sizeof(To) == sizeof(From), "BitCast needs types of one size");
   union {
-    float f;
-    uint32_t u;
-  } v{f};
-  return v.u;
+    From from;
+    To to;
+  } v{x};
+  return v.to;
 }
 
-IZ_HD_INLINE float BitsFloat(uint32_t u) {
-  union {
-    uint32_t u;
-    float f;
-  } v{u};
-  return v.f;
-}
+IZ_HD_INLINE uint32_t FloatBits(float f) { return BitCast<uint32_t>(f); }
+IZ_HD_INLINE float BitsFloat(uint32_t u) { return BitCast<float>(u); }
 
 IZ_HD_INLINE float Bf16ToF32(uint16_t bits) { return BitsFloat(static_cast<uint32_t>(bits) << 16); }
 

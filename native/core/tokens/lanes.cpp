@@ -17,13 +17,18 @@
 
 namespace iz::tokens {
 
-PackedRows PackRows(const float* x, int64_t c, const int32_t* ids, int64_t count) {
+PackedRows EmptyPackedRows(int64_t count, int64_t c) {
   PackedRows p;
   p.count = count;
   p.c = c;
   p.blocks = (count + 3) / 4;
   p.blocks += p.blocks & 1;
   p.data.assign(static_cast<size_t>(p.blocks * c * 4), 0.0);
+  return p;
+}
+
+PackedRows PackRows(const float* x, int64_t c, const int32_t* ids, int64_t count) {
+  PackedRows p = EmptyPackedRows(count, c);
   ParallelFor(static_cast<size_t>(count), 16, [&](size_t lo, size_t hi) {
     for (size_t i = lo; i < hi; ++i) {
       const float* src = x + int64_t(ids[i]) * c;

@@ -17,6 +17,8 @@ struct PackedRows {
 };
 
 // Packs rows ids[0..count) of x [*, c] (f32 -> f64) on all cores.
+// Zeroed lane storage for `count` rows of width c: blocks of 4 rows, an even number of them.
+PackedRows EmptyPackedRows(int64_t count, int64_t c);
 PackedRows PackRows(const float* x, int64_t c, const int32_t* ids, int64_t count);
 
 // Row blocks a thread sweeps the lane blocks with at once: 8 x 4 rows of C f64 stay in

@@ -15,12 +15,7 @@ namespace iz::tokens {
 // Packs rows ids[0..count) of the f64 matrix x [*, c] (serially: callers may already run
 // on a worker of ParallelFor).
 inline PackedRows PackRowsF64(const double* x, int64_t c, const int64_t* ids, int64_t count) {
-  PackedRows p;
-  p.count = count;
-  p.c = c;
-  p.blocks = (count + 3) / 4;
-  p.blocks += p.blocks & 1;
-  p.data.assign(static_cast<size_t>(p.blocks * c * 4), 0.0);
+  PackedRows p = EmptyPackedRows(count, c);
   for (int64_t i = 0; i < count; ++i) {
     const double* src = x + ids[i] * c;
     double* dst = p.data.data() + (i / 4) * c * 4 + i % 4;
