@@ -49,9 +49,10 @@ function findNvcc() {
 }
 
 function canLoadExisting() {
-  // A local build, or a prebuild for this platform, that actually loads.
+  // A local build that actually loads (a prebuilt platform package does not count: a
+  // contributor's `npm install` must leave a build of the sources in the clone).
   try {
-    require('node-gyp-build')(root);
+    require(join(root, process.env.INFERZIP_BUILD_DIR ?? 'build', 'Release', 'inferzip.node'));
     return true;
   } catch {
     return false;
@@ -70,7 +71,7 @@ if (!['auto', 'on', 'off', 'emulate'].includes(cudaMode)) fail(`INFERZIP_CUDA mu
 const emulate = cudaMode === 'emulate';
 
 if (args.has('--if-needed') && process.env.INFERZIP_FORCE_BUILD !== '1' && canLoadExisting()) {
-  log('using the existing build or prebuilt binary (set INFERZIP_FORCE_BUILD=1 to rebuild)');
+  log('using the existing local build (set INFERZIP_FORCE_BUILD=1 to rebuild)');
   process.exit(0);
 }
 
