@@ -10,6 +10,7 @@ import { basename, join } from 'node:path';
 import { crc32 } from 'node:zlib';
 
 import { UNIT_BUFFERS } from '../df11/unit-buffers.js';
+import { refuseExistingOutputs, type OverwriteOption } from './no-clobber.js';
 import { refuseSameFile } from './same-file.js';
 import { InferzipError } from '../errors.js';
 import { writeFileAtomic, type SafetensorsEntry } from '../safetensors/index.js';
@@ -33,7 +34,7 @@ import { openModelSource } from './source.js';
 import { entropyBits, sparseHistogram } from './stats.js';
 import { OutputLayout, type OutputEntry } from './output-layout.js';
 
-export interface CompressModelOptions extends ModelTaskOptions, PlanOptions {}
+export interface CompressModelOptions extends ModelTaskOptions, PlanOptions, OverwriteOption {}
 
 export interface CompressModelResult {
   /** The compressed file (`<dir>/model.safetensors` when the output was a directory). */
@@ -100,6 +101,7 @@ export async function compressModel(input: string, output: string, options: Comp
     output = join(output, 'model.safetensors');
   }
 
+  refuseExistingOutputs(configPath ? [output, configPath] : [output], options, 'compressModel');
   using src = openModelSource(input);
   refuseSameFile(
     src.files.map((f) => f.path),
