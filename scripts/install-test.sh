@@ -48,6 +48,10 @@ run node consumer.mjs
 run node consumer.cjs
 run node "$repo/node_modules/typescript/bin/tsc" -p tsconfig.json && echo "ts: strict tsc --noEmit passed (skipLibCheck off, ESM and CommonJS)"
 
+# The README's quick start, as a user would paste it (it is written to be valid JavaScript too).
+node "$here/extract-quickstart.mjs" "$repo/README.md" "$app/quickstart.mjs"
+run node quickstart.mjs | sed 's/^/readme: /'
+
 # The CLI through npm's bin link.
 run npx --no-install inferzip --help | head -n 1
 run npx --no-install inferzip compress model.safetensors -o cli.df11.safetensors
@@ -55,4 +59,16 @@ run npx --no-install inferzip verify cli.df11.safetensors
 run npx --no-install inferzip decompress cli.df11.safetensors -o cli.restored.safetensors
 cmp "$app/model.safetensors" "$app/cli.restored.safetensors"
 echo "cli: compress, verify, decompress: byte-identical"
+# Without the platform package (as under --omit=optional) and without a compiler, the error must
+# name the package and give the advice for that cause.
+mv "$app/node_modules/@inferzip" "$app/platform-package-aside"
+run node -e "
+  try { require('inferzip').backend(); console.error('expected NATIVE_LOAD_FAILED'); process.exit(1); }
+  catch (e) {
+    const need = [e.code === 'NATIVE_LOAD_FAILED', /is not installed/.test(e.message), /--include=optional/.test(e.message),
+      /npx inferzip-build/.test(e.message), /No C\+\+ compiler/.test(e.message)];
+    if (need.includes(false)) { console.error('unexpected error:', e.code, e.message); process.exit(1); }
+    console.log('missing package: ' + e.message.split('\n')[0].slice(0, 110) + '...');
+  }"
+mv "$app/platform-package-aside" "$app/node_modules/@inferzip"
 echo "install-test: passed"
