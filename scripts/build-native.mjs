@@ -70,7 +70,8 @@ function run(cmd, argv, env) {
 // (<triple>-gcc/g++, Debian's g++-aarch64-linux-gnu), e.g. for @inferzip/linux-arm64-gnu.
 // N-API binaries need only Node's headers, which are the same for every architecture.
 const cross = process.env.INFERZIP_CROSS;
-if (cross && !/^[a-z0-9_]+-[a-z0-9_]+-[a-z0-9_]+$/.test(cross)) fail(`INFERZIP_CROSS must be a GNU triple such as aarch64-linux-gnu (got '${cross}')`);
+if (cross && !/^[a-z0-9_]+-[a-z0-9_]+-[a-z0-9_]+$/.test(cross))
+  fail(`INFERZIP_CROSS must be a GNU triple such as aarch64-linux-gnu (got '${cross}')`);
 const cudaMode = args.has('--cpu') || cross ? 'off' : (process.env.INFERZIP_CUDA ?? 'auto').toLowerCase();
 if (!['auto', 'on', 'off', 'emulate'].includes(cudaMode)) fail(`INFERZIP_CUDA must be auto, on, off or emulate (got '${cudaMode}')`);
 const emulate = cudaMode === 'emulate';
