@@ -2,7 +2,7 @@
  * Where the native addon can come from, in the order the loader tries them. Only paths and
  * package names here: loading (and explaining failures) is lib/native.ts's job.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
@@ -20,13 +20,21 @@ export interface AddonCandidate {
 }
 
 /**
- * 'gnu' or 'musl' on Linux, undefined elsewhere. Node's diagnostic report names the glibc it
- * runs against; a musl Node has none. Read once: it costs a few milliseconds.
+ * 'gnu' or 'musl' on Linux, undefined elsewhere. The ldd script names its C library; when it is
+ * missing or says neither, Node's diagnostic report decides (it names the glibc Node runs
+ * against; a musl Node has none), which is slower and is therefore the fallback. Read once.
  */
 let libcCache: 'gnu' | 'musl' | undefined | null = null;
 export function linuxLibc(): 'gnu' | 'musl' | undefined {
   if (libcCache !== null) return libcCache;
   if (process.platform !== 'linux') return (libcCache = undefined);
+  try {
+    const ldd = readFileSync('/usr/bin/ldd', 'latin1');
+    if (ldd.includes('musl')) return (libcCache = 'musl');
+    if (/GNU C Library|GLIBC/i.test(ldd)) return (libcCache = 'gnu');
+  } catch {
+    // no ldd script (a minimal image): ask the report
+  }
   const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
   return (libcCache = header?.glibcVersionRuntime ? 'gnu' : 'musl');
 }

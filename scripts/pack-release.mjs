@@ -38,7 +38,8 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 function run(cmd, args, cwd = root) {
-  const r = spawnSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  // npm is npm.cmd on Windows, which Node only starts through a shell
+  const r = spawnSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', shell: process.platform === 'win32' });
   if (r.status !== 0) fail(`${cmd} ${args.join(' ')} failed (exit ${r.status})`);
   return r.stdout;
 }
