@@ -92,6 +92,9 @@ export async function compressModel(input: string, output: string, options: Comp
   }
   // A directory output becomes a DFloat11 model directory: model.safetensors + config.json.
   const configPath = outStat?.isDirectory() || /[/\\]$/.test(output) ? join(output, 'config.json') : undefined;
+  // Checked first, and the input opened before mkdir: a refused or failed run creates no directory
+  refuseExistingOutputs(configPath ? [join(output, 'model.safetensors'), configPath] : [output], options, 'compressModel');
+  using src = openModelSource(input);
   if (configPath) {
     try {
       mkdirSync(output, { recursive: true });
@@ -101,8 +104,6 @@ export async function compressModel(input: string, output: string, options: Comp
     output = join(output, 'model.safetensors');
   }
 
-  refuseExistingOutputs(configPath ? [output, configPath] : [output], options, 'compressModel');
-  using src = openModelSource(input);
   refuseSameFile(
     src.files.map((f) => f.path),
     configPath ? [output, configPath] : [output],

@@ -50,6 +50,21 @@ describe('CLI: outputs are never replaced without --force', () => {
     expect(readFileSync(out).byteLength).toBeGreaterThan(1000);
   });
 
+  it('a DFloat11 directory output is refused when it already holds the model or config.json', async () => {
+    const out = join(tempDir('cli-safety'), 'df11') + '/';
+    expect((await cli(['compress', MODEL, '-o', out])).code).toBe(0);
+    const before = readFileSync(join(out, 'model.safetensors'));
+    const again = await cli(['compress', MODEL, '-o', out]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/model\.safetensors', '.*config\.json' already exist;/);
+    expect(readFileSync(join(out, 'model.safetensors')).equals(before)).toBe(true);
+    // a run that fails on its input creates no output directory
+    const fresh = join(tempDir('cli-safety'), 'new') + '/';
+    writeFileSync(join(fresh, '..', 'x'), '');
+    expect((await cli(['compress', join(fresh, '..', 'x'), '-o', fresh])).code).toBe(1);
+    expect(existsSync(fresh)).toBe(false);
+  });
+
   it('decompress refuses an existing output file and replaces it with -f', async () => {
     const dir = tempDir('cli-safety');
     const packed = join(dir, 'p.df11.safetensors');
