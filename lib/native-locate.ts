@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 /** The name of the addon file in a build folder and in a platform package. */
 export const ADDON_FILE = 'inferzip.node';
@@ -102,8 +102,10 @@ export function resolvePlatformPackage(packageRoot: string, name: string = platf
  */
 export function addonCandidates(packageRoot: string, explicit: string | undefined = process.env.INFERZIP_ADDON_PATH): AddonCandidate[] {
   if (explicit) {
-    if (explicit.endsWith('.node')) return [{ source: 'INFERZIP_ADDON_PATH', where: explicit, file: explicit }];
-    return folderCandidates(explicit, 'INFERZIP_ADDON_PATH');
+    // resolved against the working directory: require() would read a bare relative path as a package name
+    const path = resolve(explicit);
+    if (path.endsWith('.node')) return [{ source: 'INFERZIP_ADDON_PATH', where: path, file: path }];
+    return folderCandidates(path, 'INFERZIP_ADDON_PATH');
   }
   const name = platformPackageName();
   return [

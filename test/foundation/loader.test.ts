@@ -1,7 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { InferzipError } from '../../lib/errors.js';
@@ -114,6 +114,14 @@ describe('addon loader: order', () => {
     const r = probe(join(packageDir({}), 'nothing.node'));
     expect(r.code).toBe('NATIVE_LOAD_FAILED');
     expect(r.message).toMatch(/INFERZIP_ADDON_PATH=.*nothing\.node/);
+  });
+
+  it('INFERZIP_ADDON_PATH may be relative to the working directory', () => {
+    const dir = packageDir({ 'build/Release/inferzip.node': currentAddonFile() });
+    const rel = relative(process.cwd(), join(dir, 'build/Release/inferzip.node'));
+    expect(isAbsolute(rel)).toBe(false);
+    const { from } = loadAddon(addonCandidates(packageRoot, rel), rel);
+    expect(from.file).toBe(join(dir, 'build/Release/inferzip.node'));
   });
 
   it('INFERZIP_ADDON_PATH may name a folder with a build or a prebuild', () => {
