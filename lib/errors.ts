@@ -9,6 +9,7 @@ export type InferzipErrorCode =
   | 'DISPOSED'
   | 'OUT_OF_MEMORY'
   | 'CORRUPT_DATA'
+  | 'NOT_COMPRESSED'
   | 'IO_ERROR'
   | 'NO_DEVICE'
   | 'UNSUPPORTED'
@@ -24,6 +25,7 @@ const CODES: ReadonlySet<string> = new Set<InferzipErrorCode>([
   'DISPOSED',
   'OUT_OF_MEMORY',
   'CORRUPT_DATA',
+  'NOT_COMPRESSED',
   'IO_ERROR',
   'NO_DEVICE',
   'UNSUPPORTED',

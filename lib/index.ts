@@ -84,6 +84,7 @@ export {
   llamaShapes,
   type CompressModelOptions,
   type CompressModelResult,
+  type DecompressModelOptions,
   type DecompressModelResult,
   type VerifyModelResult,
   type Mismatch,

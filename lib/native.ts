@@ -1,6 +1,7 @@
 /**
  * Loads the native addon (one .node holding the CPU and, when built with it, the
- * CUDA backend): a local build first, then a prebuilt binary, otherwise a clear error.
+ * CUDA backend): see native() for the order; lib/native-locate.ts lists the places and
+ * lib/native-load-error.ts explains a failure.
  * Its surface is declared once, in types/binding.d.ts.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -9,7 +10,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import type { NativeBinding } from '../types/binding.js';
-import { InferzipError, toInferzipError } from './errors.js';
+import { toInferzipError } from './errors.js';
+import { nativeLoadFailed, type LoadAttempt } from './native-load-error.js';
+import { addonCandidates, type AddonCandidate } from './native-locate.js';
 
 export type { NativeBackendInfo, NativeBuffer } from '../types/binding.js';
 /** The loaded addon (see types/binding.d.ts). */
@@ -69,43 +72,43 @@ function typedBufferErrors(addon: NativeAddon): NativeAddon {
   return addon;
 }
 
-/** The loaded addon; throws NATIVE_LOAD_FAILED with instructions when it cannot load. */
+/**
+ * The loaded addon; throws NATIVE_LOAD_FAILED with advice when nothing loads. Tries, in order:
+ * INFERZIP_ADDON_PATH (alone, when set), the local build (build/Release), a prebuild
+ * (prebuilds/<platform>-<arch>/), then the prebuilt platform package (@inferzip/<platform>-<arch>[-libc]).
+ * A place that holds a binary which fails to load does not stop the search: a stale local
+ * build must not hide a good package; the error lists every place and why it failed.
+ */
 export function native(): NativeAddon {
   if (cached) return cached;
+  const explicit = process.env.INFERZIP_ADDON_PATH || undefined;
+  const { addon, from } = loadAddon(addonCandidates(packageRoot, explicit), explicit);
+  loadedFrom = from;
+  cached = typedBufferErrors(addon);
+  return cached;
+}
+
+/** Loads the first candidate that holds a binary which loads; exported for the loader tests. */
+export function loadAddon(candidates: AddonCandidate[], explicit: string | undefined): { addon: NativeAddon; from: AddonCandidate } {
   const require = createRequire(import.meta.url);
-  const explicit = process.env.INFERZIP_ADDON_PATH;
-  try {
-    if (explicit) {
-      // A specific build (e.g. CI's CPU-only or sanitizer build): a .node file or a folder holding build/ or prebuilds/.
-      cached = typedBufferErrors(
-        (explicit.endsWith('.node')
-          ? require(explicit)
-          : (require('node-gyp-build') as (dir: string) => NativeAddon)(explicit)) as NativeAddon,
-      );
-      return cached;
+  const attempts: LoadAttempt[] = [];
+  for (const candidate of candidates) {
+    if (!candidate.file) {
+      attempts.push({ candidate });
+      continue;
     }
-    const load = require('node-gyp-build') as (dir: string) => NativeAddon;
-    cached = typedBufferErrors(load(packageRoot));
-    return cached;
-  } catch (err) {
-    const howToFix =
-      'Build it from source with `npm rebuild inferzip` (needs CMake or node-gyp, and a C++17 compiler; nvcc adds the CUDA backend), ' +
-      'or `npm run build:native` in a clone of the repository.';
-    if (explicit) {
-      throw new InferzipError(
-        'NATIVE_LOAD_FAILED',
-        `the inferzip native addon could not be loaded from INFERZIP_ADDON_PATH=${explicit} (${(err as Error).message}). ` +
-          'Point INFERZIP_ADDON_PATH at a built inferzip.node or at a folder holding build/Release/ or prebuilds/, or unset it. ' +
-          howToFix,
-        { cause: err },
-      );
+    try {
+      return { addon: require(candidate.file) as NativeAddon, from: candidate };
+    } catch (err) {
+      attempts.push({ candidate, error: err instanceof Error ? err : new Error(String(err)) });
     }
-    throw new InferzipError(
-      'NATIVE_LOAD_FAILED',
-      `the inferzip native addon could not be loaded (${(err as Error).message}). ` +
-        `No local build (build/Release) and no prebuilt binary for ${process.platform}-${process.arch} loaded. ` +
-        howToFix,
-      { cause: err },
-    );
   }
+  throw nativeLoadFailed(attempts, explicit);
+}
+
+let loadedFrom: AddonCandidate | undefined;
+
+/** Where the loaded addon came from (which source and file); undefined before the first load. */
+export function addonOrigin(): { source: AddonCandidate['source']; file: string } | undefined {
+  return loadedFrom?.file ? { source: loadedFrom.source, file: loadedFrom.file } : undefined;
 }

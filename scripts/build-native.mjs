@@ -49,9 +49,10 @@ function findNvcc() {
 }
 
 function canLoadExisting() {
-  // A local build, or a prebuild for this platform, that actually loads.
+  // A local build that actually loads (a prebuilt platform package does not count: a
+  // contributor's `npm install` must leave a build of the sources in the clone).
   try {
-    require('node-gyp-build')(root);
+    require(join(root, process.env.INFERZIP_BUILD_DIR ?? 'build', 'Release', 'inferzip.node'));
     return true;
   } catch {
     return false;
@@ -65,12 +66,18 @@ function run(cmd, argv, env) {
   return r.status === 0;
 }
 
-const cudaMode = args.has('--cpu') ? 'off' : (process.env.INFERZIP_CUDA ?? 'auto').toLowerCase();
+// INFERZIP_CROSS=aarch64-linux-gnu: cross-compile the CPU backend with that GNU toolchain
+// (<triple>-gcc/g++, Debian's g++-aarch64-linux-gnu), e.g. for @inferzip/linux-arm64-gnu.
+// N-API binaries need only Node's headers, which are the same for every architecture.
+const cross = process.env.INFERZIP_CROSS;
+if (cross && !/^[a-z0-9_]+-[a-z0-9_]+-[a-z0-9_]+$/.test(cross))
+  fail(`INFERZIP_CROSS must be a GNU triple such as aarch64-linux-gnu (got '${cross}')`);
+const cudaMode = args.has('--cpu') || cross ? 'off' : (process.env.INFERZIP_CUDA ?? 'auto').toLowerCase();
 if (!['auto', 'on', 'off', 'emulate'].includes(cudaMode)) fail(`INFERZIP_CUDA must be auto, on, off or emulate (got '${cudaMode}')`);
 const emulate = cudaMode === 'emulate';
 
 if (args.has('--if-needed') && process.env.INFERZIP_FORCE_BUILD !== '1' && canLoadExisting()) {
-  log('using the existing build or prebuilt binary (set INFERZIP_FORCE_BUILD=1 to rebuild)');
+  log('using the existing local build (set INFERZIP_FORCE_BUILD=1 to rebuild)');
   process.exit(0);
 }
 
@@ -88,12 +95,23 @@ if (cmake) {
   const defs = [
     `--CDINFERZIP_CUDA=${emulate ? 'emulate' : nvcc ? cudaMode : 'off'}`,
     `--CDINFERZIP_SANITIZE=${process.env.INFERZIP_SANITIZE === '1' ? 'ON' : 'OFF'}`,
-    `--CDINFERZIP_X86_SIMD=${process.env.INFERZIP_X86_SIMD === 'off' ? 'OFF' : 'ON'}`,
+    `--CDINFERZIP_X86_SIMD=${process.env.INFERZIP_X86_SIMD === 'off' || cross ? 'OFF' : 'ON'}`,
     `--CDINFERZIP_WERROR=${process.env.INFERZIP_WERROR === '1' ? 'ON' : 'OFF'}`,
   ];
   if (emulate && process.env.INFERZIP_EMU_EXTRA_FLAGS)
     defs.push(`--CDINFERZIP_EMU_EXTRA_FLAGS=${process.env.INFERZIP_EMU_EXTRA_FLAGS.trim().split(/\s+/).join(';')}`);
   if (process.env.INFERZIP_CUDA_ARCHS) defs.push(`--CDINFERZIP_CUDA_ARCHS=${process.env.INFERZIP_CUDA_ARCHS}`);
+  if (cross) {
+    if (!which(`${cross}-g++`)) fail(`INFERZIP_CROSS=${cross}: ${cross}-g++ is not on PATH (Debian: apt-get install g++-${cross})`);
+    log(`cross-compiling for ${cross} (CPU backend only)`);
+    defs.push(
+      '--CDCMAKE_SYSTEM_NAME=Linux',
+      `--CDCMAKE_SYSTEM_PROCESSOR=${cross.split('-')[0]}`,
+      `--CDCMAKE_C_COMPILER=${cross}-gcc`,
+      `--CDCMAKE_CXX_COMPILER=${cross}-g++`,
+      `--CDCMAKE_STRIP=${cross}-strip`,
+    );
+  }
   if (emulate) log('CUDA backend: emulated (cuda/emulate; the kernels run on the CPU as an emulated device)');
   else if (nvcc) log(`CUDA backend: using ${nvcc}`);
   else log(cudaMode === 'off' ? 'CUDA backend: off (requested)' : 'CUDA backend: nvcc not found, building the CPU backend only');

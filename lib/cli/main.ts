@@ -4,7 +4,7 @@
  * Exit codes: 0 success; 1 failure (I/O error, corrupt data, verify found a mismatch);
  * 2 usage error (unknown command or option, missing argument).
  */
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync, realpathSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -14,38 +14,13 @@ import { packageRoot } from '../native.js';
 import { setThreads } from '../backend.js';
 import { benchCodec, compressModel, decompressModel, inspectModel, verifyModel, type ModelProgress } from '../model/index.js';
 import { compressSummary, decompressSummary, inspectTable, verifySummary } from './format.js';
-import { progressBar, silentProgress, type ProgressSink } from './progress-bar.js';
+import { COMMANDS, COMMAND_HELP, HELP, type Command } from './help.js';
+import { inspectPlain, plainTable } from './inspect-plain.js';
+import { progressBar, progressLines, silentProgress, type ProgressSink } from './progress-bar.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
-
-const HELP = `inferzip: lossless DFloat11 compression of BF16 safetensors models
-
-Usage:
-  inferzip compress IN -o OUT      compress a model (a .safetensors file, a model directory
-                                   or a model.safetensors.index.json) into one DFloat11 file;
-                                   OUT a directory (or ending in /): a DFloat11 model directory
-                                   (model.safetensors + config.json with dfloat11_config)
-  inferzip decompress IN -o OUT    rebuild the original file(s) byte for byte (a sharded
-                                   original comes back as a directory OUT)
-  inferzip verify FILE             decode every unit and check every checksum
-  inferzip inspect FILE            units, sizes, bits/weight and the entropy bound
-  inferzip bench [MODEL]           codec throughput on the bundled model or MODEL
-
-Options:
-  -o, --output PATH   output path (compress, decompress)
-  --threads N         CPU threads for the codec (default: all cores)
-  --json              print one JSON object on stdout (no progress bar)
-  -q, --quiet         no progress bar
-  --decode            inspect: decode DFloat11 units to compute the entropy bound
-  --runs N            bench: runs to take the median of (default 5)
-  -h, --help          this help
-  -v, --version       the version
-
-Exit codes: 0 success, 1 failure (I/O error, corrupt data, verify mismatch),
-2 usage error.
-`;
 
 class UsageError extends Error {}
 
@@ -53,9 +28,6 @@ interface Io {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
   stderr: NodeJS.WriteStream;
 }
-
-const COMMANDS = ['compress', 'decompress', 'verify', 'inspect', 'bench'] as const;
-type Command = (typeof COMMANDS)[number];
 
 function parse(argv: string[]) {
   try {
@@ -65,6 +37,9 @@ function parse(argv: string[]) {
       strict: true,
       options: {
         output: { type: 'string', short: 'o' },
+        force: { type: 'boolean', short: 'f', default: false },
+        'allow-uncompressed': { type: 'boolean', default: false },
+        progress: { type: 'boolean', default: false },
         threads: { type: 'string' },
         json: { type: 'boolean', default: false },
         quiet: { type: 'boolean', short: 'q', default: false },
@@ -94,7 +69,9 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
     const { values, positionals } = parse(argv);
     json = values.json === true;
     if (values.help) {
-      io.stdout.write(HELP);
+      // `inferzip <command> --help`: that command's own help
+      const cmd = positionals[0];
+      io.stdout.write(cmd && (COMMANDS as readonly string[]).includes(cmd) ? COMMAND_HELP[cmd as Command] : HELP);
       return EXIT_OK;
     }
     if (values.version) {
@@ -108,10 +85,15 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
     const threads = intOption(values.threads, 'threads', 1, 1024);
     if (threads !== undefined) setThreads(threads);
     const runs = intOption(values.runs, 'runs', 1, 1000);
-    const showProgress = !json && !values.quiet && io.stderr.isTTY === true;
-    const progress = (label: string): ProgressSink => (showProgress ? progressBar(io.stderr, label) : silentProgress);
+    // A bar on a terminal; plain lines when stderr is a pipe or file and --progress asks for them.
+    const progress = (label: string): ProgressSink => {
+      if (json || values.quiet) return silentProgress;
+      if (io.stderr.isTTY === true) return progressBar(io.stderr, label);
+      return values.progress ? progressLines(io.stderr, label) : silentProgress;
+    };
     const taskOptions = (sink: ProgressSink) => ({
       onProgress: (p: ModelProgress) => sink.update(p),
+      overwrite: values.force === true,
       ...(threads !== undefined ? { threads } : {}),
     });
     const out = (human: string, data: unknown): void => {
@@ -131,6 +113,17 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
         try {
           const r = await compressModel(input!, values.output, taskOptions(bar));
           bar.done();
+          if (r.compressedWeights === 0 && !values['allow-uncompressed']) {
+            // A "compressed" copy that compresses nothing is almost always the wrong input (F32
+            // weights, or every matrix kept raw): say so, and keep nothing.
+            rmSync(r.output, { force: true });
+            if (r.config) rmSync(r.config, { force: true });
+            throw new InferzipError(
+              'INVALID_ARGUMENT',
+              `${input}: nothing to compress (${r.bf16Weights === 0 ? 'no BF16 weights' : `all ${r.bf16Weights} BF16 weights kept raw: ${r.rawTensors.join(', ')}`}); ` +
+                'nothing was kept. Pass --allow-uncompressed to write the file anyway.',
+            );
+          }
           out(compressSummary(r), { ok: true, ...r });
         } finally {
           bar.done();
@@ -164,7 +157,22 @@ export async function run(argv: string[], io: Io = { stdout: process.stdout, std
       }
       case 'inspect': {
         const [file] = expectArgs(1, 'one file: inferzip inspect FILE');
-        const r = await inspectModel(file!, { decode: values.decode === true });
+        let r;
+        try {
+          r = await inspectModel(file!, { decode: values.decode === true });
+        } catch (err) {
+          // Not a compressed model (a plain safetensors file or model directory): describe it instead.
+          const e = toInferzipError(err);
+          if (e.code !== 'INVALID_ARGUMENT' && e.code !== 'NOT_COMPRESSED') throw e;
+          let plain;
+          try {
+            plain = inspectPlain(file!);
+          } catch {
+            throw e;
+          }
+          out(plainTable(plain), plain);
+          return EXIT_OK;
+        }
         out(inspectTable(r), r);
         return EXIT_OK;
       }

@@ -3,7 +3,9 @@
  * temp file beside the target (same filesystem), then fsync + rename on commit().
  * abort() (or any failure before commit) leaves nothing behind.
  */
+import { existsSync } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
 
 import { InferzipError, toInferzipError } from '../errors.js';
 import { releaseTemp } from '../safetensors/temp-files.js';
@@ -28,6 +30,12 @@ export class AtomicFile {
       return new AtomicFile(path, await open(tmp, 'wx+'), tmp);
     } catch (err) {
       releaseTemp(tmp);
+      // ENOENT here means the folder is missing: name it, not the temp file nobody asked for
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !existsSync(dirname(path))) {
+        throw new InferzipError('IO_ERROR', `cannot create '${path}': the output directory '${dirname(path)}' does not exist`, {
+          cause: err,
+        });
+      }
       throw toInferzipError(err, `creating '${path}'`);
     }
   }

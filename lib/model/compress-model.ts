@@ -10,6 +10,7 @@ import { basename, join } from 'node:path';
 import { crc32Hex } from '../checksum.js';
 
 import { UNIT_BUFFERS } from '../df11/unit-buffers.js';
+import { refuseExistingOutputs, type OverwriteOption } from './no-clobber.js';
 import { refuseSameFile } from './same-file.js';
 import { InferzipError } from '../errors.js';
 import { writeFileAtomic, type SafetensorsEntry } from '../safetensors/index.js';
@@ -33,7 +34,7 @@ import { openModelSource } from './source.js';
 import { entropyBits, sparseHistogram } from './stats.js';
 import { OutputLayout, type OutputEntry } from './output-layout.js';
 
-export interface CompressModelOptions extends ModelTaskOptions, PlanOptions {}
+export interface CompressModelOptions extends ModelTaskOptions, PlanOptions, OverwriteOption {}
 
 export interface CompressModelResult {
   /** The compressed file (`<dir>/model.safetensors` when the output was a directory). */
@@ -91,6 +92,9 @@ export async function compressModel(input: string, output: string, options: Comp
   }
   // A directory output becomes a DFloat11 model directory: model.safetensors + config.json.
   const configPath = outStat?.isDirectory() || /[/\\]$/.test(output) ? join(output, 'config.json') : undefined;
+  // Checked first, and the input opened before mkdir: a refused or failed run creates no directory
+  refuseExistingOutputs(configPath ? [join(output, 'model.safetensors'), configPath] : [output], options, 'compressModel');
+  using src = openModelSource(input);
   if (configPath) {
     try {
       mkdirSync(output, { recursive: true });
@@ -100,7 +104,6 @@ export async function compressModel(input: string, output: string, options: Comp
     output = join(output, 'model.safetensors');
   }
 
-  using src = openModelSource(input);
   refuseSameFile(
     src.files.map((f) => f.path),
     configPath ? [output, configPath] : [output],

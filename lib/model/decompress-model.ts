@@ -8,14 +8,17 @@ import { mkdirSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import { refuseExistingOutputs, type OverwriteOption } from './no-clobber.js';
 import { refuseSameFile } from './same-file.js';
 import { openSafetensorsFileAsync } from './off-thread.js';
 import { releaseTemp, trackTemp } from '../safetensors/temp-files.js';
 import { InferzipError, toInferzipError } from '../errors.js';
 import { AtomicFile } from './atomic-file.js';
-import { latin1ToBytes, parseManifest } from './manifest.js';
+import { latin1ToBytes, parseManifest, requireCompressed } from './manifest.js';
 import { checkAborted, checkThreads, type ModelTaskOptions } from './progress.js';
 import { restoreModel } from './restore.js';
+
+export interface DecompressModelOptions extends ModelTaskOptions, OverwriteOption {}
 
 export interface DecompressModelResult {
   /** Paths written: the file, or every shard then the index. */
@@ -32,12 +35,26 @@ export interface DecompressModelResult {
  * @example
  *   await decompressModel('/tmp/stories.df11.safetensors', '/tmp/model.safetensors');
  */
-export async function decompressModel(input: string, output: string, options: ModelTaskOptions = {}): Promise<DecompressModelResult> {
+export async function decompressModel(input: string, output: string, options: DecompressModelOptions = {}): Promise<DecompressModelResult> {
   const started = performance.now();
   checkThreads(options.threads);
   checkAborted(options.signal);
+  let inputIsDir = false;
+  try {
+    inputIsDir = statSync(input).isDirectory();
+  } catch {
+    // openSafetensorsFileAsync reports a missing input
+  }
+  if (inputIsDir) {
+    throw new InferzipError(
+      'NOT_COMPRESSED',
+      `'${input}' is a directory, not an inferzip compressed model: decompress takes the .safetensors file compressModel wrote ` +
+        '(a DFloat11 model directory keeps no record of the original files; open it with CompressedModel.open instead)',
+    );
+  }
   const opened = await openSafetensorsFileAsync(input, true);
   using reader = opened.file;
+  if (!opened.manifest) requireCompressed(reader.metadata, input);
   const manifest = opened.manifest ?? parseManifest(reader.metadata, reader.tensors.length);
 
   let isDir = false;
@@ -60,7 +77,9 @@ export async function decompressModel(input: string, output: string, options: Mo
     for (const f of manifest.restoreFiles) paths.push(join(output, f.name));
   }
 
-  refuseSameFile([input], manifest.index ? [...paths, join(output, manifest.index.name)] : paths, 'decompressModel');
+  const outputs = manifest.index ? [...paths, join(output, manifest.index.name)] : paths;
+  refuseExistingOutputs(outputs, options, 'decompressModel');
+  refuseSameFile([input], outputs, 'decompressModel');
 
   const open: AtomicFile[] = [];
   let current: AtomicFile | undefined;

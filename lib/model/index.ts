@@ -3,7 +3,7 @@
  * them, open published DFloat11 checkpoints, and decode transformer blocks on demand.
  */
 export { compressModel, type CompressModelOptions, type CompressModelResult } from './compress-model.js';
-export { decompressModel, type DecompressModelResult } from './decompress-model.js';
+export { decompressModel, type DecompressModelOptions, type DecompressModelResult } from './decompress-model.js';
 export { verifyModel, type VerifyModelResult } from './verify.js';
 export type { Mismatch } from './restore.js';
 export { inspectModel, type ModelReport, type UnitReport, type InspectOptions } from './inspect.js';

@@ -133,6 +133,20 @@ const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isS
 const isName = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 4096;
 const isSafeFileName = (v: unknown): v is string => isName(v) && !/[/\\]/.test(v) && v !== '.' && v !== '..' && !v.includes('\0');
 
+/**
+ * Throws NOT_COMPRESSED, naming the file, when `metadata` is not an inferzip compressed model's
+ * (no format key at all): a plain safetensors model handed to decompress or verify is a
+ * mistake to explain, not damage to report as CORRUPT_DATA.
+ */
+export function requireCompressed(metadata: Readonly<Record<string, string>>, path: string): void {
+  if (metadata[FORMAT_KEY] !== undefined) return;
+  throw new InferzipError(
+    'NOT_COMPRESSED',
+    `'${path}' is not an inferzip compressed model (its header has no '${FORMAT_KEY}' metadata): ` +
+      'it looks like a plain safetensors file; compress it first with `inferzip compress` / compressModel()',
+  );
+}
+
 /** Parses and checks a manifest (as found in `__metadata__`). */
 export function parseManifest(metadata: Readonly<Record<string, string>>, tensorCount?: number): ParsedManifest {
   if (metadata[FORMAT_KEY] !== FORMAT_VERSION) {

@@ -12,7 +12,7 @@ import { openCatalog } from './catalog.js';
 import { openSafetensorsFileAsync } from './off-thread.js';
 import { decodeUnit, readUnit } from './codec.js';
 import { toInferzipError } from '../errors.js';
-import { parseManifest } from './manifest.js';
+import { FORMAT_KEY, parseManifest, requireCompressed } from './manifest.js';
 import { unitStructureProblems } from './manifest-checks.js';
 import { checkThreads, type ModelTaskOptions } from './progress.js';
 import { restoreModel, type Mismatch } from './restore.js';
@@ -66,6 +66,12 @@ export async function verifyModel(path: string, options: ModelTaskOptions = {}):
       checksums: true,
       seconds: (performance.now() - started) / 1000,
     };
+  }
+  if (!parsedManifest && reader.metadata[FORMAT_KEY] === undefined) {
+    // a plain safetensors file: an error that says so (NOT_COMPRESSED), not a damaged-file report
+    const metadata = reader.metadata;
+    reader.close();
+    requireCompressed(metadata, path);
   }
   try {
     let manifest;

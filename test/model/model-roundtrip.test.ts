@@ -266,7 +266,7 @@ describe('failures leave nothing behind and give typed errors', () => {
     writeFileSync(tiny, bytes.subarray(0, 5));
     await expect(decompressModel(tiny, join(dir, 'o2'))).rejects.toMatchObject({ code: 'CORRUPT_DATA' });
     // A plain (uncompressed) model is not a compressed one.
-    await expect(decompressModel(MODEL, join(dir, 'o3'))).rejects.toMatchObject({ code: 'CORRUPT_DATA' });
+    await expect(decompressModel(MODEL, join(dir, 'o3'))).rejects.toMatchObject({ code: 'NOT_COMPRESSED' });
     await expect(decompressModel(join(dir, 'missing.safetensors'), join(dir, 'o4'))).rejects.toMatchObject({ code: 'IO_ERROR' });
     await expect(compressModel(join(dir, 'missing'), join(dir, 'o5'))).rejects.toMatchObject({ code: 'IO_ERROR' });
     await expect(compressModel(MODEL, MODEL)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
