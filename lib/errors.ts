@@ -11,6 +11,7 @@ export type InferzipErrorCode =
   | 'CORRUPT_DATA'
   | 'IO_ERROR'
   | 'NO_DEVICE'
+  | 'DEVICE_MISMATCH'
   | 'UNSUPPORTED'
   | 'BUSY'
   | 'ABORTED'
@@ -26,6 +27,7 @@ const CODES: ReadonlySet<string> = new Set<InferzipErrorCode>([
   'CORRUPT_DATA',
   'IO_ERROR',
   'NO_DEVICE',
+  'DEVICE_MISMATCH',
   'UNSUPPORTED',
   'BUSY',
   'ABORTED',
