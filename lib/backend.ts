@@ -122,6 +122,7 @@ function envDevice(): DeviceKind | undefined {
   if (!DEVICE_PATTERN.test(raw)) {
     throw new InferzipError('INVALID_ARGUMENT', `INFERZIP_DEVICE must be 'cpu', 'cuda', 'cuda:N' or 'auto' (got '${raw}')`);
   }
+  if (raw.startsWith('cuda')) requireCuda(`INFERZIP_DEVICE=${raw}`);
   const { kind, index } = parseDevice(raw, 'INFERZIP_DEVICE');
   if (index !== undefined && currentCuda === undefined) currentCuda = index;
   return kind;

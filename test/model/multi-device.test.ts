@@ -33,6 +33,8 @@ const info = native().backendInfo();
 const cudaCount = info.cudaAvailable ? info.devices.length : 0;
 const two = cudaCount >= 2;
 const NEEDS_TWO = `needs 2 CUDA devices (${cudaCount} answered; INFERZIP_CUDA_EMULATE_DEVICES=2 on the emulated build)`;
+// CI's two-device step sets this, so a lost device fails the run instead of skipping it.
+const expected = Number(process.env.INFERZIP_EXPECT_CUDA_DEVICES ?? 0);
 
 let packed: string;
 beforeAll(async () => {
@@ -66,6 +68,10 @@ function delta(before: Record<string, number>, after: Record<string, number>): R
 }
 
 describe('device strings (every build)', () => {
+  it.runIf(expected > 0)('INFERZIP_EXPECT_CUDA_DEVICES: the expected CUDA devices answer', () => {
+    expect(cudaCount).toBeGreaterThanOrEqual(expected);
+  });
+
   it('parses cpu, cuda and cuda:N; anything else is INVALID_ARGUMENT naming what was given and the devices', () => {
     expect(parseDevice('cpu')).toEqual({ kind: 'cpu', index: undefined });
     for (const badString of ['gpu', 'CUDA', 'cuda:', 'cuda:-1', 'cuda:01', 'cuda:1.5', 'cpu:0', ' cuda', 'cuda:x', '']) {
