@@ -4,6 +4,7 @@
 // INFERZIP_CUDA_EMULATE_DEVICES=2, where any device pointer used on the wrong device aborts the
 // process (cuda/emulate/emulator.cpp), so a passing run means every allocation, copy and launch
 // went to its own device.
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +16,7 @@ import {
   backend,
   compress,
   compressModel,
+  decompress,
   memoryStats,
   mergeTokens,
   parseDevice,
@@ -190,6 +192,14 @@ describe.skipIf(!two)(`two CUDA devices (${NEEDS_TWO})`, () => {
     using c = DeviceTensor.empty('f32', [4], { device: 'cuda' });
     expect(c.device).toBe('cuda:0');
     expect(codeOf(() => setDevice('cuda:2'))).toBe('INVALID_ARGUMENT');
+    // INFERZIP_DEVICE=cuda:1 does the same for a whole process.
+    const code = `import { DeviceTensor, backend } from '${new URL('../../lib/index.ts', import.meta.url).pathname}';
+      console.log(JSON.stringify([backend().device, DeviceTensor.empty('u8', [1]).device]));`;
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+      env: { ...process.env, INFERZIP_DEVICE: 'cuda:1' },
+      encoding: 'utf8',
+    });
+    expect(JSON.parse(out.trim().split('\n').pop()!)).toEqual(['cuda:1', 'cuda:1']);
   });
 
   it('mixing devices in one operation is DEVICE_MISMATCH (in lib and in core); copies between devices work', async () => {
@@ -223,6 +233,10 @@ describe.skipIf(!two)(`two CUDA devices (${NEEDS_TWO})`, () => {
     expect((mismatch as Error).message).toMatch(/cuda:0.*cuda:1/);
     using out0 = DeviceTensor.empty('bf16', [4096], { device: 'cuda:0' });
     await decodeDeviceUnit(resident, out0.buffer);
+    // decompress() into a DeviceTensor on cuda:1 uploads the host unit to cuda:1 and decodes there.
+    using direct = DeviceTensor.empty('bf16', [4096], { device: 'cuda:1' });
+    await decompress(unit, { out: direct });
+    expect(sameBits(direct.downloadSync().data as Uint16Array, original('model.layers.0.mlp.up_proj.weight').subarray(0, 4096))).toBe(true);
     // A copy from cuda:0 to cuda:1 goes through the host.
     out1.buffer.copyFrom({ source: out0.buffer, bytes: 8192 });
     expect(sameBits(out1.downloadSync().data as Uint16Array, original('model.layers.0.mlp.up_proj.weight').subarray(0, 4096))).toBe(true);
