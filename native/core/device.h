@@ -62,7 +62,7 @@ class DeviceScope {
   DeviceScope& operator=(const DeviceScope&) = delete;
 
  private:
-  int previous_ = -1;
+  [[maybe_unused]] int previous_ = -1;  // unused in builds without CUDA
 };
 
 // Bytes inferzip holds on one device now, its peak and live allocation count.
