@@ -4,7 +4,7 @@
  */
 import { crc32 } from 'node:zlib';
 
-import { resolveDevice, type DeviceString } from '../backend.js';
+import { deviceId, resolveDevice, type DeviceString } from '../backend.js';
 import { InferzipError, check, nativeCall } from '../errors.js';
 import { CallQueue } from '../ops.js';
 import { appendOp, attentionOp, dequantizeOp } from './ops.js';
@@ -92,6 +92,11 @@ export class QuantizedKVCache implements Disposable {
 
   get disposed(): boolean {
     return !this.#handle;
+  }
+
+  /** Where the cache's device mirror lives and its kernels run: 'cpu' or 'cuda:N'. */
+  get device(): 'cpu' | `cuda:${number}` {
+    return deviceId(this.options.device, this.options.deviceIndex).label;
   }
 
   #appendArgs(k: Tensor, v: Tensor, opts: AppendOptions) {

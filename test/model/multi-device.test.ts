@@ -251,6 +251,7 @@ describe.skipIf(!two)(`two CUDA devices (${NEEDS_TWO})`, () => {
     const opts = { scheme: 'kivi', heads: H, headDim: d, groupSize: 16, residualLength: 32 } as const;
     using cpu = QuantizedKVCache.create({ ...opts, device: 'cpu' });
     const gpu = QuantizedKVCache.create({ ...opts, device: 'cuda:1' });
+    expect([cpu.device, gpu.device]).toEqual(['cpu', 'cuda:1']);
     for (const c of [cpu, gpu]) c.appendSync(sliceTokens(k, 0, T), sliceTokens(v, 0, T));
     const a = cpu.dequantizeSync();
     const b = gpu.dequantizeSync();
