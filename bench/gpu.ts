@@ -24,7 +24,7 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { backend, type DeviceKind } from '../lib/backend.js';
+import { backend, deviceId, type DeviceKind } from '../lib/backend.js';
 import { compress } from '../lib/df11/index.js';
 import { DeviceTensor } from '../lib/device-tensor.js';
 import { quantizeKV } from '../lib/kvquant/index.js';
@@ -95,7 +95,7 @@ log();
 // --- DF11 decode
 const bf16 = weights(N);
 const unit = await compress({ w: tensor('bf16', [N], bf16) });
-const resident = await uploadUnit({ ...unit.buffers }, device);
+const resident = await uploadUnit({ ...unit.buffers }, deviceId(device));
 const out = new (native().NativeBuffer)({ device, bytes: N * 2, zero: false });
 const copySrc = new (native().NativeBuffer)({ device, bytes: N * 2, zero: false });
 const decode = await timeAsync(() => decodeDeviceUnit(resident, out));

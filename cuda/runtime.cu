@@ -52,6 +52,14 @@ bool QueryDevices(std::vector<DeviceInfo>* devices, std::string* reason) {
   return true;
 }
 
+int GetDevice() {
+  int device = 0;
+  IZ_CUDA_CHECK(cudaGetDevice(&device));
+  return device;
+}
+
+void SetDevice(int index) { IZ_CUDA_CHECK(cudaSetDevice(index)); }
+
 void* Malloc(size_t bytes) {
   void* ptr = nullptr;
   cudaError_t err = cudaMalloc(&ptr, bytes == 0 ? 1 : bytes);

@@ -20,7 +20,13 @@ struct DeviceInfo {
 // (cudaErrorInsufficientDriver), no GPU (cudaErrorNoDevice) and so on.
 bool QueryDevices(std::vector<DeviceInfo>* devices, std::string* reason);
 
-// Each throws iz::Error (OutOfMemory, Internal) with the CUDA error string.
+// The calling host thread's current device, and setting it (cudaGetDevice / cudaSetDevice:
+// the runtime keeps one per host thread). SetDevice throws iz::Error on a bad index.
+int GetDevice();
+void SetDevice(int index);
+
+// Each throws iz::Error (OutOfMemory, Internal) with the CUDA error string. Malloc allocates
+// on the calling thread's current device.
 void* Malloc(size_t bytes);
 void Free(void* ptr) noexcept;
 void CopyHostToDevice(void* dst, const void* src, size_t bytes);

@@ -1,9 +1,11 @@
 /**
  * DeviceTensor: a tensor whose memory lives on the active backend (cudaMalloc'd GPU
  * memory, or host memory for the CPU backend). Dispose it explicitly (`dispose()` or a
- * `using` declaration); a FinalizationRegistry frees it if you forget.
+ * `using` declaration); a FinalizationRegistry frees it if you forget. Each tensor knows its
+ * device ('cpu' or 'cuda:N'); operations run on their tensors' device and refuse tensors of two
+ * devices (DEVICE_MISMATCH).
  */
-import { resolveDevice, type DeviceKind } from './backend.js';
+import { deviceId, resolveDevice, type DeviceId, type DeviceString } from './backend.js';
 import { InferzipError, check, nativeAwait, nativeCall } from './errors.js';
 import { limits } from './limits.js';
 import { pinForAsync, runPinned } from './ops.js';
@@ -21,8 +23,33 @@ import {
 } from './tensor.js';
 
 export interface DeviceOptions {
-  /** 'cpu', 'cuda' or 'auto' (the active backend, the default). */
-  device?: DeviceKind | 'auto';
+  /** 'cpu', 'cuda' (the current CUDA device), 'cuda:N' or 'auto' (the active backend, the default). */
+  device?: DeviceString | 'auto';
+}
+
+/** The device of a native buffer. */
+export function bufferDevice(buffer: NativeBuffer): DeviceId {
+  return buffer.device === 'cuda' ? deviceId('cuda', buffer.deviceIndex) : deviceId('cpu');
+}
+
+/**
+ * Throws DEVICE_MISMATCH unless every tensor (undefined entries skipped) lives on one device;
+ * `what` names the operation. Returns that device.
+ */
+export function sameDevice(what: string, tensors: Record<string, DeviceTensor | undefined>): DeviceId | undefined {
+  let first: [string, DeviceId] | undefined;
+  for (const [name, t] of Object.entries(tensors)) {
+    if (!t) continue;
+    const id = t.deviceId;
+    if (!first) first = [name, id];
+    else if (first[1].label !== id.label) {
+      throw new InferzipError(
+        'DEVICE_MISMATCH',
+        `${what}: ${first[0]} is on ${first[1].label} but ${name} is on ${id.label}; copy one to the other's device first (download() and DeviceTensor.from(host, { device: '${first[1].label}' }))`,
+      );
+    }
+  }
+  return first?.[1];
 }
 
 // Frees native memory of tensors that were dropped without dispose().
@@ -64,8 +91,11 @@ export class DeviceTensor<D extends DType = DType> implements Disposable {
       bytes <= limit,
       `${dtype}[${shape.join(', ')}] needs ${bytes} bytes, over the ${limit}-byte limit of one allocation; the shape is probably wrong`,
     );
-    const device = resolveDevice(options.device);
-    const buffer = nativeCall(() => new (native().NativeBuffer)({ device, bytes, zero: options.zero ?? false }), 'DeviceTensor.empty');
+    const device = resolveDevice(options.device, 'DeviceTensor device');
+    const buffer = nativeCall(
+      () => new (native().NativeBuffer)({ device: device.kind, deviceIndex: device.index, bytes, zero: options.zero ?? false }),
+      'DeviceTensor.empty',
+    );
     return new DeviceTensor(dtype, shape, buffer);
   }
 
@@ -97,8 +127,13 @@ export class DeviceTensor<D extends DType = DType> implements Disposable {
     return b;
   }
 
-  get device(): DeviceKind {
-    return this.buffer.device as DeviceKind;
+  /** 'cpu' or 'cuda:N'. */
+  get device(): 'cpu' | `cuda:${number}` {
+    return this.deviceId.label;
+  }
+  /** The device as kind and index. */
+  get deviceId(): DeviceId {
+    return bufferDevice(this.buffer);
   }
   get size(): number {
     return shapeSize(this.shape);

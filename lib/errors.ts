@@ -12,6 +12,7 @@ export type InferzipErrorCode =
   | 'NOT_COMPRESSED'
   | 'IO_ERROR'
   | 'NO_DEVICE'
+  | 'DEVICE_MISMATCH'
   | 'UNSUPPORTED'
   | 'BUSY'
   | 'ABORTED'
@@ -28,6 +29,7 @@ const CODES: ReadonlySet<string> = new Set<InferzipErrorCode>([
   'NOT_COMPRESSED',
   'IO_ERROR',
   'NO_DEVICE',
+  'DEVICE_MISMATCH',
   'UNSUPPORTED',
   'BUSY',
   'ABORTED',

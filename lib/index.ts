@@ -9,7 +9,20 @@
 
 // --- errors, backend, tensors -------------------------------------------------------------
 export { InferzipError, type InferzipErrorCode } from './errors.js';
-export { backend, activeDevice, setDevice, setThreads, type BackendInfo, type DeviceKind, type GpuDevice } from './backend.js';
+export {
+  backend,
+  activeDevice,
+  setDevice,
+  setThreads,
+  parseDevice,
+  memoryStats,
+  type BackendInfo,
+  type DeviceKind,
+  type DeviceString,
+  type DeviceId,
+  type DeviceMemoryStats,
+  type GpuDevice,
+} from './backend.js';
 export {
   tensor,
   shapeSize,
@@ -92,6 +105,7 @@ export {
   type UnitReport,
   type InspectOptions,
   type CompressedModelOptions,
+  type PlacementOption,
   type DecodedBlock,
   type TensorView,
   type DeviceBytes,

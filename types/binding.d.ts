@@ -7,6 +7,8 @@
 export interface NativeBuffer {
   readonly bytes: number;
   readonly device: 'cpu' | 'cuda' | 'disposed';
+  /** The CUDA device index (0 for host memory). */
+  readonly deviceIndex: number;
   readonly disposed: boolean;
   /** Copies `source` into this buffer at byte `offset`. */
   upload(args: { source: ArrayBufferView | ArrayBuffer; offset?: number }): void;
@@ -29,6 +31,14 @@ export interface NativeBackendInfo {
   buildSystem?: string;
 }
 
+/** Memory the addon holds on one device ('cpu' first, then 'cuda:0', 'cuda:1', ...). */
+export interface NativeMemoryStats {
+  device: 'cpu' | `cuda:${number}`;
+  bytes: number;
+  peakBytes: number;
+  allocations: number;
+}
+
 export interface NativeLimits {
   /** Most CPU threads one call may use. */
   maxThreads: number;
@@ -37,8 +47,10 @@ export interface NativeLimits {
 }
 
 export interface NativeBinding {
-  NativeBuffer: new (args: { device: 'cpu' | 'cuda'; bytes: number; zero?: boolean }) => NativeBuffer;
+  /** deviceIndex: the CUDA device (default 0; ignored for 'cpu'). */
+  NativeBuffer: new (args: { device: 'cpu' | 'cuda'; deviceIndex?: number; bytes: number; zero?: boolean }) => NativeBuffer;
   backendInfo(): NativeBackendInfo;
+  memoryStats(): NativeMemoryStats[];
   setThreads(args: { threads: number }): number;
   /** The limits the native layer enforces (read once by lib/limits.ts). */
   limits(): NativeLimits;
@@ -180,6 +192,8 @@ export interface NativeKvOptions {
   probeFraction: number;
   seed: number;
   device: 'cpu' | 'cuda';
+  /** The CUDA device of the cache (default 0). */
+  deviceIndex?: number;
   batch: number;
   heads: number;
   headDim: number;

@@ -15,6 +15,11 @@
 // with seed-dependent bytes (cudaMalloc does not zero). Without ASan every allocation and
 // shared array has canary redzones, checked after each block (shared) and launch (device);
 // under ASan each has its exact size so ASan reports the first bad access itself.
+//
+// Devices. INFERZIP_CUDA_EMULATE_DEVICES=n devices answer, each with its own memory accounting.
+// The emulator is stricter than CUDA with unified addressing: a kernel argument, a copy, a
+// memset or a free that touches another device's memory than the calling thread's current
+// one (cudaSetDevice) aborts, so code that forgets to select a device is caught.
 #include "cuda/emulate/cuda_runtime.h"
 
 #include <sys/mman.h>
@@ -937,6 +942,9 @@ cudaError_t cudaFree(void* ptr) {
             inside->buf.size, static_cast<void*>(inside->buf.data));
       Die("cudaFree(%p): not a device allocation (already freed, or host memory)", ptr);
     }
+    if (it->second.device != CurrentDevice())
+      Die("cudaFree(%p): memory of device %d freed while device %d is current (cudaSetDevice first)", ptr,
+          it->second.device, CurrentDevice());
     a = it->second;
     Table().erase(it);
     g_used[a.device] -= a.buf.size;
@@ -965,8 +973,15 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind 
   if (!dst || !src) Die("cudaMemcpy%s of %zu bytes with a null pointer (dst %p, src %p)", KindName(kind), bytes, dst, src);
   {
     std::lock_guard<std::mutex> lock(g_mem_mu);
-    const bool d_dev = Lookup(dst, bytes, "cudaMemcpy destination") != nullptr;
-    const bool s_dev = Lookup(src, bytes, "cudaMemcpy source") != nullptr;
+    const Allocation* d_alloc = Lookup(dst, bytes, "cudaMemcpy destination");
+    const Allocation* s_alloc = Lookup(src, bytes, "cudaMemcpy source");
+    const bool d_dev = d_alloc != nullptr;
+    const bool s_dev = s_alloc != nullptr;
+    for (const Allocation* a : {d_alloc, s_alloc})
+      if (a && a->device != CurrentDevice())
+        Die("cudaMemcpy%s of %zu bytes (dst %p, src %p) touches memory of device %d while device %d is current (no "
+            "peer access is emulated: cudaSetDevice first)",
+            KindName(kind), bytes, dst, src, a->device, CurrentDevice());
     bool want_d = false, want_s = false;
     switch (kind) {
       case cudaMemcpyHostToHost: break;
@@ -992,7 +1007,11 @@ cudaError_t cudaMemset(void* dst, int value, size_t bytes) {
   if (bytes == 0) return cudaSuccess;
   {
     std::lock_guard<std::mutex> lock(g_mem_mu);
-    if (!Lookup(dst, bytes, "cudaMemset")) Die("cudaMemset(%p, %d, %zu): not device memory", dst, value, bytes);
+    const Allocation* a = Lookup(dst, bytes, "cudaMemset");
+    if (!a) Die("cudaMemset(%p, %d, %zu): not device memory", dst, value, bytes);
+    if (a->device != CurrentDevice())
+      Die("cudaMemset(%p, %d, %zu): memory of device %d while device %d is current (cudaSetDevice first)", dst, value,
+          bytes, a->device, CurrentDevice());
   }
   memset(dst, value, bytes);
   return cudaSuccess;

@@ -94,7 +94,7 @@ function newLlama(cfg: LlamaConfig, weights: ConstructorParameters<typeof Llama>
 
 export async function runDemo(o: DemoOptions, log: (line: string) => void = () => {}): Promise<DemoReport> {
   const cfg = readConfig(join(FIXTURE_DIR, 'config.json'));
-  const device = resolveDevice(o.device);
+  const device = resolveDevice(o.device).label;
   const b = backend();
   const n = o.tokens;
   const tmp = mkdtempSync(join(tmpdir(), 'inferzip-demo-'));

@@ -4,7 +4,7 @@
  */
 import { crc32 } from 'node:zlib';
 
-import { resolveDevice, type DeviceKind } from '../backend.js';
+import { deviceId, resolveDevice, type DeviceString } from '../backend.js';
 import { InferzipError, check, nativeCall } from '../errors.js';
 import { CallQueue } from '../ops.js';
 import { appendOp, attentionOp, dequantizeOp } from './ops.js';
@@ -92,6 +92,11 @@ export class QuantizedKVCache implements Disposable {
 
   get disposed(): boolean {
     return !this.#handle;
+  }
+
+  /** Where the cache's device mirror lives and its kernels run: 'cpu' or 'cuda:N'. */
+  get device(): 'cpu' | `cuda:${number}` {
+    return deviceId(this.options.device, this.options.deviceIndex).label;
   }
 
   #appendArgs(k: Tensor, v: Tensor, opts: AppendOptions) {
@@ -220,8 +225,8 @@ export class QuantizedKVCache implements Disposable {
    * token counts; damaged, edited or foreign files raise CORRUPT_DATA.
    * @example const cache = await QuantizedKVCache.load('layer0.kv.safetensors');
    */
-  static async load(path: string, opts: { device?: DeviceKind | 'auto' } = {}): Promise<QuantizedKVCache> {
-    const device = resolveDevice(opts.device);
+  static async load(path: string, opts: { device?: DeviceString | 'auto' } = {}): Promise<QuantizedKVCache> {
+    const device = resolveDevice(opts.device, 'QuantizedKVCache.load device');
     const reader = openSafetensors(path);
     try {
       const bad = (what: string, cause?: unknown): InferzipError => new InferzipError('CORRUPT_DATA', `'${path}': ${what}`, { cause });
@@ -239,7 +244,7 @@ export class QuantizedKVCache implements Disposable {
       if (checksum(meta.cache!) !== meta.cacheChecksum) throw bad('KV cache metadata fails its crc32 (edited or damaged)');
       let options: ResolvedKVOptions;
       try {
-        options = { ...resolveOptions({ ...saved.options, device: 'cpu' }, 128), device };
+        options = { ...resolveOptions({ ...saved.options, device: 'cpu' }, 128), device: device.kind, deviceIndex: device.index };
       } catch (err) {
         throw bad(`saved options are invalid: ${(err as Error).message}`, err);
       }

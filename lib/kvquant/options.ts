@@ -1,5 +1,5 @@
 /** Options of KV-cache quantization: types, defaults from the spec, validation. */
-import { resolveDevice, type DeviceKind } from '../backend.js';
+import { resolveDevice, type DeviceId, type DeviceKind, type DeviceString } from '../backend.js';
 import { check } from '../errors.js';
 import { checkInt, checkNumber } from '../validate.js';
 import type { NativeKvOptions } from './native.js';
@@ -40,8 +40,8 @@ export interface KVQuantOptions {
   probeFraction?: number;
   /** Seed of the random probe queries (default 0). */
   seed?: number;
-  /** Backend for attention and dequantization: 'cpu', 'cuda' or 'auto' (the active backend, default). */
-  device?: DeviceKind | 'auto';
+  /** Backend for attention and dequantization: 'cpu', 'cuda' (the current CUDA device), 'cuda:N' or 'auto' (the active backend, default). */
+  device?: DeviceString | 'auto';
 }
 
 /** Options of a QuantizedKVCache. */
@@ -60,10 +60,12 @@ export interface KVCacheOptions extends KVQuantOptions {
 }
 
 /** Every option filled in and checked: what the native cache receives (fp8Format as a name here). */
-export interface ResolvedKVOptions extends Omit<NativeKvOptions, 'scheme' | 'fp8Format' | 'device'> {
+export interface ResolvedKVOptions extends Omit<NativeKvOptions, 'scheme' | 'fp8Format' | 'device' | 'deviceIndex'> {
   scheme: KVScheme;
   fp8Format: 'e4m3' | 'e5m2';
   device: DeviceKind;
+  /** The CUDA device (0 for the CPU). */
+  deviceIndex: number;
 }
 
 const DEFAULT_BITS: Record<KVScheme, number> = { kivi: 2, vidkv: 2, zipcache: 4, fp8: 8 };
@@ -106,11 +108,15 @@ export function resolveOptions(
     lowFraction: frac('lowFraction', o.lowFraction ?? 0.4),
     probeFraction: frac('probeFraction', o.probeFraction ?? 0.05, 0, 0.5, true),
     seed: int('seed', o.seed ?? 0, 0, 0x7fffffff),
-    device: resolveDevice(o.device),
+    ...deviceFields(resolveDevice(o.device, 'KV cache device')),
     batch,
     heads,
     headDim,
   };
+}
+
+function deviceFields(d: DeviceId): { device: DeviceKind; deviceIndex: number } {
+  return { device: d.kind, deviceIndex: d.index };
 }
 
 export function toNative(o: ResolvedKVOptions): NativeKvOptions {

@@ -4,7 +4,7 @@
  * `DeviceUnit` (the same buffers resident on the device).
  */
 import { native, type NativeBuffer } from '../native.js';
-import type { DeviceKind } from '../backend.js';
+import type { DeviceId } from '../backend.js';
 import type { SafetensorsReader } from '../safetensors/index.js';
 import type { OutputEntry } from './output-layout.js';
 import { InferzipError, nativeCall } from '../errors.js';
@@ -104,7 +104,7 @@ export interface DeviceUnit extends Disposable {
 }
 
 /** Copies a unit's five decode buffers to the device (split positions stay on the host). */
-export async function uploadUnit(unit: EncodedUnit, device: DeviceKind): Promise<DeviceUnit> {
+export async function uploadUnit(unit: EncodedUnit, device: DeviceId): Promise<DeviceUnit> {
   const host = decodeParts(unit);
   const buffers: NativeBuffer[] = [];
   try {
@@ -112,7 +112,7 @@ export async function uploadUnit(unit: EncodedUnit, device: DeviceKind): Promise
     for (const key of Object.keys(host) as (keyof NativeUnitParts)[]) {
       const src = host[key] as Uint8Array;
       const b = nativeCall(
-        () => new (native().NativeBuffer)({ device, bytes: src.byteLength, zero: false }),
+        () => new (native().NativeBuffer)({ device: device.kind, deviceIndex: device.index, bytes: src.byteLength, zero: false }),
         `uploading unit buffer '${key}'`,
       );
       buffers.push(b);

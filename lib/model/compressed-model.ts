@@ -5,9 +5,11 @@
  * lm_head) decode into a buffer of their own, allocated on first use. `blocks()` decodes block i+1
  * into a second buffer while the caller works on block i. Decoding runs off the main
  * thread (the codec's async decode: a libuv worker on the CPU, a CUDA stream on a GPU).
+ * With a placement over several devices each device holds its units and decode buffers of its
+ * own, and a block decodes on the device it lives on.
  */
-import { resolveDevice, type DeviceKind } from '../backend.js';
-import { DeviceTensor } from '../device-tensor.js';
+import type { DeviceId, DeviceKind, DeviceString } from '../backend.js';
+import { DeviceTensor, bufferDevice } from '../device-tensor.js';
 import { InferzipError, nativeAwait, nativeCall } from '../errors.js';
 import { pinForAsync } from '../ops.js';
 import { native, type NativeBuffer } from '../native.js';
@@ -17,13 +19,24 @@ import { crc32 } from '../checksum.js';
 import { decodeDeviceUnit, readUnit, unitCrc32, uploadUnit, type DeviceUnit } from './codec.js';
 import { openCatalogAsync, type ModelCatalog, type UnitInfo } from './catalog.js';
 import { manifestStructureProblems } from './manifest-checks.js';
+import { placementFallback, planPlacement, type PlacementOption } from './placement.js';
 
 /** Bytes of decoded data checked per step (see #checkDecoded). */
 const CHECK_CHUNK_BYTES = 4 << 20;
 
 export interface CompressedModelOptions {
-  /** Where compressed units and the decode buffers live: 'cpu', 'cuda' or 'auto' (default). */
-  device?: DeviceKind | 'auto';
+  /**
+   * Where compressed units and the decode buffers live: 'cpu', 'cuda' (the current CUDA device),
+   * 'cuda:N' or 'auto' (default). Shorthand for a one-device `placement`; give one or the other.
+   */
+  device?: DeviceString | 'auto';
+  /**
+   * Which device each unit lives on (see PlacementOption): one device string, `{ devices: [...] }`
+   * (spread over the listed devices in contiguous ranges balanced by bytes) or `{ map: { prefix:
+   * device }, default? }` (longest prefix wins; units no key covers are an error unless a default is
+   * given). Each device gets decode buffers of its own; a block decodes on its device.
+   */
+  placement?: PlacementOption;
   /**
    * Check integrity on the inference path (default true): each unit's stored buffers against
    * their crc32 when the unit is loaded, each raw tensor against its crc32 when read, and the
@@ -44,6 +57,8 @@ export interface TensorView {
   readonly elements: number;
   /** The buffer the view points into (valid until the next decode into it). */
   readonly buffer: NativeBuffer;
+  /** The device of the buffer (the block's device): 'cpu' or 'cuda:N'. */
+  readonly device: 'cpu' | `cuda:${number}`;
   /** Copies the matrix to a host tensor. */
   toTensor(): Promise<Tensor<'bf16'>>;
   toTensorSync(): Tensor<'bf16'>;
@@ -55,6 +70,8 @@ export interface DecodedBlock {
   /** Position in `model.blockUnits` (the order `blocks()` yields). */
   readonly ordinal: number;
   readonly unit: UnitInfo;
+  /** Where the unit lives and was decoded: 'cpu' or 'cuda:N'. */
+  readonly device: 'cpu' | `cuda:${number}`;
   /** Views by full tensor name, in unit order. */
   readonly tensors: ReadonlyMap<string, TensorView>;
   /** A view by full name or by the part after the unit prefix (`self_attn.q_proj.weight`). */
@@ -67,6 +84,18 @@ export interface DeviceBytes {
   /** The decode buffers (one, or two once prefetching). */
   scratch: number;
   total: number;
+}
+
+/** The decode buffers one device holds. */
+interface DeviceScratch {
+  readonly id: DeviceId;
+  /** [0] for decompressBlock and even blocks, [1] for prefetching. */
+  readonly block: (Scratch | undefined)[];
+  /** Standalone units (embedding, lm_head), allocated on first use. */
+  unit: Scratch | undefined;
+  /** Largest block / standalone unit placed on this device (elements). */
+  readonly maxBlockElements: number;
+  readonly maxUnitElements: number;
 }
 
 interface Scratch {
@@ -89,7 +118,12 @@ interface Scratch {
 export class CompressedModel implements Disposable {
   readonly path: string;
   readonly format: 'inferzip' | 'dfloat11';
+  /** The backend of the first block's device ('cpu' or 'cuda'); `placement` tells each unit's device. */
   readonly device: DeviceKind;
+  /** The device of every unit, by prefix, in unit order: 'cpu' or 'cuda:N'. */
+  readonly placement: ReadonlyMap<string, 'cpu' | `cuda:${number}`>;
+  /** The devices the model uses, in the order they first hold a unit. */
+  readonly devices: readonly ('cpu' | `cuda:${number}`)[];
   /** Every unit (blocks, then standalone matrices). */
   readonly units: readonly UnitInfo[];
   /** The transformer-block units, in order. */
@@ -98,29 +132,51 @@ export class CompressedModel implements Disposable {
   readonly rawTensorNames: readonly string[];
   readonly #catalog: ModelCatalog;
   readonly #resident: Map<string, DeviceUnit>;
-  /** Decode buffers of the blocks: [0] for decompressBlock and even blocks, [1] for prefetching. */
-  readonly #blockScratch: (Scratch | undefined)[] = [undefined, undefined];
-  /** Decode buffer of standalone units (embedding, lm_head), allocated on first use. */
-  #unitScratch: Scratch | undefined;
+  /** Where each unit lives, by prefix. */
+  readonly #where: Map<string, DeviceId>;
+  /** Decode buffers, by device label. */
+  readonly #scratch = new Map<string, DeviceScratch>();
   readonly #maxBlockElements: number;
-  readonly #maxUnitElements: number;
   readonly #verify: boolean;
   /** Units whose decoded matrices matched their crc32 once (each is checked on first decode). */
   readonly #checked = new Set<string>();
   #disposed = false;
 
-  private constructor(catalog: ModelCatalog, device: DeviceKind, resident: Map<string, DeviceUnit>, verify: boolean) {
+  private constructor(
+    catalog: ModelCatalog,
+    where: Map<string, DeviceId>,
+    fallback: DeviceId,
+    resident: Map<string, DeviceUnit>,
+    verify: boolean,
+  ) {
     this.#catalog = catalog;
     this.#verify = verify;
     this.rawTensorNames = catalog.rawTensors.map((t) => t.name);
     this.path = catalog.path;
     this.format = catalog.format;
-    this.device = device;
     this.units = catalog.units;
     this.blockUnits = catalog.units.filter((u) => u.kind === 'block');
     this.#resident = resident;
+    this.#where = where;
+    this.placement = new Map(catalog.units.map((u) => [u.prefix, where.get(u.prefix)!.label]));
+    this.devices = [...new Set(this.placement.values())];
+    this.device = (this.blockUnits[0] ? where.get(this.blockUnits[0].prefix)! : fallback).kind;
     this.#maxBlockElements = Math.max(0, ...this.blockUnits.map((u) => u.elements));
-    this.#maxUnitElements = Math.max(0, ...catalog.units.filter((u) => u.kind !== 'block').map((u) => u.elements));
+    for (const u of catalog.units) {
+      const id = where.get(u.prefix)!;
+      const s = this.#scratch.get(id.label) ?? {
+        id,
+        block: [undefined, undefined],
+        unit: undefined,
+        maxBlockElements: 0,
+        maxUnitElements: 0,
+      };
+      this.#scratch.set(id.label, {
+        ...s,
+        maxBlockElements: u.kind === 'block' ? Math.max(s.maxBlockElements, u.elements) : s.maxBlockElements,
+        maxUnitElements: u.kind !== 'block' ? Math.max(s.maxUnitElements, u.elements) : s.maxUnitElements,
+      });
+    }
   }
 
   /**
@@ -131,16 +187,28 @@ export class CompressedModel implements Disposable {
    *   for await (const block of model.blocks({ prefetch: true })) {
    *     const q = await block.get('self_attn.q_proj.weight').toTensor();
    *   }
+   *   // spread over two GPUs: await CompressedModel.open(path, { placement: { devices: ['cuda:0', 'cuda:1'] } })
    */
   static async open(path: string, options: CompressedModelOptions = {}): Promise<CompressedModel> {
-    const device = resolveDevice(options.device);
+    if (options.device !== undefined && options.placement !== undefined) {
+      throw new InferzipError(
+        'INVALID_ARGUMENT',
+        `CompressedModel.open: give device or placement, not both (device is shorthand for a one-device placement)`,
+      );
+    }
     if (options.verify !== undefined && typeof options.verify !== 'boolean') {
       throw new InferzipError('INVALID_ARGUMENT', `CompressedModel.open: verify must be true or false, got ${String(options.verify)}`);
     }
     const verify = options.verify !== false;
+    const placement: unknown = options.placement !== undefined ? options.placement : options.device;
+    // Device strings are checked before the file is opened: a bad one fails fast.
+    const fallback = placementFallback(placement);
+    planPlacement([], placement);
     const catalog = await openCatalogAsync(path);
     const resident = new Map<string, DeviceUnit>();
+    let where: Map<string, DeviceId>;
     try {
+      where = planPlacement(catalog.units, placement);
       if (verify) {
         const problems = manifestStructureProblems(catalog);
         if (problems.length > 0) throw new InferzipError('CORRUPT_DATA', `'${path}': ${problems[0]!}`);
@@ -170,29 +238,56 @@ export class CompressedModel implements Disposable {
             `unit '${u.prefix}': split_positions [${[...sp].join(', ')}] do not match where its ${u.members.length} matrices start`,
           );
         }
-        resident.set(u.prefix, await uploadUnit(encoded, device));
+        resident.set(u.prefix, await uploadUnit(encoded, where.get(u.prefix)!));
       }
     } catch (err) {
       for (const r of resident.values()) r.dispose();
       catalog.close();
       throw err;
     }
-    return new CompressedModel(catalog, device, resident, verify);
+    return new CompressedModel(catalog, where, fallback, resident, verify);
   }
 
   get numBlocks(): number {
     return this.blockUnits.length;
   }
 
-  /** Device memory held now: compressed units plus the decode buffers allocated so far. */
+  /** Device memory held now, over every device: compressed units plus the decode buffers allocated so far. */
   get deviceBytes(): DeviceBytes {
     let compressed = 0;
-    for (const r of this.#resident.values()) compressed += r.bytes;
-    const scratch = [...this.#blockScratch, this.#unitScratch].reduce((s, b) => s + (b && !b.buffer.disposed ? b.buffer.bytes : 0), 0);
+    let scratch = 0;
+    for (const b of Object.values(this.deviceBytesByDevice)) {
+      compressed += b.compressed;
+      scratch += b.scratch;
+    }
     return { compressed, scratch, total: compressed + scratch };
   }
 
-  /** Bytes of one block decode buffer (the largest block, BF16). */
+  /** deviceBytes for each device the model uses, by 'cpu' / 'cuda:N'. */
+  get deviceBytesByDevice(): Record<string, DeviceBytes> {
+    const out: Record<string, DeviceBytes> = {};
+    for (const label of this.devices) out[label] = { compressed: 0, scratch: 0, total: 0 };
+    for (const [prefix, r] of this.#resident) out[this.#where.get(prefix)!.label]!.compressed += r.bytes;
+    for (const [label, s] of this.#scratch) {
+      const bytes = [...s.block, s.unit].reduce((n, b) => n + (b && !b.buffer.disposed ? b.buffer.bytes : 0), 0);
+      out[label]!.scratch += bytes;
+    }
+    for (const b of Object.values(out)) b.total = b.compressed + b.scratch;
+    return out;
+  }
+
+  /**
+   * The device a unit lives on and decodes on: by block ordinal or unit prefix.
+   * @example
+   * model.deviceOf(0); // 'cuda:0'
+   */
+  deviceOf(unit: number | string): 'cpu' | `cuda:${number}` {
+    const u = typeof unit === 'number' ? this.#blockAt(unit) : this.units.find((x) => x.prefix === unit);
+    if (!u) throw new InferzipError('INVALID_ARGUMENT', `no unit '${String(unit)}' (units: ${this.units.map((x) => x.prefix).join(', ')})`);
+    return this.#where.get(u.prefix)!.label;
+  }
+
+  /** Bytes of one block decode buffer (the largest block, BF16); each device's buffers are sized for its own largest block. */
   get blockBufferBytes(): number {
     return this.#maxBlockElements * 2;
   }
@@ -201,17 +296,19 @@ export class CompressedModel implements Disposable {
     if (this.#disposed) throw new InferzipError('DISPOSED', `CompressedModel '${this.path}' was disposed`);
   }
 
-  #allocScratch(elements: number): Scratch {
+  #allocScratch(id: DeviceId, elements: number): Scratch {
     const buffer = nativeCall(
-      () => new (native().NativeBuffer)({ device: this.device, bytes: elements * 2, zero: false }),
-      'CompressedModel decode buffer',
+      () => new (native().NativeBuffer)({ device: id.kind, deviceIndex: id.index, bytes: elements * 2, zero: false }),
+      `CompressedModel decode buffer on ${id.label}`,
     );
     return { buffer, generation: 0, queue: Promise.resolve() };
   }
 
+  /** The decode buffer on the unit's own device. */
   #scratchFor(unit: UnitInfo, slot: 0 | 1): Scratch {
-    if (unit.kind === 'block') return (this.#blockScratch[slot] ??= this.#allocScratch(this.#maxBlockElements));
-    return (this.#unitScratch ??= this.#allocScratch(this.#maxUnitElements));
+    const s = this.#scratch.get(this.#where.get(unit.prefix)!.label)!;
+    if (unit.kind === 'block') return (s.block[slot] ??= this.#allocScratch(s.id, s.maxBlockElements));
+    return (s.unit ??= this.#allocScratch(s.id, s.maxUnitElements));
   }
 
   #blockAt(ordinal: number): UnitInfo {
@@ -354,7 +451,7 @@ export class CompressedModel implements Disposable {
     this.#catalog.close();
     for (const r of this.#resident.values()) r.dispose();
     this.#resident.clear();
-    for (const s of [...this.#blockScratch, this.#unitScratch]) s?.buffer.dispose();
+    for (const d of this.#scratch.values()) for (const s of [...d.block, d.unit]) s?.buffer.dispose();
   }
 
   [Symbol.dispose](): void {
@@ -378,6 +475,7 @@ function makeBlock(unit: UnitInfo, ordinal: number, scratch: Scratch, generation
     }
     return scratch.buffer;
   };
+  const device = bufferDevice(scratch.buffer).label;
   const tensors = new Map<string, TensorView>();
   for (const m of unit.members) {
     const byteOffset = m.offset * 2;
@@ -388,6 +486,7 @@ function makeBlock(unit: UnitInfo, ordinal: number, scratch: Scratch, generation
       offset: m.offset,
       byteOffset,
       elements: m.elements,
+      device,
       get buffer() {
         return check(m.name);
       },
@@ -407,7 +506,7 @@ function makeBlock(unit: UnitInfo, ordinal: number, scratch: Scratch, generation
       },
       toDeviceTensor() {
         const buf = check(m.name);
-        const t = DeviceTensor.empty('bf16', m.shape, { device: buf.device as DeviceKind });
+        const t = DeviceTensor.empty('bf16', m.shape, { device });
         nativeCall(
           () => t.buffer.copyFrom({ source: buf, dstOffset: 0, srcOffset: byteOffset, bytes: m.elements * 2 }),
           `copying '${m.name}'`,
@@ -420,6 +519,7 @@ function makeBlock(unit: UnitInfo, ordinal: number, scratch: Scratch, generation
   return {
     ordinal,
     unit,
+    device,
     tensors,
     get(name: string): TensorView {
       const v = tensors.get(name) ?? tensors.get(`${unit.prefix}.${name}`);

@@ -8,6 +8,7 @@ export { verifyModel, type VerifyModelResult } from './verify.js';
 export type { Mismatch } from './restore.js';
 export { inspectModel, type ModelReport, type UnitReport, type InspectOptions } from './inspect.js';
 export { CompressedModel, type CompressedModelOptions, type DecodedBlock, type TensorView, type DeviceBytes } from './compressed-model.js';
+export type { PlacementOption } from './placement.js';
 export { openCatalog, type ModelCatalog, type UnitInfo, type UnitMember, type DFloat11Config } from './catalog.js';
 export { llamaShapes } from './llama.js';
 export {

@@ -4,7 +4,7 @@
  * their best odd-index partner (B), with size-weighted averages. Native on the CPU
  * (all cores) and CUDA.
  */
-import { DeviceTensor } from '../device-tensor.js';
+import { DeviceTensor, sameDevice } from '../device-tensor.js';
 import { InferzipError, check } from '../errors.js';
 import { native } from '../native.js';
 import { assertTensor, castFloat, tensor, toFloat32, type Tensor } from '../tensor.js';
@@ -221,6 +221,12 @@ function deviceArgs(x: DeviceTensor, o: MergeTokensOptions, p: Plan): NativeTome
     );
     sizes = o.sizes.buffer;
   }
+  // The step runs on x's device; the other tensors must be there too.
+  sameDevice('mergeTokens', {
+    x,
+    metric: o.metric as DeviceTensor | undefined,
+    sizes: o.sizes as DeviceTensor | undefined,
+  });
   return { x: x.buffer, metric, sizes, protect: p.protect ?? undefined, ...shapeArgs(p), dtype: x.dtype };
 }
 

@@ -20,6 +20,8 @@ const char* ErrorCodeName(ErrorCode code) {
       return "IO_ERROR";
     case ErrorCode::NoDevice:
       return "NO_DEVICE";
+    case ErrorCode::DeviceMismatch:
+      return "DEVICE_MISMATCH";
     case ErrorCode::Unsupported:
       return "UNSUPPORTED";
     case ErrorCode::Internal:

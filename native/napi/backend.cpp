@@ -1,6 +1,8 @@
 // backendInfo(), thread control and build facts.
 #include <napi.h>
 
+#include <algorithm>
+
 #include "native/core/checksum/crc32.h"
 #include "native/core/parallel.h"
 #include "native/core/simd.h"
@@ -38,6 +40,27 @@ Napi::Value BackendInfoJs(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// Bytes inferzip holds per device: host memory owned by the addon, then one entry per CUDA
+// device that answered.
+Napi::Value MemoryStatsJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto entry = [&](const std::string& device, const MemoryCounters& c) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("device", device);
+    o.Set("bytes", static_cast<double>(c.bytes));
+    o.Set("peakBytes", static_cast<double>(c.peak));
+    o.Set("allocations", static_cast<double>(c.allocations));
+    return o;
+  };
+  const BackendInfo& b = GetBackendInfo();
+  const size_t n = std::min<size_t>(b.devices.size(), kMaxCudaDevices);
+  Napi::Array out = Napi::Array::New(env, n + 1);
+  out.Set(uint32_t(0), entry("cpu", HostMemoryCounters()));
+  for (size_t i = 0; i < n; ++i)
+    out.Set(static_cast<uint32_t>(i + 1), entry(DeviceLabel(Device::Cuda, int(i)), CudaMemoryCounters(int(i))));
+  return out;
+}
+
 Napi::Value SetThreadsJs(const Napi::CallbackInfo& call) {
   return Guard(call, [](const Napi::CallbackInfo& info) -> Napi::Value {
     SetCpuThreads(static_cast<int>(OptInt(OptionsArg(info), "threads", 0, kMaxThreads)));
@@ -59,6 +82,7 @@ Napi::Value LimitsJs(const Napi::CallbackInfo& call) {
 void InitBackend(Napi::Env env, Napi::Object exports) {
   exports.Set("limits", Napi::Function::New(env, LimitsJs, "limits"));
   exports.Set("backendInfo", Napi::Function::New(env, BackendInfoJs, "backendInfo"));
+  exports.Set("memoryStats", Napi::Function::New(env, MemoryStatsJs, "memoryStats"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreadsJs, "setThreads"));
 }
 

@@ -19,6 +19,7 @@ class NativeBuffer : public Napi::ObjectWrap<NativeBuffer> {
                                     {
                                         InstanceAccessor<&NativeBuffer::Bytes>("bytes"),
                                         InstanceAccessor<&NativeBuffer::DeviceGetter>("device"),
+                                        InstanceAccessor<&NativeBuffer::DeviceIndex>("deviceIndex"),
                                         InstanceAccessor<&NativeBuffer::Disposed>("disposed"),
                                         InstanceMethod<&NativeBuffer::Transfer<true, false>>("upload"),
                                         InstanceMethod<&NativeBuffer::Transfer<false, false>>("download"),
@@ -31,7 +32,7 @@ class NativeBuffer : public Napi::ObjectWrap<NativeBuffer> {
     exports.Set("NativeBuffer", fn);
   }
 
-  // new NativeBuffer({ device, bytes, zero? }) or, internally, new NativeBuffer(External<MemoryPtr>)
+  // new NativeBuffer({ device, deviceIndex?, bytes, zero? }) or, internally, new NativeBuffer(External<MemoryPtr>)
   explicit NativeBuffer(const Napi::CallbackInfo& call) : Napi::ObjectWrap<NativeBuffer>(call) {
     Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
       if (info.Length() == 1 && info[0].IsExternal()) {
@@ -41,7 +42,8 @@ class NativeBuffer : public Napi::ObjectWrap<NativeBuffer> {
         const Device device = ParseDevice(OptString(o, "device"));
         const auto bytes = static_cast<size_t>(OptInt(o, "bytes", 0, int64_t(kMaxAllocationBytes)));
         const bool zero = OptBool(o, "zero", false);
-        memory_ = DeviceMemory::Allocate(device, bytes, zero);
+        const int index = static_cast<int>(OptInt(o, "deviceIndex", 0, kMaxCudaDevices - 1, 0));
+        memory_ = DeviceMemory::Allocate(device, bytes, zero, device == Device::Cuda ? index : 0);
       }
       reported_ = static_cast<int64_t>(memory_->bytes());
       Napi::MemoryManagement::AdjustExternalMemory(info.Env(), reported_);
@@ -69,6 +71,9 @@ class NativeBuffer : public Napi::ObjectWrap<NativeBuffer> {
   }
   Napi::Value DeviceGetter(const Napi::CallbackInfo& info) {
     return Napi::String::New(info.Env(), memory_ ? DeviceName(memory_->device()) : "disposed");
+  }
+  Napi::Value DeviceIndex(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), memory_ ? memory_->index() : 0);
   }
   Napi::Value Disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !memory_); }
 

@@ -16,6 +16,7 @@ enum class ErrorCode {
   CorruptData,      // a file or compressed stream is malformed or hostile
   Io,               // the operating system refused a read or write
   NoDevice,         // a CUDA device was requested but none is usable
+  DeviceMismatch,   // tensors or buffers of one operation live on different devices
   Unsupported,      // valid request this build or backend cannot do
   Internal,         // a bug in inferzip: please report it
 };

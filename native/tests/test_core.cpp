@@ -70,6 +70,40 @@ IZ_TEST(cuda_memory_without_a_device_is_no_device) {
   IZ_EXPECT_THROWS_CODE(iz::DeviceMemory::Allocate(iz::Device::Cuda, 16), NoDevice);
 }
 
+IZ_TEST(device_labels_indices_and_per_device_counters) {
+  IZ_EXPECT(iz::DeviceLabel(iz::Device::Cpu, 3) == "cpu");
+  IZ_EXPECT(iz::DeviceLabel(iz::Device::Cuda, 3) == "cuda:3");
+  IZ_EXPECT(std::strcmp(iz::ErrorCodeName(iz::ErrorCode::DeviceMismatch), "DEVICE_MISMATCH") == 0);
+  // Host memory is counted while it lives and given back when freed.
+  const iz::MemoryCounters before = iz::HostMemoryCounters();
+  {
+    auto a = iz::DeviceMemory::Allocate(iz::Device::Cpu, 1000);
+    auto b = iz::DeviceMemory::Allocate(iz::Device::Cpu, 24);
+    IZ_EXPECT_EQ(a->index(), 0);
+    IZ_EXPECT(a->label() == "cpu");
+    const iz::MemoryCounters during = iz::HostMemoryCounters();
+    IZ_EXPECT_EQ(during.bytes - before.bytes, size_t(1024));
+    IZ_EXPECT_EQ(during.allocations - before.allocations, size_t(2));
+    IZ_EXPECT(during.peak >= during.bytes);
+  }
+  IZ_EXPECT_EQ(iz::HostMemoryCounters().bytes, before.bytes);
+  IZ_EXPECT_EQ(iz::HostMemoryCounters().allocations, before.allocations);
+  IZ_EXPECT_THROWS_CODE(iz::CudaMemoryCounters(-1), InvalidArgument);
+  IZ_EXPECT_THROWS_CODE(iz::CudaMemoryCounters(iz::kMaxCudaDevices), InvalidArgument);
+  // A scope for the CPU (index < 0) does nothing; a CUDA index past the devices is refused.
+  { iz::DeviceScope cpu(-1); }
+  const auto& info = iz::GetBackendInfo();
+  if (!info.cuda_available) {
+    IZ_EXPECT_THROWS_CODE(iz::DeviceMemory::Allocate(iz::Device::Cuda, 16, false, 0), NoDevice);
+  } else {
+    const int n = static_cast<int>(info.devices.size());
+    IZ_EXPECT_THROWS_CODE(iz::DeviceMemory::Allocate(iz::Device::Cuda, 16, false, n), InvalidArgument);
+    auto last = iz::DeviceMemory::Allocate(iz::Device::Cuda, 16, false, n - 1);
+    IZ_EXPECT_EQ(last->index(), n - 1);
+    IZ_EXPECT_EQ(iz::CurrentCudaDevice(), 0);  // the allocation's scope restored the device
+  }
+}
+
 IZ_TEST(parallel_for_respects_grain_and_small_inputs) {
   // grain larger than n: one call covering everything, on the calling thread
   size_t calls = 0;

@@ -10,6 +10,7 @@ import {
   unitFromSafetensorsEntries,
   type CompressedUnit,
 } from '../../lib/df11/index.js';
+import { deviceId } from '../../lib/backend.js';
 import { InferzipError } from '../../lib/errors.js';
 import { decodeDeviceUnit, uploadUnit } from '../../lib/model/codec.js';
 import { native } from '../../lib/native.js';
@@ -184,7 +185,7 @@ describe.each([
     expect(cases.length).toBeGreaterThan(150);
     for (const { unit, want } of cases) {
       const elements = unit.buffers.signMantissa.byteLength;
-      using dev = await uploadUnit(unit.buffers, device);
+      using dev = await uploadUnit(unit.buffers, deviceId(device));
       const out = new (native().NativeBuffer)({ device, bytes: 2 * elements, zero: false });
       let got: Uint16Array | string;
       try {

@@ -12,7 +12,7 @@ describe('DeviceTensor', () => {
   it('uploads and downloads, sync and async', async () => {
     const host = tensor('f32', [2, 3], new Float32Array([1, 2, 3, 4, 5, 6]));
     const a = DeviceTensor.fromSync(host);
-    expect(a.device).toBe(backend().name); // the default device: 'cuda' where a (real or emulated) GPU answers
+    expect(a.device).toBe(backend().device); // the default device: 'cuda:0' where a (real or emulated) GPU answers
     expect(a.byteLength).toBe(24);
     expect(Array.from(a.downloadSync().data)).toEqual([1, 2, 3, 4, 5, 6]);
     const b = await DeviceTensor.from(tensor('bf16', [4], new Uint16Array([1, 2, 0x8000, 0xffff])), { device: 'cpu' });

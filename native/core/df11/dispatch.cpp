@@ -98,6 +98,16 @@ void DecodeOnCuda(const UnitBuffers& u, const DecodeTarget& t) {
 void DecodeUnit(const UnitBuffers& unit, const DecodeTarget& target, int threads) {
   if (target.cuda) {
 #if INFERZIP_WITH_CUDA
+    // The kernel runs on the output's device; unit buffers in CUDA memory must live there too.
+    for (const UnitBuffer* b :
+         {&unit.luts, &unit.encoded_exponent, &unit.sign_mantissa, &unit.output_positions, &unit.gaps}) {
+      if (b->cuda() && b->memory->index() != target.device_index) {
+        Fail(ErrorCode::DeviceMismatch, "the unit's buffers live on " + b->memory->label() +
+                                            " but the output is on cuda:" + std::to_string(target.device_index) +
+                                            ": decode on the device that holds the unit");
+      }
+    }
+    DeviceScope scope(target.device_index);
     DecodeOnCuda(unit, target);
     return;
 #else

@@ -27,6 +27,7 @@ struct DecodeTarget {
   uint16_t* out = nullptr;
   size_t elements = 0;
   bool cuda = false;
+  int device_index = 0;  // the CUDA device of `out` (the decode runs there)
 };
 
 // Throws CorruptData for a damaged unit, ShapeMismatch when `elements` is not the unit's size.

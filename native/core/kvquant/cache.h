@@ -28,6 +28,7 @@ struct CacheOptions {
   double probe_fraction = 0.05;
   uint64_t seed = 0;
   Device device = Device::Cpu;
+  int device_index = 0;  // the CUDA device of the mirror and the kernels
 };
 
 // Throws INVALID_ARGUMENT / UNSUPPORTED with a message naming the option.

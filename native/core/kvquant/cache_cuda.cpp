@@ -44,6 +44,7 @@ MemoryPtr UploadRows(const std::vector<std::vector<float>>& rows, int64_t n, int
 }  // namespace
 
 void KvCache::EnsureDevice() {
+  DeviceScope scope(opt_.device_index);  // allocations and launches go to the cache's device
   for (int p = 0; p < kNumPlanes; ++p) {
     PlaneBuf& host = planes_[p];
     PlaneBuf& dev = dev_[p];
@@ -65,6 +66,7 @@ void KvCache::EnsureDevice() {
 // whole words, so it may be only partly filled, and new codes are OR-ed into it (a bitstream's
 // boundary word, a 32-token pool mask).
 void KvCache::SyncRange(int p, const std::vector<size_t>& old_used, bool to_device) {
+  DeviceScope scope(opt_.device_index);  // allocations and launches go to the cache's device
   if (!planes_[p].mem) return;
   std::vector<size_t> now = UsedBytes(p);
   const size_t cap = planes_[p].cap;
@@ -81,12 +83,14 @@ void KvCache::SyncRange(int p, const std::vector<size_t>& old_used, bool to_devi
 }
 
 void KvCache::UploadAll() {
+  DeviceScope scope(opt_.device_index);  // allocations and launches go to the cache's device
   EnsureDevice();
   std::vector<size_t> zero(S_, 0);
   for (int p = 0; p < kNumPlanes; ++p) SyncRange(p, zero, true);
 }
 
 void KvCache::FlushKiviCuda(int64_t nk, int64_t nv) {
+  DeviceScope scope(opt_.device_index);  // allocations and launches go to the cache's device
   std::vector<size_t> before[kNumPlanes];
   for (int p : {KBLK, VCODE, VPARAM}) before[p] = UsedBytes(p);
   for (int p : {KBLK, VCODE, VPARAM}) Ensure(p, PlaneNeed(p, Tk_ + nk, Tv_ + nv, 0));
@@ -118,6 +122,7 @@ void KvCache::FlushKiviCuda(int64_t nk, int64_t nv) {
 }
 
 void KvCache::FlushFp8Cuda(int64_t n) {
+  DeviceScope scope(opt_.device_index);  // allocations and launches go to the cache's device
   std::vector<size_t> before[kNumPlanes];
   for (int p : {KCODE, KPARAM, VCODE, VPARAM}) before[p] = UsedBytes(p);
   for (int p : {KCODE, KPARAM, VCODE, VPARAM}) Ensure(p, PlaneNeed(p, Tk_ + n, Tk_ + n, 0));
@@ -140,6 +145,7 @@ void KvCache::FlushFp8Cuda(int64_t n) {
 }
 
 void KvCache::AttentionCuda(const float* q, int q_heads, int64_t nq, float scale, bool causal, float* out) const {
+  DeviceScope scope(opt_.device_index);  // allocations and launches go to the cache's device
   const int d = L_.d;
   const size_t nqv = size_t(opt_.batch) * q_heads * size_t(nq) * d;
   std::vector<float> qs(q, q + nqv);
@@ -174,6 +180,7 @@ void KvCache::AttentionCuda(const float* q, int q_heads, int64_t nq, float scale
 }
 
 void KvCache::DequantizeCuda(float* k, float* v) const {
+  DeviceScope scope(opt_.device_index);  // allocations and launches go to the cache's device
   const int d = L_.d;
   const size_t T = size_t(T_), n = S_ * T * d;
   if (n == 0) return;

@@ -245,13 +245,17 @@ TomeDeviceResult TomeMergeDevice(const TomeShape& s, TokDType dtype, const Memor
   IZ_CHECK(!sizes || sizes->bytes() >= static_cast<size_t>(s.batch * s.n * 4), ShapeMismatch,
            "sizes buffer is too small");
   const Device dev = x->device();
-  IZ_CHECK(metric->device() == dev && (!sizes || sizes->device() == dev), InvalidArgument,
-           "x, metric and sizes must live on the same device");
+  const bool same = metric->device() == dev && metric->index() == x->index() &&
+                    (!sizes || (sizes->device() == dev && sizes->index() == x->index()));
+  IZ_CHECK(same, DeviceMismatch,
+           "x, metric and sizes must live on the same device (x is on " + x->label() + ", metric on " +
+               metric->label() + (sizes ? ", sizes on " + sizes->label() : std::string()) + ")");
+  DeviceScope scope(dev == Device::Cuda ? x->index() : -1);
   const int64_t n_out = s.n - s.r;
   TomeDeviceResult res;
-  res.x = DeviceMemory::Allocate(dev, static_cast<size_t>(s.batch * n_out * s.c * eb));
-  res.sizes = DeviceMemory::Allocate(dev, static_cast<size_t>(s.batch * n_out * 4));
-  res.dest = DeviceMemory::Allocate(dev, static_cast<size_t>(s.batch * s.n * 4));
+  res.x = DeviceMemory::Allocate(dev, static_cast<size_t>(s.batch * n_out * s.c * eb), false, x->index());
+  res.sizes = DeviceMemory::Allocate(dev, static_cast<size_t>(s.batch * n_out * 4), false, x->index());
+  res.dest = DeviceMemory::Allocate(dev, static_cast<size_t>(s.batch * s.n * 4), false, x->index());
   if (dev == Device::Cuda) {
 #if INFERZIP_WITH_CUDA
     cuda::tokens::TomeMerge(s.batch, s.n, s.c, s.cm, s.r, s.keep_order, dtype, x->data(), metric->data(),

@@ -180,6 +180,7 @@ DecodeArgs ParseDecodeArgs(const Napi::CallbackInfo& info) {
     base = static_cast<uint16_t*>(a.out_memory->data());
     out_bytes = a.out_memory->bytes();
     a.target.cuda = a.out_memory->device() == Device::Cuda;
+    a.target.device_index = a.out_memory->index();
   }
   if (out_bytes % 2 != 0) ThrowJs(env, ErrorCode::ShapeMismatch, "'out' must hold whole BF16 elements");
   if (reinterpret_cast<uintptr_t>(base) % 2 != 0)

@@ -60,6 +60,8 @@ CacheOptions ParseOptions(const Napi::Object& o) {
   if (c.device == Device::Cuda && !GetBackendInfo().cuda_available) {
     Fail(ErrorCode::NoDevice, "device 'cuda' was requested but " + GetBackendInfo().reason);
   }
+  c.device_index = static_cast<int>(OptInt(o, "deviceIndex", 0, kMaxCudaDevices - 1, 0));
+  if (c.device == Device::Cuda) CheckCudaIndex(c.device_index);
   kv::ValidateOptions(c);
   return c;
 }
