@@ -70,7 +70,7 @@ export type ResolvedKVEviction = Required<KVEvictionOptions>;
 
 /** Options of a QuantizedKVCache. */
 export interface KVCacheOptions extends KVQuantOptions {
-  /** H2O / D2O eviction (default: none, every token is kept). Runs on the CPU backend. */
+  /** H2O / D2O eviction (default: none, every token is kept). Runs on the CPU backend: with no `device`, an evicting cache is created on the CPU. */
   eviction?: KVEvictionOptions;
   /** KV heads. */
   heads: number;
@@ -180,7 +180,8 @@ export function resolveOptions(
   check(channelGroupSize % 2 === 0 || scheme === 'fp8', `channelGroupSize must be even, got ${channelGroupSize}`);
   const residualLength = int('residualLength', o.residualLength ?? residualDefault, 0, 1 << 20);
   check(residualLength % groupSize === 0, `residualLength ${residualLength} must be a multiple of groupSize ${groupSize}`);
-  const device = resolveDevice(o.device);
+  // eviction runs on the CPU: without an explicit device an evicting cache goes there
+  const device = o.eviction && (o.device === undefined || o.device === 'auto') ? 'cpu' : resolveDevice(o.device);
   return {
     scheme,
     bits,

@@ -165,6 +165,7 @@ class KvCache {
   void EvictAfterAttention();
   void EvictRound();
   void ReadRow(size_t s, int64_t t, float* k, float* v) const;
+  void ReadKeys(size_t s, const std::vector<int64_t>& slots, float* out) const;
   void WriteRow(size_t s, int64_t t, const float* k, const float* v);
   void Reclaim();
   void RemoveSlots(const std::vector<uint8_t>& remove);

@@ -14,9 +14,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <numeric>
 
 #include "native/core/kvquant/cache.h"
+#include "native/core/parallel.h"
 #include "native/shared/error.h"
 #include "native/shared/kvquant/encode.h"
 
@@ -99,6 +101,39 @@ void KvCache::AllocateBudget(int64_t budget, int64_t recent) {
   ev_.recent = recent;
   ev_.allocated = true;
   EvictRound();
+}
+
+// Keys of `slots` (ascending) of one stream; kivi key blocks decode with one affine per
+// channel per block rather than per element.
+void KvCache::ReadKeys(size_t s, const std::vector<int64_t>& slots, float* out) const {
+  const int d = L_.d;
+  const StreamView view = View(s);
+  std::vector<float> scale(static_cast<size_t>(d)), mn(static_cast<size_t>(d));
+  int64_t block = -1;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    const int64_t t = slots[i];
+    float* k = out + i * size_t(d);
+    if (t >= Tk_) {
+      std::memcpy(k, rk_[s].data() + size_t(t - Tk_) * d, sizeof(float) * size_t(d));
+    } else if (L_.scheme == kKivi) {
+      const uint8_t* blk = view.p[KBLK] + uint64_t(t / L_.G) * L_.kblock_bytes;
+      if (t / L_.G != block) {
+        block = t / L_.G;
+        const uint16_t* par = reinterpret_cast<const uint16_t*>(blk + KiviKeyParamOffset(L_));
+        for (int c = 0; c < d; ++c) {
+          scale[size_t(c)] = F16ToF32(par[2 * c]);
+          mn[size_t(c)] = F16ToF32(par[2 * c + 1]);
+        }
+      }
+      const uint32_t* codes = reinterpret_cast<const uint32_t*>(blk);
+      const uint64_t j = uint64_t(t % L_.G);
+      for (int c = 0; c < d; ++c)
+        k[c] = DequantizeUniform(ReadCode(codes, (uint64_t(c) * L_.G + j) * L_.bits, L_.bits),
+                                 Affine{scale[size_t(c)], mn[size_t(c)]});
+    } else {
+      DecodeKeyToken(L_, view, uint64_t(t), basis_.data(), k);
+    }
+  }
 }
 
 void KvCache::ReadRow(size_t s, int64_t t, float* k, float* v) const {
@@ -211,77 +246,86 @@ void KvCache::EvictRound() {
   }
   if (!any) return;
   if (opt_.evict_method == kEvictD2O) {
-    // Token level, per stream: similarities from the rows before this round's merges.
+    // Token level, per stream (streams in parallel: each writes only its own rows): similarities
+    // from the rows before this round's merges.
     const int d = L_.d;
     const double beta = opt_.evict_beta, E = std::exp(1.0);
-    for (size_t s = 0; s < S_; ++s) {
-      const auto& ev = evicted[s];
-      const auto& kp = kept[s];
-      if (ev.empty()) continue;
-      std::vector<float> ek(ev.size() * d), evv(ev.size() * d), ck(kp.size() * d), cv(kp.size() * d);
-      for (size_t i = 0; i < ev.size(); ++i) ReadRow(s, ev[i], ek.data() + i * d, evv.data() + i * d);
-      for (size_t i = 0; i < kp.size(); ++i) ReadRow(s, kp[i], ck.data() + i * d, cv.data() + i * d);
-      auto norm = [&](const float* x) {
-        double a = 0;
-        for (int c = 0; c < d; ++c) a += double(x[c]) * x[c];
-        return std::sqrt(a);
-      };
-      std::vector<double> cn(kp.size());
-      for (size_t i = 0; i < kp.size(); ++i) cn[i] = norm(ck.data() + i * d);
-      std::vector<size_t> best(ev.size());
-      std::vector<double> m(ev.size());
-      double mu = 0;
-      for (size_t i = 0; i < ev.size(); ++i) {
-        const double en = norm(ek.data() + i * d);
-        double bm = -INFINITY;
-        size_t bc = 0;
-        for (size_t j = 0; j < kp.size(); ++j) {
-          double u = 0;
-          if (en > 0 && cn[j] > 0) {
-            double dot = 0;
-            for (int c = 0; c < d; ++c) dot += double(ek[i * d + c]) * ck[j * d + c];
-            u = dot / (en * cn[j]);
+    ParallelFor(S_, 1, [&](size_t s0, size_t s1) {
+      for (size_t s = s0; s < s1; ++s) {
+        const auto& ev = evicted[s];
+        const auto& kp = kept[s];
+        if (ev.empty()) continue;
+        std::vector<float> ek(ev.size() * d), evv(ev.size() * d), ck(kp.size() * d), cv(d);
+        for (size_t i = 0; i < ev.size(); ++i) ReadRow(s, ev[i], ek.data() + i * d, evv.data() + i * d);
+        ReadKeys(s, kp, ck.data());
+        auto norm = [&](const float* x) {
+          double a = 0;
+          for (int c = 0; c < d; ++c) a += double(x[c]) * x[c];
+          return std::sqrt(a);
+        };
+        std::vector<double> cn(kp.size());
+        for (size_t i = 0; i < kp.size(); ++i) cn[i] = norm(ck.data() + i * d);
+        std::vector<size_t> best(ev.size());
+        std::vector<double> m(ev.size());
+        double mu = 0;
+        for (size_t i = 0; i < ev.size(); ++i) {
+          const double en = norm(ek.data() + i * d);
+          double bm = -INFINITY;
+          size_t bc = 0;
+          for (size_t j = 0; j < kp.size(); ++j) {
+            double u = 0;
+            if (en > 0 && cn[j] > 0) {
+              double dot = 0;
+              for (int c = 0; c < d; ++c) dot += double(ek[i * d + c]) * ck[j * d + c];
+              u = dot / (en * cn[j]);
+            }
+            if (u > bm) {  // ties: the lower position (kept slots ascend)
+              bm = u;
+              bc = j;
+            }
           }
-          if (u > bm) {  // ties: the lower position (kept slots ascend)
-            bm = u;
-            bc = j;
-          }
+          best[i] = bc;
+          m[i] = bm;
+          mu += bm;
         }
-        best[i] = bc;
-        m[i] = bm;
-        mu += bm;
-      }
-      mu /= double(ev.size());
-      const float tau = std::isnan(ev_.tau[s]) ? float(mu) : float(beta * mu + (1 - beta) * double(ev_.tau[s]));
-      ev_.tau[s] = tau;
-      std::vector<double> den(kp.size(), 0), nk(kp.size() * d, 0), nv(kp.size() * d, 0);
-      for (size_t i = 0; i < ev.size(); ++i) {
-        if (!(m[i] >= double(tau))) continue;
-        const size_t j = best[i];
-        const double w = std::exp(m[i]);
-        if (den[j] == 0) {
-          den[j] = E;
+        mu /= double(ev.size());
+        const float tau = std::isnan(ev_.tau[s]) ? float(mu) : float(beta * mu + (1 - beta) * double(ev_.tau[s]));
+        ev_.tau[s] = tau;
+        // merge targets only (a round evicts few tokens): slot in kp -> den, k and v sums
+        std::map<size_t, std::vector<double>> acc;  // [den, k (d), v (d)]
+        for (size_t i = 0; i < ev.size(); ++i) {
+          if (!(m[i] >= double(tau))) continue;
+          const size_t j = best[i];
+          const double w = std::exp(m[i]);
+          auto it = acc.find(j);
+          if (it == acc.end()) {  // first merge into this kept token: its own row, weight e
+            std::vector<double> a(size_t(1 + 2 * d));
+            std::vector<float> kself(d);
+            ReadRow(s, kp[j], kself.data(), cv.data());
+            a[0] = E;
+            for (int c = 0; c < d; ++c) {
+              a[size_t(1 + c)] = E * ck[j * d + c];
+              a[size_t(1 + d + c)] = E * cv[c];
+            }
+            it = acc.emplace(j, std::move(a)).first;
+          }
+          std::vector<double>& a = it->second;
+          a[0] += w;
           for (int c = 0; c < d; ++c) {
-            nk[j * d + c] = E * ck[j * d + c];
-            nv[j * d + c] = E * cv[j * d + c];
+            a[size_t(1 + c)] += w * ek[i * d + c];
+            a[size_t(1 + d + c)] += w * evv[i * d + c];
           }
         }
-        den[j] += w;
-        for (int c = 0; c < d; ++c) {
-          nk[j * d + c] += w * ek[i * d + c];
-          nv[j * d + c] += w * evv[i * d + c];
+        std::vector<float> kr(d), vr(d);
+        for (const auto& [j, a] : acc) {
+          for (int c = 0; c < d; ++c) {
+            kr[c] = float(a[size_t(1 + c)] / a[0]);
+            vr[c] = float(a[size_t(1 + d + c)] / a[0]);
+          }
+          WriteRow(s, kp[j], kr.data(), vr.data());
         }
       }
-      std::vector<float> kr(d), vr(d);
-      for (size_t j = 0; j < kp.size(); ++j) {
-        if (den[j] == 0) continue;
-        for (int c = 0; c < d; ++c) {
-          kr[c] = float(nk[j * d + c] / den[j]);
-          vr[c] = float(nv[j * d + c] / den[j]);
-        }
-        WriteRow(s, kp[j], kr.data(), vr.data());
-      }
-    }
+    });
   }
   for (size_t s = 0; s < S_; ++s)
     for (int64_t t : evicted[s]) {
