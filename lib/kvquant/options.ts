@@ -70,7 +70,7 @@ export type ResolvedKVEviction = Required<KVEvictionOptions>;
 
 /** Options of a QuantizedKVCache. */
 export interface KVCacheOptions extends KVQuantOptions {
-  /** H2O / D2O eviction (default: none, every token is kept). Runs on the CPU backend: with no `device`, an evicting cache is created on the CPU. */
+  /** H2O / D2O eviction (default: none, every token is kept). Scores accumulate in the CPU and CUDA attention; the eviction round runs on the host planes. */
   eviction?: KVEvictionOptions;
   /** KV heads. */
   heads: number;
@@ -103,7 +103,7 @@ const isFraction = (x: number): boolean => x > 0 && x < 1;
  * Fills the eviction defaults and validates (INVALID_ARGUMENT naming the option, the value
  * given and what is allowed).
  */
-export function resolveEviction(e: unknown, scheme: KVScheme, device: DeviceKind): ResolvedKVEviction | null {
+export function resolveEviction(e: unknown, scheme: KVScheme): ResolvedKVEviction | null {
   if (e === undefined || e === null) return null;
   const where = 'QuantizedKVCache options.eviction';
   check(typeof e === 'object' && !Array.isArray(e), `${where} must be an object like { method: 'h2o', budget: 0.2 }, got ${String(e)}`);
@@ -139,11 +139,6 @@ export function resolveEviction(e: unknown, scheme: KVScheme, device: DeviceKind
     typeof emaBeta === 'number' && Number.isFinite(emaBeta) && emaBeta >= 0 && emaBeta <= 1,
     `${where}.emaBeta must be a number in [0, 1], got ${String(emaBeta)}`,
   );
-  if (device !== 'cpu')
-    throw new InferzipError(
-      'UNSUPPORTED',
-      `${where}: eviction runs on the CPU backend only (the CUDA attention kernel does not accumulate scores yet); got device '${device}': pass device: 'cpu'`,
-    );
   if (method === 'd2o' && scheme === 'vidkv')
     throw new InferzipError(
       'UNSUPPORTED',
@@ -180,8 +175,7 @@ export function resolveOptions(
   check(channelGroupSize % 2 === 0 || scheme === 'fp8', `channelGroupSize must be even, got ${channelGroupSize}`);
   const residualLength = int('residualLength', o.residualLength ?? residualDefault, 0, 1 << 20);
   check(residualLength % groupSize === 0, `residualLength ${residualLength} must be a multiple of groupSize ${groupSize}`);
-  // eviction runs on the CPU: without an explicit device an evicting cache goes there
-  const device = o.eviction && (o.device === undefined || o.device === 'auto') ? 'cpu' : resolveDevice(o.device);
+  const device = resolveDevice(o.device);
   return {
     scheme,
     bits,
@@ -198,7 +192,7 @@ export function resolveOptions(
     batch,
     heads,
     headDim,
-    eviction: resolveEviction(o.eviction, scheme, device),
+    eviction: resolveEviction(o.eviction, scheme),
   };
 }
 

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
+import { backend } from '../../lib/backend.js';
 import { allocateD2OBudgets, denseAttentionSync, QuantizedKVCache, type KVCacheOptions, type KVScheme } from '../../lib/index.js';
 import { tensor, type Tensor } from '../../lib/tensor.js';
 import { maxAbsDiff, randn } from './helpers.js';
@@ -454,4 +455,53 @@ describe('save/load, async twins and call order', () => {
     expect(l.options.eviction).toEqual({ method: 'h2o', budget: 0.5, recent: 2, granularity: 'head', emaBeta: 0.5 });
     expect(positions(l)).toEqual(positions(c));
   });
+});
+
+const hasCuda = backend().devices.length > 0;
+const trim = process.env.INFERZIP_TEST_TRIM === '1'; // CI's emulated GPU: fewer decode steps
+
+describe('eviction on CUDA equals the CPU', () => {
+  for (const [scheme, method] of [
+    ['kivi', 'h2o'],
+    ['fp8', 'd2o'],
+    ['zipcache', 'd2o'],
+  ] as const) {
+    it.skipIf(!hasCuda)(`${scheme} + ${method}: kept sets, scores, outputs and rows`, () => {
+      const heads = 2,
+        qHeads = 4,
+        d = 16,
+        P = 24,
+        steps = trim ? 4 : 12;
+      const opts = { scheme, heads, headDim: d, groupSize: 4, residualLength: 8, eviction: { method, budget: 0.5 } } as const;
+      using cpu = QuantizedKVCache.create({ ...opts, device: 'cpu' });
+      using gpu = QuantizedKVCache.create({ ...opts, device: 'cuda' });
+      let seed = 40;
+      const next = (h: number, n: number) => tensor('f32', [h, n, d], randn(h * n * d, seed++));
+      const k0 = next(heads, P),
+        v0 = next(heads, P),
+        q0 = next(qHeads, P);
+      const outs = [cpu, gpu].map((c) => {
+        c.appendSync(k0, v0);
+        return c.attentionSync(q0).data;
+      });
+      expect(maxAbsDiff(outs[0]!, outs[1]!)).toBeLessThan(1e-4);
+      for (let t = 0; t < steps; t++) {
+        const k = next(heads, 1),
+          v = next(heads, 1),
+          q = next(qHeads, 1);
+        const [oc, og] = [cpu, gpu].map((c) => {
+          c.appendSync(k, v);
+          return c.attentionSync(q).data;
+        });
+        expect(maxAbsDiff(oc!, og!)).toBeLessThan(1e-4);
+        expect(positions(gpu)).toEqual(positions(cpu));
+        expect(maxAbsDiff(gpu.scores().data, cpu.scores().data)).toBeLessThan(1e-4);
+      }
+      const a = cpu.dequantizeSync(),
+        b = gpu.dequantizeSync();
+      expect(maxAbsDiff(a.k.data, b.k.data)).toBeLessThan(1e-5);
+      expect(maxAbsDiff(a.v.data, b.v.data)).toBeLessThan(1e-5);
+      expect(gpu.memory.slots).toBe(cpu.memory.slots);
+    });
+  }
 });

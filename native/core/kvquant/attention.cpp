@@ -258,10 +258,15 @@ void KvCache::Attention(const float* q, int q_heads, int64_t nq, float scale, bo
   const int d = L_.d;
   CheckAttentionArgs(q_heads, opt_.heads, nq, evicting() ? KeptTokens() : T_, causal, q, d, opt_.batch);
   IZ_CHECK(std::isfinite(scale), InvalidArgument, "scale must be finite");
-  if (on_cuda()) return AttentionCuda(q, q_heads, nq, scale, causal, out);
-  if (!evicting()) return AttendPacked(q, q_heads, nq, scale, causal, out, nullptr, nullptr);
+  if (!evicting()) {
+    if (on_cuda()) return AttentionCuda(q, q_heads, nq, scale, causal, out);
+    return AttendPacked(q, q_heads, nq, scale, causal, out, nullptr, nullptr);
+  }
   // Queries are the newest tokens, which every stream keeps: the causal limit by slot works.
-  AttendPacked(q, q_heads, nq, scale, causal, out, &ev_.live, &ev_.score);
+  if (on_cuda())
+    AttentionCuda(q, q_heads, nq, scale, causal, out, &ev_.live, &ev_.score);
+  else
+    AttendPacked(q, q_heads, nq, scale, causal, out, &ev_.live, &ev_.score);
   EvictAfterAttention();
 }
 

@@ -113,9 +113,6 @@ void ValidateOptions(const CacheOptions& o) {
            "eviction.granularity must be 'head' or 'layer'");
   IZ_CHECK(o.evict_beta >= 0 && o.evict_beta <= 1, InvalidArgument,
            "eviction.emaBeta must be in [0, 1], got " + Str(o.evict_beta));
-  IZ_CHECK(o.device == Device::Cpu, Unsupported,
-           "KV eviction runs on the CPU backend only (the CUDA attention kernel does not accumulate scores yet): "
-           "create the cache with device 'cpu'");
   IZ_CHECK(o.evict_method != kEvictD2O || o.scheme != kVidKV, Unsupported,
            "d2o merges re-encode kept tokens, which vidkv's spectrum-coded key blocks do not support: use h2o with "
            "vidkv, or d2o with kivi, zipcache or fp8");

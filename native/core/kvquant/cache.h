@@ -153,7 +153,10 @@ class KvCache {
   void FlushFp8Cuda(int64_t n);
   void UploadAll();
   void DequantizeSlots(float* k, float* v) const;
-  void AttentionCuda(const float* q, int q_heads, int64_t nq, float scale, bool causal, float* out) const;
+  void AttentionCuda(const float* q, int q_heads, int64_t nq, float scale, bool causal, float* out,
+                     const std::vector<std::vector<uint8_t>>* live = nullptr,
+                     std::vector<std::vector<float>>* scores = nullptr) const;
+  void UploadPlanesFull();
   void DequantizeCuda(float* k, float* v) const;
   // Packed attention over the slots with optional per-stream live masks (dead slots get no
   // probability) and score accumulation (scores[s][t] += probability, summed over the

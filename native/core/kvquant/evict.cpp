@@ -333,6 +333,9 @@ void KvCache::EvictRound() {
       ev_.score[s][size_t(t)] = 0.0f;
     }
   Reclaim();
+  // CUDA: the host planes are the source of truth; the mirror takes them whole (merged codes,
+  // compacted blocks, zeroed tails for the device encoders)
+  if (on_cuda()) UploadPlanesFull();
 }
 
 void KvCache::Reclaim() {
