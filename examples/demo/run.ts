@@ -274,6 +274,9 @@ export async function runDemo(o: DemoOptions, log: (line: string) => void = () =
           scheme: evictScheme,
           device: 'cpu',
           residualLength: o.residual,
+          // fp8 scale blocks of 4 tokens: a block is freed once no KV head keeps any of its
+          // tokens, so finer blocks give scattered heavy hitters' memory back sooner
+          groupSize: 4,
           eviction: method === 'none' ? { method: 'h2o', budget: n } : { method, budget },
         });
         try {
