@@ -175,6 +175,32 @@ export interface NativeKvStats {
   residualBytes: number;
   /** Everything allocated (plane capacity grows by doubling). */
   capacityBytes: number;
+  /** Token slots stored (>= tokens when eviction leaves slots other heads still keep). */
+  slots: number;
+  /** Eviction bookkeeping: positions, scores, live flags, thresholds (0 without eviction). */
+  evictionBytes: number;
+  /** Quantized key / value slots still kept, averaged over the KV heads (= quantizedKeys without eviction). */
+  liveQuantizedKeys: number;
+  liveQuantizedValues: number;
+}
+
+/** Eviction state of a cache (native/core/kvquant/evict.cpp). */
+export interface NativeKvEvictState {
+  /** P: tokens held at the first attention call; -1 before it. */
+  prefill: number;
+  /** B and R as resolved at the prefill (or allocated by allocateD2OBudgets). */
+  budget: number;
+  recent: number;
+  allocated: boolean;
+  /** Mean over streams of the variance of the scores right after the prefill attention. */
+  density: number;
+  /** Kept tokens per stream. */
+  kept: number;
+  /** [streams][kept] absolute positions and accumulated scores, ascending positions. */
+  positions: Int32Array;
+  scores: Float32Array;
+  /** [streams] d2o merge thresholds (NaN: no round yet). */
+  tau: Float32Array;
 }
 
 /** Options as the addon reads them: all required (resolved and validated in TypeScript). */
@@ -197,6 +223,12 @@ export interface NativeKvOptions {
   batch: number;
   heads: number;
   headDim: number;
+  evictMethod: 'none' | 'h2o' | 'd2o';
+  evictBudget: number;
+  evictRecent: number;
+  /** 0 = head, 1 = layer */
+  evictGranularity: number;
+  evictBeta: number;
 }
 
 /** A native KV cache; its operations are the kv* functions below, taking it as `cache`. */
@@ -208,6 +240,9 @@ export interface NativeKvCacheHandle {
   serialize(): Record<string, Uint8Array>;
   /** Restores sections made by serialize() with the same options; throws CORRUPT_DATA. */
   deserialize(sections: Record<string, Uint8Array>): void;
+  evictState(): NativeKvEvictState;
+  /** d2o: takes a layer budget and runs the round skipped at the prefill. */
+  evictAllocate(args: { budget: number; recent: number }): void;
   dispose(): void;
 }
 

@@ -113,7 +113,7 @@ __device__ float BlockReduceSum(float x, float* red) {
 // grid: (rows = streams * gq * nq, chunks). Thread j scores token tile_start + j straight from the
 // codes; thread c then accumulates channel c of P.V, decoding each value element in registers.
 __global__ void AttentionChunkKernel(Layout L, Planes P, AttentionArgs a, int64_t chunk, float* part_m, float* part_l,
-                                     float* part_acc) {
+                                     float* part_acc, float* probs, float* tile_m, int64_t tiles) {
   __shared__ float qp[kMaxHeadDim];
   __shared__ float qraw[kMaxHeadDim];
   __shared__ float prob[kTile];
@@ -147,13 +147,21 @@ __global__ void AttentionChunkKernel(Layout L, Planes P, AttentionArgs a, int64_
       } else {
         logit = KeyDot(L, view, uint64_t(t), qp);
       }
+      if (a.live && !a.live[s * size_t(a.T) + size_t(t)]) logit = -INFINITY;  // evicted slot
     }
     const float tile_max = BlockReduceMax(logit, red);
-    if (tile_max == -INFINITY) continue;
+    if (tile_max == -INFINITY) {
+      if (probs && threadIdx.x == 0) tile_m[size_t(row) * tiles + size_t(tile / kTile)] = -INFINITY;
+      continue;
+    }
     const float mn = fmaxf(m, tile_max);
     const float corr = m == -INFINITY ? 0.0f : __expf(m - mn);
     const float p = logit == -INFINITY ? 0.0f : __expf(logit - mn);
     if (threadIdx.x < kTile) prob[threadIdx.x] = p;
+    if (probs) {
+      if (threadIdx.x < kTile && t < a.T) probs[size_t(row) * size_t(a.T) + size_t(t)] = p;
+      if (threadIdx.x == 0) tile_m[size_t(row) * tiles + size_t(tile / kTile)] = mn;
+    }
     const float tile_sum = BlockReduceSum(p, red);  // also orders the prob[] writes
     l = l * corr + tile_sum;
     acc *= corr;
@@ -180,7 +188,7 @@ __global__ void AttentionChunkKernel(Layout L, Planes P, AttentionArgs a, int64_
 }
 
 __global__ void AttentionMergeKernel(AttentionArgs a, int d, int chunks, const float* part_m, const float* part_l,
-                                     const float* part_acc) {
+                                     const float* part_acc, float* row_m, float* row_l) {
   const int64_t row = blockIdx.x;
   const int gq = a.q_heads / a.heads;
   const int64_t i = row % a.nq, sr = row / a.nq;
@@ -199,6 +207,31 @@ __global__ void AttentionMergeKernel(AttentionArgs a, int d, int chunks, const f
     if (c < d) acc += part_acc[slot * d + c] * w;
   }
   if (c < d) a.out[((b * a.q_heads + h * gq + r) * size_t(a.nq) + size_t(i)) * d + c] = L > 0.0f ? acc / L : 0.0f;
+  if (row_m && threadIdx.x == 0) {
+    row_m[row] = M;
+    row_l[row] = L;
+  }
+}
+
+// grid: streams x token blocks; thread t adds every row's probability of token t, rescaled from
+// the running max it was taken against to the row's final max and sum.
+__global__ void ScoreAccumulateKernel(AttentionArgs a, const float* probs, const float* tile_m, int64_t tiles,
+                                      const float* row_m, const float* row_l) {
+  const size_t s = blockIdx.y;
+  const int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (t >= a.T) return;
+  const int64_t rows = int64_t(a.q_heads / a.heads) * a.nq;
+  float sum = 0.0f;
+  for (int64_t k = 0; k < rows; ++k) {
+    const int64_t row = int64_t(s) * rows + k;
+    const int64_t i = k % a.nq;
+    const int64_t limit = a.causal ? a.T - a.nq + i : a.T - 1;
+    if (t > limit || row_m[row] == -INFINITY || !(row_l[row] > 0.0f)) continue;
+    const float m = tile_m[size_t(row) * tiles + size_t(t / kTile)];
+    if (m == -INFINITY) continue;
+    sum += probs[size_t(row) * size_t(a.T) + size_t(t)] * (__expf(m - row_m[row]) / row_l[row]);
+  }
+  a.scores[s * size_t(a.T) + size_t(t)] += sum;
 }
 
 unsigned Blocks(size_t n, int threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
@@ -250,15 +283,31 @@ void Attention(const Layout& L, const Planes& P, const AttentionArgs& a) {
   const int chunks = static_cast<int>((a.T + chunk - 1) / chunk);
   IZ_CHECK(rows < (int64_t(1) << 31) && chunks <= 65535, InvalidArgument,
            "too many query rows or tokens for one attention call");
-  float* scratch = static_cast<float*>(cuda::Malloc(sizeof(float) * size_t(rows) * chunks * (2 + L.d)));
+  const int64_t tiles = (a.T + kTile - 1) / kTile;
+  const size_t score_floats = a.scores ? size_t(rows) * (size_t(a.T) + size_t(tiles) + 2) : 0;
+  float* scratch =
+      static_cast<float*>(cuda::Malloc(sizeof(float) * (size_t(rows) * chunks * (2 + L.d) + score_floats)));
   float* pm = scratch;
   float* pl = pm + size_t(rows) * chunks;
   float* pacc = pl + size_t(rows) * chunks;
+  float* probs = a.scores ? pacc + size_t(rows) * chunks * L.d : nullptr;
+  float* tile_m = probs ? probs + size_t(rows) * size_t(a.T) : nullptr;
+  float* row_m = tile_m ? tile_m + size_t(rows) * size_t(tiles) : nullptr;
+  float* row_l = row_m ? row_m + rows : nullptr;
+  cudaError_t err = cudaSuccess;
+  if (probs) err = cudaMemset(probs, 0, sizeof(float) * size_t(rows) * size_t(a.T));
   dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(chunks));
-  AttentionChunkKernel<<<grid, kThreads>>>(L, P, a, chunk, pm, pl, pacc);
-  cudaError_t err = cudaGetLastError();
   if (err == cudaSuccess) {
-    AttentionMergeKernel<<<static_cast<unsigned>(rows), kThreads>>>(a, L.d, chunks, pm, pl, pacc);
+    AttentionChunkKernel<<<grid, kThreads>>>(L, P, a, chunk, pm, pl, pacc, probs, tile_m, tiles);
+    err = cudaGetLastError();
+  }
+  if (err == cudaSuccess) {
+    AttentionMergeKernel<<<static_cast<unsigned>(rows), kThreads>>>(a, L.d, chunks, pm, pl, pacc, row_m, row_l);
+    err = cudaGetLastError();
+  }
+  if (err == cudaSuccess && probs) {
+    dim3 sgrid(static_cast<unsigned>((a.T + kThreads - 1) / kThreads), static_cast<unsigned>(streams));
+    ScoreAccumulateKernel<<<sgrid, kThreads>>>(a, probs, tile_m, tiles, row_m, row_l);
     err = cudaGetLastError();
   }
   if (err == cudaSuccess) err = cudaDeviceSynchronize();

@@ -39,6 +39,13 @@ struct AttentionArgs {
   const float* basis;  // vidkv spectrum table (n*n) or null
   bool causal;
   float* out;  // [batch][q_heads][nq][d]
+  // Eviction (null when off): live[s][t] masks evicted slots; scores[s][t] receives each
+  // probability summed over the stream's rows. The chunk kernel keeps every probability with
+  // the running max it was taken against (probs [rows][T], tile_m [rows][tiles]); the merge
+  // kernel records each row's final max and sum (row_m, row_l); a third kernel rescales and
+  // adds them up per token: no second pass over the codes.
+  const uint8_t* live;
+  float* scores;
 };
 // softmax(q.K^T).V from the packed planes plus the residual rows; tokens split into chunks
 // (one block per stream x row x chunk, online softmax), merged by a second kernel.

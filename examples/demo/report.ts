@@ -1,5 +1,5 @@
 /** The demo report as a terminal table, as Markdown, and the KV trade-off chart as SVG. */
-import type { DemoReport, KVRow } from './run.js';
+import type { DemoReport, EvictionRow, KVRow } from './run.js';
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
@@ -59,7 +59,23 @@ export function runTable(r: DemoReport): Table {
     ],
   ];
   for (const k of r.kv) rows.push(kvRow(k));
+  for (const e of r.eviction?.rows ?? []) rows.push(evictionRow(e, r));
   return { headers, rows };
+}
+
+function evictionRow(e: EvictionRow, r: DemoReport): string[] {
+  const policy = e.method === 'none' ? 'no eviction' : `${e.method} ${(100 * e.budget).toFixed(0)}% (keeps ${e.keptTokens.toFixed(1)})`;
+  return [
+    '(4)',
+    'streamed, DFloat11',
+    `${r.eviction.scheme} + ${policy}`,
+    '',
+    `decode steps ${r.eviction.prompt + 1}-${r.tokens}`,
+    pct(e.top1Agreement),
+    e.meanKL.toExponential(2),
+    int(e.bytesPerToken),
+    '',
+  ];
 }
 
 function kvRow(k: KVRow): string[] {
@@ -146,6 +162,7 @@ const NOTES = [
   '(0) is the F32 original: how much BF16 rounding of the weights alone moves this tiny model, a yardstick for the KV rows.',
   'KV bytes/token: all layers, K and V, at the end of the run: packed codes + scales + the f32 window of the newest tokens.',
   'packed bytes/token: the same for quantized tokens only (codes + scales + metadata), what each token costs in a long context.',
+  '(4) KV eviction (H2O, D2O) on the fp8 cache (scale blocks of 4 tokens): the first half of the run is the prompt (one prefill attention call per layer), budgets are fractions of it; agreement and KL over the decode steps only, against (1). "no eviction" is the same pipeline with a budget of every token. KV bytes/token: per sequence token, eviction bookkeeping (positions, scores, flags: 28 bytes per slot per layer here) included; a slot is freed once no KV head keeps it.',
 ];
 
 export function formatMarkdown(r: DemoReport, svgName?: string): string {

@@ -14,6 +14,7 @@ import { CompressedModel, backend, compressModel, openSafetensors, verifyModel, 
 import { CompressedWeights } from '../llama/compressed.js';
 import { readConfig, type LlamaConfig } from '../llama/config.js';
 import { DenseCache } from '../llama/kv.js';
+import { EvictingCache } from '../llama/kv-evicting.js';
 import { QuantizedCache } from '../llama/kv-quantized.js';
 import { Llama, argmax } from '../llama/model.js';
 import { loadAllWeights } from '../llama/weights.js';
@@ -53,6 +54,22 @@ export interface KVRow {
   tokensPerSecond?: number;
 }
 
+/** A KV-eviction policy on the fp8 cache, measured over the decode steps after a prompt. */
+export interface EvictionRow {
+  /** 'none' is the same pipeline with a budget of every token (nothing evicted), on the same steps. */
+  method: 'none' | 'h2o' | 'd2o';
+  /** Budget as a fraction of the prompt (1 for 'none'). */
+  budget: number;
+  /** Tokens each layer keeps at the end (mean over layers; d2o budgets differ per layer). */
+  keptTokens: number;
+  /** KV bytes per sequence token over all layers at the end (eviction bookkeeping included). */
+  bytesPerToken: number;
+  /** Over the decode steps only (the prompt's steps see no eviction). */
+  top1Agreement: number;
+  meanKL: number;
+  maxKL: number;
+}
+
 export interface DemoReport {
   model: { name: string; parameters: number; layers: number; heads: number; kvHeads: number; headDim: number; vocab: number };
   backend: { name: string; reason: string; cudaCompiled: boolean; device: string; forwardPass: string };
@@ -86,6 +103,8 @@ export interface DemoReport {
   streamed: GenerationRun & { bitIdenticalSteps: number; bitIdentical: boolean; firstMismatch: number | null };
   denseKvBytesPerToken: number;
   kv: KVRow[];
+  /** H2O / D2O rows: the first half of the run is the prompt (prefill), the rest is decoded. */
+  eviction: { prompt: number; decodeSteps: number; scheme: KVScheme; rows: EvictionRow[] };
 }
 
 function newLlama(cfg: LlamaConfig, weights: ConstructorParameters<typeof Llama>[1], cache: ConstructorParameters<typeof Llama>[2]): Llama {
@@ -232,6 +251,64 @@ export async function runDemo(o: DemoOptions, log: (line: string) => void = () =
       }
     }
 
+    // (4) KV eviction on the fp8 cache: the first half of the tokens is the prompt (one causal
+    // prefill call per layer), then each decode step evicts down to the budget.
+    const prompt = Math.max(1, Math.floor(n / 2));
+    const evictScheme: KVScheme = 'fp8';
+    const eviction: EvictionRow[] = [];
+    if (o.kv.length && n > prompt) {
+      const policies: [EvictionRow['method'], number][] = [
+        ['none', 1],
+        ['h2o', 0.5],
+        ['h2o', 0.25],
+        ['d2o', 0.5],
+        ['d2o', 0.25],
+      ];
+      for (const [method, budget] of policies) {
+        log(
+          `(4) ${n} tokens, prompt ${prompt}, fp8 KV cache with ${method === 'none' ? 'no eviction' : `${method} at ${budget * 100}%`}...`,
+        );
+        // 'none': the same pipeline with a budget of every token (nothing is evicted), so the
+        // rows differ only by the policy
+        const cache = new EvictingCache(cfg.layers, cfg.heads, cfg.kvHeads, cfg.headDim, prompt, {
+          scheme: evictScheme,
+          device: 'cpu',
+          residualLength: o.residual,
+          // fp8 scale blocks of 4 tokens: a block is freed once no KV head keeps any of its
+          // tokens, so finer blocks give scattered heavy hitters' memory back sooner
+          groupSize: 4,
+          eviction: method === 'none' ? { method: 'h2o', budget: n } : { method, budget },
+        });
+        try {
+          const llama = newLlama(cfg, weights, cache);
+          let agree = 0;
+          let klSum = 0;
+          let klMax = 0;
+          for (let i = 0; i < n; i++) {
+            const logits = await weights.stepPrefetched(llama, inputs[i]!);
+            if (i < prompt) continue;
+            if (argmax(logits) === refTokens[i]) agree++;
+            const kl = klDivergence(refLogits[i]!, logits);
+            klSum += kl;
+            klMax = Math.max(klMax, kl);
+          }
+          const steps = n - prompt;
+          const kept = cache.kept();
+          eviction.push({
+            method,
+            budget,
+            keptTokens: kept.reduce((a, x) => a + x, 0) / kept.length,
+            bytesPerToken: cache.bytesPerToken(),
+            top1Agreement: agree / steps,
+            meanKL: klSum / steps,
+            maxKL: klMax,
+          });
+        } finally {
+          cache.dispose();
+        }
+      }
+    }
+
     const parameters = (() => {
       using f = openSafetensors(join(FIXTURE_DIR, 'model.safetensors'));
       return f.tensors.reduce((sum, t) => sum + t.shape.reduce((a, d) => a * d, 1), 0);
@@ -278,6 +355,7 @@ export async function runDemo(o: DemoOptions, log: (line: string) => void = () =
       },
       denseKvBytesPerToken: new DenseCache(cfg.layers, cfg.heads, cfg.kvHeads, cfg.headDim, 1).bytesPerToken(),
       kv,
+      eviction: { prompt, decodeSteps: n - prompt, scheme: evictScheme, rows: eviction },
     };
   } finally {
     rmSync(tmp, { recursive: true, force: true });

@@ -12,7 +12,7 @@ import { native } from '../native.js';
 import { openSafetensors, writeSafetensors, type SafetensorsWriteEntry } from '../safetensors/index.js';
 import { tensor, type Tensor } from '../tensor.js';
 import type { NativeKvCacheHandle, NativeKvStats } from './native.js';
-import { resolveOptions, toNative, type KVCacheOptions, type ResolvedKVOptions } from './options.js';
+import { resolveOptions, toNative, type KVCacheOptions, type ResolvedKVEviction, type ResolvedKVOptions } from './options.js';
 import { f32, kvPair, queryShape } from './shapes.js';
 import { checkFiniteResult, checkMagnitude, kvMaxAbs } from '../validate.js';
 
@@ -46,8 +46,9 @@ export function statsOf(handle: NativeKvCacheHandle, o: ResolvedKVOptions): KVCa
   const per = o.batch * o.heads * o.headDim;
   return {
     ...s,
-    keyBits: s.quantizedKeys ? (8 * s.packedKeyBytes) / (s.quantizedKeys * per) : 0,
-    valueBits: s.quantizedValues ? (8 * s.packedValueBytes) / (s.quantizedValues * per) : 0,
+    // per kept element: with eviction, part-empty blocks that a kept token holds alive count here
+    keyBits: s.liveQuantizedKeys ? (8 * s.packedKeyBytes) / (s.liveQuantizedKeys * per) : 0,
+    valueBits: s.liveQuantizedValues ? (8 * s.packedValueBytes) / (s.liveQuantizedValues * per) : 0,
   };
 }
 
@@ -190,9 +191,49 @@ export class QuantizedKVCache implements Disposable {
     return { k: tensor('f32', shape, k), v: tensor('f32', shape, v) };
   }
 
-  /** Tokens held (quantized + residual). */
+  /** Tokens held (quantized + residual); with eviction, the tokens each KV head keeps. */
   get tokens(): number {
     return this.handle.stats().tokens;
+  }
+
+  /** The eviction state (budget B and recent window R as resolved at the prefill, P, d2o's density); null without eviction. */
+  get eviction(): KVEvictionState | null {
+    const e = this.options.eviction;
+    if (!e) return null;
+    const st = this.handle.evictState();
+    return {
+      ...e,
+      prefill: st.prefill < 0 ? null : st.prefill,
+      budgetTokens: st.prefill < 0 ? null : st.budget,
+      recentTokens: st.prefill < 0 ? null : st.recent,
+      allocated: st.allocated,
+      density: st.prefill < 0 ? null : st.density,
+    };
+  }
+
+  /** D2O's attention density of this layer: the mean over KV heads of the variance of the scores right after the prefill attention (null before it or without eviction). */
+  get density(): number | null {
+    return this.eviction?.density ?? null;
+  }
+
+  #kept(which: 'positions' | 'scores'): Tensor {
+    this.#queue.assertIdle(`QuantizedKVCache.${which}`);
+    const st = this.handle.evictState();
+    const shape = [this.options.batch, this.options.heads, st.kept];
+    return which === 'positions' ? tensor('i32', shape, st.positions) : tensor('f32', shape, st.scores);
+  }
+
+  /**
+   * Absolute positions of the kept tokens, i32 [batch, heads, tokens], ascending (0..tokens-1 without eviction).
+   * @example const pos = cache.positions(); // which prompt tokens each head still holds
+   */
+  positions(): Tensor<'i32'> {
+    return this.#kept('positions') as Tensor<'i32'>;
+  }
+
+  /** Accumulated attention score of each kept token, f32 [batch, heads, tokens] (zeros without eviction). */
+  scores(): Tensor<'f32'> {
+    return this.#kept('scores') as Tensor<'f32'>;
   }
 
   /** Memory in use and the bits really stored per element. */
@@ -200,10 +241,10 @@ export class QuantizedKVCache implements Disposable {
     return statsOf(this.handle, this.options);
   }
 
-  /** Bytes in use: packed codes, scales, metadata and the residual window. */
+  /** Bytes in use: packed codes, scales, metadata, the residual window and the eviction bookkeeping. */
   get memoryBytes(): number {
     const s = this.handle.stats();
-    return s.packedKeyBytes + s.packedValueBytes + s.residualBytes;
+    return s.packedKeyBytes + s.packedValueBytes + s.residualBytes + s.evictionBytes;
   }
 
   /** Bytes per cached token (all heads, K and V), averaged over the tokens held. */
@@ -280,6 +321,67 @@ export class QuantizedKVCache implements Disposable {
   [Symbol.dispose](): void {
     this.dispose();
   }
+}
+
+/** Where a cache's eviction stands (QuantizedKVCache.eviction). */
+export interface KVEvictionState extends ResolvedKVEviction {
+  /** P: tokens held at the first attention call (null before it). */
+  prefill: number | null;
+  /** B and R in tokens as resolved at the prefill, or as allocated by allocateD2OBudgets. */
+  budgetTokens: number | null;
+  recentTokens: number | null;
+  /** d2o: whether the layer budget was taken (allocateD2OBudgets, or the first append after the prefill). */
+  allocated: boolean;
+  /** d2o's attention density (see QuantizedKVCache.density). */
+  density: number | null;
+}
+
+/**
+ * D2O's layer-level budgets: after every layer's prefill attention and before the first decode
+ * append, gives each layer l a budget B_l = min(P, max(1, floor(L*B*w_l))) with w = softmax(-d')
+ * of the min-max-normalized densities d (flatter attention gets more), R_l = floor(B_l*R/B), and
+ * runs the eviction round each layer skipped at its prefill. Returns the budgets in tokens.
+ * @example
+ * for (const [l, c] of caches.entries()) await c.attention(prefillQueries[l]);
+ * const budgets = allocateD2OBudgets(caches); // [{ budget: 41, recent: 20 }, ...]
+ */
+export function allocateD2OBudgets(caches: readonly QuantizedKVCache[]): { budget: number; recent: number }[] {
+  check(Array.isArray(caches) && caches.length >= 1, 'allocateD2OBudgets needs an array of one QuantizedKVCache per layer');
+  const states = caches.map((c, l) => {
+    check(c instanceof QuantizedKVCache, `allocateD2OBudgets: caches[${l}] is not a QuantizedKVCache`);
+    const e = c.eviction;
+    check(e?.method === 'd2o', `allocateD2OBudgets: caches[${l}] has no d2o eviction (options.eviction.method must be 'd2o')`);
+    check(
+      e.prefill !== null && e.density !== null && e.budgetTokens !== null && e.recentTokens !== null,
+      `allocateD2OBudgets: caches[${l}] has not run its prefill attention yet; call attention() on every layer first`,
+    );
+    check(!e.allocated, `allocateD2OBudgets: caches[${l}] already has its budget (allocate once, before the first decode append)`);
+    return { p: e.prefill, d: e.density, b: e.budgetTokens, r: e.recentTokens };
+  });
+  const { p, b, r } = states[0]!;
+  for (const [l, s] of states.entries())
+    check(
+      s.p === p && s.b === b && s.r === r,
+      `allocateD2OBudgets: caches[${l}] has prefill ${s.p} and budget ${s.b} (recent ${s.r}) but caches[0] has ${p} and ${b} (${r}); every layer must see the same prompt and options`,
+    );
+  const L = states.length;
+  let budgets: { budget: number; recent: number }[];
+  if (b >= p) {
+    budgets = states.map(() => ({ budget: b, recent: r }));
+  } else {
+    const lo = Math.min(...states.map((s) => s.d));
+    const hi = Math.max(...states.map((s) => s.d));
+    const e = states.map((s) => Math.exp(-(hi > lo ? (s.d - lo) / (hi - lo) : 0)));
+    const z = e.reduce((a, x) => a + x, 0);
+    budgets = e.map((x) => {
+      const bl = Math.min(p, Math.max(1, Math.floor((L * b * x) / z + 1e-9)));
+      return { budget: bl, recent: Math.floor((bl * r) / b) };
+    });
+  }
+  caches.forEach((c, l) => {
+    nativeCall(() => c.handle.evictAllocate(budgets[l]!), `allocateD2OBudgets (caches[${l}])`);
+  });
+  return budgets;
 }
 
 /** crc32 as 8 hex digits. */

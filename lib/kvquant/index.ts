@@ -5,10 +5,25 @@
 import { native } from '../native.js';
 import './native.js';
 
-export { QuantizedKVCache, type AppendOptions, type AttentionOptions, type KVCacheMemory } from './cache.js';
+export {
+  QuantizedKVCache,
+  allocateD2OBudgets,
+  type AppendOptions,
+  type AttentionOptions,
+  type KVCacheMemory,
+  type KVEvictionState,
+} from './cache.js';
 export { QuantizedKV, quantizeKV, quantizeKVSync, dequantizeKV, dequantizeKVSync, type QuantizeKVOptions } from './quantize.js';
 export { denseAttention, denseAttentionSync } from './attention.js';
-export { KV_SCHEMES, type KVScheme, type KVQuantOptions, type KVCacheOptions, type ResolvedKVOptions } from './options.js';
+export {
+  KV_SCHEMES,
+  type KVScheme,
+  type KVQuantOptions,
+  type KVCacheOptions,
+  type KVEvictionOptions,
+  type ResolvedKVEviction,
+  type ResolvedKVOptions,
+} from './options.js';
 export { PLANE_NAMES, type PlaneName } from './native.js';
 
 /**

@@ -1,6 +1,6 @@
 /** Options of KV-cache quantization: types, defaults from the spec, validation. */
 import { resolveDevice, type DeviceId, type DeviceKind, type DeviceString } from '../backend.js';
-import { check } from '../errors.js';
+import { InferzipError, check } from '../errors.js';
 import { checkInt, checkNumber } from '../validate.js';
 import type { NativeKvOptions } from './native.js';
 
@@ -44,8 +44,34 @@ export interface KVQuantOptions {
   device?: DeviceString | 'auto';
 }
 
+/**
+ * KV eviction (H2O arXiv 2306.14048, D2O arXiv 2406.13035) on a QuantizedKVCache. Every
+ * attention call adds the probabilities it computes to each attended token's score; at its end
+ * the cache keeps, per KV head, the `recent` newest tokens plus the heaviest hitters (largest
+ * accumulated score) up to `budget` and frees the rest. D2O merges each evicted token into its
+ * most similar kept token (key cosine >= an EMA threshold; weights exp(similarity), e for the
+ * kept token) and, with {@link allocateD2OBudgets}, gives flatter-attention layers more budget.
+ */
+export interface KVEvictionOptions {
+  /** 'h2o' (heavy hitters + recent window) or 'd2o' (h2o + layer budgets + merging evicted tokens). */
+  method: 'h2o' | 'd2o';
+  /** B: a fraction in (0, 1) of the prefill length P (tokens held at the first attention call), or a whole token count >= 1. */
+  budget: number;
+  /** R: a fraction in (0, 1) of B, or a whole token count >= 0 (at most an integer budget). Default 0.5 (the papers' even split). */
+  recent?: number;
+  /** 'head' (default: each KV head keeps its own set) or 'layer' (one set per batch row, ranked by the scores summed over heads). */
+  granularity?: 'head' | 'layer';
+  /** d2o: EMA weight beta of the merge threshold, tau = beta*mean + (1-beta)*tau (default 0.5). */
+  emaBeta?: number;
+}
+
+/** Eviction options with every default filled in. */
+export type ResolvedKVEviction = Required<KVEvictionOptions>;
+
 /** Options of a QuantizedKVCache. */
 export interface KVCacheOptions extends KVQuantOptions {
+  /** H2O / D2O eviction (default: none, every token is kept). Scores accumulate in the CPU and CUDA attention; the eviction round runs on the host planes. */
+  eviction?: KVEvictionOptions;
   /** KV heads. */
   heads: number;
   /** Channels per head (a multiple of 8, at most 256). */
@@ -60,12 +86,67 @@ export interface KVCacheOptions extends KVQuantOptions {
 }
 
 /** Every option filled in and checked: what the native cache receives (fp8Format as a name here). */
-export interface ResolvedKVOptions extends Omit<NativeKvOptions, 'scheme' | 'fp8Format' | 'device' | 'deviceIndex'> {
+export interface ResolvedKVOptions extends Omit<
+  NativeKvOptions,
+  'scheme' | 'fp8Format' | 'device' | 'deviceIndex' | 'evictMethod' | 'evictBudget' | 'evictRecent' | 'evictGranularity' | 'evictBeta'
+> {
   scheme: KVScheme;
   fp8Format: 'e4m3' | 'e5m2';
   device: DeviceKind;
   /** The CUDA device (0 for the CPU). */
   deviceIndex: number;
+  /** null: no eviction. */
+  eviction: ResolvedKVEviction | null;
+}
+
+const isFraction = (x: number): boolean => x > 0 && x < 1;
+
+/**
+ * Fills the eviction defaults and validates (INVALID_ARGUMENT naming the option, the value
+ * given and what is allowed).
+ */
+export function resolveEviction(e: unknown, scheme: KVScheme): ResolvedKVEviction | null {
+  if (e === undefined || e === null) return null;
+  const where = 'QuantizedKVCache options.eviction';
+  check(typeof e === 'object' && !Array.isArray(e), `${where} must be an object like { method: 'h2o', budget: 0.2 }, got ${String(e)}`);
+  const o = e as Record<string, unknown>;
+  for (const key of Object.keys(o))
+    check(
+      ['method', 'budget', 'recent', 'granularity', 'emaBeta'].includes(key),
+      `${where} has an unknown key '${key}'; use method, budget, recent, granularity or emaBeta`,
+    );
+  const method = o.method;
+  check(method === 'h2o' || method === 'd2o', `${where}.method must be 'h2o' or 'd2o', got ${JSON.stringify(method) ?? 'undefined'}`);
+  const budget = o.budget;
+  check(
+    typeof budget === 'number' && Number.isFinite(budget) && budget > 0 && (isFraction(budget) || Number.isInteger(budget)),
+    `${where}.budget must be a fraction in (0, 1) of the prefill length or a whole token count >= 1, got ${String(budget)}; e.g. budget: 0.2 keeps 20% of the prompt`,
+  );
+  const recent = o.recent ?? 0.5;
+  check(
+    typeof recent === 'number' && Number.isFinite(recent) && recent >= 0 && (isFraction(recent) || Number.isInteger(recent)),
+    `${where}.recent must be a fraction in (0, 1) of the budget or a whole token count >= 0, got ${String(recent)}`,
+  );
+  check(
+    isFraction(budget) || isFraction(recent) || recent <= budget,
+    `${where}.recent (${recent} tokens) exceeds budget (${budget} tokens): the recent window is part of the budget; lower recent or raise budget`,
+  );
+  const granularity = o.granularity ?? 'head';
+  check(
+    granularity === 'head' || granularity === 'layer',
+    `${where}.granularity must be 'head' or 'layer', got ${JSON.stringify(granularity) ?? 'undefined'}`,
+  );
+  const emaBeta = o.emaBeta ?? 0.5;
+  check(
+    typeof emaBeta === 'number' && Number.isFinite(emaBeta) && emaBeta >= 0 && emaBeta <= 1,
+    `${where}.emaBeta must be a number in [0, 1], got ${String(emaBeta)}`,
+  );
+  if (method === 'd2o' && scheme === 'vidkv')
+    throw new InferzipError(
+      'UNSUPPORTED',
+      `${where}: d2o re-encodes the kept tokens it merges into, which vidkv's spectrum-coded key blocks do not allow; use method 'h2o' with vidkv, or another scheme`,
+    );
+  return { method, budget, recent, granularity, emaBeta };
 }
 
 const DEFAULT_BITS: Record<KVScheme, number> = { kivi: 2, vidkv: 2, zipcache: 4, fp8: 8 };
@@ -76,7 +157,7 @@ const frac = (name: string, v: number, lo = 0, hi = 1, openLow = false): number 
 
 /** Fills defaults and validates (INVALID_ARGUMENT with the option's name). */
 export function resolveOptions(
-  o: KVQuantOptions & { batch?: number; heads: number; headDim: number; residualLength?: number },
+  o: KVQuantOptions & { batch?: number; heads: number; headDim: number; residualLength?: number; eviction?: KVEvictionOptions | null },
   residualDefault: number,
 ): ResolvedKVOptions {
   check(o && typeof o === 'object', 'options must be an object');
@@ -112,6 +193,7 @@ export function resolveOptions(
     batch,
     heads,
     headDim,
+    eviction: resolveEviction(o.eviction, scheme),
   };
 }
 
@@ -120,5 +202,14 @@ function deviceFields(d: DeviceId): { device: DeviceKind; deviceIndex: number } 
 }
 
 export function toNative(o: ResolvedKVOptions): NativeKvOptions {
-  return { ...o, fp8Format: o.fp8Format === 'e4m3' ? 0 : 1 };
+  const { eviction, ...rest } = o;
+  return {
+    ...rest,
+    fp8Format: o.fp8Format === 'e4m3' ? 0 : 1,
+    evictMethod: eviction?.method ?? 'none',
+    evictBudget: eviction?.budget ?? 0,
+    evictRecent: eviction?.recent ?? 0.5,
+    evictGranularity: eviction?.granularity === 'layer' ? 1 : 0,
+    evictBeta: eviction?.emaBeta ?? 0.5,
+  };
 }

@@ -40,7 +40,20 @@ describe('npm start (examples/demo.ts)', () => {
       expect(k.packedBytesPerToken).toBeGreaterThan(0);
       expect(k.packedBytesPerToken).toBeLessThan(r.denseKvBytesPerToken);
     }
+    // (4) H2O / D2O on the fp8 cache: prompt 16 (prefill), 16 decode steps, budgets of the prompt
+    expect(r.eviction.prompt).toBe(16);
+    expect(r.eviction.rows.map((e) => `${e.method} ${e.budget}`)).toEqual(['none 1', 'h2o 0.5', 'h2o 0.25', 'd2o 0.5', 'd2o 0.25']);
+    const kept = r.eviction.rows.map((e) => e.keptTokens);
+    expect(kept.slice(0, 3)).toEqual([32, 8, 4]); // h2o: every layer holds B; nothing evicted without a policy
+    expect(kept[3]).toBeLessThanOrEqual(8); // d2o: layer budgets sum to at most L*B
+    expect(kept[4]).toBeLessThanOrEqual(4);
+    for (const e of r.eviction.rows) {
+      expect(e.top1Agreement).toBeGreaterThanOrEqual(0);
+      expect(e.top1Agreement).toBeLessThanOrEqual(1);
+      expect(e.meanKL).toBeGreaterThanOrEqual(0);
+    }
     const text = formatText(r);
+    expect(text).toContain('fp8 + h2o 50% (keeps 8.0)');
     expect(text).toContain('bit-identical 32/32 steps');
     expect(formatMarkdown(r)).toContain('| (2) | streamed, DFloat11 |');
     expect(formatSvg(r)).toMatch(/^<svg[\s\S]*<\/svg>\n$/);

@@ -256,6 +256,30 @@ export async function createFuzzer(seed: number): Promise<Fuzzer> {
     await c.save(p);
     kv.push({ scheme, file: new Uint8Array(readFileSync(p)), attention: await kvAttention(p) });
   }
+  // caches with H2O / D2O eviction state (positions, scores, live flags, thresholds) in section 'evict'
+  for (const [scheme, method] of [
+    ['kivi', 'h2o'],
+    ['fp8', 'd2o'],
+  ] as const) {
+    using c = QuantizedKVCache.create({
+      scheme,
+      heads: 2,
+      headDim: 16,
+      groupSize: 8,
+      residualLength: 8,
+      device: 'cpu',
+      eviction: { method, budget: 0.5 },
+    });
+    c.appendSync(seeded([2, 37, 16], 1), seeded([2, 37, 16], 2));
+    c.attentionSync(seeded([4, 37, 16], 3));
+    for (let t = 0; t < 5; t++) {
+      c.appendSync(seeded([2, 1, 16], 10 + t), seeded([2, 1, 16], 20 + t));
+      c.attentionSync(seeded([4, 1, 16], 30 + t));
+    }
+    const p = join(dir, `kv-${scheme}-${method}.safetensors`);
+    await c.save(p);
+    kv.push({ scheme, file: new Uint8Array(readFileSync(p)), attention: await kvAttention(p) });
+  }
 
   const counts: FuzzCounts = { cases: 0, checks: 0, typedErrors: 0, identical: 0, silentDifferences: 0, failures: [], byMutation: {} };
   const silent = (what: string): void => {

@@ -1,6 +1,6 @@
 // The H2O / D2O eviction reference (test/kvquant/reference/evict.ts) against the working
-// spec's check vectors, and its budget rules. The cache integration is not done yet; this is
-// the oracle it will be held to.
+// spec's check vectors, and its budget rules. It is the oracle QuantizedKVCache's eviction is
+// held to (evict.test.ts).
 import { describe, expect, it } from 'vitest';
 
 import { allocateD2OBudgets, EvictingHead, resolveBudget } from './reference/evict.js';

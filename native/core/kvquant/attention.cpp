@@ -127,14 +127,33 @@ void CheckAttentionArgs(int q_heads, int heads, int64_t nq, int64_t T, bool caus
 // supplies a per-thread Scratch and, per block, Logits(scratch, s, R, a, e, logits) writing
 // [rows][e - a] and Values(scratch, s, R, a, e, probs, acc) adding P.V into acc [rows][d];
 // BeginChunk(scratch, s, R) runs before a chunk's first block.
+//
+// Eviction hooks: `live` (per stream, per token; null = all live) masks dead slots like the
+// causal mask, and `scores` (per stream, per token; null = none) receives every token's
+// probability summed over the stream's rows. The probabilities of the pass are kept with the
+// running max they were taken against; once the chunks merge (final max M and sum L per row)
+// each is rescaled by exp(m - M) / L: no second pass over the keys or values.
 template <class Source>
 void ChunkedAttention(const Source& src, size_t S, int heads, int q_heads, int64_t nq, int64_t T, int d, int64_t blk,
-                      float scale, bool causal, const float* q, float* out) {
+                      float scale, bool causal, const float* q, float* out,
+                      const std::vector<std::vector<uint8_t>>* live = nullptr,
+                      std::vector<std::vector<float>>* scores = nullptr) {
   const int rows_per_stream = (q_heads / heads) * static_cast<int>(nq);
   const int64_t ch = ChunkSize(T, S, rows_per_stream, blk);
   const size_t nchunks = size_t((T + ch - 1) / ch);
+  const size_t nblk_chunk = size_t((ch + blk - 1) / blk);
   std::vector<Rows> rows(S);
   std::vector<std::vector<Partial>> parts(S, std::vector<Partial>(nchunks));
+  // score accumulation: per stream [rows][T] probabilities and [rows][chunks*blocks] maxima
+  std::vector<std::vector<float>> kept_p, kept_m;
+  if (scores) {
+    kept_p.resize(S);
+    kept_m.resize(S);
+    for (size_t s = 0; s < S; ++s) {
+      kept_p[s].assign(size_t(rows_per_stream) * size_t(T), 0.0f);
+      kept_m[s].assign(size_t(rows_per_stream) * nchunks * nblk_chunk, -INFINITY);
+    }
+  }
   for (size_t s = 0; s < S; ++s) rows[s] = MakeRows(q, q_heads, heads, nq, d, s / heads, s % heads, scale, causal, T);
   ParallelFor(S * nchunks, 1, [&](size_t i0, size_t i1) {
     typename Source::Scratch scratch(src);
@@ -158,13 +177,50 @@ void ChunkedAttention(const Source& src, size_t S, int heads, int q_heads, int64
           for (int j = 0; j < nb; ++j)
             if (a + j > lim) logits[size_t(r) * nb + j] = -INFINITY;
         }
+        if (live) {  // evicted slots: no probability
+          const uint8_t* lv = (*live)[s].data() + a;
+          for (int j = 0; j < nb; ++j)
+            if (!lv[j])
+              for (int r = 0; r < R.count; ++r) logits[size_t(r) * nb + j] = -INFINITY;
+        }
         SoftmaxBlock(R.count, nb, d, logits.data(), P.m.data(), P.l.data(), P.acc.data(), probs.data());
+        if (scores) {
+          const size_t bi = chunk * nblk_chunk + size_t((a - t_begin) / blk);
+          for (int r = 0; r < R.count; ++r) {
+            std::memcpy(kept_p[s].data() + size_t(r) * size_t(T) + size_t(a), probs.data() + size_t(r) * nb,
+                        sizeof(float) * size_t(nb));
+            kept_m[s][size_t(r) * nchunks * nblk_chunk + bi] = P.m[size_t(r)];
+          }
+        }
         src.Values(scratch, s, R, a, e, probs.data(), P.acc.data());
       }
     }
   });
   ParallelFor(S, 1, [&](size_t s0, size_t s1) {
-    for (size_t s = s0; s < s1; ++s) MergeAndStore(parts[s], rows[s], q_heads, nq, d, s / heads, s % heads, out);
+    for (size_t s = s0; s < s1; ++s) {
+      MergeAndStore(parts[s], rows[s], q_heads, nq, d, s / heads, s % heads, out);
+      if (!scores) continue;
+      float* acc = (*scores)[s].data();
+      for (int r = 0; r < rows[s].count; ++r) {
+        float M = -INFINITY, L = 0;
+        for (const Partial& p : parts[s]) M = std::max(M, p.m[size_t(r)]);
+        if (M == -INFINITY) continue;
+        for (const Partial& p : parts[s])
+          if (p.m[size_t(r)] != -INFINITY) L += p.l[size_t(r)] * std::exp(p.m[size_t(r)] - M);
+        const float* pr = kept_p[s].data() + size_t(r) * size_t(T);
+        const float* mr = kept_m[s].data() + size_t(r) * nchunks * nblk_chunk;
+        for (size_t c = 0; c < nchunks; ++c) {
+          const int64_t t0 = int64_t(c) * ch, t1 = std::min(T, t0 + ch);
+          for (int64_t a = t0; a < t1; a += blk) {
+            const float m = mr[c * nblk_chunk + size_t((a - t0) / blk)];
+            if (m == -INFINITY) continue;
+            const float w = std::exp(m - M) / L;
+            const int64_t e = std::min(t1, a + blk);
+            for (int64_t t = a; t < e; ++t) acc[t] += pr[t] * w;
+          }
+        }
+      }
+    }
   });
 }
 
@@ -198,11 +254,26 @@ struct DenseSource {
 
 }  // namespace
 
-void KvCache::Attention(const float* q, int q_heads, int64_t nq, float scale, bool causal, float* out) const {
+void KvCache::Attention(const float* q, int q_heads, int64_t nq, float scale, bool causal, float* out) {
   const int d = L_.d;
-  CheckAttentionArgs(q_heads, opt_.heads, nq, T_, causal, q, d, opt_.batch);
+  CheckAttentionArgs(q_heads, opt_.heads, nq, evicting() ? KeptTokens() : T_, causal, q, d, opt_.batch);
   IZ_CHECK(std::isfinite(scale), InvalidArgument, "scale must be finite");
-  if (on_cuda()) return AttentionCuda(q, q_heads, nq, scale, causal, out);
+  if (!evicting()) {
+    if (on_cuda()) return AttentionCuda(q, q_heads, nq, scale, causal, out);
+    return AttendPacked(q, q_heads, nq, scale, causal, out, nullptr, nullptr);
+  }
+  // Queries are the newest tokens, which every stream keeps: the causal limit by slot works.
+  if (on_cuda())
+    AttentionCuda(q, q_heads, nq, scale, causal, out, &ev_.live, &ev_.score);
+  else
+    AttendPacked(q, q_heads, nq, scale, causal, out, &ev_.live, &ev_.score);
+  EvictAfterAttention();
+}
+
+void KvCache::AttendPacked(const float* q, int q_heads, int64_t nq, float scale, bool causal, float* out,
+                           const std::vector<std::vector<uint8_t>>* live,
+                           std::vector<std::vector<float>>* scores) const {
+  const int d = L_.d;
   const bool fast_kivi = L_.scheme == kKivi && (L_.G * L_.bits) % 32 == 0 && (d * L_.bits) % 32 == 0 && L_.Cg % 4 == 0;
   const int64_t blk = L_.scheme == kKivi ? L_.G : std::max(1, std::min(L_.G, 32));
 
@@ -320,7 +391,8 @@ void KvCache::Attention(const float* q, int q_heads, int64_t nq, float scale, bo
       }
     }
   };
-  ChunkedAttention(PackedSource{*this, fast_kivi, blk}, S_, opt_.heads, q_heads, nq, T_, d, blk, scale, causal, q, out);
+  ChunkedAttention(PackedSource{*this, fast_kivi, blk}, S_, opt_.heads, q_heads, nq, T_, d, blk, scale, causal, q, out,
+                   live, scores);
 }
 
 void DenseAttention(const float* q, int batch, int q_heads, int64_t nq, const float* k, const float* v, int heads,

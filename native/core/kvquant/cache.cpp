@@ -93,6 +93,29 @@ void ValidateOptions(const CacheOptions& o) {
     default:
       Fail(ErrorCode::InvalidArgument, "unknown scheme");
   }
+  if (o.evict_method == kEvictNone) return;
+  IZ_CHECK(o.evict_method == kEvictH2O || o.evict_method == kEvictD2O, InvalidArgument,
+           "eviction method must be h2o or d2o");
+  auto frac = [](double x) { return x > 0 && x < 1; };
+  auto integral = [](double x) { return std::isfinite(x) && x == std::floor(x); };
+  IZ_CHECK(std::isfinite(o.evict_budget) && o.evict_budget > 0 && (frac(o.evict_budget) || integral(o.evict_budget)) &&
+               o.evict_budget <= double(int64_t(1) << 40),
+           InvalidArgument,
+           "eviction.budget must be a fraction in (0, 1) or a whole token count >= 1, got " + Str(o.evict_budget));
+  IZ_CHECK(std::isfinite(o.evict_recent) && o.evict_recent >= 0 && (frac(o.evict_recent) || integral(o.evict_recent)) &&
+               o.evict_recent <= double(int64_t(1) << 40),
+           InvalidArgument,
+           "eviction.recent must be a fraction in (0, 1) or a whole token count >= 0, got " + Str(o.evict_recent));
+  IZ_CHECK(frac(o.evict_budget) || frac(o.evict_recent) || o.evict_recent <= o.evict_budget, InvalidArgument,
+           "eviction.recent (" + Str(o.evict_recent) + " tokens) exceeds eviction.budget (" + Str(o.evict_budget) +
+               " tokens)");
+  IZ_CHECK(o.evict_granularity == 0 || o.evict_granularity == 1, InvalidArgument,
+           "eviction.granularity must be 'head' or 'layer'");
+  IZ_CHECK(o.evict_beta >= 0 && o.evict_beta <= 1, InvalidArgument,
+           "eviction.emaBeta must be in [0, 1], got " + Str(o.evict_beta));
+  IZ_CHECK(o.evict_method != kEvictD2O || o.scheme != kVidKV, Unsupported,
+           "d2o merges re-encode kept tokens, which vidkv's spectrum-coded key blocks do not support: use h2o with "
+           "vidkv, or d2o with kivi, zipcache or fp8");
 }
 
 KvCache::KvCache(const CacheOptions& options) : opt_(options) {
@@ -131,6 +154,11 @@ KvCache::KvCache(const CacheOptions& options) : opt_(options) {
   rv_.resize(S_);
   rscore_.resize(S_);
   rcount_.resize(S_);
+  if (evicting()) {
+    ev_.live.resize(S_);
+    ev_.score.resize(S_);
+    ev_.tau.assign(S_, NAN);
+  }
 }
 
 StreamView KvCache::View(size_t s) const {
@@ -266,6 +294,7 @@ void KvCache::Append(const AppendInput& in) {
   if (in.queries)
     for (size_t i = 0; i < size_t(opt_.batch) * in.q_heads * n * d; ++i)
       IZ_CHECK(std::isfinite(in.queries[i]), InvalidArgument, "queries hold NaN or Infinity");
+  if (evicting()) EvictAppend(int64_t(n));  // d2o: the round skipped at the prefill, then the new slots
   for (size_t s = 0; s < S_; ++s) {
     rk_[s].insert(rk_[s].end(), in.k + s * n * d, in.k + (s + 1) * n * d);
     rv_[s].insert(rv_[s].end(), in.v + s * n * d, in.v + (s + 1) * n * d);
@@ -479,6 +508,23 @@ void KvCache::FlushJoint(int64_t n) {
 }
 
 void KvCache::Dequantize(float* k, float* v) const {
+  if (!evicting() || KeptTokens() == T_) return DequantizeSlots(k, v);
+  // Every slot, then each stream's kept ones in order.
+  const size_t d = size_t(L_.d), T = size_t(T_), n = size_t(KeptTokens());
+  std::vector<float> ka(S_ * T * d), va(S_ * T * d);
+  DequantizeSlots(ka.data(), va.data());
+  for (size_t s = 0; s < S_; ++s) {
+    size_t w = 0;
+    for (size_t t = 0; t < T; ++t) {
+      if (!ev_.live[s][t]) continue;
+      std::memcpy(k + (s * n + w) * d, ka.data() + (s * T + t) * d, sizeof(float) * d);
+      std::memcpy(v + (s * n + w) * d, va.data() + (s * T + t) * d, sizeof(float) * d);
+      ++w;
+    }
+  }
+}
+
+void KvCache::DequantizeSlots(float* k, float* v) const {
   if (on_cuda()) return DequantizeCuda(k, v);
   const int d = L_.d;
   const size_t T = size_t(T_);
@@ -532,9 +578,25 @@ void KvCache::Dequantize(float* k, float* v) const {
 
 CacheStats KvCache::Stats() const {
   CacheStats st;
-  st.tokens = T_;
+  st.tokens = KeptTokens();
+  st.slots = T_;
   st.quantized_keys = Tk_;
   st.quantized_values = Tv_;
+  st.live_quantized_keys = double(Tk_);
+  st.live_quantized_values = double(Tv_);
+  if (evicting()) {
+    // live slots among the quantized ones, averaged over streams (bits/element count only these)
+    double lk = 0, lv = 0;
+    for (size_t s = 0; s < S_; ++s)
+      for (int64_t t = 0; t < T_; ++t)
+        if (ev_.live[s][size_t(t)]) {
+          lk += t < Tk_;
+          lv += t < Tv_;
+        }
+    st.live_quantized_keys = lk / double(S_);
+    st.live_quantized_values = lv / double(S_);
+    st.eviction_bytes = uint64_t(T_) * 8 + S_ * (uint64_t(T_) * 5 + 4);
+  }
   for (size_t s = 0; s < S_; ++s) {
     for (int p = 0; p < kNumPlanes; ++p) {
       uint64_t used = PlaneNeed(p, Tk_, Tv_, units_[s]);

@@ -29,7 +29,15 @@ struct CacheOptions {
   uint64_t seed = 0;
   Device device = Device::Cpu;
   int device_index = 0;  // the CUDA device of the mirror and the kernels
+  // KV eviction (H2O / D2O, native/core/kvquant/evict.cpp): 0 none, 1 h2o, 2 d2o.
+  int evict_method = 0;
+  double evict_budget = 0;    // (0, 1): fraction of the prefill; integer >= 1: tokens
+  double evict_recent = 0.5;  // (0, 1): fraction of the budget; integer >= 0: tokens
+  int evict_granularity = 0;  // 0: per KV head, 1: one kept set per batch row
+  double evict_beta = 0.5;    // d2o: EMA weight of the merge threshold
 };
+
+enum EvictMethod { kEvictNone = 0, kEvictH2O = 1, kEvictD2O = 2 };
 
 // Throws INVALID_ARGUMENT / UNSUPPORTED with a message naming the option.
 void ValidateOptions(const CacheOptions& o);
@@ -51,8 +59,26 @@ struct CacheStats {
   int64_t quantized_values = 0;
   uint64_t packed_key_bytes = 0;  // codes + scales + metadata of quantized keys (all streams)
   uint64_t packed_value_bytes = 0;
-  uint64_t residual_bytes = 0;  // f32 residual window
-  uint64_t capacity_bytes = 0;  // allocated (planes + residual)
+  uint64_t residual_bytes = 0;     // f32 residual window
+  uint64_t capacity_bytes = 0;     // allocated (planes + residual)
+  int64_t slots = 0;               // physical token slots (>= tokens when eviction leaves holes)
+  uint64_t eviction_bytes = 0;     // positions, scores, live flags and thresholds of eviction
+  double live_quantized_keys = 0;  // quantized key slots still live, averaged over streams
+  double live_quantized_values = 0;
+};
+
+// Eviction state (all zero / empty when eviction is off). Physical token slots are shared by
+// all streams (a slot is freed when no stream keeps it); each stream marks which slots it keeps.
+struct EvictState {
+  int64_t prefill = -1;  // P: kept tokens at the first attention call (-1: none yet)
+  int64_t budget = 0, recent = 0;
+  bool allocated = false;  // d2o: layer budget taken (allocateD2OBudgets or the next append)
+  double density = 0;      // d2o: mean variance of the scores after the prefill attention
+  int64_t next_pos = 0;
+  std::vector<int64_t> pos;                // per slot: absolute position
+  std::vector<std::vector<uint8_t>> live;  // [stream][slot]
+  std::vector<std::vector<float>> score;   // [stream][slot]: accumulated attention
+  std::vector<float> tau;                  // [stream]: d2o merge threshold (NaN: unset)
 };
 
 class KvCache {
@@ -66,14 +92,28 @@ class KvCache {
 
   // out[b][hq][i][d] = softmax(q . K^T * scale) . V over all cached tokens, from packed codes.
   // Query i sits at position tokens - nq + i (causal masks later tokens).
-  void Attention(const float* q, int q_heads, int64_t nq, float scale, bool causal, float* out) const;
-  // Dequantizes all tokens (quantized + residual) into k, v [batch][heads][tokens][d].
+  // With eviction on, adds every probability to the attended token's score in the same pass,
+  // then runs one eviction round (evict.cpp).
+  void Attention(const float* q, int q_heads, int64_t nq, float scale, bool causal, float* out);
+  // Dequantizes all kept tokens (quantized + residual) into k, v [batch][heads][tokens][d].
   void Dequantize(float* k, float* v) const;
+
+  // Eviction (evict.cpp).
+  bool evicting() const { return opt_.evict_method != kEvictNone; }
+  const EvictState& evict_state() const { return ev_; }
+  // Kept tokens per stream (the same for every stream).
+  int64_t KeptTokens() const;
+  // d2o: takes a layer budget (B_l, R_l) and runs the round skipped at the prefill.
+  void AllocateBudget(int64_t budget, int64_t recent);
+  // Positions and scores of the kept tokens, [streams][kept].
+  void KeptPositions(std::vector<int32_t>& pos, std::vector<float>& score) const;
+  // Restores eviction state saved by SerializeCache (after SetState).
+  void SetEvictState(const EvictState& st);
 
   CacheStats Stats() const;
   const CacheOptions& options() const { return opt_; }
   const Layout& layout() const { return L_; }
-  int64_t tokens() const { return T_; }
+  int64_t tokens() const { return T_; }  // physical slots
 
   // Serialization: plane bytes are [streams][stride] with stride = PlaneStride(p).
   size_t PlaneStride(int p) const { return planes_[p].cap; }
@@ -113,8 +153,26 @@ class KvCache {
   void FlushKiviCuda(int64_t nk, int64_t nv);
   void FlushFp8Cuda(int64_t n);
   void UploadAll();
-  void AttentionCuda(const float* q, int q_heads, int64_t nq, float scale, bool causal, float* out) const;
+  void DequantizeSlots(float* k, float* v) const;
+  void AttentionCuda(const float* q, int q_heads, int64_t nq, float scale, bool causal, float* out,
+                     const std::vector<std::vector<uint8_t>>* live = nullptr,
+                     std::vector<std::vector<float>>* scores = nullptr) const;
+  void UploadPlanesFull();
   void DequantizeCuda(float* k, float* v) const;
+  // Packed attention over the slots with optional per-stream live masks (dead slots get no
+  // probability) and score accumulation (scores[s][t] += probability, summed over the
+  // stream's query rows) in the same pass over the codes (attention.cpp).
+  void AttendPacked(const float* q, int q_heads, int64_t nq, float scale, bool causal, float* out,
+                    const std::vector<std::vector<uint8_t>>* live, std::vector<std::vector<float>>* scores) const;
+  // Eviction internals (evict.cpp).
+  void EvictAppend(int64_t n);
+  void EvictAfterAttention();
+  void EvictRound();
+  void ReadRow(size_t s, int64_t t, float* k, float* v) const;
+  void ReadKeys(size_t s, const std::vector<int64_t>& slots, float* out) const;
+  void WriteRow(size_t s, int64_t t, const float* k, const float* v);
+  void Reclaim();
+  void RemoveSlots(const std::vector<uint8_t>& remove);
 
   CacheOptions opt_;
   Layout L_{};
@@ -129,6 +187,7 @@ class KvCache {
   std::vector<float> fwd_, basis_;                   // vidkv spectrum tables
   PlaneBuf dev_[kNumPlanes];                         // CUDA mirror of planes_
   MemoryPtr dev_basis_;
+  EvictState ev_;
 };
 
 // Plain f32 attention over dense K, V [batch][heads][tokens][d] (the baseline and the

@@ -144,7 +144,18 @@ void KvCache::FlushFp8Cuda(int64_t n) {
   Tv_ = tv;
 }
 
-void KvCache::AttentionCuda(const float* q, int q_heads, int64_t nq, float scale, bool causal, float* out) const {
+// After an eviction round rewrote the host planes (compaction, merges): the whole capacity,
+// freed tails included, so later device encoders OR into zeroed words.
+void KvCache::UploadPlanesFull() {
+  DeviceScope scope(opt_.device_index);
+  EnsureDevice();
+  for (int p = 0; p < kNumPlanes; ++p)
+    if (planes_[p].mem && dev_[p].mem) dev_[p].mem->CopyFromHost(0, planes_[p].mem->data(), planes_[p].cap * S_);
+}
+
+void KvCache::AttentionCuda(const float* q, int q_heads, int64_t nq, float scale, bool causal, float* out,
+                            const std::vector<std::vector<uint8_t>>* live,
+                            std::vector<std::vector<float>>* scores) const {
   DeviceScope scope(opt_.device_index);  // allocations and launches go to the cache's device
   const int d = L_.d;
   const size_t nqv = size_t(opt_.batch) * q_heads * size_t(nq) * d;
@@ -175,8 +186,29 @@ void KvCache::AttentionCuda(const float* q, int q_heads, int64_t nq, float scale
   a.basis = dev_basis_ ? dev_basis_->as<float>() : nullptr;
   a.causal = causal;
   a.out = dout->as<float>();
+  MemoryPtr dlive, dscores;
+  const size_t T = size_t(T_);
+  if (live && scores && T > 0) {
+    std::vector<uint8_t> lv(S_ * T);
+    std::vector<float> sc(S_ * T);
+    for (size_t s = 0; s < S_; ++s) {
+      std::memcpy(lv.data() + s * T, (*live)[s].data(), T);
+      std::memcpy(sc.data() + s * T, (*scores)[s].data(), T * sizeof(float));
+    }
+    dlive = DeviceMemory::Allocate(Device::Cuda, lv.size());
+    dlive->CopyFromHost(0, lv.data(), lv.size());
+    dscores = DeviceMemory::Allocate(Device::Cuda, sc.size() * sizeof(float));
+    dscores->CopyFromHost(0, sc.data(), sc.size() * sizeof(float));
+    a.live = dlive->as<uint8_t>();
+    a.scores = dscores->as<float>();
+  }
   gpu::Attention(L_, DevicePlanes(this, mems, caps), a);
   dout->CopyToHost(0, out, nqv * sizeof(float));
+  if (dscores) {
+    std::vector<float> sc(S_ * T);
+    dscores->CopyToHost(0, sc.data(), sc.size() * sizeof(float));
+    for (size_t s = 0; s < S_; ++s) std::memcpy((*scores)[s].data(), sc.data() + s * T, T * sizeof(float));
+  }
 }
 
 void KvCache::DequantizeCuda(float* k, float* v) const {
@@ -213,7 +245,9 @@ void KvCache::SyncRange(int, const std::vector<size_t>&, bool) {
 void KvCache::UploadAll() { Fail(ErrorCode::NoDevice, "this inferzip build has no CUDA backend"); }
 void KvCache::FlushKiviCuda(int64_t, int64_t) { Fail(ErrorCode::NoDevice, "this inferzip build has no CUDA backend"); }
 void KvCache::FlushFp8Cuda(int64_t) { Fail(ErrorCode::NoDevice, "this inferzip build has no CUDA backend"); }
-void KvCache::AttentionCuda(const float*, int, int64_t, float, bool, float*) const {
+void KvCache::UploadPlanesFull() { Fail(ErrorCode::NoDevice, "this inferzip build has no CUDA backend"); }
+void KvCache::AttentionCuda(const float*, int, int64_t, float, bool, float*, const std::vector<std::vector<uint8_t>>*,
+                            std::vector<std::vector<float>>*) const {
   Fail(ErrorCode::NoDevice, "this inferzip build has no CUDA backend");
 }
 void KvCache::DequantizeCuda(float*, float*) const {

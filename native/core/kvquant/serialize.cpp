@@ -12,6 +12,7 @@ const char* const kPlaneNames[kNumPlanes] = {"keyBlocks",  "keyCodes",    "keyPa
 namespace {
 
 constexpr uint64_t kStateVersion = 2;
+constexpr uint64_t kEvictVersion = 1;
 
 class Writer {
  public:
@@ -126,6 +127,27 @@ Sections SerializeCache(const KvCache& cache) {
     out[std::string("plane.") + kPlaneNames[p]].assign(data, data + stride * streams);
   }
   out["plane_strides"] = strides.Take();
+  if (cache.evicting()) {
+    // "evict": version, P, B, R, allocated, density, next position, slots, positions (i64 per
+    // slot), then per stream: live flags (u8 per slot), scores (f32 per slot), tau (f32).
+    const EvictState& ev = cache.evict_state();
+    Writer w;
+    w.Put<uint64_t>(kEvictVersion);
+    w.Put<int64_t>(ev.prefill);
+    w.Put<int64_t>(ev.budget);
+    w.Put<int64_t>(ev.recent);
+    w.Put<uint8_t>(ev.allocated ? 1 : 0);
+    w.Put<double>(ev.density);
+    w.Put<int64_t>(ev.next_pos);
+    w.PutArray(ev.pos);
+    w.Put<uint64_t>(ev.live.size());
+    for (size_t s = 0; s < ev.live.size(); ++s) {
+      w.PutArray(ev.live[s]);
+      w.PutArray(ev.score[s]);
+      w.Put<float>(ev.tau[s]);
+    }
+    out["evict"] = w.Take();
+  }
   return out;
 }
 
@@ -135,7 +157,7 @@ void DeserializeCache(KvCache& cache, const Sections& sections) {
   const uint64_t d = uint64_t(o.head_dim);
   for (const auto& [name, bytes] : sections) {
     bool known = name == "state" || name == "channel_order" || name == "units" || name == "plane_strides" ||
-                 name.rfind("residual.", 0) == 0;
+                 (name == "evict" && cache.evicting()) || name.rfind("residual.", 0) == 0;
     for (int p = 0; p < kNumPlanes && !known; ++p) known = name == std::string("plane.") + kPlaneNames[p];
     IZ_CHECK(known, CorruptData, "saved KV cache: unknown section '" + name + "'");
   }
@@ -184,7 +206,34 @@ void DeserializeCache(KvCache& cache, const Sections& sections) {
   strides.End();
   // SetState cross-checks every size against the options and token counts, and the pool
   // index against the units, before it adopts anything.
+  // Eviction state: read and checked in full before anything is adopted.
+  EvictState ev;
+  const bool evict = cache.evicting();
+  if (evict) {
+    Reader r(Section(sections, "evict"), "evict");
+    IZ_CHECK(r.Get<uint64_t>() == kEvictVersion, CorruptData, "saved KV cache: unsupported eviction state version");
+    ev.prefill = r.Get<int64_t>();
+    ev.budget = r.Get<int64_t>();
+    ev.recent = r.Get<int64_t>();
+    const uint8_t allocated = r.Get<uint8_t>();
+    IZ_CHECK(allocated <= 1, CorruptData, "saved KV cache: bad eviction flag");
+    ev.allocated = allocated == 1;
+    ev.density = r.Get<double>();
+    ev.next_pos = r.Get<int64_t>();
+    ev.pos = r.GetArray<int64_t>(uint64_t(st.tokens));
+    IZ_CHECK(r.Get<uint64_t>() == streams, CorruptData, "saved KV cache: eviction state has the wrong stream count");
+    ev.live.resize(streams);
+    ev.score.resize(streams);
+    ev.tau.resize(streams);
+    for (size_t s = 0; s < streams; ++s) {
+      ev.live[s] = r.GetArray<uint8_t>(uint64_t(st.tokens));
+      ev.score[s] = r.GetArray<float>(uint64_t(st.tokens));
+      ev.tau[s] = r.Get<float>();
+    }
+    r.End();
+  }
   cache.SetState(st, planes, plane_strides);
+  if (evict) cache.SetEvictState(ev);
 }
 
 }  // namespace iz::kv

@@ -57,6 +57,19 @@ CacheOptions ParseOptions(const Napi::Object& o) {
   c.probe_fraction = OptNumber(o, "probeFraction");
   c.seed = static_cast<uint64_t>(OptInt(o, "seed", 0, 0x7fffffff));
   c.device = ParseDevice(OptString(o, "device"));
+  const std::string method = OptString(o, "evictMethod");
+  if (method == "none")
+    c.evict_method = kv::kEvictNone;
+  else if (method == "h2o")
+    c.evict_method = kv::kEvictH2O;
+  else if (method == "d2o")
+    c.evict_method = kv::kEvictD2O;
+  else
+    Fail(ErrorCode::InvalidArgument, "unknown eviction method '" + method + "': use none, h2o or d2o");
+  c.evict_budget = OptNumber(o, "evictBudget");
+  c.evict_recent = OptNumber(o, "evictRecent");
+  c.evict_granularity = static_cast<int>(OptInt(o, "evictGranularity", 0, 1));
+  c.evict_beta = OptNumber(o, "evictBeta");
   if (c.device == Device::Cuda && !GetBackendInfo().cuda_available) {
     Fail(ErrorCode::NoDevice, "device 'cuda' was requested but " + GetBackendInfo().reason);
   }
@@ -89,6 +102,10 @@ Napi::Object StatsJs(Napi::Env env, const kv::CacheStats& st) {
   o.Set("packedValueBytes", double(st.packed_value_bytes));
   o.Set("residualBytes", double(st.residual_bytes));
   o.Set("capacityBytes", double(st.capacity_bytes));
+  o.Set("slots", double(st.slots));
+  o.Set("evictionBytes", double(st.eviction_bytes));
+  o.Set("liveQuantizedKeys", st.live_quantized_keys);
+  o.Set("liveQuantizedValues", st.live_quantized_values);
   return o;
 }
 
@@ -107,6 +124,8 @@ class KvCacheHandle : public Napi::ObjectWrap<KvCacheHandle> {
                                         InstanceMethod<&KvCacheHandle::Plane>("plane"),
                                         InstanceMethod<&KvCacheHandle::Serialize>("serialize"),
                                         InstanceMethod<&KvCacheHandle::Deserialize>("deserialize"),
+                                        InstanceMethod<&KvCacheHandle::EvictState>("evictState"),
+                                        InstanceMethod<&KvCacheHandle::EvictAllocate>("evictAllocate"),
                                         InstanceMethod<&KvCacheHandle::Dispose>("dispose"),
                                     });
     exports.Set(kClassName, fn);
@@ -195,6 +214,47 @@ class KvCacheHandle : public Napi::ObjectWrap<KvCacheHandle> {
       }
       std::lock_guard<std::mutex> lock(sh->mu);
       kv::DeserializeCache(*sh->cache, sections);
+      return info.Env().Undefined();
+    });
+  }
+
+  // evictState() -> { prefill, budget, recent, allocated, density, kept, positions, scores, tau }
+  // (positions and scores [streams][kept]; prefill -1 before the first attention call).
+  Napi::Value EvictState(const Napi::CallbackInfo& call) {
+    return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
+      auto sh = Get(info.Env());
+      std::lock_guard<std::mutex> lock(sh->mu);
+      const KvCache& c = *sh->cache;
+      const kv::EvictState& ev = c.evict_state();
+      std::vector<int32_t> pos;
+      std::vector<float> score;
+      c.KeptPositions(pos, score);
+      Napi::Env env = info.Env();
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("prefill", double(ev.prefill));
+      o.Set("budget", double(ev.budget));
+      o.Set("recent", double(ev.recent));
+      o.Set("allocated", ev.allocated);
+      o.Set("density", ev.density);
+      o.Set("kept", double(c.KeptTokens()));
+      auto p = Napi::Int32Array::New(env, pos.size());
+      if (!pos.empty()) std::memcpy(p.Data(), pos.data(), pos.size() * 4);
+      o.Set("positions", p);
+      o.Set("scores", NewF32(env, score));
+      o.Set("tau", NewF32(env, ev.tau));
+      return o;
+    });
+  }
+
+  // evictAllocate({ budget, recent }): a d2o layer budget (allocateD2OBudgets), then its round.
+  Napi::Value EvictAllocate(const Napi::CallbackInfo& call) {
+    return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
+      auto sh = Get(info.Env());
+      const Napi::Object o = OptionsArg(info);
+      const int64_t budget = OptInt(o, "budget", 1, int64_t(1) << 40);
+      const int64_t recent = OptInt(o, "recent", 0, int64_t(1) << 40);
+      std::lock_guard<std::mutex> lock(sh->mu);
+      sh->cache->AllocateBudget(budget, recent);
       return info.Env().Undefined();
     });
   }
@@ -308,7 +368,7 @@ DequantArgs ParseDequantize(const Napi::CallbackInfo& info) {
   {
     std::lock_guard<std::mutex> lock(a.sh->mu);
     const CacheOptions& opt = a.sh->cache->options();
-    a.elements = size_t(opt.batch) * size_t(opt.heads) * size_t(a.sh->cache->tokens()) * size_t(opt.head_dim);
+    a.elements = size_t(opt.batch) * size_t(opt.heads) * size_t(a.sh->cache->KeptTokens()) * size_t(opt.head_dim);
   }
   auto k = Napi::Float32Array::New(info.Env(), a.elements);
   auto v = Napi::Float32Array::New(info.Env(), a.elements);
@@ -325,7 +385,7 @@ using DequantResult = std::shared_ptr<Napi::Reference<Napi::Object>>;
 DequantResult RunDequantize(const DequantArgs& a) {
   std::lock_guard<std::mutex> lock(a.sh->mu);
   const CacheOptions& o = a.sh->cache->options();
-  const size_t n = size_t(o.batch) * size_t(o.heads) * size_t(a.sh->cache->tokens()) * size_t(o.head_dim);
+  const size_t n = size_t(o.batch) * size_t(o.heads) * size_t(a.sh->cache->KeptTokens()) * size_t(o.head_dim);
   IZ_CHECK(n == a.elements, Internal, "the cache changed size during dequantize");
   a.sh->cache->Dequantize(a.k, a.v);
   return a.out;

@@ -3,7 +3,7 @@
  * KV head over dense f32 keys and values: accumulated attention scores, the budget and
  * recent-window rule, D2O's layer budgets and its token-level merging of evicted tokens
  * into their most similar kept token. It is the oracle a cache integration must equal;
- * QuantizedKVCache does not use it (eviction is not wired into the cache yet).
+ * QuantizedKVCache's eviction is held to it in test/kvquant/evict.test.ts.
  */
 
 export interface EvictionOptions {
