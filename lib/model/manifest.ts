@@ -85,15 +85,18 @@ export function packManifest(m: Manifest): string {
 
 /**
  * The most a manifest can plausibly inflate to, for a packed manifest of `packedBytes` in a file
- * of `tensorCount` tensors: a fixed allowance, 8 KiB per tensor (its original header entry, crc32
- * and unit membership, with long names) and 64x the packed size (deflate of JSON headers and
- * metadata text stays well under that; a deflate bomb reaches ~1000x). Capped by
- * MAX_MANIFEST_BYTES. A 1 MB manifest claiming 500 MB is refused after inflating ~65 MB at most,
- * instead of costing 2 GB and seconds in every entry point.
+ * of `tensorCount` tensors: a fixed allowance of 16 MiB (an original header may carry megabytes
+ * of repetitive `__metadata__` text that deflates ~1000:1; inflating 16 MiB costs ~30 ms), 8 KiB
+ * per tensor (its original header entry, crc32 and unit membership, with long names) and 64x the
+ * packed size (deflate of JSON headers and metadata text stays well under that; a deflate bomb
+ * reaches ~1000x). Capped by MAX_MANIFEST_BYTES. A 1 MB manifest claiming 500 MB is refused after
+ * inflating ~80 MB at most, instead of costing 2 GB and seconds in every entry point.
  */
 export function manifestInflateLimit(packedBytes: number, tensorCount: number): number {
-  return Math.min(MAX_MANIFEST_BYTES, (1 << 20) + 64 * packedBytes + 8192 * tensorCount);
+  return Math.min(MAX_MANIFEST_BYTES, MANIFEST_ALLOWANCE + 64 * packedBytes + 8192 * tensorCount);
 }
+
+const MANIFEST_ALLOWANCE = 16 << 20;
 
 function unpackManifest(text: string, tensorCount: number | undefined): string {
   const packed = Buffer.from(text, 'base64');

@@ -2,6 +2,7 @@
  * Metadata amplification: a small file whose manifest inflates far beyond what its tensor count
  * can need is refused with CORRUPT_DATA by every entry point, without inflating it all.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 
@@ -53,5 +54,25 @@ describe('manifest inflate cap', () => {
     const text = f.metadata[MANIFEST_KEY]!;
     expect(manifestInflateLimit(Buffer.from(text, 'base64').byteLength, f.tensors.length)).toBeGreaterThan(1 << 20);
     expect((await verifyModel(packed)).ok).toBe(true);
+  });
+
+  it('a model whose header carries 5 MB of repetitive metadata compresses and restores byte for byte', async () => {
+    // Such metadata deflates ~1000:1, so the old 1 MiB + 64x allowance refused the output.
+    const dir = tempDir('bomb-meta');
+    const src = join(dir, 'meta.safetensors');
+    {
+      using f = SafetensorsFile.open(MODEL);
+      writeSafetensorsSync(
+        src,
+        f.tensors.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, data: f.readBytesSync(e.name) })),
+        { metadata: { notes: 'lorem ipsum '.repeat(420_000) } },
+      );
+    }
+    const packed = join(dir, 'meta.df11.safetensors');
+    await compressModel(src, packed);
+    expect((await verifyModel(packed)).ok).toBe(true);
+    const back = join(dir, 'back.safetensors');
+    await decompressModel(packed, back);
+    expect(readFileSync(back).equals(readFileSync(src))).toBe(true);
   });
 });
