@@ -105,4 +105,26 @@ describe('saved KV caches with non-finite codes or scales', () => {
       expect(e.message, e.message).toMatch(/f16 scale/);
     }
   });
+
+  it('vidkv: Infinity in any f16 field inside key blocks, value blocks or salient tokens is CORRUPT_DATA', async () => {
+    // head_dim 16, group 8, anomalousFraction 0.5: a key block is 8 anomalous channels' 2-bit
+    // codes (16 bytes), their (scale, min) f16 pairs (bytes 16-47), 1-bit spectrum signs
+    // (48-55), then a (real, imag) f16 scale pair per token (56-87); a value block is 16 scale
+    // codes and an f16 reference (bytes 16-17); a salient token is 32 bits of codes and an f16
+    // (scale, min) pair (bytes 4-7 of its 8).
+    const p = await saved({ ...base, scheme: 'vidkv', anomalousFraction: 0.5 }, 'vidkv');
+    (await QuantizedKVCache.load(p, { device: 'cpu' })).dispose();
+    const inf = (at: number) => (b: Uint8Array) => new DataView(b.buffer, b.byteOffset).setUint16(at, 0x7c00, true);
+    const cases: [string, number, RegExp][] = [
+      ['keyBlocks', 16, /key block \(anomalous channels\)/],
+      ['keyBlocks', 88 + 56 + 2, /key block \(spectrum scales\)/],
+      ['valueBlocks', 18 + 16, /value block/],
+      ['salientValues', 4, /salient value token/],
+    ];
+    for (const [plane, at, message] of cases) {
+      const e = await loadError(await forge(p, plane, inf(at)));
+      expect(e.code).toBe('CORRUPT_DATA');
+      expect(e.message, e.message).toMatch(message);
+    }
+  });
 });

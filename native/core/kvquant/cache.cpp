@@ -745,6 +745,37 @@ void KvCache::SetState(const State& st, const std::vector<std::vector<uint8_t>>&
     } else if (opt_.scheme == kZipCache) {
       f16_finite(KPARAM, tk * groups * 2);
       f16_finite(VPARAM, tk * groups * 2);
+    } else if (opt_.scheme == kVidKV) {
+      // f16 fields embedded in blocks and pool units: key blocks' anomalous-channel (scale,
+      // min) pairs and per-token spectrum scales, value blocks' scale reference, and each
+      // salient value token's (scale, min) pair.
+      auto half_at = [](const uint8_t* p) {
+        uint16_t h;
+        std::memcpy(&h, p, 2);
+        return h;
+      };
+      auto finite_halves = [&](const uint8_t* p, uint64_t count, const char* what) {
+        for (uint64_t i = 0; i < count; ++i)
+          IZ_CHECK((half_at(p + 2 * i) & 0x7C00u) != 0x7C00u, CorruptData,
+                   std::string("saved KV cache: ") + what + " holds an f16 scale that is NaN or Infinity");
+      };
+      const uint64_t kblocks = CeilDiv(tk, G), vblocks = CeilDiv(tv, G);
+      for (size_t s = 0; s < S_; ++s) {
+        const uint8_t* kb = planes[KBLK].data() + s * strides[KBLK];
+        for (uint64_t b = 0; b < kblocks; ++b) {
+          const uint8_t* blk = kb + b * L_.kblock_bytes;
+          finite_halves(blk + VidAnomParamOffset(L_), 2 * uint64_t(L_.n_anom), "a key block (anomalous channels)");
+          if (L_.n_norm > 0) finite_halves(blk + VidTokScaleOffset(L_), 2 * G, "a key block (spectrum scales)");
+        }
+        const uint8_t* vb = planes[VBLK].data() + s * strides[VBLK];
+        for (uint64_t b = 0; b < vblocks; ++b)
+          finite_halves(vb + b * L_.vblock_bytes + VidValueRefOffset(L_), 1, "a value block");
+        const uint8_t* pool = planes[VSAL].data() + s * strides[VSAL];
+        for (uint64_t u = 0; u < st.units[s]; ++u) {
+          const uint64_t bit = u * L_.vsal_unit_bits + 2ull * L_.d;  // a multiple of 16: d is a multiple of 8
+          finite_halves(pool + bit / 8, 2, "a salient value token");
+        }
+      }
     }
   }
   // Everything checked: adopt.
