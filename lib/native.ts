@@ -42,17 +42,16 @@ const BUFFER_METHODS = ['upload', 'download', 'uploadAsync', 'downloadAsync', 'c
 /**
  * NativeBuffer reaches users (DeviceTensor.buffer, the views of CompressedModel), so its methods
  * must throw InferzipError like the rest of the API: the addon throws plain Errors carrying a
- * `code`. The addon's prototype is read-only, so the exported class is a subclass whose methods
- * convert errors (sync throws and async rejections alike); instances stay NativeBuffers for core.
+ * `code`. The methods are wrapped in place on the addon's own prototype (it defines them
+ * writable for this), so buffers the addon creates itself (decode and ToMe outputs) are covered
+ * as well as those made from JavaScript; sync throws and async rejections alike.
  */
 function typedBufferErrors(addon: NativeAddon): NativeAddon {
-  const Base = addon.NativeBuffer as unknown as new (args: unknown) => object;
-  class NativeBuffer extends Base {}
-  const proto = NativeBuffer.prototype as unknown as Record<string, unknown>;
-  const baseProto = Base.prototype as unknown as Record<string, unknown>;
+  const proto = (addon.NativeBuffer as unknown as { prototype: Record<string, unknown> }).prototype;
   for (const name of BUFFER_METHODS) {
-    const original = baseProto[name];
-    if (typeof original !== 'function') continue;
+    const original = proto[name];
+    // an addon built before its methods were made configurable keeps the plain errors
+    if (typeof original !== 'function' || !Object.getOwnPropertyDescriptor(proto, name)?.configurable) continue;
     const context = `NativeBuffer.${name}`;
     Object.defineProperty(proto, name, {
       configurable: true,
@@ -68,7 +67,6 @@ function typedBufferErrors(addon: NativeAddon): NativeAddon {
       },
     });
   }
-  addon.NativeBuffer = NativeBuffer as unknown as NativeAddon['NativeBuffer'];
   return addon;
 }
 

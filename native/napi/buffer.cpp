@@ -14,6 +14,10 @@ class NativeBuffer : public Napi::ObjectWrap<NativeBuffer> {
  public:
   static Napi::FunctionReference* constructor;
 
+  // Methods lib/native.ts wraps in place so that every NativeBuffer, made by JS or by the
+  // addon (decode and ToMe outputs), throws InferzipError: writable + configurable.
+  static constexpr napi_property_attributes kPatchable = napi_default_method;
+
   static void Init(Napi::Env env, Napi::Object exports) {
     Napi::Function fn = DefineClass(env, "NativeBuffer",
                                     {
@@ -21,12 +25,12 @@ class NativeBuffer : public Napi::ObjectWrap<NativeBuffer> {
                                         InstanceAccessor<&NativeBuffer::DeviceGetter>("device"),
                                         InstanceAccessor<&NativeBuffer::DeviceIndex>("deviceIndex"),
                                         InstanceAccessor<&NativeBuffer::Disposed>("disposed"),
-                                        InstanceMethod<&NativeBuffer::Transfer<true, false>>("upload"),
-                                        InstanceMethod<&NativeBuffer::Transfer<false, false>>("download"),
-                                        InstanceMethod<&NativeBuffer::Transfer<true, true>>("uploadAsync"),
-                                        InstanceMethod<&NativeBuffer::Transfer<false, true>>("downloadAsync"),
-                                        InstanceMethod<&NativeBuffer::CopyFrom>("copyFrom"),
-                                        InstanceMethod<&NativeBuffer::Dispose>("dispose"),
+                                        InstanceMethod<&NativeBuffer::Transfer<true, false>>("upload", kPatchable),
+                                        InstanceMethod<&NativeBuffer::Transfer<false, false>>("download", kPatchable),
+                                        InstanceMethod<&NativeBuffer::Transfer<true, true>>("uploadAsync", kPatchable),
+                                        InstanceMethod<&NativeBuffer::Transfer<false, true>>("downloadAsync", kPatchable),
+                                        InstanceMethod<&NativeBuffer::CopyFrom>("copyFrom", kPatchable),
+                                        InstanceMethod<&NativeBuffer::Dispose>("dispose", kPatchable),
                                     });
     constructor = new Napi::FunctionReference(Napi::Persistent(fn));
     exports.Set("NativeBuffer", fn);

@@ -12,6 +12,7 @@ import { InferzipError } from '../../lib/errors.js';
 import { DeviceTensor } from '../../lib/device-tensor.js';
 import { compressModel, decompressModel } from '../../lib/model/index.js';
 import { writeSafetensors } from '../../lib/safetensors/index.js';
+import { mergeTokens } from '../../lib/tokens/index.js';
 import { tensor } from '../../lib/tensor.js';
 import { MODEL, cleanupTempDirs, tempDir } from '../model/helpers.js';
 
@@ -70,6 +71,26 @@ describe('typed errors instead of plain Node errors', () => {
     expect(e.code).toBe('INVALID_ARGUMENT');
     expect(e.message).toMatch(/NativeBuffer.download/);
     const a = await errorOf(() => t.buffer.downloadAsync({ destination: new Uint8Array(64), offset: 0 }));
+    expect(a.code).toBe('INVALID_ARGUMENT');
+  });
+
+  it('so do NativeBuffers the addon creates itself (a ToMe output on a device)', async () => {
+    using x = DeviceTensor.fromSync(
+      tensor(
+        'f32',
+        [8, 4],
+        Float32Array.from({ length: 32 }, (_, i) => Math.sin(i)),
+      ),
+      { device: 'cpu' },
+    );
+    const merged = await mergeTokens(x, { r: 2 });
+    using out = merged.tokens;
+    using sizes = merged.sizes;
+    expect(sizes.shape).toEqual([6]);
+    const e = await errorOf(() => out.buffer.download({ destination: new Uint8Array(1024), offset: 0 }));
+    expect(e.code).toBe('INVALID_ARGUMENT');
+    expect(e.message).toMatch(/NativeBuffer.download/);
+    const a = await errorOf(() => out.buffer.uploadAsync({ source: new Uint8Array(1024), offset: 0 }));
     expect(a.code).toBe('INVALID_ARGUMENT');
   });
 });
