@@ -100,7 +100,7 @@ export function resolvePlatformPackage(packageRoot: string, name: string = platf
  * The places to try, in order: INFERZIP_ADDON_PATH alone when it is set (an explicit choice
  * never falls back silently), else the local build, a prebuild, then the platform package.
  */
-export function addonCandidates(packageRoot: string, explicit: string | undefined = process.env.INFERZIP_ADDON_PATH): AddonCandidate[] {
+export function addonCandidates(packageRoot: string, explicit: string | undefined): AddonCandidate[] {
   if (explicit) {
     // resolved against the working directory: require() would read a bare relative path as a package name
     const path = resolve(explicit);
