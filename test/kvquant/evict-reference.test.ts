@@ -4,29 +4,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { allocateD2OBudgets, EvictingHead, resolveBudget } from './reference/evict.js';
-
-const K = [
-  [0, 2],
-  [-1, -2],
-  [2, -1],
-  [0, -2],
-  [-1, 0],
-  [2, 2],
-  [1, 2],
-  [-2, -1],
-  [1, -2],
-];
-const V = [
-  [-2, -1],
-  [1, -1],
-  [-2, -2],
-  [2, -1],
-  [2, -1],
-  [1, 2],
-  [-1, 0],
-  [2, 1],
-  [-1, -2],
-];
+import { K, V } from './reference/evict-vectors.js';
 
 function run(method: 'h2o' | 'd2o') {
   const head = new EvictingHead({ method, budget: 4 });

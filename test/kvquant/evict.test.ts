@@ -13,32 +13,10 @@ import { allocateD2OBudgets, denseAttentionSync, QuantizedKVCache, type KVCacheO
 import { tensor, type Tensor } from '../../lib/tensor.js';
 import { maxAbsDiff, randn } from './helpers.js';
 import { allocateD2OBudgets as refBudgets, EvictingHead, type EvictionOptions } from './reference/evict.js';
+import { K, V } from './reference/evict-vectors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iz-evict-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const K = [
-  [0, 2],
-  [-1, -2],
-  [2, -1],
-  [0, -2],
-  [-1, 0],
-  [2, 2],
-  [1, 2],
-  [-2, -1],
-  [1, -2],
-];
-const V = [
-  [-2, -1],
-  [1, -1],
-  [-2, -2],
-  [2, -1],
-  [2, -1],
-  [1, 2],
-  [-1, 0],
-  [2, 1],
-  [-1, -2],
-];
 
 /** Rows of d=2 padded with zeros to head_dim 8 (dot products and cosines unchanged). */
 function pad(rows: number[][]): Tensor<'f32'> {
