@@ -11,7 +11,7 @@ import type { SafetensorsFile } from '../safetensors/index.js';
 import { openCatalog } from './catalog.js';
 import { openSafetensorsFileAsync } from './off-thread.js';
 import { decodeUnit, readUnit } from './codec.js';
-import { toInferzipError } from '../errors.js';
+import { toInferzipError, type InferzipError } from '../errors.js';
 import { FORMAT_KEY, parseManifest, requireCompressed } from './manifest.js';
 import { unitStructureProblems } from './manifest-checks.js';
 import { checkThreads, type ModelTaskOptions } from './progress.js';
@@ -28,6 +28,19 @@ export interface VerifyModelResult {
   /** False for DFloat11 checkpoints, which carry no checksums (units are only decoded and validated). */
   checksums: boolean;
   seconds: number;
+}
+
+/** The report for a file whose header or manifest cannot be read: a verification failure, not an error. */
+function damagedFile(path: string, e: InferzipError, started: number): VerifyModelResult {
+  return {
+    ok: false,
+    tensors: 0,
+    units: 0,
+    files: 0,
+    problems: [{ kind: 'file', name: path, message: e.message }],
+    checksums: true,
+    seconds: (performance.now() - started) / 1000,
+  };
 }
 
 /**
@@ -57,15 +70,7 @@ export async function verifyModel(path: string, options: ModelTaskOptions = {}):
     // A damaged header is a verification failure; a missing or unreadable file is an error.
     const e = toInferzipError(err);
     if (e.code !== 'CORRUPT_DATA') throw e;
-    return {
-      ok: false,
-      tensors: 0,
-      units: 0,
-      files: 0,
-      problems: [{ kind: 'file', name: path, message: e.message }],
-      checksums: true,
-      seconds: (performance.now() - started) / 1000,
-    };
+    return damagedFile(path, e, started);
   }
   if (!parsedManifest && reader.metadata[FORMAT_KEY] === undefined) {
     // a plain safetensors file: an error that says so (NOT_COMPRESSED), not a damaged-file report
@@ -80,15 +85,7 @@ export async function verifyModel(path: string, options: ModelTaskOptions = {}):
     } catch (err) {
       const e = toInferzipError(err);
       if (e.code !== 'CORRUPT_DATA') throw e;
-      return {
-        ok: false,
-        tensors: 0,
-        units: 0,
-        files: 0,
-        problems: [{ kind: 'file', name: path, message: e.message }],
-        checksums: true,
-        seconds: (performance.now() - started) / 1000,
-      };
+      return damagedFile(path, e, started);
     }
     for (const message of unitStructureProblems(manifest.units))
       problems.push({ kind: 'file', name: path, message: `manifest: ${message}` });
