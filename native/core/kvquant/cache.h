@@ -74,7 +74,7 @@ struct EvictState {
   bool allocated = false;  // d2o: layer budget taken (allocateD2OBudgets or the next append)
   double density = 0;      // d2o: mean variance of the scores after the prefill attention
   int64_t next_pos = 0;
-  std::vector<int64_t> pos;                // per slot: absolute position
+  std::vector<int32_t> pos;                // per slot: absolute position (i32, as saved)
   std::vector<std::vector<uint8_t>> live;  // [stream][slot]
   std::vector<std::vector<float>> score;   // [stream][slot]: accumulated attention
   std::vector<float> tau;                  // [stream]: d2o merge threshold (NaN: unset)
