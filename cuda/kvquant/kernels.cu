@@ -131,7 +131,7 @@ __global__ void AttentionChunkKernel(Layout L, Planes P, AttentionArgs a, int64_
   for (int e = threadIdx.x; e < L.d; e += blockDim.x) qp[e] = PrepareQueryEntry(L, qraw, a.basis, e);
   __syncthreads();
   const StreamView view = ViewOf(P, s);
-  const int64_t limit = a.causal ? a.T - a.nq + i : a.T - 1;
+  const int64_t limit = a.causal ? a.causal_end - a.nq + i : a.T - 1;
   const int64_t t_begin = int64_t(blockIdx.y) * chunk;
   const int64_t t_end = min(a.T, min(t_begin + chunk, limit + 1));
   float m = -INFINITY, l = 0.0f, acc = 0.0f;  // thread c owns channel c of the accumulator
@@ -225,7 +225,7 @@ __global__ void ScoreAccumulateKernel(AttentionArgs a, const float* probs, const
   for (int64_t k = 0; k < rows; ++k) {
     const int64_t row = int64_t(s) * rows + k;
     const int64_t i = k % a.nq;
-    const int64_t limit = a.causal ? a.T - a.nq + i : a.T - 1;
+    const int64_t limit = a.causal ? a.causal_end - a.nq + i : a.T - 1;
     if (t > limit || row_m[row] == -INFINITY || !(row_l[row] > 0.0f)) continue;
     const float m = tile_m[size_t(row) * tiles + size_t(t / kTile)];
     if (m == -INFINITY) continue;

@@ -38,7 +38,8 @@ struct AttentionArgs {
   const float* rv;     // residual values [streams][T - tv][d]
   const float* basis;  // vidkv spectrum table (n*n) or null
   bool causal;
-  float* out;  // [batch][q_heads][nq][d]
+  int64_t causal_end;  // query i of nq sits at causal_end - nq + i (T: the last queries are the last tokens)
+  float* out;          // [batch][q_heads][nq][d]
   // Eviction (null when off): live[s][t] masks evicted slots; scores[s][t] receives each
   // probability summed over the stream's rows. The chunk kernel keeps every probability with
   // the running max it was taken against (probs [rows][T], tile_m [rows][tiles]); the merge

@@ -162,7 +162,7 @@ const NOTES = [
   '(0) is the F32 original: how much BF16 rounding of the weights alone moves this tiny model, a yardstick for the KV rows.',
   'KV bytes/token: all layers, K and V, at the end of the run: packed codes + scales + the f32 window of the newest tokens.',
   'packed bytes/token: the same for quantized tokens only (codes + scales + metadata), what each token costs in a long context.',
-  '(4) KV eviction (H2O, D2O) on the fp8 cache (scale blocks of 4 tokens): the first half of the run is the prompt (one prefill attention call per layer), budgets are fractions of it; agreement and KL over the decode steps only, against (1). "no eviction" is the same pipeline with a budget of every token. KV bytes/token: per sequence token, eviction bookkeeping (positions, scores, flags: 28 bytes per slot per layer here) included; a slot is freed once no KV head keeps it.',
+  '(4) KV eviction (H2O, D2O) on the fp8 cache (scale blocks of 4 tokens): the first half of the run is the prompt (one prefill attention call per layer), budgets are fractions of it; agreement and KL over the decode steps only, against (1). "no eviction" is the same pipeline with a budget of every token. KV bytes/token: per sequence token, eviction bookkeeping (positions, scores, flags: 24 bytes per slot per layer here) included; a slot is freed once no KV head keeps it.',
 ];
 
 export function formatMarkdown(r: DemoReport, svgName?: string): string {

@@ -483,3 +483,42 @@ describe('eviction on CUDA equals the CPU', () => {
     });
   }
 });
+
+describe('a long prefill runs in query slices with the same result', () => {
+  it.each(hasCuda ? (['cpu', 'cuda'] as const) : (['cpu'] as const))(
+    '%s: scores, kept sets and outputs equal the one-call prefill',
+    (device) => {
+      const heads = 2,
+        qHeads = 4,
+        d = 16,
+        P = 40;
+      const opts = {
+        scheme: 'kivi',
+        heads,
+        headDim: d,
+        groupSize: 4,
+        residualLength: 8,
+        device,
+        eviction: { method: 'h2o', budget: 0.5 },
+      } as const;
+      const k = tensor('f32', [heads, P, d], randn(heads * P * d, 71));
+      const v = tensor('f32', [heads, P, d], randn(heads * P * d, 72));
+      const q = tensor('f32', [qHeads, P, d], randn(qHeads * P * d, 73));
+      using whole = QuantizedKVCache.create(opts);
+      whole.appendSync(k, v);
+      const a = whole.attentionSync(q);
+      using sliced = QuantizedKVCache.create(opts);
+      sliced.appendSync(k, v);
+      process.env.INFERZIP_KV_SCORE_SLICE_BYTES = String(2 * 2 * P * 4 * 3); // 3 queries per slice
+      let b: Tensor<'f32'>;
+      try {
+        b = sliced.attentionSync(q);
+      } finally {
+        delete process.env.INFERZIP_KV_SCORE_SLICE_BYTES;
+      }
+      expect(maxAbsDiff(a.data, b.data)).toBeLessThan(1e-5);
+      expect(positions(sliced)).toEqual(positions(whole));
+      expect(maxAbsDiff(sliced.scores().data, whole.scores().data)).toBeLessThan(1e-5);
+    },
+  );
+});

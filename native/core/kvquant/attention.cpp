@@ -5,6 +5,7 @@
 // (4 codes per byte -> 4 floats) times q*scale, plus one q.min term per group.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -137,7 +138,7 @@ template <class Source>
 void ChunkedAttention(const Source& src, size_t S, int heads, int q_heads, int64_t nq, int64_t T, int d, int64_t blk,
                       float scale, bool causal, const float* q, float* out,
                       const std::vector<std::vector<uint8_t>>* live = nullptr,
-                      std::vector<std::vector<float>>* scores = nullptr) {
+                      std::vector<std::vector<float>>* scores = nullptr, int64_t causal_end = -1) {
   const int rows_per_stream = (q_heads / heads) * static_cast<int>(nq);
   const int64_t ch = ChunkSize(T, S, rows_per_stream, blk);
   const size_t nchunks = size_t((T + ch - 1) / ch);
@@ -154,7 +155,13 @@ void ChunkedAttention(const Source& src, size_t S, int heads, int q_heads, int64
       kept_m[s].assign(size_t(rows_per_stream) * nchunks * nblk_chunk, -INFINITY);
     }
   }
-  for (size_t s = 0; s < S; ++s) rows[s] = MakeRows(q, q_heads, heads, nq, d, s / heads, s % heads, scale, causal, T);
+  // query i of nq sits at causal_end - nq + i (the last query at causal_end - 1; default: the last token)
+  const int64_t end = causal_end < 0 ? T : causal_end;
+  for (size_t s = 0; s < S; ++s) {
+    rows[s] = MakeRows(q, q_heads, heads, nq, d, s / heads, s % heads, scale, causal, end);
+    if (!causal)
+      for (int64_t& lim : rows[s].limit) lim = T - 1;
+  }
   ParallelFor(S * nchunks, 1, [&](size_t i0, size_t i1) {
     typename Source::Scratch scratch(src);
     std::vector<float> logits, probs;
@@ -263,16 +270,46 @@ void KvCache::Attention(const float* q, int q_heads, int64_t nq, float scale, bo
     return AttendPacked(q, q_heads, nq, scale, causal, out, nullptr, nullptr);
   }
   // Queries are the newest tokens, which every stream keeps: the causal limit by slot works.
-  if (on_cuda())
-    AttentionCuda(q, q_heads, nq, scale, causal, out, &ev_.live, &ev_.score);
-  else
-    AttendPacked(q, q_heads, nq, scale, causal, out, &ev_.live, &ev_.score);
+  // Score accumulation holds each query row's probabilities until the call's rows merge
+  // ([rows][T] floats per stream), so a long prefill runs in slices of queries that bound it
+  // to about 64 MiB; every query row still reads the codes once.
+  const int gq = q_heads / opt_.heads;
+  const int64_t per_query = int64_t(S_) * gq * std::max<int64_t>(T_, 1) * int64_t(sizeof(float));
+  int64_t budget = int64_t(64) << 20;
+  if (const char* env = std::getenv("INFERZIP_KV_SCORE_SLICE_BYTES")) {  // tests force small slices
+    const long long v = std::atoll(env);
+    if (v > 0) budget = v;
+  }
+  const int64_t slice = std::max<int64_t>(1, budget / per_query);
+  if (slice >= nq) {
+    if (on_cuda())
+      AttentionCuda(q, q_heads, nq, scale, causal, out, &ev_.live, &ev_.score);
+    else
+      AttendPacked(q, q_heads, nq, scale, causal, out, &ev_.live, &ev_.score);
+  } else {
+    const size_t rows_all = size_t(opt_.batch) * size_t(q_heads);
+    for (int64_t i0 = 0; i0 < nq; i0 += slice) {
+      const int64_t n = std::min(slice, nq - i0);
+      std::vector<float> qs(rows_all * size_t(n) * d), os(qs.size());
+      for (size_t r = 0; r < rows_all; ++r)
+        std::memcpy(qs.data() + r * size_t(n) * d, q + (r * size_t(nq) + size_t(i0)) * d,
+                    sizeof(float) * size_t(n) * d);
+      const int64_t end = T_ - (nq - (i0 + n));  // the slice's last query sits at end - 1
+      if (on_cuda())
+        AttentionCuda(qs.data(), q_heads, n, scale, causal, os.data(), &ev_.live, &ev_.score, end);
+      else
+        AttendPacked(qs.data(), q_heads, n, scale, causal, os.data(), &ev_.live, &ev_.score, end);
+      for (size_t r = 0; r < rows_all; ++r)
+        std::memcpy(out + (r * size_t(nq) + size_t(i0)) * d, os.data() + r * size_t(n) * d,
+                    sizeof(float) * size_t(n) * d);
+    }
+  }
   EvictAfterAttention();
 }
 
 void KvCache::AttendPacked(const float* q, int q_heads, int64_t nq, float scale, bool causal, float* out,
-                           const std::vector<std::vector<uint8_t>>* live,
-                           std::vector<std::vector<float>>* scores) const {
+                           const std::vector<std::vector<uint8_t>>* live, std::vector<std::vector<float>>* scores,
+                           int64_t causal_end) const {
   const int d = L_.d;
   const bool fast_kivi = L_.scheme == kKivi && (L_.G * L_.bits) % 32 == 0 && (d * L_.bits) % 32 == 0 && L_.Cg % 4 == 0;
   const int64_t blk = L_.scheme == kKivi ? L_.G : std::max(1, std::min(L_.G, 32));
@@ -392,7 +429,7 @@ void KvCache::AttendPacked(const float* q, int q_heads, int64_t nq, float scale,
     }
   };
   ChunkedAttention(PackedSource{*this, fast_kivi, blk}, S_, opt_.heads, q_heads, nq, T_, d, blk, scale, causal, q, out,
-                   live, scores);
+                   live, scores, causal_end);
 }
 
 void DenseAttention(const float* q, int batch, int q_heads, int64_t nq, const float* k, const float* v, int heads,

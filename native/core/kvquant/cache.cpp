@@ -595,7 +595,7 @@ CacheStats KvCache::Stats() const {
         }
     st.live_quantized_keys = lk / double(S_);
     st.live_quantized_values = lv / double(S_);
-    st.eviction_bytes = uint64_t(T_) * 8 + S_ * (uint64_t(T_) * 5 + 4);
+    st.eviction_bytes = uint64_t(T_) * 4 + S_ * (uint64_t(T_) * 5 + 4);  // i32 position, u8 flag + f32 score, tau
   }
   for (size_t s = 0; s < S_; ++s) {
     for (int p = 0; p < kNumPlanes; ++p) {

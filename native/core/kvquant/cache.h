@@ -75,7 +75,7 @@ struct EvictState {
   bool allocated = false;  // d2o: layer budget taken (allocateD2OBudgets or the next append)
   double density = 0;      // d2o: mean variance of the scores after the prefill attention
   int64_t next_pos = 0;
-  std::vector<int64_t> pos;                // per slot: absolute position
+  std::vector<int32_t> pos;                // per slot: absolute position (i32, as saved)
   std::vector<std::vector<uint8_t>> live;  // [stream][slot]
   std::vector<std::vector<float>> score;   // [stream][slot]: accumulated attention
   std::vector<float> tau;                  // [stream]: d2o merge threshold (NaN: unset)
@@ -156,14 +156,16 @@ class KvCache {
   void DequantizeSlots(float* k, float* v) const;
   void AttentionCuda(const float* q, int q_heads, int64_t nq, float scale, bool causal, float* out,
                      const std::vector<std::vector<uint8_t>>* live = nullptr,
-                     std::vector<std::vector<float>>* scores = nullptr) const;
+                     std::vector<std::vector<float>>* scores = nullptr, int64_t causal_end = -1) const;
   void UploadPlanesFull();
   void DequantizeCuda(float* k, float* v) const;
   // Packed attention over the slots with optional per-stream live masks (dead slots get no
   // probability) and score accumulation (scores[s][t] += probability, summed over the
   // stream's query rows) in the same pass over the codes (attention.cpp).
+  // causal_end: query i of nq sits at slot causal_end - nq + i (-1: the last queries are the last slots).
   void AttendPacked(const float* q, int q_heads, int64_t nq, float scale, bool causal, float* out,
-                    const std::vector<std::vector<uint8_t>>* live, std::vector<std::vector<float>>* scores) const;
+                    const std::vector<std::vector<uint8_t>>* live, std::vector<std::vector<float>>* scores,
+                    int64_t causal_end = -1) const;
   // Eviction internals (evict.cpp).
   void EvictAppend(int64_t n);
   void EvictAfterAttention();

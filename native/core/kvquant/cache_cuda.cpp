@@ -154,8 +154,8 @@ void KvCache::UploadPlanesFull() {
 }
 
 void KvCache::AttentionCuda(const float* q, int q_heads, int64_t nq, float scale, bool causal, float* out,
-                            const std::vector<std::vector<uint8_t>>* live,
-                            std::vector<std::vector<float>>* scores) const {
+                            const std::vector<std::vector<uint8_t>>* live, std::vector<std::vector<float>>* scores,
+                            int64_t causal_end) const {
   DeviceScope scope(opt_.device_index);  // allocations and launches go to the cache's device
   const int d = L_.d;
   const size_t nqv = size_t(opt_.batch) * q_heads * size_t(nq) * d;
@@ -185,6 +185,7 @@ void KvCache::AttentionCuda(const float* q, int q_heads, int64_t nq, float scale
   a.rv = drv->as<float>();
   a.basis = dev_basis_ ? dev_basis_->as<float>() : nullptr;
   a.causal = causal;
+  a.causal_end = causal_end < 0 ? T_ : causal_end;
   a.out = dout->as<float>();
   MemoryPtr dlive, dscores;
   const size_t T = size_t(T_);
@@ -247,7 +248,7 @@ void KvCache::FlushKiviCuda(int64_t, int64_t) { Fail(ErrorCode::NoDevice, "this 
 void KvCache::FlushFp8Cuda(int64_t) { Fail(ErrorCode::NoDevice, "this inferzip build has no CUDA backend"); }
 void KvCache::UploadPlanesFull() { Fail(ErrorCode::NoDevice, "this inferzip build has no CUDA backend"); }
 void KvCache::AttentionCuda(const float*, int, int64_t, float, bool, float*, const std::vector<std::vector<uint8_t>>*,
-                            std::vector<std::vector<float>>*) const {
+                            std::vector<std::vector<float>>*, int64_t) const {
   Fail(ErrorCode::NoDevice, "this inferzip build has no CUDA backend");
 }
 void KvCache::DequantizeCuda(float*, float*) const {

@@ -12,6 +12,7 @@
 // vidkv's quantized slots stay until the cache is dropped (their value trits are ranked across
 // blocks); its residual rows are removed like the others.
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -53,7 +54,9 @@ void KvCache::EvictAppend(int64_t n) {
     ev_.allocated = true;  // a lone cache: its own budget
     EvictRound();
   }
-  for (int64_t i = 0; i < n; ++i) ev_.pos.push_back(ev_.next_pos + i);
+  IZ_CHECK(ev_.next_pos + n <= int64_t(INT32_MAX), InvalidArgument,
+           "an evicting KV cache holds positions below 2^31; this append would pass it");
+  for (int64_t i = 0; i < n; ++i) ev_.pos.push_back(static_cast<int32_t>(ev_.next_pos + i));
   ev_.next_pos += n;
   for (size_t s = 0; s < S_; ++s) {
     ev_.live[s].resize(ev_.live[s].size() + size_t(n), 1);
@@ -479,7 +482,7 @@ void KvCache::KeptPositions(std::vector<int32_t>& pos, std::vector<float>& score
     for (size_t t = 0; t < size_t(T_); ++t) {
       const bool live = !evicting() || ev_.live.empty() || ev_.live[s][t];
       if (!live) continue;
-      pos[s * size_t(n) + w] = static_cast<int32_t>(evicting() && !ev_.pos.empty() ? ev_.pos[t] : int64_t(t));
+      pos[s * size_t(n) + w] = evicting() && !ev_.pos.empty() ? ev_.pos[t] : static_cast<int32_t>(t);
       score[s * size_t(n) + w] = evicting() && !ev_.score.empty() ? ev_.score[s][t] : 0.0f;
       ++w;
     }
@@ -492,7 +495,7 @@ void KvCache::SetEvictState(const EvictState& st) {
   IZ_CHECK(st.pos.size() == T, CorruptData, "saved KV cache: eviction positions do not match the token slots");
   IZ_CHECK(st.live.size() == S_ && st.score.size() == S_ && st.tau.size() == S_, CorruptData,
            "saved KV cache: eviction state has the wrong number of streams");
-  IZ_CHECK(st.next_pos >= int64_t(T) && st.next_pos <= (int64_t(1) << 31), CorruptData,
+  IZ_CHECK(st.next_pos >= int64_t(T) && st.next_pos <= int64_t(INT32_MAX), CorruptData,
            "saved KV cache: bad next eviction position");
   for (size_t t = 0; t < T; ++t)
     IZ_CHECK(st.pos[t] >= 0 && st.pos[t] < st.next_pos && (t == 0 || st.pos[t] > st.pos[t - 1]), CorruptData,

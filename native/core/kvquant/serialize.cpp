@@ -128,7 +128,7 @@ Sections SerializeCache(const KvCache& cache) {
   }
   out["plane_strides"] = strides.Take();
   if (cache.evicting()) {
-    // "evict": version, P, B, R, allocated, density, next position, slots, positions (i64 per
+    // "evict": version, P, B, R, allocated, density, next position, slots, positions (i32 per
     // slot), then per stream: live flags (u8 per slot), scores (f32 per slot), tau (f32).
     const EvictState& ev = cache.evict_state();
     Writer w;
@@ -220,7 +220,7 @@ void DeserializeCache(KvCache& cache, const Sections& sections) {
     ev.allocated = allocated == 1;
     ev.density = r.Get<double>();
     ev.next_pos = r.Get<int64_t>();
-    ev.pos = r.GetArray<int64_t>(uint64_t(st.tokens));
+    ev.pos = r.GetArray<int32_t>(uint64_t(st.tokens));
     IZ_CHECK(r.Get<uint64_t>() == streams, CorruptData, "saved KV cache: eviction state has the wrong stream count");
     ev.live.resize(streams);
     ev.score.resize(streams);
