@@ -19,19 +19,20 @@ class NativeBuffer : public Napi::ObjectWrap<NativeBuffer> {
   static constexpr napi_property_attributes kPatchable = napi_default_method;
 
   static void Init(Napi::Env env, Napi::Object exports) {
-    Napi::Function fn = DefineClass(env, "NativeBuffer",
-                                    {
-                                        InstanceAccessor<&NativeBuffer::Bytes>("bytes"),
-                                        InstanceAccessor<&NativeBuffer::DeviceGetter>("device"),
-                                        InstanceAccessor<&NativeBuffer::DeviceIndex>("deviceIndex"),
-                                        InstanceAccessor<&NativeBuffer::Disposed>("disposed"),
-                                        InstanceMethod<&NativeBuffer::Transfer<true, false>>("upload", kPatchable),
-                                        InstanceMethod<&NativeBuffer::Transfer<false, false>>("download", kPatchable),
-                                        InstanceMethod<&NativeBuffer::Transfer<true, true>>("uploadAsync", kPatchable),
-                                        InstanceMethod<&NativeBuffer::Transfer<false, true>>("downloadAsync", kPatchable),
-                                        InstanceMethod<&NativeBuffer::CopyFrom>("copyFrom", kPatchable),
-                                        InstanceMethod<&NativeBuffer::Dispose>("dispose", kPatchable),
-                                    });
+    Napi::Function fn =
+        DefineClass(env, "NativeBuffer",
+                    {
+                        InstanceAccessor<&NativeBuffer::Bytes>("bytes"),
+                        InstanceAccessor<&NativeBuffer::DeviceGetter>("device"),
+                        InstanceAccessor<&NativeBuffer::DeviceIndex>("deviceIndex"),
+                        InstanceAccessor<&NativeBuffer::Disposed>("disposed"),
+                        InstanceMethod<&NativeBuffer::Transfer<true, false>>("upload", kPatchable),
+                        InstanceMethod<&NativeBuffer::Transfer<false, false>>("download", kPatchable),
+                        InstanceMethod<&NativeBuffer::Transfer<true, true>>("uploadAsync", kPatchable),
+                        InstanceMethod<&NativeBuffer::Transfer<false, true>>("downloadAsync", kPatchable),
+                        InstanceMethod<&NativeBuffer::CopyFrom>("copyFrom", kPatchable),
+                        InstanceMethod<&NativeBuffer::Dispose>("dispose", kPatchable),
+                    });
     constructor = new Napi::FunctionReference(Napi::Persistent(fn));
     exports.Set("NativeBuffer", fn);
   }
