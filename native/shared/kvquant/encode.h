@@ -102,6 +102,20 @@ IZ_HD_INLINE void EncodeVidKeyBlock(const Layout& L, const float* x, int ld, int
   }
 }
 
+// mean |x| of channel c over the non-salient tokens of a vidkv value block (0 when every token
+// is salient): the channel's scale before it is coded against the block reference.
+IZ_HD_INLINE float VidChannelMeanAbs(const float* x, int ld, int ntok, const uint8_t* salient, int c) {
+  float sum = 0.0f;
+  int cnt = 0;
+  for (int t = 0; t < ntok; ++t) {
+    if (salient[t]) continue;
+    float v = x[t * ld + c];
+    sum += v < 0.0f ? -v : v;
+    ++cnt;
+  }
+  return cnt ? sum / static_cast<float>(cnt) : 0.0f;
+}
+
 // vidkv value block: per channel, s = mean|x| over the block's non-salient tokens
 // (salient[t] != 0: stored at 2 bits in VSAL only), stored as a u8 log code against the
 // block's f16 reference r = max_c s (see layout.h; of the codes next to s, the one with the
@@ -112,15 +126,7 @@ IZ_HD_INLINE int EncodeVidValueBlock(const Layout& L, const float* x, int ld, in
                                      uint8_t* params, uint8_t* trits, uint64_t rank0) {
   float smax = 0.0f;
   for (int c = 0; c < L.d; ++c) {
-    float sum = 0.0f;
-    int cnt = 0;
-    for (int t = 0; t < ntok; ++t) {
-      if (salient[t]) continue;
-      float v = x[t * ld + c];
-      sum += v < 0.0f ? -v : v;
-      ++cnt;
-    }
-    const float sc = cnt ? sum / static_cast<float>(cnt) : 0.0f;
+    const float sc = VidChannelMeanAbs(x, ld, ntok, salient, c);
     smax = sc > smax ? sc : smax;
   }
   const uint16_t rh = F32ToF16(smax);
@@ -128,15 +134,7 @@ IZ_HD_INLINE int EncodeVidValueBlock(const Layout& L, const float* x, int ld, in
   const float r = F16ToF32(rh);
   int written = 0;
   for (int c = 0; c < L.d; ++c) {
-    float sum = 0.0f;
-    int cnt = 0;
-    for (int t = 0; t < ntok; ++t) {
-      if (salient[t]) continue;
-      float v = x[t * ld + c];
-      sum += v < 0.0f ? -v : v;
-      ++cnt;
-    }
-    const float sc = cnt ? sum / static_cast<float>(cnt) : 0.0f;
+    const float sc = VidChannelMeanAbs(x, ld, ntok, salient, c);
     uint32_t code = 0;
     if (sc > 0.0f && r > 0.0f) {
       // The code nearest to s in the log domain and its two neighbours (and 0): keep the one
