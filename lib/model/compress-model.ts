@@ -19,9 +19,8 @@ import { encodeUnit, unitBytes, unitCrc32, unitElements, unitEntries } from './c
 import {
   FORMAT_KEY,
   FORMAT_VERSION,
-  MANIFEST_KEY,
+  manifestMetadata,
   bytesToLatin1,
-  packManifest,
   parseManifest,
   segmentsOf,
   type Manifest,
@@ -323,10 +322,7 @@ function verbatimEntry(e: SafetensorsEntry, bytes: Uint8Array): OutputEntry {
 
 /** `__metadata__` of the compressed file. */
 function metadataFor(manifest: Manifest): Record<string, string> {
-  return {
-    [FORMAT_KEY]: FORMAT_VERSION,
-    [MANIFEST_KEY]: packManifest(manifest),
-  };
+  return { [FORMAT_KEY]: FORMAT_VERSION, ...manifestMetadata(manifest) };
 }
 
 // ---- header size estimate (see OutputLayout) ------------------------------------------

@@ -4,7 +4,7 @@
  * each unit holds, a crc32 per original tensor, and any bytes between tensors.
  * Everything read back is validated: a hostile manifest gives CORRUPT_DATA, never a crash.
  */
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
 
 import { InferzipError } from '../errors.js';
 import { parseHeader, type SafetensorsEntry } from '../safetensors/header.js';
@@ -12,6 +12,12 @@ import { parseHeader, type SafetensorsEntry } from '../safetensors/header.js';
 export const FORMAT_KEY = 'inferzip.format';
 export const FORMAT_VERSION = 'inferzip-df11-model/1';
 export const MANIFEST_KEY = 'inferzip.manifest';
+/**
+ * crc32 of the manifest's JSON bytes. Raw deflate carries no checksum, and one changed byte of
+ * its base64 can still inflate to valid JSON: a back-reference copied differently renamed a
+ * tensor consistently in every place (found by the mutation fuzzer), which no cross-check saw.
+ */
+export const MANIFEST_CRC_KEY = 'inferzip.manifest.crc32';
 /** DFloat11 v0.5.0 layout constants this writer uses. */
 export const DF11_THREADS_PER_BLOCK = 512;
 export const DF11_BYTES_PER_THREAD = 8;
@@ -78,10 +84,13 @@ export function latin1ToBytes(text: string): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
-/** The manifest as stored in `__metadata__`: base64 of raw-deflated JSON (names repeat a lot). */
-export function packManifest(m: Manifest): string {
-  return deflateRawSync(Buffer.from(JSON.stringify(m), 'utf8'), { level: 9 }).toString('base64');
+/** The manifest as stored in `__metadata__`: base64 of raw-deflated JSON (names repeat a lot) and its crc32. */
+export function manifestMetadata(m: Manifest): Record<string, string> {
+  const json = Buffer.from(JSON.stringify(m), 'utf8');
+  return { [MANIFEST_KEY]: deflateRawSync(json, { level: 9 }).toString('base64'), [MANIFEST_CRC_KEY]: crcHex(json) };
 }
+
+const crcHex = (b: Uint8Array): string => crc32(b).toString(16).padStart(8, '0');
 
 /**
  * The most a manifest can plausibly inflate to, for a packed manifest of `packedBytes` in a file
@@ -98,12 +107,12 @@ export function manifestInflateLimit(packedBytes: number, tensorCount: number): 
 
 const MANIFEST_ALLOWANCE = 16 << 20;
 
-function unpackManifest(text: string, tensorCount: number | undefined): string {
+function unpackManifest(text: string, tensorCount: number | undefined): Buffer {
   const packed = Buffer.from(text, 'base64');
   const limit = tensorCount === undefined ? MAX_MANIFEST_BYTES : manifestInflateLimit(packed.byteLength, tensorCount);
   try {
     // inflateRawSync streams internally and stops at maxOutputLength: it never allocates past the limit
-    return inflateRawSync(packed, { maxOutputLength: limit }).toString('utf8');
+    return inflateRawSync(packed, { maxOutputLength: limit });
   } catch (err) {
     const over = err instanceof RangeError || (err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE';
     const why = over
@@ -159,9 +168,19 @@ export function parseManifest(metadata: Readonly<Record<string, string>>, tensor
   }
   const text = metadata[MANIFEST_KEY];
   if (typeof text !== 'string') bad(`'${MANIFEST_KEY}' is missing`);
+  const want = metadata[MANIFEST_CRC_KEY];
+  if (typeof want !== 'string') bad(`'${MANIFEST_CRC_KEY}' is missing (a file written by an older inferzip: compress the model again)`);
+  let json: Buffer;
+  try {
+    json = unpackManifest(text, tensorCount);
+  } catch (err) {
+    bad(`not valid JSON (${(err as Error).message})`);
+  }
+  const got = crcHex(json);
+  if (got !== want) bad(`the manifest does not match its crc32 (${got}, expected ${want}): the file is damaged`);
   let raw: unknown;
   try {
-    raw = JSON.parse(unpackManifest(text, tensorCount));
+    raw = JSON.parse(json.toString('utf8'));
   } catch (err) {
     bad(`not valid JSON (${(err as Error).message})`);
   }

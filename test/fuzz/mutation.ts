@@ -10,12 +10,12 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { inflateRawSync } from 'node:zlib';
 
 import { InferzipError } from '../../lib/errors.js';
 import { QuantizedKVCache, type KVScheme } from '../../lib/kvquant/index.js';
 import { CompressedModel, compressModel, decompressModel, verifyModel } from '../../lib/model/index.js';
-import { MANIFEST_KEY } from '../../lib/model/manifest.js';
+import { MANIFEST_KEY, manifestMetadata, type Manifest } from '../../lib/model/manifest.js';
 import { tensor, type Tensor } from '../../lib/tensor.js';
 
 const MODEL = resolve(import.meta.dirname, '..', '..', 'fixtures', 'stories260K', 'model.safetensors');
@@ -110,7 +110,8 @@ function editManifest(file: Uint8Array, r: () => number): Uint8Array {
     const meta = h.__metadata__ as Record<string, string>;
     const m = JSON.parse(inflateRawSync(Buffer.from(meta[MANIFEST_KEY]!, 'base64')).toString('utf8')) as unknown;
     editJson(m, r);
-    meta[MANIFEST_KEY] = deflateRawSync(Buffer.from(JSON.stringify(m), 'utf8')).toString('base64');
+    // re-packed with a matching crc32, so the edit reaches the manifest's own cross-checks
+    Object.assign(meta, manifestMetadata(m as Manifest));
   });
 }
 

@@ -4,10 +4,12 @@
  * or unit kinds disagree with the tensor names are refused (and reported by verifyModel).
  */
 import { join } from 'node:path';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { InferzipError } from '../../lib/errors.js';
+import { MANIFEST_KEY } from '../../lib/model/manifest.js';
 import { CompressedModel, compressModel, verifyModel } from '../../lib/model/index.js';
 import { MODEL, cleanupTempDirs, tempDir } from '../model/helpers.js';
 import { SafetensorsFile, writeSafetensorsSync } from '../../lib/safetensors/index.js';
@@ -141,5 +143,30 @@ describe('manifest cross-checks', () => {
     expect((await verifyModel(packed)).ok).toBe(true);
     using model = await CompressedModel.open(packed, { device: 'cpu' });
     expect(model.blockUnits.map((u) => u.block)).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('a manifest that still inflates to valid JSON but renames a tensor everywhere fails its crc32', async () => {
+    // Found by the mutation fuzzer: one base64 byte changed a deflate back-reference, so k_proj
+    // read g_proj in the unit lists, the crc32 map and the original header alike; CompressedModel
+    // then served the right bytes under the wrong names. The manifest's own crc32 catches it.
+    const bad = join(dir, 'renamed.safetensors');
+    {
+      using f = SafetensorsFile.open(packed);
+      const json = inflateRawSync(Buffer.from(f.metadata[MANIFEST_KEY]!, 'base64')).toString('utf8');
+      const renamed = json.replaceAll('k_proj', 'g_proj');
+      expect(renamed).not.toBe(json);
+      writeSafetensorsSync(
+        bad,
+        f.tensors.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, data: f.readBytesSync(e.name) })),
+        { metadata: { ...f.metadata, [MANIFEST_KEY]: deflateRawSync(Buffer.from(renamed, 'utf8')).toString('base64') } },
+      );
+    }
+    await expect(CompressedModel.open(bad, { device: 'cpu' })).rejects.toMatchObject({
+      code: 'CORRUPT_DATA',
+      message: expect.stringMatching(/does not match its crc32/),
+    });
+    const v = await verifyModel(bad);
+    expect(v.ok).toBe(false);
+    expect(v.problems[0]!.message).toMatch(/does not match its crc32/);
   });
 });
