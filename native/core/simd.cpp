@@ -28,7 +28,11 @@ SimdLevel Detect() {
   unsigned a = 0, b = 0, c = 0, d = 0;
   const bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) != 0;  // CPUID.1:ECX.F16C
   const unsigned long long xcr0 = Xcr0();
-  if (!f16c || (xcr0 & 0x6) != 0x6 || !__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+  // IZ_TARGET_AVX2 also lets the compiler use BMI1/2, LZCNT and POPCNT (the DF11 decoder's
+  // shifts and counts do): every AVX2 CPU has them, but check rather than assume.
+  const bool lzcnt = __get_cpuid(0x80000001, &a, &b, &c, &d) && (c & (1u << 5)) != 0;  // CPUID.80000001:ECX.ABM
+  if (!f16c || !lzcnt || (xcr0 & 0x6) != 0x6 || !__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") ||
+      !__builtin_cpu_supports("bmi") || !__builtin_cpu_supports("bmi2") || !__builtin_cpu_supports("popcnt"))
     return SimdLevel::kPortable;
   const char* env = std::getenv("INFERZIP_SIMD");
   if (env && std::strcmp(env, "avx2") == 0) return SimdLevel::kAvx2;

@@ -23,8 +23,8 @@
 #endif
 
 #if IZ_X86_SIMD
-// The feature sets of the two x86 levels. AVX2 implies FMA and F16C here (every AVX2 CPU
-// shipped has them, and the run-time check asks for all three); AVX-512 is the Skylake-X /
+// The feature sets of the two x86 levels. AVX2 implies FMA, F16C, BMI1/2, LZCNT and POPCNT
+// here (every AVX2 CPU shipped has them, and the run-time check asks for all); AVX-512 is the Skylake-X /
 // Zen 4 subset F + BW + DQ + VL, plus VBMI2 checked on its own (HasAvx512Vbmi2).
 #define IZ_TARGET_AVX2 __attribute__((target("avx2,fma,f16c,bmi,bmi2,lzcnt,popcnt")))
 #define IZ_TARGET_AVX512 \

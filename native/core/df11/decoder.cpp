@@ -2,7 +2,7 @@
 //
 // DecodeCpu is the fast one: blocks are independent (output_positions gives each its
 // first output), so they are spread over all cores, four blocks interleaved per core,
-// through an 11-bit table that resolves up to four codes per lookup (lookup.h) and
+// through an 11-bit table that resolves up to five codes per lookup (lookup.h) and
 // falls back to a 12-bit table and then the unit's own tables for the rest.
 // It follows the rules of native/shared/df11/format.h, like the kernel and its serial replay
 // (simulate.cpp), so all of them accept and reject the same units.
@@ -17,6 +17,7 @@
 #include "native/core/df11/lookup.h"
 #include "native/core/df11/rebuild.h"
 #include "native/core/parallel.h"
+#include "native/core/simd.h"
 #include "native/shared/df11/format.h"
 #include "native/shared/error.h"
 
@@ -26,7 +27,7 @@ namespace df11 {
 namespace {
 
 constexpr uint64_t kStreamOutputBytes = uint64_t(32) << 20;
-constexpr unsigned kGroupBlocks = 2;  // inner blocks decoded together by one task
+constexpr unsigned kGroupBlocks = 4;  // inner blocks decoded together by one task
 
 struct Context {
   UnitView u;
@@ -64,7 +65,7 @@ inline void CheckGap(const Context& c, uint64_t thread, uint32_t end_pos, uint64
 
 // Blocks other than the unit's last are decoded in two passes. Pass 1 reads the block
 // as one continuous stream from its first code (block start + gap), exactly as many
-// codes as output_positions says, up to four codes per lookup, four blocks
+// codes as output_positions says, up to five codes per lookup, four blocks
 // interleaved so their dependency chains overlap, and marks every code start in a
 // bitmap. Pass 2 checks, from the bitmap, that each chunk's first code sits at its gap
 // and that exactly that many codes start inside the block (what the GPU kernel
@@ -125,7 +126,7 @@ inline uint32_t OneCode(const Context& c, uint64_t win, uint64_t bit, uint32_t* 
 
 // A group of codes read from one refill: `used` bits so far from `base`, code starts in
 // `mask` (bit i = a code starts at base + i). Only the low 6 bits of `used` count (see
-// QuadStep); a group reads at most 56 bits.
+// QuadRoundsBody); a group reads at most 56 bits.
 struct Group {
   uint64_t base, win, mask, used;
   uint8_t* out;
@@ -167,56 +168,97 @@ inline void DecodeGroup(const Context& c, Stream& s, unsigned k) {
   CloseGroup(s, g);
 }
 
-// One quad lookup: 1 to 4 codes. `used` takes the whole entry: its low 6 bits are the
-// bit count and shifts only read those.
-inline void QuadStep(const Context& c, Stream& s, Group& g) {
-  const uint64_t e = c.t->quad[g.win >> (64 - kQuadBits)];
-  if (__builtin_expect(e != 0, 1)) {
-    const uint32_t syms = QuadSymbols(e);
-    std::memcpy(g.out, &syms, 4);
-    g.out += QuadCount(e);
-    g.mask |= QuadStarts(e) << (g.used & 63);
-    g.win <<= (e & 63);
-    g.used += e;
-  } else {
-    SingleCode(c, s, g);
+// Quad rounds over W streams while every stream has >= kRoundCodes codes left. A round is
+// one group per stream: a refill and four lookups of <= 14 bits (4 to 20 codes), the
+// streams going lookup by lookup so that their dependency chains overlap. Per lookup
+// the chain is shift, load, shift; everything else hangs off it. `used` takes the whole
+// entry: only its low 6 bits count, and shifts read only those. A lookup the quad table
+// does not resolve (a code over kQuadBits bits: rare) leaves the loop: every stream's
+// group is closed, that one code goes through SingleCode, and the rounds start again;
+// so no local's address escapes and the W streams' state stays in registers.
+constexpr unsigned kRoundCodes = 4 * kQuadMaxCodes;
+
+template <int W>
+IZ_FORCE_INLINE void QuadRoundsBody(const Context& c, Stream* s) {
+  const uint64_t* const quad = c.t->quad;
+  for (;;) {
+    uint64_t base[W], win[W], mask[W], used[W];
+    uint8_t *out[W], *end[W];
+    bool more = true;
+    for (int k = 0; k < W; ++k) {
+      base[k] = s[k].bit;
+      win[k] = mask[k] = used[k] = 0;
+      out[k] = s[k].exps;
+      end[k] = s[k].exps + s[k].remaining;
+      more = more && s[k].remaining >= kRoundCodes;
+    }
+    int miss = -1;
+    while (more) {
+      for (int k = 0; k < W; ++k) {
+        win[k] = Refill(c, base[k]);
+        mask[k] = used[k] = 0;
+      }
+#pragma GCC unroll 4
+      for (unsigned i = 0; i < 4; ++i) {
+#pragma GCC unroll 4
+        for (int k = 0; k < W; ++k) {
+          const uint64_t e = quad[win[k] >> (64 - kQuadBits)];
+          if (__builtin_expect(e == 0, 0)) {
+            miss = k;
+            goto close;
+          }
+          const uint64_t syms = e >> 8, starts = QuadStarts(e);  // 8 bytes: the scratch has room
+          std::memcpy(out[k], &syms, 8);
+          out[k] += __builtin_popcountll(starts);
+          mask[k] |= starts << (used[k] & 63);
+          win[k] <<= (e & 63);
+          used[k] += e;
+        }
+      }
+      for (int k = 0; k < W; ++k) {
+        MarkStarts(s[k], base[k], mask[k]);
+        base[k] += used[k] & 63;
+        more = more && end[k] - out[k] >= kRoundCodes;
+      }
+    }
+  close:
+    for (int k = 0; k < W; ++k) {
+      if (miss >= 0) {
+        MarkStarts(s[k], base[k], mask[k]);
+        base[k] += used[k] & 63;
+      }
+      s[k].bit = base[k];
+      s[k].remaining = end[k] - out[k];
+      s[k].exps = out[k];
+    }
+    if (miss < 0) return;
+    DecodeGroup(c, s[miss], 1);
   }
 }
 
-// Quad rounds over W streams while every stream has >= 16 codes left. A round is one
-// group per stream: a refill and four lookups of <= 14 bits (4 to 16 codes), the
-// streams going lookup by lookup so that their dependency chains overlap.
-// Out of line on purpose: inlined into the task loop, GCC spills the windows to the stack.
+// The loop compiled twice: BMI2's shlx/shrx take any register as the count (legacy shifts
+// need cl, which serializes the streams' shifts through one register) and leave the
+// source intact. Out of line on purpose: inlined into the task loop, GCC spills the
+// windows to the stack.
 template <int W>
-__attribute__((noinline)) void QuadRounds(const Context& c, Stream* s) {
-  Group g[W];
-  uint8_t* end[W];
-  bool more = true;
-  for (int k = 0; k < W; ++k) {
-    g[k] = Group{s[k].bit, 0, 0, 0, s[k].exps};
-    end[k] = s[k].exps + s[k].remaining;
-    more = more && end[k] - g[k].out >= 16;
-  }
-  while (more) {
-    for (int k = 0; k < W; ++k) g[k].win = Refill(c, g[k].base);
-#pragma GCC unroll 4
-    for (unsigned i = 0; i < 4; ++i) {
-#pragma GCC unroll 4
-      for (int k = 0; k < W; ++k) QuadStep(c, s[k], g[k]);
-    }
-    for (int k = 0; k < W; ++k) {
-      MarkStarts(s[k], g[k].base, g[k].mask);
-      g[k].base += g[k].used & 63;
-      g[k].used = 0;
-      g[k].mask = 0;
-      more = more && end[k] - g[k].out >= 16;
-    }
-  }
-  for (int k = 0; k < W; ++k) {
-    s[k].bit = g[k].base;
-    s[k].remaining = end[k] - g[k].out;
-    s[k].exps = g[k].out;
-  }
+__attribute__((noinline)) void QuadRoundsPortable(const Context& c, Stream* s) {
+  QuadRoundsBody<W>(c, s);
+}
+#if IZ_X86_SIMD
+template <int W>
+__attribute__((noinline)) IZ_TARGET_AVX2 void QuadRoundsBmi2(const Context& c, Stream* s) {
+  QuadRoundsBody<W>(c, s);
+}
+#endif
+
+template <int W>
+void QuadRounds(const Context& c, Stream* s) {
+#if IZ_X86_SIMD
+  static const auto fn = PickSimd(&QuadRoundsPortable<W>, &QuadRoundsBmi2<W>, &QuadRoundsBmi2<W>);
+  fn(c, s);
+#else
+  QuadRoundsPortable<W>(c, s);
+#endif
 }
 
 // Whether the first code start of every chunk of an inner block (bitmap word t) is at
@@ -288,7 +330,11 @@ void DecodeInnerBlocks(const Context& c, uint64_t b0, unsigned m, uint16_t* out,
                   b,
                   false};
   }
-  for (unsigned k = 0; k + 2 <= m; k += 2) QuadRounds<2>(c, s + k);
+  if (m == 4) {
+    QuadRounds<4>(c, s);
+  } else {
+    for (unsigned k = 0; k + 2 <= m; k += 2) QuadRounds<2>(c, s + k);
+  }
   for (unsigned k = 0; k < m; ++k) {
     QuadRounds<1>(c, s + k);
     while (s[k].remaining >= 4) DecodeGroup(c, s[k], 4);
@@ -353,7 +399,7 @@ void DecodeCpu(const UnitView& unit, uint16_t* out, size_t out_elements, int thr
   ParallelFor(
       groups + 1, 32 / kGroupBlocks,  // >= 32 blocks (~400k weights) per thread: small units stay on one core
       [&](size_t g0, size_t g1) {
-        constexpr size_t kScratch = kMaxCodesPerBlock + 8;  // quad lookups write 4 bytes past the last code
+        constexpr size_t kScratch = kMaxCodesPerBlock + 8;  // quad lookups write 8 bytes from the next code
         std::vector<uint8_t> scratch(kGroupBlocks * kScratch);
         std::vector<uint64_t> starts(kGroupBlocks * kBitmapWords);
         uint8_t* exps[kGroupBlocks];
@@ -363,8 +409,8 @@ void DecodeCpu(const UnitView& unit, uint16_t* out, size_t out_elements, int thr
             DecodeLastBlock(c, inner, out);
           } else {
             const uint64_t b = g * kGroupBlocks;
-            DecodeInnerBlocks(c, b, static_cast<unsigned>(std::min<uint64_t>(kGroupBlocks, inner - b)), out, exps,
-                              starts.data());
+            const unsigned m = static_cast<unsigned>(std::min<uint64_t>(kGroupBlocks, inner - b));
+            DecodeInnerBlocks(c, b, m, out, exps, starts.data());
           }
         }
       },

@@ -66,7 +66,7 @@ void BuildFastTables(const Tables& tables, FastTables& out) {
     }
     uint64_t mask = 0;
     for (uint32_t i = 0; i < count; ++i) mask |= uint64_t(1) << starts[i];
-    out.quad[p] = count == 0 ? 0 : pos | syms << 8 | uint64_t(count) << 40 | mask << 48;
+    out.quad[p] = count == 0 ? 0 : pos | syms << 8 | mask << 48;
   }
 }
 
