@@ -50,7 +50,8 @@ std::vector<uint32_t> CheckTables(const Tables& t, std::mt19937_64& rng) {
       }
       IZ_EXPECT_EQ(pos, uint32_t(e & 63));
       IZ_EXPECT_EQ(starts, QuadStarts(e));
-      if (QuadCount(e) < kQuadMaxCodes) IZ_EXPECT_EQ(QuadSymbols(e) >> (8 * QuadCount(e)), uint64_t(0));  // unused bytes are 0
+      if (QuadCount(e) < kQuadMaxCodes)
+        IZ_EXPECT_EQ(QuadSymbols(e) >> (8 * QuadCount(e)), uint64_t(0));  // unused bytes are 0
     }
   }
   for (uint32_t p = 0; p < (1u << kFastBits); ++p) {
