@@ -106,7 +106,7 @@ void ClipListMerge(int64_t batch, int64_t n, int64_t c, const int32_t* a_host, i
            "the CUDA clip merge handles fewer than 2^31 tokens per call");
   IZ_CHECK(r >= 0 && r <= na && (r == 0 || nb > 0), InvalidArgument, "clip merge count out of range");
   const int64_t n_out = n - r;
-  Scratch nm(size_t(batch * n * c) * 4), a_rows(size_t(na) * 4), b_rows(size_t(nb) * 4);
+  Scratch nm(r > 0 ? size_t(batch * n * c) * 4 : 0), a_rows(size_t(na) * 4), b_rows(size_t(nb) * 4);
   Scratch best_q(size_t(batch * na) * 4), best_score(size_t(batch * na) * 4), merged(size_t(batch * na));
   Scratch into(size_t(batch * n) * 4), offsets(size_t(batch * (n_out + 1)) * 4), sources(size_t(batch * n) * 4);
   if (na) CopyHostToDevice(a_rows.p, a_host, size_t(na) * 4);
