@@ -10,7 +10,9 @@
  *    bandwidth (a lower bound for any f16 attention kernel: packed faster than that is faster
  *    than every f16 kernel);
  *  - ToMe: one merge step on the device, beside the attention FLOPs it saves priced at the
- *    device's peak (a lower bound on the saved time).
+ *    device's peak (a lower bound on the saved time);
+ *  - TempMe: mergeClips of 12 frames on the device, beside the same call on host frames (CPU
+ *    backend) in the same run.
  *
  *   node --import tsx bench/gpu.ts                 # CUDA; says so and exits 0 without a GPU
  *   node --import tsx bench/gpu.ts --device cpu    # the same harness on the CPU backend
@@ -31,7 +33,7 @@ import { quantizeKV } from '../lib/kvquant/index.js';
 import { decodeDeviceUnit, uploadUnit } from '../lib/model/codec.js';
 import { native } from '../lib/native.js';
 import { f32ToBf16, tensor } from '../lib/tensor.js';
-import { mergeTokens } from '../lib/tokens/index.js';
+import { mergeClips, mergeTokens } from '../lib/tokens/index.js';
 import { rng } from '../test/df11/helpers.js';
 import { median, timeRuns } from './util.js';
 
@@ -175,6 +177,31 @@ log();
 log(
   'Target: cheaper than the attention it saves at N >= 576 (saved / merge > 1x, per later layer; the saving repeats in every layer after the merge).',
 );
+log();
+
+// --- TempMe
+log('## TempMe: mergeClips of 12 frames on the device vs the same frames on the host (CPU backend, all cores), C = 768');
+log();
+log('| T x P | device (ms) | host CPU (ms) | host / device | tokens left |');
+log('|---|---:|---:|---:|---:|');
+for (const p of [49, 196]) {
+  const T = 12,
+    C = 768;
+  const host = tensor('f32', [T, p, C], randn(T * p * C, p + 7));
+  const frames = await DeviceTensor.from(host, { device });
+  let left = 0;
+  const t = await timeAsync(async () => {
+    const res = await mergeClips(frames, { groups: [2, 2, 3] });
+    left = res.tokens.shape[0]!;
+    res.tokens.dispose();
+    res.sizes.dispose();
+  });
+  const th = await timeAsync(() => mergeClips(host, { groups: [2, 2, 3] }));
+  log(`| ${T} x ${p} | ${(t * 1e3).toFixed(3)} | ${(th * 1e3).toFixed(3)} | ${(th / t).toFixed(2)}x | ${left} |`);
+  frames.dispose();
+}
+log();
+log('Target: the device path beats the host CPU path, and the frames never leave the device.');
 
 // The emulated device (INFERZIP_CUDA=emulate) runs the kernels on the CPU: its times are not GPU figures.
 if (!onCpu && !/emulator/i.test(info.devices[0]?.name ?? '')) {

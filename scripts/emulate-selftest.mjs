@@ -28,7 +28,7 @@ const log = (m) => process.stdout.write(`[emulate-selftest] ${m}\n`);
 const TESTS = {
   df11: ['test/df11/hostile.test.ts', 'test/model/compressed-model.test.ts'],
   kvquant: ['test/kvquant/cuda.test.ts'],
-  tokens: ['test/tokens/tome.test.ts'],
+  tokens: ['test/tokens/tome.test.ts', 'test/tokens/clips-device.test.ts'],
 };
 
 // name, file, text to find (must occur exactly `nth`-th / once), replacement, family, expected emulator message
@@ -155,6 +155,14 @@ const MUTANTS = [
     repl: '    if (threadIdx.x < s) { partial[threadIdx.x] += partial[threadIdx.x + s]; __syncthreads(); continue; }\n    __syncthreads();',
     family: 'tokens',
     expect: /barrier divergence/,
+  },
+  {
+    name: 'tokens-clips-wrong-target',
+    file: 'cuda/tokens/clips.cu',
+    find: 'in[a_rows[k]] = b_rows[best_q[clip * na + k]];',
+    repl: 'in[a_rows[k]] = b_rows[best_q[clip * na + k] / 2];',
+    family: 'tokens',
+    expect: null,
   },
 ];
 

@@ -111,6 +111,8 @@ export interface NativeBinding {
   tokensPruneByAttentionGraphAsync(args: NativeGraphOptions): Promise<NativeScoredSelection>;
   tokensMergeClips(args: NativeClipOptions): NativeClipMergeResult;
   tokensMergeClipsAsync(args: NativeClipOptions): Promise<NativeClipMergeResult>;
+  tokensMergeClipsDevice(args: NativeClipDeviceOptions): NativeClipDeviceResult;
+  tokensMergeClipsDeviceAsync(args: NativeClipDeviceOptions): Promise<NativeClipDeviceResult>;
   tokensReceivedAttention(args: NativeAttentionArgs): Float32Array;
   tokensReceivedAttentionAsync(args: NativeAttentionArgs): Promise<Float32Array>;
 }
@@ -421,6 +423,21 @@ export interface NativeClipMergeResult {
   sizes: Float32Array;
   assignment: Int32Array;
   clipLengths: Int32Array;
+}
+
+/** Native TempMe on device memory: tokens and sizes stay on the frames' device. */
+export interface NativeClipDeviceResult {
+  x: NativeBuffer;
+  sizes: NativeBuffer;
+  rows: number;
+  assignment: Int32Array;
+  clipLengths: Int32Array;
+}
+
+/** Options object of the native mergeClips on device memory (TempMe). */
+export interface NativeClipDeviceOptions extends Omit<NativeClipOptions, 'frames'> {
+  frames: NativeBuffer;
+  dtype: 'f32' | 'f16' | 'bf16';
 }
 
 /** Options object of the native pruneByTransport (TopV). */

@@ -202,4 +202,32 @@ void TomeMerge(int64_t batch, int64_t n, int64_t c, int64_t cm, int64_t r, bool 
   Synchronize();
 }
 
+bool TomeAnyNonFinite(const void* x, int64_t count, TokDType dtype) {
+  if (count <= 0) return false;
+  Scratch flags(sizeof(unsigned));
+  Memset(flags.p, 0, sizeof(unsigned));
+  CheckInputsKernel<<<1024, kThreads>>>(x, count, nullptr, 0, dtype, nullptr, 0, flags.as<unsigned>());
+  CheckLastError("tome finite check");
+  unsigned bad = 0;
+  CopyDeviceToHost(&bad, flags.p, sizeof(unsigned));
+  return bad != 0;
+}
+
+void TomeNormalizeRows(int64_t rows, int64_t cm, TokDType dtype, const void* metric, float* out) {
+  IZ_CHECK(rows < (int64_t(1) << 31), Unsupported, "the CUDA token merge handles fewer than 2^31 rows per call");
+  if (rows <= 0) return;
+  NormalizeKernel<<<dim3(unsigned(rows)), kThreads>>>(metric, dtype, cm, out);
+  CheckLastError("tome normalize");
+}
+
+void TomeReduce(int64_t batch, int64_t n, int64_t n_out, int64_t c, TokDType dtype, const void* x, const float* sizes,
+                const int32_t* offsets, const int32_t* sources, void* out_x, float* out_sizes) {
+  IZ_CHECK(batch <= 65535 && n_out < (int64_t(1) << 31), Unsupported,
+           "the CUDA token merge handles at most 65535 batch rows per call");
+  if (n_out <= 0 || batch <= 0) return;
+  ReduceKernel<<<dim3(unsigned(n_out), unsigned(batch)), kThreads>>>(x, dtype, sizes, n, n_out, c, offsets, sources,
+                                                                     out_x, out_sizes);
+  CheckLastError("tome reduce");
+}
+
 }  // namespace iz::cuda::tokens

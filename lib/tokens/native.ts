@@ -18,4 +18,6 @@ export type {
   NativeTransportOptions,
   NativeGraphOptions,
   NativeClipOptions,
+  NativeClipDeviceOptions,
+  NativeClipDeviceResult,
 } from '../../types/binding.js';

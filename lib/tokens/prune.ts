@@ -126,12 +126,29 @@ function pruneArgs(tokens: Tensor, p: PrunePlan): NativePruneArgs {
 
 /** FastV's full-matrix criterion: the attention each token receives, over all queries and heads. */
 const receivedOp = defineOp({
-  name: 'pruneByAttention',
+  name: 'receivedAttention',
   prepare: (a: { attention: Float32Array; heads: number; n: number }) => a,
   sync: (a) => native().tokensReceivedAttention(a),
   async: (a) => native().tokensReceivedAttentionAsync(a),
   finish: (weights: Float32Array) => weights,
 });
+
+/**
+ * The per-token weights FastV (pruneByAttention) and HoliTom (mergeByAttention) rank by: a full
+ * matrix [heads, N, N] becomes the attention each token receives (natively, off the main thread
+ * in the async form); the last-token forms [N] / [heads, N] pass through unchanged. Only the
+ * full form returns a promise, so the last-token forms are read before the caller returns.
+ */
+function rankingAttention(attention: Tensor | Float32Array): Tensor | Float32Array | Promise<Float32Array> {
+  const full = fullAttentionArg(attention);
+  return full ? receivedOp.run(full) : attention;
+}
+
+/** Synchronous {@link rankingAttention}. */
+function rankingAttentionSync(attention: Tensor | Float32Array): Tensor | Float32Array {
+  const full = fullAttentionArg(attention);
+  return full ? receivedOp.runSync(full) : attention;
+}
 
 const pruneOp = defineOp({
   name: 'pruneByAttention',
@@ -170,9 +187,8 @@ export async function pruneByAttention<D extends DType>(
   attention: Tensor | Float32Array,
   options: PruneByAttentionOptions = {},
 ): Promise<PruneResult<D>> {
-  const full = fullAttentionArg(attention);
-  if (full) attention = await receivedOp.run(full);
-  return pruneOp.run(tokens, attention, options) as Promise<PruneResult<D>>;
+  const ranking = rankingAttention(attention);
+  return pruneOp.run(tokens, ranking instanceof Promise ? await ranking : ranking, options) as Promise<PruneResult<D>>;
 }
 
 /**
@@ -185,9 +201,7 @@ export function pruneByAttentionSync<D extends DType>(
   attention: Tensor | Float32Array,
   options: PruneByAttentionOptions = {},
 ): PruneResult<D> {
-  const full = fullAttentionArg(attention);
-  if (full) attention = receivedOp.runSync(full);
-  return pruneOp.runSync(tokens, attention, options) as PruneResult<D>;
+  return pruneOp.runSync(tokens, rankingAttentionSync(attention), options) as PruneResult<D>;
 }
 
 export interface MergeByAttentionOptions extends PruneByAttentionOptions {
@@ -244,15 +258,22 @@ const mergeOp = defineOp({
  * HoliTom's inner-LLM step, off the main thread: like {@link pruneByAttention}, but every
  * dropped span token is merged (size-weighted average) into its most similar kept span token
  * (cosine; ties: lower index) instead of being thrown away. tokens: [N, C] float.
+ * The kept set is ranked as {@link pruneByAttention} ranks it (the same code), from either form of `attention`:
+ * - the full matrix [heads, N, N] of the layer (row i = query i over the keys; [1, N, N] for
+ *   one head): the average attention each token receives from all N queries and all heads;
+ * - the last token's row [N] or [heads, N] (mean over heads): all a decoder with fused
+ *   attention exposes.
  * @example
  * const merged = await mergeByAttention(hidden, lastTokenAttention, { ratio: 0.5, span: [35, 611] });
+ * const paper = await mergeByAttention(hidden, layerAttention, { ratio: 0.5, span: [35, 611] }); // [heads, N, N]
  */
-export function mergeByAttention(
+export async function mergeByAttention(
   tokens: Tensor,
   attention: Tensor | Float32Array,
   options: MergeByAttentionOptions = {},
 ): Promise<MergeByAttentionResult> {
-  return mergeOp.run(tokens, attention, options);
+  const ranking = rankingAttention(attention);
+  return mergeOp.run(tokens, ranking instanceof Promise ? await ranking : ranking, options);
 }
 
 /**
@@ -265,7 +286,7 @@ export function mergeByAttentionSync(
   attention: Tensor | Float32Array,
   options: MergeByAttentionOptions = {},
 ): MergeByAttentionResult {
-  return mergeOp.runSync(tokens, attention, options);
+  return mergeOp.runSync(tokens, rankingAttentionSync(attention), options);
 }
 
 export interface DynamicKVPrunerOptions {

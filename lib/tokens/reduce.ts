@@ -14,7 +14,11 @@ import { check } from '../errors.js';
 import { native } from '../native.js';
 import { defineOp } from '../ops.js';
 import { allocArray, castFloat, tensor, type DType, type Tensor, type TypedArrayFor } from '../tensor.js';
+import { DeviceTensor } from '../device-tensor.js';
+import { clipDeviceArgs, clipDeviceResult, deviceFrames } from './clips-device.js';
 import type {
+  NativeClipDeviceOptions,
+  NativeClipDeviceResult,
   NativeClipMergeResult,
   NativeClipOptions,
   NativeGraphOptions,
@@ -315,11 +319,12 @@ export interface MergeClipsOptions {
   groups?: readonly number[];
 }
 
-export interface MergeClipsResult {
-  /** Merged tokens [batch?, M, C] (remaining clips in order), dtype of the input. */
-  tokens: Tensor<FloatDType>;
-  /** How many original tokens each merged token holds (integer-valued) [batch * M]. */
-  sizes: Float32Array;
+/** Result of {@link mergeClips}; `T` is the kind of the frames (host Tensor or DeviceTensor). */
+export interface MergeClipsResult<T extends Tensor | DeviceTensor = Tensor> {
+  /** Merged tokens [batch?, M, C] (remaining clips in order), dtype and kind (host / device) of the input. */
+  tokens: T extends DeviceTensor ? DeviceTensor : Tensor<FloatDType>;
+  /** How many original tokens each merged token holds (integer-valued) [batch * M]; a DeviceTensor on the frames' device for device frames. */
+  sizes: T extends DeviceTensor ? DeviceTensor<'f32'> : Float32Array;
   /** [batch * T * P]: the output row (within its batch item) holding original token (t, p) at t * P + p. */
   assignment: Int32Array;
   /** Rows of each remaining clip (they sum to M). */
@@ -330,17 +335,18 @@ export interface MergeClipsResult {
 
 function clipPlan(frames: unknown, options: MergeClipsOptions) {
   check(options !== null && typeof options === 'object', 'mergeClips options must be an object (e.g. {})');
-  rejectDeviceTensor(frames, 'frames');
-  const { t, f32 } = floatTensor(frames, 'frames', [3, 4]);
-  const batched = t.shape.length === 4;
-  const [batch, nt, p, c] = (batched ? t.shape : [1, ...t.shape]) as [number, number, number, number];
+  // device frames run on their device (lib/tokens/clips-device.ts); host frames are read here
+  const device = frames instanceof DeviceTensor ? frames : undefined;
+  const host = device ? undefined : floatTensor(frames, 'frames', [3, 4]);
+  const { shape, dtype } = device ? deviceFrames(device) : { shape: host!.t.shape, dtype: host!.t.dtype as FloatDType };
+  const batched = shape.length === 4;
+  const [batch, nt, p, c] = (batched ? shape : [1, ...shape]) as [number, number, number, number];
   check(
     batch > 0 && nt > 0 && p > 0 && c > 0,
-    `frames is empty (shape [${t.shape.join(', ')}]); pass [T, P, C] (or [batch, T, P, C]) with every size >= 1`,
+    `frames is empty (shape [${shape.join(', ')}]); pass [T, P, C] (or [batch, T, P, C]) with every size >= 1`,
     'SHAPE_MISMATCH',
   );
-  const o: NativeClipOptions = {
-    frames: f32,
+  const o: Omit<NativeClipOptions, 'frames'> = {
     batch,
     t: nt,
     p,
@@ -354,7 +360,9 @@ function clipPlan(frames: unknown, options: MergeClipsOptions) {
     check(options.groups.length <= 64, `groups holds ${options.groups.length} rounds; at most 64`);
     o.groups = Int32Array.from(options.groups, (g, i) => checkInt(g, `groups[${i}]`, 1, 1 << 30));
   }
-  return { o, dtype: t.dtype as FloatDType, c, total: nt * p, batch, batched };
+  const plan = { dtype, c, total: nt * p, batch, batched };
+  if (device) return { ...plan, device, args: clipDeviceArgs(device, o) };
+  return { ...plan, device, args: { ...o, frames: host!.f32 } as NativeClipOptions };
 }
 
 function clipResult(res: NativeClipMergeResult, p: ReturnType<typeof clipPlan>): MergeClipsResult {
@@ -375,13 +383,16 @@ function clipResult(res: NativeClipMergeResult, p: ReturnType<typeof clipPlan>):
  * of the group's 2nd, 4th, ... clips into those of its 1st, 3rd, ...) and inside the new
  * clip (intra-clip), each step ToMe's bipartite soft matching (cosine, size-weighted
  * averages, order preserved). frames: [T, P, C] or [batch, T, P, C] f32/f16/bf16 (batch items
- * independent; they all give M tokens).
+ * independent; they all give M tokens), a host Tensor or a DeviceTensor: device frames run on
+ * their device ('cpu': the CPU backend, same result as host frames; 'cuda:N': the CUDA kernels,
+ * the same merges and tokens within f32 rounding) and give tokens and sizes as DeviceTensors
+ * there (the assignment and source map come back to the host).
  * @example
  * const frames = tensor('f32', [4, 16, 8], Float32Array.from({ length: 512 }, (_, i) => Math.sin(i)));
  * const { tokens, sizes, clipLengths } = await mergeClips(frames, { groups: [2, 2] });
  */
-export function mergeClips(frames: Tensor, options: MergeClipsOptions = {}): Promise<MergeClipsResult> {
-  return clipOp.run(frames, options);
+export function mergeClips<T extends Tensor | DeviceTensor>(frames: T, options: MergeClipsOptions = {}): Promise<MergeClipsResult<T>> {
+  return clipOp.run(frames, options) as Promise<MergeClipsResult<T>>;
 }
 
 /**
@@ -389,14 +400,20 @@ export function mergeClips(frames: Tensor, options: MergeClipsOptions = {}): Pro
  * @example
  * const { tokens, sizes } = mergeClipsSync(frames, { groups: [2, 2] });
  */
-export function mergeClipsSync(frames: Tensor, options: MergeClipsOptions = {}): MergeClipsResult {
-  return clipOp.runSync(frames, options);
+export function mergeClipsSync<T extends Tensor | DeviceTensor>(frames: T, options: MergeClipsOptions = {}): MergeClipsResult<T> {
+  return clipOp.runSync(frames, options) as MergeClipsResult<T>;
 }
 
+type ClipCall = ReturnType<typeof clipPlan>;
 const clipOp = defineOp({
   name: 'mergeClips',
-  prepare: (frames: Tensor, options: MergeClipsOptions = {}) => clipPlan(frames, options),
-  sync: (p) => native().tokensMergeClips(p.o),
-  async: (p) => native().tokensMergeClipsAsync(p.o),
-  finish: (res, p) => clipResult(res, p),
+  prepare: (frames: Tensor | DeviceTensor, options: MergeClipsOptions = {}) => clipPlan(frames, options),
+  sync: (p: ClipCall) =>
+    p.device ? native().tokensMergeClipsDevice(p.args as NativeClipDeviceOptions) : native().tokensMergeClips(p.args as NativeClipOptions),
+  async: (p: ClipCall): Promise<NativeClipMergeResult | NativeClipDeviceResult> =>
+    p.device
+      ? native().tokensMergeClipsDeviceAsync(p.args as NativeClipDeviceOptions)
+      : native().tokensMergeClipsAsync(p.args as NativeClipOptions),
+  finish: (res, p): MergeClipsResult<Tensor> | MergeClipsResult<DeviceTensor> =>
+    p.device ? clipDeviceResult(p.device, res as NativeClipDeviceResult, p) : clipResult(res as NativeClipMergeResult, p),
 });

@@ -13,10 +13,12 @@
 #include <string>
 
 #include "native/core/parallel.h"
+#include "native/core/tokens/clips.h"
 #include "native/core/tokens/exact.h"
 #include "native/core/tokens/pair_dots.h"
 #include "native/core/tokens/reduce.h"
 #include "native/shared/error.h"
+#include "native/shared/tokens/clips_hd.h"
 
 namespace iz::tokens {
 
@@ -85,24 +87,24 @@ Clip MergeStep(const Clip& in, int64_t c, const std::vector<int64_t>& a_set, con
     for (int64_t k = 0; k < c; ++k) acc[static_cast<size_t>(b * c + k)] += si * in.x[static_cast<size_t>(i * c + k)];
     size[static_cast<size_t>(b)] += si;
   }
+  // survivors in order, merged tokens on their target's row: the placement the CUDA
+  // cross-clip kernels run too (native/shared/tokens/clips_hd.h)
+  std::vector<int32_t> into32(static_cast<size_t>(n)), offsets(static_cast<size_t>(n - r + 1)),
+      sources(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) into32[static_cast<size_t>(i)] = static_cast<int32_t>(into[static_cast<size_t>(i)]);
+  BuildKeepOrderPlacement(n, into32.data(), dest.data(), offsets.data(), sources.data(), n - r);
   Clip out;
   out.x.reserve(static_cast<size_t>((n - r) * c));
-  std::vector<int32_t> row(static_cast<size_t>(n), -1);
   for (int64_t i = 0; i < n; ++i) {
     if (into[static_cast<size_t>(i)] >= 0) continue;
-    row[static_cast<size_t>(i)] = static_cast<int32_t>(out.Rows());
     const double s = size[static_cast<size_t>(i)];
     for (int64_t k = 0; k < c; ++k) out.x.push_back(acc[static_cast<size_t>(i * c + k)] / s);
     out.s.push_back(s);
   }
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t b = into[static_cast<size_t>(i)];
-    dest[static_cast<size_t>(i)] = row[static_cast<size_t>(b < 0 ? i : b)];
-  }
   return out;
 }
 
-int64_t MergeCount(int64_t n, double keep) { return static_cast<int64_t>(std::floor(double(n) * (1.0 - keep) + 1e-9)); }
+int64_t MergeCount(int64_t n, double keep) { return ClipMergeCount(n, keep); }
 
 // Alternate split: A = even positions, B = odd.
 void EvenOdd(int64_t n, std::vector<int64_t>& a_set, std::vector<int64_t>& b_set) {
@@ -113,13 +115,21 @@ void EvenOdd(int64_t n, std::vector<int64_t>& a_set, std::vector<int64_t>& b_set
 
 }  // namespace
 
-ClipMergeResult MergeClipsCpu(const float* frames, const ClipParams& p) {
-  const int64_t t = p.t, np = p.p, c = p.c;
-  IZ_CHECK(t >= 1 && np >= 1 && c >= 1, ShapeMismatch, "frames must be [T, P, C] with T, P, C >= 1");
+int64_t ClipMergeCount(int64_t n, double keep) {
+  return static_cast<int64_t>(std::floor(double(n) * (1.0 - keep) + 1e-9));
+}
+
+void ValidateClipParams(const ClipParams& p) {
+  IZ_CHECK(p.t >= 1 && p.p >= 1 && p.c >= 1, ShapeMismatch, "frames must be [T, P, C] with T, P, C >= 1");
   for (double k : {p.img_keep, p.cross_keep, p.intra_keep}) {
     IZ_CHECK(std::isfinite(k) && k >= 0 && k <= 1, InvalidArgument, "keep fractions must be in [0, 1]");
   }
   for (int64_t g : p.groups) IZ_CHECK(g >= 1, InvalidArgument, "groups must be integers >= 1");
+}
+
+ClipMergeResult MergeClipsCpu(const float* frames, const ClipParams& p) {
+  const int64_t t = p.t, np = p.p, c = p.c;
+  ValidateClipParams(p);
   CheckFiniteF32(frames, t * np * c, "frames");
 
   // ImgMe, one frame per task

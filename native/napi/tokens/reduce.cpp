@@ -11,6 +11,7 @@
 #include "native/napi/options.h"
 #include "native/napi/paired.h"
 #include "native/napi/registry.h"
+#include "native/napi/tokens/clips.h"
 #include "native/napi/util.h"
 
 namespace iz::napi {
@@ -128,21 +129,8 @@ ClipArgs ParseClips(const Napi::CallbackInfo& info) {
   const Napi::Object o = OptionsArg(info);
   ClipArgs a;
   a.batch = OptInt(o, "batch", 1, kMaxDim, 1);
-  a.p.t = OptDim(o, "t");
-  a.p.p = OptDim(o, "p");
-  a.p.c = OptDim(o, "c");
-  IZ_CHECK(a.p.t * a.p.p <= kMaxDim, ShapeMismatch, "frames hold more than 2^31 - 1 tokens");
+  a.p = ParseClipParams(o);  // shared with the device binding (clips.cpp)
   a.frames = OptF32(o, "frames", {a.batch, a.p.t, a.p.p, a.p.c});
-  a.p.img_keep = OptNumber(o, "imgKeep");
-  a.p.cross_keep = OptNumber(o, "crossKeep");
-  a.p.intra_keep = OptNumber(o, "intraKeep");
-  if (Has(o, "groups")) {
-    a.p.default_groups = false;
-    const HostView g = OptView(o, "groups");
-    IZ_CHECK(g.type == napi_int32_array, DtypeMismatch, "groups must be an Int32Array");
-    const int32_t* gv = reinterpret_cast<const int32_t*>(g.data);
-    for (size_t k = 0; k < g.bytes / 4; ++k) a.p.groups.push_back(gv[k]);
-  }
   return a;
 }
 

@@ -1,0 +1,30 @@
+// Placement of one TempMe merge step, shared by the CPU backend (native/core/tokens/clips.cpp)
+// and the CUDA cross-clip kernels (cuda/tokens/clips.cu): every TempMe step keeps the order
+// of the surviving tokens, and a merged token joins the row of the token it merged into.
+#pragma once
+
+#include <cstdint>
+
+#include "native/shared/hd.h"
+
+namespace iz::tokens {
+
+// into[i]: the position token i merges into, or -1 when it survives (targets never merge
+// themselves). Writes dest[n] (output row of every input), and the CSR of each output's
+// sources: offsets [n_out + 1], sources [n] (ascending within an output).
+IZ_HD inline void BuildKeepOrderPlacement(int64_t n, const int32_t* into, int32_t* dest, int32_t* offsets,
+                                          int32_t* sources, int64_t n_out) {
+  int32_t next = 0;
+  for (int64_t i = 0; i < n; ++i)
+    if (into[i] < 0) dest[i] = next++;
+  for (int64_t i = 0; i < n; ++i)
+    if (into[i] >= 0) dest[i] = dest[into[i]];
+  for (int64_t j = 0; j <= n_out; ++j) offsets[j] = 0;
+  for (int64_t i = 0; i < n; ++i) offsets[dest[i] + 1] += 1;
+  for (int64_t j = 0; j < n_out; ++j) offsets[j + 1] += offsets[j];
+  for (int64_t i = 0; i < n; ++i) sources[offsets[dest[i]]++] = static_cast<int32_t>(i);
+  for (int64_t j = n_out; j > 0; --j) offsets[j] = offsets[j - 1];
+  offsets[0] = 0;
+}
+
+}  // namespace iz::tokens
