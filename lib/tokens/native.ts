@@ -17,5 +17,8 @@ export type {
   NativeClipMergeResult,
   NativeTransportOptions,
   NativeGraphOptions,
+  NativeDeviceScoredSelection,
+  NativeTransportDeviceOptions,
+  NativeGraphDeviceOptions,
   NativeClipOptions,
 } from '../../types/binding.js';
