@@ -135,8 +135,10 @@ DeviceSelection PruneByTransportDevice(const TransportParams& p, int64_t batch, 
   if (text.mem) CheckBuffer(text, Elements({batch, text_per}, "text"), "text");
   CheckSameDevice("pruneByTransport", {{"visual", &visual}, {"target", &target}, {"text", &text}});
 
-  DeviceSelection out;
+  // every allocation, launch and copy below (the gather included) goes to the tensors' device
   const Device dev = visual.mem->device();
+  DeviceScope scope(dev == Device::Cuda ? visual.mem->index() : -1);
+  DeviceSelection out;
   if (dev == Device::Cpu) {
     const std::vector<float> v = Widen(visual, batch * per);
     const std::vector<float> t = target.mem ? Widen(target, batch * per) : std::vector<float>();
@@ -147,7 +149,6 @@ DeviceSelection PruneByTransportDevice(const TransportParams& p, int64_t batch, 
     }
   } else {
 #if INFERZIP_WITH_CUDA
-    DeviceScope scope(visual.mem->index());
     CheckFiniteOnDevice(visual, batch * per, per, "visual");
     if (p.keep == 0) {
       for (int64_t b = 0; b < batch; ++b) Append(out.sel, DropAll(p.n));
@@ -201,15 +202,16 @@ DeviceSelection PruneByAttentionGraphDevice(const GraphParams& p, int64_t batch,
   CheckBuffer(attention, Elements({batch, per_a}, "attention"), "attention");
   CheckSameDevice("pruneByAttentionGraph", {{"tokens", &tokens}, {"attention", &attention}});
 
+  const Device dev = tokens.mem->device();
+  DeviceScope scope(dev == Device::Cuda ? tokens.mem->index() : -1);
   DeviceSelection out;
-  if (tokens.mem->device() == Device::Cpu) {
+  if (dev == Device::Cpu) {
     const std::vector<float> x = Widen(tokens, batch * per_t);
     const std::vector<float> a = Widen(attention, batch * per_a);
     for (int64_t b = 0; b < batch; ++b)
       Append(out.sel, PruneByAttentionGraphCpu(x.data() + b * per_t, a.data() + b * per_a, p));
   } else {
 #if INFERZIP_WITH_CUDA
-    DeviceScope scope(tokens.mem->index());
     CheckFiniteOnDevice(tokens, batch * per_t, per_t, "tokens");
     float value = 0;
     const int64_t bad = cuda::tokens::FirstBadElement(attention.mem->data(), attention.dt, batch * per_a, true, &value);
