@@ -238,6 +238,10 @@ export function pruneByTransport<D extends FloatDType>(
   visual: DeviceTensor<D>,
   options: PruneByTransportOptions,
 ): Promise<ScoredPruneResult<D, DeviceTensor<D>>>;
+export function pruneByTransport<D extends FloatDType>(
+  visual: Tensor<D> | DeviceTensor<D>,
+  options: PruneByTransportOptions,
+): Promise<ScoredPruneResult<D, Tensor<D> | DeviceTensor<D>>>;
 export function pruneByTransport(visual: Tensor | DeviceTensor, options: PruneByTransportOptions): Promise<unknown> {
   return transportOp.run(visual, options);
 }
@@ -252,6 +256,10 @@ export function pruneByTransportSync<D extends FloatDType>(
   visual: DeviceTensor<D>,
   options: PruneByTransportOptions,
 ): ScoredPruneResult<D, DeviceTensor<D>>;
+export function pruneByTransportSync<D extends FloatDType>(
+  visual: Tensor<D> | DeviceTensor<D>,
+  options: PruneByTransportOptions,
+): ScoredPruneResult<D, Tensor<D> | DeviceTensor<D>>;
 export function pruneByTransportSync(visual: Tensor | DeviceTensor, options: PruneByTransportOptions): unknown {
   return transportOp.runSync(visual, options);
 }
@@ -341,6 +349,11 @@ export function pruneByAttentionGraph<D extends FloatDType>(
   attention: DeviceTensor,
   options: PruneByAttentionGraphOptions,
 ): Promise<ScoredPruneResult<D, DeviceTensor<D>>>;
+export function pruneByAttentionGraph<D extends FloatDType>(
+  tokens: Tensor<D> | DeviceTensor<D>,
+  attention: Tensor | DeviceTensor,
+  options: PruneByAttentionGraphOptions,
+): Promise<ScoredPruneResult<D, Tensor<D> | DeviceTensor<D>>>;
 export function pruneByAttentionGraph(
   tokens: Tensor | DeviceTensor,
   attention: Tensor | DeviceTensor,
@@ -364,6 +377,11 @@ export function pruneByAttentionGraphSync<D extends FloatDType>(
   attention: DeviceTensor,
   options: PruneByAttentionGraphOptions,
 ): ScoredPruneResult<D, DeviceTensor<D>>;
+export function pruneByAttentionGraphSync<D extends FloatDType>(
+  tokens: Tensor<D> | DeviceTensor<D>,
+  attention: Tensor | DeviceTensor,
+  options: PruneByAttentionGraphOptions,
+): ScoredPruneResult<D, Tensor<D> | DeviceTensor<D>>;
 export function pruneByAttentionGraphSync(
   tokens: Tensor | DeviceTensor,
   attention: Tensor | DeviceTensor,
