@@ -16,6 +16,8 @@ const info = (() => {
 /** CUDA devices that answered (the emulated build has one, or INFERZIP_CUDA_EMULATE_DEVICES). */
 export const cudaCount = info?.cudaAvailable ? info.devices.length : 0;
 export const hasCuda = cudaCount > 0;
+/** Two devices answer, or CI's two-device step expects them (INFERZIP_EXPECT_CUDA_DEVICES=2: a lost device fails instead of skipping). */
+export const twoCuda = cudaCount >= 2 || Number(process.env.INFERZIP_EXPECT_CUDA_DEVICES ?? 0) >= 2;
 /** The emulated device runs libm's exp, so even TopV's scores equal the CPU's bit for bit there. */
 export const emulated = hasCuda && info!.devices[0]!.name.includes('emulator');
 

@@ -13,7 +13,6 @@ import { castFloat, tensor, type Tensor } from '../../lib/tensor.js';
 import { pruneByAttentionGraph, pruneByAttentionGraphSync, type PruneByAttentionGraphOptions } from '../../lib/tokens/index.js';
 import { codeOf, codeOfAsync, errorOf } from '../errors.js';
 import {
-  cudaCount,
   emulated,
   expectClose,
   expectSameBits,
@@ -22,6 +21,7 @@ import {
   randn,
   separatedKeep,
   softmaxRows,
+  twoCuda,
   Uploads,
 } from './device-helpers.js';
 import { rng } from './random.js';
@@ -118,7 +118,7 @@ describe('pruneByAttentionGraph on DeviceTensors', () => {
     },
   );
 
-  it.skipIf(cudaCount < 2)('a tensor on cuda:1 runs there and its kept rows stay there; cuda:0 with cuda:1 is DEVICE_MISMATCH', () => {
+  it.skipIf(!twoCuda)('a tensor on cuda:1 runs there and its kept rows stay there; cuda:0 with cuda:1 is DEVICE_MISMATCH', () => {
     const rand = rng(603);
     const tokens = tensor('f32', [20, 6], randn(rand, 120));
     const attention = tensor('f32', [2, 20, 20], softmaxRows(rand, 40, 20));

@@ -14,7 +14,6 @@ import { castFloat, tensor, type Tensor } from '../../lib/tensor.js';
 import { pruneByTransport, pruneByTransportSync, type PruneByTransportOptions } from '../../lib/tokens/index.js';
 import { codeOf, codeOfAsync, errorOf } from '../errors.js';
 import {
-  cudaCount,
   emulated,
   expectClose,
   expectSameBits,
@@ -22,6 +21,7 @@ import {
   hasCuda,
   randn,
   separatedKeep,
+  twoCuda,
   Uploads,
 } from './device-helpers.js';
 import { rng } from './random.js';
@@ -140,7 +140,7 @@ describe('pruneByTransport on DeviceTensors', () => {
     },
   );
 
-  it.skipIf(cudaCount < 2)('a tensor on cuda:1 runs there and its kept rows stay there; cuda:0 with cuda:1 is DEVICE_MISMATCH', () => {
+  it.skipIf(!twoCuda)('a tensor on cuda:1 runs there and its kept rows stay there; cuda:0 with cuda:1 is DEVICE_MISMATCH', () => {
     const rand = rng(503);
     const visual = tensor('f32', [12, 8], randn(rand, 96));
     const text = tensor('f32', [3, 8], randn(rand, 24));
