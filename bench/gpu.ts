@@ -13,6 +13,8 @@
  *    device's peak (a lower bound on the saved time);
  *  - TempMe: mergeClips of 12 frames on the device, beside the same call on host frames (CPU
  *    backend) in the same run.
+ *  - TopV and Zero-TPrune: one pruning call on device tensors, beside what a user would do
+ *    without the device path (download the tensors, prune on the host CPU backend).
  *
  *   node --import tsx bench/gpu.ts                 # CUDA; says so and exits 0 without a GPU
  *   node --import tsx bench/gpu.ts --device cpu    # the same harness on the CPU backend
@@ -32,8 +34,8 @@ import { DeviceTensor } from '../lib/device-tensor.js';
 import { quantizeKV } from '../lib/kvquant/index.js';
 import { decodeDeviceUnit, uploadUnit } from '../lib/model/codec.js';
 import { native } from '../lib/native.js';
-import { f32ToBf16, tensor } from '../lib/tensor.js';
-import { mergeClips, mergeTokens } from '../lib/tokens/index.js';
+import { f32ToBf16, tensor, type Tensor } from '../lib/tensor.js';
+import { mergeClips, mergeTokens, pruneByAttentionGraph, pruneByTransport } from '../lib/tokens/index.js';
 import { rng } from '../test/df11/helpers.js';
 import { median, timeRuns } from './util.js';
 
@@ -202,6 +204,56 @@ for (const p of [49, 196]) {
 }
 log();
 log('Target: the device path beats the host CPU path, and the frames never leave the device.');
+log();
+
+// --- TopV and Zero-TPrune
+log('## TopV and Zero-TPrune on the device vs download + host CPU backend (keep 25%)');
+log();
+log('| case | on the device (ms) | download + host prune (ms) | host / device |');
+log('|---|---:|---:|---:|');
+{
+  const n = 576,
+    heads = 16;
+  const softmax = (rows: number, seed: number) => {
+    const a = randn(rows * n, seed);
+    for (let r = 0; r < rows; r++) {
+      const row = a.subarray(r * n, (r + 1) * n);
+      let sum = 0;
+      for (let j = 0; j < n; j++) sum += row[j] = Math.exp(row[j]!);
+      for (let j = 0; j < n; j++) row[j] = row[j]! / sum;
+    }
+    return a;
+  };
+  const topv = [tensor('f32', [n, 1024], randn(n * 1024, 11)), tensor('f32', [32, 1024], randn(32 * 1024, 12))] as const;
+  const zt = [tensor('f32', [n, 64], randn(n * 64, 13)), tensor('f32', [heads, n, n], softmax(heads * n, 14))] as const;
+  const cases = [
+    {
+      name: `TopV N ${n} (24x24), C 1024, 32 text targets, 10 Sinkhorn rounds`,
+      host: topv,
+      run: (v: Tensor<'f32'> | DeviceTensor<'f32'>, t: Tensor<'f32'> | DeviceTensor<'f32'>) =>
+        pruneByTransport(v, { ratio: 0.25, grid: [24, 24], text: t }),
+    },
+    {
+      name: `Zero-TPrune N ${n}, ${heads} heads, C 64, 30 PageRank rounds`,
+      host: zt,
+      run: (x: Tensor<'f32'> | DeviceTensor<'f32'>, a: Tensor<'f32'> | DeviceTensor<'f32'>) => pruneByAttentionGraph(x, a, { ratio: 0.25 }),
+    },
+  ];
+  for (const c of cases) {
+    const [a, b] = [await DeviceTensor.from(c.host[0], { device }), await DeviceTensor.from(c.host[1], { device })];
+    const want = await c.run(c.host[0], c.host[1]);
+    const got = await c.run(a, b);
+    if (got.kept.join() !== want.kept.join()) throw new Error(`${c.name}: the device kept set differs from the host path`);
+    (got.tokens as DeviceTensor).dispose();
+    const onDevice = await timeAsync(async () => ((await c.run(a, b)).tokens as DeviceTensor).dispose());
+    const viaHost = await timeAsync(async () => c.run(await a.download(), await b.download()));
+    log(`| ${c.name} | ${(onDevice * 1e3).toFixed(3)} | ${(viaHost * 1e3).toFixed(3)} | ${(viaHost / onDevice).toFixed(2)}x |`);
+    a.dispose();
+    b.dispose();
+  }
+}
+log();
+log('Kept sets were checked equal to the host path before timing.');
 
 // The emulated device (INFERZIP_CUDA=emulate) runs the kernels on the CPU: its times are not GPU figures.
 if (!onCpu && !/emulator/i.test(info.devices[0]?.name ?? '')) {

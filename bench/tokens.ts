@@ -18,6 +18,7 @@ import {
   type Tensor,
 } from '../lib/index.js';
 import { interleave, startTorchPeer } from './peers/peers.js';
+import { deviceReductionRows } from './tokens-device.js';
 import { pruningRows, realActivationRows, reductionRows } from './tokens-pruning.js';
 import { cpuModel, loadLine } from './util.js';
 
@@ -135,6 +136,7 @@ log(
 );
 if (only === 'reduction') {
   reductionRows(log, runs, time);
+  deviceReductionRows(log, runs, time);
   realActivationRows(log, runs, time);
   writeFileSync(outPath, lines.join('\n') + '\n');
   console.log(`\nwrote ${outPath}`);
@@ -241,6 +243,7 @@ for (const m of [
 }
 pruningRows(log, runs, time);
 reductionRows(log, runs, time);
+deviceReductionRows(log, runs, time);
 realActivationRows(log, runs, time);
 if (typeof torch !== 'string') torch.close();
 writeFileSync(outPath, lines.join('\n') + '\n');

@@ -29,6 +29,7 @@ const TESTS = {
   df11: ['test/df11/hostile.test.ts', 'test/model/compressed-model.test.ts'],
   kvquant: ['test/kvquant/cuda.test.ts'],
   tokens: ['test/tokens/tome.test.ts', 'test/tokens/clips-device.test.ts'],
+  reduce: ['test/tokens/transport-device.test.ts', 'test/tokens/graph-device.test.ts'],
 };
 
 // name, file, text to find (must occur exactly `nth`-th / once), replacement, family, expected emulator message
@@ -164,6 +165,21 @@ const MUTANTS = [
     family: 'tokens',
     expect: null,
   },
+    name: 'reduce-drop-tile-barrier',
+    file: 'cuda/tokens/rows.cu',
+    find: '    tb[ty][tx] = base_b >= 0 && k < c ? double(LoadAsF32(b, base_b + k, db)) : 0.0;\n    __syncthreads();',
+    repl: '    tb[ty][tx] = base_b >= 0 && k < c ? double(LoadAsF32(b, base_b + k, db)) : 0.0;',
+    family: 'reduce',
+    expect: null,
+  },
+  {
+    name: 'reduce-shared-index-out-of-bounds',
+    file: 'cuda/tokens/rows.cu',
+    find: '  low[threadIdx.x] = mine;',
+    repl: '  low[threadIdx.x + 1] = mine;',
+    family: 'reduce',
+    expect: /__shared__ array 'low' \(cuda\/tokens\/rows\.cu:\d+, 2048 bytes\) was written past its end/,
+  },
 ];
 
 function run(cmd, args, opts = {}) {
@@ -248,7 +264,7 @@ try {
     );
     if (!want(c)) throw new Error(`${label}: the expected DFloat11 path did not run (${JSON.stringify(c)})`);
   }
-  for (const family of ['kvquant', 'tokens']) {
+  for (const family of ['kvquant', 'tokens', 'reduce']) {
     const r = vitest(TESTS[family]);
     if (r.status !== 0) throw new Error(`the unmodified ${family} kernels fail the CUDA tests:\n${r.out.slice(-4000)}`);
     log(`unmodified ${family}: pass`);

@@ -109,6 +109,11 @@ export interface NativeBinding {
   tokensPruneByTransportAsync(args: NativeTransportOptions): Promise<NativeScoredSelection>;
   tokensPruneByAttentionGraph(args: NativeGraphOptions): NativeScoredSelection;
   tokensPruneByAttentionGraphAsync(args: NativeGraphOptions): Promise<NativeScoredSelection>;
+  // TopV / Zero-TPrune on device memory (native/napi/tokens/reduce_device.cpp)
+  tokensPruneByTransportDevice(args: NativeTransportDeviceOptions): NativeDeviceScoredSelection;
+  tokensPruneByTransportDeviceAsync(args: NativeTransportDeviceOptions): Promise<NativeDeviceScoredSelection>;
+  tokensPruneByAttentionGraphDevice(args: NativeGraphDeviceOptions): NativeDeviceScoredSelection;
+  tokensPruneByAttentionGraphDeviceAsync(args: NativeGraphDeviceOptions): Promise<NativeDeviceScoredSelection>;
   tokensMergeClips(args: NativeClipOptions): NativeClipMergeResult;
   tokensMergeClipsAsync(args: NativeClipOptions): Promise<NativeClipMergeResult>;
   tokensMergeClipsDevice(args: NativeClipDeviceOptions): NativeClipDeviceResult;
@@ -471,6 +476,30 @@ export interface NativeGraphOptions {
   iters: number;
   similarShare: number;
   keep: number;
+}
+
+/** Native TopV / Zero-TPrune on device memory: the selection plus the kept rows on the inputs' device. */
+export interface NativeDeviceScoredSelection extends NativeScoredSelection {
+  /** Kept rows [batch, K, C] in the input's dtype. */
+  tokens: NativeBuffer;
+}
+
+/** Options object of the native pruneByTransport on device memory (every buffer on one device). */
+export interface NativeTransportDeviceOptions extends Omit<NativeTransportOptions, 'visual' | 'target' | 'text'> {
+  visual: NativeBuffer;
+  visualDtype: 'f32' | 'f16' | 'bf16' | string;
+  target?: NativeBuffer;
+  targetDtype?: 'f32' | 'f16' | 'bf16' | string;
+  text?: NativeBuffer;
+  textDtype?: 'f32' | 'f16' | 'bf16' | string;
+}
+
+/** Options object of the native pruneByAttentionGraph on device memory (both buffers on one device). */
+export interface NativeGraphDeviceOptions extends Omit<NativeGraphOptions, 'tokens' | 'attention'> {
+  tokens: NativeBuffer;
+  tokensDtype: 'f32' | 'f16' | 'bf16' | string;
+  attention: NativeBuffer;
+  attentionDtype: 'f32' | 'f16' | 'bf16' | string;
 }
 
 /** Options object of the native mergeClips (TempMe). */

@@ -9,7 +9,12 @@
  * Counts: pass exactly one of `keep` (tokens kept, an integer >= 0; more than N keeps all)
  * or `ratio` (the fraction KEPT, in [0, 1]; K = floor(N * ratio + 1e-9)). Rankings are by
  * score, descending, equal scores keeping the lower index. Kept indices come back ascending.
+ *
+ * TopV and Zero-TPrune also take DeviceTensors (all inputs on one device): they run where the
+ * tensors live (the CUDA kernels for 'cuda:N', the CPU backend for 'cpu'; reduce-device.ts),
+ * and the kept rows come back as a DeviceTensor on that device.
  */
+import { DeviceTensor, sameDevice } from '../device-tensor.js';
 import { check } from '../errors.js';
 import { native } from '../native.js';
 import { defineOp } from '../ops.js';
@@ -21,10 +26,22 @@ import type {
   NativeClipDeviceResult,
   NativeClipMergeResult,
   NativeClipOptions,
+  NativeDeviceScoredSelection,
+  NativeGraphDeviceOptions,
   NativeGraphOptions,
   NativeScoredSelection,
+  NativeTransportDeviceOptions,
   NativeTransportOptions,
 } from './native.js';
+import {
+  deviceFloat,
+  deviceRows3,
+  deviceScoredResult,
+  graphDeviceOptions,
+  sameSide,
+  transportDeviceOptions,
+  type DeviceRows,
+} from './reduce-device.js';
 import { SourceMap } from './source-map.js';
 import { checkInt, checkNumber, floatTensor, rejectDeviceTensor, type FloatDType } from '../validate.js';
 
@@ -36,10 +53,10 @@ export interface KeepCount {
   ratio?: number;
 }
 
-/** Result of {@link pruneByTransport} and {@link pruneByAttentionGraph}. */
-export interface ScoredPruneResult<D extends DType = DType> {
-  /** Kept rows [batch?, K, C] in their original order, dtype of the input. */
-  tokens: Tensor<D>;
+/** Result of {@link pruneByTransport} and {@link pruneByAttentionGraph}; `T` is the kind of the input. */
+export interface ScoredPruneResult<D extends DType = DType, T extends Tensor<D> | DeviceTensor<D> = Tensor<D>> {
+  /** Kept rows [batch?, K, C] in their original order, dtype of the input (a DeviceTensor on the input's device for DeviceTensor inputs). */
+  tokens: T;
   /** Kept indices, ascending ([batch * K], one row of K per batch item). */
   kept: Int32Array;
   /** Dropped indices, ascending ([batch * (N - K)]). */
@@ -64,9 +81,11 @@ function options0<T>(options: T, fn: string): T {
   return options;
 }
 
-/** [batch?, rows, C] float tensor -> f32 values and its dims. */
-function rows3(value: unknown, name: string): { t: Tensor; f32: Float32Array; batch: number; batched: boolean; n: number; c: number } {
-  rejectDeviceTensor(value, name);
+type HostRows = { t: Tensor; f32: Float32Array; batch: number; batched: boolean; n: number; c: number };
+
+/** [batch?, rows, C] float tensor -> f32 values (host tensors) and its dims. */
+function rows3(value: unknown, name: string): HostRows | DeviceRows {
+  if (value instanceof DeviceTensor) return deviceRows3(value, name);
   const { t, f32 } = floatTensor(value, name, [2, 3]);
   const batched = t.shape.length === 3;
   const batch = batched ? t.shape[0]! : 1;
@@ -100,9 +119,9 @@ function gatherRows<D extends DType>(
 
 export interface PruneByTransportOptions extends KeepCount {
   /** The layer's targets [batch?, N, C] (the paper: the same tokens after the post-LN); they carry the visual tokens' positions. */
-  target?: Tensor;
+  target?: Tensor | DeviceTensor;
   /** Text tokens [batch?, L, C] as extra targets (no position). */
-  text?: Tensor;
+  text?: Tensor | DeviceTensor;
   /** Token grid [h, w] with h * w = N (default: square when N is a perfect square, else [1, N]). */
   grid?: readonly [number, number];
   /** Weight of the feature term 1 - cos. Default 1. */
@@ -119,12 +138,18 @@ export interface PruneByTransportOptions extends KeepCount {
   recover?: number;
 }
 
-function transportPlan(visual: unknown, options: PruneByTransportOptions) {
+type TransportCall =
+  | { v: HostRows | DeviceRows; k: number; device: DeviceTensor; args: NativeTransportDeviceOptions }
+  | { v: HostRows | DeviceRows; k: number; device?: undefined; args: NativeTransportOptions };
+
+function transportPlan(visual: unknown, options: PruneByTransportOptions): TransportCall {
   options0(options, 'pruneByTransport');
   const v = rows3(visual, 'visual');
+  const device = v.t instanceof DeviceTensor;
+  sameSide('visual', device, 'target', options.target);
+  sameSide('visual', device, 'text', options.text);
   const k = keepCount(options, v.n);
-  const o: NativeTransportOptions = {
-    visual: v.f32,
+  const o: Omit<NativeTransportOptions, 'visual' | 'target' | 'text'> = {
     batch: v.batch,
     n: v.n,
     c: v.c,
@@ -157,6 +182,8 @@ function transportPlan(visual: unknown, options: PruneByTransportOptions) {
     const s = Math.round(Math.sqrt(v.n));
     if (s * s === v.n) [o.gridH, o.gridW] = [s, s];
   }
+  let target: HostRows | DeviceRows | undefined;
+  let text: HostRows | DeviceRows | undefined;
   if (options.target !== undefined) {
     const t = rows3(options.target, 'target');
     check(
@@ -164,7 +191,7 @@ function transportPlan(visual: unknown, options: PruneByTransportOptions) {
       `target must have the shape of visual [${v.t.shape.join(', ')}] (got [${t.t.shape.join(', ')}])`,
       'SHAPE_MISMATCH',
     );
-    o.target = t.f32;
+    target = t;
   }
   if (options.text !== undefined) {
     const t = rows3(options.text, 'text');
@@ -173,18 +200,25 @@ function transportPlan(visual: unknown, options: PruneByTransportOptions) {
       `text must be [${v.batched ? `${v.batch}, ` : ''}L, ${v.c}] like visual (got [${t.t.shape.join(', ')}])`,
       'SHAPE_MISMATCH',
     );
-    o.text = t.f32;
+    text = t;
     o.textRows = t.n;
   }
-  return { o, v, k };
+  if (v.t instanceof DeviceTensor) {
+    const [vt, tt, xt] = [v.t, target?.t as DeviceTensor | undefined, text?.t as DeviceTensor | undefined];
+    sameDevice('pruneByTransport', { visual: vt, target: tt, text: xt });
+    return { v, k, device: vt, args: transportDeviceOptions(o, vt, tt, xt) };
+  }
+  const host = (r: HostRows | DeviceRows | undefined) => (r as HostRows | undefined)?.f32;
+  return { v, k, args: { ...o, visual: (v as HostRows).f32, target: host(target), text: host(text) } };
 }
 
 function scoredResult<D extends DType>(
-  t: Tensor<D>,
+  t: Tensor<D> | DeviceTensor<D>,
   v: { batch: number; n: number; c: number; batched: boolean },
   k: number,
-  res: NativeScoredSelection,
-): ScoredPruneResult<D> {
+  res: NativeScoredSelection | NativeDeviceScoredSelection,
+): ScoredPruneResult<D, Tensor<D> | DeviceTensor<D>> {
+  if (t instanceof DeviceTensor) return deviceScoredResult(t, v, k, res as NativeDeviceScoredSelection);
   return { tokens: gatherRows(t, v.batch, v.n, v.c, res.kept, k, v.batched), kept: res.kept, dropped: res.dropped, scores: res.scores };
 }
 
@@ -196,13 +230,24 @@ function scoredResult<D extends DType>(
  * transport cost). Targets: `target` rows (with positions) then `text` rows; neither given
  * means the visual tokens themselves. Prune once at prefill: no attention maps are needed,
  * so it works with fused attention, and the KV cache shrinks with the tokens.
- * visual: [N, C] or [batch, N, C] f32/f16/bf16.
+ * visual: [N, C] or [batch, N, C] f32/f16/bf16, a host Tensor or a DeviceTensor (then target
+ * and text are DeviceTensors on the same device; the cost matrix and Sinkhorn run there and
+ * the kept rows come back as a DeviceTensor on that device).
  * @example
  * const visual = tensor('f32', [4, 2], Float32Array.from([1, 0, 0.9, 0.3, 0, 1, -1, 0.2]));
  * const { kept, scores } = await pruneByTransport(visual, { keep: 2, grid: [2, 2] });
  */
-export function pruneByTransport<D extends FloatDType>(visual: Tensor<D>, options: PruneByTransportOptions): Promise<ScoredPruneResult<D>> {
-  return transportOp.run(visual, options) as Promise<ScoredPruneResult<D>>;
+export function pruneByTransport<D extends FloatDType>(visual: Tensor<D>, options: PruneByTransportOptions): Promise<ScoredPruneResult<D>>;
+export function pruneByTransport<D extends FloatDType>(
+  visual: DeviceTensor<D>,
+  options: PruneByTransportOptions,
+): Promise<ScoredPruneResult<D, DeviceTensor<D>>>;
+export function pruneByTransport<D extends FloatDType>(
+  visual: Tensor<D> | DeviceTensor<D>,
+  options: PruneByTransportOptions,
+): Promise<ScoredPruneResult<D, Tensor<D> | DeviceTensor<D>>>;
+export function pruneByTransport(visual: Tensor | DeviceTensor, options: PruneByTransportOptions): Promise<unknown> {
+  return transportOp.run(visual, options);
 }
 
 /**
@@ -210,16 +255,27 @@ export function pruneByTransport<D extends FloatDType>(visual: Tensor<D>, option
  * @example
  * const { kept } = pruneByTransportSync(visual, { keep: 64, grid: [24, 24] });
  */
-export function pruneByTransportSync<D extends FloatDType>(visual: Tensor<D>, options: PruneByTransportOptions): ScoredPruneResult<D> {
-  return transportOp.runSync(visual, options) as ScoredPruneResult<D>;
+export function pruneByTransportSync<D extends FloatDType>(visual: Tensor<D>, options: PruneByTransportOptions): ScoredPruneResult<D>;
+export function pruneByTransportSync<D extends FloatDType>(
+  visual: DeviceTensor<D>,
+  options: PruneByTransportOptions,
+): ScoredPruneResult<D, DeviceTensor<D>>;
+export function pruneByTransportSync<D extends FloatDType>(
+  visual: Tensor<D> | DeviceTensor<D>,
+  options: PruneByTransportOptions,
+): ScoredPruneResult<D, Tensor<D> | DeviceTensor<D>>;
+export function pruneByTransportSync(visual: Tensor | DeviceTensor, options: PruneByTransportOptions): unknown {
+  return transportOp.runSync(visual, options);
 }
 
 const transportOp = defineOp({
   name: 'pruneByTransport',
-  prepare: (visual: Tensor, options: PruneByTransportOptions) => ({ visual, ...transportPlan(visual, options) }),
-  sync: (p) => native().tokensPruneByTransport(p.o),
-  async: (p) => native().tokensPruneByTransportAsync(p.o),
-  finish: (res, p) => scoredResult(p.visual, p.v, p.k, res),
+  prepare: (visual: Tensor | DeviceTensor, options: PruneByTransportOptions) => ({ visual, plan: transportPlan(visual, options) }),
+  sync: (p): NativeScoredSelection =>
+    p.plan.device ? native().tokensPruneByTransportDevice(p.plan.args) : native().tokensPruneByTransport(p.plan.args),
+  async: (p): Promise<NativeScoredSelection> =>
+    p.plan.device ? native().tokensPruneByTransportDeviceAsync(p.plan.args) : native().tokensPruneByTransportAsync(p.plan.args),
+  finish: (res, p) => scoredResult(p.visual, p.plan.v, p.plan.k, res),
 });
 
 // --- Zero-TPrune -----------------------------------------------------------------------
@@ -231,11 +287,18 @@ export interface PruneByAttentionGraphOptions extends KeepCount {
   similarShare?: number;
 }
 
-function graphPlan(tokens: unknown, attention: unknown, options: PruneByAttentionGraphOptions) {
+type GraphCall =
+  | { v: HostRows | DeviceRows; k: number; device: DeviceTensor; args: NativeGraphDeviceOptions }
+  | { v: HostRows | DeviceRows; k: number; device?: undefined; args: NativeGraphOptions };
+
+function graphPlan(tokens: unknown, attention: unknown, options: PruneByAttentionGraphOptions): GraphCall {
   options0(options, 'pruneByAttentionGraph');
   const v = rows3(tokens, 'tokens');
-  rejectDeviceTensor(attention, 'attention');
-  const a = floatTensor(attention, 'attention', v.batched ? [4] : [2, 3]);
+  const device = v.t instanceof DeviceTensor;
+  sameSide('tokens', device, 'attention', attention);
+  const ranks = v.batched ? [4] : [2, 3];
+  const a =
+    attention instanceof DeviceTensor ? { t: deviceFloat(attention, 'attention', ranks) } : floatTensor(attention, 'attention', ranks);
   const s = a.t.shape;
   const heads = s.length === 2 ? 1 : s[s.length - 3]!;
   const ok = s[s.length - 1] === v.n && s[s.length - 2] === v.n && heads > 0 && (!v.batched || s[0] === v.batch);
@@ -244,12 +307,11 @@ function graphPlan(tokens: unknown, attention: unknown, options: PruneByAttentio
     `attention must be ${v.batched ? `[${v.batch}, heads, ${v.n}, ${v.n}]` : `[${v.n}, ${v.n}] or [heads, ${v.n}, ${v.n}]`} for tokens [${v.t.shape.join(', ')}] (got [${s.join(', ')}])`,
     'SHAPE_MISMATCH',
   );
-  const neg = a.f32.findIndex((x) => x < 0);
-  check(neg < 0, `attention holds a negative value (${a.f32[neg]}) at element ${neg}; pass softmax probabilities`);
+  // device attention: the native pass rejects negative and non-finite values where it runs
+  const neg = 'f32' in a ? a.f32.findIndex((x) => x < 0) : -1;
+  check(neg < 0, `attention holds a negative value (${'f32' in a ? a.f32[neg] : ''}) at element ${neg}; pass softmax probabilities`);
   const k = keepCount(options, v.n);
-  const o: NativeGraphOptions = {
-    tokens: v.f32,
-    attention: a.f32,
+  const o: Omit<NativeGraphOptions, 'tokens' | 'attention'> = {
     batch: v.batch,
     n: v.n,
     c: v.c,
@@ -258,7 +320,12 @@ function graphPlan(tokens: unknown, attention: unknown, options: PruneByAttentio
     similarShare: checkNumber(options.similarShare ?? 0.5, 'similarShare', 0, 1),
     keep: k,
   };
-  return { o, v, k };
+  if (v.t instanceof DeviceTensor) {
+    const at = a.t as DeviceTensor;
+    sameDevice('pruneByAttentionGraph', { tokens: v.t, attention: at });
+    return { v, k, device: v.t, args: graphDeviceOptions(o, v.t, at) };
+  }
+  return { v, k, args: { ...o, tokens: (v as HostRows).f32, attention: (a as { f32: Float32Array }).f32 } };
 }
 
 /**
@@ -268,7 +335,9 @@ function graphPlan(tokens: unknown, attention: unknown, options: PruneByAttentio
  * is split by importance into halves B (top) and A, and the A tokens most similar (cosine)
  * to some B token go. No training. tokens: [N, C] similarity features (e.g. keys averaged
  * over heads), [batch, N, C] with attention [batch, heads, N, N]; attention: [N, N] or
- * [heads, N, N] softmax rows (query i over the keys). Scores are the importances.
+ * [heads, N, N] softmax rows (query i over the keys). Scores are the importances. DeviceTensor
+ * tokens and attention (one device) run there (PageRank and similarities as CUDA kernels on
+ * 'cuda:N'); the kept rows come back as a DeviceTensor on that device.
  * @example
  * const x = tensor('f32', [3, 2], Float32Array.from([1, 0, 0, 1, 1, 0.05]));
  * const att = tensor('f32', [3, 3], Float32Array.from([0.6, 0.2, 0.2, 0.5, 0.3, 0.2, 0.4, 0.3, 0.3]));
@@ -278,8 +347,23 @@ export function pruneByAttentionGraph<D extends FloatDType>(
   tokens: Tensor<D>,
   attention: Tensor,
   options: PruneByAttentionGraphOptions,
-): Promise<ScoredPruneResult<D>> {
-  return graphOp.run(tokens, attention, options) as Promise<ScoredPruneResult<D>>;
+): Promise<ScoredPruneResult<D>>;
+export function pruneByAttentionGraph<D extends FloatDType>(
+  tokens: DeviceTensor<D>,
+  attention: DeviceTensor,
+  options: PruneByAttentionGraphOptions,
+): Promise<ScoredPruneResult<D, DeviceTensor<D>>>;
+export function pruneByAttentionGraph<D extends FloatDType>(
+  tokens: Tensor<D> | DeviceTensor<D>,
+  attention: Tensor | DeviceTensor,
+  options: PruneByAttentionGraphOptions,
+): Promise<ScoredPruneResult<D, Tensor<D> | DeviceTensor<D>>>;
+export function pruneByAttentionGraph(
+  tokens: Tensor | DeviceTensor,
+  attention: Tensor | DeviceTensor,
+  options: PruneByAttentionGraphOptions,
+): Promise<unknown> {
+  return graphOp.run(tokens, attention, options);
 }
 
 /**
@@ -291,19 +375,36 @@ export function pruneByAttentionGraphSync<D extends FloatDType>(
   tokens: Tensor<D>,
   attention: Tensor,
   options: PruneByAttentionGraphOptions,
-): ScoredPruneResult<D> {
-  return graphOp.runSync(tokens, attention, options) as ScoredPruneResult<D>;
+): ScoredPruneResult<D>;
+export function pruneByAttentionGraphSync<D extends FloatDType>(
+  tokens: DeviceTensor<D>,
+  attention: DeviceTensor,
+  options: PruneByAttentionGraphOptions,
+): ScoredPruneResult<D, DeviceTensor<D>>;
+export function pruneByAttentionGraphSync<D extends FloatDType>(
+  tokens: Tensor<D> | DeviceTensor<D>,
+  attention: Tensor | DeviceTensor,
+  options: PruneByAttentionGraphOptions,
+): ScoredPruneResult<D, Tensor<D> | DeviceTensor<D>>;
+export function pruneByAttentionGraphSync(
+  tokens: Tensor | DeviceTensor,
+  attention: Tensor | DeviceTensor,
+  options: PruneByAttentionGraphOptions,
+): unknown {
+  return graphOp.runSync(tokens, attention, options);
 }
 
 const graphOp = defineOp({
   name: 'pruneByAttentionGraph',
-  prepare: (tokens: Tensor, attention: Tensor, options: PruneByAttentionGraphOptions) => ({
+  prepare: (tokens: Tensor | DeviceTensor, attention: Tensor | DeviceTensor, options: PruneByAttentionGraphOptions) => ({
     tokens,
-    ...graphPlan(tokens, attention, options),
+    plan: graphPlan(tokens, attention, options),
   }),
-  sync: (p) => native().tokensPruneByAttentionGraph(p.o),
-  async: (p) => native().tokensPruneByAttentionGraphAsync(p.o),
-  finish: (res, p) => scoredResult(p.tokens, p.v, p.k, res),
+  sync: (p): NativeScoredSelection =>
+    p.plan.device ? native().tokensPruneByAttentionGraphDevice(p.plan.args) : native().tokensPruneByAttentionGraph(p.plan.args),
+  async: (p): Promise<NativeScoredSelection> =>
+    p.plan.device ? native().tokensPruneByAttentionGraphDeviceAsync(p.plan.args) : native().tokensPruneByAttentionGraphAsync(p.plan.args),
+  finish: (res, p) => scoredResult(p.tokens, p.plan.v, p.plan.k, res),
 });
 
 // --- TempMe ----------------------------------------------------------------------------

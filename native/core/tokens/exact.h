@@ -14,13 +14,16 @@
 
 namespace iz::tokens {
 
+// The InvalidArgument for element i of `name` holding the non-finite `value`.
+[[noreturn]] inline void FailNonFiniteF32(const std::string& name, float value, int64_t i) {
+  Fail(ErrorCode::InvalidArgument, name + " holds a non-finite value (" + std::to_string(value) + ") at element " +
+                                       std::to_string(i) + "; clean the input first");
+}
+
 // Throws InvalidArgument naming the first NaN/Inf element of v.
 inline void CheckFiniteF32(const float* v, int64_t count, const std::string& name) {
   for (int64_t i = 0; i < count; ++i) {
-    if (!std::isfinite(v[i])) {
-      Fail(ErrorCode::InvalidArgument, name + " holds a non-finite value (" + std::to_string(v[i]) + ") at element " +
-                                           std::to_string(i) + "; clean the input first");
-    }
+    if (!std::isfinite(v[i])) FailNonFiniteF32(name, v[i], i);
   }
 }
 

@@ -20,7 +20,9 @@
 #include "native/core/tokens/exact.h"
 #include "native/core/tokens/pair_dots.h"
 #include "native/core/tokens/reduce.h"
+#include "native/core/tokens/reduce_stages.h"
 #include "native/shared/error.h"
+#include "native/shared/tokens/reduce_hd.h"
 
 namespace iz::tokens {
 
@@ -52,16 +54,25 @@ ScatterFn PickScatter() {
 
 }  // namespace
 
-std::vector<double> GraphImportance(const float* attention, int64_t heads, int64_t n, int64_t iters) {
+void CheckGraphShape(int64_t heads, int64_t n, int64_t iters) {
   IZ_CHECK(heads >= 1 && n >= 1, ShapeMismatch, "attention must be [heads, N, N] with heads, N >= 1");
   IZ_CHECK(iters >= 0, InvalidArgument, "iters must be >= 0");
+}
+
+void FailBadAttention(float x, int64_t k) {
+  if (!std::isfinite(x)) CheckFiniteF32(&x, 1, "attention[" + std::to_string(k) + "]");
+  IZ_CHECK(x >= 0, InvalidArgument,
+           "attention holds a negative value (" + std::to_string(x) + ") at element " + std::to_string(k) +
+               "; pass softmax probabilities");
+  Fail(ErrorCode::Internal, "attention element " + std::to_string(k) + " was reported bad but is not");
+}
+
+std::vector<double> GraphImportance(const float* attention, int64_t heads, int64_t n, int64_t iters) {
+  CheckGraphShape(heads, n, iters);
   const int64_t total = heads * n * n;
   for (int64_t k = 0; k < total; ++k) {
     const float x = attention[k];
-    if (!std::isfinite(x)) CheckFiniteF32(attention + k, 1, "attention[" + std::to_string(k) + "]");
-    IZ_CHECK(x >= 0, InvalidArgument,
-             "attention holds a negative value (" + std::to_string(x) + ") at element " + std::to_string(k) +
-                 "; pass softmax probabilities");
+    if (!std::isfinite(x) || x < 0) FailBadAttention(x, k);
   }
   static const ScatterFn scatter = PickScatter();
   std::vector<double> per_head(static_cast<size_t>(heads * n));
@@ -80,10 +91,10 @@ std::vector<double> GraphImportance(const float* attention, int64_t heads, int64
         for (int64_t j = 0; j < n; ++j) {
           const double r = rowsum[static_cast<size_t>(j)];
           const float* row = src + j * n;
+          const double w = PageRankWeight(s[static_cast<size_t>(j)], r, n);
           if (r > 0) {
-            scatter(next.data(), row, s[static_cast<size_t>(j)] / r, n);
-          } else {  // a zero row attends uniformly: A_ji = 1, r_j = n
-            const double w = s[static_cast<size_t>(j)] / double(n);
+            scatter(next.data(), row, w, n);  // next[i] += PageRankTerm(row[i], w, r), vectorized
+          } else {                            // a zero row attends uniformly: A_ji = 1, r_j = n
             for (int64_t i = 0; i < n; ++i) next[static_cast<size_t>(i)] += w;
           }
         }
@@ -100,45 +111,48 @@ std::vector<double> GraphImportance(const float* attention, int64_t heads, int64
   return imp;
 }
 
-ScoredSelection PruneByAttentionGraphCpu(const float* tokens, const float* attention, const GraphParams& p) {
-  const int64_t n = p.n, c = p.c;
-  IZ_CHECK(n >= 1 && c >= 1, ShapeMismatch, "tokens must be [N, C] with N, C >= 1");
-  IZ_CHECK(p.keep >= 0 && p.keep <= n, InvalidArgument, "keep must be in [0, N]");
+void CheckGraphParams(const GraphParams& p) {
+  IZ_CHECK(p.n >= 1 && p.c >= 1, ShapeMismatch, "tokens must be [N, C] with N, C >= 1");
+  IZ_CHECK(p.keep >= 0 && p.keep <= p.n, InvalidArgument, "keep must be in [0, N]");
   IZ_CHECK(std::isfinite(p.similar_share) && p.similar_share >= 0 && p.similar_share <= 1, InvalidArgument,
            "similarShare must be in [0, 1]");
-  CheckFiniteF32(tokens, n * c, "tokens");
-  const std::vector<double> imp = GraphImportance(attention, p.heads, n, p.iters);
-  ScoredSelection sel;
+}
+
+GraphStages PlanGraphStages(const std::vector<double>& imp, const GraphParams& p) {
+  GraphStages st;
+  const int64_t n = p.n;
   const int64_t r = n - p.keep;
-  const int64_t rs = std::min<int64_t>(static_cast<int64_t>(std::floor(double(r) * p.similar_share + 1e-9)), p.keep);
-  const int64_t ri = r - rs;
-  std::vector<int32_t> list = RankPrefix(imp.data(), n, n - ri, true);  // L, most important first
+  st.rs = std::min<int64_t>(static_cast<int64_t>(std::floor(double(r) * p.similar_share + 1e-9)), p.keep);
+  const int64_t ri = r - st.rs;
+  st.list = RankPrefix(imp.data(), n, n - ri, true);  // L, most important first
+  if (st.rs > 0) {
+    st.nb = (static_cast<int64_t>(st.list.size()) + 1) / 2;
+    st.na = static_cast<int64_t>(st.list.size()) - st.nb;
+  }
+  return st;
+}
+
+ScoredSelection FinishGraphStages(const GraphStages& st, const std::vector<double>& sim, const std::vector<double>& imp,
+                                  const GraphParams& p) {
+  const int64_t n = p.n;
   std::vector<uint8_t> mask(static_cast<size_t>(n), 0);
-  for (int32_t i : list) mask[static_cast<size_t>(i)] = 1;
-  if (rs > 0) {
-    const int64_t nb = (static_cast<int64_t>(list.size()) + 1) / 2;
-    const int64_t na = static_cast<int64_t>(list.size()) - nb;
-    std::vector<double> norm(static_cast<size_t>(n));
-    for (int32_t i : list) norm[static_cast<size_t>(i)] = SquaredNormF64(tokens + int64_t(i) * c, c);
-    std::vector<double> sim(static_cast<size_t>(na), -std::numeric_limits<double>::infinity());
-    const PackedRows arows = PackRows(tokens, c, list.data() + nb, na);
-    const PackedRows brows = PackRows(tokens, c, list.data(), nb);
-    ForEachDot(arows, brows, [&](int64_t k, int64_t q, double dot) {
-      const double cs = GuardedCosine(dot, norm[static_cast<size_t>(list[static_cast<size_t>(nb + k)])],
-                                      norm[static_cast<size_t>(list[static_cast<size_t>(q)])]);
-      sim[static_cast<size_t>(k)] = std::max(sim[static_cast<size_t>(k)], cs);
-    });
+  for (int32_t i : st.list) mask[static_cast<size_t>(i)] = 1;
+  if (st.rs > 0) {
+    IZ_CHECK(static_cast<int64_t>(sim.size()) == st.na, Internal, "one similarity per A token expected");
     // drop the rs most similar of A (equal similarity: lower token index first)
-    std::vector<int32_t> order(static_cast<size_t>(na));
-    for (int64_t k = 0; k < na; ++k) order[static_cast<size_t>(k)] = static_cast<int32_t>(k);
+    const std::vector<int32_t>& list = st.list;
+    const int64_t nb = st.nb;
+    std::vector<int32_t> order(static_cast<size_t>(st.na));
+    for (int64_t k = 0; k < st.na; ++k) order[static_cast<size_t>(k)] = static_cast<int32_t>(k);
     std::sort(order.begin(), order.end(), [&](int32_t x, int32_t y) {
       if (sim[static_cast<size_t>(x)] != sim[static_cast<size_t>(y)])
         return sim[static_cast<size_t>(x)] > sim[static_cast<size_t>(y)];
       return list[static_cast<size_t>(nb + x)] < list[static_cast<size_t>(nb + y)];
     });
-    for (int64_t k = 0; k < rs; ++k)
+    for (int64_t k = 0; k < st.rs; ++k)
       mask[static_cast<size_t>(list[static_cast<size_t>(nb + order[static_cast<size_t>(k)])])] = 0;
   }
+  ScoredSelection sel;
   for (int64_t i = 0; i < n; ++i) {
     if (mask[static_cast<size_t>(i)]) {
       sel.kept.push_back(static_cast<int32_t>(i));
@@ -148,6 +162,31 @@ ScoredSelection PruneByAttentionGraphCpu(const float* tokens, const float* atten
     }
   }
   return sel;
+}
+
+ScoredSelection PruneByAttentionGraphCpu(const float* tokens, const float* attention, const GraphParams& p) {
+  const int64_t c = p.c;
+  CheckGraphParams(p);
+  CheckFiniteF32(tokens, p.n * c, "tokens");
+  const std::vector<double> imp = GraphImportance(attention, p.heads, p.n, p.iters);
+  const GraphStages st = PlanGraphStages(imp, p);
+  std::vector<double> sim;
+  if (st.rs > 0) {
+    // S stage: each A token's highest cosine with a B token
+    const std::vector<int32_t>& list = st.list;
+    const int64_t nb = st.nb, na = st.na;
+    std::vector<double> norm(static_cast<size_t>(p.n));
+    for (int32_t i : list) norm[static_cast<size_t>(i)] = SquaredNormF64(tokens + int64_t(i) * c, c);
+    sim.assign(static_cast<size_t>(na), -std::numeric_limits<double>::infinity());
+    const PackedRows arows = PackRows(tokens, c, list.data() + nb, na);
+    const PackedRows brows = PackRows(tokens, c, list.data(), nb);
+    ForEachDot(arows, brows, [&](int64_t k, int64_t q, double dot) {
+      const double cs = GuardedCosineHd(dot, norm[static_cast<size_t>(list[static_cast<size_t>(nb + k)])],
+                                        norm[static_cast<size_t>(list[static_cast<size_t>(q)])]);
+      sim[static_cast<size_t>(k)] = std::max(sim[static_cast<size_t>(k)], cs);
+    });
+  }
+  return FinishGraphStages(st, sim, imp, p);
 }
 
 }  // namespace iz::tokens

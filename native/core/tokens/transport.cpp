@@ -19,14 +19,13 @@
 #include "native/core/tokens/exact.h"
 #include "native/core/tokens/pair_dots.h"
 #include "native/core/tokens/reduce.h"
+#include "native/core/tokens/reduce_stages.h"
 #include "native/shared/error.h"
+#include "native/shared/tokens/reduce_hd.h"
 
 namespace iz::tokens {
 
-double GuardedCosine(double dot, double sq_a, double sq_b) {
-  const double na = std::max(std::sqrt(sq_a), 1e-12), nb = std::max(std::sqrt(sq_b), 1e-12);
-  return dot / (na * nb);
-}
+double GuardedCosine(double dot, double sq_a, double sq_b) { return GuardedCosineHd(dot, sq_a, sq_b); }
 
 namespace {
 
@@ -36,11 +35,6 @@ struct Target {
   int64_t pos;  // index in the grid when has_pos
 };
 
-double Dist(double y0, double x0, double y1, double x1) {
-  const double dy = y0 - y1, dx = x0 - x1;
-  return std::sqrt(dy * dy + dx * dx);
-}
-
 std::vector<double> RowNorms(const float* x, int64_t rows, int64_t c) {
   std::vector<double> out(static_cast<size_t>(rows));
   for (int64_t i = 0; i < rows; ++i) out[static_cast<size_t>(i)] = SquaredNormF64(x + i * c, c);
@@ -49,15 +43,27 @@ std::vector<double> RowNorms(const float* x, int64_t rows, int64_t c) {
 
 }  // namespace
 
+void CheckTransportShape(const TransportParams& p) {
+  IZ_CHECK(p.n >= 1 && p.c >= 1, ShapeMismatch, "visual must be [N, C] with N, C >= 1");
+  IZ_CHECK(p.grid_h >= 1 && p.grid_w >= 1 && p.grid_h * p.grid_w == p.n, ShapeMismatch,
+           "grid " + std::to_string(p.grid_h) + " x " + std::to_string(p.grid_w) + " does not cover " +
+               std::to_string(p.n) + " tokens");
+  IZ_CHECK(std::isfinite(p.eps) && p.eps > 0, InvalidArgument, "eps must be finite and > 0");
+  IZ_CHECK(p.iters >= 1, InvalidArgument, "iters must be >= 1");
+}
+
+void CheckTransportScores(const std::vector<double>& score, double eps) {
+  for (const double s : score) {
+    IZ_CHECK(
+        std::isfinite(s), InvalidArgument,
+        "the transport plan overflowed (eps = " + std::to_string(eps) + " is too small for these costs); raise eps");
+  }
+}
+
 std::vector<double> TransportScores(const float* visual, const float* target, const float* text,
                                     const TransportParams& p) {
   const int64_t n = p.n, c = p.c;
-  IZ_CHECK(n >= 1 && c >= 1, ShapeMismatch, "visual must be [N, C] with N, C >= 1");
-  IZ_CHECK(p.grid_h >= 1 && p.grid_w >= 1 && p.grid_h * p.grid_w == n, ShapeMismatch,
-           "grid " + std::to_string(p.grid_h) + " x " + std::to_string(p.grid_w) + " does not cover " +
-               std::to_string(n) + " tokens");
-  IZ_CHECK(std::isfinite(p.eps) && p.eps > 0, InvalidArgument, "eps must be finite and > 0");
-  IZ_CHECK(p.iters >= 1, InvalidArgument, "iters must be >= 1");
+  CheckTransportShape(p);
   CheckFiniteF32(visual, n * c, "visual");
   if (target) CheckFiniteF32(target, p.targets_pos * c, "target");
   if (text) CheckFiniteF32(text, p.text * c, "text");
@@ -78,11 +84,7 @@ std::vector<double> TransportScores(const float* visual, const float* target, co
   std::vector<double> tnorm(static_cast<size_t>(m));
   for (int64_t j = 0; j < m; ++j) tnorm[static_cast<size_t>(j)] = SquaredNormF64(targets[j].row, c);
 
-  const int64_t w = p.grid_w;
-  const double dg = std::sqrt(double(p.grid_h - 1) * double(p.grid_h - 1) + double(w - 1) * double(w - 1));
-  const double cy = double(p.grid_h - 1) / 2, cx = double(w - 1) / 2;
-  double rc = 0;
-  for (int64_t i = 0; i < n; ++i) rc = std::max(rc, Dist(double(i / w), double(i % w), cy, cx));
+  const TransportGeometry geo = TransportGeometryOf(p.grid_h, p.grid_w, n);
 
   // Cost C [n, m] (dot products through the packed tiles), then the row-shifted kernel G'.
   std::vector<float> tbuf(static_cast<size_t>(m * c));
@@ -93,17 +95,13 @@ std::vector<double> TransportScores(const float* visual, const float* target, co
   const PackedRows vrows = PackRows(visual, c, vid.data(), n);
   const PackedRows trows = PackRows(tbuf.data(), c, tid.data(), m);
   std::vector<double> central(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    central[static_cast<size_t>(i)] = rc > 0 ? p.gamma * (Dist(double(i / w), double(i % w), cy, cx) / rc) : 0.0;
-  }
+  for (int64_t i = 0; i < n; ++i) central[static_cast<size_t>(i)] = TransportCentralTerm(i, geo, p.gamma);
   std::vector<double> cost(static_cast<size_t>(n * m)), g(static_cast<size_t>(n * m));
   ForEachDot(vrows, trows, [&](int64_t i, int64_t j, double dot) {
     const Target& t = targets[static_cast<size_t>(j)];
-    const double cosv = GuardedCosine(dot, vnorm[static_cast<size_t>(i)], tnorm[static_cast<size_t>(j)]);
-    double spatial = 0.0;
-    if (t.has_pos && dg > 0)
-      spatial = p.beta * (Dist(double(i / w), double(i % w), double(t.pos / w), double(t.pos % w)) / dg);
-    cost[static_cast<size_t>(i * m + j)] = p.alpha * (1.0 - cosv) + spatial + central[static_cast<size_t>(i)];
+    const double cosv = GuardedCosineHd(dot, vnorm[static_cast<size_t>(i)], tnorm[static_cast<size_t>(j)]);
+    const double spatial = TransportSpatialTerm(i, t.has_pos, t.pos, geo, p.beta);
+    cost[static_cast<size_t>(i * m + j)] = TransportCost(p.alpha, cosv, spatial, central[static_cast<size_t>(i)]);
   });
   ParallelFor(static_cast<size_t>(n), 16, [&](size_t lo, size_t hi) {
     for (size_t ii = lo; ii < hi; ++ii) {
@@ -111,7 +109,7 @@ std::vector<double> TransportScores(const float* visual, const float* target, co
       double rmin = std::numeric_limits<double>::infinity();
       for (int64_t j = 0; j < m; ++j) rmin = std::min(rmin, crow[j]);
       double* grow = g.data() + int64_t(ii) * m;
-      for (int64_t j = 0; j < m; ++j) grow[j] = std::exp(-((crow[j] - rmin) / p.eps));
+      for (int64_t j = 0; j < m; ++j) grow[j] = SinkhornKernel(crow[j], rmin, p.eps);
     }
   });
 
@@ -152,30 +150,38 @@ std::vector<double> TransportScores(const float* visual, const float* target, co
       const double* grow = g.data() + int64_t(i) * m;
       const double* crow = cost.data() + int64_t(i) * m;
       double s = 0;
-      for (int64_t j = 0; j < m; ++j) s += u[i] * grow[j] * v[static_cast<size_t>(j)] * crow[j];
+      for (int64_t j = 0; j < m; ++j) s += TransportMassCost(u[i], grow[j], v[static_cast<size_t>(j)], crow[j]);
       score[i] = -double(n) * s;
     }
   });
-  for (int64_t i = 0; i < n; ++i) {
-    IZ_CHECK(
-        std::isfinite(score[static_cast<size_t>(i)]), InvalidArgument,
-        "the transport plan overflowed (eps = " + std::to_string(p.eps) + " is too small for these costs); raise eps");
-  }
+  CheckTransportScores(score, p.eps);
   return score;
+}
+
+void CheckTransportCounts(const TransportParams& p) {
+  IZ_CHECK(p.keep >= 0 && p.keep <= p.n, InvalidArgument, "keep must be in [0, N]");
+  IZ_CHECK(p.recover >= 0 && p.recover <= p.keep, InvalidArgument, "recover count must be in [0, keep]");
+}
+
+ScoredSelection DropAll(int64_t n) {
+  ScoredSelection sel;
+  for (int64_t i = 0; i < n; ++i) sel.dropped.push_back(static_cast<int32_t>(i));
+  return sel;
 }
 
 ScoredSelection PruneByTransportCpu(const float* visual, const float* target, const float* text,
                                     const TransportParams& p) {
-  IZ_CHECK(p.keep >= 0 && p.keep <= p.n, InvalidArgument, "keep must be in [0, N]");
-  IZ_CHECK(p.recover >= 0 && p.recover <= p.keep, InvalidArgument, "recover count must be in [0, keep]");
-  ScoredSelection sel;
+  CheckTransportCounts(p);
   if (p.keep == 0) {
     // still validate the inputs (a NaN is an error whatever the count)
     CheckFiniteF32(visual, p.n * p.c, "visual");
-    for (int64_t i = 0; i < p.n; ++i) sel.dropped.push_back(static_cast<int32_t>(i));
-    return sel;
+    return DropAll(p.n);
   }
-  const std::vector<double> score = TransportScores(visual, target, text, p);
+  return SelectByTransportScores(TransportScores(visual, target, text, p), p);
+}
+
+ScoredSelection SelectByTransportScores(const std::vector<double>& score, const TransportParams& p) {
+  ScoredSelection sel;
   const int64_t ks = p.keep - p.recover;
   std::vector<uint8_t> mask(static_cast<size_t>(p.n), 0);
   for (int32_t i : RankPrefix(score.data(), p.n, ks, true)) mask[static_cast<size_t>(i)] = 1;
