@@ -160,6 +160,25 @@ void KvCache::WriteRow(size_t s, int64_t t, const float* k, const float* v) {
   const size_t token_params = size_t(t) * groups * 4, param_bytes = size_t(groups) * 4;
   auto plane = [&](int p) { return planes_[p].mem->as<uint8_t>() + s * planes_[p].cap; };
   const uint64_t ut = uint64_t(t);
+  // fp8: the token's codes against its block's scale
+  auto fp8_token = [&](int code_plane, int param_plane, const float* x) {
+    const float sc = reinterpret_cast<const float*>(plane(param_plane))[ut / G];
+    uint8_t* code = plane(code_plane) + ut * d;
+    for (int c = 0; c < d; ++c) code[c] = static_cast<uint8_t>(sc > 0.0f ? Fp8Encode(x[c] / sc, L_.fp8_format) : 0u);
+    MarkChanged(code_plane, s, ut * d, (ut + 1) * d);
+  };
+  // zipcache: the token's pool unit(s) at its own bit width, fresh per-token group statistics
+  auto zip_token = [&](int code_plane, int param_plane, const float* x) {
+    bool hi = false;
+    const uint64_t unit = PoolUnit(reinterpret_cast<const uint32_t*>(plane(INDEX)), ut, 1, 2, &hi);
+    const int bits = hi ? 4 : 2;
+    uint32_t* codes = reinterpret_cast<uint32_t*>(plane(code_plane));
+    ClearBits(codes, unit * 2 * d, uint64_t(d) * bits);
+    EncodeTokenGroups(x, d, L_.Cg, bits, codes, unit * 2 * d,
+                      reinterpret_cast<uint16_t*>(plane(param_plane)) + ut * 2 * groups);
+    MarkChangedBits(code_plane, s, unit * 2 * d, uint64_t(d) * bits);
+    MarkChanged(param_plane, s, token_params, token_params + param_bytes);
+  };
   if (t >= Tk_) {
     std::memcpy(rk_[s].data() + size_t(t - Tk_) * d, k, sizeof(float) * size_t(d));
   } else if (L_.scheme == kKivi) {
@@ -174,20 +193,9 @@ void KvCache::WriteRow(size_t s, int64_t t, const float* k, const float* v) {
     }
     MarkChanged(KBLK, s, (ut / G) * L_.kblock_bytes, (ut / G + 1) * L_.kblock_bytes);
   } else if (L_.scheme == kFp8) {
-    const float sc = reinterpret_cast<const float*>(plane(KPARAM))[ut / G];
-    uint8_t* code = plane(KCODE) + ut * d;
-    for (int c = 0; c < d; ++c) code[c] = static_cast<uint8_t>(sc > 0.0f ? Fp8Encode(k[c] / sc, L_.fp8_format) : 0u);
-    MarkChanged(KCODE, s, ut * d, (ut + 1) * d);
+    fp8_token(KCODE, KPARAM, k);
   } else if (L_.scheme == kZipCache) {
-    bool hi = false;
-    const uint64_t unit = PoolUnit(reinterpret_cast<const uint32_t*>(plane(INDEX)), ut, 1, 2, &hi);
-    const int bits = hi ? 4 : 2;
-    uint32_t* codes = reinterpret_cast<uint32_t*>(plane(KCODE));
-    ClearBits(codes, unit * 2 * d, uint64_t(d) * bits);
-    EncodeTokenGroups(k, d, L_.Cg, bits, codes, unit * 2 * d,
-                      reinterpret_cast<uint16_t*>(plane(KPARAM)) + ut * 2 * groups);
-    MarkChangedBits(KCODE, s, unit * 2 * d, uint64_t(d) * bits);
-    MarkChanged(KPARAM, s, token_params, token_params + param_bytes);
+    zip_token(KCODE, KPARAM, k);
   } else {
     Fail(ErrorCode::Unsupported, "d2o cannot re-encode a vidkv key block");
   }
@@ -201,20 +209,9 @@ void KvCache::WriteRow(size_t s, int64_t t, const float* k, const float* v) {
     MarkChangedBits(VCODE, s, ut * d * L_.bits, uint64_t(d) * L_.bits);
     MarkChanged(VPARAM, s, token_params, token_params + param_bytes);
   } else if (L_.scheme == kFp8) {
-    const float sc = reinterpret_cast<const float*>(plane(VPARAM))[ut / G];
-    uint8_t* code = plane(VCODE) + ut * d;
-    for (int c = 0; c < d; ++c) code[c] = static_cast<uint8_t>(sc > 0.0f ? Fp8Encode(v[c] / sc, L_.fp8_format) : 0u);
-    MarkChanged(VCODE, s, ut * d, (ut + 1) * d);
+    fp8_token(VCODE, VPARAM, v);
   } else if (L_.scheme == kZipCache) {
-    bool hi = false;
-    const uint64_t unit = PoolUnit(reinterpret_cast<const uint32_t*>(plane(INDEX)), ut, 1, 2, &hi);
-    const int bits = hi ? 4 : 2;
-    uint32_t* codes = reinterpret_cast<uint32_t*>(plane(VCODE));
-    ClearBits(codes, unit * 2 * d, uint64_t(d) * bits);
-    EncodeTokenGroups(v, d, L_.Cg, bits, codes, unit * 2 * d,
-                      reinterpret_cast<uint16_t*>(plane(VPARAM)) + ut * 2 * groups);
-    MarkChangedBits(VCODE, s, unit * 2 * d, uint64_t(d) * bits);
-    MarkChanged(VPARAM, s, token_params, token_params + param_bytes);
+    zip_token(VCODE, VPARAM, v);
   } else {
     Fail(ErrorCode::Unsupported, "d2o cannot re-encode a vidkv value");
   }
