@@ -250,6 +250,8 @@ export interface NativeKvCacheHandle {
   evictState(): NativeKvEvictState;
   /** d2o: takes a layer budget and runs the round skipped at the prefill. */
   evictAllocate(args: { budget: number; recent: number }): void;
+  /** Tests, CUDA caches: mirror bytes that differ from the host planes; bytes eviction rounds uploaded vs whole planes. */
+  mirrorCheck(): { differingBytes: number; roundUploadBytes: number; wholeUploadBytes: number; rounds: number };
   dispose(): void;
 }
 

@@ -188,7 +188,8 @@ function assertUnit(unit: CompressedUnit): void {
   }
 }
 
-function parts(b: UnitBuffers): NativeUnitParts {
+/** The five buffers the native decoders read, from a unit's buffers (lib/df11 and lib/model). */
+export function nativeUnitParts(b: UnitBuffers): NativeUnitParts {
   return {
     luts: b.luts,
     encodedExponent: b.encodedExponent,
@@ -286,7 +287,7 @@ export async function decompress(
 ): Promise<Record<string, Tensor<'bf16'>> | Record<string, UnitSlice>> {
   const out = options?.out;
   const target = decompressTarget(unit, out, options);
-  await decodeInto(parts(unit.buffers), target);
+  await decodeInto(nativeUnitParts(unit.buffers), target);
   if (out instanceof DeviceTensor) {
     await uploadRaw(unit, out);
     return sliceRecord(unit);
@@ -308,7 +309,7 @@ export function decompressSync(
 ): Record<string, Tensor<'bf16'>> | Record<string, UnitSlice> {
   const out = options?.out;
   const target = decompressTarget(unit, out, options);
-  decodeIntoSync(parts(unit.buffers), target);
+  decodeIntoSync(nativeUnitParts(unit.buffers), target);
   if (out instanceof DeviceTensor) {
     for (const s of unit.slices)
       if (s.raw) nativeCall(() => out.buffer.upload({ source: unit.raw[s.name]!.data, offset: s.offset * 2 }), 'df11.decompress');
@@ -354,7 +355,7 @@ function sliceRecord(unit: CompressedUnit): Record<string, UnitSlice> {
 export function simulateKernelDecode(unit: CompressedUnit): Uint16Array {
   assertUnit(unit);
   const out = new Uint16Array(unit.encodedElements);
-  nativeCall(() => native().df11SimulateKernel({ unit: parts(unit.buffers), out }), 'df11.simulateKernel');
+  nativeCall(() => native().df11SimulateKernel({ unit: nativeUnitParts(unit.buffers), out }), 'df11.simulateKernel');
   return out;
 }
 

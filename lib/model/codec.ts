@@ -9,7 +9,7 @@ import type { SafetensorsReader } from '../safetensors/index.js';
 import type { OutputEntry } from './output-layout.js';
 import { InferzipError, nativeCall } from '../errors.js';
 import { runPinned } from '../ops.js';
-import { decodeInto, encodeOp } from '../df11/codec.js';
+import { decodeInto, encodeOp, nativeUnitParts } from '../df11/codec.js';
 import type { NativeUnitParts } from '../df11/native.js';
 import type { UnitBuffers } from '../df11/index.js';
 import { unitBuffersOf } from '../df11/codec.js';
@@ -80,18 +80,8 @@ export async function encodeUnit(parts: readonly Uint16Array[], options: EncodeO
 /** Decodes a unit on the host (off the main thread) into `out` (or a new array). */
 export async function decodeUnit(unit: EncodedUnit, out?: Uint16Array, options: EncodeOptions = {}): Promise<Uint16Array> {
   const target = out ?? new Uint16Array(unitElements(unit));
-  await decodeInto(decodeParts(unit), { out: target, threads: options.threads });
+  await decodeInto(nativeUnitParts(unit), { out: target, threads: options.threads });
   return target;
-}
-
-function decodeParts(unit: EncodedUnit): NativeUnitParts {
-  return {
-    luts: unit.luts,
-    encodedExponent: unit.encodedExponent,
-    signMantissa: unit.signMantissa,
-    outputPositions: unit.outputPositions,
-    gaps: unit.gaps,
-  };
 }
 
 /** A unit whose buffers live on a device (CUDA memory, or host memory for the CPU backend). */
@@ -105,7 +95,7 @@ export interface DeviceUnit extends Disposable {
 
 /** Copies a unit's five decode buffers to the device (split positions stay on the host). */
 export async function uploadUnit(unit: EncodedUnit, device: DeviceId): Promise<DeviceUnit> {
-  const host = decodeParts(unit);
+  const host = nativeUnitParts(unit);
   const buffers: NativeBuffer[] = [];
   try {
     const parts = {} as Record<keyof NativeUnitParts, NativeBuffer>;

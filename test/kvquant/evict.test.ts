@@ -36,6 +36,11 @@ const exact = (eviction: KVCacheOptions['eviction'], heads = 1, headDim = 8): KV
   eviction,
 });
 
+/** The quantized caches of these tests: groups of 4 tokens, a short residual window, kivi on the CPU unless told. */
+function small(o: Partial<KVCacheOptions> = {}): QuantizedKVCache {
+  return QuantizedKVCache.create({ scheme: 'kivi', heads: 2, headDim: 16, groupSize: 4, residualLength: 8, device: 'cpu', ...o });
+}
+
 function positions(c: QuantizedKVCache): number[][] {
   const p = c.positions();
   const [, h, n] = p.shape as [number, number, number];
@@ -190,15 +195,7 @@ describe('eviction composes with every quantization scheme', () => {
         d = 32,
         P = 40,
         steps = 30;
-      using c = QuantizedKVCache.create({
-        scheme,
-        heads,
-        headDim: d,
-        groupSize: 4,
-        residualLength: 8,
-        device: 'cpu',
-        eviction: { method, budget: 0.5 },
-      });
+      using c = small({ scheme, heads, headDim: d, eviction: { method, budget: 0.5 } });
       const B = 20,
         R = 10;
       let seed = 7;
@@ -240,7 +237,7 @@ describe('eviction composes with every quantization scheme', () => {
       }
       expect(m.slots).toBeLessThan(P + steps);
       expect(Math.max(...mem.slice(-10))).toBeLessThanOrEqual(Math.max(...mem.slice(0, 20)) * 1.5);
-      using plain = QuantizedKVCache.create({ scheme, heads, headDim: d, groupSize: 4, residualLength: 8, device: 'cpu' });
+      using plain = small({ scheme, heads, headDim: d });
       seed = 7;
       const [pk, pv] = kv(P);
       plain.appendSync(pk, pv);
@@ -331,16 +328,8 @@ describe('hostile eviction options', () => {
     ).toThrow(expect.objectContaining({ code: 'UNSUPPORTED' }));
   });
   it('a budget at least the prompt evicts nothing and equals the cache without eviction', () => {
-    using a = QuantizedKVCache.create({
-      scheme: 'kivi',
-      heads: 2,
-      headDim: 16,
-      groupSize: 4,
-      residualLength: 4,
-      device: 'cpu',
-      eviction: { method: 'h2o', budget: 64 },
-    });
-    using b = QuantizedKVCache.create({ scheme: 'kivi', heads: 2, headDim: 16, groupSize: 4, residualLength: 4, device: 'cpu' });
+    using a = small({ residualLength: 4, eviction: { method: 'h2o', budget: 64 } });
+    using b = small({ residualLength: 4 });
     for (const c of [a, b]) c.appendSync(tensor('f32', [2, 20, 16], randn(640, 1)), tensor('f32', [2, 20, 16], randn(640, 2)));
     const q = tensor('f32', [2, 20, 16], randn(640, 3));
     expect(Array.from(a.attentionSync(q).data)).toEqual(Array.from(b.attentionSync(q).data));
@@ -354,15 +343,7 @@ async function decode(mode: 'sync' | 'async' | 'unawaited', scheme: KVScheme, me
   const heads = 2,
     d = 16,
     P = 16;
-  let c = QuantizedKVCache.create({
-    scheme,
-    heads,
-    headDim: d,
-    groupSize: 4,
-    residualLength: 4,
-    device: 'cpu',
-    eviction: { method, budget: 0.5 },
-  });
+  let c = small({ scheme, heads, headDim: d, residualLength: 4, eviction: { method, budget: 0.5 } });
   const kv = (n: number, s: number) =>
     [tensor('f32', [heads, n, d], randn(heads * n * d, s)), tensor('f32', [heads, n, d], randn(heads * n * d, s + 1))] as const;
   const q = (n: number, s: number) => tensor('f32', [heads, n, d], randn(heads * n * d, s + 2));
@@ -450,9 +431,9 @@ describe('eviction on CUDA equals the CPU', () => {
         d = 16,
         P = 24,
         steps = trim ? 4 : 12;
-      const opts = { scheme, heads, headDim: d, groupSize: 4, residualLength: 8, eviction: { method, budget: 0.5 } } as const;
-      using cpu = QuantizedKVCache.create({ ...opts, device: 'cpu' });
-      using gpu = QuantizedKVCache.create({ ...opts, device: 'cuda' });
+      const opts = { scheme, heads, headDim: d, eviction: { method, budget: 0.5 } } as const;
+      using cpu = small(opts);
+      using gpu = small({ ...opts, device: 'cuda' });
       let seed = 40;
       const next = (h: number, n: number) => tensor('f32', [h, n, d], randn(h * n * d, seed++));
       const k0 = next(heads, P),
@@ -474,12 +455,71 @@ describe('eviction on CUDA equals the CPU', () => {
         expect(maxAbsDiff(oc!, og!)).toBeLessThan(1e-4);
         expect(positions(gpu)).toEqual(positions(cpu));
         expect(maxAbsDiff(gpu.scores().data, cpu.scores().data)).toBeLessThan(1e-4);
+        expect(gpu.handle.mirrorCheck().differingBytes).toBe(0);
       }
       const a = cpu.dequantizeSync(),
         b = gpu.dequantizeSync();
       expect(maxAbsDiff(a.k.data, b.k.data)).toBeLessThan(1e-5);
       expect(maxAbsDiff(a.v.data, b.v.data)).toBeLessThan(1e-5);
       expect(gpu.memory.slots).toBe(cpu.memory.slots);
+    });
+  }
+});
+
+// A round uploads only the plane bytes it changed (merged rows, compacted records and the
+// zeroed tails behind them): the device mirror must still equal the host planes whole, which
+// is what uploading every plane whole after each round would leave there.
+describe('eviction rounds on CUDA upload only what they changed', () => {
+  const cases: [KVScheme, 'h2o' | 'd2o', 'head' | 'layer'][] = [
+    ['kivi', 'h2o', 'head'],
+    ['kivi', 'd2o', 'head'],
+    ['kivi', 'd2o', 'layer'],
+    ['fp8', 'h2o', 'head'],
+    ['fp8', 'd2o', 'head'],
+    ['zipcache', 'h2o', 'layer'],
+    ['zipcache', 'd2o', 'head'],
+    ['vidkv', 'h2o', 'head'],
+  ];
+  for (const [scheme, method, granularity] of cases) {
+    it.skipIf(!hasCuda)(`${scheme} + ${method} (${granularity}): the mirror equals the host planes after every round`, async () => {
+      const heads = 2,
+        qHeads = 4,
+        d = 16,
+        P = 40,
+        steps = trim ? 8 : 24;
+      let c = small({ scheme, heads, headDim: d, device: 'cuda', eviction: { method, budget: 0.4, granularity } });
+      try {
+        let seed = 90;
+        const next = (h: number, n: number) => tensor('f32', [h, n, d], randn(h * n * d, seed++));
+        c.appendSync(next(heads, P), next(heads, P));
+        c.attentionSync(next(qHeads, P));
+        if (method === 'd2o') allocateD2OBudgets([c]); // the round skipped at the prefill
+        let compacted = false;
+        for (let t = 0; t < steps; t++) {
+          if (t === steps >> 1) {
+            // a loaded cache's mirror is uploaded from the saved planes; its rounds go on the same way
+            const path = join(dir, `mirror-${scheme}-${method}-${granularity}.kv`);
+            await c.save(path);
+            c.dispose();
+            c = await QuantizedKVCache.load(path, { device: 'cuda' });
+            expect(c.handle.mirrorCheck().differingBytes).toBe(0);
+          }
+          const before = c.memory.quantizedKeys;
+          c.appendSync(next(heads, 1), next(heads, 1));
+          const appended = c.memory.quantizedKeys;
+          c.attentionSync(next(qHeads, 1));
+          compacted ||= c.memory.quantizedKeys < appended || c.memory.quantizedKeys < before;
+          const m = c.handle.mirrorCheck();
+          expect(m.differingBytes).toBe(0);
+          expect(m.rounds).toBeGreaterThan(0);
+        }
+        const m = c.handle.mirrorCheck();
+        expect(m.roundUploadBytes).toBeLessThan(m.wholeUploadBytes);
+        // quantized blocks were compacted out (vidkv keeps its quantized slots)
+        expect(compacted).toBe(scheme !== 'vidkv');
+      } finally {
+        c.dispose();
+      }
     });
   }
 });
@@ -492,22 +532,14 @@ describe('a long prefill runs in query slices with the same result', () => {
         qHeads = 4,
         d = 16,
         P = 40;
-      const opts = {
-        scheme: 'kivi',
-        heads,
-        headDim: d,
-        groupSize: 4,
-        residualLength: 8,
-        device,
-        eviction: { method: 'h2o', budget: 0.5 },
-      } as const;
+      const opts = { heads, headDim: d, device, eviction: { method: 'h2o', budget: 0.5 } } as const;
       const k = tensor('f32', [heads, P, d], randn(heads * P * d, 71));
       const v = tensor('f32', [heads, P, d], randn(heads * P * d, 72));
       const q = tensor('f32', [qHeads, P, d], randn(qHeads * P * d, 73));
-      using whole = QuantizedKVCache.create(opts);
+      using whole = small(opts);
       whole.appendSync(k, v);
       const a = whole.attentionSync(q);
-      using sliced = QuantizedKVCache.create(opts);
+      using sliced = small(opts);
       sliced.appendSync(k, v);
       process.env.INFERZIP_KV_SCORE_SLICE_BYTES = String(2 * 2 * P * 4 * 3); // 3 queries per slice
       let b: Tensor<'f32'>;

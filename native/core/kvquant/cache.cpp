@@ -148,7 +148,10 @@ KvCache::KvCache(const CacheOptions& options) : opt_(options) {
         basis_[size_t(j) * n + i] = SpecForward(j, i, n) * SpecWeight(j, n);
       }
   }
-  if (on_cuda()) EnsureDevice();  // uploads the vidkv spectrum table the kernels read
+  if (on_cuda()) {
+    EnsureDevice();  // uploads the vidkv spectrum table the kernels read
+    for (auto& c : changed_) c.resize(S_);
+  }
   units_.assign(S_, 0);
   rk_.resize(S_);
   rv_.resize(S_);

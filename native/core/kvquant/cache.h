@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "native/core/device.h"
@@ -111,6 +112,14 @@ class KvCache {
   void SetEvictState(const EvictState& st);
 
   CacheStats Stats() const;
+  // CUDA, for tests: the device mirror against the host planes byte for byte (what a whole
+  // upload would leave there), and the bytes eviction rounds uploaded so far next to what
+  // whole-plane uploads would have moved.
+  struct MirrorCheck {
+    uint64_t differing_bytes = 0, round_upload_bytes = 0, whole_upload_bytes = 0;
+    int64_t rounds = 0;
+  };
+  MirrorCheck CheckMirror() const;
   const CacheOptions& options() const { return opt_; }
   const Layout& layout() const { return L_; }
   int64_t tokens() const { return T_; }  // physical slots
@@ -157,7 +166,13 @@ class KvCache {
   void AttentionCuda(const float* q, int q_heads, int64_t nq, float scale, bool causal, float* out,
                      const std::vector<std::vector<uint8_t>>* live = nullptr,
                      std::vector<std::vector<float>>* scores = nullptr, int64_t causal_end = -1) const;
-  void UploadPlanesFull();
+  // Eviction rounds edit the host planes in place (merged rows, compaction); each edit marks
+  // the bytes it may have changed, and the round then uploads only those (cache_cuda.cpp).
+  void MarkChanged(int p, size_t s, size_t from, size_t to);
+  void MarkChangedBits(int p, size_t s, uint64_t bit0, uint64_t nbits) {
+    MarkChanged(p, s, size_t(bit0 / 8), size_t((bit0 + nbits + 7) / 8));
+  }
+  void UploadChanged();
   void DequantizeCuda(float* k, float* v) const;
   // Packed attention over the slots with optional per-stream live masks (dead slots get no
   // probability) and score accumulation (scores[s][t] += probability, summed over the
@@ -188,6 +203,10 @@ class KvCache {
   std::vector<std::vector<float>> rscore_, rcount_;  // attention received by residual tokens
   std::vector<float> fwd_, basis_;                   // vidkv spectrum tables
   PlaneBuf dev_[kNumPlanes];                         // CUDA mirror of planes_
+  // [plane][stream]: byte ranges of the host planes an eviction round changed (CUDA only)
+  std::vector<std::vector<std::pair<size_t, size_t>>> changed_[kNumPlanes];
+  uint64_t round_upload_bytes_ = 0, whole_upload_bytes_ = 0;
+  int64_t upload_rounds_ = 0;
   MemoryPtr dev_basis_;
   EvictState ev_;
 };

@@ -18,6 +18,10 @@ std::vector<size_t> KvCache::UsedBytes(int p) const {
   return out;
 }
 
+void KvCache::MarkChanged(int p, size_t s, size_t from, size_t to) {
+  if (on_cuda() && from < to) changed_[p][s].emplace_back(from, to);
+}
+
 #if INFERZIP_WITH_CUDA
 
 namespace {
@@ -144,13 +148,60 @@ void KvCache::FlushFp8Cuda(int64_t n) {
   Tv_ = tv;
 }
 
-// After an eviction round rewrote the host planes (compaction, merges): the whole capacity,
-// freed tails included, so later device encoders OR into zeroed words.
-void KvCache::UploadPlanesFull() {
-  DeviceScope scope(opt_.device_index);
+// After an eviction round edited the host planes (merged rows, compaction): the ranges it
+// marked, sorted and joined where they overlap or lie closer than kJoinGap bytes (one copy
+// call instead of two costs more than moving that many bytes). Past the marked ranges the host
+// and the mirror already agree: the bytes before the round were equal, and a compaction only
+// zeroes bytes past the used prefix, which were zero on both sides.
+void KvCache::UploadChanged() {
+  constexpr size_t kJoinGap = 4096;
+  DeviceScope scope(opt_.device_index);  // allocations and launches go to the cache's device
   EnsureDevice();
-  for (int p = 0; p < kNumPlanes; ++p)
-    if (planes_[p].mem && dev_[p].mem) dev_[p].mem->CopyFromHost(0, planes_[p].mem->data(), planes_[p].cap * S_);
+  for (int p = 0; p < kNumPlanes; ++p) {
+    const size_t cap = planes_[p].cap;
+    if (planes_[p].mem) whole_upload_bytes_ += cap * S_;
+    for (size_t s = 0; s < S_; ++s) {
+      auto& r = changed_[p][s];
+      if (r.empty() || !planes_[p].mem) {
+        r.clear();
+        continue;
+      }
+      std::sort(r.begin(), r.end());
+      const uint8_t* host = planes_[p].mem->as<uint8_t>() + s * cap;
+      for (size_t i = 0; i < r.size();) {
+        size_t from = r[i].first, to = r[i].second;
+        for (++i; i < r.size() && r[i].first <= to + kJoinGap; ++i) to = std::max(to, r[i].second);
+        to = std::min(to, cap);
+        if (from >= to) continue;
+        dev_[p].mem->CopyFromHost(s * cap + from, host + from, to - from);
+        round_upload_bytes_ += to - from;
+      }
+      r.clear();
+    }
+  }
+  ++upload_rounds_;
+}
+
+KvCache::MirrorCheck KvCache::CheckMirror() const {
+  IZ_CHECK(on_cuda(), InvalidArgument, "this KV cache is on the CPU: it has no device mirror");
+  DeviceScope scope(opt_.device_index);
+  MirrorCheck m;
+  m.round_upload_bytes = round_upload_bytes_;
+  m.whole_upload_bytes = whole_upload_bytes_;
+  m.rounds = upload_rounds_;
+  for (int p = 0; p < kNumPlanes; ++p) {
+    if (!planes_[p].mem) continue;
+    const size_t n = planes_[p].cap * S_;
+    if (!dev_[p].mem || dev_[p].cap != planes_[p].cap) {
+      m.differing_bytes += n;  // no mirror of this plane's current size
+      continue;
+    }
+    std::vector<uint8_t> dev(n);
+    dev_[p].mem->CopyToHost(0, dev.data(), n);
+    const uint8_t* host = planes_[p].mem->as<uint8_t>();
+    for (size_t i = 0; i < n; ++i) m.differing_bytes += dev[i] != host[i];
+  }
+  return m;
 }
 
 void KvCache::AttentionCuda(const float* q, int q_heads, int64_t nq, float scale, bool causal, float* out,
@@ -246,7 +297,10 @@ void KvCache::SyncRange(int, const std::vector<size_t>&, bool) {
 void KvCache::UploadAll() { Fail(ErrorCode::NoDevice, "this inferzip build has no CUDA backend"); }
 void KvCache::FlushKiviCuda(int64_t, int64_t) { Fail(ErrorCode::NoDevice, "this inferzip build has no CUDA backend"); }
 void KvCache::FlushFp8Cuda(int64_t) { Fail(ErrorCode::NoDevice, "this inferzip build has no CUDA backend"); }
-void KvCache::UploadPlanesFull() { Fail(ErrorCode::NoDevice, "this inferzip build has no CUDA backend"); }
+void KvCache::UploadChanged() { Fail(ErrorCode::NoDevice, "this inferzip build has no CUDA backend"); }
+KvCache::MirrorCheck KvCache::CheckMirror() const {
+  Fail(ErrorCode::NoDevice, "this inferzip build has no CUDA backend");
+}
 void KvCache::AttentionCuda(const float*, int, int64_t, float, bool, float*, const std::vector<std::vector<uint8_t>>*,
                             std::vector<std::vector<float>>*, int64_t) const {
   Fail(ErrorCode::NoDevice, "this inferzip build has no CUDA backend");

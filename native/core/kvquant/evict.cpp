@@ -154,10 +154,31 @@ void KvCache::ReadRow(size_t s, int64_t t, float* k, float* v) const {
 
 // Writes a merged row: residual rows as they are; packed tokens re-encoded in place, per-token
 // parts with fresh statistics at their bit width, block parts against the block's own scale.
+// Marks the plane bytes it rewrites (CUDA uploads those after the round).
 void KvCache::WriteRow(size_t s, int64_t t, const float* k, const float* v) {
   const int d = L_.d, G = L_.G, groups = d / L_.Cg;
+  const size_t token_params = size_t(t) * groups * 4, param_bytes = size_t(groups) * 4;
   auto plane = [&](int p) { return planes_[p].mem->as<uint8_t>() + s * planes_[p].cap; };
   const uint64_t ut = uint64_t(t);
+  // fp8: the token's codes against its block's scale
+  auto fp8_token = [&](int code_plane, int param_plane, const float* x) {
+    const float sc = reinterpret_cast<const float*>(plane(param_plane))[ut / G];
+    uint8_t* code = plane(code_plane) + ut * d;
+    for (int c = 0; c < d; ++c) code[c] = static_cast<uint8_t>(sc > 0.0f ? Fp8Encode(x[c] / sc, L_.fp8_format) : 0u);
+    MarkChanged(code_plane, s, ut * d, (ut + 1) * d);
+  };
+  // zipcache: the token's pool unit(s) at its own bit width, fresh per-token group statistics
+  auto zip_token = [&](int code_plane, int param_plane, const float* x) {
+    bool hi = false;
+    const uint64_t unit = PoolUnit(reinterpret_cast<const uint32_t*>(plane(INDEX)), ut, 1, 2, &hi);
+    const int bits = hi ? 4 : 2;
+    uint32_t* codes = reinterpret_cast<uint32_t*>(plane(code_plane));
+    ClearBits(codes, unit * 2 * d, uint64_t(d) * bits);
+    EncodeTokenGroups(x, d, L_.Cg, bits, codes, unit * 2 * d,
+                      reinterpret_cast<uint16_t*>(plane(param_plane)) + ut * 2 * groups);
+    MarkChangedBits(code_plane, s, unit * 2 * d, uint64_t(d) * bits);
+    MarkChanged(param_plane, s, token_params, token_params + param_bytes);
+  };
   if (t >= Tk_) {
     std::memcpy(rk_[s].data() + size_t(t - Tk_) * d, k, sizeof(float) * size_t(d));
   } else if (L_.scheme == kKivi) {
@@ -170,18 +191,11 @@ void KvCache::WriteRow(size_t s, int64_t t, const float* k, const float* v) {
       ClearBits(codes, bit, L_.bits);
       OrCode(codes, bit, L_.bits, QuantizeUniform(k[c], a, L_.bits));
     }
+    MarkChanged(KBLK, s, (ut / G) * L_.kblock_bytes, (ut / G + 1) * L_.kblock_bytes);
   } else if (L_.scheme == kFp8) {
-    const float sc = reinterpret_cast<const float*>(plane(KPARAM))[ut / G];
-    uint8_t* code = plane(KCODE) + ut * d;
-    for (int c = 0; c < d; ++c) code[c] = static_cast<uint8_t>(sc > 0.0f ? Fp8Encode(k[c] / sc, L_.fp8_format) : 0u);
+    fp8_token(KCODE, KPARAM, k);
   } else if (L_.scheme == kZipCache) {
-    bool hi = false;
-    const uint64_t unit = PoolUnit(reinterpret_cast<const uint32_t*>(plane(INDEX)), ut, 1, 2, &hi);
-    const int bits = hi ? 4 : 2;
-    uint32_t* codes = reinterpret_cast<uint32_t*>(plane(KCODE));
-    ClearBits(codes, unit * 2 * d, uint64_t(d) * bits);
-    EncodeTokenGroups(k, d, L_.Cg, bits, codes, unit * 2 * d,
-                      reinterpret_cast<uint16_t*>(plane(KPARAM)) + ut * 2 * groups);
+    zip_token(KCODE, KPARAM, k);
   } else {
     Fail(ErrorCode::Unsupported, "d2o cannot re-encode a vidkv key block");
   }
@@ -192,18 +206,12 @@ void KvCache::WriteRow(size_t s, int64_t t, const float* k, const float* v) {
     ClearBits(codes, ut * d * L_.bits, uint64_t(d) * L_.bits);
     EncodeTokenGroups(v, d, L_.Cg, L_.bits, codes, ut * d * L_.bits,
                       reinterpret_cast<uint16_t*>(plane(VPARAM)) + ut * 2 * groups);
+    MarkChangedBits(VCODE, s, ut * d * L_.bits, uint64_t(d) * L_.bits);
+    MarkChanged(VPARAM, s, token_params, token_params + param_bytes);
   } else if (L_.scheme == kFp8) {
-    const float sc = reinterpret_cast<const float*>(plane(VPARAM))[ut / G];
-    uint8_t* code = plane(VCODE) + ut * d;
-    for (int c = 0; c < d; ++c) code[c] = static_cast<uint8_t>(sc > 0.0f ? Fp8Encode(v[c] / sc, L_.fp8_format) : 0u);
+    fp8_token(VCODE, VPARAM, v);
   } else if (L_.scheme == kZipCache) {
-    bool hi = false;
-    const uint64_t unit = PoolUnit(reinterpret_cast<const uint32_t*>(plane(INDEX)), ut, 1, 2, &hi);
-    const int bits = hi ? 4 : 2;
-    uint32_t* codes = reinterpret_cast<uint32_t*>(plane(VCODE));
-    ClearBits(codes, unit * 2 * d, uint64_t(d) * bits);
-    EncodeTokenGroups(v, d, L_.Cg, bits, codes, unit * 2 * d,
-                      reinterpret_cast<uint16_t*>(plane(VPARAM)) + ut * 2 * groups);
+    zip_token(VCODE, VPARAM, v);
   } else {
     Fail(ErrorCode::Unsupported, "d2o cannot re-encode a vidkv value");
   }
@@ -336,9 +344,9 @@ void KvCache::EvictRound() {
       ev_.score[s][size_t(t)] = 0.0f;
     }
   Reclaim();
-  // CUDA: the host planes are the source of truth; the mirror takes them whole (merged codes,
-  // compacted blocks, zeroed tails for the device encoders)
-  if (on_cuda()) UploadPlanesFull();
+  // CUDA: the host planes are the source of truth; the mirror takes the bytes this round
+  // changed (merged rows, compacted records and the zeroed tails behind them)
+  if (on_cuda()) UploadChanged();
 }
 
 void KvCache::Reclaim() {
@@ -378,18 +386,29 @@ void KvCache::RemoveSlots(const std::vector<uint8_t>& remove) {
   }
   const int64_t nTk = Tk_ - rk, nTv = Tv_ - rv;
   auto plane = [&](int p, size_t s) { return planes_[p].mem->as<uint8_t>() + s * planes_[p].cap; };
+  // Used bytes before the removal: past them a plane holds zeros (encoders write only the used
+  // prefix, compaction zeroes what it frees), so a compaction changes bytes only from the
+  // first record it moves up to these.
+  std::vector<size_t> used[kNumPlanes];
+  if (on_cuda())
+    for (int p = 0; p < kNumPlanes; ++p) used[p] = UsedBytes(p);
   // Compacts `count` records of `bytes` each (record i is kept unless remove[i * per]),
   // then zeroes the freed tail so later encoders OR into clean storage.
   auto compact = [&](int p, size_t s, int64_t count, size_t bytes, int64_t per) {
     if (!planes_[p].mem || count == 0) return;
     uint8_t* base = plane(p, s);
     size_t w = 0;
+    int64_t first = count;  // the first record removed
     for (int64_t i = 0; i < count; ++i) {
-      if (remove[size_t(i * per)]) continue;
+      if (remove[size_t(i * per)]) {
+        first = std::min(first, i);
+        continue;
+      }
       if (w != size_t(i)) std::memmove(base + w * bytes, base + size_t(i) * bytes, bytes);
       ++w;
     }
     std::memset(base + w * bytes, 0, planes_[p].cap - w * bytes);
+    if (on_cuda()) MarkChanged(p, s, size_t(first) * bytes, std::max(used[p][s], size_t(count) * bytes));
   };
   for (size_t s = 0; s < S_; ++s) {
     if (rk > 0 || rv > 0) {
@@ -413,10 +432,18 @@ void KvCache::RemoveSlots(const std::vector<uint8_t>& remove) {
           std::vector<uint8_t> idx(planes_[INDEX].cap, 0);
           uint32_t* nidx = reinterpret_cast<uint32_t*>(idx.data());
           uint64_t units = 0, w = 0;
+          int64_t first = Tk_;  // the first token removed: the pools and index before it stay
+          uint64_t first_unit = units_[s];
           for (int64_t t = 0; t < Tk_; ++t) {
             bool hi = false;
             const uint64_t u = PoolUnit(index, uint64_t(t), 1, 2, &hi);
-            if (remove[size_t(t)]) continue;
+            if (remove[size_t(t)]) {
+              if (first == Tk_) {
+                first = t;
+                first_unit = u;
+              }
+              continue;
+            }
             const uint64_t nu = hi ? 2 : 1;
             std::memcpy(kc.data() + units * unit_bytes, plane(KCODE, s) + u * unit_bytes, nu * unit_bytes);
             std::memcpy(vc.data() + units * unit_bytes, plane(VCODE, s) + u * unit_bytes, nu * unit_bytes);
@@ -428,6 +455,10 @@ void KvCache::RemoveSlots(const std::vector<uint8_t>& remove) {
           std::memcpy(plane(KCODE, s), kc.data(), kc.size());
           std::memcpy(plane(VCODE, s), vc.data(), vc.size());
           std::memcpy(plane(INDEX, s), idx.data(), idx.size());
+          if (on_cuda()) {
+            for (int p : {KCODE, VCODE}) MarkChanged(p, s, size_t(first_unit) * unit_bytes, used[p][s]);
+            MarkChanged(INDEX, s, size_t(first >> 5) * 8, used[INDEX][s]);
+          }
           units_[s] = units;
           compact(KPARAM, s, Tk_, size_t(groups) * 4, 1);
           compact(VPARAM, s, Tv_, size_t(groups) * 4, 1);

@@ -126,6 +126,7 @@ class KvCacheHandle : public Napi::ObjectWrap<KvCacheHandle> {
                                         InstanceMethod<&KvCacheHandle::Deserialize>("deserialize"),
                                         InstanceMethod<&KvCacheHandle::EvictState>("evictState"),
                                         InstanceMethod<&KvCacheHandle::EvictAllocate>("evictAllocate"),
+                                        InstanceMethod<&KvCacheHandle::MirrorCheck>("mirrorCheck"),
                                         InstanceMethod<&KvCacheHandle::Dispose>("dispose"),
                                     });
     exports.Set(kClassName, fn);
@@ -242,6 +243,22 @@ class KvCacheHandle : public Napi::ObjectWrap<KvCacheHandle> {
       o.Set("positions", p);
       o.Set("scores", NewF32(env, score));
       o.Set("tau", NewF32(env, ev.tau));
+      return o;
+    });
+  }
+
+  // mirrorCheck() -> { differingBytes, roundUploadBytes, wholeUploadBytes, rounds } (tests: a
+  // CUDA cache's device mirror against its host planes, and what eviction rounds uploaded).
+  Napi::Value MirrorCheck(const Napi::CallbackInfo& call) {
+    return Guard(call, [this](const Napi::CallbackInfo& info) -> Napi::Value {
+      auto sh = Get(info.Env());
+      std::lock_guard<std::mutex> lock(sh->mu);
+      const KvCache::MirrorCheck m = sh->cache->CheckMirror();
+      Napi::Object o = Napi::Object::New(info.Env());
+      o.Set("differingBytes", double(m.differing_bytes));
+      o.Set("roundUploadBytes", double(m.round_upload_bytes));
+      o.Set("wholeUploadBytes", double(m.whole_upload_bytes));
+      o.Set("rounds", double(m.rounds));
       return o;
     });
   }
