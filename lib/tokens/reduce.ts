@@ -10,16 +10,15 @@
  * or `ratio` (the fraction KEPT, in [0, 1]; K = floor(N * ratio + 1e-9)). Rankings are by
  * score, descending, equal scores keeping the lower index. Kept indices come back ascending.
  *
- * TopV and Zero-TPrune also take DeviceTensors (all inputs on one device): they run where the
- * tensors live (the CUDA kernels for 'cuda:N', the CPU backend for 'cpu'; reduce-device.ts),
- * and the kept rows come back as a DeviceTensor on that device.
+ * All three also take DeviceTensors (all inputs on one device): they run where the tensors
+ * live (the CUDA kernels for 'cuda:N', the CPU backend for 'cpu'; reduce-device.ts,
+ * clips-device.ts), and the kept rows / merged tokens come back as DeviceTensors there.
  */
 import { DeviceTensor, sameDevice } from '../device-tensor.js';
 import { check } from '../errors.js';
 import { native } from '../native.js';
 import { defineOp } from '../ops.js';
 import { allocArray, castFloat, tensor, type DType, type Tensor, type TypedArrayFor } from '../tensor.js';
-import { DeviceTensor } from '../device-tensor.js';
 import { clipDeviceArgs, clipDeviceResult, deviceFrames } from './clips-device.js';
 import type {
   NativeClipDeviceOptions,
