@@ -176,8 +176,8 @@ IZ_TEST(df11_decodes_mixing_quad_entries_and_both_fallbacks) {
 }
 
 IZ_TEST(df11_rebuild_paths_give_every_bf16_word) {
-  // All 65,536 words through both loops, at every alignment of the output, with plain
-  // and streaming stores; the AVX2 loop only where this CPU has AVX2.
+  // All 65,536 words through every loop, at every alignment of the output, with plain
+  // and streaming stores; the vector loops where this CPU (and INFERZIP_SIMD) allow them.
   std::vector<uint8_t> exps(65536 + 64), sm(65536 + 64);
   std::vector<uint16_t> want(65536 + 64);
   for (uint32_t w = 0; w < 65536; ++w) {
@@ -186,7 +186,7 @@ IZ_TEST(df11_rebuild_paths_give_every_bf16_word) {
     want[w] = static_cast<uint16_t>(w);
   }
   std::vector<uint16_t> out(65536 + 80);
-  bool avx2_ran = false;
+  bool avx2_ran = false, avx512_ran = false;
   for (size_t shift = 0; shift < 9; ++shift) {
     for (size_t n : {size_t(65536), size_t(65536 - 7), size_t(31), size_t(1), size_t(0)}) {
       std::fill(out.begin(), out.end(), 0xDEAD);
@@ -194,18 +194,22 @@ IZ_TEST(df11_rebuild_paths_give_every_bf16_word) {
       IZ_EXPECT(std::equal(want.begin(), want.begin() + n, out.begin() + shift));
       IZ_EXPECT_EQ(out[shift + n], 0xDEAD);
       for (bool stream : {false, true}) {
-        std::fill(out.begin(), out.end(), 0xDEAD);
-        if (!RebuildRunAvx2(exps.data(), sm.data(), out.data() + shift, n, stream)) continue;
-        avx2_ran = true;
-        IZ_EXPECT(std::equal(want.begin(), want.begin() + n, out.begin() + shift));
-        IZ_EXPECT_EQ(out[shift + n], 0xDEAD);
-        if (shift > 0) IZ_EXPECT_EQ(out[shift - 1], 0xDEAD);
+        for (int level = 0; level < 2; ++level) {
+          std::fill(out.begin(), out.end(), 0xDEAD);
+          const auto run = level == 0 ? RebuildRunAvx2 : RebuildRunAvx512;
+          if (!run(exps.data(), sm.data(), out.data() + shift, n, stream)) continue;
+          (level == 0 ? avx2_ran : avx512_ran) = true;
+          IZ_EXPECT(std::equal(want.begin(), want.begin() + n, out.begin() + shift));
+          IZ_EXPECT_EQ(out[shift + n], 0xDEAD);
+          if (shift > 0) IZ_EXPECT_EQ(out[shift - 1], 0xDEAD);
+        }
       }
     }
   }
 #if IZ_X86_SIMD
-  IZ_EXPECT_EQ(avx2_ran, __builtin_cpu_supports("avx2") != 0);
+  IZ_EXPECT_EQ(avx2_ran, iz::HasAvx2Fma());
+  IZ_EXPECT_EQ(avx512_ran, iz::CpuSimdLevel() == iz::SimdLevel::kAvx512);
 #else
-  IZ_EXPECT(!avx2_ran);
+  IZ_EXPECT(!avx2_ran && !avx512_ran);
 #endif
 }

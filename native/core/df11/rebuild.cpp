@@ -1,4 +1,4 @@
-// RebuildRun: the portable loop and the run-time choice of the AVX2 one.
+// RebuildRun: the portable loop and the run-time choice of a vector one.
 #include "native/core/df11/rebuild.h"
 
 #include "native/core/simd.h"
@@ -12,8 +12,9 @@ void RebuildRunPortable(const uint8_t* exps, const uint8_t* sm, uint16_t* out, s
 }
 
 void RebuildRun(const uint8_t* exps, const uint8_t* sm, uint16_t* out, size_t n, bool stream) {
-  // RebuildRunAvx2 declines below the avx2 level (INFERZIP_SIMD=portable: tests cover both paths).
-  if (!RebuildRunAvx2(exps, sm, out, n, stream)) RebuildRunPortable(exps, sm, out, n);
+  // Each vector path declines below its level (INFERZIP_SIMD caps it: tests cover every path).
+  if (RebuildRunAvx512(exps, sm, out, n, stream) || RebuildRunAvx2(exps, sm, out, n, stream)) return;
+  RebuildRunPortable(exps, sm, out, n);
 }
 
 }  // namespace df11

@@ -8,15 +8,16 @@
 namespace iz {
 namespace df11 {
 
-// out[i] = RebuildBf16(exps[i], sm[i]) for i < n, with AVX2 when the CPU has it and
-// INFERZIP_SIMD is not "portable". `stream`: the output is too large to stay in
-// cache, so the AVX2 path writes it with non-temporal stores (no read-for-ownership).
+// out[i] = RebuildBf16(exps[i], sm[i]) for i < n, with AVX-512 or AVX2 when the CPU has
+// it and INFERZIP_SIMD allows. `stream`: the output is too large to stay in cache, so the
+// vector paths write it with non-temporal stores (no read-for-ownership).
 void RebuildRun(const uint8_t* exps, const uint8_t* sm, uint16_t* out, size_t n, bool stream);
 
-// The two paths, for tests. RebuildRunAvx2 returns false (writing nothing) where this
-// build or CPU has no AVX2.
+// The paths, for tests. RebuildRunAvx2 / RebuildRunAvx512 return false (writing nothing)
+// where this build, the CPU or INFERZIP_SIMD rules them out.
 void RebuildRunPortable(const uint8_t* exps, const uint8_t* sm, uint16_t* out, size_t n);
 bool RebuildRunAvx2(const uint8_t* exps, const uint8_t* sm, uint16_t* out, size_t n, bool stream);
+bool RebuildRunAvx512(const uint8_t* exps, const uint8_t* sm, uint16_t* out, size_t n, bool stream);
 
 }  // namespace df11
 }  // namespace iz
