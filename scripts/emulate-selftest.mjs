@@ -165,6 +165,7 @@ const MUTANTS = [
     family: 'tokens',
     expect: null,
   },
+  {
     name: 'reduce-drop-tile-barrier',
     file: 'cuda/tokens/rows.cu',
     find: '    tb[ty][tx] = base_b >= 0 && k < c ? double(LoadAsF32(b, base_b + k, db)) : 0.0;\n    __syncthreads();',

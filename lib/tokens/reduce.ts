@@ -42,7 +42,7 @@ import {
   type DeviceRows,
 } from './reduce-device.js';
 import { SourceMap } from './source-map.js';
-import { checkInt, checkNumber, floatTensor, rejectDeviceTensor, type FloatDType } from '../validate.js';
+import { checkInt, checkNumber, floatTensor, type FloatDType } from '../validate.js';
 
 /** How many tokens to keep: exactly one of the two. */
 export interface KeepCount {
