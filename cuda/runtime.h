@@ -37,4 +37,20 @@ void Synchronize();
 // Throws iz::Error when the last kernel launch failed.
 void CheckLastError(const char* what);
 
+// Device scratch memory on the current device, freed on every exit path.
+class Scratch {
+ public:
+  explicit Scratch(size_t bytes) : p_(bytes ? Malloc(bytes) : nullptr) {}
+  ~Scratch() { Free(p_); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(p_);
+  }
+
+ private:
+  void* p_;
+};
+
 }  // namespace iz::cuda

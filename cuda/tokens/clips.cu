@@ -23,17 +23,6 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 
-// Frees scratch memory on every exit path.
-struct Scratch {
-  void* p = nullptr;
-  explicit Scratch(size_t bytes) : p(bytes ? Malloc(bytes) : nullptr) {}
-  ~Scratch() { Free(p); }
-  template <class T>
-  T* as() const {
-    return static_cast<T*>(p);
-  }
-};
-
 // One block per (A row k, clip); warps over the B list, lanes over channels. best_q is the
 // index into the B list (ascending positions, so the lower index is the lower position).
 __global__ void ListBestMatchKernel(const float* nm, int64_t n, int64_t c, const int32_t* a_rows, int64_t na,
@@ -109,8 +98,8 @@ void ClipListMerge(int64_t batch, int64_t n, int64_t c, const int32_t* a_host, i
   Scratch nm(r > 0 ? size_t(batch * n * c) * 4 : 0), a_rows(size_t(na) * 4), b_rows(size_t(nb) * 4);
   Scratch best_q(size_t(batch * na) * 4), best_score(size_t(batch * na) * 4), merged(size_t(batch * na));
   Scratch into(size_t(batch * n) * 4), offsets(size_t(batch * (n_out + 1)) * 4), sources(size_t(batch * n) * 4);
-  if (na) CopyHostToDevice(a_rows.p, a_host, size_t(na) * 4);
-  if (nb) CopyHostToDevice(b_rows.p, b_host, size_t(nb) * 4);
+  if (na) CopyHostToDevice(a_rows.as<void>(), a_host, size_t(na) * 4);
+  if (nb) CopyHostToDevice(b_rows.as<void>(), b_host, size_t(nb) * 4);
   if (r > 0) {
     TomeNormalizeRows(batch * n, c, TokDType::F32, x, nm.as<float>());
     ListBestMatchKernel<<<dim3(unsigned(na), unsigned(batch)), kThreads>>>(
@@ -121,7 +110,7 @@ void ClipListMerge(int64_t batch, int64_t n, int64_t c, const int32_t* a_host, i
         na, r, best_score.as<float>(), merged.as<uint8_t>());
     CheckLastError("clip rank");
   } else if (na) {
-    Memset(merged.p, 0, size_t(batch * na));
+    Memset(merged.as<void>(), 0, size_t(batch * na));
   }
   ListPlacementKernel<<<unsigned(batch), 1>>>(n, n_out, a_rows.as<int32_t>(), na, b_rows.as<int32_t>(),
                                               merged.as<uint8_t>(), best_q.as<int32_t>(), into.as<int32_t>(), dest,

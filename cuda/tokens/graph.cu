@@ -22,11 +22,7 @@ namespace {
 
 constexpr int kThreads = 256;
 
-unsigned Blocks(int64_t count) {
-  const int64_t b = (count + kThreads - 1) / kThreads;
-  IZ_CHECK(b < (int64_t(1) << 31), Unsupported, "the CUDA attention graph is too large for one launch");
-  return unsigned(b);
-}
+unsigned Blocks(int64_t count) { return LaunchBlocks(count, kThreads, "the CUDA attention graph"); }
 
 // r[h, j] = sum over i of A[h, j, i]
 __global__ void RowSumKernel(const void* att, TokDType dt, int64_t rows, int64_t n, double* r) {

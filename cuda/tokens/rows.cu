@@ -113,10 +113,15 @@ int64_t FirstBadElement(const void* x, TokDType dt, int64_t count, bool reject_n
   return first;
 }
 
+unsigned LaunchBlocks(int64_t count, int threads, const char* what) {
+  const int64_t b = (count + threads - 1) / threads;
+  IZ_CHECK(b < (int64_t(1) << 31), Unsupported, std::string(what) + " is too large for one launch");
+  return unsigned(b);
+}
+
 void SquaredNormsF64(const void* x, TokDType dt, const int32_t* ids, int64_t rows, int64_t c, double* out) {
   if (rows <= 0) return;
-  IZ_CHECK((rows + kThreads - 1) / kThreads < (int64_t(1) << 31), Unsupported, "too many rows for one launch");
-  SquaredNormsKernel<<<unsigned((rows + kThreads - 1) / kThreads), kThreads>>>(x, dt, ids, rows, c, out);
+  SquaredNormsKernel<<<LaunchBlocks(rows, kThreads, "the token rows"), kThreads>>>(x, dt, ids, rows, c, out);
   CheckLastError("token squared norms");
 }
 

@@ -14,21 +14,9 @@
 
 namespace iz::cuda::tokens {
 
-// Device scratch memory freed on every exit path.
-class Scratch {
- public:
-  explicit Scratch(size_t bytes) : p_(bytes ? Malloc(bytes) : nullptr) {}
-  ~Scratch() { Free(p_); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  template <class T>
-  T* as() const {
-    return static_cast<T*>(p_);
-  }
-
- private:
-  void* p_;
-};
+// Blocks of `threads` covering `count` elements in one 1-D launch; Unsupported (naming `what`)
+// past the grid's limit.
+unsigned LaunchBlocks(int64_t count, int threads, const char* what);
 
 // Index of the first element of x [count] (dtype dt) that is NaN or +-Inf, or with
 // reject_negative also < 0; -1 when there is none. *value gets that element.

@@ -20,17 +20,6 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 
-// Frees scratch memory on every exit path.
-struct Scratch {
-  void* p = nullptr;
-  explicit Scratch(size_t bytes) : p(bytes ? Malloc(bytes) : nullptr) {}
-  ~Scratch() { Free(p); }
-  template <class T>
-  T* as() const {
-    return static_cast<T*>(p);
-  }
-};
-
 // Flags what the CPU backend rejects: bit 1 = x holds NaN/Inf, 2 = metric does, 4 = a size
 // is not finite and > 0. Grid-stride over every element.
 __global__ void CheckInputsKernel(const void* x, int64_t nx, const void* metric, int64_t nm, TokDType dt,
@@ -165,18 +154,18 @@ void TomeMerge(int64_t batch, int64_t n, int64_t c, int64_t cm, int64_t r, bool 
   Scratch best_b(size_t(batch * na) * 4), best_score(size_t(batch * na) * 4), merged(size_t(batch * na));
   Scratch offsets(size_t(batch * (n_out + 1)) * 4), sources(size_t(batch * n) * 4);
   Scratch protect(protect_host ? size_t(n) : 0);
-  if (protect_host) CopyHostToDevice(protect.p, protect_host, size_t(n));
+  if (protect_host) CopyHostToDevice(protect.as<void>(), protect_host, size_t(n));
 
   // Reject what the CPU backend rejects (non-finite x or metric, sizes not finite and > 0)
   // instead of merging NaN scores, which breaks the strict ranking and the count of merges.
   {
     Scratch flags(sizeof(unsigned));
-    Memset(flags.p, 0, sizeof(unsigned));
+    Memset(flags.as<void>(), 0, sizeof(unsigned));
     CheckInputsKernel<<<1024, kThreads>>>(x, batch * n * c, metric, metric == x ? 0 : batch * n * cm, dtype, sizes,
                                           sizes ? batch * n : 0, flags.as<unsigned>());
     CheckLastError("tome input check");
     unsigned bad = 0;
-    CopyDeviceToHost(&bad, flags.p, sizeof(unsigned));
+    CopyDeviceToHost(&bad, flags.as<void>(), sizeof(unsigned));
     IZ_CHECK(!(bad & 1u), InvalidArgument, "x holds a non-finite value (NaN or Inf); clean the input before merging");
     IZ_CHECK(!(bad & 2u), InvalidArgument,
              "metric holds a non-finite value (NaN or Inf); clean the input before merging");
@@ -205,11 +194,11 @@ void TomeMerge(int64_t batch, int64_t n, int64_t c, int64_t cm, int64_t r, bool 
 bool TomeAnyNonFinite(const void* x, int64_t count, TokDType dtype) {
   if (count <= 0) return false;
   Scratch flags(sizeof(unsigned));
-  Memset(flags.p, 0, sizeof(unsigned));
+  Memset(flags.as<void>(), 0, sizeof(unsigned));
   CheckInputsKernel<<<1024, kThreads>>>(x, count, nullptr, 0, dtype, nullptr, 0, flags.as<unsigned>());
   CheckLastError("tome finite check");
   unsigned bad = 0;
-  CopyDeviceToHost(&bad, flags.p, sizeof(unsigned));
+  CopyDeviceToHost(&bad, flags.as<void>(), sizeof(unsigned));
   return bad != 0;
 }
 

@@ -21,11 +21,7 @@ namespace {
 
 constexpr int kThreads = 256;
 
-unsigned Blocks(int64_t count) {
-  const int64_t b = (count + kThreads - 1) / kThreads;
-  IZ_CHECK(b < (int64_t(1) << 31), Unsupported, "the CUDA transport plan is too large for one launch");
-  return unsigned(b);
-}
+unsigned Blocks(int64_t count) { return LaunchBlocks(count, kThreads, "the CUDA transport plan"); }
 
 // In place over the column-major [m][n] dots: C_ij from the dot, the norms and positions.
 __global__ void CostKernel(double* ct, int64_t n, int64_t m, int64_t positioned, const double* vnorm,
