@@ -9,6 +9,7 @@
 #include "native/napi/options.h"
 #include "native/napi/paired.h"
 #include "native/napi/registry.h"
+#include "native/napi/tokens/dtype.h"
 #include "native/napi/util.h"
 
 namespace iz::napi {
@@ -50,15 +51,7 @@ ClipDeviceArgs ParseClipDevice(const Napi::CallbackInfo& info) {
   a.p = ParseClipParams(o);
   a.batch = OptInt(o, "batch", 1, kMaxDim, 1);
   Elements({a.batch, a.p.t, a.p.p, a.p.c}, "frames");
-  const std::string dt = OptString(o, "dtype");
-  if (dt == "f32")
-    a.dtype = TokDType::F32;
-  else if (dt == "f16")
-    a.dtype = TokDType::F16;
-  else if (dt == "bf16")
-    a.dtype = TokDType::BF16;
-  else
-    Fail(ErrorCode::DtypeMismatch, "mergeClips takes f32, f16 or bf16 frames, got " + dt);
+  a.dtype = OptTokDType(o, "dtype", "frames");
   a.frames = OptMemory(o, "frames");
   return a;
 }

@@ -9,6 +9,7 @@
 #include "native/napi/options.h"
 #include "native/napi/paired.h"
 #include "native/napi/registry.h"
+#include "native/napi/tokens/dtype.h"
 #include "native/napi/util.h"
 
 namespace iz::napi {
@@ -17,20 +18,12 @@ namespace {
 
 using namespace iz::tokens;
 
-TokDType OptDType(const Napi::Object& o, const char* name) {
-  const std::string dt = OptString(o, name);
-  if (dt == "f32") return TokDType::F32;
-  if (dt == "f16") return TokDType::F16;
-  if (dt == "bf16") return TokDType::BF16;
-  Fail(ErrorCode::DtypeMismatch, std::string(name) + " must be f32, f16 or bf16, got " + dt);
-}
-
 // { <name>: NativeBuffer, <name>Dtype }, or nothing when the buffer is absent and optional.
 DeviceRows OptRows(const Napi::Object& o, const char* name, bool optional) {
   DeviceRows r;
   if (optional && !Has(o, name)) return r;
   r.mem = OptMemory(o, name);
-  r.dt = OptDType(o, (std::string(name) + "Dtype").c_str());
+  r.dt = OptTokDType(o, (std::string(name) + "Dtype").c_str(), std::string(name) + "Dtype");
   return r;
 }
 

@@ -10,6 +10,7 @@
 #include "native/napi/options.h"
 #include "native/napi/paired.h"
 #include "native/napi/registry.h"
+#include "native/napi/tokens/dtype.h"
 #include "native/napi/util.h"
 
 namespace iz::napi {
@@ -111,15 +112,7 @@ DeviceArgs ParseDevice(const Napi::CallbackInfo& info) {
   const Napi::Object o = OptionsArg(info);
   DeviceArgs a;
   a.shape = ParseShape(o);
-  const std::string dt = OptString(o, "dtype");
-  if (dt == "f32")
-    a.dtype = TokDType::F32;
-  else if (dt == "f16")
-    a.dtype = TokDType::F16;
-  else if (dt == "bf16")
-    a.dtype = TokDType::BF16;
-  else
-    Fail(ErrorCode::DtypeMismatch, "token merging takes f32, f16 or bf16 tensors, got " + dt);
+  a.dtype = OptTokDType(o, "dtype", "x");
   a.protect = ProtectMask(o, a.shape.n);
   a.x = OptMemory(o, "x");
   a.metric = Has(o, "metric") ? OptMemory(o, "metric") : a.x;
