@@ -12,6 +12,7 @@
 #include "native/napi/paired.h"
 #include "native/napi/registry.h"
 #include "native/napi/tokens/clips.h"
+#include "native/napi/tokens/reduce_params.h"
 #include "native/napi/util.h"
 
 namespace iz::napi {
@@ -65,15 +66,7 @@ TransportArgs ParseTransport(const Napi::CallbackInfo& info) {
     a.text = OptF32(o, "text", {a.batch, a.p.text, a.p.c});
   }
   Elements({a.p.n, a.p.targets_pos + a.p.text + (a.has_target || a.has_text ? 0 : a.p.n)}, "the cost matrix");
-  a.p.grid_h = OptDim(o, "gridH");
-  a.p.grid_w = OptDim(o, "gridW");
-  a.p.alpha = OptNumber(o, "alpha");
-  a.p.beta = OptNumber(o, "beta");
-  a.p.gamma = OptNumber(o, "gamma");
-  a.p.eps = OptNumber(o, "eps");
-  a.p.iters = OptInt(o, "iters", 1, 100000);
-  a.p.keep = OptInt(o, "keep", 0, a.p.n);
-  a.p.recover = OptInt(o, "recover", 0, a.p.keep);
+  ReadTransportOptions(o, a.p);
   return a;
 }
 
@@ -98,14 +91,9 @@ GraphArgs ParseGraph(const Napi::CallbackInfo& info) {
   const Napi::Object o = OptionsArg(info);
   GraphArgs a;
   a.batch = OptInt(o, "batch", 1, kMaxDim, 1);
-  a.p.n = OptDim(o, "n");
-  a.p.c = OptDim(o, "c");
-  a.p.heads = OptDim(o, "heads");
+  ReadGraphOptions(o, a.p);
   a.tokens = OptF32(o, "tokens", {a.batch, a.p.n, a.p.c});
   a.attention = OptF32(o, "attention", {a.batch, a.p.heads, a.p.n, a.p.n});
-  a.p.iters = OptInt(o, "iters", 0, 100000);
-  a.p.similar_share = OptNumber(o, "similarShare");
-  a.p.keep = OptInt(o, "keep", 0, a.p.n);
   return a;
 }
 

@@ -10,6 +10,7 @@
 #include "native/napi/paired.h"
 #include "native/napi/registry.h"
 #include "native/napi/tokens/dtype.h"
+#include "native/napi/tokens/reduce_params.h"
 #include "native/napi/util.h"
 
 namespace iz::napi {
@@ -55,15 +56,7 @@ TransportDeviceArgs ParseTransportDevice(const Napi::CallbackInfo& info) {
   if (a.target.mem) a.p.targets_pos = a.p.n;
   a.text = OptRows(o, "text", true);
   if (a.text.mem) a.p.text = OptDim(o, "textRows");
-  a.p.grid_h = OptDim(o, "gridH");
-  a.p.grid_w = OptDim(o, "gridW");
-  a.p.alpha = OptNumber(o, "alpha");
-  a.p.beta = OptNumber(o, "beta");
-  a.p.gamma = OptNumber(o, "gamma");
-  a.p.eps = OptNumber(o, "eps");
-  a.p.iters = OptInt(o, "iters", 1, 100000);
-  a.p.keep = OptInt(o, "keep", 0, a.p.n);
-  a.p.recover = OptInt(o, "recover", 0, a.p.keep);
+  ReadTransportOptions(o, a.p);
   return a;
 }
 
@@ -83,14 +76,9 @@ GraphDeviceArgs ParseGraphDevice(const Napi::CallbackInfo& info) {
   const Napi::Object o = OptionsArg(info);
   GraphDeviceArgs a;
   a.batch = OptInt(o, "batch", 1, kMaxDim, 1);
-  a.p.n = OptDim(o, "n");
-  a.p.c = OptDim(o, "c");
-  a.p.heads = OptDim(o, "heads");
+  ReadGraphOptions(o, a.p);
   a.tokens = OptRows(o, "tokens", false);
   a.attention = OptRows(o, "attention", false);
-  a.p.iters = OptInt(o, "iters", 0, 100000);
-  a.p.similar_share = OptNumber(o, "similarShare");
-  a.p.keep = OptInt(o, "keep", 0, a.p.n);
   return a;
 }
 
