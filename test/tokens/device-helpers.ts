@@ -82,6 +82,22 @@ export function expectSameRows(device: DeviceTensor, host: Tensor): void {
   expectSameBits(toFloat32(got), toFloat32(host));
 }
 
+/** A pruning result on a DeviceTensor equal to the host path's: the same kept and dropped
+ * indices, score bits and kept rows, on `device`. Disposes the device rows. */
+export function expectSameSelection(
+  got: { kept: Int32Array; dropped: Int32Array; scores: Float32Array; tokens: DeviceTensor },
+  want: { kept: Int32Array; dropped: Int32Array; scores: Float32Array; tokens: Tensor },
+  device: string,
+): void {
+  expect(got.tokens).toBeInstanceOf(DeviceTensor);
+  expect(got.tokens.device).toBe(device);
+  expect(Array.from(got.kept)).toEqual(Array.from(want.kept));
+  expect(Array.from(got.dropped)).toEqual(Array.from(want.dropped));
+  expectSameBits(got.scores, want.scores);
+  expectSameRows(got.tokens, want.tokens);
+  got.tokens.dispose();
+}
+
 /**
  * The kept count among 1..n-1 whose cut (between the ranked scores at cutOf(k) - 1 and
  * cutOf(k)) has the widest relative gap in every batch item's ranking, and that gap: a kept
