@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "native/shared/hd.h"
+#include "native/shared/tokens/tome_hd.h"
 
 namespace iz::tokens {
 
@@ -19,12 +20,7 @@ IZ_HD inline void BuildKeepOrderPlacement(int64_t n, const int32_t* into, int32_
     if (into[i] < 0) dest[i] = next++;
   for (int64_t i = 0; i < n; ++i)
     if (into[i] >= 0) dest[i] = dest[into[i]];
-  for (int64_t j = 0; j <= n_out; ++j) offsets[j] = 0;
-  for (int64_t i = 0; i < n; ++i) offsets[dest[i] + 1] += 1;
-  for (int64_t j = 0; j < n_out; ++j) offsets[j + 1] += offsets[j];
-  for (int64_t i = 0; i < n; ++i) sources[offsets[dest[i]]++] = static_cast<int32_t>(i);
-  for (int64_t j = n_out; j > 0; --j) offsets[j] = offsets[j - 1];
-  offsets[0] = 0;
+  GroupSourcesByDest(n, dest, n_out, offsets, sources);
 }
 
 }  // namespace iz::tokens

@@ -67,6 +67,19 @@ IZ_HD_INLINE int64_t DTypeBytes(TokDType t) { return t == TokDType::F32 ? 4 : 2;
 
 namespace iz::tokens {
 
+// offsets [n_out + 1] / sources [n]: the inputs of each output j, ascending, are
+// sources[offsets[j] .. offsets[j + 1]) (a counting sort of 0 .. n-1 by dest[i] < n_out).
+IZ_HD inline void GroupSourcesByDest(int64_t n, const int32_t* dest, int64_t n_out, int32_t* offsets,
+                                     int32_t* sources) {
+  for (int64_t j = 0; j <= n_out; ++j) offsets[j] = 0;
+  for (int64_t i = 0; i < n; ++i) offsets[dest[i] + 1] += 1;
+  for (int64_t j = 0; j < n_out; ++j) offsets[j + 1] += offsets[j];
+  // Fill with offsets[j] as the cursor, then shift back: no scratch needed.
+  for (int64_t i = 0; i < n; ++i) sources[offsets[dest[i]]++] = static_cast<int32_t>(i);
+  for (int64_t j = n_out; j > 0; --j) offsets[j] = offsets[j - 1];
+  offsets[0] = 0;
+}
+
 // Where every input token goes after one merge step, and which inputs each output
 // holds (CSR, sources ascending). Sequential and O(n): the CPU calls it per batch
 // row and the CUDA backend runs it in one thread per batch row, so both agree.
@@ -91,13 +104,7 @@ IZ_HD inline void BuildPlacement(int64_t n, const uint8_t* merged_a, const int32
   }
   for (int64_t a = 0; a < na; ++a)
     if (merged_a[a]) dest[2 * a] = dest[2 * static_cast<int64_t>(best_b[a]) + 1];
-  for (int64_t j = 0; j <= n_out; ++j) offsets[j] = 0;
-  for (int64_t i = 0; i < n; ++i) offsets[dest[i] + 1] += 1;
-  for (int64_t j = 0; j < n_out; ++j) offsets[j + 1] += offsets[j];
-  // Fill with offsets[j] as the cursor, then shift back: no scratch needed.
-  for (int64_t i = 0; i < n; ++i) sources[offsets[dest[i]]++] = static_cast<int32_t>(i);
-  for (int64_t j = n_out; j > 0; --j) offsets[j] = offsets[j - 1];
-  offsets[0] = 0;
+  GroupSourcesByDest(n, dest, n_out, offsets, sources);
 }
 
 }  // namespace iz::tokens
