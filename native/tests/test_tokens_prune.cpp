@@ -14,14 +14,7 @@
 
 namespace {
 
-std::vector<float> Noise(size_t n, uint32_t seed) {
-  std::vector<float> v(n);
-  for (auto& x : v) {
-    seed = seed * 1664525u + 1013904223u;
-    x = static_cast<float>(seed >> 8) / 16777216.0f - 0.5f;
-  }
-  return v;
-}
+using iz::testing::Noise;
 
 }  // namespace
 

@@ -18,14 +18,7 @@ namespace {
 
 using namespace iz::tokens;
 
-std::vector<float> Noise(size_t n, uint32_t seed, float lo = -0.5f) {
-  std::vector<float> v(n);
-  for (auto& x : v) {
-    seed = seed * 1664525u + 1013904223u;
-    x = static_cast<float>(seed >> 8) / 16777216.0f + lo;
-  }
-  return v;
-}
+using iz::testing::Noise;
 
 // Host DeviceMemory holding v in dt (bf16 rounds each value; `rounded` gets what it holds).
 iz::MemoryPtr Upload(const std::vector<float>& v, TokDType dt, std::vector<float>* rounded) {

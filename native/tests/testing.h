@@ -2,6 +2,7 @@
 //   IZ_TEST(suite_name) { IZ_EXPECT(cond); IZ_EXPECT_THROWS_CODE(expr, InvalidArgument); }
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <functional>
 #include <string>
@@ -10,6 +11,16 @@
 #include "native/shared/error.h"
 
 namespace iz::testing {
+
+// n deterministic pseudo-random floats in [lo, lo + 1) (a 32-bit LCG: same values on every platform).
+inline std::vector<float> Noise(size_t n, uint32_t seed, float lo = -0.5f) {
+  std::vector<float> v(n);
+  for (auto& x : v) {
+    seed = seed * 1664525u + 1013904223u;
+    x = static_cast<float>(seed >> 8) / 16777216.0f + lo;
+  }
+  return v;
+}
 
 struct TestCase {
   const char* name;
