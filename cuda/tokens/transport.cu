@@ -53,22 +53,15 @@ __global__ void KernelMatrixKernel(const double* ct, int64_t n, int64_t m, const
   g[i * m + j] = v;
 }
 
-// u_i = a / sum_j G'_ij v_j
-__global__ void RowScaleKernel(const double* gt, const double* v, int64_t n, int64_t m, double a, double* u) {
-  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n) return;
+// One Sinkhorn half-step: out_r = target / sum_k mat[k * rows + r] x_k, k ascending. With
+// G'^T ([m][n]) it is u_i = a / sum_j G'_ij v_j; with G' ([n][m]) v_j = b / sum_i G'_ij u_i.
+__global__ void ScaleKernel(const double* mat, const double* x, int64_t rows, int64_t cols, double target,
+                            double* out) {
+  const int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (r >= rows) return;
   double s = 0;
-  for (int64_t j = 0; j < m; ++j) s = __dadd_rn(s, __dmul_rn(gt[j * n + i], v[j]));
-  u[i] = a / s;
-}
-
-// v_j = b / sum_i G'_ij u_i
-__global__ void ColumnScaleKernel(const double* g, const double* u, int64_t n, int64_t m, double b, double* v) {
-  const int64_t j = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (j >= m) return;
-  double s = 0;
-  for (int64_t i = 0; i < n; ++i) s = __dadd_rn(s, __dmul_rn(g[i * m + j], u[i]));
-  v[j] = b / s;
+  for (int64_t k = 0; k < cols; ++k) s = __dadd_rn(s, __dmul_rn(mat[k * rows + r], x[k]));
+  out[r] = target / s;
 }
 
 // score_i = -n sum_j u_i G'_ij v_j C_ij
@@ -118,9 +111,9 @@ std::vector<double> TransportScores(const TransportInputs& in, const TransportKn
   CheckLastError("transport init");
   const double a = 1.0 / double(n), b = 1.0 / double(m);
   for (int64_t it = 0; it < k.iters; ++it) {
-    RowScaleKernel<<<Blocks(n), kThreads>>>(gt.as<double>(), v.as<double>(), n, m, a, u.as<double>());
+    ScaleKernel<<<Blocks(n), kThreads>>>(gt.as<double>(), v.as<double>(), n, m, a, u.as<double>());
     CheckLastError("transport row scaling");
-    ColumnScaleKernel<<<Blocks(m), kThreads>>>(g.as<double>(), u.as<double>(), n, m, b, v.as<double>());
+    ScaleKernel<<<Blocks(m), kThreads>>>(g.as<double>(), u.as<double>(), m, n, b, v.as<double>());
     CheckLastError("transport column scaling");
   }
   ScoreKernel<<<Blocks(n), kThreads>>>(gt.as<double>(), ct.as<double>(), u.as<double>(), v.as<double>(), n, m,
